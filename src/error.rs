@@ -1,0 +1,65 @@
+//! The crate's error types.
+
+use std::path::PathBuf;
+
+/// A `Result` whose error defaults to this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when setting up or querying.
+///
+/// Capture never returns errors to the application: a record that cannot be
+/// queued or delivered is counted in [`Stats`](crate::Stats) instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid; the message names the setting and the value.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// ClickHouse (or the connection to it) answered with an error.
+    #[error("ClickHouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    /// A global `tracing` subscriber was already installed.
+    #[error("a global tracing subscriber is already installed: {0}")]
+    SubscriberAlreadySet(#[from] tracing_subscriber::util::TryInitError),
+    /// The background flusher thread could not be started.
+    #[error("cannot start the flusher thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The pipeline did not finish in time; the message says what was left.
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+/// An invalid configuration value.
+///
+/// Every variant names the setting (the environment variable, or the builder
+/// method) and the offending value. A password is never part of the message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value that does not parse or is out of range.
+    #[error("{setting}: invalid value {value:?}: {reason}")]
+    Invalid {
+        /// The environment variable or builder setting.
+        setting: &'static str,
+        /// The value as given.
+        value: String,
+        /// What a valid value looks like.
+        reason: &'static str,
+    },
+    /// The CA certificate file cannot be read or holds no certificate.
+    #[error("{setting}: cannot use CA certificate {path:?}: {reason}")]
+    CaCert {
+        /// The environment variable or builder setting.
+        setting: &'static str,
+        /// The file as given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// HTTPS was asked for, but the crate was built without the `rustls` feature.
+    #[error("{setting}: HTTPS needs the `rustls` feature of tracing-clickhouse")]
+    TlsUnavailable {
+        /// The setting that asked for HTTPS.
+        setting: &'static str,
+    },
+}

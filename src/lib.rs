@@ -1,0 +1,43 @@
+//! ClickHouse as the long-term home of a Rust service's logs, spans, metrics
+//! and events.
+//!
+//! One line sets it up: configuration from the `CLICKHOUSE_*` environment
+//! (see [`config`]), the tables created if missing, a `tracing` subscriber
+//! whose [`ClickHouseLayer`] queues every event, and a background flusher that
+//! batches rows into ClickHouse as RowBinary.
+//!
+//! ```no_run
+//! # fn main() -> tracing_clickhouse::Result<()> {
+//! let _telemetry = tracing_clickhouse::init()?; // flushes when dropped
+//! tracing::warn!(cpu_percent = 95, threshold = 90, "High CPU usage detected");
+//! # Ok(()) }
+//! ```
+//!
+//! Capture never blocks and never does I/O on the application's thread: when
+//! the queue is full, records are dropped and counted ([`Stats`]). While
+//! ClickHouse is unreachable, batches wait in memory (bounded) and are re-sent
+//! with the same deduplication token, so a batch is stored once.
+//!
+//! Read history back with [`query::QueryClient`] (also at
+//! [`Telemetry::query`]).
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod capture;
+pub mod config;
+mod error;
+mod pipeline;
+pub mod query;
+mod record;
+mod rowbinary;
+pub mod schema;
+mod sink;
+mod telemetry;
+
+pub use capture::ClickHouseLayer;
+pub use config::{Config, ConfigBuilder, PipelineConfig, Retention};
+pub use error::{ConfigError, Error, Result};
+pub use pipeline::ShutdownReport;
+pub use pipeline::stats::Stats;
+pub use record::{Severity, UnknownSeverity};
+pub use telemetry::{Builder, Telemetry, builder, init};

@@ -1,0 +1,113 @@
+//! From captured records to ClickHouse rows: the queue, the encoders and the
+//! flusher thread, and the handle the guard holds.
+
+pub(crate) mod encode;
+mod flusher;
+pub(crate) mod queue;
+pub(crate) mod stats;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Sender, bounded, unbounded};
+
+pub use flusher::ShutdownReport;
+pub(crate) use flusher::report_unsent;
+use flusher::{Control, Flusher};
+use queue::Queue;
+use stats::{Counters, Stats};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Extra time the guard waits for the flusher's answer beyond the deadline
+/// it gave it (the flusher checks the deadline between attempts).
+const ANSWER_GRACE: Duration = Duration::from_millis(500);
+
+/// The running pipeline: its queue and its flusher thread.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    queue: Arc<Queue>,
+    control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the flusher thread. Touches no network: a server that is down
+    /// now is retried later.
+    pub(crate) fn start(config: &Config, create_schema: bool) -> Result<Pipeline> {
+        let counters = Arc::new(Counters::default());
+        let queue = Arc::new(Queue::new(config.pipeline.queue_capacity, counters));
+        let (control, control_rx) = unbounded();
+        let flusher = Flusher::new(config, create_schema, Arc::clone(&queue), control_rx)?;
+        let thread = std::thread::Builder::new()
+            .name("tracing-clickhouse-flusher".into())
+            .spawn(move || flusher.run())
+            .map_err(Error::Thread)?;
+        queue.set_flusher(thread.thread().clone());
+        Ok(Pipeline {
+            queue,
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.queue.counters.snapshot(self.queue.len())
+    }
+
+    /// Waits until everything queued before the call was acknowledged.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let (done, answer) = bounded(1);
+        self.request(Control::Flush { deadline, done })?;
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
+        match answer.recv_deadline(deadline + ANSWER_GRACE) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(left)) => Err(Error::Timeout(left)),
+            Err(_) => Err(Error::Timeout("the flusher did not answer in time".into())),
+        }
+    }
+
+    /// Flushes within `timeout`, stops the flusher and says what was left.
+    /// Later calls report nothing left.
+    pub(crate) fn shutdown(&mut self, timeout: Duration) -> ShutdownReport {
+        let Some(thread) = self.thread.take() else {
+            return ShutdownReport::default();
+        };
+        let deadline = Instant::now() + timeout;
+        let (done, answer) = bounded(1);
+        if self.request(Control::Shutdown { deadline, done }).is_err() {
+            return ShutdownReport {
+                unsent_rows: self.stats().pending_rows,
+                error: Some("the flusher thread is gone".into()),
+            };
+        }
+        thread.thread().unpark();
+        match answer.recv_deadline(deadline + ANSWER_GRACE) {
+            Ok(report) => {
+                let _ = thread.join();
+                report
+            }
+            // Still working past its deadline: leave it detached rather than hang the program.
+            Err(_) => ShutdownReport {
+                unsent_rows: self.stats().pending_rows,
+                error: Some("the flusher did not finish in time".into()),
+            },
+        }
+    }
+
+    /// Hands the flusher a request; the caller wakes it.
+    fn request(&self, control: Control) -> Result<()> {
+        self.control
+            .send(control)
+            .map_err(|_| Error::Timeout("the flusher thread is gone".into()))
+    }
+}

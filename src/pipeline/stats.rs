@@ -1,0 +1,75 @@
+//! The pipeline's counters, and the snapshot the guard hands out.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Shared counters. Producers only touch `dropped_*`; everything else is
+/// written by the flusher, so the hot path adds no shared write.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_closed: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) sent_rows: AtomicU64,
+    pub(crate) sent_bytes: AtomicU64,
+    pub(crate) sent_batches: AtomicU64,
+    pub(crate) failed_inserts: AtomicU64,
+    pub(crate) dropped_unsent: AtomicU64,
+    pub(crate) pending_rows: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, queue_len: usize) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            queued: get(&self.received) + queue_len as u64,
+            queue_depth: queue_len as u64,
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_after_shutdown: get(&self.dropped_closed),
+            sent_rows: get(&self.sent_rows),
+            sent_bytes: get(&self.sent_bytes),
+            sent_batches: get(&self.sent_batches),
+            failed_inserts: get(&self.failed_inserts),
+            dropped_unsent: get(&self.dropped_unsent),
+            pending_rows: get(&self.pending_rows),
+        }
+    }
+}
+
+/// What the pipeline has done so far. Read it with
+/// [`Telemetry::stats`](crate::Telemetry::stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records accepted into the queue.
+    pub queued: u64,
+    /// Records in the queue right now, not yet taken by the flusher.
+    pub queue_depth: u64,
+    /// Records dropped because the queue was full (`DropNewest`).
+    pub dropped_queue_full: u64,
+    /// Records emitted after the pipeline shut down.
+    pub dropped_after_shutdown: u64,
+    /// Rows ClickHouse acknowledged.
+    pub sent_rows: u64,
+    /// RowBinary bytes (before compression) ClickHouse acknowledged.
+    pub sent_bytes: u64,
+    /// Inserts ClickHouse acknowledged.
+    pub sent_batches: u64,
+    /// Insert attempts that failed (each is retried).
+    pub failed_inserts: u64,
+    /// Rows given up: unsent when memory for pending batches ran out, or at
+    /// shutdown with ClickHouse unreachable.
+    pub dropped_unsent: u64,
+    /// Rows taken from the queue and not yet acknowledged.
+    pub pending_rows: u64,
+}
+
+impl Stats {
+    /// Every record lost so far, for any reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_after_shutdown + self.dropped_unsent
+    }
+}

@@ -1,0 +1,138 @@
+//! The tables, from `schema.sql`.
+//!
+//! `schema.sql` at the crate's root is the single source of truth; it is
+//! embedded in the library. [`statements`] fills in its placeholders from a
+//! [`Config`] (the database name is a validated identifier, TTLs are numbers),
+//! and [`apply`] runs them. Every statement is `IF NOT EXISTS`, so applying
+//! twice changes nothing; existing tables keep their TTLs.
+//!
+//! ```no_run
+//! # async fn run() -> tracing_clickhouse::Result<()> {
+//! let config = tracing_clickhouse::Config::from_env()?;
+//! tracing_clickhouse::schema::apply(&config).await?;
+//! # Ok(()) }
+//! ```
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::sink::clickhouse::client;
+
+/// The schema, with `{{placeholders}}`, as shipped.
+pub const SCHEMA_SQL: &str = include_str!("../schema.sql");
+
+/// Inserts remembered per table for deduplication: a batch re-sent with the
+/// same token within the last this-many inserts of its table is stored once.
+pub const DEDUP_WINDOW: u32 = 10_000;
+
+/// The statements of `schema.sql` for this configuration, in order.
+pub fn statements(config: &Config) -> Vec<String> {
+    let retention = config.retention;
+    let values = [
+        ("database", config.database.clone()),
+        ("logs_ttl_days", retention.logs_days.to_string()),
+        ("spans_ttl_days", retention.spans_days.to_string()),
+        ("metrics_ttl_days", retention.metrics_days.to_string()),
+        ("events_ttl_days", retention.events_days.to_string()),
+        ("dedup_window", DEDUP_WINDOW.to_string()),
+    ];
+    split_statements(SCHEMA_SQL)
+        .into_iter()
+        .map(|statement| {
+            values.iter().fold(statement, |sql, (name, value)| {
+                sql.replace(&format!("{{{{{name}}}}}"), value)
+            })
+        })
+        .collect()
+}
+
+/// Creates the database, tables and views that do not exist yet.
+///
+/// # Errors
+///
+/// The first statement ClickHouse rejects, or the connection error.
+pub async fn apply(config: &Config) -> Result<()> {
+    apply_with(&client(config, false)?, config).await
+}
+
+pub(crate) async fn apply_with(client: &clickhouse::Client, config: &Config) -> Result<()> {
+    for statement in statements(config) {
+        client.query(&statement).execute().await?;
+    }
+    Ok(())
+}
+
+/// Statements end with `;` at the end of a line; `--` lines are comments.
+fn split_statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if trimmed.ends_with(';') {
+            statements.push(current.trim().trim_end_matches(';').to_owned());
+            current.clear();
+        }
+    }
+    debug_assert!(
+        current.trim().is_empty(),
+        "schema.sql ends inside a statement"
+    );
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::builder()
+            .env_vars([("CLICKHOUSE_LOGS_TTL_DAYS", "7")])
+            .url("http://127.0.0.1:8123")
+            .database("tc_schema_test")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_placeholder_is_filled() {
+        let statements = statements(&config());
+        assert!(statements.len() >= 10, "{} statements", statements.len());
+        for statement in &statements {
+            assert!(
+                !statement.contains("{{"),
+                "unfilled placeholder in {statement}"
+            );
+            assert!(!statement.ends_with(';'));
+            assert!(
+                statement.contains("IF NOT EXISTS"),
+                "not idempotent: {statement}"
+            );
+        }
+        assert_eq!(
+            statements[0],
+            "CREATE DATABASE IF NOT EXISTS tc_schema_test"
+        );
+        let logs = statements.iter().find(|s| s.contains(".logs\n")).unwrap();
+        assert!(logs.contains("toIntervalDay(7)"), "{logs}");
+        assert!(logs.contains(&format!(
+            "non_replicated_deduplication_window = {DEDUP_WINDOW}"
+        )));
+    }
+
+    #[test]
+    fn every_table_has_a_dedup_window_and_a_ttl() {
+        for statement in statements(&config()) {
+            if statement.starts_with("CREATE TABLE") {
+                assert!(
+                    statement.contains("non_replicated_deduplication_window"),
+                    "{statement}"
+                );
+                assert!(statement.contains("TTL "), "{statement}");
+            }
+        }
+    }
+}

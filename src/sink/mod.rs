@@ -1,0 +1,3 @@
+//! Where batches go.
+
+pub(crate) mod clickhouse;

@@ -1,0 +1,217 @@
+//! The ClickHouse the integration tests run against.
+//!
+//! `CLICKHOUSE_URL` when it is set (`make test` sets it to the devserver it
+//! started; it may be a real server), otherwise a devserver started here for
+//! this test binary. Tests that need a devserver of their own (auth, TLS,
+//! restarts, faults) start one with [`DevServer::start`]. Nothing is skipped:
+//! without a Python venv for the devserver, the tests fail and say how to
+//! make one.
+//!
+//! Every test works in a database of its own ([`unique_database`]).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tracing_clickhouse::Config;
+
+/// The Python that runs `devserver/chdevserver.py`.
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("DEVSERVER_PYTHON") {
+        return python.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no devserver venv at {}: run `make venv` (or `make test`), or set DEVSERVER_PYTHON",
+        venv.display()
+    );
+    venv
+}
+
+/// Options for a devserver of a test's own.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub data_dir: Option<PathBuf>,
+    pub user: Option<(String, String)>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub faults: bool,
+}
+
+/// A devserver process; killed when dropped, and it exits by itself if the
+/// test process dies (it watches its stdin).
+pub struct DevServer {
+    child: Child,
+    _stdin: ChildStdin,
+    pub url: String,
+    pub data_dir: PathBuf,
+    temp: Option<TempDir>,
+}
+
+impl DevServer {
+    pub fn start(options: Options) -> DevServer {
+        let temp = options
+            .data_dir
+            .is_none()
+            .then(|| TempDir::new("devserver"));
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.as_ref().unwrap().path.clone());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("devserver/chdevserver.py");
+        let mut command = Command::new(python());
+        command
+            .arg(script)
+            .args(["--port", "0", "--stdin-watch", "--data"])
+            .arg(&data_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some((user, password)) = &options.user {
+            command
+                .args(["--user", user])
+                .env("DEVSERVER_PASSWORD", password);
+        }
+        if let Some((cert, key)) = &options.tls {
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+        }
+        if options.faults {
+            command.arg("--faults");
+        }
+        let mut child = command.spawn().expect("start the devserver");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read the devserver's first line");
+        // "devserver listening on http://127.0.0.1:PORT (chDB ..., data ...)"
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http"))
+            .unwrap_or_else(|| panic!("the devserver did not start: {line:?}"))
+            .to_owned();
+        DevServer {
+            child,
+            _stdin: stdin,
+            url,
+            data_dir,
+            temp,
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait, as an orderly stop.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Keeps the data directory after this server is gone (for a restart).
+    pub fn keep_data(&mut self) -> Option<TempDir> {
+        self.temp.take()
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The shared server's URL.
+pub fn url() -> String {
+    static SHARED: LazyLock<Shared> = LazyLock::new(|| match std::env::var("CLICKHOUSE_URL") {
+        Ok(url) if !url.is_empty() => Shared::External(url),
+        _ => Shared::Dev(DevServer::start(Options::default())),
+    });
+    match &*SHARED {
+        Shared::External(url) => url.clone(),
+        Shared::Dev(server) => server.url.clone(),
+    }
+}
+
+enum Shared {
+    External(String),
+    Dev(DevServer),
+}
+
+/// A database name no other test (or test run) uses.
+pub fn unique_database(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("tc_{prefix}_{}_{nanos}_{n}", std::process::id())
+}
+
+/// A configuration for the shared server and a fresh database. Fast
+/// flushes, so tests do not wait for the production interval.
+pub fn config(prefix: &str) -> Config {
+    config_for(&url(), &unique_database(prefix))
+}
+
+pub fn config_for(url: &str, database: &str) -> Config {
+    let pipeline = tracing_clickhouse::PipelineConfig {
+        flush_interval: Duration::from_millis(200),
+        shutdown_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    Config::builder()
+        .url(url)
+        .database(database)
+        .service_name("tc-test")
+        .pipeline(pipeline)
+        .build()
+        .expect("test configuration")
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique_database(prefix));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// One number from a query such as `SELECT count() FROM logs`.
+pub async fn scalar(client: &clickhouse::Client, sql: &str) -> u64 {
+    client
+        .query(sql)
+        .fetch_one::<u64>()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
