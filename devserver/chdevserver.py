@@ -88,10 +88,11 @@ NATIVE_NONE = 0x02
 class ClickHouseError(Exception):
     """An error answered the way ClickHouse answers it."""
 
-    def __init__(self, code, text):
+    def __init__(self, code, text, status=None):
         super().__init__(text)
         self.code = code
         self.text = text
+        self.status = status
 
     @classmethod
     def new(cls, code, message):
@@ -106,7 +107,7 @@ class ClickHouseError(Exception):
 
     @property
     def http_status(self):
-        return HTTP_STATUS_BY_CODE.get(self.code, 500)
+        return self.status or HTTP_STATUS_BY_CODE.get(self.code, 500)
 
 
 # --- compression -----------------------------------------------------------
@@ -443,7 +444,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _apply_fault(self, fault):
         if fault["action"] == "error":
-            raise ClickHouseError(fault["code"], f"Code: {fault['code']}. DB::Exception: {fault['message']}. (INJECTED)")
+            text = f"Code: {fault['code']}. DB::Exception: {fault['message']}. (INJECTED)"
+            raise ClickHouseError(fault["code"], text, status=fault["status"])
         if fault["action"] == "delay":
             time.sleep(fault["seconds"])
         elif fault["action"] == "drop":
@@ -533,9 +535,23 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
+def watch_stdin(stop):
+    # Unbuffered reads: a buffered reader would hold its lock at interpreter exit.
+    while os.read(sys.stdin.fileno(), 4096):
+        pass
+    stop()
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # A client that goes away or fails the TLS handshake is not news;
+        # anything else is reported in one line, not a traceback.
+        exc = sys.exc_info()[1]
+        if self.verbose or not isinstance(exc, (ConnectionError, ssl.SSLError, TimeoutError)):
+            sys.stderr.write(f"devserver: request from {client_address[0]} failed: {exc!r}\n")
 
 
 def main(argv=None):
@@ -581,12 +597,17 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if args.stdin_watch:
-        threading.Thread(target=lambda: (sys.stdin.buffer.read(), stop()), daemon=True).start()
+        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
         server.engine.close()
+    # The engine's data is closed and on disk; skip the library's slow global
+    # teardown at interpreter exit (about two seconds of joining pools).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ pub enum Error {
     /// The configuration is invalid; the message names the setting and the value.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// ClickHouse (or the connection to it) answered with an error.
-    #[error("ClickHouse: {0}")]
+    /// ClickHouse (or the connection to it) answered with an error. The
+    /// message includes the chain of causes (e.g. why a TLS handshake failed).
+    #[error("ClickHouse: {}", chain(.0))]
     ClickHouse(#[from] clickhouse::error::Error),
     /// A global `tracing` subscriber was already installed.
     #[error("a global tracing subscriber is already installed: {0}")]
@@ -62,4 +63,37 @@ pub enum ConfigError {
         /// The setting that asked for HTTPS.
         setting: &'static str,
     },
+}
+
+/// An error and its causes, "outer: inner: root", without repeats (some
+/// errors already include their cause in their own message).
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn chain_lists_every_cause_once() {
+        let root = std::io::Error::other("root cause");
+        assert_eq!(chain(&Outer(root)), "outer: root cause");
+        let echoing = std::io::Error::other(Outer(std::io::Error::other("x")));
+        assert_eq!(chain(&echoing), "outer: x");
+    }
 }

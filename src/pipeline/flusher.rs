@@ -21,7 +21,7 @@ use super::queue::Queue;
 use super::stats::Counters;
 use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
-use crate::error::Result;
+use crate::error::{Result, chain};
 use crate::record::Record;
 use crate::sink::clickhouse::{Batch, ClickHouseSink, client};
 
@@ -325,10 +325,9 @@ impl Flusher {
                         .map_err(|e| format!("cannot create the schema: {e}"))?;
                 }
                 let batch = &self.pending[0];
-                self.sink
-                    .insert(batch, timeout)
-                    .await
-                    .map_err(|e| format!("insert into {} failed: {e}", batch.table.name()))
+                self.sink.insert(batch, timeout).await.map_err(|e| {
+                    format!("insert into {} failed: {}", batch.table.name(), chain(&e))
+                })
             });
             match outcome {
                 Ok(()) => self.acknowledged(),
