@@ -27,7 +27,7 @@ demo: venv
 test: venv
 	cargo build --all-targets
 	$(VENV)/bin/python -m unittest discover -s devserver -p 'test_*.py' -v
-	scripts/with-devserver.sh -- cargo test --all-targets
+	scripts/with-devserver.sh -- sh -c 'cargo test --all-targets && cargo test --doc'
 
 # A devserver in the foreground on the usual HTTP port, for trying things by hand.
 devserver: venv

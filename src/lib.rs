@@ -41,3 +41,8 @@ pub use pipeline::ShutdownReport;
 pub use pipeline::stats::Stats;
 pub use record::{Severity, UnknownSeverity};
 pub use telemetry::{Builder, Telemetry, builder, init};
+
+/// README's examples, compiled as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
