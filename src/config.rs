@@ -22,6 +22,7 @@
 //! | `CLICKHOUSE_METRICS_TTL_DAYS` | `730` | retention of `metrics` and its rollups |
 //! | `CLICKHOUSE_EVENTS_TTL_DAYS` | `365` | retention of `events` |
 //! | `CLICKHOUSE_QUEUE_CAPACITY` | `16384` | records the capture queue holds |
+//! | `CLICKHOUSE_QUEUE_POLICY` | `drop_newest` | when the queue is full: `drop_newest` or `block` |
 //! | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | rows per insert, at most |
 //! | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | age of a batch before it is sent anyway |
 //!
@@ -32,7 +33,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::capture::CaptureLimits;
 use crate::error::ConfigError;
+use crate::pipeline::queue::QueuePolicy;
 
 const DEFAULT_HOST: &str = "localhost";
 const DEFAULT_PORT: u16 = 8443;
@@ -92,9 +95,12 @@ impl Default for Retention {
 /// Limits of the capture queue and the flusher's batches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PipelineConfig {
-    /// Records the queue between the application and the flusher holds; when
-    /// it is full, new records are dropped and counted.
+    /// Records the queue between the application and the flusher holds.
     pub queue_capacity: usize,
+    /// Memory those records may hold, in bytes (approximately).
+    pub max_queue_bytes: usize,
+    /// What happens to a record when the queue is full by either bound.
+    pub queue_policy: QueuePolicy,
     /// A batch is sent when it reaches this many rows...
     pub batch_max_rows: usize,
     /// ...or this many encoded bytes...
@@ -114,6 +120,8 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             queue_capacity: 16_384,
+            max_queue_bytes: 32 << 20,
+            queue_policy: QueuePolicy::DropNewest,
             // ClickHouse prefers large, infrequent inserts: 10k-100k rows or ~1 s.
             batch_max_rows: 50_000,
             batch_max_bytes: 16 << 20,
@@ -123,6 +131,16 @@ impl Default for PipelineConfig {
             shutdown_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// What capture keeps of each event and span.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureConfig {
+    /// Size limits for messages and fields.
+    pub limits: CaptureLimits,
+    /// Whether a log row also carries the fields of the spans it was emitted
+    /// in (innermost first, after the event's own fields).
+    pub span_fields_in_logs: bool,
 }
 
 /// Where ClickHouse listens.
@@ -159,6 +177,7 @@ pub struct Config {
     pub(crate) service_version: Option<String>,
     pub(crate) retention: Retention,
     pub(crate) pipeline: PipelineConfig,
+    pub(crate) capture: CaptureConfig,
 }
 
 impl Config {
@@ -210,6 +229,11 @@ impl Config {
     pub fn pipeline(&self) -> &PipelineConfig {
         &self.pipeline
     }
+
+    /// What capture keeps.
+    pub fn capture(&self) -> CaptureConfig {
+        self.capture
+    }
 }
 
 /// Where unset builder values come from.
@@ -259,6 +283,7 @@ pub struct ConfigBuilder {
     service_version: Option<String>,
     retention: Option<Retention>,
     pipeline: Option<PipelineConfig>,
+    capture: CaptureConfig,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -362,6 +387,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Size limits and whether logs carry their spans' fields.
+    pub fn capture(mut self, capture: CaptureConfig) -> Self {
+        self.capture = capture;
+        self
+    }
+
     /// Validates everything, without touching the network.
     ///
     /// # Errors
@@ -458,10 +489,14 @@ impl ConfigBuilder {
                 if let Some(ms) = env_parsed(env, "CLICKHOUSE_FLUSH_INTERVAL_MS", parse_count)? {
                     pipeline.flush_interval = Duration::from_millis(ms as u64);
                 }
+                if let Some(policy) = env_parsed(env, "CLICKHOUSE_QUEUE_POLICY", parse_policy)? {
+                    pipeline.queue_policy = policy;
+                }
                 pipeline
             }
         };
         check_pipeline(&pipeline)?;
+        check_capture(&self.capture)?;
 
         Ok(Config {
             endpoint,
@@ -473,6 +508,7 @@ impl ConfigBuilder {
             service_version: self.service_version,
             retention,
             pipeline,
+            capture: self.capture,
         })
     }
 }
@@ -535,6 +571,14 @@ fn parse_days(setting: &'static str, raw: &str) -> Result<u32, ConfigError> {
     match raw.trim().parse::<u32>() {
         Ok(days) if (1..=MAX_TTL_DAYS).contains(&days) => Ok(days),
         _ => Err(invalid(setting, raw, "a number of days, 1-36500")),
+    }
+}
+
+fn parse_policy(setting: &'static str, raw: &str) -> Result<QueuePolicy, ConfigError> {
+    match raw.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+        "drop_newest" => Ok(QueuePolicy::DropNewest),
+        "block" => Ok(QueuePolicy::Block),
+        _ => Err(invalid(setting, raw, "drop_newest or block")),
     }
 }
 
@@ -639,6 +683,7 @@ fn check_retention(retention: &Retention) -> Result<(), ConfigError> {
 fn check_pipeline(pipeline: &PipelineConfig) -> Result<(), ConfigError> {
     let counts = [
         ("PipelineConfig::queue_capacity", pipeline.queue_capacity),
+        ("PipelineConfig::max_queue_bytes", pipeline.max_queue_bytes),
         ("PipelineConfig::batch_max_rows", pipeline.batch_max_rows),
         ("PipelineConfig::batch_max_bytes", pipeline.batch_max_bytes),
         (
@@ -658,6 +703,20 @@ fn check_pipeline(pipeline: &PipelineConfig) -> Result<(), ConfigError> {
     for (setting, d) in durations {
         if d.is_zero() {
             return Err(invalid(setting, "0s", "a positive duration"));
+        }
+    }
+    Ok(())
+}
+
+fn check_capture(capture: &CaptureConfig) -> Result<(), ConfigError> {
+    let limits = capture.limits;
+    let all = [
+        ("CaptureLimits::max_message_bytes", limits.max_message_bytes),
+        ("CaptureLimits::max_value_bytes", limits.max_value_bytes),
+    ];
+    for (setting, n) in all {
+        if n == 0 {
+            return Err(invalid(setting, "0", "a positive number of bytes"));
         }
     }
     Ok(())
@@ -715,6 +774,7 @@ mod tests {
             ("CLICKHOUSE_DATABASE", "telemetry_1"),
             ("CLICKHOUSE_LOGS_TTL_DAYS", "30"),
             ("CLICKHOUSE_QUEUE_CAPACITY", "1024"),
+            ("CLICKHOUSE_QUEUE_POLICY", "block"),
             ("OTEL_SERVICE_NAME", "checkout"),
         ])
         .unwrap();
@@ -725,6 +785,7 @@ mod tests {
         assert_eq!(config.retention().logs_days, 30);
         assert_eq!(config.retention().spans_days, 180);
         assert_eq!(config.pipeline().queue_capacity, 1024);
+        assert_eq!(config.pipeline().queue_policy, QueuePolicy::Block);
         assert_eq!(config.service_name(), "checkout");
     }
 
@@ -787,6 +848,7 @@ mod tests {
             ("CLICKHOUSE_METRICS_TTL_DAYS", "0"),
             ("CLICKHOUSE_QUEUE_CAPACITY", "lots"),
             ("CLICKHOUSE_FLUSH_INTERVAL_MS", "0"),
+            ("CLICKHOUSE_QUEUE_POLICY", "sometimes"),
         ];
         for (var, value) in cases {
             let err = with_vars(&[(var, value)]).expect_err(&format!("{var}={value} must fail"));

@@ -34,10 +34,12 @@ pub mod schema;
 mod sink;
 mod telemetry;
 
-pub use capture::ClickHouseLayer;
-pub use config::{Config, ConfigBuilder, PipelineConfig, Retention};
+pub use capture::payload::Value;
+pub use capture::{CaptureLimits, ClickHouseLayer, Collector};
+pub use config::{CaptureConfig, Config, ConfigBuilder, PipelineConfig, Retention};
 pub use error::{ConfigError, Error, Result};
 pub use pipeline::ShutdownReport;
+pub use pipeline::queue::QueuePolicy;
 pub use pipeline::stats::Stats;
 pub use record::{Severity, UnknownSeverity};
 pub use telemetry::{Builder, Telemetry, builder, init};

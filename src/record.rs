@@ -1,11 +1,14 @@
 //! What capture hands to the flusher, and the severity scale rows use.
 //!
-//! Records hold typed values: numbers are turned into text on the flusher
-//! thread, never on the application's.
+//! Records carry their message and fields as a payload (see
+//! `capture::payload`): numbers are turned into text on the flusher thread,
+//! never on the application's.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::Metadata;
 
 /// Severity of a log row: `SeverityText` and `SeverityNumber` on
 /// OpenTelemetry's scale.
@@ -108,66 +111,99 @@ impl FromStr for Severity {
     }
 }
 
-/// A field value as tracing recorded it.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum FieldValue {
-    I64(i64),
-    U64(u64),
-    I128(i128),
-    U128(u128),
-    F64(f64),
-    Bool(bool),
-    Str(String),
+/// The span a row belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TraceContext {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
 }
 
-impl FieldValue {
-    /// Appends the value as the text stored in a `Map(String, String)`.
-    pub(crate) fn write_text(&self, out: &mut String) {
-        use std::fmt::Write;
-        // Writing to a String cannot fail.
-        let _ = match self {
-            FieldValue::I64(v) => write!(out, "{v}"),
-            FieldValue::U64(v) => write!(out, "{v}"),
-            FieldValue::I128(v) => write!(out, "{v}"),
-            FieldValue::U128(v) => write!(out, "{v}"),
-            FieldValue::F64(v) => write!(out, "{v}"),
-            FieldValue::Bool(v) => write!(out, "{v}"),
-            FieldValue::Str(v) => {
-                out.push_str(v);
-                Ok(())
-            }
-        };
-    }
-}
-
-/// One log row, as captured on the application thread.
+/// One `logs` row, as captured on the application thread.
 #[derive(Debug)]
 pub(crate) struct LogRecord {
     pub(crate) timestamp_ns: i64,
     pub(crate) severity: Severity,
-    /// `ScopeName`: the tracing target, or the `source` of `collect_log`.
-    pub(crate) source: Cow<'static, str>,
-    pub(crate) message: String,
-    pub(crate) fields: Vec<(Cow<'static, str>, FieldValue)>,
-    pub(crate) module_path: Option<&'static str>,
-    pub(crate) file: Option<&'static str>,
-    pub(crate) line: Option<u32>,
-    /// Our own number for the emitting thread; see [`crate::capture::thread`].
+    /// The callsite of a tracing event; `None` for `collect_log` rows, whose
+    /// source is the payload's scope entry.
+    pub(crate) metadata: Option<&'static Metadata<'static>>,
+    pub(crate) trace: Option<TraceContext>,
+    /// Our own number for the emitting thread; see `capture::thread`.
     pub(crate) thread_id: u64,
+    /// Message and fields; see `capture::payload`.
+    pub(crate) payload: Box<[u8]>,
+}
+
+/// One `spans` row, captured when the span closes.
+#[derive(Debug)]
+pub(crate) struct SpanRecord {
+    pub(crate) start_ns: i64,
+    pub(crate) duration_ns: u64,
+    pub(crate) metadata: &'static Metadata<'static>,
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    /// 0 for a root span.
+    pub(crate) parent_span_id: u64,
+    pub(crate) thread_id: u64,
+    /// The span's fields, in the order recorded (a later value of a name wins).
+    pub(crate) payload: Box<[u8]>,
+    /// The field that made the span an error (`error`, or one recorded as an error).
+    pub(crate) error_field: Option<&'static str>,
+}
+
+/// One `events` row (`record_event`).
+#[derive(Debug)]
+pub(crate) struct EventRecord {
+    pub(crate) timestamp_ns: i64,
+    pub(crate) event_type: String,
+    pub(crate) source: String,
+    pub(crate) trace: Option<TraceContext>,
+    /// The details, as payload fields.
+    pub(crate) payload: Box<[u8]>,
 }
 
 /// Everything that travels through the queue.
 #[derive(Debug)]
 pub(crate) enum Record {
     Log(LogRecord),
+    Span(SpanRecord),
+    Event(EventRecord),
+}
+
+impl Record {
+    /// Memory the record holds, for the queue's byte bound.
+    pub(crate) fn size_bytes(&self) -> usize {
+        std::mem::size_of::<Record>()
+            + match self {
+                Record::Log(log) => log.payload.len(),
+                Record::Span(span) => span.payload.len(),
+                Record::Event(event) => {
+                    event.payload.len() + event.event_type.len() + event.source.len()
+                }
+            }
+    }
 }
 
 /// Nanoseconds since the Unix epoch, now.
 pub(crate) fn now_ns() -> i64 {
-    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        // i64 nanoseconds last until the year 2262.
-        Ok(since_epoch) => i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX),
-        Err(before_epoch) => -i64::try_from(before_epoch.duration().as_nanos()).unwrap_or(i64::MAX),
+    unix_ns(SystemTime::now())
+}
+
+/// Nanoseconds since the Unix epoch (negative before it); i64 nanoseconds
+/// last until the year 2262.
+pub(crate) fn unix_ns(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |ns| -ns),
+    }
+}
+
+/// The time `ns` nanoseconds after (or before) the Unix epoch.
+pub(crate) fn from_unix_ns(ns: i64) -> SystemTime {
+    let magnitude = Duration::from_nanos(ns.unsigned_abs());
+    if ns >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH - magnitude
     }
 }
 
@@ -188,16 +224,9 @@ mod tests {
     }
 
     #[test]
-    fn field_values_as_text() {
-        let text = |v: FieldValue| {
-            let mut s = String::new();
-            v.write_text(&mut s);
-            s
-        };
-        assert_eq!(text(FieldValue::I64(-5)), "-5");
-        assert_eq!(text(FieldValue::U128(u128::MAX)), u128::MAX.to_string());
-        assert_eq!(text(FieldValue::F64(0.1)), "0.1");
-        assert_eq!(text(FieldValue::Bool(true)), "true");
-        assert_eq!(text(FieldValue::Str("x y".into())), "x y");
+    fn unix_ns_round_trips() {
+        for ns in [0, 1, 1_700_000_000_123_456_789, -5_000] {
+            assert_eq!(unix_ns(from_unix_ns(ns)), ns);
+        }
     }
 }

@@ -26,6 +26,10 @@ pub(crate) fn put_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
 /// A `Map(String, String)` from its pairs.
 pub(crate) fn put_string_map<'a>(
     out: &mut Vec<u8>,

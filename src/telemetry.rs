@@ -5,7 +5,9 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
-use crate::capture::ClickHouseLayer;
+use std::sync::Arc;
+
+use crate::capture::{CaptureShared, ClickHouseLayer, Collector};
 use crate::config::Config;
 use crate::error::Result;
 use crate::pipeline::stats::Stats;
@@ -43,6 +45,7 @@ pub fn builder() -> Builder {
 /// | [`create_schema`](Builder::create_schema) | `true`: tables are created if missing before the first insert |
 /// | [`console`](Builder::console) | `true`: [`install`](Builder::install) also prints events to stderr |
 /// | [`filter`](Builder::filter) | `RUST_LOG`, else `info` (used by `install`) |
+/// | [`dry_run`](Builder::dry_run) | `false` |
 #[derive(Debug)]
 #[must_use]
 pub struct Builder {
@@ -50,6 +53,7 @@ pub struct Builder {
     create_schema: bool,
     console: bool,
     filter: Option<String>,
+    dry_run: bool,
 }
 
 impl Default for Builder {
@@ -59,6 +63,7 @@ impl Default for Builder {
             create_schema: true,
             console: true,
             filter: None,
+            dry_run: false,
         }
     }
 }
@@ -90,6 +95,14 @@ impl Builder {
         self
     }
 
+    /// Encodes every batch and throws it away instead of inserting it: the
+    /// whole pipeline without a server (no schema, no network), for
+    /// measuring capture and encoding. Rows count as sent.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
     /// Starts the pipeline and returns the layer, for a subscriber of your own,
     /// and the guard. Touches no network.
     ///
@@ -101,10 +114,16 @@ impl Builder {
             Some(config) => config,
             None => Config::from_env()?,
         };
-        let pipeline = Pipeline::start(&config, self.create_schema)?;
-        let layer = ClickHouseLayer::new(pipeline.queue().clone());
+        let pipeline = Pipeline::start(&config, self.create_schema, self.dry_run)?;
+        let capture = Arc::new(CaptureShared {
+            queue: Arc::clone(pipeline.queue()),
+            limits: config.capture.limits,
+            span_fields_in_logs: config.capture.span_fields_in_logs,
+        });
+        let layer = ClickHouseLayer::new(Arc::clone(&capture));
         let telemetry = Telemetry {
             query: QueryClient::new(&config)?,
+            collector: Collector::new(capture),
             pipeline,
             config,
         };
@@ -150,6 +169,7 @@ impl Builder {
 pub struct Telemetry {
     pipeline: Pipeline,
     query: QueryClient,
+    collector: Collector,
     config: Config,
 }
 
@@ -175,6 +195,11 @@ impl Telemetry {
     /// not be delivered. Blocks the calling thread.
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.pipeline.shutdown(timeout)
+    }
+
+    /// Records logs and events without tracing (`collect_log`, `record_event`).
+    pub fn collector(&self) -> Collector {
+        self.collector.clone()
     }
 
     /// Reads history back from the same server and database.

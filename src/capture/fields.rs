@@ -1,87 +1,121 @@
-//! Turning an event's fields into a message and typed values.
+//! Turning tracing fields into payload entries.
 
-use std::borrow::Cow;
 use std::fmt::{self, Write};
 
 use tracing::field::{Field, Visit};
 
-use crate::record::FieldValue;
+use super::is_internal_target;
+use super::payload::{PayloadWriter, Value};
 
-/// Collects an event's `message` and its other fields.
-#[derive(Debug, Default)]
-pub(crate) struct FieldVisitor {
-    pub(crate) message: String,
-    pub(crate) fields: Vec<(Cow<'static, str>, FieldValue)>,
+/// Records an event's or a span's fields into a payload.
+#[derive(Debug)]
+pub(crate) struct FieldVisitor<'w, 'b> {
+    writer: &'w mut PayloadWriter<'b>,
+    /// The field that makes a span an error: one named `error`, or one
+    /// recorded as a `dyn Error`.
+    pub(crate) error_field: Option<&'static str>,
+    /// Set when a `log` record bridged by `tracing-log` comes from one of our
+    /// own crates (its real target is a field, not the callsite's).
+    pub(crate) internal_log_target: bool,
+    /// Byte strings that were not UTF-8 and were stored with replacements.
+    pub(crate) replaced_utf8: u64,
 }
 
-impl FieldVisitor {
-    /// A visitor with room for `declared` fields (one of them usually the message).
-    pub(crate) fn with_capacity(declared: usize) -> Self {
+impl<'w, 'b> FieldVisitor<'w, 'b> {
+    pub(crate) fn new(writer: &'w mut PayloadWriter<'b>) -> Self {
         FieldVisitor {
-            message: String::new(),
-            fields: Vec::with_capacity(declared.saturating_sub(1)),
+            writer,
+            error_field: None,
+            internal_log_target: false,
+            replaced_utf8: 0,
         }
     }
 
-    fn push(&mut self, field: &Field, value: FieldValue) {
-        self.fields.push((Cow::Borrowed(field.name()), value));
+    fn note_error(&mut self, field: &Field) {
+        if self.error_field.is_none() {
+            self.error_field = Some(field.name());
+        }
     }
 }
 
-impl Visit for FieldVisitor {
+impl Visit for FieldVisitor<'_, '_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            // Writing to a String cannot fail.
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            self.push(field, FieldValue::Str(format!("{value:?}")));
+        match field.name() {
+            "message" => self.writer.message_fmt(value),
+            name => {
+                if name == "error" {
+                    self.note_error(field);
+                }
+                self.writer.fmt_field(name, |out| write!(out, "{value:?}"));
+            }
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            self.push(field, FieldValue::Str(value.to_owned()));
+        match field.name() {
+            "message" => self.writer.message_str(value),
+            name => {
+                if name == "error" {
+                    self.note_error(field);
+                }
+                if name == "log.target" && is_internal_target(value) {
+                    self.internal_log_target = true;
+                }
+                self.writer.str_field(name, value);
+            }
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, FieldValue::I64(value));
+        self.writer.value_field(field.name(), Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field, FieldValue::U64(value));
+        self.writer.value_field(field.name(), Value::U64(value));
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.push(field, FieldValue::I128(value));
+        self.writer.value_field(field.name(), Value::I128(value));
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.push(field, FieldValue::U128(value));
+        self.writer.value_field(field.name(), Value::U128(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, FieldValue::F64(value));
+        self.writer.value_field(field.name(), Value::F64(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, FieldValue::Bool(value));
+        self.writer.value_field(field.name(), Value::Bool(value));
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        let text = String::from_utf8_lossy(value);
+        if matches!(text, std::borrow::Cow::Owned(_)) {
+            self.replaced_utf8 += 1;
+        }
+        self.writer.str_field(field.name(), &text);
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        // The error and its chain of causes: "outer: middle: root".
-        let mut text = value.to_string();
-        let mut source = value.source();
-        while let Some(cause) = source {
-            let _ = write!(text, ": {cause}");
-            source = cause.source();
-        }
+        self.note_error(field);
+        // The error and its causes: "outer: middle: root".
+        let write_chain = |out: &mut dyn Write| {
+            write!(out, "{value}")?;
+            let mut source = value.source();
+            while let Some(cause) = source {
+                write!(out, ": {cause}")?;
+                source = cause.source();
+            }
+            Ok(())
+        };
         if field.name() == "message" {
-            self.message.push_str(&text);
+            let mut text = String::new();
+            let _ = write_chain(&mut text);
+            self.writer.message_str(&text);
         } else {
-            self.push(field, FieldValue::Str(text));
+            self.writer.fmt_field(field.name(), write_chain);
         }
     }
 }

@@ -1,20 +1,25 @@
-//! The `tracing` Layer: events become `logs` rows.
+//! The `tracing` Layer: events become `logs` rows, closed spans `spans` rows.
 
-use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Instant;
 
+use tracing::span::{Attributes, Id, Record as SpanValues};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::fields::FieldVisitor;
-use super::{capture_suppressed, is_internal_target, thread};
-use crate::pipeline::queue::Queue;
-use crate::record::{LogRecord, Record, Severity, now_ns};
+use super::ids::{new_span_id, new_trace_id};
+use super::{CaptureShared, capture_suppressed, is_internal_target, thread};
+use crate::pipeline::stats::Counters;
+use crate::record::{LogRecord, Record, Severity, SpanRecord, TraceContext, now_ns};
 
-/// A [`Layer`] that sends every event to ClickHouse's `logs` table.
+/// A [`Layer`] that sends every event to ClickHouse's `logs` table and every
+/// closed span to `spans`.
 ///
 /// Get one from [`Builder::build`](crate::Builder::build) and add it to your
-/// own subscriber; [`init`](crate::init) installs it for you.
+/// own subscriber (built on `tracing_subscriber::registry()`, which keeps the
+/// spans); [`init`](crate::init) installs it for you.
 ///
 /// ```no_run
 /// use tracing_subscriber::prelude::*;
@@ -28,37 +33,164 @@ use crate::record::{LogRecord, Record, Severity, now_ns};
 /// # Ok(()) }
 /// ```
 ///
-/// Events of this crate and of its transport (`clickhouse`, `hyper`, `rustls`,
-/// `tokio`, ...) are never captured, nor anything emitted on the flusher thread.
+/// A span's row carries its wall-clock duration from creation to close, however
+/// often it was entered (an async task's span is entered at every poll). Logs
+/// emitted inside a span carry its `TraceId` and `SpanId`.
+///
+/// Events and spans of this crate and of its transport (`clickhouse`,
+/// `hyper`, `rustls`, `tokio`, ...) are never captured, nor anything emitted
+/// on the flusher thread.
 #[derive(Clone, Debug)]
 pub struct ClickHouseLayer {
-    queue: Arc<Queue>,
+    shared: Arc<CaptureShared>,
 }
 
-impl ClickHouseLayer {
-    pub(crate) fn new(queue: Arc<Queue>) -> Self {
-        ClickHouseLayer { queue }
+/// What the layer keeps for an open span, in the registry's extensions.
+#[derive(Debug)]
+pub(super) struct SpanState {
+    trace_id: u128,
+    span_id: u64,
+    parent_span_id: u64,
+    start_ns: i64,
+    started: Instant,
+    thread_id: u64,
+    fields: Vec<u8>,
+    field_count: usize,
+    error_field: Option<&'static str>,
+}
+
+impl SpanState {
+    fn context(&self) -> TraceContext {
+        TraceContext {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+        }
     }
 }
 
-impl<S: Subscriber> Layer<S> for ClickHouseLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+/// The innermost span of `span`'s scope that we track (internal spans are not).
+pub(super) fn tracked_context<S>(span: &SpanRef<'_, S>) -> Option<TraceContext>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.scope()
+        .find_map(|span| span.extensions().get::<SpanState>().map(SpanState::context))
+}
+
+impl ClickHouseLayer {
+    pub(crate) fn new(shared: Arc<CaptureShared>) -> Self {
+        ClickHouseLayer { shared }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.shared.queue.counters
+    }
+}
+
+impl<S> Layer<S> for ClickHouseLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let metadata = attrs.metadata();
+        if capture_suppressed() || is_internal_target(metadata.target()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span.parent().as_ref().and_then(tracked_context);
+        let (trace_id, parent_span_id) = match parent {
+            Some(parent) => (parent.trace_id, parent.span_id),
+            None => (new_trace_id(), 0),
+        };
+        let mut fields = Vec::new();
+        let ((error_field, replaced_utf8), field_count) =
+            self.shared.write_payload(&mut fields, 0, |writer| {
+                let mut visitor = FieldVisitor::new(writer);
+                attrs.record(&mut visitor);
+                (visitor.error_field, visitor.replaced_utf8)
+            });
+        Counters::add(&self.counters().replaced_utf8, replaced_utf8);
+        span.extensions_mut().insert(SpanState {
+            trace_id,
+            span_id: new_span_id(),
+            parent_span_id,
+            start_ns: now_ns(),
+            started: Instant::now(),
+            thread_id: thread::current_id(),
+            fields,
+            field_count,
+            error_field,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        let Some(state) = extensions.get_mut::<SpanState>() else {
+            return;
+        };
+        let ((error_field, replaced_utf8), field_count) =
+            self.shared
+                .write_payload(&mut state.fields, state.field_count, |writer| {
+                    let mut visitor = FieldVisitor::new(writer);
+                    values.record(&mut visitor);
+                    (visitor.error_field, visitor.replaced_utf8)
+                });
+        state.field_count = field_count;
+        state.error_field = state.error_field.or(error_field);
+        Counters::add(&self.counters().replaced_utf8, replaced_utf8);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let metadata = event.metadata();
         if capture_suppressed() || is_internal_target(metadata.target()) {
             return;
         }
-        let mut visitor = FieldVisitor::with_capacity(metadata.fields().len());
-        event.record(&mut visitor);
-        self.queue.push(Record::Log(LogRecord {
+        let span = ctx.event_span(event);
+        let trace = span.as_ref().and_then(tracked_context);
+        let (payload, (internal, replaced_utf8)) = self.shared.capture_payload(|writer| {
+            let mut visitor = FieldVisitor::new(writer);
+            event.record(&mut visitor);
+            let flags = (visitor.internal_log_target, visitor.replaced_utf8);
+            if let (true, Some(span)) = (self.shared.span_fields_in_logs, &span) {
+                for span in span.scope() {
+                    if let Some(state) = span.extensions().get::<SpanState>() {
+                        writer.copy_fields(&state.fields);
+                    }
+                }
+            }
+            flags
+        });
+        Counters::add(&self.counters().replaced_utf8, replaced_utf8);
+        if internal {
+            return;
+        }
+        self.shared.queue.push(Record::Log(LogRecord {
             timestamp_ns: now_ns(),
             severity: Severity::from_tracing(metadata.level()),
-            source: Cow::Borrowed(metadata.target()),
-            message: visitor.message,
-            fields: visitor.fields,
-            module_path: metadata.module_path(),
-            file: metadata.file(),
-            line: metadata.line(),
+            metadata: Some(metadata),
+            trace,
             thread_id: thread::current_id(),
+            payload,
+        }));
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
+        let duration_ns = u64::try_from(state.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.shared.queue.push(Record::Span(SpanRecord {
+            start_ns: state.start_ns,
+            duration_ns,
+            metadata: span.metadata(),
+            trace_id: state.trace_id,
+            span_id: state.span_id,
+            parent_span_id: state.parent_span_id,
+            thread_id: state.thread_id,
+            payload: state.fields.into_boxed_slice(),
+            error_field: state.error_field,
         }));
     }
 }

@@ -1,18 +1,98 @@
-//! Capture on the application's threads: the tracing Layer and its helpers.
+//! Capture on the application's threads: the tracing Layer, the explicit
+//! `collect_log`/`record_event` API, and their helpers.
 //!
 //! Capture formats the message once, copies `&'static` metadata by
-//! reference, keeps field values typed, and pushes one record.
+//! reference, keeps field values binary, and pushes one record holding one
+//! allocation (see [`payload`]).
 
+mod collect;
 mod fields;
+mod ids;
 mod layer;
+pub(crate) mod payload;
 pub(crate) mod thread;
 
 use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
+pub use collect::Collector;
 pub use layer::ClickHouseLayer;
+pub use payload::CaptureLimits;
+use payload::PayloadWriter;
+
+use crate::pipeline::queue::Queue;
+use crate::pipeline::stats::Counters;
+
+/// What every capture path shares: the queue and how much to keep.
+#[derive(Debug)]
+pub(crate) struct CaptureShared {
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) limits: CaptureLimits,
+    pub(crate) span_fields_in_logs: bool,
+}
+
+impl CaptureShared {
+    fn counters(&self) -> &Counters {
+        &self.queue.counters
+    }
+
+    /// Writes entries at the end of `buf` within the limits (`fields` were
+    /// already written). A panic inside `write` (a `Debug` impl that panics)
+    /// is contained: the entries completed so far stay, with a note.
+    fn write_payload<R: Default>(
+        &self,
+        buf: &mut Vec<u8>,
+        fields: usize,
+        write: impl FnOnce(&mut PayloadWriter<'_>) -> R,
+    ) -> (R, usize) {
+        let mut writer = PayloadWriter::resume(buf, self.limits, fields);
+        let out = match catch_unwind(AssertUnwindSafe(|| write(&mut writer))) {
+            Ok(out) => out,
+            Err(_panic) => {
+                writer.recover_from_panic();
+                Counters::add(&self.counters().capture_panics, 1);
+                R::default()
+            }
+        };
+        let cuts = writer.finish();
+        Counters::add(&self.counters().truncated_values, cuts.truncated);
+        Counters::add(&self.counters().dropped_fields, cuts.dropped_fields);
+        (out, cuts.fields)
+    }
+
+    /// Like `write_payload`, through the thread's scratch buffer, returning
+    /// the payload in one exact-size allocation.
+    fn capture_payload<R: Default>(
+        &self,
+        write: impl FnOnce(&mut PayloadWriter<'_>) -> R,
+    ) -> (Box<[u8]>, R) {
+        with_scratch(|buf| {
+            let (out, _) = self.write_payload(buf, 0, write);
+            (Box::from(buf.as_slice()), out)
+        })
+    }
+}
+
+/// Scratch buffers larger than this are not kept for the next event.
+const MAX_KEPT_SCRATCH: usize = 64 << 10;
 
 thread_local! {
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     static CAPTURE_SUPPRESSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with an empty buffer: the thread's scratch, taken out while in
+/// use, so an event emitted from inside a `Debug` impl simply gets a fresh one.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut buf = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    buf.clear();
+    let out = f(&mut buf);
+    if buf.capacity() <= MAX_KEPT_SCRATCH {
+        // Gone during thread teardown; then the buffer is simply freed.
+        let _ = SCRATCH.try_with(|cell| cell.set(buf));
+    }
+    out
 }
 
 /// Nothing emitted on this thread is captured from now on (the flusher's).
@@ -64,5 +144,24 @@ mod tests {
         assert!(!is_internal_target("hyperloop"));
         assert!(!is_internal_target("my_app::clickhouse"));
         assert!(!is_internal_target("tracing_clickhouse_demo"));
+    }
+
+    #[test]
+    fn the_scratch_buffer_is_reentrant() {
+        let outer = with_scratch(|outer| {
+            outer.extend_from_slice(b"outer");
+            let inner = with_scratch(|inner| {
+                inner.extend_from_slice(b"inner");
+                inner.clone()
+            });
+            outer.extend_from_slice(&inner);
+            outer.clone()
+        });
+        assert_eq!(outer, b"outerinner");
+        assert_eq!(
+            with_scratch(|buf| buf.len()),
+            0,
+            "cleared for the next user"
+        );
     }
 }

@@ -15,14 +15,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam::channel::{Receiver, Sender, TryRecvError};
+use tokio::runtime::Runtime;
 
-use super::encode::{LogEncoder, Table};
+use super::encode::{Encoder, Table};
 use super::queue::Queue;
 use super::stats::Counters;
 use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
-use crate::error::{Result, chain};
-use crate::record::Record;
+use crate::error::{Error, Result};
+use crate::sink::Sink;
 use crate::sink::clickhouse::{Batch, ClickHouseSink, client};
 
 /// How often the flusher looks at the queue when nobody wakes it.
@@ -59,16 +60,14 @@ pub struct ShutdownReport {
 /// Rows being gathered for the next insert of one table.
 #[derive(Debug)]
 struct OpenBatch {
-    table: Table,
     rows: u64,
     body: Vec<u8>,
     opened_at: Option<Instant>,
 }
 
 impl OpenBatch {
-    fn new(table: Table) -> Self {
+    fn new() -> Self {
         OpenBatch {
-            table,
             rows: 0,
             body: Vec::new(),
             opened_at: None,
@@ -137,13 +136,13 @@ fn random_u64() -> u64 {
 pub(crate) struct Flusher {
     queue: Arc<Queue>,
     control: Receiver<Control>,
-    runtime: tokio::runtime::Runtime,
-    sink: ClickHouseSink,
+    sink: Sink,
     /// Set until the schema was applied, when the flusher manages it.
     schema: Option<(clickhouse::Client, Config)>,
     limits: PipelineConfig,
-    encoder: LogEncoder,
-    open: OpenBatch,
+    encoder: Encoder,
+    /// One open batch per table, in `Table::ALL` order.
+    open: [OpenBatch; 3],
     pending: VecDeque<Batch>,
     pending_bytes: usize,
     backoff: Backoff,
@@ -152,29 +151,35 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
+    /// A flusher for `config`; with `discard`, batches are encoded and thrown
+    /// away instead of inserted (no schema, no network).
     pub(crate) fn new(
         config: &Config,
         create_schema: bool,
+        discard: bool,
         queue: Arc<Queue>,
         control: Receiver<Control>,
     ) -> Result<Flusher> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(crate::Error::Thread)?;
-        let schema = match create_schema {
-            true => Some((client(config, false)?, config.clone())),
-            false => None,
+        let (sink, schema) = if discard {
+            (Sink::Discard, None)
+        } else {
+            let schema = match create_schema {
+                true => Some((client(config, false)?, config.clone())),
+                false => None,
+            };
+            (
+                Sink::ClickHouse(Box::new(ClickHouseSink::new(client(config, true)?))),
+                schema,
+            )
         };
         Ok(Flusher {
             queue,
             control,
-            runtime,
-            sink: ClickHouseSink::new(client(config, true)?),
+            sink,
             schema,
             limits: config.pipeline.clone(),
-            encoder: LogEncoder::new(config),
-            open: OpenBatch::new(Table::Logs),
+            encoder: Encoder::new(config),
+            open: Table::ALL.map(|_| OpenBatch::new()),
             pending: VecDeque::new(),
             pending_bytes: 0,
             backoff: Backoff::default(),
@@ -187,34 +192,50 @@ impl Flusher {
         &self.queue.counters
     }
 
-    pub(crate) fn run(mut self) {
+    /// The flusher thread's body. Its runtime is built here, on its own
+    /// thread, so that it is never created or dropped inside the
+    /// application's runtime; `started` hears whether that worked.
+    pub(crate) fn run(mut self, started: Sender<Result<()>>) {
         // Nothing this thread emits (ours, hyper's, the clickhouse crate's)
         // may come back into the queue.
         suppress_capture_on_this_thread();
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => {
+                let _ = started.send(Ok(()));
+                runtime
+            }
+            Err(error) => {
+                let _ = started.send(Err(Error::Thread(error)));
+                return;
+            }
+        };
+        let runtime = &runtime;
         loop {
             std::thread::park_timeout(self.next_wait());
             self.queue.drained();
             match self.control.try_recv() {
                 Ok(Control::Flush { deadline, done }) => {
-                    let _ = done.send(self.flush_all(deadline));
+                    let _ = done.send(self.flush_all(runtime, deadline));
                 }
                 Ok(Control::Shutdown { deadline, done }) => {
-                    let _ = done.send(self.shut_down(deadline));
+                    let _ = done.send(self.shut_down(runtime, deadline));
                     return;
                 }
                 Err(TryRecvError::Disconnected) => {
                     // The guard is gone without a goodbye (it was leaked or
                     // panicked): deliver what we can within the usual time.
-                    let report = self.shut_down(Instant::now() + self.limits.shutdown_timeout);
+                    let deadline = Instant::now() + self.limits.shutdown_timeout;
+                    let report = self.shut_down(runtime, deadline);
                     report_unsent(&report);
                     return;
                 }
                 Err(TryRecvError::Empty) => {
                     self.drain();
-                    if self.open_batch_due(Instant::now()) {
-                        self.seal();
-                    }
-                    self.send_pending(None);
+                    self.seal_due(Instant::now());
+                    self.send_pending(runtime, None);
                 }
             }
         }
@@ -223,7 +244,7 @@ impl Flusher {
     fn next_wait(&self) -> Duration {
         let now = Instant::now();
         let mut wait = POLL_INTERVAL;
-        if let Some(opened) = self.open.opened_at {
+        for opened in self.open.iter().filter_map(|batch| batch.opened_at) {
             let due = opened + self.limits.flush_interval;
             wait = wait.min(due.saturating_duration_since(now));
         }
@@ -233,49 +254,61 @@ impl Flusher {
         wait
     }
 
-    /// Moves queued records into the open batch; at most one queue's worth,
-    /// so producers that never stop cannot keep the flusher from sending.
+    /// Moves queued records into the open batches; at most one queue's
+    /// worth, so producers that never stop cannot keep the flusher from sending.
     fn drain(&mut self) {
         let mut taken = 0;
+        let mut bytes = 0;
         while taken < self.limits.queue_capacity {
             let Some(record) = self.queue.pop() else {
                 break;
             };
             taken += 1;
-            match record {
-                Record::Log(log) => self.encoder.encode(&log, &mut self.open.body),
-            }
-            self.open.rows += 1;
-            self.open.opened_at.get_or_insert_with(Instant::now);
-            if self.open.rows as usize >= self.limits.batch_max_rows
-                || self.open.body.len() >= self.limits.batch_max_bytes
+            bytes += record.size_bytes();
+            let table = Table::of(&record);
+            let batch = &mut self.open[table as usize];
+            self.encoder.encode(&record, &mut batch.body);
+            batch.rows += 1;
+            batch.opened_at.get_or_insert_with(Instant::now);
+            if batch.rows as usize >= self.limits.batch_max_rows
+                || batch.body.len() >= self.limits.batch_max_bytes
             {
-                self.seal();
+                self.seal(table);
             }
         }
+        self.queue.release(bytes);
         Counters::add(&self.counters().received, taken as u64);
         self.update_pending_rows();
     }
 
-    fn open_batch_due(&self, now: Instant) -> bool {
-        self.open
-            .opened_at
-            .is_some_and(|opened| now.duration_since(opened) >= self.limits.flush_interval)
+    /// Seals the batches whose oldest row waited `flush_interval`.
+    fn seal_due(&mut self, now: Instant) {
+        for table in Table::ALL {
+            let opened = self.open[table as usize].opened_at;
+            if opened.is_some_and(|at| now.duration_since(at) >= self.limits.flush_interval) {
+                self.seal(table);
+            }
+        }
     }
 
-    /// Closes the open batch and queues it for sending.
-    fn seal(&mut self) {
-        if self.open.rows == 0 {
+    fn seal_all(&mut self) {
+        for table in Table::ALL {
+            self.seal(table);
+        }
+    }
+
+    /// Closes the table's open batch and queues it for sending.
+    fn seal(&mut self, table: Table) {
+        let open = std::mem::replace(&mut self.open[table as usize], OpenBatch::new());
+        if open.rows == 0 {
             return;
         }
-        let body = std::mem::take(&mut self.open.body);
         let batch = Batch {
-            table: self.open.table,
-            rows: self.open.rows,
+            table,
+            rows: open.rows,
             token: self.tokens.next(),
-            body: Bytes::from(body),
+            body: Bytes::from(open.body),
         };
-        self.open = OpenBatch::new(self.open.table);
         self.pending_bytes += batch.body.len();
         self.pending.push_back(batch);
         self.enforce_memory_bound();
@@ -300,7 +333,8 @@ impl Flusher {
     }
 
     fn update_pending_rows(&self) {
-        let rows = self.open.rows + self.pending.iter().map(|b| b.rows).sum::<u64>();
+        let open: u64 = self.open.iter().map(|b| b.rows).sum();
+        let rows = open + self.pending.iter().map(|b| b.rows).sum::<u64>();
         self.counters()
             .pending_rows
             .store(rows, std::sync::atomic::Ordering::Relaxed);
@@ -308,7 +342,7 @@ impl Flusher {
 
     /// Sends sealed batches, oldest first, until one fails or none is left.
     /// With a deadline, no attempt may run past it.
-    fn send_pending(&mut self, deadline: Option<Instant>) {
+    fn send_pending(&mut self, runtime: &Runtime, deadline: Option<Instant>) {
         while !self.pending.is_empty() && self.backoff.ready(Instant::now()) {
             let mut timeout = self.limits.insert_timeout;
             if let Some(deadline) = deadline {
@@ -317,17 +351,14 @@ impl Flusher {
                     return;
                 }
             }
-            let outcome = self.runtime.block_on(async {
+            let outcome = runtime.block_on(async {
                 if let Some((admin, config)) = &self.schema {
                     tokio::time::timeout(timeout, crate::schema::apply_with(admin, config))
                         .await
                         .map_err(|_| "schema creation timed out".to_owned())?
                         .map_err(|e| format!("cannot create the schema: {e}"))?;
                 }
-                let batch = &self.pending[0];
-                self.sink.insert(batch, timeout).await.map_err(|e| {
-                    format!("insert into {} failed: {}", batch.table.name(), chain(&e))
-                })
+                self.sink.insert(&self.pending[0], timeout).await
             });
             match outcome {
                 Ok(()) => self.acknowledged(),
@@ -370,16 +401,16 @@ impl Flusher {
     }
 
     /// Drains the queue and sends everything, retrying until the deadline.
-    fn flush_all(&mut self, deadline: Instant) -> Result<(), String> {
+    fn flush_all(&mut self, runtime: &Runtime, deadline: Instant) -> Result<(), String> {
         loop {
             self.drain();
             if self.queue.len() == 0 {
                 break;
             }
         }
-        self.seal();
+        self.seal_all();
         loop {
-            self.send_pending(Some(deadline));
+            self.send_pending(runtime, Some(deadline));
             if self.pending.is_empty() {
                 return Ok(());
             }
@@ -397,9 +428,9 @@ impl Flusher {
         }
     }
 
-    fn shut_down(&mut self, deadline: Instant) -> ShutdownReport {
+    fn shut_down(&mut self, runtime: &Runtime, deadline: Instant) -> ShutdownReport {
         self.queue.close();
-        let result = self.flush_all(deadline);
+        let result = self.flush_all(runtime, deadline);
         let unsent_rows: u64 = self.pending.iter().map(|b| b.rows).sum();
         Counters::add(&self.counters().dropped_unsent, unsent_rows);
         self.pending.clear();

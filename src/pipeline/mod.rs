@@ -35,16 +35,34 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// Starts the flusher thread. Touches no network: a server that is down
-    /// now is retried later.
-    pub(crate) fn start(config: &Config, create_schema: bool) -> Result<Pipeline> {
+    /// now is retried later. With `discard`, batches are thrown away.
+    pub(crate) fn start(config: &Config, create_schema: bool, discard: bool) -> Result<Pipeline> {
+        let limits = &config.pipeline;
         let counters = Arc::new(Counters::default());
-        let queue = Arc::new(Queue::new(config.pipeline.queue_capacity, counters));
+        let queue = Queue::new(
+            limits.queue_capacity,
+            limits.max_queue_bytes,
+            limits.queue_policy,
+            counters,
+        );
+        let queue = Arc::new(queue);
         let (control, control_rx) = unbounded();
-        let flusher = Flusher::new(config, create_schema, Arc::clone(&queue), control_rx)?;
+        let flusher = Flusher::new(
+            config,
+            create_schema,
+            discard,
+            Arc::clone(&queue),
+            control_rx,
+        )?;
+        let (started, started_rx) = bounded(1);
         let thread = std::thread::Builder::new()
             .name("tracing-clickhouse-flusher".into())
-            .spawn(move || flusher.run())
+            .spawn(move || flusher.run(started))
             .map_err(Error::Thread)?;
+        // The flusher builds its runtime first; only a broken system fails here.
+        started_rx
+            .recv()
+            .map_err(|_| Error::Thread(std::io::Error::other("the flusher thread died")))??;
         queue.set_flusher(thread.thread().clone());
         Ok(Pipeline {
             queue,
@@ -58,7 +76,9 @@ impl Pipeline {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.queue.counters.snapshot(self.queue.len())
+        self.queue
+            .counters
+            .snapshot(self.queue.len(), self.queue.bytes())
     }
 
     /// Waits until everything queued before the call was acknowledged.

@@ -1,22 +1,47 @@
 //! The bounded lock-free queue between application threads and the flusher.
 //!
-//! A push is one `ArrayQueue::push`: no lock, no allocation, no system call.
-//! When the queue is full the record is dropped and counted (the application
-//! never blocks). The flusher polls on a short interval; a producer that sees
-//! the queue half full wakes it early, at most once per drain.
+//! A push is one `ArrayQueue::push` and one atomic add for the byte count:
+//! no lock, no allocation, no system call. The queue is bounded by records
+//! and by bytes (the records' own memory, approximately: concurrent pushes may
+//! overshoot by a few records). When it is full, [`QueuePolicy`] decides:
+//! drop the new record and count it (the default; the application never
+//! waits), or wait for room.
+//!
+//! The flusher polls on a short interval; a producer that sees the queue half
+//! full, or that has to wait, wakes it early (at most once per drain).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
+use std::time::Duration;
 
 use crossbeam::queue::ArrayQueue;
+use crossbeam::utils::Backoff;
 
 use super::stats::Counters;
 use crate::record::Record;
 
+/// What to do with a record when the queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueuePolicy {
+    /// Drop the new record and count it: the application never waits.
+    #[default]
+    DropNewest,
+    /// Wait until the flusher makes room: nothing is dropped while the
+    /// pipeline runs, at the price of stalling the application when
+    /// ClickHouse (or the flusher) cannot keep up.
+    Block,
+}
+
+/// How long a blocked producer sleeps between looks once spinning is over.
+const BLOCKED_SLEEP: Duration = Duration::from_micros(50);
+
 #[derive(Debug)]
 pub(crate) struct Queue {
     records: ArrayQueue<Record>,
+    bytes: AtomicUsize,
+    max_bytes: usize,
+    policy: QueuePolicy,
     /// Length at which a producer wakes the flusher before its interval ends.
     wake_len: usize,
     flusher: OnceLock<Thread>,
@@ -26,9 +51,17 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    pub(crate) fn new(capacity: usize, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        max_bytes: usize,
+        policy: QueuePolicy,
+        counters: Arc<Counters>,
+    ) -> Self {
         Queue {
             records: ArrayQueue::new(capacity),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
+            policy,
             wake_len: (capacity / 2).max(1),
             flusher: OnceLock::new(),
             wake_pending: AtomicBool::new(false),
@@ -37,28 +70,62 @@ impl Queue {
         }
     }
 
-    /// Queues a record, or counts it as dropped.
-    pub(crate) fn push(&self, record: Record) {
-        if self.closed.load(Ordering::Relaxed) {
-            Counters::add(&self.counters.dropped_closed, 1);
-            return;
-        }
-        match self.records.push(record) {
-            Ok(()) => {
-                if self.records.len() >= self.wake_len {
-                    self.wake_flusher();
+    /// Queues a record, waits for room (`Block`), or counts it as dropped.
+    pub(crate) fn push(&self, mut record: Record) {
+        let size = record.size_bytes();
+        let backoff = Backoff::new();
+        loop {
+            if self.closed.load(Ordering::Relaxed) {
+                Counters::add(&self.counters.dropped_closed, 1);
+                return;
+            }
+            // A record larger than the whole byte budget still goes into an empty queue.
+            let queued = self.bytes.load(Ordering::Relaxed);
+            if queued == 0 || queued + size <= self.max_bytes {
+                match self.records.push(record) {
+                    Ok(()) => {
+                        self.bytes.fetch_add(size, Ordering::Relaxed);
+                        if self.records.len() >= self.wake_len {
+                            self.wake_flusher();
+                        }
+                        return;
+                    }
+                    Err(rejected) => record = rejected,
                 }
             }
-            Err(_dropped) => Counters::add(&self.counters.dropped_queue_full, 1),
+            match self.policy {
+                QueuePolicy::DropNewest => {
+                    Counters::add(&self.counters.dropped_queue_full, 1);
+                    return;
+                }
+                QueuePolicy::Block => {
+                    self.wake_flusher();
+                    if backoff.is_completed() {
+                        std::thread::sleep(BLOCKED_SLEEP);
+                    } else {
+                        backoff.snooze();
+                    }
+                }
+            }
         }
     }
 
+    /// Takes the oldest record; its bytes stay counted until [`Queue::release`].
     pub(crate) fn pop(&self) -> Option<Record> {
         self.records.pop()
     }
 
+    /// Gives back the bytes of records taken with [`Queue::pop`].
+    pub(crate) fn release(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.records.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Registers the thread that [`Queue::wake_flusher`] unparks.
@@ -80,7 +147,8 @@ impl Queue {
         self.wake_pending.store(false, Ordering::Release);
     }
 
-    /// From now on records are dropped (and counted) instead of queued.
+    /// From now on records are dropped (and counted) instead of queued, and
+    /// blocked producers give up.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
     }

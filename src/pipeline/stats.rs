@@ -2,8 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Shared counters. Producers only touch `dropped_*`; everything else is
-/// written by the flusher, so the hot path adds no shared write.
+/// Shared counters. Producers touch only the counters of rare events (drops,
+/// truncation, panics); the rest are written by the flusher, so the hot path
+/// adds no shared write.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) dropped_queue_full: AtomicU64,
@@ -15,6 +16,10 @@ pub(crate) struct Counters {
     pub(crate) failed_inserts: AtomicU64,
     pub(crate) dropped_unsent: AtomicU64,
     pub(crate) pending_rows: AtomicU64,
+    pub(crate) truncated_values: AtomicU64,
+    pub(crate) dropped_fields: AtomicU64,
+    pub(crate) capture_panics: AtomicU64,
+    pub(crate) replaced_utf8: AtomicU64,
 }
 
 impl Counters {
@@ -22,11 +27,12 @@ impl Counters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, queue_len: usize) -> Stats {
+    pub(crate) fn snapshot(&self, queue_len: usize, queue_bytes: usize) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
             queued: get(&self.received) + queue_len as u64,
             queue_depth: queue_len as u64,
+            queue_bytes: queue_bytes as u64,
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_after_shutdown: get(&self.dropped_closed),
             sent_rows: get(&self.sent_rows),
@@ -35,6 +41,10 @@ impl Counters {
             failed_inserts: get(&self.failed_inserts),
             dropped_unsent: get(&self.dropped_unsent),
             pending_rows: get(&self.pending_rows),
+            truncated_values: get(&self.truncated_values),
+            dropped_fields: get(&self.dropped_fields),
+            capture_panics: get(&self.capture_panics),
+            replaced_utf8: get(&self.replaced_utf8),
         }
     }
 }
@@ -48,6 +58,8 @@ pub struct Stats {
     pub queued: u64,
     /// Records in the queue right now, not yet taken by the flusher.
     pub queue_depth: u64,
+    /// Memory those records hold, in bytes.
+    pub queue_bytes: u64,
     /// Records dropped because the queue was full (`DropNewest`).
     pub dropped_queue_full: u64,
     /// Records emitted after the pipeline shut down.
@@ -65,6 +77,15 @@ pub struct Stats {
     pub dropped_unsent: u64,
     /// Rows taken from the queue and not yet acknowledged.
     pub pending_rows: u64,
+    /// Messages and values cut at their limit (they end with `…[truncated]`).
+    pub truncated_values: u64,
+    /// Fields dropped past the field limit (noted in `capture.dropped_fields`).
+    pub dropped_fields: u64,
+    /// `Debug`/`Display` implementations that panicked during capture (the
+    /// row is kept, with a `capture.error` note).
+    pub capture_panics: u64,
+    /// Byte fields that were not UTF-8 and were stored with U+FFFD replacements.
+    pub replaced_utf8: u64,
 }
 
 impl Stats {

@@ -1,0 +1,103 @@
+//! Recording without tracing, in the seed's terms: `collect_log` and
+//! `record_event`.
+
+use std::sync::Arc;
+
+use tracing_subscriber::registry::{LookupSpan, Registry};
+
+use super::payload::Value;
+use super::{CaptureShared, thread};
+use crate::record::{EventRecord, LogRecord, Record, Severity, TraceContext, now_ns};
+
+/// Records logs and events directly, for callers that do not use `tracing`
+/// (the seed's `LogCollectorAgent.collect_log` and event recording).
+///
+/// Cheap to clone and to share between threads; get one from
+/// [`Telemetry::collector`](crate::Telemetry::collector). Like the layer, it
+/// never blocks (unless the `Block` policy was chosen) and never fails: what
+/// cannot be queued is counted in [`Stats`](crate::Stats).
+///
+/// ```no_run
+/// use tracing_clickhouse::{Severity, Value};
+///
+/// # fn main() -> tracing_clickhouse::Result<()> {
+/// let telemetry = tracing_clickhouse::init()?;
+/// let collector = telemetry.collector();
+/// collector.collect_log(
+///     "system_monitor",
+///     Severity::Warn,
+///     "High CPU usage detected",
+///     [("cpu_percent", Value::from(95)), ("threshold", Value::from(90))],
+/// );
+/// collector.record_event("deploy", "ci", [("version", Value::from("1.4.2"))]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Collector {
+    shared: Arc<CaptureShared>,
+}
+
+impl Collector {
+    pub(crate) fn new(shared: Arc<CaptureShared>) -> Self {
+        Collector { shared }
+    }
+
+    /// Stores a log row: `source` becomes `ScopeName`, `context` the
+    /// `LogAttributes`. Inside a tracing span, the row carries its trace id.
+    pub fn collect_log<'a>(
+        &self,
+        source: &str,
+        level: Severity,
+        message: &str,
+        context: impl IntoIterator<Item = (&'a str, Value<'a>)>,
+    ) {
+        let (payload, ()) = self.shared.capture_payload(|writer| {
+            writer.message_str(message);
+            writer.scope(source);
+            for (key, value) in context {
+                writer.value_field(key, value);
+            }
+        });
+        self.shared.queue.push(Record::Log(LogRecord {
+            timestamp_ns: now_ns(),
+            severity: level,
+            metadata: None,
+            trace: current_trace(),
+            thread_id: thread::current_id(),
+            payload,
+        }));
+    }
+
+    /// Stores an `events` row: a discrete happening of `event_type` (for
+    /// example `service_status` or `deploy`) from `source`, with `details`.
+    pub fn record_event<'a>(
+        &self,
+        event_type: &str,
+        source: &str,
+        details: impl IntoIterator<Item = (&'a str, Value<'a>)>,
+    ) {
+        let (payload, ()) = self.shared.capture_payload(|writer| {
+            for (key, value) in details {
+                writer.value_field(key, value);
+            }
+        });
+        let limit = self.shared.limits.max_value_bytes;
+        self.shared.queue.push(Record::Event(EventRecord {
+            timestamp_ns: now_ns(),
+            event_type: super::payload::cut_at_char_boundary(event_type, limit).to_owned(),
+            source: super::payload::cut_at_char_boundary(source, limit).to_owned(),
+            trace: current_trace(),
+            payload,
+        }));
+    }
+}
+
+/// The trace context of the current tracing span, if the current subscriber
+/// is built on the registry and our layer tracks that span.
+fn current_trace() -> Option<TraceContext> {
+    let id = tracing::Span::current().id()?;
+    tracing::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        super::layer::tracked_context(&registry.span(&id)?)
+    })
+}
