@@ -1,0 +1,50 @@
+//! No feedback loop: with our layer as the global subscriber and no filter,
+//! everything the flusher's transport emits while inserting (hyper,
+//! the clickhouse crate, rustls, tokio) stays out of the tables.
+
+mod common;
+
+use std::time::Duration;
+
+use common::scalar;
+use tracing_subscriber::prelude::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_flusher_never_captures_its_own_work() {
+    let (layer, telemetry) = tracing_clickhouse::builder()
+        .config(common::config("feedback"))
+        .build()
+        .unwrap();
+    // Global, so the flusher thread (and the query client's tasks) see it too;
+    // every level, so nothing is filtered before our layer.
+    tracing_subscriber::registry().with(layer).init();
+
+    for round in 0..5 {
+        tracing::info!(round, "application event");
+        let flushed = tokio::task::block_in_place(|| telemetry.flush(Duration::from_secs(30)));
+        flushed.unwrap();
+        // Reads go through hyper and the clickhouse crate on this runtime too.
+        let _ = telemetry
+            .query()
+            .log_stats(&Default::default())
+            .await
+            .unwrap();
+    }
+    tokio::task::block_in_place(|| telemetry.flush(Duration::from_secs(30))).unwrap();
+
+    let client = telemetry.query().client();
+    assert_eq!(scalar(client, "SELECT count() FROM logs").await, 5);
+    assert_eq!(
+        scalar(
+            client,
+            "SELECT count() FROM logs WHERE Body != 'application event'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(client, "SELECT count() FROM spans").await,
+        0,
+        "no transport spans either"
+    );
+}

@@ -1,0 +1,227 @@
+//! The queue and the flusher: exact accounting under both policies and both
+//! bounds, shutdown drains everything, and the pipeline works from plain
+//! threads and inside tokio runtimes of either flavor.
+
+mod common;
+
+use std::time::Duration;
+
+use common::scalar;
+use tracing::{Dispatch, dispatcher};
+use tracing_clickhouse::query::QueryClient;
+use tracing_clickhouse::{Config, PipelineConfig, QueuePolicy, Telemetry};
+use tracing_subscriber::prelude::*;
+
+const FLUSH: Duration = Duration::from_secs(60);
+
+fn config(prefix: &str, pipeline: PipelineConfig) -> Config {
+    let base = common::config(prefix);
+    Config::builder()
+        .url(base.url())
+        .database(base.database())
+        .pipeline(PipelineConfig {
+            shutdown_timeout: FLUSH,
+            ..pipeline
+        })
+        .build()
+        .unwrap()
+}
+
+fn start(config: Config) -> (Dispatch, Telemetry) {
+    let (layer, telemetry) = tracing_clickhouse::builder()
+        .config(config)
+        .build()
+        .unwrap();
+    (
+        Dispatch::new(tracing_subscriber::registry().with(layer)),
+        telemetry,
+    )
+}
+
+/// `threads` threads each emit `per_thread` numbered events as fast as they can.
+fn flood(dispatch: &Dispatch, threads: u64, per_thread: u64, message: &str) {
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            scope.spawn(move || {
+                dispatcher::with_default(dispatch, || {
+                    for i in 0..per_thread {
+                        tracing::info!(t, i, "{message}");
+                    }
+                })
+            });
+        }
+    });
+}
+
+async fn stored(config: &Config) -> (u64, u64) {
+    let client = QueryClient::new(config).unwrap();
+    let count = scalar(client.client(), "SELECT count() FROM logs").await;
+    let distinct = scalar(
+        client.client(),
+        "SELECT uniqExact(LogAttributes['t'], LogAttributes['i']) FROM logs",
+    )
+    .await;
+    (count, distinct)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn block_policy_stores_every_event_through_a_tiny_queue() {
+    let config = config(
+        "block",
+        PipelineConfig {
+            queue_capacity: 64,
+            queue_policy: QueuePolicy::Block,
+            batch_max_rows: 5_000,
+            ..PipelineConfig::default()
+        },
+    );
+    let (dispatch, telemetry) = start(config.clone());
+    tokio::task::spawn_blocking(move || {
+        flood(&dispatch, 2, 20_000, "blocked but kept");
+        telemetry.flush(FLUSH).unwrap();
+        let stats = telemetry.stats();
+        assert_eq!(stats.dropped(), 0, "{stats:?}");
+        assert_eq!(stats.sent_rows, 40_000, "{stats:?}");
+    })
+    .await
+    .unwrap();
+    assert_eq!(stored(&config).await, (40_000, 40_000));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drop_newest_counts_every_dropped_event_exactly() {
+    let config = config(
+        "drop",
+        PipelineConfig {
+            queue_capacity: 16,
+            ..PipelineConfig::default()
+        },
+    );
+    let (dispatch, telemetry) = start(config.clone());
+    let stats = tokio::task::spawn_blocking(move || {
+        flood(&dispatch, 2, 50_000, "maybe dropped");
+        telemetry.flush(FLUSH).unwrap();
+        telemetry.stats()
+    })
+    .await
+    .unwrap();
+    assert!(
+        stats.dropped_queue_full > 0,
+        "a 16-record queue must overflow: {stats:?}"
+    );
+    assert_eq!(
+        stats.queued + stats.dropped_queue_full,
+        100_000,
+        "{stats:?}"
+    );
+    assert_eq!(stats.sent_rows, stats.queued, "{stats:?}");
+    assert_eq!(stored(&config).await, (stats.queued, stats.queued));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_byte_bound_holds_with_few_large_records() {
+    let config = config(
+        "bytes",
+        PipelineConfig {
+            queue_capacity: 10_000,
+            max_queue_bytes: 64 << 10,
+            ..PipelineConfig::default()
+        },
+    );
+    let (dispatch, telemetry) = start(config.clone());
+    let stats = tokio::task::spawn_blocking(move || {
+        let message = "m".repeat(8 << 10);
+        flood(&dispatch, 2, 2_000, &message);
+        let during = telemetry.stats();
+        telemetry.flush(FLUSH).unwrap();
+        (during, telemetry.stats())
+    })
+    .await
+    .unwrap();
+    let (during, after) = stats;
+    assert!(
+        during.queue_bytes <= 80 << 10,
+        "about 64 KiB at most: {during:?}"
+    );
+    assert!(
+        after.dropped_queue_full > 0,
+        "8 KiB records overflow 64 KiB: {after:?}"
+    );
+    assert_eq!(after.queued + after.dropped_queue_full, 4_000, "{after:?}");
+    assert_eq!(stored(&config).await.0, after.queued);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_delivers_everything_queued_and_says_so() {
+    let config = config(
+        "shutdown",
+        PipelineConfig {
+            // Nothing is sent before shutdown asks for it.
+            flush_interval: Duration::from_secs(3600),
+            queue_policy: QueuePolicy::Block,
+            ..PipelineConfig::default()
+        },
+    );
+    let (dispatch, telemetry) = start(config.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        flood(&dispatch, 1, 30_000, "drained at shutdown");
+        telemetry.shutdown(FLUSH)
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.unsent_rows, 0, "{report:?}");
+    assert_eq!(report.error, None);
+    assert_eq!(stored(&config).await, (30_000, 30_000));
+}
+
+#[test]
+fn works_from_a_plain_main_without_any_runtime() {
+    let config = config("plain", PipelineConfig::default());
+    let (dispatch, telemetry) = start(config.clone());
+    dispatcher::with_default(&dispatch, || tracing::info!("no runtime here"));
+    drop(telemetry);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(runtime.block_on(stored(&config)).0, 1);
+}
+
+#[test]
+fn works_inside_a_current_thread_runtime() {
+    let config = config("current_thread", PipelineConfig::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // Built, used and dropped inside the runtime: no nested-runtime panic,
+        // and the guard's blocking flush does not need this runtime to run.
+        let (dispatch, telemetry) = start(config.clone());
+        dispatcher::with_default(&dispatch, || {
+            tracing::info!("inside a current-thread runtime")
+        });
+        telemetry.flush(FLUSH).unwrap();
+        drop(telemetry);
+        assert_eq!(stored(&config).await.0, 1);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_inside_a_multi_thread_runtime() {
+    let config = config("multi_thread", PipelineConfig::default());
+    let (dispatch, telemetry) = start(config.clone());
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let dispatch = dispatch.clone();
+            tokio::spawn(async move {
+                for i in 0..100 {
+                    dispatcher::with_default(&dispatch, || tracing::info!(task, i, "from a task"));
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    drop(telemetry);
+    assert_eq!(stored(&config).await.0, 800);
+}
