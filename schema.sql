@@ -9,7 +9,17 @@
 --
 -- Column names and types follow the OpenTelemetry collector's ClickHouse
 -- exporter (logs and traces), so Grafana's ClickHouse plugin in OTel mode
--- reads `logs` and `spans` unchanged.
+-- reads `logs` and `spans` unchanged, with one deliberate difference: map
+-- keys are `String`, not `LowCardinality(String)`. We insert RowBinary, and
+-- the server parses LowCardinality values from RowBinary one dictionary
+-- lookup at a time: with LowCardinality keys a 50k-row `logs` batch took
+-- 0.47 s to insert instead of 0.21 s (chDB 26.9, see README). Queries read
+-- both alike, and ZSTD stores the repeated keys compactly either way.
+--
+-- Values that are the same for a whole batch (`ServiceName`,
+-- `ResourceAttributes`) are not repeated in every row: inserts are
+-- `INSERT ... SELECT ... FROM input(...)` with those values as query
+-- parameters.
 --
 -- Every MergeTree table keeps a non-replicated deduplication window: a batch
 -- re-sent with the same `insert_deduplication_token` is stored once. The
@@ -34,12 +44,12 @@ CREATE TABLE IF NOT EXISTS {{database}}.logs
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
     Body String CODEC(ZSTD(1)),
     ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(String, String) CODEC(ZSTD(1)),
     ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
     ScopeName String CODEC(ZSTD(1)),
     ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
-    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeAttributes Map(String, String) CODEC(ZSTD(1)),
+    LogAttributes Map(String, String) CODEC(ZSTD(1)),
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_scope_name ScopeName TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -65,10 +75,10 @@ CREATE TABLE IF NOT EXISTS {{database}}.spans
     SpanName LowCardinality(String) CODEC(ZSTD(1)),
     SpanKind LowCardinality(String) CODEC(ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(String, String) CODEC(ZSTD(1)),
     ScopeName String CODEC(ZSTD(1)),
     ScopeVersion String CODEC(ZSTD(1)),
-    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    SpanAttributes Map(String, String) CODEC(ZSTD(1)),
     Duration UInt64 CODEC(ZSTD(1)),
     StatusCode LowCardinality(String) CODEC(ZSTD(1)),
     StatusMessage String CODEC(ZSTD(1)),
@@ -76,14 +86,14 @@ CREATE TABLE IF NOT EXISTS {{database}}.spans
     (
         Timestamp DateTime64(9),
         Name LowCardinality(String),
-        Attributes Map(LowCardinality(String), String)
+        Attributes Map(String, String)
     ) CODEC(ZSTD(1)),
     Links Nested
     (
         TraceId String,
         SpanId String,
         TraceState String,
-        Attributes Map(LowCardinality(String), String)
+        Attributes Map(String, String)
     ) CODEC(ZSTD(1)),
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -109,8 +119,8 @@ CREATE TABLE IF NOT EXISTS {{database}}.metrics
     MetricDescription String CODEC(ZSTD(1)),
     MetricUnit LowCardinality(String) CODEC(ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(String, String) CODEC(ZSTD(1)),
+    Attributes Map(String, String) CODEC(ZSTD(1)),
     Value Float64 CODEC(Gorilla, ZSTD(1)),
     Delta Float64 CODEC(Gorilla, ZSTD(1)),
     Count UInt64 CODEC(DoubleDelta, ZSTD(1)),
@@ -138,7 +148,7 @@ CREATE TABLE IF NOT EXISTS {{database}}.events
     EventType LowCardinality(String) CODEC(ZSTD(1)),
     Source LowCardinality(String) CODEC(ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    Details Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Details Map(String, String) CODEC(ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
     SpanId String CODEC(ZSTD(1)),
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1
@@ -181,7 +191,7 @@ CREATE TABLE IF NOT EXISTS {{database}}.metrics_hourly
     Hour DateTime CODEC(DoubleDelta, ZSTD(1)),
     ServiceName LowCardinality(String),
     MetricName LowCardinality(String),
-    Attributes Map(LowCardinality(String), String),
+    Attributes Map(String, String),
     ValueSum SimpleAggregateFunction(sum, Float64),
     ValueCount SimpleAggregateFunction(sum, UInt64),
     ValueMin SimpleAggregateFunction(min, Float64),
@@ -213,7 +223,7 @@ CREATE TABLE IF NOT EXISTS {{database}}.metrics_daily
     Day Date CODEC(DoubleDelta, ZSTD(1)),
     ServiceName LowCardinality(String),
     MetricName LowCardinality(String),
-    Attributes Map(LowCardinality(String), String),
+    Attributes Map(String, String),
     ValueSum SimpleAggregateFunction(sum, Float64),
     ValueCount SimpleAggregateFunction(sum, UInt64),
     ValueMin SimpleAggregateFunction(min, Float64),

@@ -19,6 +19,7 @@ import socket
 import ssl
 import struct
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -76,6 +77,8 @@ READ_ONLY_STATEMENT = re.compile(
 # `INSERT INTO ... FORMAT Name`: what follows the format name is data.
 INSERT_WITH_FORMAT = re.compile(
     rb"\s*(INSERT\s+INTO\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)", re.IGNORECASE | re.DOTALL)
+# The `input('structure')` table function of `INSERT ... SELECT ... FROM input(...)`.
+INPUT_FUNCTION = re.compile(r"\binput\s*\(\s*('(?:[^'\\]|\\.)*')\s*\)", re.IGNORECASE)
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ERROR_CODE = re.compile(r"^Code: (\d+)\.")
 
@@ -432,15 +435,30 @@ class Handler(BaseHTTPRequestHandler):
         if read_only and (insert_format is not None or not READ_ONLY_STATEMENT.match(sql)):
             raise ClickHouseError.new(READONLY, "Cannot execute query in readonly mode. "
                                       "For queries over HTTP, method GET implies readonly")
-        request = Request(params, sql, insert_format, insert_data)
-
         fault = self.server.faults.take(sql) if self.server.faults else None
         if fault and fault["phase"] == "before":
             self._apply_fault(fault)
-        data, summary = self.server.engine.execute(request)
+        if insert_format is not None and INPUT_FUNCTION.search(sql):
+            data, summary = self._insert_select_from_input(params, sql, insert_format, insert_data)
+        else:
+            data, summary = self.server.engine.execute(Request(params, sql, insert_format, insert_data))
         if fault and fault["phase"] == "after":
             self._apply_fault(fault)
         self._result(params, data, summary)
+
+    def _insert_select_from_input(self, params, sql, insert_format, data):
+        """`INSERT ... SELECT ... FROM input('structure') FORMAT F` with the data
+        in the body: the engine's streaming insert cannot run a SELECT, so the
+        data goes to a temporary file that `file()` reads in place of `input()`."""
+        fd, path = tempfile.mkstemp(prefix="devserver-input-", suffix=".bin")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data or b"")
+            source = f"file({quote_string(path)}, {quote_string(insert_format)}, "
+            sql = INPUT_FUNCTION.sub(lambda m: source + m.group(1) + ")", sql)
+            return self.server.engine.execute(Request(params, sql, None, None))
+        finally:
+            os.unlink(path)
 
     def _apply_fault(self, fault):
         if fault["action"] == "error":

@@ -126,6 +126,18 @@ class QueriesAndFormats(ServerTest):
         self.assertEqual(self.server.query("SELECT n, s FROM t ORDER BY n"),
                          b"1\tjson\n2\tbin\n3\tinline\n4\tvalues\n")
 
+    def test_insert_select_from_input(self):
+        # ClickHouse's input() table function: the body's rows feed a SELECT,
+        # here with a query parameter for a value every row shares.
+        rows = struct.pack("<I", 7) + b"\x05seven" + struct.pack("<I", 8) + b"\x05eight"
+        sql = ("INSERT INTO t (n, s) SELECT n + {offset:UInt32}, concat(s, '!') "
+               "FROM input('n UInt32, s String') FORMAT RowBinary")
+        status, _, body = self.server.request(params={"query": sql, "param_offset": "100"}, body=rows)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.server.query("SELECT n, s FROM t ORDER BY n"), b"107\tseven!\n108\teight!\n")
+        status, headers, _ = self.server.request(params={"query": sql, "param_offset": "1"}, body=b"\x01")
+        self.assertEqual((status, headers["x-clickhouse-exception-code"]), (500, "33"), "truncated rows")
+
     def test_insert_reports_written_rows(self):
         _, headers, _ = self.server.request(params={"query": "INSERT INTO t FORMAT JSONEachRow"},
                                             body=b'{"n":1,"s":"a"}\n{"n":2,"s":"b"}\n')

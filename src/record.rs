@@ -5,6 +5,7 @@
 //! never on the application's.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,6 +74,7 @@ impl Severity {
         }
     }
 
+    #[inline]
     pub(crate) fn from_tracing(level: &tracing::Level) -> Severity {
         match *level {
             tracing::Level::TRACE => Severity::Trace,
@@ -111,11 +113,32 @@ impl FromStr for Severity {
     }
 }
 
-/// The span a row belongs to.
+/// The span a row belongs to. Stored as three words (no 16-byte alignment)
+/// with a non-zero span id, so `Option<TraceContext>` costs nothing more and
+/// a log record stays small in the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TraceContext {
-    pub(crate) trace_id: u128,
-    pub(crate) span_id: u64,
+    trace_high: u64,
+    trace_low: u64,
+    span_id: NonZeroU64,
+}
+
+impl TraceContext {
+    pub(crate) fn new(trace_id: u128, span_id: NonZeroU64) -> Self {
+        TraceContext {
+            trace_high: (trace_id >> 64) as u64,
+            trace_low: trace_id as u64,
+            span_id,
+        }
+    }
+
+    pub(crate) fn trace_id(&self) -> u128 {
+        (u128::from(self.trace_high) << 64) | u128::from(self.trace_low)
+    }
+
+    pub(crate) fn span_id(&self) -> u64 {
+        self.span_id.get()
+    }
 }
 
 /// One `logs` row, as captured on the application thread.
@@ -128,7 +151,7 @@ pub(crate) struct LogRecord {
     pub(crate) metadata: Option<&'static Metadata<'static>>,
     pub(crate) trace: Option<TraceContext>,
     /// Our own number for the emitting thread; see `capture::thread`.
-    pub(crate) thread_id: u64,
+    pub(crate) thread_id: u32,
     /// Message and fields; see `capture::payload`.
     pub(crate) payload: Box<[u8]>,
 }
@@ -143,7 +166,7 @@ pub(crate) struct SpanRecord {
     pub(crate) span_id: u64,
     /// 0 for a root span.
     pub(crate) parent_span_id: u64,
-    pub(crate) thread_id: u64,
+    pub(crate) thread_id: u32,
     /// The span's fields, in the order recorded (a later value of a name wins).
     pub(crate) payload: Box<[u8]>,
     /// The field that made the span an error (`error`, or one recorded as an error).
@@ -161,16 +184,19 @@ pub(crate) struct EventRecord {
     pub(crate) payload: Box<[u8]>,
 }
 
-/// Everything that travels through the queue.
+/// Everything that travels through the queue. Logs are the common case and
+/// stay inline (64 bytes); spans and events are boxed so they do not make
+/// every queue slot larger.
 #[derive(Debug)]
 pub(crate) enum Record {
     Log(LogRecord),
-    Span(SpanRecord),
-    Event(EventRecord),
+    Span(Box<SpanRecord>),
+    Event(Box<EventRecord>),
 }
 
 impl Record {
     /// Memory the record holds, for the queue's byte bound.
+    #[inline]
     pub(crate) fn size_bytes(&self) -> usize {
         std::mem::size_of::<Record>()
             + match self {
@@ -184,6 +210,7 @@ impl Record {
 }
 
 /// Nanoseconds since the Unix epoch, now.
+#[inline]
 pub(crate) fn now_ns() -> i64 {
     unix_ns(SystemTime::now())
 }
@@ -228,5 +255,27 @@ mod tests {
         for ns in [0, 1, 1_700_000_000_123_456_789, -5_000] {
             assert_eq!(unix_ns(from_unix_ns(ns)), ns);
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn a_log_record_fits_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Option<TraceContext>>(), 24);
+        assert!(
+            std::mem::size_of::<Record>() <= 64,
+            "{}",
+            std::mem::size_of::<Record>()
+        );
+    }
+
+    #[test]
+    fn trace_ids_round_trip() {
+        let span = NonZeroU64::new(7).unwrap();
+        let context = TraceContext::new(u128::MAX - 5, span);
+        assert_eq!((context.trace_id(), context.span_id()), (u128::MAX - 5, 7));
     }
 }

@@ -279,3 +279,67 @@ async fn own_and_transport_events_are_not_captured() {
         ]
     );
 }
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Identity {
+    service: String,
+    resource: Vec<(String, String)>,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_and_resource_attributes_arrive_once_per_batch_intact() {
+    let hostile = "it's a \\ back\tslash\nand `tick` service — ünïcode";
+    let base = common::config("identity");
+    let config = tracing_clickhouse::Config::builder()
+        .url(base.url())
+        .database(base.database())
+        .service_name(hostile)
+        .service_version("1.2.3")
+        .build()
+        .unwrap();
+    let (layer, telemetry) = tracing_clickhouse::builder()
+        .config(config)
+        .build()
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    dispatcher::with_default(&dispatch, || {
+        tracing::info!("one");
+        tracing::info_span!("a span").in_scope(|| {});
+    });
+    telemetry.collector().record_event("deploy", "ci", []);
+    telemetry.flush(FLUSH).unwrap();
+
+    let client = telemetry.query().client();
+    for table in ["logs", "spans"] {
+        let rows: Vec<Identity> = client
+            .query(&format!(
+                "SELECT ServiceName AS service, ResourceAttributes AS resource FROM {table}"
+            ))
+            .fetch_all()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{table}");
+        let row = &rows[0];
+        assert_eq!(row.service, hostile, "{table}");
+        let attribute = |key: &str| {
+            row.resource
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(attribute("service.name"), Some(hostile), "{table}");
+        assert_eq!(attribute("service.version"), Some("1.2.3"));
+        assert_eq!(
+            attribute("process.pid"),
+            Some(std::process::id().to_string().as_str())
+        );
+        assert_eq!(attribute("telemetry.sdk.language"), Some("rust"));
+        assert!(attribute("host.name").is_some_and(|h| !h.is_empty()));
+    }
+    let services: Vec<String> = client
+        .query("SELECT ServiceName FROM events")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(services, [hostile]);
+}

@@ -82,13 +82,13 @@ impl Collector {
             }
         });
         let limit = self.shared.limits.max_value_bytes;
-        self.shared.queue.push(Record::Event(EventRecord {
+        self.shared.queue.push(Record::Event(Box::new(EventRecord {
             timestamp_ns: now_ns(),
             event_type: super::payload::cut_at_char_boundary(event_type, limit).to_owned(),
             source: super::payload::cut_at_char_boundary(source, limit).to_owned(),
             trace: current_trace(),
             payload,
-        }));
+        })));
     }
 }
 

@@ -38,7 +38,10 @@ impl<'w, 'b> FieldVisitor<'w, 'b> {
     }
 }
 
+// Every method is small and on the hot path: `#[inline]` lets them be
+// inlined into the user's monomorphized layer code.
 impl Visit for FieldVisitor<'_, '_> {
+    #[inline]
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
             "message" => self.writer.message_fmt(value),
@@ -51,6 +54,7 @@ impl Visit for FieldVisitor<'_, '_> {
         }
     }
 
+    #[inline]
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
             "message" => self.writer.message_str(value),
@@ -66,30 +70,37 @@ impl Visit for FieldVisitor<'_, '_> {
         }
     }
 
+    #[inline]
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.writer.value_field(field.name(), Value::I64(value));
     }
 
+    #[inline]
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.writer.value_field(field.name(), Value::U64(value));
     }
 
+    #[inline]
     fn record_i128(&mut self, field: &Field, value: i128) {
         self.writer.value_field(field.name(), Value::I128(value));
     }
 
+    #[inline]
     fn record_u128(&mut self, field: &Field, value: u128) {
         self.writer.value_field(field.name(), Value::U128(value));
     }
 
+    #[inline]
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.writer.value_field(field.name(), Value::F64(value));
     }
 
+    #[inline]
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.writer.value_field(field.name(), Value::Bool(value));
     }
 
+    #[inline]
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
         let text = String::from_utf8_lossy(value);
         if matches!(text, std::borrow::Cow::Owned(_)) {
@@ -98,6 +109,7 @@ impl Visit for FieldVisitor<'_, '_> {
         self.writer.str_field(field.name(), &text);
     }
 
+    #[inline]
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.note_error(field);
         // The error and its causes: "outer: middle: root".

@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::num::NonZeroU64;
 
 thread_local! {
     static STATE: Cell<u64> = Cell::new(seed());
@@ -14,7 +15,7 @@ thread_local! {
 fn seed() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_i64(crate::record::now_ns());
-    hasher.write_u64(crate::capture::thread::current_id());
+    hasher.write_u32(crate::capture::thread::current_id());
     hasher.finish()
 }
 
@@ -32,17 +33,16 @@ fn next_u64() -> u64 {
         .unwrap_or_else(|_| seed())
 }
 
-pub(crate) fn new_span_id() -> u64 {
+pub(crate) fn new_span_id() -> NonZeroU64 {
     loop {
-        let id = next_u64();
-        if id != 0 {
+        if let Some(id) = NonZeroU64::new(next_u64()) {
             return id;
         }
     }
 }
 
 pub(crate) fn new_trace_id() -> u128 {
-    (u128::from(new_span_id()) << 64) | u128::from(next_u64())
+    (u128::from(new_span_id().get()) << 64) | u128::from(next_u64())
 }
 
 #[cfg(test)]
@@ -52,12 +52,12 @@ mod tests {
 
     #[test]
     fn ids_are_non_zero_and_distinct() {
-        let spans: HashSet<u64> = (0..10_000).map(|_| new_span_id()).collect();
+        let spans: HashSet<u64> = (0..10_000).map(|_| new_span_id().get()).collect();
         assert_eq!(spans.len(), 10_000);
         let traces: HashSet<u128> = (0..10_000).map(|_| new_trace_id()).collect();
         assert_eq!(traces.len(), 10_000);
         assert!(!spans.contains(&0) && !traces.contains(&0));
         let other = std::thread::spawn(new_span_id).join().unwrap();
-        assert!(!spans.contains(&other));
+        assert!(!spans.contains(&other.get()));
     }
 }

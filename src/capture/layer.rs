@@ -1,5 +1,6 @@
 //! The `tracing` Layer: events become `logs` rows, closed spans `spans` rows.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -49,11 +50,11 @@ pub struct ClickHouseLayer {
 #[derive(Debug)]
 pub(super) struct SpanState {
     trace_id: u128,
-    span_id: u64,
+    span_id: NonZeroU64,
     parent_span_id: u64,
     start_ns: i64,
     started: Instant,
-    thread_id: u64,
+    thread_id: u32,
     fields: Vec<u8>,
     field_count: usize,
     error_field: Option<&'static str>,
@@ -61,10 +62,7 @@ pub(super) struct SpanState {
 
 impl SpanState {
     fn context(&self) -> TraceContext {
-        TraceContext {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-        }
+        TraceContext::new(self.trace_id, self.span_id)
     }
 }
 
@@ -99,7 +97,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let parent = span.parent().as_ref().and_then(tracked_context);
         let (trace_id, parent_span_id) = match parent {
-            Some(parent) => (parent.trace_id, parent.span_id),
+            Some(parent) => (parent.trace_id(), parent.span_id()),
             None => (new_trace_id(), 0),
         };
         let mut fields = Vec::new();
@@ -181,16 +179,16 @@ where
             return;
         };
         let duration_ns = u64::try_from(state.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.shared.queue.push(Record::Span(SpanRecord {
+        self.shared.queue.push(Record::Span(Box::new(SpanRecord {
             start_ns: state.start_ns,
             duration_ns,
             metadata: span.metadata(),
             trace_id: state.trace_id,
-            span_id: state.span_id,
+            span_id: state.span_id.get(),
             parent_span_id: state.parent_span_id,
             thread_id: state.thread_id,
             payload: state.fields.into_boxed_slice(),
             error_field: state.error_field,
-        }));
+        })));
     }
 }

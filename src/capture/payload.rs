@@ -8,8 +8,9 @@
 //! An entry is `kind: u8`, `name_len: u8`, the name, then the value:
 //! 8 bytes (i64, u64, f64), 16 bytes (i128, u128), 1 byte (bool) or
 //! `len: u32` and UTF-8 bytes (strings, the message, the scope). Everything
-//! is little-endian. The reader stops at the first malformed entry instead
-//! of panicking.
+//! is little-endian. The reader hands text back as bytes (RowBinary strings
+//! are bytes, so nothing needs re-validating) and stops at the first
+//! malformed entry instead of panicking.
 //!
 //! Limits are applied while writing: a string longer than its limit is cut
 //! at a character boundary and ends with [`TRUNCATION_MARKER`]; fields past
@@ -109,29 +110,70 @@ impl<'a> From<&'a String> for Value<'a> {
     }
 }
 
-impl Value<'_> {
-    /// Appends the value as text, as stored in a `Map(String, String)`.
-    pub(crate) fn write_text(&self, out: &mut String) {
-        // Writing to a String cannot fail.
-        let _ = match self {
-            Value::Str(v) => out.write_str(v),
-            Value::I64(v) => write!(out, "{v}"),
-            Value::U64(v) => write!(out, "{v}"),
-            Value::I128(v) => write!(out, "{v}"),
-            Value::U128(v) => write!(out, "{v}"),
-            Value::F64(v) => write!(out, "{v}"),
-            Value::Bool(v) => write!(out, "{v}"),
-        };
+/// A field value as read back from a payload: text stays bytes (it was
+/// UTF-8 when written, and RowBinary strings are bytes), so reading needs no
+/// validation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Raw<'a> {
+    Text(&'a [u8]),
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+}
+
+impl Raw<'_> {
+    /// Appends the value as the text stored in a `Map(String, String)`.
+    pub(crate) fn write_text(&self, out: &mut Vec<u8>) {
+        let mut ints = itoa::Buffer::new();
+        match *self {
+            Raw::Text(v) => out.extend_from_slice(v),
+            Raw::I64(v) => out.extend_from_slice(ints.format(v).as_bytes()),
+            Raw::U64(v) => out.extend_from_slice(ints.format(v).as_bytes()),
+            Raw::I128(v) => out.extend_from_slice(ints.format(v).as_bytes()),
+            Raw::U128(v) => out.extend_from_slice(ints.format(v).as_bytes()),
+            // Display: the shortest text that reads back as the same number.
+            Raw::F64(v) => {
+                let _ = write!(VecWriter(out), "{v}");
+            }
+            Raw::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
+        }
+    }
+}
+
+/// `fmt::Write` into a byte vector.
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl<'a> From<Value<'a>> for Raw<'a> {
+    fn from(value: Value<'a>) -> Self {
+        match value {
+            Value::Str(v) => Raw::Text(v.as_bytes()),
+            Value::I64(v) => Raw::I64(v),
+            Value::U64(v) => Raw::U64(v),
+            Value::I128(v) => Raw::I128(v),
+            Value::U128(v) => Raw::U128(v),
+            Value::F64(v) => Raw::F64(v),
+            Value::Bool(v) => Raw::Bool(v),
+        }
     }
 }
 
 /// One entry of a payload.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Entry<'a> {
-    Message(&'a str),
-    /// The source of a `collect_log` row or the type of an event.
-    Scope(&'a str),
-    Field(&'a str, Value<'a>),
+    Message(&'a [u8]),
+    /// The source of a `collect_log` row.
+    Scope(&'a [u8]),
+    Field(&'a [u8], Raw<'a>),
 }
 
 /// What writing a payload had to cut, for the pipeline's counters.
@@ -161,6 +203,7 @@ impl<'a> PayloadWriter<'a> {
     }
 
     /// Appends to a payload that already holds `fields` fields.
+    #[inline]
     pub(crate) fn resume(buf: &'a mut Vec<u8>, limits: CaptureLimits, fields: usize) -> Self {
         let complete = buf.len();
         PayloadWriter {
@@ -172,29 +215,33 @@ impl<'a> PayloadWriter<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn message_fmt(&mut self, message: &dyn fmt::Debug) {
         let limit = self.limits.max_message_bytes;
-        self.text_entry(KIND_MESSAGE, "", limit, |w| write!(w, "{message:?}"));
+        self.text_entry(KIND_MESSAGE, b"", limit, |w| write!(w, "{message:?}"));
     }
 
+    #[inline]
     pub(crate) fn message_str(&mut self, message: &str) {
         let limit = self.limits.max_message_bytes;
-        self.text_entry(KIND_MESSAGE, "", limit, |w| w.write_str(message));
+        self.str_entry(KIND_MESSAGE, b"", message, limit);
     }
 
     pub(crate) fn scope(&mut self, scope: &str) {
         let limit = self.limits.max_value_bytes;
-        self.text_entry(KIND_SCOPE, "", limit, |w| w.write_str(scope));
+        self.str_entry(KIND_SCOPE, b"", scope, limit);
     }
 
+    #[inline]
     pub(crate) fn str_field(&mut self, name: &str, value: &str) {
         if self.admit_field() {
             let limit = self.limits.max_value_bytes;
-            self.text_entry(KIND_STR, name, limit, |w| w.write_str(value));
+            self.str_entry(KIND_STR, name.as_bytes(), value, limit);
         }
     }
 
     /// A field whose text comes from formatting (`Debug`, `Display`, errors).
+    #[inline]
     pub(crate) fn fmt_field(
         &mut self,
         name: &str,
@@ -202,25 +249,41 @@ impl<'a> PayloadWriter<'a> {
     ) {
         if self.admit_field() {
             let limit = self.limits.max_value_bytes;
-            self.text_entry(KIND_STR, name, limit, write);
+            self.text_entry(KIND_STR, name.as_bytes(), limit, write);
         }
     }
 
+    #[inline]
     pub(crate) fn value_field(&mut self, name: &str, value: Value<'_>) {
-        let (kind, bytes): (u8, [u8; 16]) = match value {
-            Value::Str(s) => return self.str_field(name, s),
-            Value::I64(v) => (KIND_I64, widen(v.to_le_bytes())),
-            Value::U64(v) => (KIND_U64, widen(v.to_le_bytes())),
-            Value::F64(v) => (KIND_F64, widen(v.to_le_bytes())),
-            Value::I128(v) => (KIND_I128, v.to_le_bytes()),
-            Value::U128(v) => (KIND_U128, v.to_le_bytes()),
-            Value::Bool(v) => (KIND_BOOL, widen([u8::from(v)])),
-        };
-        if self.admit_field() {
-            self.header(kind, name);
-            self.buf.extend_from_slice(&bytes[..fixed_width(kind)]);
-            self.complete = self.buf.len();
+        self.raw_field(name.as_bytes(), value.into());
+    }
+
+    #[inline]
+    fn raw_field(&mut self, name: &[u8], value: Raw<'_>) {
+        if !self.admit_field() {
+            return;
         }
+        match value {
+            Raw::Text(text) => {
+                // Text read back from a payload is valid UTF-8 already cut
+                // to a limit; cut it again at a boundary if this limit is lower.
+                let text = std::str::from_utf8(text).unwrap_or("");
+                self.str_entry(KIND_STR, name, text, self.limits.max_value_bytes);
+            }
+            Raw::I64(v) => self.fixed(KIND_I64, name, &v.to_le_bytes()),
+            Raw::U64(v) => self.fixed(KIND_U64, name, &v.to_le_bytes()),
+            Raw::F64(v) => self.fixed(KIND_F64, name, &v.to_le_bytes()),
+            Raw::I128(v) => self.fixed(KIND_I128, name, &v.to_le_bytes()),
+            Raw::U128(v) => self.fixed(KIND_U128, name, &v.to_le_bytes()),
+            Raw::Bool(v) => self.fixed(KIND_BOOL, name, &[u8::from(v)]),
+        }
+    }
+
+    #[inline]
+    fn fixed(&mut self, kind: u8, name: &[u8], bytes: &[u8]) {
+        self.header(kind, name);
+        self.buf.extend_from_slice(bytes);
+        self.complete = self.buf.len();
     }
 
     /// Copies complete entries written elsewhere (a span's fields), within
@@ -228,7 +291,7 @@ impl<'a> PayloadWriter<'a> {
     pub(crate) fn copy_fields(&mut self, payload: &[u8]) {
         for entry in entries(payload) {
             if let Entry::Field(name, value) = entry {
-                self.value_field(name, value);
+                self.raw_field(name, value);
             }
         }
     }
@@ -238,7 +301,7 @@ impl<'a> PayloadWriter<'a> {
         self.buf.truncate(self.complete);
         self.cuts.truncated += 1;
         // The marker is written even past the field limit: it must be seen.
-        self.header(KIND_STR, "capture.error");
+        self.header(KIND_STR, b"capture.error");
         let note = "a Debug or Display implementation panicked while this was recorded";
         self.buf
             .extend_from_slice(&(note.len() as u32).to_le_bytes());
@@ -247,9 +310,10 @@ impl<'a> PayloadWriter<'a> {
     }
 
     /// Writes the dropped-fields note, if any, and returns what was cut.
+    #[inline]
     pub(crate) fn finish(mut self) -> Cuts {
         if self.cuts.dropped_fields > 0 {
-            self.header(KIND_U64, "capture.dropped_fields");
+            self.header(KIND_U64, b"capture.dropped_fields");
             self.buf
                 .extend_from_slice(&self.cuts.dropped_fields.to_le_bytes());
         }
@@ -259,6 +323,7 @@ impl<'a> PayloadWriter<'a> {
         }
     }
 
+    #[inline]
     fn admit_field(&mut self) -> bool {
         if self.fields < self.limits.max_fields {
             self.fields += 1;
@@ -269,17 +334,40 @@ impl<'a> PayloadWriter<'a> {
         }
     }
 
-    fn header(&mut self, kind: u8, name: &str) {
-        let name = cut_at_char_boundary(name, MAX_NAME_BYTES);
+    /// Kind and name. Names longer than [`MAX_NAME_BYTES`] are cut (at a
+    /// character boundary, since names are text).
+    #[inline]
+    fn header(&mut self, kind: u8, name: &[u8]) {
+        let name = if name.len() <= MAX_NAME_BYTES {
+            name
+        } else {
+            let text = std::str::from_utf8(name).unwrap_or("");
+            cut_at_char_boundary(text, MAX_NAME_BYTES).as_bytes()
+        };
+        self.buf.reserve(2 + name.len());
         self.buf.push(kind);
         self.buf.push(name.len() as u8);
-        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(name);
     }
 
+    /// A text entry from a string: copied directly when it fits the limit.
+    #[inline]
+    fn str_entry(&mut self, kind: u8, name: &[u8], text: &str, limit: usize) {
+        if text.len() > limit {
+            return self.text_entry(kind, name, limit, |w| w.write_str(text));
+        }
+        self.header(kind, name);
+        self.buf
+            .extend_from_slice(&(text.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(text.as_bytes());
+        self.complete = self.buf.len();
+    }
+
+    #[inline]
     fn text_entry(
         &mut self,
         kind: u8,
-        name: &str,
+        name: &[u8],
         limit: usize,
         write: impl FnOnce(&mut dyn Write) -> fmt::Result,
     ) {
@@ -302,20 +390,6 @@ impl<'a> PayloadWriter<'a> {
         let len = (self.buf.len() - start) as u32;
         self.buf[len_at..start].copy_from_slice(&len.to_le_bytes());
         self.complete = self.buf.len();
-    }
-}
-
-fn widen<const N: usize>(bytes: [u8; N]) -> [u8; 16] {
-    let mut out = [0; 16];
-    out[..N].copy_from_slice(&bytes);
-    out
-}
-
-fn fixed_width(kind: u8) -> usize {
-    match kind {
-        KIND_BOOL => 1,
-        KIND_I128 | KIND_U128 => 16,
-        _ => 8,
     }
 }
 
@@ -379,29 +453,25 @@ impl<'a> Entries<'a> {
         self.take(N)?.try_into().ok()
     }
 
-    fn take_str(&mut self, len: usize) -> Option<&'a str> {
-        std::str::from_utf8(self.take(len)?).ok()
-    }
-
     fn next_entry(&mut self) -> Option<Entry<'a>> {
         let [kind, name_len] = self.take_array::<2>()?;
-        let name = self.take_str(name_len as usize)?;
+        let name = self.take(name_len as usize)?;
         let value = match kind {
             KIND_MESSAGE | KIND_SCOPE | KIND_STR => {
                 let len = u32::from_le_bytes(self.take_array()?) as usize;
-                let text = self.take_str(len)?;
+                let text = self.take(len)?;
                 match kind {
                     KIND_MESSAGE => return Some(Entry::Message(text)),
                     KIND_SCOPE => return Some(Entry::Scope(text)),
-                    _ => Value::Str(text),
+                    _ => Raw::Text(text),
                 }
             }
-            KIND_I64 => Value::I64(i64::from_le_bytes(self.take_array()?)),
-            KIND_U64 => Value::U64(u64::from_le_bytes(self.take_array()?)),
-            KIND_F64 => Value::F64(f64::from_le_bytes(self.take_array()?)),
-            KIND_I128 => Value::I128(i128::from_le_bytes(self.take_array()?)),
-            KIND_U128 => Value::U128(u128::from_le_bytes(self.take_array()?)),
-            KIND_BOOL => Value::Bool(self.take_array::<1>()?[0] != 0),
+            KIND_I64 => Raw::I64(i64::from_le_bytes(self.take_array()?)),
+            KIND_U64 => Raw::U64(u64::from_le_bytes(self.take_array()?)),
+            KIND_F64 => Raw::F64(f64::from_le_bytes(self.take_array()?)),
+            KIND_I128 => Raw::I128(i128::from_le_bytes(self.take_array()?)),
+            KIND_U128 => Raw::U128(u128::from_le_bytes(self.take_array()?)),
+            KIND_BOOL => Raw::Bool(self.take_array::<1>()?[0] != 0),
             _ => return None,
         };
         Some(Entry::Field(name, value))
@@ -457,16 +527,16 @@ mod tests {
         assert_eq!(
             got,
             [
-                Entry::Message("hello 42"),
-                Entry::Scope("app::db"),
-                Entry::Field("s", Value::Str("text")),
-                Entry::Field("i", Value::I64(-1)),
-                Entry::Field("u", Value::U64(u64::MAX)),
-                Entry::Field("big", Value::I128(i128::MIN)),
-                Entry::Field("ubig", Value::U128(u128::MAX)),
-                Entry::Field("f", Value::F64(2.5)),
-                Entry::Field("b", Value::Bool(true)),
-                Entry::Field("d", Value::Str("Some(\"x\")")),
+                Entry::Message(b"hello 42"),
+                Entry::Scope(b"app::db"),
+                Entry::Field(b"s", Raw::Text(b"text")),
+                Entry::Field(b"i", Raw::I64(-1)),
+                Entry::Field(b"u", Raw::U64(u64::MAX)),
+                Entry::Field(b"big", Raw::I128(i128::MIN)),
+                Entry::Field(b"ubig", Raw::U128(u128::MAX)),
+                Entry::Field(b"f", Raw::F64(2.5)),
+                Entry::Field(b"b", Raw::Bool(true)),
+                Entry::Field(b"d", Raw::Text(b"Some(\"x\")")),
             ]
         );
     }
@@ -488,10 +558,10 @@ mod tests {
         assert_eq!(
             got,
             [
-                Entry::Message("héll…[truncated]"),
-                Entry::Field("v", Value::Str("éé…[truncated]")),
-                Entry::Field("d", Value::Str("[1, …[truncated]")),
-                Entry::Field("short", Value::Str("ok")),
+                Entry::Message("héll…[truncated]".as_bytes()),
+                Entry::Field(b"v", Raw::Text("éé…[truncated]".as_bytes())),
+                Entry::Field(b"d", Raw::Text("[1, …[truncated]".as_bytes())),
+                Entry::Field(b"short", Raw::Text(b"ok")),
             ]
         );
         assert_eq!(cuts.truncated, 3);
@@ -512,10 +582,7 @@ mod tests {
         assert_eq!(cuts.dropped_fields, 3);
         let got: Vec<_> = entries(&buf).collect();
         assert_eq!(got.len(), 4);
-        assert_eq!(
-            got[3],
-            Entry::Field("capture.dropped_fields", Value::U64(3))
-        );
+        assert_eq!(got[3], Entry::Field(b"capture.dropped_fields", Raw::U64(3)));
     }
 
     #[test]
@@ -533,10 +600,9 @@ mod tests {
         writer.recover_from_panic();
         writer.finish();
         let got: Vec<_> = entries(&buf).collect();
-        assert_eq!(got[0], Entry::Field("before", Value::Str("kept")));
-        assert!(
-            matches!(got[1], Entry::Field("capture.error", Value::Str(note)) if note.contains("panicked"))
-        );
+        assert_eq!(got[0], Entry::Field(b"before", Raw::Text(b"kept")));
+        let note = |text: &[u8]| text.windows(8).any(|w| w == b"panicked");
+        assert!(matches!(got[1], Entry::Field(b"capture.error", Raw::Text(text)) if note(text)));
         assert_eq!(got.len(), 2);
     }
 
@@ -552,8 +618,8 @@ mod tests {
         }
         assert!(entries(&[200, 0, 0]).next().is_none(), "unknown kind");
         assert!(
-            entries(&[KIND_STR, 1, 0xff, 0, 0, 0, 0]).next().is_none(),
-            "bad UTF-8 name"
+            entries(&[KIND_STR, 1, b'a', 9, 0, 0, 0]).next().is_none(),
+            "length past the end"
         );
     }
 
@@ -563,9 +629,22 @@ mod tests {
         let (buf, _) = written(CaptureLimits::default(), |w| {
             w.value_field(&name, Value::Bool(false))
         });
-        assert_eq!(
-            entries(&buf).next(),
-            Some(Entry::Field(&name[..255], Value::Bool(false)))
-        );
+        let expected = Entry::Field(&name.as_bytes()[..255], Raw::Bool(false));
+        assert_eq!(entries(&buf).next(), Some(expected));
+    }
+
+    #[test]
+    fn values_as_text() {
+        let text = |v: Raw<'_>| {
+            let mut out = Vec::new();
+            v.write_text(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(Raw::I64(-5)), "-5");
+        assert_eq!(text(Raw::U128(u128::MAX)), u128::MAX.to_string());
+        assert_eq!(text(Raw::F64(0.1)), "0.1");
+        assert_eq!(text(Raw::F64(95.0)), "95");
+        assert_eq!(text(Raw::Bool(true)), "true");
+        assert_eq!(text(Raw::Text(b"x y")), "x y");
     }
 }

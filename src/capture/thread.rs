@@ -5,7 +5,7 @@
 //! Records carry the number, so capture copies a `u64` instead of a string.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::RwLock;
@@ -15,14 +15,14 @@ use parking_lot::RwLock;
 /// without bound.
 const MAX_NAMED_THREADS: usize = 10_000;
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static NAMES: LazyLock<RwLock<HashMap<u64, Arc<str>>>> = LazyLock::new(Default::default);
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+static NAMES: LazyLock<RwLock<HashMap<u32, Arc<str>>>> = LazyLock::new(Default::default);
 
 thread_local! {
-    static THREAD_ID: u64 = register_current();
+    static THREAD_ID: u32 = register_current();
 }
 
-fn register_current() -> u64 {
+fn register_current() -> u32 {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     if let Some(name) = std::thread::current().name() {
         let mut names = NAMES.write();
@@ -34,13 +34,14 @@ fn register_current() -> u64 {
 }
 
 /// The calling thread's number.
-pub(crate) fn current_id() -> u64 {
+#[inline]
+pub(crate) fn current_id() -> u32 {
     // During thread-local destruction the number is gone; 0 means "unknown".
     THREAD_ID.try_with(|id| *id).unwrap_or(0)
 }
 
 /// The name registered for a thread number.
-pub(crate) fn name_of(id: u64) -> Option<Arc<str>> {
+pub(crate) fn name_of(id: u32) -> Option<Arc<str>> {
     NAMES.read().get(&id).cloned()
 }
 

@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::capture::payload::{Entry, Value, entries};
+use crate::capture::payload::{Entry, Raw, entries};
 use crate::capture::thread;
 use crate::config::Config;
 use crate::record::{EventRecord, LogRecord, Record, SpanRecord, TraceContext};
-use crate::rowbinary::{put_i64, put_str, put_string_map, put_u8, put_u64, put_uvarint};
+use crate::rowbinary::{put_bytes, put_i64, put_str, put_u8, put_u64, put_uvarint};
 
 /// A table the pipeline writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,20 +40,101 @@ impl Table {
         }
     }
 
-    /// The columns a batch carries, in encoding order; the others take their defaults.
-    pub(crate) fn columns(self) -> &'static str {
+    /// The insert for a batch of this table. Rows carry the `input()`
+    /// columns in this order; the values every row shares come once per
+    /// batch as the parameters of [`BatchConstants`]; the other columns take
+    /// their defaults.
+    pub(crate) fn insert_sql(self) -> &'static str {
         match self {
             Table::Logs => {
-                "Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, \
-                 ServiceName, Body, ResourceAttributes, ScopeName, LogAttributes"
+                "INSERT INTO logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, \
+                 SeverityNumber, ServiceName, Body, ResourceAttributes, ScopeName, LogAttributes) \
+                 SELECT Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, \
+                 {service:String}, Body, \
+                 mapFromArrays({resource_keys:Array(String)}, {resource_values:Array(String)}), \
+                 ScopeName, LogAttributes \
+                 FROM input('Timestamp DateTime64(9), TraceId String, SpanId String, \
+                 TraceFlags UInt8, SeverityText String, SeverityNumber UInt8, Body String, \
+                 ScopeName String, LogAttributes Map(String, String)') \
+                 FORMAT RowBinary"
             }
             Table::Spans => {
-                "Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, \
-                 ResourceAttributes, ScopeName, SpanAttributes, Duration, StatusCode, StatusMessage"
+                "INSERT INTO spans (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, \
+                 ServiceName, ResourceAttributes, ScopeName, SpanAttributes, Duration, StatusCode, \
+                 StatusMessage) \
+                 SELECT Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, \
+                 {service:String}, \
+                 mapFromArrays({resource_keys:Array(String)}, {resource_values:Array(String)}), \
+                 ScopeName, SpanAttributes, Duration, StatusCode, StatusMessage \
+                 FROM input('Timestamp DateTime64(9), TraceId String, SpanId String, \
+                 ParentSpanId String, SpanName String, SpanKind String, ScopeName String, \
+                 SpanAttributes Map(String, String), Duration UInt64, StatusCode String, \
+                 StatusMessage String') \
+                 FORMAT RowBinary"
             }
-            Table::Events => "Timestamp, EventType, Source, ServiceName, Details, TraceId, SpanId",
+            Table::Events => {
+                "INSERT INTO events (Timestamp, EventType, Source, ServiceName, Details, TraceId, \
+                 SpanId) \
+                 SELECT Timestamp, EventType, Source, {service:String}, Details, TraceId, SpanId \
+                 FROM input('Timestamp DateTime64(9), EventType String, Source String, \
+                 Details Map(String, String), TraceId String, SpanId String') \
+                 FORMAT RowBinary"
+            }
         }
     }
+}
+
+/// The values every row of a process shares (`ServiceName`,
+/// `ResourceAttributes`), as the query parameters of [`Table::insert_sql`].
+/// They travel with each batch, so a batch sent later (a retry) still
+/// carries the identity of the process that captured it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct BatchConstants {
+    /// `(param_name, value)` pairs, values in ClickHouse's parameter text format.
+    pub(crate) params: Vec<(&'static str, String)>,
+}
+
+impl BatchConstants {
+    pub(crate) fn new(config: &Config) -> Self {
+        let resource = resource_attributes(config);
+        BatchConstants {
+            params: vec![
+                ("param_service", escape_param(&config.service_name)),
+                (
+                    "param_resource_keys",
+                    array_param(resource.iter().map(|(k, _)| *k)),
+                ),
+                (
+                    "param_resource_values",
+                    array_param(resource.iter().map(|(_, v)| v.as_str())),
+                ),
+            ],
+        }
+    }
+}
+
+/// A parameter value as ClickHouse reads it: `\`, `'`, `` ` ``, tab and
+/// newline are escaped with a backslash.
+fn escape_param(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' | '\'' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An `Array(String)` parameter: `['a','b']`, each element quoted and escaped.
+fn array_param<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = values.map(|v| format!("'{}'", escape_param(v))).collect();
+    format!("[{}]", quoted.join(","))
 }
 
 /// Resource attributes (OpenTelemetry semantic conventions), set once per process.
@@ -80,22 +161,22 @@ pub(crate) fn resource_attributes(config: &Config) -> Vec<(&'static str, String)
 
 /// Fields that `tracing-log` adds to a bridged `log` record: they say where
 /// the record came from and replace the bridge's own callsite.
-const LOG_TARGET: &str = "log.target";
-const LOG_MODULE: &str = "log.module_path";
-const LOG_FILE: &str = "log.file";
-const LOG_LINE: &str = "log.line";
+const LOG_TARGET: &[u8] = b"log.target";
+const LOG_MODULE: &[u8] = b"log.module_path";
+const LOG_FILE: &[u8] = b"log.file";
+const LOG_LINE: &[u8] = b"log.line";
 
-fn is_log_bridge_field(name: &str) -> bool {
+fn is_log_bridge_field(name: &[u8]) -> bool {
     matches!(name, LOG_TARGET | LOG_MODULE | LOG_FILE | LOG_LINE)
 }
 
 /// Where a row came from: code location and thread, written after the fields.
 #[derive(Debug, Default)]
 struct Origin<'a> {
-    module: Option<&'a str>,
-    file: Option<&'a str>,
+    module: Option<&'a [u8]>,
+    file: Option<&'a [u8]>,
     line: Option<u64>,
-    thread_id: u64,
+    thread_id: u32,
     thread_name: Option<Arc<str>>,
 }
 
@@ -110,32 +191,14 @@ impl Origin<'_> {
 }
 
 /// Encodes rows of every table.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Encoder {
-    service_name: String,
-    /// `ResourceAttributes`, encoded once and copied into every row.
-    resource: Vec<u8>,
-    thread_names: HashMap<u64, Option<Arc<str>>>,
+    thread_names: HashMap<u32, Option<Arc<str>>>,
     /// Scratch space for rendering values, reused across rows.
-    text: String,
+    text: Vec<u8>,
 }
 
 impl Encoder {
-    pub(crate) fn new(config: &Config) -> Self {
-        let resource_pairs = resource_attributes(config);
-        let mut resource = Vec::new();
-        put_string_map(
-            &mut resource,
-            resource_pairs.iter().map(|(k, v)| (*k, v.as_str())),
-        );
-        Encoder {
-            service_name: config.service_name.clone(),
-            resource,
-            thread_names: HashMap::new(),
-            text: String::new(),
-        }
-    }
-
     /// Appends the record's row to `out` (a batch of `Table::of(record)`).
     pub(crate) fn encode(&mut self, record: &Record, out: &mut Vec<u8>) {
         match record {
@@ -147,11 +210,11 @@ impl Encoder {
 
     fn log(&mut self, record: &LogRecord, out: &mut Vec<u8>) {
         let metadata = record.metadata;
-        let mut message = "";
-        let mut scope = metadata.map(|m| m.target());
+        let mut message: &[u8] = b"";
+        let mut scope = metadata.map(|m| m.target().as_bytes());
         let mut origin = Origin {
-            module: metadata.and_then(|m| m.module_path()),
-            file: metadata.and_then(|m| m.file()),
+            module: metadata.and_then(|m| m.module_path()).map(str::as_bytes),
+            file: metadata.and_then(|m| m.file()).map(str::as_bytes),
             line: metadata.and_then(|m| m.line()).map(u64::from),
             thread_id: record.thread_id,
             thread_name: self.thread_name(record.thread_id),
@@ -161,11 +224,11 @@ impl Encoder {
             match entry {
                 Entry::Message(text) => message = text,
                 Entry::Scope(text) => scope = Some(text),
-                Entry::Field(LOG_TARGET, Value::Str(text)) => scope = Some(text),
-                Entry::Field(LOG_MODULE, Value::Str(text)) => origin.module = Some(text),
-                Entry::Field(LOG_FILE, Value::Str(text)) => origin.file = Some(text),
-                Entry::Field(LOG_LINE, Value::U64(line)) => origin.line = Some(line),
-                Entry::Field(LOG_LINE, Value::I64(line)) => origin.line = u64::try_from(line).ok(),
+                Entry::Field(LOG_TARGET, Raw::Text(text)) => scope = Some(text),
+                Entry::Field(LOG_MODULE, Raw::Text(text)) => origin.module = Some(text),
+                Entry::Field(LOG_FILE, Raw::Text(text)) => origin.file = Some(text),
+                Entry::Field(LOG_LINE, Raw::U64(line)) => origin.line = Some(line),
+                Entry::Field(LOG_LINE, Raw::I64(line)) => origin.line = u64::try_from(line).ok(),
                 Entry::Field(..) => fields += 1,
             }
         }
@@ -174,10 +237,8 @@ impl Encoder {
         put_trace(out, record.trace);
         put_str(out, record.severity.as_str());
         put_u8(out, record.severity.number());
-        put_str(out, &self.service_name);
-        put_str(out, message);
-        out.extend_from_slice(&self.resource);
-        put_str(out, scope.unwrap_or_default());
+        put_bytes(out, message);
+        put_bytes(out, scope.unwrap_or_default());
         put_uvarint(out, (fields + origin.count()) as u64);
         for entry in entries(&record.payload) {
             if let Entry::Field(name, value) = entry {
@@ -192,14 +253,14 @@ impl Encoder {
     fn span(&mut self, record: &SpanRecord, out: &mut Vec<u8>) {
         let metadata = record.metadata;
         // A field recorded again later replaces the earlier value.
-        let is_last = |at: usize, name: &str| {
+        let is_last = |at: usize, name: &[u8]| {
             !field_entries(&record.payload)
                 .skip(at + 1)
                 .any(|(later, _)| later == name)
         };
         let origin = Origin {
-            module: metadata.module_path(),
-            file: metadata.file(),
+            module: metadata.module_path().map(str::as_bytes),
+            file: metadata.file().map(str::as_bytes),
             line: metadata.line().map(u64::from),
             thread_id: record.thread_id,
             thread_name: self.thread_name(record.thread_id),
@@ -219,15 +280,13 @@ impl Encoder {
         }
         put_str(out, metadata.name());
         put_str(out, "Internal");
-        put_str(out, &self.service_name);
-        out.extend_from_slice(&self.resource);
         put_str(out, metadata.target());
         put_uvarint(out, (fields + origin.count()) as u64);
         let mut status_message = None;
         for (at, (name, value)) in field_entries(&record.payload).enumerate() {
             if is_last(at, name) {
                 self.put_pair(name, value, out);
-                if record.error_field == Some(name) {
+                if record.error_field.map(str::as_bytes) == Some(name) {
                     status_message = Some(value);
                 }
             }
@@ -254,15 +313,14 @@ impl Encoder {
         put_i64(out, record.timestamp_ns);
         put_str(out, &record.event_type);
         put_str(out, &record.source);
-        put_str(out, &self.service_name);
         put_uvarint(out, field_entries(&record.payload).count() as u64);
         for (name, value) in field_entries(&record.payload) {
             self.put_pair(name, value, out);
         }
         match record.trace {
             Some(trace) => {
-                put_hex(out, trace.trace_id, 32);
-                put_hex(out, u128::from(trace.span_id), 16);
+                put_hex(out, trace.trace_id(), 32);
+                put_hex(out, u128::from(trace.span_id()), 16);
             }
             None => {
                 put_str(out, "");
@@ -271,41 +329,41 @@ impl Encoder {
         }
     }
 
-    fn put_pair(&mut self, name: &str, value: Value<'_>, out: &mut Vec<u8>) {
-        put_str(out, name);
+    fn put_pair(&mut self, name: &[u8], value: Raw<'_>, out: &mut Vec<u8>) {
+        put_bytes(out, name);
         self.put_value(value, out);
     }
 
-    fn put_value(&mut self, value: Value<'_>, out: &mut Vec<u8>) {
-        if let Value::Str(text) = value {
-            put_str(out, text);
+    fn put_value(&mut self, value: Raw<'_>, out: &mut Vec<u8>) {
+        if let Raw::Text(text) = value {
+            put_bytes(out, text);
         } else {
             self.text.clear();
             value.write_text(&mut self.text);
-            put_str(out, &self.text);
+            put_bytes(out, &self.text);
         }
     }
 
     fn put_origin(&mut self, origin: &Origin<'_>, out: &mut Vec<u8>) {
         if let Some(module) = origin.module {
             put_str(out, "code.namespace");
-            put_str(out, module);
+            put_bytes(out, module);
         }
         if let Some(file) = origin.file {
             put_str(out, "code.file.path");
-            put_str(out, file);
+            put_bytes(out, file);
         }
         if let Some(line) = origin.line {
-            self.put_pair("code.line.number", Value::U64(line), out);
+            self.put_pair(b"code.line.number", Raw::U64(line), out);
         }
-        self.put_pair("thread.id", Value::U64(origin.thread_id), out);
+        self.put_pair(b"thread.id", Raw::U64(origin.thread_id.into()), out);
         if let Some(name) = &origin.thread_name {
             put_str(out, "thread.name");
             put_str(out, name);
         }
     }
 
-    fn thread_name(&mut self, id: u64) -> Option<Arc<str>> {
+    fn thread_name(&mut self, id: u32) -> Option<Arc<str>> {
         self.thread_names
             .entry(id)
             .or_insert_with(|| thread::name_of(id))
@@ -314,7 +372,7 @@ impl Encoder {
 }
 
 /// The fields of a payload (not its message or scope).
-fn field_entries(payload: &[u8]) -> impl Iterator<Item = (&str, Value<'_>)> {
+fn field_entries(payload: &[u8]) -> impl Iterator<Item = (&[u8], Raw<'_>)> {
     entries(payload).filter_map(|entry| match entry {
         Entry::Field(name, value) => Some((name, value)),
         _ => None,
@@ -325,8 +383,8 @@ fn field_entries(payload: &[u8]) -> impl Iterator<Item = (&str, Value<'_>)> {
 fn put_trace(out: &mut Vec<u8>, trace: Option<TraceContext>) {
     match trace {
         Some(trace) => {
-            put_hex(out, trace.trace_id, 32);
-            put_hex(out, u128::from(trace.span_id), 16);
+            put_hex(out, trace.trace_id(), 32);
+            put_hex(out, u128::from(trace.span_id()), 16);
             put_u8(out, 1);
         }
         None => {
@@ -350,6 +408,15 @@ fn put_hex(out: &mut Vec<u8>, value: u128, digits: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_are_escaped() {
+        assert_eq!(escape_param("plain"), "plain");
+        assert_eq!(escape_param("it's a\\b\tc\nd`"), "it\\'s a\\\\b\\tc\\nd\\`");
+        let array = array_param(["a", "it's"].into_iter());
+        assert_eq!(array, "['a','it\\'s']");
+        assert_eq!(array_param(std::iter::empty()), "[]");
+    }
 
     #[test]
     fn hex_ids_are_fixed_width() {

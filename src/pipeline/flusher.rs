@@ -17,9 +17,9 @@ use bytes::Bytes;
 use crossbeam::channel::{Receiver, Sender, TryRecvError};
 use tokio::runtime::Runtime;
 
-use super::encode::{Encoder, Table};
+use super::encode::{BatchConstants, Encoder, Table};
 use super::queue::Queue;
-use super::stats::Counters;
+use super::stats::{Counters, Stats};
 use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
 use crate::error::{Error, Result};
@@ -55,6 +55,8 @@ pub struct ShutdownReport {
     pub unsent_rows: u64,
     /// The last delivery error, if rows were left unsent.
     pub error: Option<String>,
+    /// The pipeline's counters at the end.
+    pub stats: Stats,
 }
 
 /// Rows being gathered for the next insert of one table.
@@ -66,10 +68,12 @@ struct OpenBatch {
 }
 
 impl OpenBatch {
-    fn new() -> Self {
+    /// An empty batch with room for `capacity` bytes (the size of the
+    /// table's last batch, so a steady stream does not grow it by copying).
+    fn with_capacity(capacity: usize) -> Self {
         OpenBatch {
             rows: 0,
-            body: Vec::new(),
+            body: Vec::with_capacity(capacity),
             opened_at: None,
         }
     }
@@ -141,6 +145,7 @@ pub(crate) struct Flusher {
     schema: Option<(clickhouse::Client, Config)>,
     limits: PipelineConfig,
     encoder: Encoder,
+    constants: Arc<BatchConstants>,
     /// One open batch per table, in `Table::ALL` order.
     open: [OpenBatch; 3],
     pending: VecDeque<Batch>,
@@ -178,8 +183,9 @@ impl Flusher {
             sink,
             schema,
             limits: config.pipeline.clone(),
-            encoder: Encoder::new(config),
-            open: Table::ALL.map(|_| OpenBatch::new()),
+            encoder: Encoder::default(),
+            constants: Arc::new(BatchConstants::new(config)),
+            open: Table::ALL.map(|_| OpenBatch::with_capacity(0)),
             pending: VecDeque::new(),
             pending_bytes: 0,
             backoff: Backoff::default(),
@@ -277,7 +283,6 @@ impl Flusher {
             }
         }
         self.queue.release(bytes);
-        Counters::add(&self.counters().received, taken as u64);
         self.update_pending_rows();
     }
 
@@ -299,15 +304,18 @@ impl Flusher {
 
     /// Closes the table's open batch and queues it for sending.
     fn seal(&mut self, table: Table) {
-        let open = std::mem::replace(&mut self.open[table as usize], OpenBatch::new());
-        if open.rows == 0 {
+        let slot = &mut self.open[table as usize];
+        if slot.rows == 0 {
             return;
         }
+        let capacity = slot.body.len();
+        let open = std::mem::replace(slot, OpenBatch::with_capacity(capacity));
         let batch = Batch {
             table,
             rows: open.rows,
             token: self.tokens.next(),
             body: Bytes::from(open.body),
+            constants: Arc::clone(&self.constants),
         };
         self.pending_bytes += batch.body.len();
         self.pending.push_back(batch);
@@ -438,6 +446,8 @@ impl Flusher {
         ShutdownReport {
             unsent_rows,
             error: result.err(),
+            // Filled in by the handle, which reads the queue too.
+            stats: Stats::default(),
         }
     }
 }

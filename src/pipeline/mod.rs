@@ -76,9 +76,10 @@ impl Pipeline {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.queue
+        let queue = &self.queue;
+        queue
             .counters
-            .snapshot(self.queue.len(), self.queue.bytes())
+            .snapshot(queue.accepted(), queue.len(), queue.bytes())
     }
 
     /// Waits until everything queued before the call was acknowledged.
@@ -108,18 +109,23 @@ impl Pipeline {
             return ShutdownReport {
                 unsent_rows: self.stats().pending_rows,
                 error: Some("the flusher thread is gone".into()),
+                stats: self.stats(),
             };
         }
         thread.thread().unpark();
         match answer.recv_deadline(deadline + ANSWER_GRACE) {
             Ok(report) => {
                 let _ = thread.join();
-                report
+                ShutdownReport {
+                    stats: self.stats(),
+                    ..report
+                }
             }
             // Still working past its deadline: leave it detached rather than hang the program.
             Err(_) => ShutdownReport {
                 unsent_rows: self.stats().pending_rows,
                 error: Some("the flusher did not finish in time".into()),
+                stats: self.stats(),
             },
         }
     }

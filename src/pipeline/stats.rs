@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct Counters {
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_closed: AtomicU64,
-    pub(crate) received: AtomicU64,
     pub(crate) sent_rows: AtomicU64,
     pub(crate) sent_bytes: AtomicU64,
     pub(crate) sent_batches: AtomicU64,
@@ -27,10 +26,10 @@ impl Counters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, queue_len: usize, queue_bytes: usize) -> Stats {
+    pub(crate) fn snapshot(&self, accepted: u64, queue_len: usize, queue_bytes: usize) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
-            queued: get(&self.received) + queue_len as u64,
+            queued: accepted,
             queue_depth: queue_len as u64,
             queue_bytes: queue_bytes as u64,
             dropped_queue_full: get(&self.dropped_queue_full),

@@ -5,6 +5,7 @@
 //! flusher and the query module each build their own client: a client's pooled
 //! connections belong to the tokio runtime that opened them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::config::Config;
 use crate::error::{ConfigError, Result};
-use crate::pipeline::encode::Table;
+use crate::pipeline::encode::{BatchConstants, Table};
 
 /// Idle pooled connections are closed after this; below ClickHouse's own
 /// keep-alive timeout (3 s before 23.11, 10 s since), so the server never
@@ -98,13 +99,14 @@ mod tls {
     }
 }
 
-/// One sealed batch: encoded rows of one table and the token that makes a
-/// re-send of it harmless.
+/// One sealed batch: encoded rows of one table, the values its rows share,
+/// and the token that makes a re-send of it harmless.
 #[derive(Clone, Debug)]
 pub(crate) struct Batch {
     pub(crate) table: Table,
     pub(crate) rows: u64,
     pub(crate) body: Bytes,
+    pub(crate) constants: Arc<BatchConstants>,
     /// `insert_deduplication_token`: the same for every attempt of this batch.
     pub(crate) token: String,
 }
@@ -126,18 +128,16 @@ impl ClickHouseSink {
         batch: &Batch,
         timeout: Duration,
     ) -> Result<(), clickhouse::error::Error> {
-        let sql = format!(
-            "INSERT INTO {} ({}) FORMAT RowBinary",
-            batch.table.name(),
-            batch.table.columns()
-        );
         let mut insert = self
             .client
-            .insert_formatted_with(sql)
+            .insert_formatted_with(batch.table.insert_sql())
             .with_setting("insert_deduplication_token", batch.token.clone())
             // Without it a retried batch would be counted twice in the rollups.
             .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1")
             .with_timeouts(Some(timeout), Some(timeout));
+        for (name, value) in &batch.constants.params {
+            insert = insert.with_setting(*name, value.clone());
+        }
         insert.send(batch.body.clone()).await?;
         insert.end().await
     }
