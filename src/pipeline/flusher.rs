@@ -1,13 +1,11 @@
-//! The flusher: one background thread with its own tokio runtime that drains
-//! the queue, batches rows and inserts them.
+//! The flusher: one background thread that drains the queue, encodes rows
+//! into one open batch per table, seals a batch when it is full or old
+//! enough, and hands it to [`Delivery`], which sends it while the flusher
+//! goes on encoding.
 //!
-//! Each loop turn it sleeps until the next poll (or until a producer or the
-//! guard wakes it), drains the queue into the open batch, seals the batch
-//! when it is full or old enough, and sends sealed batches oldest first. A
-//! batch stays in memory until ClickHouse acknowledged it and is re-sent with
-//! the same deduplication token; failures back off exponentially.
+//! Each loop turn it sleeps until the next poll, or until a producer, the
+//! guard or a finished insert wakes it.
 
-use std::collections::VecDeque;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -15,22 +13,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam::channel::{Receiver, Sender, TryRecvError};
-use tokio::runtime::Runtime;
 
+use super::delivery::Delivery;
 use super::encode::{BatchConstants, Encoder, Table};
 use super::queue::Queue;
-use super::stats::{Counters, Stats};
+use super::stats::Stats;
 use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sink::Sink;
 use crate::sink::clickhouse::{Batch, ClickHouseSink, client};
 
 /// How often the flusher looks at the queue when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// First and longest wait after a failed insert.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Requests from the guard.
 #[derive(Debug)]
@@ -79,33 +74,6 @@ impl OpenBatch {
     }
 }
 
-/// Exponential backoff with jitter, so many clients do not retry in step.
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-    retry_at: Option<Instant>,
-}
-
-impl Backoff {
-    fn fail(&mut self, now: Instant, jitter_seed: u64) {
-        self.failures = self.failures.saturating_add(1);
-        let base = BACKOFF_MIN.saturating_mul(1 << self.failures.min(16).saturating_sub(1));
-        let base = base.min(BACKOFF_MAX);
-        // Between 75% and 125% of the base delay.
-        let jitter = 0.75 + (jitter_seed % 1000) as f64 / 2000.0;
-        self.retry_at = Some(now + base.mul_f64(jitter));
-    }
-
-    fn succeed(&mut self) {
-        self.failures = 0;
-        self.retry_at = None;
-    }
-
-    fn ready(&self, now: Instant) -> bool {
-        self.retry_at.is_none_or(|at| now >= at)
-    }
-}
-
 /// Deduplication tokens: unique per process run, fixed per batch.
 #[derive(Debug)]
 struct Tokens {
@@ -127,7 +95,7 @@ impl Tokens {
     }
 }
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     // std's RandomState is seeded from the OS; mixing in the time and pid
     // keeps two processes started together apart.
     let mut hasher = RandomState::new().build_hasher();
@@ -136,28 +104,31 @@ fn random_u64() -> u64 {
     hasher.finish()
 }
 
+/// What the flusher thread needs to build its [`Delivery`] once it runs.
+#[derive(Debug)]
+struct DeliveryPlan {
+    config: Config,
+    sink: Sink,
+    schema_admin: Option<clickhouse::Client>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Flusher {
     queue: Arc<Queue>,
     control: Receiver<Control>,
-    sink: Sink,
-    /// Set until the schema was applied, when the flusher manages it.
-    schema: Option<(clickhouse::Client, Config)>,
     limits: PipelineConfig,
     encoder: Encoder,
     constants: Arc<BatchConstants>,
     /// One open batch per table, in `Table::ALL` order.
     open: [OpenBatch; 3],
-    pending: VecDeque<Batch>,
-    pending_bytes: usize,
-    backoff: Backoff,
     tokens: Tokens,
-    last_error: Option<String>,
+    plan: Option<DeliveryPlan>,
 }
 
 impl Flusher {
     /// A flusher for `config`; with `discard`, batches are encoded and thrown
-    /// away instead of inserted (no schema, no network).
+    /// away instead of inserted (no schema, no network). Builds the clients
+    /// here, so configuration errors reach the caller.
     pub(crate) fn new(
         config: &Config,
         create_schema: bool,
@@ -165,104 +136,95 @@ impl Flusher {
         queue: Arc<Queue>,
         control: Receiver<Control>,
     ) -> Result<Flusher> {
-        let (sink, schema) = if discard {
-            (Sink::Discard, None)
+        let plan = if discard {
+            DeliveryPlan {
+                config: config.clone(),
+                sink: Sink::Discard,
+                schema_admin: None,
+            }
         } else {
-            let schema = match create_schema {
-                true => Some((client(config, false)?, config.clone())),
-                false => None,
-            };
-            (
-                Sink::ClickHouse(Box::new(ClickHouseSink::new(client(config, true)?))),
-                schema,
-            )
+            DeliveryPlan {
+                config: config.clone(),
+                sink: Sink::ClickHouse(Box::new(ClickHouseSink::new(client(config, true)?))),
+                schema_admin: if create_schema {
+                    Some(client(config, false)?)
+                } else {
+                    None
+                },
+            }
         };
         Ok(Flusher {
             queue,
             control,
-            sink,
-            schema,
             limits: config.pipeline.clone(),
             encoder: Encoder::default(),
             constants: Arc::new(BatchConstants::new(config)),
             open: Table::ALL.map(|_| OpenBatch::with_capacity(0)),
-            pending: VecDeque::new(),
-            pending_bytes: 0,
-            backoff: Backoff::default(),
             tokens: Tokens::new(),
-            last_error: None,
+            plan: Some(plan),
         })
     }
 
-    fn counters(&self) -> &Counters {
-        &self.queue.counters
-    }
-
-    /// The flusher thread's body. Its runtime is built here, on its own
-    /// thread, so that it is never created or dropped inside the
-    /// application's runtime; `started` hears whether that worked.
+    /// The flusher thread's body. Delivery (and its runtime) is built here,
+    /// on this thread, so that a runtime is never created or dropped inside
+    /// the application's; `started` hears whether that worked.
     pub(crate) fn run(mut self, started: Sender<Result<()>>) {
         // Nothing this thread emits (ours, hyper's, the clickhouse crate's)
         // may come back into the queue.
         suppress_capture_on_this_thread();
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let Some(plan) = self.plan.take() else { return };
+        let counters = Arc::clone(&self.queue.counters);
+        let mut delivery = match Delivery::new(&plan.config, plan.sink, plan.schema_admin, counters)
         {
-            Ok(runtime) => {
+            Ok(delivery) => {
                 let _ = started.send(Ok(()));
-                runtime
+                delivery
             }
             Err(error) => {
-                let _ = started.send(Err(Error::Thread(error)));
+                let _ = started.send(Err(error));
                 return;
             }
         };
-        let runtime = &runtime;
         loop {
-            std::thread::park_timeout(self.next_wait());
+            std::thread::park_timeout(self.next_wait(&delivery));
             self.queue.drained();
             match self.control.try_recv() {
                 Ok(Control::Flush { deadline, done }) => {
-                    let _ = done.send(self.flush_all(runtime, deadline));
+                    let _ = done.send(self.flush_all(&mut delivery, deadline));
                 }
                 Ok(Control::Shutdown { deadline, done }) => {
-                    let _ = done.send(self.shut_down(runtime, deadline));
+                    let _ = done.send(self.shut_down(&mut delivery, deadline));
                     return;
                 }
                 Err(TryRecvError::Disconnected) => {
                     // The guard is gone without a goodbye (it was leaked or
                     // panicked): deliver what we can within the usual time.
                     let deadline = Instant::now() + self.limits.shutdown_timeout;
-                    let report = self.shut_down(runtime, deadline);
-                    report_unsent(&report);
+                    report_unsent(&self.shut_down(&mut delivery, deadline));
                     return;
                 }
                 Err(TryRecvError::Empty) => {
-                    self.drain();
-                    self.seal_due(Instant::now());
-                    self.send_pending(runtime, None);
+                    self.drain(&mut delivery);
+                    self.seal_due(&mut delivery, Instant::now());
+                    delivery.pump(None);
                 }
             }
+            self.update_pending_rows(&delivery);
         }
     }
 
-    fn next_wait(&self) -> Duration {
+    fn next_wait(&self, delivery: &Delivery) -> Duration {
         let now = Instant::now();
-        let mut wait = POLL_INTERVAL;
-        for opened in self.open.iter().filter_map(|batch| batch.opened_at) {
-            let due = opened + self.limits.flush_interval;
-            wait = wait.min(due.saturating_duration_since(now));
-        }
-        if let (false, Some(at)) = (self.pending.is_empty(), self.backoff.retry_at) {
-            wait = wait.min(at.saturating_duration_since(now));
-        }
-        wait
+        let opened = self.open.iter().filter_map(|batch| batch.opened_at);
+        let due = opened.map(|at| at + self.limits.flush_interval);
+        due.chain(delivery.retry_at())
+            .map(|at| at.saturating_duration_since(now))
+            .fold(POLL_INTERVAL, Duration::min)
     }
 
     /// Moves queued records into the open batches; at most one queue's
     /// worth, so producers that never stop cannot keep the flusher from sending.
-    fn drain(&mut self) {
+    fn drain(&mut self, delivery: &mut Delivery) {
         let mut taken = 0;
         let mut bytes = 0;
         while taken < self.limits.queue_capacity {
@@ -279,170 +241,72 @@ impl Flusher {
             if batch.rows as usize >= self.limits.batch_max_rows
                 || batch.body.len() >= self.limits.batch_max_bytes
             {
-                self.seal(table);
+                self.seal(delivery, table);
+                // Start sending now rather than after the whole drain.
+                delivery.pump(None);
             }
         }
         self.queue.release(bytes);
-        self.update_pending_rows();
     }
 
     /// Seals the batches whose oldest row waited `flush_interval`.
-    fn seal_due(&mut self, now: Instant) {
+    fn seal_due(&mut self, delivery: &mut Delivery, now: Instant) {
         for table in Table::ALL {
             let opened = self.open[table as usize].opened_at;
             if opened.is_some_and(|at| now.duration_since(at) >= self.limits.flush_interval) {
-                self.seal(table);
+                self.seal(delivery, table);
             }
         }
     }
 
-    fn seal_all(&mut self) {
-        for table in Table::ALL {
-            self.seal(table);
-        }
-    }
-
-    /// Closes the table's open batch and queues it for sending.
-    fn seal(&mut self, table: Table) {
+    /// Closes the table's open batch and hands it to delivery.
+    fn seal(&mut self, delivery: &mut Delivery, table: Table) {
         let slot = &mut self.open[table as usize];
         if slot.rows == 0 {
             return;
         }
         let capacity = slot.body.len();
         let open = std::mem::replace(slot, OpenBatch::with_capacity(capacity));
-        let batch = Batch {
+        delivery.push(Batch {
             table,
             rows: open.rows,
             token: self.tokens.next(),
             body: Bytes::from(open.body),
             constants: Arc::clone(&self.constants),
-        };
-        self.pending_bytes += batch.body.len();
-        self.pending.push_back(batch);
-        self.enforce_memory_bound();
+        });
     }
 
-    /// Drops the oldest unsent batches beyond `max_pending_bytes`.
-    fn enforce_memory_bound(&mut self) {
-        while self.pending_bytes > self.limits.max_pending_bytes && self.pending.len() > 1 {
-            let Some(oldest) = self.pending.pop_front() else {
-                break;
-            };
-            self.pending_bytes -= oldest.body.len();
-            Counters::add(&self.counters().dropped_unsent, oldest.rows);
-            eprintln!(
-                "tracing-clickhouse: dropped {} unsent rows of {}: more than {} bytes waiting for ClickHouse",
-                oldest.rows,
-                oldest.table.name(),
-                self.limits.max_pending_bytes
-            );
-        }
-        self.update_pending_rows();
-    }
-
-    fn update_pending_rows(&self) {
+    fn update_pending_rows(&self, delivery: &Delivery) {
         let open: u64 = self.open.iter().map(|b| b.rows).sum();
-        let rows = open + self.pending.iter().map(|b| b.rows).sum::<u64>();
-        self.counters()
+        let rows = open + delivery.pending_rows();
+        self.queue
+            .counters
             .pending_rows
             .store(rows, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Sends sealed batches, oldest first, until one fails or none is left.
-    /// With a deadline, no attempt may run past it.
-    fn send_pending(&mut self, runtime: &Runtime, deadline: Option<Instant>) {
-        while !self.pending.is_empty() && self.backoff.ready(Instant::now()) {
-            let mut timeout = self.limits.insert_timeout;
-            if let Some(deadline) = deadline {
-                timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
-                if timeout.is_zero() {
-                    return;
-                }
-            }
-            let outcome = runtime.block_on(async {
-                if let Some((admin, config)) = &self.schema {
-                    tokio::time::timeout(timeout, crate::schema::apply_with(admin, config))
-                        .await
-                        .map_err(|_| "schema creation timed out".to_owned())?
-                        .map_err(|e| format!("cannot create the schema: {e}"))?;
-                }
-                self.sink.insert(&self.pending[0], timeout).await
-            });
-            match outcome {
-                Ok(()) => self.acknowledged(),
-                Err(error) => {
-                    self.failed(error);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn acknowledged(&mut self) {
-        self.schema = None;
-        if self.backoff.failures > 0 {
-            eprintln!(
-                "tracing-clickhouse: ClickHouse reachable again; sending the rows kept meanwhile"
-            );
-        }
-        self.backoff.succeed();
-        self.last_error = None;
-        let Some(batch) = self.pending.pop_front() else {
-            return;
-        };
-        self.pending_bytes -= batch.body.len();
-        let counters = self.counters();
-        Counters::add(&counters.sent_rows, batch.rows);
-        Counters::add(&counters.sent_bytes, batch.body.len() as u64);
-        Counters::add(&counters.sent_batches, 1);
-        self.update_pending_rows();
-    }
-
-    fn failed(&mut self, error: String) {
-        Counters::add(&self.counters().failed_inserts, 1);
-        if self.backoff.failures == 0 {
-            // Once per outage, not once per retry.
-            eprintln!("tracing-clickhouse: {error}; keeping the rows and retrying");
-        }
-        self.backoff.fail(Instant::now(), random_u64());
-        self.last_error = Some(error);
-    }
-
-    /// Drains the queue and sends everything, retrying until the deadline.
-    fn flush_all(&mut self, runtime: &Runtime, deadline: Instant) -> Result<(), String> {
+    /// Drains the queue, seals everything and delivers it, retrying until
+    /// the deadline.
+    fn flush_all(&mut self, delivery: &mut Delivery, deadline: Instant) -> Result<(), String> {
         loop {
-            self.drain();
+            self.drain(delivery);
             if self.queue.len() == 0 {
                 break;
             }
         }
-        self.seal_all();
-        loop {
-            self.send_pending(runtime, Some(deadline));
-            if self.pending.is_empty() {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let rows: u64 = self.pending.iter().map(|b| b.rows).sum();
-                let error = self
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| "timed out".into());
-                return Err(format!("{rows} rows not acknowledged: {error}"));
-            }
-            let retry_at = self.backoff.retry_at.unwrap_or(now).min(deadline);
-            std::thread::sleep(retry_at.saturating_duration_since(now));
+        for table in Table::ALL {
+            self.seal(delivery, table);
         }
+        let result = delivery.finish(deadline);
+        self.update_pending_rows(delivery);
+        result
     }
 
-    fn shut_down(&mut self, runtime: &Runtime, deadline: Instant) -> ShutdownReport {
+    fn shut_down(&mut self, delivery: &mut Delivery, deadline: Instant) -> ShutdownReport {
         self.queue.close();
-        let result = self.flush_all(runtime, deadline);
-        let unsent_rows: u64 = self.pending.iter().map(|b| b.rows).sum();
-        Counters::add(&self.counters().dropped_unsent, unsent_rows);
-        self.pending.clear();
-        self.update_pending_rows();
+        let result = self.flush_all(delivery, deadline);
+        let unsent_rows = delivery.abandon();
+        self.update_pending_rows(delivery);
         ShutdownReport {
             unsent_rows,
             error: result.err(),
@@ -465,28 +329,6 @@ pub(crate) fn report_unsent(report: &ShutdownReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let now = Instant::now();
-        let mut backoff = Backoff::default();
-        assert!(backoff.ready(now));
-        backoff.fail(now, 500); // jitter factor 1.0
-        assert_eq!(backoff.retry_at, Some(now + BACKOFF_MIN));
-        assert!(!backoff.ready(now));
-        backoff.fail(now, 500);
-        assert_eq!(backoff.retry_at, Some(now + BACKOFF_MIN * 2));
-        for _ in 0..40 {
-            backoff.fail(now, 999);
-        }
-        let wait = backoff.retry_at.unwrap() - now;
-        assert!(
-            wait <= BACKOFF_MAX.mul_f64(1.25) && wait >= BACKOFF_MAX.mul_f64(0.75),
-            "{wait:?}"
-        );
-        backoff.succeed();
-        assert!(backoff.ready(now));
-    }
 
     #[test]
     fn tokens_are_unique_and_stable_in_form() {

@@ -1,6 +1,7 @@
 //! From captured records to ClickHouse rows: the queue, the encoders and the
 //! flusher thread, and the handle the guard holds.
 
+mod delivery;
 pub(crate) mod encode;
 mod flusher;
 pub(crate) mod queue;

@@ -92,12 +92,14 @@ impl Queue {
                 Counters::add(&self.counters.dropped_closed, 1);
                 return;
             }
-            // A record larger than the whole byte budget still goes into an empty queue.
-            let queued = self.accounting.bytes.load(Ordering::Relaxed);
-            if queued == 0 || queued + size <= self.max_bytes {
+            // Reserve the bytes before the push: the flusher may pop the
+            // record and give its bytes back at once, and the count must
+            // never go below what is really queued. A record larger than the
+            // whole budget still goes into an empty queue.
+            let queued = self.accounting.bytes.fetch_add(size, Ordering::Relaxed);
+            if queued == 0 || queued.saturating_add(size) <= self.max_bytes {
                 match self.records.push(record) {
                     Ok(()) => {
-                        self.accounting.bytes.fetch_add(size, Ordering::Relaxed);
                         self.accounting.accepted.fetch_add(1, Ordering::Relaxed);
                         if self.records.len() >= self.wake_len {
                             self.wake_flusher();
@@ -107,6 +109,7 @@ impl Queue {
                     Err(rejected) => record = rejected,
                 }
             }
+            self.accounting.bytes.fetch_sub(size, Ordering::Relaxed);
             match self.policy {
                 QueuePolicy::DropNewest => {
                     Counters::add(&self.counters.dropped_queue_full, 1);
@@ -170,5 +173,104 @@ impl Queue {
     /// blocked producers give up.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{LogRecord, Severity};
+
+    fn record(payload_bytes: usize) -> Record {
+        Record::Log(LogRecord {
+            timestamp_ns: 0,
+            severity: Severity::Info,
+            metadata: None,
+            trace: None,
+            thread_id: 0,
+            payload: vec![0; payload_bytes].into_boxed_slice(),
+        })
+    }
+
+    fn queue(capacity: usize, max_bytes: usize, policy: QueuePolicy) -> Queue {
+        Queue::new(capacity, max_bytes, policy, Arc::default())
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_the_newest() {
+        let queue = queue(4, usize::MAX, QueuePolicy::DropNewest);
+        for _ in 0..10 {
+            queue.push(record(10));
+        }
+        assert_eq!((queue.len(), queue.accepted()), (4, 4));
+        assert_eq!(queue.counters.dropped_queue_full.load(Ordering::Relaxed), 6);
+        assert_eq!(queue.bytes(), 4 * record(10).size_bytes());
+    }
+
+    #[test]
+    fn the_byte_bound_applies_but_an_empty_queue_takes_any_record() {
+        let size = record(1000).size_bytes();
+        let queue = queue(100, 2 * size, QueuePolicy::DropNewest);
+        for _ in 0..5 {
+            queue.push(record(1000));
+        }
+        assert_eq!(queue.accepted(), 2);
+        assert_eq!(queue.bytes(), 2 * size);
+
+        let tiny = self::queue(100, 10, QueuePolicy::DropNewest);
+        tiny.push(record(1_000_000));
+        tiny.push(record(1));
+        assert_eq!(
+            tiny.accepted(),
+            1,
+            "the oversized record fills the empty queue"
+        );
+    }
+
+    #[test]
+    fn a_closed_queue_counts_what_arrives() {
+        let queue = queue(4, usize::MAX, QueuePolicy::Block);
+        queue.close();
+        queue.push(record(1));
+        assert_eq!(queue.len(), 0);
+        assert_eq!(queue.counters.dropped_closed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn concurrent_producers_and_a_draining_consumer_keep_exact_accounts() {
+        const PER_PRODUCER: u64 = 300_000;
+        let queue = queue(64, 64 * 200, QueuePolicy::DropNewest);
+        let producing = AtomicUsize::new(2);
+        let taken = std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    for i in 0..PER_PRODUCER as usize {
+                        queue.push(record(i % 97));
+                    }
+                    producing.fetch_sub(1, Ordering::Release);
+                });
+            }
+            let consumer = scope.spawn(|| {
+                let mut taken = 0u64;
+                loop {
+                    let done = producing.load(Ordering::Acquire) == 0;
+                    // Give bytes back at once, so a record can be released
+                    // before its producer is done counting it.
+                    while let Some(record) = queue.pop() {
+                        queue.release(record.size_bytes());
+                        taken += 1;
+                        assert!(queue.bytes() < 1 << 40, "the byte count went below zero");
+                    }
+                    if done {
+                        return taken;
+                    }
+                }
+            });
+            consumer.join().unwrap()
+        });
+        let dropped = queue.counters.dropped_queue_full.load(Ordering::Relaxed);
+        assert_eq!(queue.accepted(), taken);
+        assert_eq!(taken + dropped, 2 * PER_PRODUCER);
+        assert_eq!(queue.bytes(), 0);
     }
 }
