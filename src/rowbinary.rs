@@ -5,6 +5,7 @@
 //! `DateTime64(9)` travels as an `Int64` of nanoseconds.
 
 /// Unsigned LEB128, the length prefix of strings, arrays and maps.
+#[inline]
 pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -13,24 +14,29 @@ pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
+#[inline]
 pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_bytes(out, s.as_bytes());
 }
 
 /// A `String` column from bytes (RowBinary strings are bytes; ours are UTF-8).
+#[inline]
 pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_uvarint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
+#[inline]
 pub(crate) fn put_u8(out: &mut Vec<u8>, v: u8) {
     out.push(v);
 }
 
+#[inline]
 pub(crate) fn put_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }

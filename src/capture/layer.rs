@@ -100,12 +100,13 @@ where
             Some(parent) => (parent.trace_id(), parent.span_id()),
             None => (new_trace_id(), 0),
         };
-        let mut fields = Vec::new();
-        let ((error_field, replaced_utf8), field_count) =
-            self.shared.write_payload(&mut fields, 0, |writer| {
+        // Written through the scratch buffer into one exact-size allocation,
+        // which `on_record` may grow and `on_close` hands on without copying.
+        let (fields, (error_field, replaced_utf8, field_count)) =
+            self.shared.capture_payload(|writer| {
                 let mut visitor = FieldVisitor::new(writer);
                 attrs.record(&mut visitor);
-                (visitor.error_field, visitor.replaced_utf8)
+                (visitor.error_field, visitor.replaced_utf8, visitor.fields())
             });
         Counters::add(&self.counters().replaced_utf8, replaced_utf8);
         span.extensions_mut().insert(SpanState {
@@ -115,7 +116,7 @@ where
             start_ns: now_ns(),
             started: Instant::now(),
             thread_id: thread::current_id(),
-            fields,
+            fields: fields.into_vec(),
             field_count,
             error_field,
         });

@@ -110,6 +110,16 @@ impl<'a> From<&'a String> for Value<'a> {
     }
 }
 
+/// `fmt::Write` into a byte vector.
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 /// A field value as read back from a payload: text stays bytes (it was
 /// UTF-8 when written, and RowBinary strings are bytes), so reading needs no
 /// validation.
@@ -126,6 +136,9 @@ pub(crate) enum Raw<'a> {
 
 impl Raw<'_> {
     /// Appends the value as the text stored in a `Map(String, String)`.
+    /// Floats are written as `Display` writes them: the shortest text that
+    /// reads back as the same number, without exponent (`12.5`, `95`).
+    #[inline]
     pub(crate) fn write_text(&self, out: &mut Vec<u8>) {
         let mut ints = itoa::Buffer::new();
         match *self {
@@ -134,22 +147,12 @@ impl Raw<'_> {
             Raw::U64(v) => out.extend_from_slice(ints.format(v).as_bytes()),
             Raw::I128(v) => out.extend_from_slice(ints.format(v).as_bytes()),
             Raw::U128(v) => out.extend_from_slice(ints.format(v).as_bytes()),
-            // Display: the shortest text that reads back as the same number.
             Raw::F64(v) => {
+                // Writing to a Vec cannot fail.
                 let _ = write!(VecWriter(out), "{v}");
             }
             Raw::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
         }
-    }
-}
-
-/// `fmt::Write` into a byte vector.
-struct VecWriter<'a>(&'a mut Vec<u8>);
-
-impl Write for VecWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 
@@ -213,6 +216,11 @@ impl<'a> PayloadWriter<'a> {
             complete,
             cuts: Cuts::default(),
         }
+    }
+
+    /// Fields written, counting those before a resume.
+    pub(crate) fn fields(&self) -> usize {
+        self.fields
     }
 
     #[inline]
@@ -440,6 +448,7 @@ pub(crate) struct Entries<'a> {
 }
 
 impl<'a> Entries<'a> {
+    #[inline]
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.rest.len() < n {
             return None;
@@ -449,10 +458,12 @@ impl<'a> Entries<'a> {
         Some(head)
     }
 
+    #[inline]
     fn take_array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take(N)?.try_into().ok()
     }
 
+    #[inline]
     fn next_entry(&mut self) -> Option<Entry<'a>> {
         let [kind, name_len] = self.take_array::<2>()?;
         let name = self.take(name_len as usize)?;
@@ -481,6 +492,7 @@ impl<'a> Entries<'a> {
 impl<'a> Iterator for Entries<'a> {
     type Item = Entry<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Entry<'a>> {
         let entry = self.next_entry();
         if entry.is_none() {
@@ -644,6 +656,7 @@ mod tests {
         assert_eq!(text(Raw::U128(u128::MAX)), u128::MAX.to_string());
         assert_eq!(text(Raw::F64(0.1)), "0.1");
         assert_eq!(text(Raw::F64(95.0)), "95");
+        assert_eq!(text(Raw::F64(f64::NAN)), "NaN");
         assert_eq!(text(Raw::Bool(true)), "true");
         assert_eq!(text(Raw::Text(b"x y")), "x y");
     }

@@ -7,6 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+use tracing::Metadata;
+
 use crate::capture::payload::{Entry, Raw, entries};
 use crate::capture::thread;
 use crate::config::Config;
@@ -177,23 +180,48 @@ struct Origin<'a> {
     file: Option<&'a [u8]>,
     line: Option<u64>,
     thread_id: u32,
-    thread_name: Option<Arc<str>>,
 }
 
 impl Origin<'_> {
-    fn count(&self) -> usize {
+    fn count(&self, thread_name: Option<&str>) -> usize {
         usize::from(self.module.is_some())
             + usize::from(self.file.is_some())
             + usize::from(self.line.is_some())
             + 1
-            + usize::from(self.thread_name.is_some())
+            + usize::from(thread_name.is_some())
     }
+}
+
+/// Callsite-and-thread pairs whose origin stays encoded; past this many the
+/// cache starts over (a program with that many hot callsites per thread pays
+/// a little more per row, nothing else).
+const MAX_CACHED_ORIGINS: usize = 4096;
+
+/// The `code.*` and `thread.*` pairs of a row, encoded: the same for every
+/// row from one callsite on one thread, so encoded once and copied.
+#[derive(Debug)]
+struct EncodedOrigin {
+    pairs: usize,
+    bytes: Box<[u8]>,
+}
+
+/// Which origin a row uses: one from the cache, or the one just encoded
+/// into the scratch (rows bridged from `log`, which bring their own).
+#[derive(Clone, Copy, Debug)]
+enum OriginRef {
+    Cached(usize),
+    Fresh(usize),
 }
 
 /// Encodes rows of every table.
 #[derive(Debug, Default)]
 pub(crate) struct Encoder {
     thread_names: HashMap<u32, Option<Arc<str>>>,
+    /// (callsite address, thread) → index into `origins`.
+    origin_index: FxHashMap<(usize, u32), usize>,
+    origins: Vec<EncodedOrigin>,
+    /// An origin encoded for one row only.
+    fresh_origin: Vec<u8>,
     /// Scratch space for rendering values, reused across rows.
     text: Vec<u8>,
 }
@@ -217,21 +245,29 @@ impl Encoder {
             file: metadata.and_then(|m| m.file()).map(str::as_bytes),
             line: metadata.and_then(|m| m.line()).map(u64::from),
             thread_id: record.thread_id,
-            thread_name: self.thread_name(record.thread_id),
         };
         let mut fields = 0;
+        let mut bridged = false;
         for entry in entries(&record.payload) {
             match entry {
                 Entry::Message(text) => message = text,
                 Entry::Scope(text) => scope = Some(text),
-                Entry::Field(LOG_TARGET, Raw::Text(text)) => scope = Some(text),
-                Entry::Field(LOG_MODULE, Raw::Text(text)) => origin.module = Some(text),
-                Entry::Field(LOG_FILE, Raw::Text(text)) => origin.file = Some(text),
-                Entry::Field(LOG_LINE, Raw::U64(line)) => origin.line = Some(line),
-                Entry::Field(LOG_LINE, Raw::I64(line)) => origin.line = u64::try_from(line).ok(),
+                Entry::Field(name, value) if is_log_bridge_field(name) => {
+                    bridged = true;
+                    match (name, value) {
+                        (LOG_TARGET, Raw::Text(text)) => scope = Some(text),
+                        (LOG_MODULE, Raw::Text(text)) => origin.module = Some(text),
+                        (LOG_FILE, Raw::Text(text)) => origin.file = Some(text),
+                        (LOG_LINE, Raw::U64(line)) => origin.line = Some(line),
+                        (LOG_LINE, Raw::I64(line)) => origin.line = u64::try_from(line).ok(),
+                        _ => {}
+                    }
+                }
                 Entry::Field(..) => fields += 1,
             }
         }
+        let callsite = metadata.filter(|_| !bridged);
+        let origin = self.origin(callsite, origin);
 
         put_i64(out, record.timestamp_ns);
         put_trace(out, record.trace);
@@ -239,7 +275,7 @@ impl Encoder {
         put_u8(out, record.severity.number());
         put_bytes(out, message);
         put_bytes(out, scope.unwrap_or_default());
-        put_uvarint(out, (fields + origin.count()) as u64);
+        put_uvarint(out, (fields + self.origin_pairs(origin)) as u64);
         for entry in entries(&record.payload) {
             if let Entry::Field(name, value) = entry {
                 if !is_log_bridge_field(name) {
@@ -247,7 +283,7 @@ impl Encoder {
                 }
             }
         }
-        self.put_origin(&origin, out);
+        out.extend_from_slice(self.origin_bytes(origin));
     }
 
     fn span(&mut self, record: &SpanRecord, out: &mut Vec<u8>) {
@@ -263,12 +299,12 @@ impl Encoder {
             file: metadata.file().map(str::as_bytes),
             line: metadata.line().map(u64::from),
             thread_id: record.thread_id,
-            thread_name: self.thread_name(record.thread_id),
         };
         let fields = field_entries(&record.payload)
             .enumerate()
             .filter(|(at, (name, _))| is_last(*at, name))
             .count();
+        let origin = self.origin(Some(metadata), origin);
 
         put_i64(out, record.start_ns);
         put_hex(out, record.trace_id, 32);
@@ -281,7 +317,7 @@ impl Encoder {
         put_str(out, metadata.name());
         put_str(out, "Internal");
         put_str(out, metadata.target());
-        put_uvarint(out, (fields + origin.count()) as u64);
+        put_uvarint(out, (fields + self.origin_pairs(origin)) as u64);
         let mut status_message = None;
         for (at, (name, value)) in field_entries(&record.payload).enumerate() {
             if is_last(at, name) {
@@ -291,7 +327,7 @@ impl Encoder {
                 }
             }
         }
-        self.put_origin(&origin, out);
+        out.extend_from_slice(self.origin_bytes(origin));
         put_u64(out, record.duration_ns);
         match (record.error_field, status_message) {
             (Some(_), Some(value)) => {
@@ -329,11 +365,13 @@ impl Encoder {
         }
     }
 
+    #[inline]
     fn put_pair(&mut self, name: &[u8], value: Raw<'_>, out: &mut Vec<u8>) {
         put_bytes(out, name);
         self.put_value(value, out);
     }
 
+    #[inline]
     fn put_value(&mut self, value: Raw<'_>, out: &mut Vec<u8>) {
         if let Raw::Text(text) = value {
             put_bytes(out, text);
@@ -344,7 +382,55 @@ impl Encoder {
         }
     }
 
-    fn put_origin(&mut self, origin: &Origin<'_>, out: &mut Vec<u8>) {
+    /// The row's origin, encoded: from the cache when it is the callsite's
+    /// own (`callsite` given), else freshly for this row.
+    fn origin(
+        &mut self,
+        callsite: Option<&'static Metadata<'static>>,
+        origin: Origin<'_>,
+    ) -> OriginRef {
+        let Some(callsite) = callsite else {
+            let mut bytes = std::mem::take(&mut self.fresh_origin);
+            bytes.clear();
+            let pairs = self.put_origin(&origin, &mut bytes);
+            self.fresh_origin = bytes;
+            return OriginRef::Fresh(pairs);
+        };
+        let key = (std::ptr::from_ref(callsite) as usize, origin.thread_id);
+        if let Some(&index) = self.origin_index.get(&key) {
+            return OriginRef::Cached(index);
+        }
+        if self.origins.len() >= MAX_CACHED_ORIGINS {
+            self.origins.clear();
+            self.origin_index.clear();
+        }
+        let mut bytes = Vec::new();
+        let pairs = self.put_origin(&origin, &mut bytes);
+        self.origins.push(EncodedOrigin {
+            pairs,
+            bytes: bytes.into_boxed_slice(),
+        });
+        self.origin_index.insert(key, self.origins.len() - 1);
+        OriginRef::Cached(self.origins.len() - 1)
+    }
+
+    fn origin_pairs(&self, origin: OriginRef) -> usize {
+        match origin {
+            OriginRef::Cached(index) => self.origins[index].pairs,
+            OriginRef::Fresh(pairs) => pairs,
+        }
+    }
+
+    fn origin_bytes(&self, origin: OriginRef) -> &[u8] {
+        match origin {
+            OriginRef::Cached(index) => &self.origins[index].bytes,
+            OriginRef::Fresh(_) => &self.fresh_origin,
+        }
+    }
+
+    /// Writes the origin's pairs and returns how many.
+    fn put_origin(&mut self, origin: &Origin<'_>, out: &mut Vec<u8>) -> usize {
+        let thread_name = self.thread_name(origin.thread_id);
         if let Some(module) = origin.module {
             put_str(out, "code.namespace");
             put_bytes(out, module);
@@ -357,10 +443,11 @@ impl Encoder {
             self.put_pair(b"code.line.number", Raw::U64(line), out);
         }
         self.put_pair(b"thread.id", Raw::U64(origin.thread_id.into()), out);
-        if let Some(name) = &origin.thread_name {
+        if let Some(name) = &thread_name {
             put_str(out, "thread.name");
             put_str(out, name);
         }
+        origin.count(thread_name.as_deref())
     }
 
     fn thread_name(&mut self, id: u32) -> Option<Arc<str>> {
@@ -372,6 +459,7 @@ impl Encoder {
 }
 
 /// The fields of a payload (not its message or scope).
+#[inline]
 fn field_entries(payload: &[u8]) -> impl Iterator<Item = (&[u8], Raw<'_>)> {
     entries(payload).filter_map(|entry| match entry {
         Entry::Field(name, value) => Some((name, value)),
@@ -380,6 +468,7 @@ fn field_entries(payload: &[u8]) -> impl Iterator<Item = (&[u8], Raw<'_>)> {
 }
 
 /// `TraceId`, `SpanId` and `TraceFlags` (sampled inside a span) of a log row.
+#[inline]
 fn put_trace(out: &mut Vec<u8>, trace: Option<TraceContext>) {
     match trace {
         Some(trace) => {
@@ -397,6 +486,7 @@ fn put_trace(out: &mut Vec<u8>, trace: Option<TraceContext>) {
 
 /// `value` as a string of `digits` lowercase hex digits (W3C trace ids are 32,
 /// span ids 16).
+#[inline]
 fn put_hex(out: &mut Vec<u8>, value: u128, digits: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     put_uvarint(out, digits as u64);

@@ -1,0 +1,130 @@
+//! Allocations on the application thread, counted by a counting global
+//! allocator (per thread, so the flusher's own work is not counted).
+//!
+//! One `info!` with a message and three fields (u64, &str, f64) needs two
+//! owned strings (the message and the `&str` value); capture makes one
+//! allocation for the whole event, its payload.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use tracing::{Dispatch, dispatcher};
+use tracing_clickhouse::{Config, PipelineConfig, Telemetry};
+use tracing_subscriber::prelude::*;
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a const-initialized thread-local that never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+fn dry_run() -> (Dispatch, Telemetry) {
+    let config = Config::builder()
+        .url("http://127.0.0.1:9")
+        .database("allocations")
+        .pipeline(PipelineConfig {
+            queue_capacity: 65_536,
+            ..PipelineConfig::default()
+        })
+        .build()
+        .unwrap();
+    let (layer, telemetry) = tracing_clickhouse::builder()
+        .config(config)
+        .dry_run(true)
+        .build()
+        .unwrap();
+    (
+        Dispatch::new(tracing_subscriber::registry().with(layer)),
+        telemetry,
+    )
+}
+
+fn event(i: u64) {
+    tracing::info!(
+        request_id = i,
+        user = "ada",
+        latency_ms = 12.5,
+        "request handled"
+    );
+}
+
+const EVENTS: u64 = 1_000;
+
+#[test]
+fn an_event_costs_one_allocation() {
+    let (dispatch, telemetry) = dry_run();
+    dispatcher::with_default(&dispatch, || {
+        // The first events set up this thread's scratch buffer and number.
+        (0..10).for_each(event);
+        let n = allocations_during(|| (0..EVENTS).for_each(event));
+        assert_eq!(n, EVENTS, "{n} allocations for {EVENTS} events");
+    });
+    telemetry.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(telemetry.stats().sent_rows, EVENTS + 10);
+}
+
+#[test]
+fn an_event_inside_a_span_costs_one_allocation_too() {
+    let (dispatch, _telemetry) = dry_run();
+    dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!("request", route = "/items");
+        let _entered = span.enter();
+        (0..10).for_each(event);
+        let n = allocations_during(|| (0..EVENTS).for_each(event));
+        assert_eq!(n, EVENTS, "{n} allocations for {EVENTS} events");
+    });
+}
+
+#[test]
+fn a_span_cycle_costs_three_allocations() {
+    let (dispatch, _telemetry) = dry_run();
+    dispatcher::with_default(&dispatch, || {
+        let cycle = |i: u64| {
+            let span = tracing::info_span!("handle", request_id = i);
+            drop(span.enter());
+        };
+        (0..10).for_each(cycle);
+        let n = allocations_during(|| (0..EVENTS).for_each(cycle));
+        // Our state in the registry's extensions, the span's fields, and the
+        // record of the closed span (the registry reuses its slots and their
+        // extension maps).
+        assert_eq!(n, 3 * EVENTS, "{n} allocations for {EVENTS} span cycles");
+    });
+}
