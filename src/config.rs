@@ -109,8 +109,11 @@ pub struct PipelineConfig {
     pub flush_interval: Duration,
     /// Time allowed for one insert, from the first byte sent to the answer.
     pub insert_timeout: Duration,
-    /// Unsent batches kept in memory while ClickHouse is unreachable; beyond
-    /// it the oldest batches are dropped and counted.
+    /// Encoded batches kept in memory until ClickHouse acknowledges them.
+    /// When they reach this size the flusher stops taking records from the
+    /// queue, so the queue fills and [`queue_policy`](Self::queue_policy)
+    /// applies: the application waits (`Block`) or new records are dropped
+    /// and counted (`DropNewest`).
     pub max_pending_bytes: usize,
     /// How long dropping the guard waits for the queue to drain.
     pub shutdown_timeout: Duration,

@@ -225,3 +225,90 @@ async fn works_inside_a_multi_thread_runtime() {
     drop(telemetry);
     assert_eq!(stored(&config).await.0, 800);
 }
+
+fn unreachable(pipeline: PipelineConfig) -> Config {
+    Config::builder()
+        // Nothing listens on the discard port: every insert is refused.
+        .url("http://127.0.0.1:9")
+        .database("unreachable")
+        .pipeline(pipeline)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn with_block_a_full_delivery_holds_the_application_back_and_nothing_goes_missing() {
+    let config = unreachable(PipelineConfig {
+        queue_capacity: 64,
+        queue_policy: QueuePolicy::Block,
+        batch_max_rows: 100,
+        max_pending_bytes: 8 << 10,
+        ..PipelineConfig::default()
+    });
+    let (layer, telemetry) = tracing_clickhouse::builder()
+        .config(config)
+        .build()
+        .unwrap();
+    let counters = layer.clone();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let report = std::thread::scope(|scope| {
+        let producer = scope.spawn(|| {
+            dispatcher::with_default(&dispatch, || {
+                for i in 0..100_000u64 {
+                    tracing::info!(i, "waits for room");
+                }
+            })
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let stats = telemetry.stats();
+        assert!(
+            stats.queued < 100_000,
+            "the producer must be held back: {stats:?}"
+        );
+        assert_eq!((stats.sent_rows, stats.dropped()), (0, 0), "{stats:?}");
+        // Shutting down releases the producer: the rest is refused at the queue.
+        let report = telemetry.shutdown(Duration::from_millis(200));
+        producer.join().unwrap();
+        report
+    });
+    assert_eq!(report.unsent_rows, report.stats.queued, "{report:?}");
+    assert!(report.error.is_some_and(|e| e.contains("not acknowledged")));
+    let stats = counters.stats();
+    assert_eq!(stats.sent_rows, 0);
+    assert_eq!(stats.dropped_unsent, stats.queued, "{stats:?}");
+    assert_eq!(
+        stats.queued + stats.dropped_after_shutdown,
+        100_000,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn with_drop_newest_an_unreachable_server_costs_only_counted_events() {
+    let config = unreachable(PipelineConfig {
+        queue_capacity: 64,
+        batch_max_rows: 100,
+        max_pending_bytes: 8 << 10,
+        ..PipelineConfig::default()
+    });
+    let (dispatch, telemetry) = start(config);
+    dispatcher::with_default(&dispatch, || {
+        for i in 0..100_000u64 {
+            tracing::info!(i, "dropped or kept, always counted");
+        }
+    });
+    let report = telemetry.shutdown(Duration::from_millis(200));
+    let stats = report.stats;
+    assert!(stats.dropped_queue_full > 0, "{stats:?}");
+    assert_eq!(
+        stats.queued + stats.dropped_queue_full,
+        100_000,
+        "{stats:?}"
+    );
+    assert_eq!(
+        (stats.sent_rows, stats.dropped_unsent),
+        (0, stats.queued),
+        "{stats:?}"
+    );
+    assert_eq!(report.unsent_rows, stats.queued);
+}

@@ -42,6 +42,12 @@ impl Collector {
         Collector { shared }
     }
 
+    /// The pipeline's counters, also after the guard is gone (see
+    /// [`ClickHouseLayer::stats`](crate::ClickHouseLayer::stats)).
+    pub fn stats(&self) -> crate::Stats {
+        self.shared.stats()
+    }
+
     /// Stores a log row: `source` becomes `ScopeName`, `context` the
     /// `LogAttributes`. Inside a tracing span, the row carries its trace id.
     pub fn collect_log<'a>(

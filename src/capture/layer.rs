@@ -83,6 +83,13 @@ impl ClickHouseLayer {
     fn counters(&self) -> &Counters {
         &self.shared.queue.counters
     }
+
+    /// The pipeline's counters, as [`Telemetry::stats`](crate::Telemetry::stats)
+    /// gives them, and still after the guard is gone: events emitted after
+    /// shutdown show up in `dropped_after_shutdown`.
+    pub fn stats(&self) -> crate::Stats {
+        self.shared.stats()
+    }
 }
 
 impl<S> Layer<S> for ClickHouseLayer

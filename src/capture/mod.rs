@@ -37,6 +37,10 @@ impl CaptureShared {
         &self.queue.counters
     }
 
+    pub(crate) fn stats(&self) -> crate::Stats {
+        self.queue.stats()
+    }
+
     /// Writes entries at the end of `buf` within the limits (`fields` were
     /// already written). A panic inside `write` (a `Debug` impl that panics)
     /// is contained: the entries completed so far stay, with a note.

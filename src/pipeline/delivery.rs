@@ -6,7 +6,9 @@
 //! wakes the flusher when it finishes. A batch stays here until ClickHouse
 //! acknowledged it and is re-sent with the same deduplication token; failures
 //! back off exponentially with jitter. Unsent batches are bounded by bytes:
-//! beyond `max_pending_bytes` the oldest waiting one is dropped and counted.
+//! at `max_pending_bytes` delivery is [full](Delivery::is_full) and the
+//! flusher stops draining the queue, so the queue's policy applies (the
+//! application waits, or the newest records are dropped and counted).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -126,27 +128,16 @@ impl Delivery {
         })
     }
 
-    /// Queues a sealed batch, dropping the oldest waiting ones beyond the
-    /// memory bound.
+    /// Queues a sealed batch.
     pub(crate) fn push(&mut self, batch: Batch) {
         self.pending_bytes += batch.body.len();
         self.pending.push_back(batch);
-        // The batch being sent is not dropped: its outcome is still to come.
-        let sending = usize::from(self.in_flight.is_some());
-        while self.pending_bytes > self.limits.max_pending_bytes && self.pending.len() > sending + 1
-        {
-            let Some(oldest) = self.pending.remove(sending) else {
-                break;
-            };
-            self.pending_bytes -= oldest.body.len();
-            Counters::add(&self.counters.dropped_unsent, oldest.rows);
-            eprintln!(
-                "tracing-clickhouse: dropped {} unsent rows of {}: more than {} bytes waiting for ClickHouse",
-                oldest.rows,
-                oldest.table.name(),
-                self.limits.max_pending_bytes
-            );
-        }
+    }
+
+    /// Whether the unsent batches reached `max_pending_bytes`: then the
+    /// flusher takes nothing more from the queue until some are delivered.
+    pub(crate) fn is_full(&self) -> bool {
+        self.pending_bytes >= self.limits.max_pending_bytes
     }
 
     /// Rows not yet acknowledged.
@@ -216,32 +207,15 @@ impl Delivery {
         self.in_flight = Some(InFlight { task, outcome });
     }
 
-    /// Sends everything pending, retrying until the deadline.
-    ///
-    /// # Errors
-    ///
-    /// How many rows are still unacknowledged at the deadline, and why.
-    pub(crate) fn finish(&mut self, deadline: Instant) -> Result<(), String> {
-        loop {
-            self.pump(Some(deadline));
-            if self.pending.is_empty() {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let error = self
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| "timed out".into());
-                return Err(format!(
-                    "{} rows not acknowledged: {error}",
-                    self.pending_rows()
-                ));
-            }
-            // A finishing insert wakes us; otherwise the backoff or the deadline does.
-            let wake_at = self.retry_at().unwrap_or(deadline).min(deadline);
-            std::thread::park_timeout(wake_at.saturating_duration_since(now));
-        }
+    /// Sleeps until an insert finishes, the backoff ends, or the deadline.
+    pub(crate) fn wait(&self, deadline: Instant) {
+        let wake_at = self.retry_at().unwrap_or(deadline).min(deadline);
+        std::thread::park_timeout(wake_at.saturating_duration_since(Instant::now()));
+    }
+
+    /// The last delivery error, if the last attempt failed.
+    pub(crate) fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// Gives up on what is left: the rows are counted as dropped and returned.

@@ -17,7 +17,7 @@ use crossbeam::channel::{Receiver, Sender, TryRecvError};
 use super::delivery::Delivery;
 use super::encode::{BatchConstants, Encoder, Table};
 use super::queue::Queue;
-use super::stats::Stats;
+use super::stats::{Counters, Stats};
 use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
 use crate::error::Result;
@@ -204,7 +204,7 @@ impl Flusher {
                     return;
                 }
                 Err(TryRecvError::Empty) => {
-                    self.drain(&mut delivery);
+                    self.drain(&mut delivery, self.limits.queue_capacity);
                     self.seal_due(&mut delivery, Instant::now());
                     delivery.pump(None);
                 }
@@ -222,12 +222,14 @@ impl Flusher {
             .fold(POLL_INTERVAL, Duration::min)
     }
 
-    /// Moves queued records into the open batches; at most one queue's
-    /// worth, so producers that never stop cannot keep the flusher from sending.
-    fn drain(&mut self, delivery: &mut Delivery) {
+    /// Moves up to `limit` queued records into the open batches (callers
+    /// pass at most one queue's worth, so producers that never stop cannot
+    /// keep the flusher from sending), and none while delivery is full.
+    /// Returns how many it took.
+    fn drain(&mut self, delivery: &mut Delivery, limit: usize) -> usize {
         let mut taken = 0;
         let mut bytes = 0;
-        while taken < self.limits.queue_capacity {
+        while taken < limit && !delivery.is_full() {
             let Some(record) = self.queue.pop() else {
                 break;
             };
@@ -247,6 +249,7 @@ impl Flusher {
             }
         }
         self.queue.release(bytes);
+        taken
     }
 
     /// Seals the batches whose oldest row waited `flush_interval`.
@@ -276,36 +279,49 @@ impl Flusher {
         });
     }
 
+    fn open_rows(&self) -> u64 {
+        self.open.iter().map(|b| b.rows).sum()
+    }
+
     fn update_pending_rows(&self, delivery: &Delivery) {
-        let open: u64 = self.open.iter().map(|b| b.rows).sum();
-        let rows = open + delivery.pending_rows();
+        let rows = self.open_rows() + delivery.pending_rows();
         self.queue
             .counters
             .pending_rows
             .store(rows, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Drains the queue, seals everything and delivers it, retrying until
-    /// the deadline.
+    /// Delivers everything queued before the call, retrying until the
+    /// deadline. Records queued later wait for the next turn; while delivery
+    /// is full, draining and delivering take turns.
     fn flush_all(&mut self, delivery: &mut Delivery, deadline: Instant) -> Result<(), String> {
+        let mut owed = self.queue.len();
         loop {
-            self.drain(delivery);
-            if self.queue.len() == 0 {
-                break;
+            owed -= self.drain(delivery, owed);
+            if owed == 0 {
+                for table in Table::ALL {
+                    self.seal(delivery, table);
+                }
             }
+            delivery.pump(Some(deadline));
+            self.update_pending_rows(delivery);
+            let left = owed as u64 + self.open_rows() + delivery.pending_rows();
+            if left == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let error = delivery.last_error().unwrap_or("timed out");
+                return Err(format!("{left} rows not acknowledged: {error}"));
+            }
+            delivery.wait(deadline);
         }
-        for table in Table::ALL {
-            self.seal(delivery, table);
-        }
-        let result = delivery.finish(deadline);
-        self.update_pending_rows(delivery);
-        result
     }
 
+    /// Flushes, then gives up on whatever is left (counted as dropped).
     fn shut_down(&mut self, delivery: &mut Delivery, deadline: Instant) -> ShutdownReport {
         self.queue.close();
         let result = self.flush_all(delivery, deadline);
-        let unsent_rows = delivery.abandon();
+        let unsent_rows = delivery.abandon() + self.discard_undelivered();
         self.update_pending_rows(delivery);
         ShutdownReport {
             unsent_rows,
@@ -313,6 +329,21 @@ impl Flusher {
             // Filled in by the handle, which reads the queue too.
             stats: Stats::default(),
         }
+    }
+
+    /// Drops the open batches and what is still queued, counting the rows
+    /// as unsent; returns how many.
+    fn discard_undelivered(&mut self) -> u64 {
+        let mut rows = self.open_rows();
+        self.open = Table::ALL.map(|_| OpenBatch::with_capacity(0));
+        let mut bytes = 0;
+        while let Some(record) = self.queue.pop() {
+            bytes += record.size_bytes();
+            rows += 1;
+        }
+        self.queue.release(bytes);
+        Counters::add(&self.queue.counters.dropped_unsent, rows);
+        rows
     }
 }
 

@@ -77,10 +77,7 @@ impl Pipeline {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let queue = &self.queue;
-        queue
-            .counters
-            .snapshot(queue.accepted(), queue.len(), queue.bytes())
+        self.queue.stats()
     }
 
     /// Waits until everything queued before the call was acknowledged.

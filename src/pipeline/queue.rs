@@ -18,7 +18,7 @@ use std::time::Duration;
 use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::Backoff;
 
-use super::stats::Counters;
+use super::stats::{Counters, Stats};
 use crate::record::Record;
 
 /// What to do with a record when the queue is full.
@@ -148,6 +148,12 @@ impl Queue {
     /// Records ever accepted into the queue.
     pub(crate) fn accepted(&self) -> u64 {
         self.accounting.accepted.load(Ordering::Relaxed)
+    }
+
+    /// The pipeline's counters with the queue's own.
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters
+            .snapshot(self.accepted(), self.len(), self.bytes())
     }
 
     /// Registers the thread that [`Queue::wake_flusher`] unparks.

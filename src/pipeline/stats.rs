@@ -71,8 +71,8 @@ pub struct Stats {
     pub sent_batches: u64,
     /// Insert attempts that failed (each is retried).
     pub failed_inserts: u64,
-    /// Rows given up: unsent when memory for pending batches ran out, or at
-    /// shutdown with ClickHouse unreachable.
+    /// Rows given up at shutdown because ClickHouse did not acknowledge them
+    /// in time (still queued, batched or in flight).
     pub dropped_unsent: u64,
     /// Rows taken from the queue and not yet acknowledged.
     pub pending_rows: u64,
