@@ -26,14 +26,22 @@ fn emit(kind: &str, round: u64) {
             let entered = span.enter();
             black_box(&entered);
         } else {
-            tracing::info!(request_id = i, user = "ada", latency_ms = 12.5, "request handled");
+            tracing::info!(
+                request_id = i,
+                user = "ada",
+                latency_ms = 12.5,
+                "request handled"
+            );
         }
     }
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (subject, kind) = (args.next().unwrap_or_default(), args.next().unwrap_or_default());
+    let (subject, kind) = (
+        args.next().unwrap_or_default(),
+        args.next().unwrap_or_default(),
+    );
     let mut telemetry: Option<Telemetry> = None;
     let mut appender = None;
     let dispatch = match subject.as_str() {
@@ -47,7 +55,10 @@ fn main() {
                 })
                 .build()
                 .expect("configuration");
-            let built = tracing_clickhouse::builder().config(config).dry_run(true).build();
+            let built = tracing_clickhouse::builder()
+                .config(config)
+                .dry_run(true)
+                .build();
             let (layer, guard) = built.expect("dry-run pipeline");
             telemetry = Some(guard);
             Dispatch::new(tracing_subscriber::registry().with(layer))
@@ -63,7 +74,9 @@ fn main() {
         }
         "registry" => Dispatch::new(tracing_subscriber::registry()),
         other => {
-            eprintln!("unknown subject {other:?}: clickhouse_layer, fmt_json, fmt_text or registry");
+            eprintln!(
+                "unknown subject {other:?}: clickhouse_layer, fmt_json, fmt_text or registry"
+            );
             std::process::exit(2);
         }
     };

@@ -25,6 +25,8 @@
 //! | `CLICKHOUSE_QUEUE_POLICY` | `drop_newest` | when the queue is full: `drop_newest` or `block` |
 //! | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | rows per insert, at most |
 //! | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | age of a batch before it is sent anyway |
+//! | `CLICKHOUSE_SPOOL_DIR` | unset | directory of the disk spool (off when unset) |
+//! | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | disk space the spool may use |
 //!
 //! Empty variables count as unset, except `CLICKHOUSE_PASSWORD`.
 
@@ -117,6 +119,11 @@ pub struct PipelineConfig {
     pub max_pending_bytes: usize,
     /// How long dropping the guard waits for the queue to drain.
     pub shutdown_timeout: Duration,
+    /// Longest wait between two attempts of a failed insert. Transient
+    /// failures back off exponentially from 100 ms up to this; failures that
+    /// need a person (authentication, a missing or different table) wait
+    /// this long at once.
+    pub max_retry_backoff: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -132,8 +139,71 @@ impl Default for PipelineConfig {
             insert_timeout: Duration::from_secs(30),
             max_pending_bytes: 64 << 20,
             shutdown_timeout: Duration::from_secs(10),
+            max_retry_backoff: Duration::from_secs(10),
         }
     }
+}
+
+/// The disk spool: where batches go when ClickHouse is down and the memory
+/// kept for them ([`PipelineConfig::max_pending_bytes`]) is full, and where
+/// a shutdown leaves what it could not deliver. The next run of the
+/// application (or this one, when ClickHouse is back) replays it, oldest
+/// first, each batch with its original deduplication token.
+///
+/// Off unless [`dir`](Self::dir) is set: the directory must be on storage
+/// that outlives the process and belong to one running instance (it is
+/// locked while in use).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpoolConfig {
+    /// The spool directory, created if missing. `None` keeps unsent batches
+    /// in memory only.
+    pub dir: Option<PathBuf>,
+    /// Disk space the spool may use, in bytes.
+    pub max_bytes: u64,
+    /// Size at which a segment file is closed and a new one started.
+    pub segment_bytes: u64,
+    /// When written batches are forced to the disk.
+    pub fsync: SpoolSync,
+    /// What gives way when the spool is full.
+    pub when_full: SpoolFull,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: None,
+            max_bytes: 1 << 30,
+            segment_bytes: 64 << 20,
+            fsync: SpoolSync::EveryBatch,
+            when_full: SpoolFull::DropOldest,
+        }
+    }
+}
+
+/// When spooled batches are forced to the disk (`fsync`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpoolSync {
+    /// After every batch written: a crash of the machine loses nothing that
+    /// reached the spool.
+    #[default]
+    EveryBatch,
+    /// When a segment file is closed and at shutdown: a crash of the
+    /// machine can lose the batches of the open segment; a crash of the
+    /// process alone loses nothing that reached the spool.
+    SegmentClose,
+    /// Never: the operating system writes when it likes.
+    Never,
+}
+
+/// What gives way when the spool is full. Either way the rows are counted
+/// (`Stats::dropped_spool_full`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpoolFull {
+    /// Delete the oldest segment: recent data is usually worth more.
+    #[default]
+    DropOldest,
+    /// Refuse the batch being spooled.
+    DropNewest,
 }
 
 /// What capture keeps of each event and span.
@@ -181,6 +251,7 @@ pub struct Config {
     pub(crate) retention: Retention,
     pub(crate) pipeline: PipelineConfig,
     pub(crate) capture: CaptureConfig,
+    pub(crate) spool: SpoolConfig,
 }
 
 impl Config {
@@ -237,6 +308,11 @@ impl Config {
     pub fn capture(&self) -> CaptureConfig {
         self.capture
     }
+
+    /// The disk spool.
+    pub fn spool(&self) -> &SpoolConfig {
+        &self.spool
+    }
 }
 
 /// Where unset builder values come from.
@@ -287,6 +363,7 @@ pub struct ConfigBuilder {
     retention: Option<Retention>,
     pipeline: Option<PipelineConfig>,
     capture: CaptureConfig,
+    spool: Option<SpoolConfig>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -396,6 +473,21 @@ impl ConfigBuilder {
         self
     }
 
+    /// The disk spool (replaces `CLICKHOUSE_SPOOL_DIR` and `CLICKHOUSE_SPOOL_MAX_BYTES`).
+    pub fn spool(mut self, spool: SpoolConfig) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
+    /// Turns the disk spool on in `dir`, with the other spool settings at
+    /// their defaults (or the environment's).
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        let mut spool = self.spool.take().unwrap_or_default();
+        spool.dir = Some(dir.into());
+        self.spool = Some(spool);
+        self
+    }
+
     /// Validates everything, without touching the network.
     ///
     /// # Errors
@@ -501,6 +593,21 @@ impl ConfigBuilder {
         check_pipeline(&pipeline)?;
         check_capture(&self.capture)?;
 
+        let spool = match self.spool {
+            Some(spool) => spool,
+            None => {
+                let mut spool = SpoolConfig {
+                    dir: env.get("CLICKHOUSE_SPOOL_DIR").map(PathBuf::from),
+                    ..SpoolConfig::default()
+                };
+                if let Some(n) = env_parsed(env, "CLICKHOUSE_SPOOL_MAX_BYTES", parse_count)? {
+                    spool.max_bytes = n as u64;
+                }
+                spool
+            }
+        };
+        check_spool(&spool)?;
+
         Ok(Config {
             endpoint,
             user,
@@ -512,6 +619,7 @@ impl ConfigBuilder {
             retention,
             pipeline,
             capture: self.capture,
+            spool,
         })
     }
 }
@@ -702,11 +810,36 @@ fn check_pipeline(pipeline: &PipelineConfig) -> Result<(), ConfigError> {
     let durations = [
         ("PipelineConfig::flush_interval", pipeline.flush_interval),
         ("PipelineConfig::insert_timeout", pipeline.insert_timeout),
+        (
+            "PipelineConfig::max_retry_backoff",
+            pipeline.max_retry_backoff,
+        ),
     ];
     for (setting, d) in durations {
         if d.is_zero() {
             return Err(invalid(setting, "0s", "a positive duration"));
         }
+    }
+    Ok(())
+}
+
+fn check_spool(spool: &SpoolConfig) -> Result<(), ConfigError> {
+    if spool.max_bytes == 0 {
+        return Err(invalid(
+            "SpoolConfig::max_bytes",
+            "0",
+            "a positive number of bytes",
+        ));
+    }
+    if spool.segment_bytes == 0 {
+        return Err(invalid(
+            "SpoolConfig::segment_bytes",
+            "0",
+            "a positive number of bytes",
+        ));
+    }
+    if spool.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+        return Err(invalid("SpoolConfig::dir", "", "a directory path"));
     }
     Ok(())
 }

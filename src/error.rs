@@ -25,6 +25,9 @@ pub enum Error {
     /// The background flusher thread could not be started.
     #[error("cannot start the flusher thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// The disk spool cannot be opened.
+    #[error(transparent)]
+    Spool(#[from] crate::pipeline::spool::SpoolError),
     /// The pipeline did not finish in time; the message says what was left.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -36,10 +36,14 @@ mod telemetry;
 
 pub use capture::payload::Value;
 pub use capture::{CaptureLimits, ClickHouseLayer, Collector};
-pub use config::{CaptureConfig, Config, ConfigBuilder, PipelineConfig, Retention};
+pub use config::{
+    CaptureConfig, Config, ConfigBuilder, PipelineConfig, Retention, SpoolConfig, SpoolFull,
+    SpoolSync,
+};
 pub use error::{ConfigError, Error, Result};
 pub use pipeline::ShutdownReport;
 pub use pipeline::queue::QueuePolicy;
+pub use pipeline::spool::SpoolError;
 pub use pipeline::stats::Stats;
 pub use record::{Severity, UnknownSeverity};
 pub use telemetry::{Builder, Telemetry, builder, init};

@@ -3,15 +3,26 @@
 //! Batches are sent oldest first, one insert at a time (so rows arrive in
 //! order), as tasks on a one-worker tokio runtime: while ClickHouse works on
 //! one batch, the flusher thread keeps draining and encoding the next. A task
-//! wakes the flusher when it finishes. A batch stays here until ClickHouse
-//! acknowledged it and is re-sent with the same deduplication token; failures
-//! back off exponentially with jitter. Unsent batches are bounded by bytes:
-//! at `max_pending_bytes` delivery is [full](Delivery::is_full) and the
-//! flusher stops draining the queue, so the queue's policy applies (the
-//! application waits, or the newest records are dropped and counted).
+//! wakes the flusher when it finishes.
+//!
+//! A batch stays here until ClickHouse acknowledged it, and every attempt
+//! sends it with the same deduplication token, so one that ClickHouse stored
+//! before an error or timeout is not stored twice. Unsent batches wait in
+//! memory, bounded by `max_pending_bytes`. Past that bound they go to the
+//! disk spool when there is one (oldest first: the spool always holds older
+//! batches than memory, so sending the spool's head before memory's keeps
+//! the order); without a spool delivery is [full](Delivery::is_full) and the
+//! flusher stops draining the queue, so the queue's policy applies.
+//!
+//! Failures are classified ([`FailureKind`]): transient ones back off
+//! exponentially with jitter; those that need a person (authentication, a
+//! missing or different table) are reported once and retried at the longest
+//! backoff, unless the pipeline manages the schema and can create a missing
+//! table again.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -19,29 +30,48 @@ use crossbeam::channel::{Receiver, TryRecvError, bounded};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+use super::spool::{Appended, Spool};
 use super::stats::Counters;
 use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
 use crate::error::{Error, Result};
-use crate::sink::Sink;
 use crate::sink::clickhouse::Batch;
+use crate::sink::{Failure, FailureKind, Sink};
 
-/// First and longest wait after a failed insert.
+/// The first wait after a failed insert; it doubles up to `max_retry_backoff`.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Exponential backoff with jitter, so many clients do not retry in step.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Backoff {
     failures: u32,
     retry_at: Option<Instant>,
+    max: Duration,
 }
 
 impl Backoff {
+    fn new(max: Duration) -> Self {
+        Backoff {
+            failures: 0,
+            retry_at: None,
+            max,
+        }
+    }
+
+    /// After a transient failure: the next wait doubles.
     fn fail(&mut self, now: Instant, jitter_seed: u64) {
         self.failures = self.failures.saturating_add(1);
         let base = BACKOFF_MIN.saturating_mul(1 << self.failures.min(16).saturating_sub(1));
-        let base = base.min(BACKOFF_MAX);
+        self.wait(now, base.min(self.max), jitter_seed);
+    }
+
+    /// After a failure only a person can fix: the longest wait at once.
+    fn fail_long(&mut self, now: Instant, jitter_seed: u64) {
+        self.failures = self.failures.saturating_add(1);
+        self.wait(now, self.max, jitter_seed);
+    }
+
+    fn wait(&mut self, now: Instant, base: Duration, jitter_seed: u64) {
         // Between 75% and 125% of the base delay.
         let jitter = 0.75 + (jitter_seed % 1000) as f64 / 2000.0;
         self.retry_at = Some(now + base.mul_f64(jitter));
@@ -57,34 +87,54 @@ impl Backoff {
     }
 }
 
-/// The insert under way: its task, and where its outcome arrives. The task
-/// sends the outcome before waking the flusher, so a woken flusher finds it.
+/// The insert under way: its task, where its outcome arrives, and which
+/// batch it sends. The task sends the outcome before waking the flusher, so
+/// a woken flusher finds it.
 #[derive(Debug)]
 struct InFlight {
     task: JoinHandle<()>,
-    outcome: Receiver<Result<(), String>>,
+    outcome: Receiver<Result<(), Failure>>,
+    token: String,
+    rows: u64,
+    bytes: usize,
+    started: Instant,
 }
 
-/// Creating the tables before the first insert, when asked to.
+/// Creating the tables before an insert, when asked to.
 #[derive(Debug)]
 struct SchemaPlan {
     admin: clickhouse::Client,
     config: Config,
 }
 
+/// What was left when delivery closed.
+#[derive(Debug, Default)]
+pub(crate) struct Leftover {
+    /// Rows given up (counted as dropped).
+    pub(crate) unsent_rows: u64,
+    /// Rows in the spool, for the next run.
+    pub(crate) spooled_rows: u64,
+}
+
 #[derive(Debug)]
 pub(crate) struct Delivery {
     runtime: Runtime,
     sink: Arc<Sink>,
-    /// Set until an insert succeeded (which means the schema is in place).
+    /// How to create the schema, when the pipeline manages it.
     schema: Option<Arc<SchemaPlan>>,
+    /// Create the schema before the next insert: at the start, and after
+    /// ClickHouse said a table or database is missing.
+    schema_needed: bool,
     limits: PipelineConfig,
-    /// Oldest first; while an insert runs, it is sending `pending[0]`.
-    pending: VecDeque<Batch>,
-    pending_bytes: usize,
+    /// Unsent batches, oldest first, newer than everything in the spool.
+    memory: VecDeque<Batch>,
+    memory_bytes: usize,
+    spool: Option<Spool>,
+    /// The last spool write failed: memory keeps what it cannot hand over.
+    spool_failing: bool,
     in_flight: Option<InFlight>,
     backoff: Backoff,
-    last_error: Option<String>,
+    last_failure: Option<Failure>,
     counters: Arc<Counters>,
     /// The flusher thread, woken when an insert finishes.
     flusher: Thread,
@@ -92,14 +142,30 @@ pub(crate) struct Delivery {
 
 impl Delivery {
     /// Delivery into `sink`; with `schema_admin`, the schema is created
-    /// before the first insert. Call on the flusher thread: it is the one
-    /// woken when inserts finish.
+    /// before the first insert. Opens the spool if the configuration has
+    /// one (and the sink is ClickHouse). Call on the flusher thread: it is
+    /// the one woken when inserts finish.
     pub(crate) fn new(
         config: &Config,
         sink: Sink,
         schema_admin: Option<clickhouse::Client>,
         counters: Arc<Counters>,
     ) -> Result<Delivery> {
+        let spool = match (&sink, &config.spool.dir) {
+            (Sink::ClickHouse(_), Some(dir)) => {
+                let spool = Spool::open(dir, &config.spool, Arc::clone(&counters))?;
+                if !spool.is_empty() {
+                    eprintln!(
+                        "tracing-clickhouse: {} rows from an earlier run wait in the spool {:?}; \
+                         sending them first",
+                        spool.rows(),
+                        spool.dir()
+                    );
+                }
+                Some(spool)
+            }
+            _ => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tracing-clickhouse-sender")
@@ -108,50 +174,102 @@ impl Delivery {
             .enable_all()
             .build()
             .map_err(Error::Thread)?;
+        let schema = schema_admin.map(|admin| {
+            Arc::new(SchemaPlan {
+                admin,
+                config: config.clone(),
+            })
+        });
         Ok(Delivery {
             runtime,
             sink: Arc::new(sink),
-            schema: schema_admin.map(|admin| {
-                Arc::new(SchemaPlan {
-                    admin,
-                    config: config.clone(),
-                })
-            }),
+            schema_needed: schema.is_some(),
+            schema,
             limits: config.pipeline.clone(),
-            pending: VecDeque::new(),
-            pending_bytes: 0,
+            memory: VecDeque::new(),
+            memory_bytes: 0,
+            spool,
+            spool_failing: false,
             in_flight: None,
-            backoff: Backoff::default(),
-            last_error: None,
+            backoff: Backoff::new(config.pipeline.max_retry_backoff),
+            last_failure: None,
             counters,
             flusher: std::thread::current(),
         })
     }
 
-    /// Queues a sealed batch.
+    /// Queues a sealed batch; what memory cannot hold goes to the spool.
     pub(crate) fn push(&mut self, batch: Batch) {
-        self.pending_bytes += batch.body.len();
-        self.pending.push_back(batch);
+        self.memory_bytes += batch.body.len();
+        self.memory.push_back(batch);
+        self.spill_over(self.limits.max_pending_bytes);
     }
 
-    /// Whether the unsent batches reached `max_pending_bytes`: then the
+    /// Moves the oldest batches from memory to the spool until memory holds
+    /// at most `keep` bytes. Returns the rows the spool could not take.
+    fn spill_over(&mut self, keep: usize) -> u64 {
+        let mut refused = 0;
+        if let Some(spool) = &mut self.spool {
+            while self.memory_bytes > keep {
+                let Some(batch) = self.memory.pop_front() else {
+                    break;
+                };
+                match spool.append(&batch) {
+                    Ok(Appended::Written | Appended::Dropped) => {
+                        self.memory_bytes -= batch.body.len();
+                        self.spool_failing = false;
+                    }
+                    Err(error) => {
+                        Counters::add(&self.counters.spool_errors, 1);
+                        if !self.spool_failing {
+                            eprintln!(
+                                "tracing-clickhouse: cannot write to the spool {:?}: {error}; \
+                                 keeping the rows in memory",
+                                spool.dir()
+                            );
+                        }
+                        self.spool_failing = true;
+                        refused += batch.rows;
+                        self.memory.push_front(batch);
+                        break;
+                    }
+                }
+            }
+        }
+        self.update_gauges();
+        refused
+    }
+
+    /// Whether memory is full and nothing can take its overflow: then the
     /// flusher takes nothing more from the queue until some are delivered.
     pub(crate) fn is_full(&self) -> bool {
-        self.pending_bytes >= self.limits.max_pending_bytes
+        let can_spill = self.spool.is_some() && !self.spool_failing;
+        self.memory_bytes >= self.limits.max_pending_bytes && !can_spill
     }
 
-    /// Rows not yet acknowledged.
+    /// Rows not yet acknowledged, in memory and in the spool.
     pub(crate) fn pending_rows(&self) -> u64 {
-        self.pending.iter().map(|b| b.rows).sum()
+        let spooled = self.spool.as_ref().map_or(0, Spool::rows);
+        self.memory.iter().map(|b| b.rows).sum::<u64>() + spooled
     }
 
     /// When the flusher should look again even if nothing wakes it: the end
     /// of the backoff, if batches wait for it.
     pub(crate) fn retry_at(&self) -> Option<Instant> {
-        match (self.pending.is_empty(), &self.in_flight) {
-            (false, None) => self.backoff.retry_at,
+        match (self.pending_rows() > 0, &self.in_flight) {
+            (true, None) => self.backoff.retry_at,
             _ => None,
         }
+    }
+
+    /// The oldest unsent batch: the spool's head, else memory's.
+    fn next_batch(&mut self) -> Option<Batch> {
+        if let Some(spool) = &mut self.spool
+            && let Some(batch) = spool.head()
+        {
+            return Some(batch.clone());
+        }
+        self.memory.front().cloned()
     }
 
     /// Collects a finished insert and starts the next one, if any may start.
@@ -161,20 +279,20 @@ impl Delivery {
             let outcome = match in_flight.outcome.try_recv() {
                 Ok(outcome) => outcome,
                 Err(TryRecvError::Empty) => return,
-                Err(TryRecvError::Disconnected) => {
-                    Err("the insert task ended without an answer".into())
-                }
+                Err(TryRecvError::Disconnected) => Err(Failure {
+                    kind: FailureKind::Transient,
+                    missing_table: false,
+                    message: "the insert task ended without an answer".into(),
+                }),
             };
-            self.in_flight = None;
-            match outcome {
-                Ok(()) => self.acknowledged(),
-                Err(error) => self.failed(error),
+            if let Some(in_flight) = self.in_flight.take() {
+                match outcome {
+                    Ok(()) => self.acknowledged(&in_flight),
+                    Err(failure) => self.failed(failure),
+                }
             }
         }
-        if self.in_flight.is_some()
-            || self.pending.is_empty()
-            || !self.backoff.ready(Instant::now())
-        {
+        if self.in_flight.is_some() || !self.backoff.ready(Instant::now()) {
             return;
         }
         let mut timeout = self.limits.insert_timeout;
@@ -184,19 +302,21 @@ impl Delivery {
                 return;
             }
         }
-        let batch = self.pending[0].clone();
+        let Some(batch) = self.next_batch() else {
+            return;
+        };
+        if self.backoff.failures > 0 {
+            Counters::add(&self.counters.retries, 1);
+        }
         let sink = Arc::clone(&self.sink);
-        let schema = self.schema.clone();
+        let schema = self.schema.clone().filter(|_| self.schema_needed);
         let flusher = self.flusher.clone();
         let (send_outcome, outcome) = bounded(1);
+        let (token, rows, bytes) = (batch.token.clone(), batch.rows, batch.body.len());
         let task = self.runtime.spawn(async move {
             let result = async {
                 if let Some(plan) = schema {
-                    let apply = crate::schema::apply_with(&plan.admin, &plan.config);
-                    tokio::time::timeout(timeout, apply)
-                        .await
-                        .map_err(|_| "schema creation timed out".to_owned())?
-                        .map_err(|e| format!("cannot create the schema: {e}"))?;
+                    create_schema(&plan, timeout).await?;
                 }
                 sink.insert(&batch, timeout).await
             }
@@ -204,7 +324,14 @@ impl Delivery {
             let _ = send_outcome.send(result);
             flusher.unpark();
         });
-        self.in_flight = Some(InFlight { task, outcome });
+        self.in_flight = Some(InFlight {
+            task,
+            outcome,
+            token,
+            rows,
+            bytes,
+            started: Instant::now(),
+        });
     }
 
     /// Sleeps until an insert finishes, the backoff ends, or the deadline.
@@ -215,48 +342,155 @@ impl Delivery {
 
     /// The last delivery error, if the last attempt failed.
     pub(crate) fn last_error(&self) -> Option<&str> {
-        self.last_error.as_deref()
+        self.last_failure.as_ref().map(|f| f.message.as_str())
     }
 
-    /// Gives up on what is left: the rows are counted as dropped and returned.
-    pub(crate) fn abandon(&mut self) -> u64 {
-        let rows = self.pending_rows();
-        Counters::add(&self.counters.dropped_unsent, rows);
-        self.pending.clear();
-        self.pending_bytes = 0;
+    /// Ends delivery: stops the insert under way, and puts what is left in
+    /// the spool if there is one; what cannot go there is dropped and counted.
+    pub(crate) fn close(&mut self) -> Leftover {
         if let Some(in_flight) = self.in_flight.take() {
+            // Spooled again below with its token: if ClickHouse stored it
+            // anyway, the replay is deduplicated.
             in_flight.task.abort();
         }
-        rows
+        let unsent_rows = self.spill_over(0) + self.memory.iter().map(|b| b.rows).sum::<u64>();
+        self.memory.clear();
+        self.memory_bytes = 0;
+        Counters::add(&self.counters.dropped_unsent, unsent_rows);
+        let mut spooled_rows = 0;
+        if let Some(spool) = &mut self.spool {
+            if let Err(error) = spool.sync() {
+                eprintln!(
+                    "tracing-clickhouse: cannot sync the spool {:?}: {error}",
+                    spool.dir()
+                );
+            }
+            spooled_rows = spool.rows();
+        }
+        self.update_gauges();
+        Leftover {
+            unsent_rows,
+            spooled_rows,
+        }
     }
 
-    fn acknowledged(&mut self) {
-        self.schema = None;
+    /// Whether unsent batches can outlive the process.
+    pub(crate) fn has_spool(&self) -> bool {
+        self.spool.is_some()
+    }
+
+    /// The spool's directory, if there is one.
+    pub(crate) fn spool_dir(&self) -> Option<std::path::PathBuf> {
+        self.spool.as_ref().map(|s| s.dir().to_owned())
+    }
+
+    fn acknowledged(&mut self, in_flight: &InFlight) {
+        self.schema_needed = false;
         if self.backoff.failures > 0 {
             eprintln!(
-                "tracing-clickhouse: ClickHouse reachable again; sending the rows kept meanwhile"
+                "tracing-clickhouse: ClickHouse takes rows again; sending the rows kept meanwhile"
             );
         }
         self.backoff.succeed();
-        self.last_error = None;
-        let Some(batch) = self.pending.pop_front() else {
-            return;
-        };
-        self.pending_bytes -= batch.body.len();
-        Counters::add(&self.counters.sent_rows, batch.rows);
-        Counters::add(&self.counters.sent_bytes, batch.body.len() as u64);
+        self.last_failure = None;
+        let token = &in_flight.token;
+        let from_spool = self.spool.as_mut().is_some_and(|s| s.acknowledge(token));
+        if !from_spool
+            && self.memory.front().is_some_and(|b| &b.token == token)
+            && let Some(batch) = self.memory.pop_front()
+        {
+            self.memory_bytes -= batch.body.len();
+        }
+        let micros = in_flight.started.elapsed().as_micros();
+        self.counters
+            .last_flush_micros
+            .store(u64::try_from(micros).unwrap_or(u64::MAX), Relaxed);
+        Counters::add(&self.counters.sent_rows, in_flight.rows);
+        Counters::add(&self.counters.sent_bytes, in_flight.bytes as u64);
         Counters::add(&self.counters.sent_batches, 1);
+        self.update_gauges();
     }
 
-    fn failed(&mut self, error: String) {
-        Counters::add(&self.counters.failed_inserts, 1);
-        if self.backoff.failures == 0 {
-            // Once per outage, not once per retry.
-            eprintln!("tracing-clickhouse: {error}; keeping the rows and retrying");
+    fn failed(&mut self, failure: Failure) {
+        let counters = &self.counters;
+        Counters::add(&counters.failed_inserts, 1);
+        Counters::add(
+            match failure.kind {
+                FailureKind::Transient => &counters.failed_transient,
+                FailureKind::Auth => &counters.failed_auth,
+                FailureKind::Schema => &counters.failed_schema,
+            },
+            1,
+        );
+        let now = Instant::now();
+        let jitter = super::flusher::random_u64();
+        let recreate = failure.missing_table && self.schema.is_some();
+        // Once per outage, and again when its cause changes; not per retry.
+        let news = self
+            .last_failure
+            .as_ref()
+            .is_none_or(|last| last.kind != failure.kind);
+        if recreate {
+            self.schema_needed = true;
+            if news {
+                eprintln!(
+                    "tracing-clickhouse: {}; creating the schema again",
+                    failure.message
+                );
+            }
+            self.backoff.fail(now, jitter);
+        } else if failure.kind == FailureKind::Transient {
+            if news {
+                eprintln!(
+                    "tracing-clickhouse: {}; keeping the rows and retrying",
+                    failure.message
+                );
+            }
+            self.backoff.fail(now, jitter);
+        } else {
+            if news {
+                eprintln!(
+                    "tracing-clickhouse: ClickHouse refuses the rows and will until this is \
+                     fixed: {}; keeping them and trying again every {:?}",
+                    failure.message, self.backoff.max
+                );
+            }
+            self.backoff.fail_long(now, jitter);
         }
-        self.backoff
-            .fail(Instant::now(), super::flusher::random_u64());
-        self.last_error = Some(error);
+        self.last_failure = Some(failure);
+    }
+
+    fn update_gauges(&self) {
+        let rows = self.memory.iter().map(|b| b.rows).sum();
+        self.counters.memory_rows.store(rows, Relaxed);
+        self.counters
+            .memory_bytes
+            .store(self.memory_bytes as u64, Relaxed);
+    }
+}
+
+/// Creates the schema, within `timeout`.
+async fn create_schema(plan: &SchemaPlan, timeout: Duration) -> Result<(), Failure> {
+    let failure = |kind, message| Failure {
+        kind,
+        missing_table: false,
+        message,
+    };
+    let apply = crate::schema::apply_with(&plan.admin, &plan.config);
+    match tokio::time::timeout(timeout, apply).await {
+        Err(_) => Err(failure(
+            FailureKind::Transient,
+            "schema creation timed out".to_owned(),
+        )),
+        Ok(Err(Error::ClickHouse(e))) => Err(failure(
+            FailureKind::of(&e),
+            format!("cannot create the schema: {}", crate::error::chain(&e)),
+        )),
+        Ok(Err(e)) => Err(failure(
+            FailureKind::Schema,
+            format!("cannot create the schema: {e}"),
+        )),
+        Ok(Ok(())) => Ok(()),
     }
 }
 
@@ -267,7 +501,7 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         let now = Instant::now();
-        let mut backoff = Backoff::default();
+        let mut backoff = Backoff::new(Duration::from_secs(10));
         assert!(backoff.ready(now));
         backoff.fail(now, 500); // jitter factor 1.0
         assert_eq!(backoff.retry_at, Some(now + BACKOFF_MIN));
@@ -278,9 +512,12 @@ mod tests {
             backoff.fail(now, 999);
         }
         let wait = backoff.retry_at.unwrap() - now;
-        let (low, high) = (BACKOFF_MAX.mul_f64(0.75), BACKOFF_MAX.mul_f64(1.25));
+        let max = Duration::from_secs(10);
+        let (low, high) = (max.mul_f64(0.75), max.mul_f64(1.25));
         assert!(wait >= low && wait <= high, "{wait:?}");
         backoff.succeed();
         assert!(backoff.ready(now));
+        backoff.fail_long(now, 500);
+        assert_eq!(backoff.retry_at, Some(now + max));
     }
 }

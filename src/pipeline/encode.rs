@@ -35,6 +35,16 @@ impl Table {
         }
     }
 
+    /// The table with [`code`](Self::code) `code`, as stored in the spool.
+    pub(crate) fn from_code(code: u8) -> Option<Table> {
+        Table::ALL.get(usize::from(code)).copied()
+    }
+
+    /// A stable one-byte name, for the spool.
+    pub(crate) fn code(self) -> u8 {
+        self as u8
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Table::Logs => "logs",
@@ -94,7 +104,8 @@ impl Table {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct BatchConstants {
     /// `(param_name, value)` pairs, values in ClickHouse's parameter text format.
-    pub(crate) params: Vec<(&'static str, String)>,
+    /// Owned, because batches replayed from the spool bring their own.
+    pub(crate) params: Vec<(String, String)>,
 }
 
 impl BatchConstants {
@@ -102,13 +113,16 @@ impl BatchConstants {
         let resource = resource_attributes(config);
         BatchConstants {
             params: vec![
-                ("param_service", escape_param(&config.service_name)),
                 (
-                    "param_resource_keys",
+                    "param_service".to_owned(),
+                    escape_param(&config.service_name),
+                ),
+                (
+                    "param_resource_keys".to_owned(),
                     array_param(resource.iter().map(|(k, _)| *k)),
                 ),
                 (
-                    "param_resource_values",
+                    "param_resource_values".to_owned(),
                     array_param(resource.iter().map(|(_, v)| v.as_str())),
                 ),
             ],
@@ -277,10 +291,10 @@ impl Encoder {
         put_bytes(out, scope.unwrap_or_default());
         put_uvarint(out, (fields + self.origin_pairs(origin)) as u64);
         for entry in entries(&record.payload) {
-            if let Entry::Field(name, value) = entry {
-                if !is_log_bridge_field(name) {
-                    self.put_pair(name, value, out);
-                }
+            if let Entry::Field(name, value) = entry
+                && !is_log_bridge_field(name)
+            {
+                self.put_pair(name, value, out);
             }
         }
         out.extend_from_slice(self.origin_bytes(origin));

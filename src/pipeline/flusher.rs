@@ -46,8 +46,14 @@ pub(crate) enum Control {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Rows that were captured but never acknowledged by ClickHouse.
+    /// Rows that were captured but are neither acknowledged by ClickHouse
+    /// nor kept in the spool: they are lost (and counted as dropped).
     pub unsent_rows: u64,
+    /// Rows left in the disk spool; the next run with the same spool
+    /// directory sends them.
+    pub spooled_rows: u64,
+    /// The spool directory, if there is one.
+    pub spool_dir: Option<std::path::PathBuf>,
     /// The last delivery error, if rows were left unsent.
     pub error: Option<String>,
     /// The pipeline's counters at the end.
@@ -317,14 +323,25 @@ impl Flusher {
         }
     }
 
-    /// Flushes, then gives up on whatever is left (counted as dropped).
+    /// Flushes; what is left goes to the spool if there is one, else it is
+    /// given up (counted as dropped).
     fn shut_down(&mut self, delivery: &mut Delivery, deadline: Instant) -> ShutdownReport {
         self.queue.close();
         let result = self.flush_all(delivery, deadline);
-        let unsent_rows = delivery.abandon() + self.discard_undelivered();
+        if result.is_err() && delivery.has_spool() {
+            // Everything still queued or batched goes to the spool too.
+            self.drain(delivery, usize::MAX);
+            for table in Table::ALL {
+                self.seal(delivery, table);
+            }
+        }
+        let leftover = delivery.close();
+        let unsent_rows = leftover.unsent_rows + self.discard_undelivered();
         self.update_pending_rows(delivery);
         ShutdownReport {
             unsent_rows,
+            spooled_rows: leftover.spooled_rows,
+            spool_dir: delivery.spool_dir(),
             error: result.err(),
             // Filled in by the handle, which reads the queue too.
             stats: Stats::default(),
@@ -348,11 +365,17 @@ impl Flusher {
 }
 
 pub(crate) fn report_unsent(report: &ShutdownReport) {
+    let error = report.error.as_deref().unwrap_or("unknown error");
     if report.unsent_rows > 0 {
         eprintln!(
-            "tracing-clickhouse: {} rows could not be delivered before shutdown: {}",
+            "tracing-clickhouse: {} rows could not be delivered before shutdown and are lost: {error}",
             report.unsent_rows,
-            report.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+    if let (true, Some(dir)) = (report.spooled_rows > 0, &report.spool_dir) {
+        eprintln!(
+            "tracing-clickhouse: {} rows wait in the spool {dir:?} for the next run ({error})",
+            report.spooled_rows,
         );
     }
 }

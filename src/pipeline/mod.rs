@@ -5,6 +5,7 @@ mod delivery;
 pub(crate) mod encode;
 mod flusher;
 pub(crate) mod queue;
+pub(crate) mod spool;
 pub(crate) mod stats;
 
 use std::sync::Arc;
@@ -23,8 +24,9 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// Extra time the guard waits for the flusher's answer beyond the deadline
-/// it gave it (the flusher checks the deadline between attempts).
-const ANSWER_GRACE: Duration = Duration::from_millis(500);
+/// it gave it: the flusher checks the deadline between attempts, and then
+/// writes what is left to the spool.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// The running pipeline: its queue and its flusher thread.
 #[derive(Debug)]
@@ -108,6 +110,7 @@ impl Pipeline {
                 unsent_rows: self.stats().pending_rows,
                 error: Some("the flusher thread is gone".into()),
                 stats: self.stats(),
+                ..ShutdownReport::default()
             };
         }
         thread.thread().unpark();
@@ -124,6 +127,7 @@ impl Pipeline {
                 unsent_rows: self.stats().pending_rows,
                 error: Some("the flusher did not finish in time".into()),
                 stats: self.stats(),
+                ..ShutdownReport::default()
             },
         }
     }

@@ -163,10 +163,10 @@ impl Queue {
 
     /// Wakes the flusher now (once until it next calls [`Queue::drained`]).
     pub(crate) fn wake_flusher(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            if let Some(thread) = self.flusher.get() {
-                thread.unpark();
-            }
+        if !self.wake_pending.swap(true, Ordering::AcqRel)
+            && let Some(thread) = self.flusher.get()
+        {
+            thread.unpark();
         }
     }
 

@@ -19,6 +19,23 @@ pub(crate) struct Counters {
     pub(crate) dropped_fields: AtomicU64,
     pub(crate) capture_panics: AtomicU64,
     pub(crate) replaced_utf8: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) failed_transient: AtomicU64,
+    pub(crate) failed_auth: AtomicU64,
+    pub(crate) failed_schema: AtomicU64,
+    pub(crate) spooled_rows: AtomicU64,
+    pub(crate) spooled_batches: AtomicU64,
+    pub(crate) replayed_rows: AtomicU64,
+    pub(crate) replayed_batches: AtomicU64,
+    pub(crate) spool_rows: AtomicU64,
+    pub(crate) spool_bytes: AtomicU64,
+    pub(crate) spool_errors: AtomicU64,
+    pub(crate) spool_corrupt_bytes: AtomicU64,
+    pub(crate) dropped_spool_full: AtomicU64,
+    pub(crate) dropped_spool_corrupt: AtomicU64,
+    pub(crate) memory_rows: AtomicU64,
+    pub(crate) memory_bytes: AtomicU64,
+    pub(crate) last_flush_micros: AtomicU64,
 }
 
 impl Counters {
@@ -44,6 +61,23 @@ impl Counters {
             dropped_fields: get(&self.dropped_fields),
             capture_panics: get(&self.capture_panics),
             replaced_utf8: get(&self.replaced_utf8),
+            retries: get(&self.retries),
+            failed_transient: get(&self.failed_transient),
+            failed_auth: get(&self.failed_auth),
+            failed_schema: get(&self.failed_schema),
+            memory_rows: get(&self.memory_rows),
+            memory_bytes: get(&self.memory_bytes),
+            spooled_rows: get(&self.spooled_rows),
+            spooled_batches: get(&self.spooled_batches),
+            replayed_rows: get(&self.replayed_rows),
+            replayed_batches: get(&self.replayed_batches),
+            spool_rows: get(&self.spool_rows),
+            spool_bytes: get(&self.spool_bytes),
+            spool_errors: get(&self.spool_errors),
+            spool_corrupt_bytes: get(&self.spool_corrupt_bytes),
+            dropped_spool_full: get(&self.dropped_spool_full),
+            dropped_spool_corrupt: get(&self.dropped_spool_corrupt),
+            last_insert_micros: get(&self.last_flush_micros),
         }
     }
 }
@@ -69,12 +103,49 @@ pub struct Stats {
     pub sent_bytes: u64,
     /// Inserts ClickHouse acknowledged.
     pub sent_batches: u64,
-    /// Insert attempts that failed (each is retried).
+    /// Insert attempts that failed, for any reason (each is retried).
     pub failed_inserts: u64,
+    /// Of those: the connection failed or timed out, or the server was
+    /// overloaded or failing (5xx).
+    pub failed_transient: u64,
+    /// Of those: ClickHouse refused the user or password.
+    pub failed_auth: u64,
+    /// Of those: a table or database is missing, or the table does not have
+    /// the columns and types the rows need.
+    pub failed_schema: u64,
+    /// Attempts that re-sent a batch after a failure (same deduplication token).
+    pub retries: u64,
+    /// Rows of the batches kept in memory, waiting to be sent.
+    pub memory_rows: u64,
+    /// Bytes of those batches (bounded by `max_pending_bytes`).
+    pub memory_bytes: u64,
+    /// Rows written to the disk spool so far.
+    pub spooled_rows: u64,
+    /// Batches written to the disk spool so far.
+    pub spooled_batches: u64,
+    /// Rows read back from the spool and acknowledged by ClickHouse.
+    pub replayed_rows: u64,
+    /// Batches read back from the spool and acknowledged by ClickHouse.
+    pub replayed_batches: u64,
+    /// Rows in the spool right now.
+    pub spool_rows: u64,
+    /// Disk space the spool takes right now, in bytes.
+    pub spool_bytes: u64,
+    /// Batches that could not be written to the spool (kept in memory).
+    pub spool_errors: u64,
+    /// Bytes of damaged spool segments that were skipped.
+    pub spool_corrupt_bytes: u64,
+    /// Rows dropped because the spool was full (by its `when_full` policy).
+    pub dropped_spool_full: u64,
+    /// Rows lost with a spool segment that was damaged after it was checked.
+    pub dropped_spool_corrupt: u64,
+    /// Time the last acknowledged insert took, in microseconds.
+    pub last_insert_micros: u64,
     /// Rows given up at shutdown because ClickHouse did not acknowledge them
     /// in time (still queued, batched or in flight).
     pub dropped_unsent: u64,
-    /// Rows taken from the queue and not yet acknowledged.
+    /// Rows taken from the queue and not yet acknowledged (in open batches,
+    /// in memory or in the spool).
     pub pending_rows: u64,
     /// Messages and values cut at their limit (they end with `…[truncated]`).
     pub truncated_values: u64,
@@ -90,6 +161,10 @@ pub struct Stats {
 impl Stats {
     /// Every record lost so far, for any reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_after_shutdown + self.dropped_unsent
+        self.dropped_queue_full
+            + self.dropped_after_shutdown
+            + self.dropped_unsent
+            + self.dropped_spool_full
+            + self.dropped_spool_corrupt
     }
 }

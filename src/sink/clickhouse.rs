@@ -136,7 +136,7 @@ impl ClickHouseSink {
             .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1")
             .with_timeouts(Some(timeout), Some(timeout));
         for (name, value) in &batch.constants.params {
-            insert = insert.with_setting(*name, value.clone());
+            insert = insert.with_setting(name.clone(), value.clone());
         }
         insert.send(batch.body.clone()).await?;
         insert.end().await

@@ -41,6 +41,8 @@ pub struct Options {
     pub user: Option<(String, String)>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub faults: bool,
+    /// A fixed port (to come back where a client expects the server); 0 picks a free one.
+    pub port: u16,
 }
 
 /// A devserver process; killed when dropped, and it exits by itself if the
@@ -67,7 +69,9 @@ impl DevServer {
         let mut command = Command::new(python());
         command
             .arg(script)
-            .args(["--port", "0", "--stdin-watch", "--data"])
+            .arg("--port")
+            .arg(options.port.to_string())
+            .args(["--stdin-watch", "--data"])
             .arg(&data_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -137,6 +141,33 @@ impl Drop for DevServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Arms a failure on a devserver started with `faults: true` (see
+/// `devserver/chdevserver.py`, class `Faults`): `rule` is its JSON.
+pub fn arm_fault(server_url: &str, rule: &str) {
+    use std::io::{Read, Write};
+    let address = server_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the devserver");
+    write!(
+        stream,
+        "POST /_faults HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{rule}",
+        rule.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "{answer}"
+    );
 }
 
 /// The shared server's URL.
