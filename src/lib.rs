@@ -48,6 +48,12 @@ pub use pipeline::stats::Stats;
 pub use record::{Severity, UnknownSeverity};
 pub use telemetry::{Builder, Telemetry, builder, init};
 
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::pipeline::spool::read_segment_image;
+}
+
 /// README's examples, compiled as doctests so they cannot rot.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

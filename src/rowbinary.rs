@@ -41,6 +41,71 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+/// Reads rows back (the memory fallback answers queries from encoded
+/// batches). Every read is `None` past the end or on a malformed length, so
+/// a damaged batch stops decoding instead of panicking.
+#[derive(Debug)]
+pub(crate) struct RowReader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> RowReader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        RowReader { bytes }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    pub(crate) fn uvarint(&mut self) -> Option<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1)?[0];
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    pub(crate) fn i64(&mut self) -> Option<i64> {
+        self.take(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// A `String` column (ours are UTF-8; anything else is replaced).
+    pub(crate) fn string(&mut self) -> Option<String> {
+        let len = usize::try_from(self.uvarint()?).ok()?;
+        Some(String::from_utf8_lossy(self.take(len)?).into_owned())
+    }
+
+    /// A `Map(String, String)` column.
+    pub(crate) fn string_map(&mut self) -> Option<Vec<(String, String)>> {
+        let count = usize::try_from(self.uvarint()?).ok()?;
+        // Each pair takes at least two bytes: no allocation beyond the input.
+        let mut pairs = Vec::with_capacity(count.min(self.bytes.len() / 2));
+        for _ in 0..count {
+            pairs.push((self.string()?, self.string()?));
+        }
+        Some(pairs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +122,45 @@ mod tests {
         assert_eq!(encoded(128), [0x80, 1]);
         assert_eq!(encoded(300), [0xac, 0x02]);
         assert_eq!(encoded(u64::MAX).len(), 10);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rows_read_back_what_was_written(
+            n in proptest::prelude::any::<u64>(),
+            t in proptest::prelude::any::<i64>(),
+            b in proptest::prelude::any::<u8>(),
+            text in ".*",
+            map in proptest::collection::vec((".*", ".*"), 0..5),
+        ) {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, n);
+            put_i64(&mut out, t);
+            put_u8(&mut out, b);
+            put_str(&mut out, &text);
+            put_uvarint(&mut out, map.len() as u64);
+            for (k, v) in &map {
+                put_str(&mut out, k);
+                put_str(&mut out, v);
+            }
+            let mut reader = RowReader::new(&out);
+            proptest::prop_assert_eq!(reader.uvarint(), Some(n));
+            proptest::prop_assert_eq!(reader.i64(), Some(t));
+            proptest::prop_assert_eq!(reader.u8(), Some(b));
+            proptest::prop_assert_eq!(reader.string(), Some(text));
+            proptest::prop_assert_eq!(reader.string_map(), Some(map));
+            proptest::prop_assert!(reader.is_empty());
+        }
+
+        #[test]
+        fn any_bytes_are_read_without_panicking(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let mut reader = RowReader::new(&bytes);
+            while !reader.is_empty() {
+                if reader.string_map().is_none() {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl Builder {
         });
         let layer = ClickHouseLayer::new(Arc::clone(&capture));
         let telemetry = Telemetry {
-            query: QueryClient::new(&config)?,
+            query: QueryClient::new(&config)?.with_memory(Arc::clone(pipeline.memory())),
             collector: Collector::new(capture),
             pipeline,
             config,

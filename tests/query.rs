@@ -103,7 +103,7 @@ async fn query_logs_filters_by_level_source_text_and_time() {
     assert_eq!(late_errors.len(), 4);
 
     let limited = client.query_logs(&LogQuery::new().limit(5)).await.unwrap();
-    assert_eq!(limited, all[..5]);
+    assert_eq!(limited.entries, all[..5]);
     let default_limit = client.query_logs(&LogQuery::new()).await.unwrap();
     assert_eq!(default_limit.len(), 21, "under the default limit of 100");
 

@@ -543,3 +543,104 @@ async fn missing_table_then_created() {
     let rows = scalar(client.client(), "SELECT count() FROM logs").await;
     assert_eq!(rows, 500);
 }
+
+/// While ClickHouse is down, queries answer from the rows waiting in memory,
+/// say so, and give what ClickHouse gives for the same query once the rows
+/// are stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_answer_from_memory_while_down() {
+    use tracing_clickhouse::query::{EventQuery, LogQuery};
+
+    let port = free_port();
+    let config = config(
+        &format!("http://127.0.0.1:{port}"),
+        &database("memory_queries"),
+        pipeline(),
+        None,
+    );
+    let telemetry = start(&config);
+    let collector = telemetry.collector();
+    for n in 0..300u64 {
+        let (source, level) = match n % 3 {
+            0 => ("billing", Severity::Error),
+            1 => ("billing", Severity::Info),
+            _ => ("search", Severity::Warn),
+        };
+        let message = if n % 10 == 0 { "Payment TIMEOUT" } else { "ok" };
+        collector.collect_log(source, level, message, [("n", Value::from(n))]);
+        if n % 50 == 0 {
+            let kind = if n % 100 == 0 {
+                "deploy"
+            } else {
+                "service_status"
+            };
+            collector.record_event(kind, "ci", [("n", Value::from(n))]);
+        }
+    }
+    wait_for(&telemetry, Duration::from_secs(10), |s| {
+        s.memory_rows == 306
+    });
+    let event_queries = [
+        EventQuery::new(),
+        EventQuery::new().event_type("deploy"),
+        EventQuery::new().source("ci").limit(2),
+    ];
+
+    let queries = [
+        LogQuery::new().limit(1_000),
+        LogQuery::new().level(Severity::Error).limit(1_000),
+        LogQuery::new().min_level(Severity::Warn).source("search"),
+        LogQuery::new().contains("timeout").limit(7),
+        LogQuery::new().service("tc-reliability").limit(3),
+    ];
+    let query = telemetry.query();
+    let mut from_memory = Vec::new();
+    for q in &queries {
+        let logs = query.query_logs(q).await.unwrap();
+        assert!(logs.origin.is_memory(), "{:?}", logs.origin);
+        let stats = query.log_stats(q).await.unwrap();
+        assert!(stats.origin.is_memory());
+        from_memory.push((logs.entries, stats.total, stats.by_level));
+    }
+    assert_eq!(from_memory[0].0.len(), 300);
+    assert_eq!(from_memory[1].0.len(), 100);
+    assert_eq!(from_memory[2].1, 100);
+    assert_eq!(from_memory[3].0.len(), 7);
+    assert_eq!(from_memory[3].1, 30);
+    // Newest first.
+    let first = &from_memory[0].0;
+    assert!(
+        first
+            .windows(2)
+            .all(|w| w[0].timestamp_ns >= w[1].timestamp_ns)
+    );
+    assert_eq!(first[0].attribute("n"), Some("299"));
+    let mut events_from_memory = Vec::new();
+    for q in &event_queries {
+        let events = query.query_events(q).await.unwrap();
+        assert!(events.origin.is_memory());
+        events_from_memory.push(events.entries);
+    }
+    let counts: Vec<usize> = events_from_memory.iter().map(Vec::len).collect();
+    assert_eq!(counts, [6, 3, 2]);
+    assert_eq!(events_from_memory[0][0].detail("n"), Some("250"));
+
+    // ClickHouse comes back: the same questions, the same answers.
+    let _server = DevServer::start(Options {
+        port,
+        ..Options::default()
+    });
+    flush(&telemetry);
+    for (q, (entries, total, by_level)) in queries.iter().zip(from_memory) {
+        let logs = query.query_logs(q).await.unwrap();
+        assert_eq!(logs.origin, tracing_clickhouse::query::Origin::ClickHouse);
+        assert_eq!(logs.entries, entries, "{q:?}");
+        let stats = query.log_stats(q).await.unwrap();
+        assert_eq!((stats.total, stats.by_level), (total, by_level), "{q:?}");
+    }
+    for (q, entries) in event_queries.iter().zip(events_from_memory) {
+        let events = query.query_events(q).await.unwrap();
+        assert!(!events.origin.is_memory());
+        assert_eq!(events.entries, entries, "{q:?}");
+    }
+}

@@ -36,6 +36,7 @@ use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
 use crate::error::{Error, Result};
 use crate::sink::clickhouse::Batch;
+use crate::sink::memory::MemoryRing;
 use crate::sink::{Failure, FailureKind, Sink};
 
 /// The first wait after a failed insert; it doubles up to `max_retry_backoff`.
@@ -129,6 +130,8 @@ pub(crate) struct Delivery {
     /// Unsent batches, oldest first, newer than everything in the spool.
     memory: VecDeque<Batch>,
     memory_bytes: usize,
+    /// What queries see of `memory`.
+    ring: Arc<MemoryRing>,
     spool: Option<Spool>,
     /// The last spool write failed: memory keeps what it cannot hand over.
     spool_failing: bool,
@@ -150,6 +153,7 @@ impl Delivery {
         sink: Sink,
         schema_admin: Option<clickhouse::Client>,
         counters: Arc<Counters>,
+        ring: Arc<MemoryRing>,
     ) -> Result<Delivery> {
         let spool = match (&sink, &config.spool.dir) {
             (Sink::ClickHouse(_), Some(dir)) => {
@@ -188,6 +192,7 @@ impl Delivery {
             limits: config.pipeline.clone(),
             memory: VecDeque::new(),
             memory_bytes: 0,
+            ring,
             spool,
             spool_failing: false,
             in_flight: None,
@@ -236,7 +241,7 @@ impl Delivery {
                 }
             }
         }
-        self.update_gauges();
+        self.memory_changed();
         refused
     }
 
@@ -367,7 +372,7 @@ impl Delivery {
             }
             spooled_rows = spool.rows();
         }
-        self.update_gauges();
+        self.memory_changed();
         Leftover {
             unsent_rows,
             spooled_rows,
@@ -408,7 +413,7 @@ impl Delivery {
         Counters::add(&self.counters.sent_rows, in_flight.rows);
         Counters::add(&self.counters.sent_bytes, in_flight.bytes as u64);
         Counters::add(&self.counters.sent_batches, 1);
-        self.update_gauges();
+        self.memory_changed();
     }
 
     fn failed(&mut self, failure: Failure) {
@@ -460,7 +465,9 @@ impl Delivery {
         self.last_failure = Some(failure);
     }
 
-    fn update_gauges(&self) {
+    /// Publishes memory's batches to queries, and its size to the stats.
+    fn memory_changed(&self) {
+        self.ring.publish(self.memory.iter());
         let rows = self.memory.iter().map(|b| b.rows).sum();
         self.counters.memory_rows.store(rows, Relaxed);
         self.counters

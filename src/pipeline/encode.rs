@@ -130,6 +130,37 @@ impl BatchConstants {
     }
 }
 
+impl BatchConstants {
+    /// The service name the rows of the batch get (for reading them back
+    /// from memory).
+    pub(crate) fn service(&self) -> String {
+        self.params
+            .iter()
+            .find(|(name, _)| name == "param_service")
+            .map(|(_, value)| unescape_param(value))
+            .unwrap_or_default()
+    }
+}
+
+/// The inverse of [`escape_param`].
+fn unescape_param(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some(escaped) => out.push(escaped),
+            None => {}
+        }
+    }
+    out
+}
+
 /// A parameter value as ClickHouse reads it: `\`, `'`, `` ` ``, tab and
 /// newline are escaped with a backslash.
 fn escape_param(value: &str) -> String {
@@ -512,6 +543,21 @@ fn put_hex(out: &mut Vec<u8>, value: u128, digits: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_unescape_to_what_was_escaped() {
+        for text in [
+            "plain",
+            "a\\b",
+            "it's",
+            "`x`",
+            "tab\there",
+            "two\nlines",
+            "trailing\\",
+        ] {
+            assert_eq!(unescape_param(&escape_param(text)), text);
+        }
+    }
 
     #[test]
     fn parameters_are_escaped() {

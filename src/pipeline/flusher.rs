@@ -23,6 +23,7 @@ use crate::config::{Config, PipelineConfig};
 use crate::error::Result;
 use crate::sink::Sink;
 use crate::sink::clickhouse::{Batch, ClickHouseSink, client};
+use crate::sink::memory::MemoryRing;
 
 /// How often the flusher looks at the queue when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -116,6 +117,7 @@ struct DeliveryPlan {
     config: Config,
     sink: Sink,
     schema_admin: Option<clickhouse::Client>,
+    ring: Arc<MemoryRing>,
 }
 
 #[derive(Debug)]
@@ -141,12 +143,14 @@ impl Flusher {
         discard: bool,
         queue: Arc<Queue>,
         control: Receiver<Control>,
+        ring: Arc<MemoryRing>,
     ) -> Result<Flusher> {
         let plan = if discard {
             DeliveryPlan {
                 config: config.clone(),
                 sink: Sink::Discard,
                 schema_admin: None,
+                ring,
             }
         } else {
             DeliveryPlan {
@@ -157,6 +161,7 @@ impl Flusher {
                 } else {
                     None
                 },
+                ring,
             }
         };
         Ok(Flusher {
@@ -180,8 +185,14 @@ impl Flusher {
         suppress_capture_on_this_thread();
         let Some(plan) = self.plan.take() else { return };
         let counters = Arc::clone(&self.queue.counters);
-        let mut delivery = match Delivery::new(&plan.config, plan.sink, plan.schema_admin, counters)
-        {
+        let delivery = Delivery::new(
+            &plan.config,
+            plan.sink,
+            plan.schema_admin,
+            counters,
+            plan.ring,
+        );
+        let mut delivery = match delivery {
             Ok(delivery) => {
                 let _ = started.send(Ok(()));
                 delivery

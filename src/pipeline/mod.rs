@@ -22,6 +22,7 @@ use stats::{Counters, Stats};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::sink::memory::MemoryRing;
 
 /// Extra time the guard waits for the flusher's answer beyond the deadline
 /// it gave it: the flusher checks the deadline between attempts, and then
@@ -32,6 +33,8 @@ const ANSWER_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     queue: Arc<Queue>,
+    /// The unsent batches, for queries while ClickHouse is down.
+    memory: Arc<MemoryRing>,
     control: Sender<Control>,
     thread: Option<JoinHandle<()>>,
 }
@@ -50,12 +53,14 @@ impl Pipeline {
         );
         let queue = Arc::new(queue);
         let (control, control_rx) = unbounded();
+        let memory = Arc::new(MemoryRing::default());
         let flusher = Flusher::new(
             config,
             create_schema,
             discard,
             Arc::clone(&queue),
             control_rx,
+            Arc::clone(&memory),
         )?;
         let (started, started_rx) = bounded(1);
         let thread = std::thread::Builder::new()
@@ -69,9 +74,14 @@ impl Pipeline {
         queue.set_flusher(thread.thread().clone());
         Ok(Pipeline {
             queue,
+            memory,
             control,
             thread: Some(thread),
         })
+    }
+
+    pub(crate) fn memory(&self) -> &Arc<MemoryRing> {
+        &self.memory
     }
 
     pub(crate) fn queue(&self) -> &Arc<Queue> {

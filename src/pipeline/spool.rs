@@ -223,7 +223,7 @@ impl Spool {
             file.sync_data()?;
         }
         segment.end += size;
-        segment.rows += batch.rows;
+        segment.rows = segment.rows.saturating_add(batch.rows);
         segment.batches += 1;
         Counters::add(&self.counters.spooled_rows, batch.rows);
         Counters::add(&self.counters.spooled_batches, 1);
@@ -270,7 +270,7 @@ impl Spool {
         };
         let segment = &mut self.segments[0];
         segment.read_at = next;
-        segment.rows -= batch.rows;
+        segment.rows = segment.rows.saturating_sub(batch.rows);
         segment.batches -= 1;
         let (number, read_at, end) = (segment.number, segment.read_at, segment.end);
         Counters::add(&self.counters.replayed_rows, batch.rows);
@@ -372,62 +372,31 @@ impl Spool {
         let path = self.segment_path(number);
         let file = File::open(&path)?;
         let len = file.metadata()?.len();
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut magic = [0; 8];
-        let mut segment = Segment {
-            number,
-            read_at: MAGIC.len() as u64,
-            end: MAGIC.len() as u64,
-            rows: 0,
-            batches: 0,
+        let scan = scan_segment(&mut BufReader::with_capacity(1 << 16, file), len);
+        if let Some((at, reason)) = &scan.damage {
+            self.report_corrupt(number, *at, len - at, reason);
+        }
+        let resume_at = if resume_at == 0 || resume_at >= scan.end {
+            resume_at.min(scan.end)
+        } else if scan.records.iter().any(|&(at, _)| at == resume_at) {
+            resume_at
+        } else {
+            eprintln!(
+                "tracing-clickhouse: spool cursor {resume_at} of {path:?} is not a record \
+                 boundary; replaying the whole segment (deduplication keeps it once)"
+            );
+            0
         };
-        if reader.read_exact(&mut magic).is_err() || &magic != MAGIC {
-            self.report_corrupt(number, 0, len, "not a spool segment");
-            segment.end = 0;
-            segment.read_at = 0;
-            return Ok(segment);
-        }
-        let mut resumed = resume_at == 0;
-        let mut at = segment.end;
-        while at < len {
-            if !resumed && at >= resume_at {
-                resumed = true;
-                if at == resume_at {
-                    segment.read_at = at;
-                    segment.rows = 0;
-                    segment.batches = 0;
-                } else {
-                    eprintln!(
-                        "tracing-clickhouse: spool cursor {resume_at} of {path:?} is not a record \
-                         boundary; replaying the whole segment (deduplication keeps it once)"
-                    );
-                }
-            }
-            let record = read_payload(&mut reader, len - at).and_then(|payload| {
-                decode_rows(&payload)
-                    .ok_or("the record does not decode".into())
-                    .map(|rows| (rows, payload.len() as u64))
-            });
-            match record {
-                Ok((rows, payload_len)) => {
-                    at += RECORD_HEADER + payload_len;
-                    segment.end = at;
-                    segment.rows += rows;
-                    segment.batches += 1;
-                }
-                Err(reason) => {
-                    self.report_corrupt(number, at, len - at, &reason);
-                    break;
-                }
-            }
-        }
-        if !resumed {
-            // The cursor points at (or past) the end: all of it was sent.
-            segment.read_at = segment.end;
-            segment.rows = 0;
-            segment.batches = 0;
-        }
-        Ok(segment)
+        let owed = scan.records.iter().filter(|&&(at, _)| at >= resume_at);
+        Ok(Segment {
+            number,
+            read_at: resume_at.max(scan.start),
+            end: scan.end,
+            rows: owed
+                .clone()
+                .fold(0, |sum, &(_, rows)| sum.saturating_add(rows)),
+            batches: owed.count() as u64,
+        })
     }
 
     fn report_corrupt(&self, number: u64, at: u64, bytes: u64, reason: &str) {
@@ -444,6 +413,71 @@ impl Spool {
         self.counters.spool_rows.store(self.rows(), Relaxed);
         self.counters.spool_bytes.store(self.bytes(), Relaxed);
     }
+}
+
+/// What a segment holds: where its records start, their rows, and where
+/// the intact part ends.
+#[derive(Debug, Default)]
+struct SegmentScan {
+    /// Where records begin (after the magic), or 0 if the magic is wrong.
+    start: u64,
+    /// `(offset, rows)` of each intact record, in order.
+    records: Vec<(u64, u64)>,
+    /// The end of the last intact record.
+    end: u64,
+    /// Where and why reading stopped before the end of the file.
+    damage: Option<(u64, String)>,
+}
+
+/// Reads a segment of `len` bytes front to back, stopping at the first
+/// record that is truncated, fails its checksum or does not decode.
+fn scan_segment(reader: &mut impl Read, len: u64) -> SegmentScan {
+    let mut magic = [0; 8];
+    if reader.read_exact(&mut magic).is_err() || &magic != MAGIC {
+        return SegmentScan {
+            damage: Some((0, "not a spool segment".to_owned())),
+            ..SegmentScan::default()
+        };
+    }
+    let start = MAGIC.len() as u64;
+    let mut scan = SegmentScan {
+        start,
+        end: start,
+        ..SegmentScan::default()
+    };
+    while scan.end < len {
+        let at = scan.end;
+        let record = read_payload(reader, len - at).and_then(|payload| {
+            // Decoded whole, so that what the scan accepts, replay can send.
+            let batch = decode_payload(&payload).ok_or("the record does not decode")?;
+            let rows = batch.rows;
+            Ok((rows, payload.len() as u64))
+        });
+        match record {
+            Ok((rows, payload_len)) => {
+                scan.records.push((at, rows));
+                scan.end = at + RECORD_HEADER + payload_len;
+            }
+            Err(reason) => {
+                scan.damage = Some((at, reason));
+                break;
+            }
+        }
+    }
+    scan
+}
+
+/// Reads a segment file's bytes as opening the spool does: the rows of its
+/// intact records, and how many bytes after them are skipped. For the fuzz
+/// target (`fuzz/`) and tests; never panics, whatever the bytes.
+#[doc(hidden)]
+pub fn read_segment_image(bytes: &[u8]) -> (u64, u64) {
+    let scan = scan_segment(&mut &bytes[..], bytes.len() as u64);
+    let rows = scan
+        .records
+        .iter()
+        .fold(0u64, |sum, &(_, rows)| sum.saturating_add(rows));
+    (rows, bytes.len() as u64 - scan.end)
 }
 
 /// Reads one record's payload, checking its length (at most `available`
@@ -532,16 +566,6 @@ impl<'a> PayloadReader<'a> {
         let len = u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
         String::from_utf8(self.take(len as usize)?.to_vec()).ok()
     }
-}
-
-/// The row count of a payload, checking its fixed part.
-fn decode_rows(payload: &[u8]) -> Option<u64> {
-    let mut reader = PayloadReader(payload);
-    if reader.u8()? != PAYLOAD_VERSION {
-        return None;
-    }
-    Table::from_code(reader.u8()?)?;
-    reader.u64()
 }
 
 /// The batch a payload holds.
@@ -845,6 +869,39 @@ mod tests {
             if let Some(back) = decode_record(&record) {
                 prop_assert!(same(&back, &batch));
             }
+        }
+
+        #[test]
+        fn segment_images_give_back_the_rows_of_their_intact_records(
+            batches in proptest::collection::vec(arb_batch(), 0..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut image = MAGIC.to_vec();
+            let mut ends = Vec::new();
+            for batch in &batches {
+                image.extend_from_slice(&encode_record(batch));
+                ends.push(image.len());
+            }
+            let total = batches.iter().fold(0u64, |s, b| s.saturating_add(b.rows));
+            prop_assert_eq!(read_segment_image(&image), (total, 0));
+            // Cut anywhere: the records before the cut, and the rest skipped.
+            let cut = cut.index(image.len() + 1);
+            let whole = ends.iter().take_while(|&&end| end <= cut).count();
+            let rows = batches[..whole].iter().fold(0u64, |s, b| s.saturating_add(b.rows));
+            let kept = if whole == 0 { MAGIC.len().min(cut) } else { ends[whole - 1] };
+            let skipped = if cut < MAGIC.len() { cut } else { cut - kept };
+            prop_assert_eq!(read_segment_image(&image[..cut]), (rows, skipped as u64));
+        }
+
+        #[test]
+        fn any_segment_bytes_are_read_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            magic in any::<bool>(),
+        ) {
+            let mut image = if magic { MAGIC.to_vec() } else { Vec::new() };
+            image.extend_from_slice(&bytes);
+            let (_, skipped) = read_segment_image(&image);
+            prop_assert!(skipped <= image.len() as u64);
         }
 
         #[test]

@@ -5,9 +5,10 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::{Param, QueryClient, Sql};
+use super::{Origin, Param, QueryClient, Sql};
 use crate::error::Result;
 use crate::record::{Severity, from_unix_ns, unix_ns};
+use crate::sink::memory::{MemoryLog, MemoryRing};
 
 /// Rows [`QueryClient::query_logs`] returns when no limit is set.
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -99,6 +100,31 @@ impl LogQuery {
         self
     }
 
+    /// Whether a row read back from memory matches, as [`filter`](Self::filter)
+    /// would decide in ClickHouse.
+    fn matches(&self, row: &MemoryLog) -> bool {
+        let since = self.since.map(unix_ns);
+        let until = self.until.map(unix_ns);
+        self.level.is_none_or(|level| row.level == level.as_str())
+            && self
+                .min_level
+                .is_none_or(|level| row.severity_number >= level.number())
+            && self
+                .source
+                .as_ref()
+                .is_none_or(|source| &row.source == source)
+            && self
+                .service
+                .as_ref()
+                .is_none_or(|service| &row.service == service)
+            && self
+                .text
+                .as_ref()
+                .is_none_or(|text| row.message.to_lowercase().contains(&text.to_lowercase()))
+            && since.is_none_or(|since| row.timestamp_ns >= since)
+            && until.is_none_or(|until| row.timestamp_ns < until)
+    }
+
     /// Appends the WHERE clause.
     fn filter(&self, sql: &mut Sql) {
         sql.push_text(" WHERE 1");
@@ -162,6 +188,58 @@ pub struct LogEntry {
     pub attributes: Vec<(String, String)>,
 }
 
+impl From<MemoryLog> for LogEntry {
+    fn from(row: MemoryLog) -> Self {
+        LogEntry {
+            timestamp_ns: row.timestamp_ns,
+            level: row.level,
+            source: row.source,
+            message: row.message,
+            service: row.service,
+            trace_id: row.trace_id,
+            span_id: row.span_id,
+            attributes: row.attributes,
+        }
+    }
+}
+
+/// The answer of [`QueryClient::query_logs`]: the entries, newest first,
+/// and where they came from. Derefs to the slice of entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Logs {
+    /// The matching logs, newest first.
+    pub entries: Vec<LogEntry>,
+    /// ClickHouse, or the in-memory fallback.
+    pub origin: Origin,
+}
+
+impl std::ops::Deref for Logs {
+    type Target = [LogEntry];
+
+    fn deref(&self) -> &[LogEntry] {
+        &self.entries
+    }
+}
+
+impl IntoIterator for Logs {
+    type Item = LogEntry;
+    type IntoIter = std::vec::IntoIter<LogEntry>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Logs {
+    type Item = &'a LogEntry;
+    type IntoIter = std::slice::Iter<'a, LogEntry>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
 impl LogEntry {
     /// When it was logged.
     pub fn timestamp(&self) -> SystemTime {
@@ -189,6 +267,8 @@ pub struct LogStats {
     pub first_ns: Option<i64>,
     /// The newest matching log's time (ns since the epoch).
     pub last_ns: Option<i64>,
+    /// ClickHouse, or the in-memory fallback.
+    pub origin: Origin,
 }
 
 impl LogStats {
@@ -211,8 +291,9 @@ impl QueryClient {
     ///
     /// # Errors
     ///
-    /// The ClickHouse or connection error.
-    pub async fn query_logs(&self, query: &LogQuery) -> Result<Vec<LogEntry>> {
+    /// The ClickHouse or connection error (without a memory fallback, or
+    /// when the error is not one of reaching ClickHouse).
+    pub async fn query_logs(&self, query: &LogQuery) -> Result<Logs> {
         let mut sql = Sql::new(
             "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, SeverityText AS level, \
              ScopeName AS source, Body AS message, ServiceName AS service, \
@@ -225,7 +306,19 @@ impl QueryClient {
             "limit",
             Param::UInt(limit),
         );
-        Ok(sql.build(&self.client).fetch_all().await?)
+        match sql.build(&self.client).fetch_all().await {
+            Ok(entries) => Ok(Logs {
+                entries,
+                origin: Origin::ClickHouse,
+            }),
+            Err(error) => match self.fallback(&error) {
+                Some((memory, origin)) => Ok(Logs {
+                    entries: logs_from_memory(memory, query),
+                    origin,
+                }),
+                None => Err(error.into()),
+            },
+        }
     }
 
     /// Counts per level, total, and first and last time of the logs matching
@@ -233,7 +326,7 @@ impl QueryClient {
     ///
     /// # Errors
     ///
-    /// The ClickHouse or connection error.
+    /// The ClickHouse or connection error (as for [`query_logs`](Self::query_logs)).
     pub async fn log_stats(&self, query: &LogQuery) -> Result<LogStats> {
         let mut sql = Sql::new(
             "SELECT SeverityText AS level, count() AS count, \
@@ -242,8 +335,17 @@ impl QueryClient {
         );
         query.filter(&mut sql);
         sql.push_text(" GROUP BY level");
-        let rows: Vec<LevelCount> = sql.build(&self.client).fetch_all().await?;
-        let mut stats = LogStats::default();
+        let (rows, origin) = match sql.build(&self.client).fetch_all().await {
+            Ok(rows) => (rows, Origin::ClickHouse),
+            Err(error) => match self.fallback(&error) {
+                Some((memory, origin)) => (level_counts_from_memory(memory, query), origin),
+                None => return Err(error.into()),
+            },
+        };
+        let mut stats = LogStats {
+            origin,
+            ..LogStats::default()
+        };
         for row in rows {
             stats.total += row.count;
             stats.first_ns = Some(stats.first_ns.map_or(row.first_ns, |t| t.min(row.first_ns)));
@@ -252,6 +354,35 @@ impl QueryClient {
         }
         Ok(stats)
     }
+}
+
+/// [`QueryClient::query_logs`] on the rows waiting in memory.
+fn logs_from_memory(memory: &MemoryRing, query: &LogQuery) -> Vec<LogEntry> {
+    let mut rows: Vec<MemoryLog> = memory
+        .logs()
+        .into_iter()
+        .filter(|row| query.matches(row))
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.timestamp_ns));
+    let limit = usize::try_from(query.limit.unwrap_or(DEFAULT_LIMIT)).unwrap_or(usize::MAX);
+    rows.into_iter().take(limit).map(LogEntry::from).collect()
+}
+
+/// [`QueryClient::log_stats`]'s per-level counts on the rows waiting in memory.
+fn level_counts_from_memory(memory: &MemoryRing, query: &LogQuery) -> Vec<LevelCount> {
+    let mut counts: BTreeMap<String, LevelCount> = BTreeMap::new();
+    for row in memory.logs().into_iter().filter(|row| query.matches(row)) {
+        let count = counts.entry(row.level.clone()).or_insert(LevelCount {
+            level: row.level,
+            count: 0,
+            first_ns: row.timestamp_ns,
+            last_ns: row.timestamp_ns,
+        });
+        count.count += 1;
+        count.first_ns = count.first_ns.min(row.timestamp_ns);
+        count.last_ns = count.last_ns.max(row.timestamp_ns);
+    }
+    counts.into_values().collect()
 }
 
 #[cfg(test)]

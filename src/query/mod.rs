@@ -19,21 +19,55 @@
 //! # Ok(()) }
 //! ```
 
+mod events;
 mod logs;
 
-pub use logs::{DEFAULT_LIMIT, LogEntry, LogQuery, LogStats};
+pub use events::{DEFAULT_EVENT_LIMIT, EventEntry, EventQuery, Events};
+pub use logs::{DEFAULT_LIMIT, LogEntry, LogQuery, LogStats, Logs};
+
+use std::sync::Arc;
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Result, chain};
+use crate::sink::FailureKind;
 use crate::sink::clickhouse::client;
+use crate::sink::memory::MemoryRing;
 
 /// Runs read queries against the configured database.
+///
+/// The client of a running pipeline ([`Telemetry::query`](crate::Telemetry::query))
+/// answers from the rows waiting in memory when ClickHouse cannot be
+/// reached, and says so in the answer's [`Origin`].
 ///
 /// Cheap to clone. Its connections belong to the tokio runtime that first
 /// uses them.
 #[derive(Clone, Debug)]
 pub struct QueryClient {
     client: clickhouse::Client,
+    memory: Option<Arc<MemoryRing>>,
+}
+
+/// Where an answer came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// ClickHouse: everything stored.
+    #[default]
+    ClickHouse,
+    /// ClickHouse could not be reached, so the answer covers only the rows
+    /// this process captured that are still waiting in memory to be sent
+    /// (not the history, nor rows already spilled to the disk spool).
+    Memory {
+        /// Why ClickHouse did not answer.
+        reason: String,
+    },
+}
+
+impl Origin {
+    /// Whether the answer came from the in-memory fallback.
+    pub fn is_memory(&self) -> bool {
+        matches!(self, Origin::Memory { .. })
+    }
 }
 
 impl QueryClient {
@@ -45,6 +79,24 @@ impl QueryClient {
     pub fn new(config: &Config) -> Result<QueryClient> {
         Ok(QueryClient {
             client: client(config, true)?,
+            memory: None,
+        })
+    }
+
+    /// Falls back on `memory` when ClickHouse cannot be reached.
+    pub(crate) fn with_memory(mut self, memory: Arc<MemoryRing>) -> Self {
+        self.memory = Some(memory);
+        self
+    }
+
+    /// The memory fallback for a failed query, if the failure means
+    /// ClickHouse is unreachable (a bad query or a refused login is not
+    /// hidden behind a partial answer).
+    fn fallback(&self, error: &clickhouse::error::Error) -> Option<(&MemoryRing, Origin)> {
+        let memory = self.memory.as_deref()?;
+        (FailureKind::of(error) == FailureKind::Transient).then(|| {
+            let reason = chain(error);
+            (memory, Origin::Memory { reason })
         })
     }
 

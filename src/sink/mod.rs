@@ -1,6 +1,7 @@
 //! Where batches go: ClickHouse, or nowhere (a dry run).
 
 pub(crate) mod clickhouse;
+pub(crate) mod memory;
 
 use std::time::Duration;
 

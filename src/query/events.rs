@@ -1,0 +1,205 @@
+//! Events (`record_event`, service status changes) by type, source and time range.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::{Origin, Param, QueryClient, Sql};
+use crate::error::Result;
+use crate::record::{from_unix_ns, unix_ns};
+use crate::sink::memory::{MemoryEvent, MemoryRing};
+
+/// Rows [`QueryClient::query_events`] returns when no limit is set.
+pub const DEFAULT_EVENT_LIMIT: u64 = 100;
+
+/// Which events to read. Every condition is optional; all given must hold.
+///
+/// ```
+/// use tracing_clickhouse::query::EventQuery;
+/// let query = EventQuery::new().event_type("service_status").source("monitor").limit(10);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct EventQuery {
+    event_type: Option<String>,
+    source: Option<String>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    limit: Option<u64>,
+}
+
+impl EventQuery {
+    /// All events, newest first, at most [`DEFAULT_EVENT_LIMIT`].
+    pub fn new() -> Self {
+        EventQuery::default()
+    }
+
+    /// Only this `EventType`.
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// Only this `Source`.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Only events at or after this time.
+    pub fn since(mut self, start: SystemTime) -> Self {
+        self.since = Some(start);
+        self
+    }
+
+    /// Only events before this time.
+    pub fn until(mut self, end: SystemTime) -> Self {
+        self.until = Some(end);
+        self
+    }
+
+    /// At most this many events.
+    pub fn limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    fn filter(&self, sql: &mut Sql) {
+        sql.push_text(" WHERE 1");
+        if let Some(event_type) = &self.event_type {
+            let fragment = " AND EventType = {event_type:String}";
+            sql.push(fragment, "event_type", Param::Str(event_type.clone()));
+        }
+        if let Some(source) = &self.source {
+            let fragment = " AND Source = {source:String}";
+            sql.push(fragment, "source", Param::Str(source.clone()));
+        }
+        if let Some(since) = self.since {
+            let fragment = " AND Timestamp >= fromUnixTimestamp64Nano({since:Int64})";
+            sql.push(fragment, "since", Param::Int(unix_ns(since)));
+        }
+        if let Some(until) = self.until {
+            let fragment = " AND Timestamp < fromUnixTimestamp64Nano({until:Int64})";
+            sql.push(fragment, "until", Param::Int(unix_ns(until)));
+        }
+    }
+
+    /// Whether a row read back from memory matches, as [`filter`](Self::filter)
+    /// would decide in ClickHouse.
+    fn matches(&self, row: &MemoryEvent) -> bool {
+        let since = self.since.map(unix_ns);
+        let until = self.until.map(unix_ns);
+        self.event_type
+            .as_ref()
+            .is_none_or(|t| &row.event_type == t)
+            && self.source.as_ref().is_none_or(|s| &row.source == s)
+            && since.is_none_or(|since| row.timestamp_ns >= since)
+            && until.is_none_or(|until| row.timestamp_ns < until)
+    }
+}
+
+/// One stored event.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct EventEntry {
+    /// Nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// `EventType`, e.g. `service_status`.
+    pub event_type: String,
+    /// `Source`.
+    pub source: String,
+    /// `ServiceName`.
+    pub service: String,
+    /// `Details`.
+    pub details: Vec<(String, String)>,
+    /// `TraceId` (hex), empty outside a span.
+    pub trace_id: String,
+    /// `SpanId` (hex), empty outside a span.
+    pub span_id: String,
+}
+
+impl EventEntry {
+    /// When it happened.
+    pub fn timestamp(&self) -> SystemTime {
+        from_unix_ns(self.timestamp_ns)
+    }
+
+    /// The value of the first detail named `key`.
+    pub fn detail(&self, key: &str) -> Option<&str> {
+        self.details
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl From<MemoryEvent> for EventEntry {
+    fn from(row: MemoryEvent) -> Self {
+        EventEntry {
+            timestamp_ns: row.timestamp_ns,
+            event_type: row.event_type,
+            source: row.source,
+            service: row.service,
+            details: row.details,
+            trace_id: row.trace_id,
+            span_id: row.span_id,
+        }
+    }
+}
+
+/// The answer of [`QueryClient::query_events`]: the events, newest first,
+/// and where they came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Events {
+    /// The matching events, newest first.
+    pub entries: Vec<EventEntry>,
+    /// ClickHouse, or the in-memory fallback.
+    pub origin: Origin,
+}
+
+impl QueryClient {
+    /// Events matching `query`, newest first.
+    ///
+    /// # Errors
+    ///
+    /// As [`query_logs`](Self::query_logs).
+    pub async fn query_events(&self, query: &EventQuery) -> Result<Events> {
+        let mut sql = Sql::new(
+            "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, EventType AS event_type, \
+             Source AS source, ServiceName AS service, Details AS details, \
+             TraceId AS trace_id, SpanId AS span_id FROM events",
+        );
+        query.filter(&mut sql);
+        let limit = query.limit.unwrap_or(DEFAULT_EVENT_LIMIT);
+        sql.push(
+            " ORDER BY Timestamp DESC LIMIT {limit:UInt64}",
+            "limit",
+            Param::UInt(limit),
+        );
+        match sql.build(&self.client).fetch_all().await {
+            Ok(entries) => Ok(Events {
+                entries,
+                origin: Origin::ClickHouse,
+            }),
+            Err(error) => match self.fallback(&error) {
+                Some((memory, origin)) => Ok(Events {
+                    entries: events_from_memory(memory, query),
+                    origin,
+                }),
+                None => Err(error.into()),
+            },
+        }
+    }
+}
+
+fn events_from_memory(memory: &MemoryRing, query: &EventQuery) -> Vec<EventEntry> {
+    let mut rows: Vec<MemoryEvent> = memory
+        .events()
+        .into_iter()
+        .filter(|row| query.matches(row))
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.timestamp_ns));
+    let limit = usize::try_from(query.limit.unwrap_or(DEFAULT_EVENT_LIMIT)).unwrap_or(usize::MAX);
+    rows.into_iter().take(limit).map(EventEntry::from).collect()
+}
