@@ -25,6 +25,7 @@
 //! | `CLICKHOUSE_QUEUE_POLICY` | `drop_newest` | when the queue is full: `drop_newest` or `block` |
 //! | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | rows per insert, at most |
 //! | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | age of a batch before it is sent anyway |
+//! | `CLICKHOUSE_METRICS_INTERVAL_MS` | `10000` | how often metric series are written |
 //! | `CLICKHOUSE_SPOOL_DIR` | unset | directory of the disk spool (off when unset) |
 //! | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | disk space the spool may use |
 //!
@@ -144,6 +145,26 @@ impl Default for PipelineConfig {
     }
 }
 
+/// The metrics recorder's snapshots and limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// How often the recorder's series are written to `metrics` (one row
+    /// per series each time).
+    pub interval: Duration,
+    /// Series (metric name plus labels) the recorder keeps; registrations
+    /// of new ones past it are refused and counted.
+    pub max_series: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            interval: Duration::from_secs(10),
+            max_series: 10_000,
+        }
+    }
+}
+
 /// The disk spool: where batches go when ClickHouse is down and the memory
 /// kept for them ([`PipelineConfig::max_pending_bytes`]) is full, and where
 /// a shutdown leaves what it could not deliver. The next run of the
@@ -252,6 +273,7 @@ pub struct Config {
     pub(crate) pipeline: PipelineConfig,
     pub(crate) capture: CaptureConfig,
     pub(crate) spool: SpoolConfig,
+    pub(crate) metrics: MetricsConfig,
 }
 
 impl Config {
@@ -313,6 +335,11 @@ impl Config {
     pub fn spool(&self) -> &SpoolConfig {
         &self.spool
     }
+
+    /// The metrics recorder's settings.
+    pub fn metrics(&self) -> MetricsConfig {
+        self.metrics
+    }
 }
 
 /// Where unset builder values come from.
@@ -364,6 +391,7 @@ pub struct ConfigBuilder {
     pipeline: Option<PipelineConfig>,
     capture: CaptureConfig,
     spool: Option<SpoolConfig>,
+    metrics: Option<MetricsConfig>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -476,6 +504,12 @@ impl ConfigBuilder {
     /// The disk spool (replaces `CLICKHOUSE_SPOOL_DIR` and `CLICKHOUSE_SPOOL_MAX_BYTES`).
     pub fn spool(mut self, spool: SpoolConfig) -> Self {
         self.spool = Some(spool);
+        self
+    }
+
+    /// The metrics recorder's settings (replaces `CLICKHOUSE_METRICS_INTERVAL_MS`).
+    pub fn metrics(mut self, metrics: MetricsConfig) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -608,6 +642,31 @@ impl ConfigBuilder {
         };
         check_spool(&spool)?;
 
+        let metrics = match self.metrics {
+            Some(metrics) => metrics,
+            None => {
+                let mut metrics = MetricsConfig::default();
+                if let Some(ms) = env_parsed(env, "CLICKHOUSE_METRICS_INTERVAL_MS", parse_count)? {
+                    metrics.interval = Duration::from_millis(ms as u64);
+                }
+                metrics
+            }
+        };
+        if metrics.interval.is_zero() {
+            return Err(invalid(
+                "MetricsConfig::interval",
+                "0s",
+                "a positive duration",
+            ));
+        }
+        if metrics.max_series == 0 {
+            return Err(invalid(
+                "MetricsConfig::max_series",
+                "0",
+                "a positive integer",
+            ));
+        }
+
         Ok(Config {
             endpoint,
             user,
@@ -620,6 +679,7 @@ impl ConfigBuilder {
             pipeline,
             capture: self.capture,
             spool,
+            metrics,
         })
     }
 }

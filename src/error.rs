@@ -22,12 +22,19 @@ pub enum Error {
     /// A global `tracing` subscriber was already installed.
     #[error("a global tracing subscriber is already installed: {0}")]
     SubscriberAlreadySet(#[from] tracing_subscriber::util::TryInitError),
+    /// A global `metrics` recorder was already installed (see
+    /// [`Builder::global_metrics`](crate::Builder::global_metrics)).
+    #[error("a global metrics recorder is already installed")]
+    RecorderAlreadySet,
     /// The background flusher thread could not be started.
     #[error("cannot start the flusher thread: {0}")]
     Thread(#[source] std::io::Error),
     /// The disk spool cannot be opened.
     #[error(transparent)]
     Spool(#[from] crate::pipeline::spool::SpoolError),
+    /// A query that cannot be run as asked.
+    #[error("invalid query: {0}")]
+    Query(String),
     /// The pipeline did not finish in time; the message says what was left.
     #[error("timed out: {0}")]
     Timeout(String),

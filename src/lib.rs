@@ -34,11 +34,13 @@ pub mod schema;
 mod sink;
 mod telemetry;
 
+#[cfg(feature = "metrics")]
+pub use capture::MetricsRecorder;
 pub use capture::payload::Value;
 pub use capture::{CaptureLimits, ClickHouseLayer, Collector};
 pub use config::{
-    CaptureConfig, Config, ConfigBuilder, PipelineConfig, Retention, SpoolConfig, SpoolFull,
-    SpoolSync,
+    CaptureConfig, Config, ConfigBuilder, MetricsConfig, PipelineConfig, Retention, SpoolConfig,
+    SpoolFull, SpoolSync,
 };
 pub use error::{ConfigError, Error, Result};
 pub use pipeline::ShutdownReport;

@@ -37,6 +37,11 @@ pub(crate) fn put_i64(out: &mut Vec<u8>, v: i64) {
 }
 
 #[inline]
+pub(crate) fn put_f64(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+#[inline]
 pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
@@ -86,6 +91,27 @@ impl<'a> RowReader<'a> {
     pub(crate) fn i64(&mut self) -> Option<i64> {
         self.take(8)
             .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    pub(crate) fn f64(&mut self) -> Option<f64> {
+        self.take(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// An `Array(T)` column, each element read by `element`.
+    pub(crate) fn array<T>(&mut self, element: fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let count = usize::try_from(self.uvarint()?).ok()?;
+        // Each element takes at least one byte: no allocation beyond the input.
+        let mut items = Vec::with_capacity(count.min(self.bytes.len()));
+        for _ in 0..count {
+            items.push(element(self)?);
+        }
+        Some(items)
     }
 
     /// A `String` column (ours are UTF-8; anything else is replaced).

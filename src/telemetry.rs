@@ -46,6 +46,7 @@ pub fn builder() -> Builder {
 /// | [`console`](Builder::console) | `true`: [`install`](Builder::install) also prints events to stderr |
 /// | [`filter`](Builder::filter) | `RUST_LOG`, else `info` (used by `install`) |
 /// | [`dry_run`](Builder::dry_run) | `false` |
+/// | [`global_metrics`](Builder::global_metrics) | `true`: [`install`](Builder::install) also makes the [`MetricsRecorder`](crate::MetricsRecorder) the global `metrics` recorder (feature `metrics`) |
 #[derive(Debug)]
 #[must_use]
 pub struct Builder {
@@ -54,6 +55,7 @@ pub struct Builder {
     console: bool,
     filter: Option<String>,
     dry_run: bool,
+    global_metrics: bool,
 }
 
 impl Default for Builder {
@@ -64,6 +66,7 @@ impl Default for Builder {
             console: true,
             filter: None,
             dry_run: false,
+            global_metrics: true,
         }
     }
 }
@@ -103,6 +106,15 @@ impl Builder {
         self
     }
 
+    /// Whether [`install`](Builder::install) also installs the metrics
+    /// recorder as the global `metrics` recorder (when the `metrics` feature
+    /// is on). Turn it off to install your own, or a fan-out of ours and
+    /// another ([`Telemetry::recorder`]).
+    pub fn global_metrics(mut self, install: bool) -> Self {
+        self.global_metrics = install;
+        self
+    }
+
     /// Starts the pipeline and returns the layer, for a subscriber of your own,
     /// and the guard. Touches no network.
     ///
@@ -135,8 +147,11 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// As [`build`](Builder::build), or a global subscriber already set.
+    /// As [`build`](Builder::build), or a global subscriber (or, with
+    /// [`global_metrics`](Builder::global_metrics), a global `metrics`
+    /// recorder) already set.
     pub fn install(self) -> Result<Telemetry> {
+        let global_metrics = self.global_metrics;
         let filter = match &self.filter {
             Some(directives) => {
                 EnvFilter::try_new(directives).map_err(|_| crate::ConfigError::Invalid {
@@ -156,6 +171,13 @@ impl Builder {
             .with(layer)
             .with(console)
             .try_init()?;
+        #[cfg(feature = "metrics")]
+        if global_metrics {
+            metrics::set_global_recorder(telemetry.recorder())
+                .map_err(|_| crate::Error::RecorderAlreadySet)?;
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = global_metrics;
         Ok(telemetry)
     }
 }
@@ -195,6 +217,13 @@ impl Telemetry {
     /// not be delivered. Blocks the calling thread.
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.pipeline.shutdown(timeout)
+    }
+
+    /// The `metrics` recorder writing into this pipeline, to install as the
+    /// global recorder or combine with others (`metrics_util::layers::FanoutBuilder`).
+    #[cfg(feature = "metrics")]
+    pub fn recorder(&self) -> crate::MetricsRecorder {
+        self.pipeline.recorder().clone()
     }
 
     /// Records logs and events without tracing (`collect_log`, `record_event`).

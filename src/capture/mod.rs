@@ -7,9 +7,13 @@
 
 mod collect;
 mod fields;
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) mod histogram;
 mod ids;
 mod layer;
 pub(crate) mod payload;
+#[cfg(feature = "metrics")]
+pub(crate) mod recorder;
 pub(crate) mod thread;
 
 use std::cell::Cell;
@@ -20,6 +24,8 @@ pub use collect::Collector;
 pub use layer::ClickHouseLayer;
 pub use payload::CaptureLimits;
 use payload::PayloadWriter;
+#[cfg(feature = "metrics")]
+pub use recorder::MetricsRecorder;
 
 use crate::pipeline::queue::Queue;
 use crate::pipeline::stats::Counters;

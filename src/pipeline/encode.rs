@@ -22,10 +22,12 @@ pub(crate) enum Table {
     Logs,
     Spans,
     Events,
+    /// Written by metric snapshots, not by queued records.
+    Metrics,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 3] = [Table::Logs, Table::Spans, Table::Events];
+    pub(crate) const ALL: [Table; 4] = [Table::Logs, Table::Spans, Table::Events, Table::Metrics];
 
     pub(crate) fn of(record: &Record) -> Table {
         match record {
@@ -50,6 +52,7 @@ impl Table {
             Table::Logs => "logs",
             Table::Spans => "spans",
             Table::Events => "events",
+            Table::Metrics => "metrics",
         }
     }
 
@@ -91,6 +94,22 @@ impl Table {
                  SELECT Timestamp, EventType, Source, {service:String}, Details, TraceId, SpanId \
                  FROM input('Timestamp DateTime64(9), EventType String, Source String, \
                  Details Map(String, String), TraceId String, SpanId String') \
+                 FORMAT RowBinary"
+            }
+            Table::Metrics => {
+                "INSERT INTO metrics (TimeUnix, MetricName, MetricKind, MetricDescription, \
+                 MetricUnit, ServiceName, ResourceAttributes, Attributes, Value, Delta, Count, \
+                 Sum, Min, Max, Quantiles, QuantileValues, BucketBounds, BucketCounts) \
+                 SELECT TimeUnix, MetricName, MetricKind, MetricDescription, MetricUnit, \
+                 {service:String}, \
+                 mapFromArrays({resource_keys:Array(String)}, {resource_values:Array(String)}), \
+                 Attributes, Value, Delta, Count, Sum, Min, Max, Quantiles, QuantileValues, \
+                 BucketBounds, BucketCounts \
+                 FROM input('TimeUnix DateTime64(9), MetricName String, MetricKind String, \
+                 MetricDescription String, MetricUnit String, Attributes Map(String, String), \
+                 Value Float64, Delta Float64, Count UInt64, Sum Float64, Min Float64, \
+                 Max Float64, Quantiles Array(Float64), QuantileValues Array(Float64), \
+                 BucketBounds Array(Float64), BucketCounts Array(UInt64)') \
                  FORMAT RowBinary"
             }
         }
@@ -537,6 +556,59 @@ fn put_hex(out: &mut Vec<u8>, value: u128, digits: usize) {
     put_uvarint(out, digits as u64);
     for i in (0..digits).rev() {
         out.push(HEX[((value >> (i * 4)) & 0xf) as usize]);
+    }
+}
+
+/// A metric snapshot row, in the `input()` column order of [`Table::insert_sql`].
+#[cfg(feature = "metrics")]
+pub(crate) fn encode_metric(row: &crate::capture::recorder::MetricRow, out: &mut Vec<u8>) {
+    use crate::capture::recorder::QUANTILES;
+    use crate::rowbinary::put_f64;
+
+    put_i64(out, row.timestamp_ns);
+    put_str(out, &row.name);
+    put_str(out, row.kind.as_str());
+    put_str(out, &row.description);
+    put_str(out, &row.unit);
+    put_uvarint(out, row.attributes.len() as u64);
+    for (key, value) in &row.attributes {
+        put_str(out, key);
+        put_str(out, value);
+    }
+    put_f64(out, row.value);
+    put_f64(out, row.delta);
+    match &row.histogram {
+        Some(h) => {
+            put_u64(out, h.count);
+            put_f64(out, h.sum);
+            put_f64(out, h.min);
+            put_f64(out, h.max);
+            put_uvarint(out, QUANTILES.len() as u64);
+            for q in QUANTILES {
+                put_f64(out, q);
+            }
+            put_uvarint(out, QUANTILES.len() as u64);
+            for q in QUANTILES {
+                put_f64(out, h.quantile(q));
+            }
+            put_uvarint(out, h.buckets.len() as u64);
+            for &(bound, _) in &h.buckets {
+                put_f64(out, bound);
+            }
+            put_uvarint(out, h.buckets.len() as u64);
+            for &(_, count) in &h.buckets {
+                put_u64(out, count);
+            }
+        }
+        None => {
+            put_u64(out, 0);
+            for _ in 0..3 {
+                put_f64(out, 0.0);
+            }
+            for _ in 0..4 {
+                put_uvarint(out, 0); // empty arrays
+            }
+        }
     }
 }
 

@@ -128,9 +128,23 @@ pub(crate) struct Flusher {
     encoder: Encoder,
     constants: Arc<BatchConstants>,
     /// One open batch per table, in `Table::ALL` order.
-    open: [OpenBatch; 3],
+    open: [OpenBatch; 4],
     tokens: Tokens,
     plan: Option<DeliveryPlan>,
+    #[cfg(feature = "metrics")]
+    snapshots: Option<Snapshots>,
+}
+
+/// Metric snapshots, taken by the flusher every `MetricsConfig::interval`
+/// (and before a flush) into the `metrics` batch.
+#[cfg(feature = "metrics")]
+#[derive(Debug)]
+struct Snapshots {
+    state: Arc<crate::capture::recorder::MetricsState>,
+    /// Each counter's value at the last snapshot, for its delta.
+    previous: std::collections::HashMap<metrics::Key, u64>,
+    interval: Duration,
+    next_at: Instant,
 }
 
 impl Flusher {
@@ -173,7 +187,67 @@ impl Flusher {
             open: Table::ALL.map(|_| OpenBatch::with_capacity(0)),
             tokens: Tokens::new(),
             plan: Some(plan),
+            #[cfg(feature = "metrics")]
+            snapshots: None,
         })
+    }
+
+    /// Snapshots `state`'s series every `interval`.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn with_metrics(
+        mut self,
+        state: Arc<crate::capture::recorder::MetricsState>,
+        interval: Duration,
+    ) -> Self {
+        self.snapshots = Some(Snapshots {
+            state,
+            previous: Default::default(),
+            interval,
+            next_at: Instant::now() + interval,
+        });
+        self
+    }
+
+    /// When the next metrics snapshot is due, if there is a recorder.
+    fn snapshot_due_at(&self) -> Option<Instant> {
+        #[cfg(feature = "metrics")]
+        if let Some(snapshots) = &self.snapshots {
+            return Some(snapshots.next_at);
+        }
+        None
+    }
+
+    /// Writes a snapshot of the metric series into the `metrics` batch if
+    /// one is due, or now with `force`.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn snapshot_metrics(&mut self, delivery: &mut Delivery, force: bool) {
+        #[cfg(feature = "metrics")]
+        {
+            let now = Instant::now();
+            let Some(snapshots) = &mut self.snapshots else {
+                return;
+            };
+            if !force && now < snapshots.next_at {
+                return;
+            }
+            snapshots.next_at = now + snapshots.interval;
+            let rows = snapshots
+                .state
+                .snapshot(crate::record::now_ns(), &mut snapshots.previous);
+            let batch = &mut self.open[Table::Metrics as usize];
+            for row in &rows {
+                super::encode::encode_metric(row, &mut batch.body);
+            }
+            batch.rows += rows.len() as u64;
+            if !rows.is_empty() {
+                batch.opened_at.get_or_insert(now);
+            }
+            if batch.rows as usize >= self.limits.batch_max_rows
+                || batch.body.len() >= self.limits.batch_max_bytes
+            {
+                self.seal(delivery, Table::Metrics);
+            }
+        }
     }
 
     /// The flusher thread's body. Delivery (and its runtime) is built here,
@@ -222,6 +296,7 @@ impl Flusher {
                 }
                 Err(TryRecvError::Empty) => {
                     self.drain(&mut delivery, self.limits.queue_capacity);
+                    self.snapshot_metrics(&mut delivery, false);
                     self.seal_due(&mut delivery, Instant::now());
                     delivery.pump(None);
                 }
@@ -235,6 +310,7 @@ impl Flusher {
         let opened = self.open.iter().filter_map(|batch| batch.opened_at);
         let due = opened.map(|at| at + self.limits.flush_interval);
         due.chain(delivery.retry_at())
+            .chain(self.snapshot_due_at())
             .map(|at| at.saturating_duration_since(now))
             .fold(POLL_INTERVAL, Duration::min)
     }
@@ -312,6 +388,8 @@ impl Flusher {
     /// deadline. Records queued later wait for the next turn; while delivery
     /// is full, draining and delivering take turns.
     fn flush_all(&mut self, delivery: &mut Delivery, deadline: Instant) -> Result<(), String> {
+        // The metrics as they are now are part of what a flush delivers.
+        self.snapshot_metrics(delivery, true);
         let mut owed = self.queue.len();
         loop {
             owed -= self.drain(delivery, owed);

@@ -20,6 +20,8 @@ use flusher::{Control, Flusher};
 use queue::Queue;
 use stats::{Counters, Stats};
 
+#[cfg(feature = "metrics")]
+use crate::capture::MetricsRecorder;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sink::memory::MemoryRing;
@@ -35,6 +37,8 @@ pub(crate) struct Pipeline {
     queue: Arc<Queue>,
     /// The unsent batches, for queries while ClickHouse is down.
     memory: Arc<MemoryRing>,
+    #[cfg(feature = "metrics")]
+    recorder: MetricsRecorder,
     control: Sender<Control>,
     thread: Option<JoinHandle<()>>,
 }
@@ -62,6 +66,10 @@ impl Pipeline {
             control_rx,
             Arc::clone(&memory),
         )?;
+        #[cfg(feature = "metrics")]
+        let recorder = MetricsRecorder::new(config.metrics.max_series, Arc::clone(&queue.counters));
+        #[cfg(feature = "metrics")]
+        let flusher = flusher.with_metrics(Arc::clone(recorder.state()), config.metrics.interval);
         let (started, started_rx) = bounded(1);
         let thread = std::thread::Builder::new()
             .name("tracing-clickhouse-flusher".into())
@@ -75,9 +83,16 @@ impl Pipeline {
         Ok(Pipeline {
             queue,
             memory,
+            #[cfg(feature = "metrics")]
+            recorder,
             control,
             thread: Some(thread),
         })
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn recorder(&self) -> &MetricsRecorder {
+        &self.recorder
     }
 
     pub(crate) fn memory(&self) -> &Arc<MemoryRing> {

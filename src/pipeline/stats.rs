@@ -36,6 +36,10 @@ pub(crate) struct Counters {
     pub(crate) memory_rows: AtomicU64,
     pub(crate) memory_bytes: AtomicU64,
     pub(crate) last_flush_micros: AtomicU64,
+    pub(crate) metrics_series: AtomicU64,
+    pub(crate) metrics_series_refused: AtomicU64,
+    pub(crate) metrics_values_rejected: AtomicU64,
+    pub(crate) metrics_rows: AtomicU64,
 }
 
 impl Counters {
@@ -78,6 +82,10 @@ impl Counters {
             dropped_spool_full: get(&self.dropped_spool_full),
             dropped_spool_corrupt: get(&self.dropped_spool_corrupt),
             last_insert_micros: get(&self.last_flush_micros),
+            metrics_series: get(&self.metrics_series),
+            metrics_series_refused: get(&self.metrics_series_refused),
+            metrics_values_rejected: get(&self.metrics_values_rejected),
+            metrics_rows: get(&self.metrics_rows),
         }
     }
 }
@@ -141,6 +149,15 @@ pub struct Stats {
     pub dropped_spool_corrupt: u64,
     /// Time the last acknowledged insert took, in microseconds.
     pub last_insert_micros: u64,
+    /// Metric series (name and labels) the recorder holds.
+    pub metrics_series: u64,
+    /// Registrations of new series refused past `MetricsConfig::max_series`
+    /// (their values are not recorded).
+    pub metrics_series_refused: u64,
+    /// NaN or infinite gauge values and histogram samples, refused.
+    pub metrics_values_rejected: u64,
+    /// `metrics` rows written by snapshots.
+    pub metrics_rows: u64,
     /// Rows given up at shutdown because ClickHouse did not acknowledge them
     /// in time (still queued, batched or in flight).
     pub dropped_unsent: u64,

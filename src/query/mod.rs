@@ -21,9 +21,13 @@
 
 mod events;
 mod logs;
+mod metrics;
 
 pub use events::{DEFAULT_EVENT_LIMIT, EventEntry, EventQuery, Events};
 pub use logs::{DEFAULT_LIMIT, LogEntry, LogQuery, LogStats, Logs};
+pub use metrics::{
+    Aggregate, Granularity, MetricPoint, MetricPoints, MetricQuery, Quantiles, Rate,
+};
 
 use std::sync::Arc;
 
@@ -134,6 +138,11 @@ impl Sql {
     /// Appends a fragment that mentions `{name:Type}`, and binds `name`.
     fn push(&mut self, fragment: &'static str, name: &'static str, value: Param) {
         self.text.push_str(fragment);
+        self.params.push((name, value));
+    }
+
+    /// Binds `name`, which a fragment pushed before mentions.
+    fn bind(&mut self, name: &'static str, value: Param) {
         self.params.push((name, value));
     }
 

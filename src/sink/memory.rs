@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use super::clickhouse::Batch;
 use crate::pipeline::encode::Table;
+use crate::query::MetricPoint;
 use crate::rowbinary::RowReader;
 
 /// The unsent batches, as last published.
@@ -46,6 +47,13 @@ pub(crate) struct MemoryEvent {
     pub(crate) span_id: String,
 }
 
+/// A `metrics` row read back from a batch.
+#[derive(Debug)]
+pub(crate) struct MemoryMetric {
+    pub(crate) service: String,
+    pub(crate) point: MetricPoint,
+}
+
 impl MemoryRing {
     /// Replaces the published batches.
     pub(crate) fn publish<'a>(&self, batches: impl Iterator<Item = &'a Batch>) {
@@ -61,6 +69,11 @@ impl MemoryRing {
     /// Every `events` row waiting in memory, oldest first.
     pub(crate) fn events(&self) -> Vec<MemoryEvent> {
         self.rows(Table::Events, read_event)
+    }
+
+    /// Every `metrics` row waiting in memory, oldest first.
+    pub(crate) fn metrics(&self) -> Vec<MemoryMetric> {
+        self.rows(Table::Metrics, read_metric)
     }
 
     fn rows<T>(&self, table: Table, read: fn(&mut RowReader<'_>, &str) -> Option<T>) -> Vec<T> {
@@ -116,5 +129,35 @@ fn read_event(reader: &mut RowReader<'_>, service: &str) -> Option<MemoryEvent> 
         trace_id: reader.string()?,
         span_id: reader.string()?,
         service: service.to_owned(),
+    })
+}
+
+/// One row in the `input()` column order of [`Table::insert_sql`].
+fn read_metric(reader: &mut RowReader<'_>, service: &str) -> Option<MemoryMetric> {
+    let timestamp_ns = reader.i64()?;
+    let name = reader.string()?;
+    let kind = reader.string()?;
+    let _description = reader.string()?;
+    let _unit = reader.string()?;
+    let attributes = reader.string_map()?;
+    let point = MetricPoint {
+        timestamp_ns,
+        name,
+        kind,
+        attributes,
+        value: reader.f64()?,
+        delta: reader.f64()?,
+        count: reader.u64()?,
+        sum: reader.f64()?,
+        min: reader.f64()?,
+        max: reader.f64()?,
+        quantiles: reader.array(RowReader::f64)?,
+        quantile_values: reader.array(RowReader::f64)?,
+    };
+    let _bounds = reader.array(RowReader::f64)?;
+    let _counts = reader.array(RowReader::u64)?;
+    Some(MemoryMetric {
+        service: service.to_owned(),
+        point,
     })
 }

@@ -1,0 +1,466 @@
+//! The `metrics` Recorder: counters, gauges and histograms aggregated in
+//! the process and written as periodic snapshots (one row per series per
+//! interval), never one row per increment.
+//!
+//! Series live in `metrics-util`'s [`Registry`]; a handle is an `Arc` of an
+//! atomic (a fixed-memory [`Histogram`] for histograms), so recording
+//! through a handle takes no lock and allocates nothing. Registration (what
+//! the macros do on every call) is a hash lookup under a sharded read lock,
+//! as in other recorders built on the same registry.
+//!
+//! Bad input is refused and counted, never stored: a new series past
+//! `max_series` gets a handle that records nothing (`metrics_series_refused`),
+//! and NaN or infinite gauge values and histogram samples are dropped
+//! (`metrics_values_rejected`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use metrics::{
+    Counter, Gauge, GaugeFn, Histogram as HistogramHandle, HistogramFn, Key, KeyName, Metadata,
+    Recorder, SharedString, Unit,
+};
+use metrics_util::registry::{Registry, Storage};
+use parking_lot::RwLock;
+
+use super::histogram::{Histogram, HistogramSnapshot};
+use crate::pipeline::stats::Counters;
+
+/// The quantiles each histogram snapshot stores.
+pub(crate) const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
+
+/// A `metrics` recorder writing into ClickHouse's `metrics` table through the
+/// pipeline of a [`Telemetry`](crate::Telemetry).
+///
+/// [`init`](crate::init) installs it as the global recorder (feature
+/// `metrics`, on by default). Get it with
+/// [`Telemetry::recorder`](crate::Telemetry::recorder) to install it
+/// yourself, or to combine it with another recorder through
+/// `metrics_util::layers::FanoutBuilder` (see `examples/metrics_fanout.rs`).
+/// Cheap to clone: clones share the series.
+#[derive(Clone, Debug)]
+pub struct MetricsRecorder {
+    state: Arc<MetricsState>,
+}
+
+/// The series and what describes them, shared by the recorder's clones and
+/// the flusher, which takes the snapshots.
+#[derive(Debug)]
+pub(crate) struct MetricsState {
+    registry: Registry<Key, SeriesStorage>,
+    descriptions: RwLock<HashMap<KeyName, Description>>,
+    max_series: usize,
+    counters: Arc<Counters>,
+}
+
+#[derive(Clone, Debug)]
+struct Description {
+    unit: Option<Unit>,
+    text: SharedString,
+}
+
+/// Creates the series' cells, counting them (the cap is checked before).
+#[derive(Debug)]
+struct SeriesStorage {
+    series: AtomicUsize,
+    counters: Arc<Counters>,
+}
+
+impl Storage<Key> for SeriesStorage {
+    type Counter = Arc<AtomicU64>;
+    type Gauge = Arc<GaugeCell>;
+    type Histogram = Arc<HistogramCell>;
+
+    fn counter(&self, _: &Key) -> Self::Counter {
+        self.created();
+        Arc::new(AtomicU64::new(0))
+    }
+
+    fn gauge(&self, _: &Key) -> Self::Gauge {
+        self.created();
+        Arc::new(GaugeCell {
+            bits: AtomicU64::new(0f64.to_bits()),
+            counters: Arc::clone(&self.counters),
+        })
+    }
+
+    fn histogram(&self, _: &Key) -> Self::Histogram {
+        self.created();
+        Arc::new(HistogramCell {
+            histogram: Histogram::default(),
+            counters: Arc::clone(&self.counters),
+        })
+    }
+}
+
+impl SeriesStorage {
+    fn created(&self) {
+        let n = self.series.fetch_add(1, Ordering::Relaxed) + 1;
+        self.counters
+            .metrics_series
+            .store(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// A gauge's value (f64 bits); NaN and infinite results are refused.
+#[derive(Debug)]
+pub(crate) struct GaugeCell {
+    bits: AtomicU64,
+    counters: Arc<Counters>,
+}
+
+impl GaugeCell {
+    fn reject(&self) {
+        Counters::add(&self.counters.metrics_values_rejected, 1);
+    }
+
+    fn update(&self, change: impl Fn(f64) -> f64) {
+        let result = self
+            .bits
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |bits| {
+                let next = change(f64::from_bits(bits));
+                next.is_finite().then_some(next.to_bits())
+            });
+        if result.is_err() {
+            self.reject();
+        }
+    }
+
+    fn get(&self) -> f64 {
+        f64::from_bits(self.bits.load(Ordering::Relaxed))
+    }
+}
+
+impl GaugeFn for GaugeCell {
+    fn increment(&self, value: f64) {
+        self.update(|current| current + value);
+    }
+
+    fn decrement(&self, value: f64) {
+        self.update(|current| current - value);
+    }
+
+    fn set(&self, value: f64) {
+        if value.is_finite() {
+            self.bits.store(value.to_bits(), Ordering::Relaxed);
+        } else {
+            self.reject();
+        }
+    }
+}
+
+/// A histogram that refuses NaN and infinite samples.
+#[derive(Debug)]
+pub(crate) struct HistogramCell {
+    histogram: Histogram,
+    counters: Arc<Counters>,
+}
+
+impl HistogramFn for HistogramCell {
+    #[inline]
+    fn record(&self, value: f64) {
+        if value.is_finite() {
+            self.histogram.record(value);
+        } else {
+            Counters::add(&self.counters.metrics_values_rejected, 1);
+        }
+    }
+}
+
+impl MetricsRecorder {
+    pub(crate) fn new(max_series: usize, counters: Arc<Counters>) -> Self {
+        MetricsRecorder {
+            state: Arc::new(MetricsState {
+                registry: Registry::new(SeriesStorage {
+                    series: AtomicUsize::new(0),
+                    counters: Arc::clone(&counters),
+                }),
+                descriptions: RwLock::new(HashMap::new()),
+                max_series,
+                counters,
+            }),
+        }
+    }
+
+    pub(crate) fn state(&self) -> &Arc<MetricsState> {
+        &self.state
+    }
+}
+
+impl MetricsState {
+    /// Whether a new series may be created; counts the refusal if not.
+    fn admit(&self) -> bool {
+        let series = self.registry.storage().series.load(Ordering::Relaxed);
+        if series < self.max_series {
+            return true;
+        }
+        let refused = self
+            .counters
+            .metrics_series_refused
+            .fetch_add(1, Ordering::Relaxed);
+        if refused == 0 {
+            eprintln!(
+                "tracing-clickhouse: more than {} metric series (label cardinality); \
+                 new series are not recorded (see Stats::metrics_series_refused)",
+                self.max_series
+            );
+        }
+        false
+    }
+
+    fn describe(&self, key: KeyName, unit: Option<Unit>, text: SharedString) {
+        self.descriptions
+            .write()
+            .insert(key, Description { unit, text });
+    }
+
+    /// The rows of one snapshot taken at `timestamp_ns`. `previous` holds
+    /// each counter's value at the last snapshot (for the delta) and is
+    /// updated.
+    pub(crate) fn snapshot(
+        &self,
+        timestamp_ns: i64,
+        previous: &mut HashMap<Key, u64>,
+    ) -> Vec<MetricRow> {
+        let descriptions = self.descriptions.read().clone();
+        let row = |key: &Key, kind: MetricKind| {
+            let description = descriptions.get(key.name());
+            MetricRow {
+                timestamp_ns,
+                name: key.name().to_owned(),
+                kind,
+                description: description.map(|d| d.text.to_string()).unwrap_or_default(),
+                unit: description
+                    .and_then(|d| d.unit)
+                    .map(|u| u.as_str().to_owned())
+                    .unwrap_or_default(),
+                attributes: key
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect(),
+                value: 0.0,
+                delta: 0.0,
+                histogram: None,
+            }
+        };
+        let mut rows = Vec::new();
+        self.registry.visit_counters(|key, counter| {
+            let value = counter.load(Ordering::Relaxed);
+            let before = previous.insert(key.clone(), value).unwrap_or(0);
+            // Counters only grow (`absolute` raises them, never lowers).
+            let delta = value.saturating_sub(before);
+            rows.push(MetricRow {
+                value: value as f64,
+                delta: delta as f64,
+                ..row(key, MetricKind::Counter)
+            });
+        });
+        self.registry.visit_gauges(|key, gauge| {
+            rows.push(MetricRow {
+                value: gauge.get(),
+                ..row(key, MetricKind::Gauge)
+            });
+        });
+        self.registry.visit_histograms(|key, histogram| {
+            let snapshot = histogram.histogram.take();
+            // An interval without samples has nothing to say (and no mean).
+            if snapshot.count > 0 {
+                rows.push(MetricRow {
+                    value: snapshot.sum / snapshot.count as f64,
+                    histogram: Some(snapshot),
+                    ..row(key, MetricKind::Histogram)
+                });
+            }
+        });
+        Counters::add(&self.counters.metrics_rows, rows.len() as u64);
+        rows
+    }
+}
+
+impl Recorder for MetricsRecorder {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.state.describe(key, unit, description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.state.describe(key, unit, description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.state.describe(key, unit, description);
+    }
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        let registry = &self.state.registry;
+        if let Some(counter) = registry.get_counter(key) {
+            return Counter::from_arc(counter);
+        }
+        if !self.state.admit() {
+            return Counter::noop();
+        }
+        registry.get_or_create_counter(key, |c| Counter::from_arc(Arc::clone(c)))
+    }
+
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        let registry = &self.state.registry;
+        if let Some(gauge) = registry.get_gauge(key) {
+            return Gauge::from_arc(gauge);
+        }
+        if !self.state.admit() {
+            return Gauge::noop();
+        }
+        registry.get_or_create_gauge(key, |g| Gauge::from_arc(Arc::clone(g)))
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> HistogramHandle {
+        let registry = &self.state.registry;
+        if let Some(histogram) = registry.get_histogram(key) {
+            return HistogramHandle::from_arc(histogram);
+        }
+        if !self.state.admit() {
+            return HistogramHandle::noop();
+        }
+        registry.get_or_create_histogram(key, |h| HistogramHandle::from_arc(Arc::clone(h)))
+    }
+}
+
+/// What a row of `metrics` describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl MetricKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One row of the `metrics` table.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct MetricRow {
+    pub(crate) timestamp_ns: i64,
+    pub(crate) name: String,
+    pub(crate) kind: MetricKind,
+    pub(crate) description: String,
+    pub(crate) unit: String,
+    pub(crate) attributes: Vec<(String, String)>,
+    /// Counters: the total; gauges: the value; histograms: the mean.
+    pub(crate) value: f64,
+    /// Counters: the increase since the previous snapshot.
+    pub(crate) delta: f64,
+    pub(crate) histogram: Option<HistogramSnapshot>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics::Label;
+
+    fn recorder(max_series: usize) -> (MetricsRecorder, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        (
+            MetricsRecorder::new(max_series, Arc::clone(&counters)),
+            counters,
+        )
+    }
+
+    fn key(name: &'static str, labels: &[(&'static str, &'static str)]) -> Key {
+        let labels: Vec<Label> = labels.iter().map(|&(k, v)| Label::new(k, v)).collect();
+        Key::from_parts(name, labels)
+    }
+
+    const META: Metadata<'static> = Metadata::new("test", metrics::Level::INFO, None);
+
+    fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn counters_snapshot_total_and_delta() {
+        let (recorder, _) = recorder(100);
+        recorder.describe_counter(
+            "requests".into(),
+            Some(Unit::Count),
+            "requests served".into(),
+        );
+        let counter = recorder.register_counter(&key("requests", &[("route", "/a")]), &META);
+        counter.increment(5);
+        let mut previous = HashMap::new();
+        let rows = recorder.state().snapshot(1, &mut previous);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!((row.value, row.delta), (5.0, 5.0));
+        assert_eq!(
+            (row.unit.as_str(), row.description.as_str()),
+            ("count", "requests served")
+        );
+        assert_eq!(row.attributes, [("route".to_owned(), "/a".to_owned())]);
+        counter.increment(3);
+        let rows = recorder.state().snapshot(2, &mut previous);
+        assert_eq!((rows[0].value, rows[0].delta), (8.0, 3.0));
+        counter.absolute(20);
+        let rows = recorder.state().snapshot(3, &mut previous);
+        assert_eq!((rows[0].value, rows[0].delta), (20.0, 12.0));
+        let rows = recorder.state().snapshot(4, &mut previous);
+        assert_eq!((rows[0].value, rows[0].delta), (20.0, 0.0));
+    }
+
+    #[test]
+    fn gauges_refuse_nan_and_infinity() {
+        let (recorder, counters) = recorder(100);
+        let gauge = recorder.register_gauge(&key("temperature", &[]), &META);
+        gauge.set(20.5);
+        gauge.set(f64::NAN);
+        gauge.increment(f64::INFINITY);
+        gauge.increment(1.0);
+        let histogram = recorder.register_histogram(&key("latency", &[]), &META);
+        histogram.record(f64::NAN);
+        histogram.record(f64::NEG_INFINITY);
+        let rows = recorder.state().snapshot(1, &mut HashMap::new());
+        assert_eq!(rows.len(), 1, "an empty histogram writes no row");
+        assert_eq!(rows[0].value, 21.5);
+        assert_eq!(get(&counters.metrics_values_rejected), 4);
+    }
+
+    #[test]
+    fn histograms_snapshot_per_interval() {
+        let (recorder, _) = recorder(100);
+        let histogram = recorder.register_histogram(&key("latency", &[]), &META);
+        for v in [1.0, 2.0, 3.0, 10.0] {
+            histogram.record(v);
+        }
+        let rows = recorder.state().snapshot(1, &mut HashMap::new());
+        let h = rows[0].histogram.as_ref().unwrap();
+        assert_eq!((h.count, h.sum, h.min, h.max), (4, 16.0, 1.0, 10.0));
+        assert_eq!(rows[0].value, 4.0);
+        assert!(recorder.state().snapshot(2, &mut HashMap::new()).is_empty());
+    }
+
+    #[test]
+    fn series_past_the_cap_are_refused_and_counted() {
+        let (recorder, counters) = recorder(3);
+        let labels = ["a", "b", "c", "d", "e"];
+        for label in labels {
+            recorder
+                .register_counter(&key("hits", &[("user", label)]), &META)
+                .increment(1);
+        }
+        // Known series still work past the cap.
+        recorder
+            .register_counter(&key("hits", &[("user", "a")]), &META)
+            .increment(1);
+        let rows = recorder.state().snapshot(1, &mut HashMap::new());
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.iter().map(|r| r.value).sum::<f64>(), 4.0);
+        assert_eq!(get(&counters.metrics_series_refused), 2);
+        assert_eq!(get(&counters.metrics_series), 3);
+    }
+}

@@ -1,0 +1,456 @@
+//! Metrics by name, attributes and time range; counter rates; histogram
+//! quantiles over a range; minute, hour and day aggregations.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::{Origin, Param, QueryClient, Sql};
+use crate::error::Result;
+use crate::record::{from_unix_ns, unix_ns};
+use crate::sink::memory::{MemoryMetric, MemoryRing};
+
+/// Which metric rows to read: one metric name, and optionally a service,
+/// attributes that must all match, and a time range.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tracing_clickhouse::query::MetricQuery;
+///
+/// let now = SystemTime::now();
+/// let query = MetricQuery::new("http.requests")
+///     .attribute("route", "/checkout")
+///     .between(now - Duration::from_secs(3600), now);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct MetricQuery {
+    name: String,
+    service: Option<String>,
+    attributes: Vec<(String, String)>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+}
+
+impl MetricQuery {
+    /// Rows of the metric `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        MetricQuery {
+            name: name.into(),
+            service: None,
+            attributes: Vec::new(),
+            since: None,
+            until: None,
+        }
+    }
+
+    /// Only rows whose attribute `key` is `value` (may be given several times).
+    pub fn attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Only this service (`ServiceName`).
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Only rows at or after this time (for aggregations: buckets starting then or later).
+    pub fn since(mut self, start: SystemTime) -> Self {
+        self.since = Some(start);
+        self
+    }
+
+    /// Only rows before this time (for aggregations: buckets starting before it).
+    pub fn until(mut self, end: SystemTime) -> Self {
+        self.until = Some(end);
+        self
+    }
+
+    /// Only rows in `[start, end)`.
+    pub fn between(self, start: SystemTime, end: SystemTime) -> Self {
+        self.since(start).until(end)
+    }
+
+    /// Appends the WHERE clause; `time` is the expression the range applies to.
+    fn filter(&self, sql: &mut Sql, time: &'static str) {
+        sql.push(
+            " WHERE MetricName = {name:String}",
+            "name",
+            Param::Str(self.name.clone()),
+        );
+        if let Some(service) = &self.service {
+            let fragment = " AND ServiceName = {service:String}";
+            sql.push(fragment, "service", Param::Str(service.clone()));
+        }
+        // Parameter names must be fixed strings: up to eight attributes.
+        const NAMES: [(&str, &str, &str); 8] = [
+            (" AND Attributes[{k0:String}] = {v0:String}", "k0", "v0"),
+            (" AND Attributes[{k1:String}] = {v1:String}", "k1", "v1"),
+            (" AND Attributes[{k2:String}] = {v2:String}", "k2", "v2"),
+            (" AND Attributes[{k3:String}] = {v3:String}", "k3", "v3"),
+            (" AND Attributes[{k4:String}] = {v4:String}", "k4", "v4"),
+            (" AND Attributes[{k5:String}] = {v5:String}", "k5", "v5"),
+            (" AND Attributes[{k6:String}] = {v6:String}", "k6", "v6"),
+            (" AND Attributes[{k7:String}] = {v7:String}", "k7", "v7"),
+        ];
+        for ((key, value), (fragment, k, v)) in self.attributes.iter().zip(NAMES) {
+            sql.push(fragment, k, Param::Str(key.clone()));
+            sql.bind(v, Param::Str(value.clone()));
+        }
+        if let Some(since) = self.since {
+            sql.push_text(" AND ");
+            sql.push_text(time);
+            sql.push(
+                " >= fromUnixTimestamp64Nano({since:Int64})",
+                "since",
+                Param::Int(unix_ns(since)),
+            );
+        }
+        if let Some(until) = self.until {
+            sql.push_text(" AND ");
+            sql.push_text(time);
+            sql.push(
+                " < fromUnixTimestamp64Nano({until:Int64})",
+                "until",
+                Param::Int(unix_ns(until)),
+            );
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.attributes.len() > 8 {
+            return Err(crate::Error::Query(
+                "MetricQuery: at most 8 attribute filters".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn matches(&self, row: &MemoryMetric) -> bool {
+        let since = self.since.map(unix_ns);
+        let until = self.until.map(unix_ns);
+        row.point.name == self.name
+            && self.service.as_ref().is_none_or(|s| &row.service == s)
+            && self.attributes.iter().all(|(k, v)| {
+                row.point
+                    .attributes
+                    .iter()
+                    .any(|(rk, rv)| rk == k && rv == v)
+            })
+            && since.is_none_or(|since| row.point.timestamp_ns >= since)
+            && until.is_none_or(|until| row.point.timestamp_ns < until)
+    }
+}
+
+/// One snapshot of one series.
+#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct MetricPoint {
+    /// When the snapshot was taken (ns since the epoch).
+    pub timestamp_ns: i64,
+    /// `MetricName`.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: String,
+    /// The series' labels.
+    pub attributes: Vec<(String, String)>,
+    /// Counter: the total; gauge: the value; histogram: the interval's mean.
+    pub value: f64,
+    /// Counter: the increase since the previous snapshot.
+    pub delta: f64,
+    /// Histogram: samples in the interval.
+    pub count: u64,
+    /// Histogram: their sum.
+    pub sum: f64,
+    /// Histogram: the smallest.
+    pub min: f64,
+    /// Histogram: the largest.
+    pub max: f64,
+    /// Histogram: the interval's quantiles (0.5, 0.9, 0.99) ...
+    pub quantiles: Vec<f64>,
+    /// ... and their values.
+    pub quantile_values: Vec<f64>,
+}
+
+impl MetricPoint {
+    /// When the snapshot was taken.
+    pub fn timestamp(&self) -> SystemTime {
+        from_unix_ns(self.timestamp_ns)
+    }
+}
+
+/// The answer of [`QueryClient::query_metrics`]: points, oldest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct MetricPoints {
+    /// The matching points, oldest first.
+    pub points: Vec<MetricPoint>,
+    /// ClickHouse, or the in-memory fallback.
+    pub origin: Origin,
+}
+
+/// A counter's rate between two snapshots of one series.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Rate {
+    /// The later snapshot's time (ns since the epoch).
+    pub timestamp_ns: i64,
+    /// The series' labels.
+    pub attributes: Vec<(String, String)>,
+    /// Increase per second since the previous snapshot.
+    pub per_second: f64,
+}
+
+/// The width of an aggregation bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    /// From the raw rows.
+    Minute,
+    /// From the `metrics_hourly` rollup.
+    Hour,
+    /// From the `metrics_daily` rollup.
+    Day,
+}
+
+/// avg, min, max and count of a metric's values in one time bucket (over
+/// all series the query matches).
+#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct Aggregate {
+    /// The bucket's start (seconds since the epoch).
+    pub start: u32,
+    /// Mean of `Value`.
+    pub avg: f64,
+    /// Smallest `Value`.
+    pub min: f64,
+    /// Largest `Value`.
+    pub max: f64,
+    /// Rows (snapshots) in the bucket.
+    pub count: u64,
+}
+
+/// A histogram's quantiles over a time range, from the buckets stored with
+/// each snapshot.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Quantiles {
+    /// Samples in the range.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+    /// `(q, value)` for each quantile asked for (NaN without samples).
+    pub values: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct BucketRow {
+    bound: f64,
+    count: u64,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Totals {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+const POINT_COLUMNS: &str = "SELECT toUnixTimestamp64Nano(TimeUnix) AS timestamp_ns, \
+     MetricName AS name, MetricKind AS kind, Attributes AS attributes, Value AS value, \
+     Delta AS delta, Count AS count, Sum AS sum, Min AS min, Max AS max, \
+     Quantiles AS quantiles, QuantileValues AS quantile_values FROM metrics";
+
+impl QueryClient {
+    /// Every snapshot of the matching series, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// More than 8 attribute filters; otherwise as
+    /// [`query_logs`](Self::query_logs) (including the memory fallback).
+    pub async fn query_metrics(&self, query: &MetricQuery) -> Result<MetricPoints> {
+        query.check()?;
+        let mut sql = Sql::new(POINT_COLUMNS);
+        query.filter(&mut sql, "TimeUnix");
+        sql.push_text(" ORDER BY TimeUnix");
+        match sql.build(&self.client).fetch_all().await {
+            Ok(points) => Ok(MetricPoints {
+                points,
+                origin: Origin::ClickHouse,
+            }),
+            Err(error) => match self.fallback(&error) {
+                Some((memory, origin)) => Ok(MetricPoints {
+                    points: metrics_from_memory(memory, query),
+                    origin,
+                }),
+                None => Err(error.into()),
+            },
+        }
+    }
+
+    /// Per-second rates of a counter: for each series, between each pair of
+    /// consecutive snapshots in the range.
+    ///
+    /// # Errors
+    ///
+    /// As [`query_metrics`](Self::query_metrics).
+    pub async fn counter_rates(&self, query: &MetricQuery) -> Result<Vec<Rate>> {
+        let points = self.query_metrics(query).await?.points;
+        let mut series: BTreeMap<Vec<(String, String)>, Vec<&MetricPoint>> = BTreeMap::new();
+        for point in &points {
+            series
+                .entry(point.attributes.clone())
+                .or_default()
+                .push(point);
+        }
+        let mut rates = Vec::new();
+        for (attributes, points) in series {
+            for pair in points.windows(2) {
+                let seconds = (pair[1].timestamp_ns - pair[0].timestamp_ns) as f64 / 1e9;
+                if seconds > 0.0 {
+                    rates.push(Rate {
+                        timestamp_ns: pair[1].timestamp_ns,
+                        attributes: attributes.clone(),
+                        per_second: pair[1].delta / seconds,
+                    });
+                }
+            }
+        }
+        rates.sort_by_key(|r| r.timestamp_ns);
+        Ok(rates)
+    }
+
+    /// Quantiles `qs` of a histogram over the range, from the buckets of
+    /// every matching snapshot added together (within the buckets' 6.25 %).
+    ///
+    /// # Errors
+    ///
+    /// As [`query_metrics`](Self::query_metrics), without the memory fallback.
+    pub async fn histogram_quantiles(&self, query: &MetricQuery, qs: &[f64]) -> Result<Quantiles> {
+        query.check()?;
+        let mut sql = Sql::new(
+            "SELECT toUInt64(sum(Count)) AS count, sum(Sum) AS sum, min(Min) AS min, \
+             max(Max) AS max FROM metrics",
+        );
+        query.filter(&mut sql, "TimeUnix");
+        sql.push_text(" AND MetricKind = 'histogram'");
+        let totals: Totals = sql.build(&self.client).fetch_one().await?;
+        let mut sql = Sql::new(
+            "SELECT bound, toUInt64(sum(n)) AS count FROM metrics \
+             ARRAY JOIN BucketBounds AS bound, BucketCounts AS n",
+        );
+        query.filter(&mut sql, "TimeUnix");
+        sql.push_text(" AND MetricKind = 'histogram' GROUP BY bound ORDER BY bound");
+        let buckets: Vec<BucketRow> = sql.build(&self.client).fetch_all().await?;
+        let buckets: Vec<(f64, u64)> = buckets.into_iter().map(|b| (b.bound, b.count)).collect();
+        let values = qs
+            .iter()
+            .map(|&q| {
+                let value = crate::capture::histogram::quantile(
+                    &buckets,
+                    totals.count,
+                    q,
+                    totals.min,
+                    totals.max,
+                );
+                (q, value)
+            })
+            .collect();
+        Ok(Quantiles {
+            count: totals.count,
+            sum: totals.sum,
+            min: totals.min,
+            max: totals.max,
+            values,
+        })
+    }
+
+    /// avg, min, max and count of the metric's values per minute (from the
+    /// raw rows), hour (`metrics_hourly`) or day (`metrics_daily`), oldest
+    /// first. The range selects buckets by their start.
+    ///
+    /// # Errors
+    ///
+    /// As [`query_metrics`](Self::query_metrics), without the memory fallback.
+    pub async fn metric_aggregations(
+        &self,
+        granularity: Granularity,
+        query: &MetricQuery,
+    ) -> Result<Vec<Aggregate>> {
+        query.check()?;
+        let (select, time, group) = match granularity {
+            Granularity::Minute => (
+                "SELECT toUInt32(toStartOfMinute(TimeUnix)) AS start, avg(Value) AS avg, \
+                 min(Value) AS min, max(Value) AS max, toUInt64(count()) AS count FROM metrics",
+                "toStartOfMinute(TimeUnix)",
+                " GROUP BY start ORDER BY start",
+            ),
+            // The rollups are re-aggregated: their parts merge in the background.
+            Granularity::Hour => (
+                "SELECT toUInt32(Hour) AS start, sum(ValueSum) / sum(ValueCount) AS avg, \
+                 min(ValueMin) AS min, max(ValueMax) AS max, toUInt64(sum(ValueCount)) AS count \
+                 FROM metrics_hourly",
+                "Hour",
+                " GROUP BY start ORDER BY start",
+            ),
+            Granularity::Day => (
+                "SELECT toUInt32(toDateTime(Day)) AS start, sum(ValueSum) / sum(ValueCount) AS avg, \
+                 min(ValueMin) AS min, max(ValueMax) AS max, toUInt64(sum(ValueCount)) AS count \
+                 FROM metrics_daily",
+                "toDateTime(Day)",
+                " GROUP BY start ORDER BY start",
+            ),
+        };
+        let mut sql = Sql::new(select);
+        query.filter(&mut sql, time);
+        sql.push_text(group);
+        Ok(sql.build(&self.client).fetch_all().await?)
+    }
+}
+
+fn metrics_from_memory(memory: &MemoryRing, query: &MetricQuery) -> Vec<MetricPoint> {
+    let mut points: Vec<MetricPoint> = memory
+        .metrics()
+        .into_iter()
+        .filter(|row| query.matches(row))
+        .map(|row| row.point)
+        .collect();
+    points.sort_by_key(|p| p.timestamp_ns);
+    points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_binds_every_value() {
+        let hostile = "x' OR 1=1 --";
+        let mut sql = Sql::new("SELECT 1 FROM metrics");
+        MetricQuery::new(hostile)
+            .service(hostile)
+            .attribute(hostile, hostile)
+            .attribute("b", "c")
+            .since(SystemTime::UNIX_EPOCH)
+            .filter(&mut sql, "TimeUnix");
+        assert!(!sql.text.contains(hostile), "{}", sql.text);
+        let names: Vec<_> = sql.params.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["name", "service", "k0", "v0", "k1", "v1", "since"]);
+    }
+
+    #[test]
+    fn too_many_attribute_filters_are_an_error() {
+        let mut query = MetricQuery::new("m");
+        for i in 0..9 {
+            query = query.attribute(format!("k{i}"), "v");
+        }
+        assert!(query.check().is_err());
+    }
+}
