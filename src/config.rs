@@ -26,6 +26,7 @@
 //! | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | rows per insert, at most |
 //! | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | age of a batch before it is sent anyway |
 //! | `CLICKHOUSE_METRICS_INTERVAL_MS` | `10000` | how often metric series are written |
+//! | `CLICKHOUSE_MONITOR` | `true` | record the system gauges (CPU, memory, disks, load, uptime, the process) |
 //! | `CLICKHOUSE_SPOOL_DIR` | unset | directory of the disk spool (off when unset) |
 //! | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | disk space the spool may use |
 //!
@@ -165,6 +166,78 @@ impl Default for MetricsConfig {
     }
 }
 
+/// What the monitor watches, and how often.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// Whether the system gauges are recorded every `interval`.
+    pub system: bool,
+    /// How often the system is read (the recorder's snapshots decide how
+    /// often it is written).
+    pub interval: Duration,
+    /// Services to check.
+    pub services: Vec<ServiceCheck>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            system: true,
+            interval: Duration::from_secs(10),
+            services: Vec::new(),
+        }
+    }
+}
+
+/// A service to check: reachable over TCP, or answering HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceCheck {
+    /// The name in events and statuses.
+    pub name: String,
+    /// What to check.
+    pub target: CheckTarget,
+    /// Time between checks.
+    pub interval: Duration,
+    /// A check that takes longer failed (the service is down).
+    pub timeout: Duration,
+    /// A check that succeeds slower than this finds the service degraded.
+    pub degraded_after: Duration,
+}
+
+impl ServiceCheck {
+    /// A check of `target` every 10 s, with a 2 s timeout, degraded past 1 s.
+    pub fn new(name: impl Into<String>, target: CheckTarget) -> Self {
+        ServiceCheck {
+            name: name.into(),
+            target,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            degraded_after: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the time between checks.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// Where a service is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckTarget {
+    /// `host:port`: up when a TCP connection opens.
+    Tcp(String),
+    /// `http://host[:port]/path`: up when a `GET` answers below 500;
+    /// degraded on 5xx. (HTTPS is not checked yet: use `Tcp`.)
+    Http(String),
+}
+
 /// The disk spool: where batches go when ClickHouse is down and the memory
 /// kept for them ([`PipelineConfig::max_pending_bytes`]) is full, and where
 /// a shutdown leaves what it could not deliver. The next run of the
@@ -266,6 +339,7 @@ pub struct Config {
     pub(crate) user: String,
     pub(crate) password: Secret,
     pub(crate) database: String,
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     pub(crate) ca_cert: Option<PathBuf>,
     pub(crate) service_name: String,
     pub(crate) service_version: Option<String>,
@@ -274,6 +348,7 @@ pub struct Config {
     pub(crate) capture: CaptureConfig,
     pub(crate) spool: SpoolConfig,
     pub(crate) metrics: MetricsConfig,
+    pub(crate) monitor: MonitorConfig,
 }
 
 impl Config {
@@ -340,6 +415,11 @@ impl Config {
     pub fn metrics(&self) -> MetricsConfig {
         self.metrics
     }
+
+    /// The system monitor and service checks.
+    pub fn monitor(&self) -> &MonitorConfig {
+        &self.monitor
+    }
 }
 
 /// Where unset builder values come from.
@@ -392,6 +472,7 @@ pub struct ConfigBuilder {
     capture: CaptureConfig,
     spool: Option<SpoolConfig>,
     metrics: Option<MetricsConfig>,
+    monitor: Option<MonitorConfig>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -510,6 +591,20 @@ impl ConfigBuilder {
     /// The metrics recorder's settings (replaces `CLICKHOUSE_METRICS_INTERVAL_MS`).
     pub fn metrics(mut self, metrics: MetricsConfig) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// The system monitor and service checks (replaces `CLICKHOUSE_MONITOR`).
+    pub fn monitor(mut self, monitor: MonitorConfig) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Adds a service check.
+    pub fn service_check(mut self, check: ServiceCheck) -> Self {
+        let mut monitor = self.monitor.take().unwrap_or_default();
+        monitor.services.push(check);
+        self.monitor = Some(monitor);
         self
     }
 
@@ -659,6 +754,20 @@ impl ConfigBuilder {
                 "a positive duration",
             ));
         }
+        let monitor = match self.monitor {
+            Some(monitor) => monitor,
+            None => MonitorConfig {
+                system: env_parsed(env, "CLICKHOUSE_MONITOR", parse_bool)?.unwrap_or(true),
+                ..MonitorConfig::default()
+            },
+        };
+        if monitor.interval.is_zero() {
+            return Err(invalid(
+                "MonitorConfig::interval",
+                "0s",
+                "a positive duration",
+            ));
+        }
         if metrics.max_series == 0 {
             return Err(invalid(
                 "MetricsConfig::max_series",
@@ -680,6 +789,7 @@ impl ConfigBuilder {
             capture: self.capture,
             spool,
             metrics,
+            monitor,
         })
     }
 }

@@ -26,6 +26,8 @@
 mod capture;
 pub mod config;
 mod error;
+#[cfg(feature = "monitor")]
+pub mod monitor;
 mod pipeline;
 pub mod query;
 mod record;
@@ -39,8 +41,8 @@ pub use capture::MetricsRecorder;
 pub use capture::payload::Value;
 pub use capture::{CaptureLimits, ClickHouseLayer, Collector};
 pub use config::{
-    CaptureConfig, Config, ConfigBuilder, MetricsConfig, PipelineConfig, Retention, SpoolConfig,
-    SpoolFull, SpoolSync,
+    CaptureConfig, CheckTarget, Config, ConfigBuilder, MetricsConfig, MonitorConfig,
+    PipelineConfig, Retention, ServiceCheck, SpoolConfig, SpoolFull, SpoolSync,
 };
 pub use error::{ConfigError, Error, Result};
 pub use pipeline::ShutdownReport;

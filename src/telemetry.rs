@@ -133,7 +133,15 @@ impl Builder {
             span_fields_in_logs: config.capture.span_fields_in_logs,
         });
         let layer = ClickHouseLayer::new(Arc::clone(&capture));
+        #[cfg(feature = "monitor")]
+        let monitor = crate::monitor::Monitor::start(
+            &config.monitor,
+            pipeline.recorder().clone(),
+            Collector::new(Arc::clone(&capture)),
+        )?;
         let telemetry = Telemetry {
+            #[cfg(feature = "monitor")]
+            monitor,
             query: QueryClient::new(&config)?.with_memory(Arc::clone(pipeline.memory())),
             collector: Collector::new(capture),
             pipeline,
@@ -189,6 +197,10 @@ impl Builder {
 #[must_use = "dropping the guard flushes and stops the pipeline at once"]
 #[derive(Debug)]
 pub struct Telemetry {
+    /// Stopped before the pipeline shuts down, so its last readings and
+    /// events are delivered.
+    #[cfg(feature = "monitor")]
+    monitor: crate::monitor::Monitor,
     pipeline: Pipeline,
     query: QueryClient,
     collector: Collector,
@@ -216,6 +228,8 @@ impl Telemetry {
     /// Flushes within `timeout`, stops the flusher, and reports what could
     /// not be delivered. Blocks the calling thread.
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
+        #[cfg(feature = "monitor")]
+        self.monitor.stop();
         self.pipeline.shutdown(timeout)
     }
 
@@ -224,6 +238,20 @@ impl Telemetry {
     #[cfg(feature = "metrics")]
     pub fn recorder(&self) -> crate::MetricsRecorder {
         self.pipeline.recorder().clone()
+    }
+
+    /// Reads the host and this process now, records the readings as the
+    /// `system.*` and `process.*` gauges, and returns them (the seed's
+    /// `get_system_status()`).
+    #[cfg(feature = "monitor")]
+    pub fn system_status(&self) -> crate::monitor::SystemStatus {
+        self.monitor.system_status()
+    }
+
+    /// The last status of each configured service check.
+    #[cfg(feature = "monitor")]
+    pub fn service_statuses(&self) -> Vec<crate::monitor::ServiceStatus> {
+        self.monitor.service_statuses()
     }
 
     /// Records logs and events without tracing (`collect_log`, `record_event`).
@@ -244,6 +272,8 @@ impl Telemetry {
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
+        #[cfg(feature = "monitor")]
+        self.monitor.stop();
         let report = self
             .pipeline
             .shutdown(self.config.pipeline.shutdown_timeout);

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use metrics::{Key, Level, Metadata, Recorder};
-use tracing_clickhouse::{Config, MetricsConfig};
+use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig};
 
 const RECORDS: u64 = 10_000_000;
 const META: Metadata<'static> = Metadata::new("test", Level::INFO, None);
@@ -36,6 +36,11 @@ fn ten_million_histogram_records_take_fixed_memory() {
         .metrics(MetricsConfig {
             interval: Duration::from_secs(3600),
             ..MetricsConfig::default()
+        })
+        // Only the one series of this test.
+        .monitor(MonitorConfig {
+            system: false,
+            ..MonitorConfig::default()
         })
         .build()
         .unwrap();
