@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::{Config, PipelineConfig, Telemetry};
+use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig, PipelineConfig, Telemetry};
 use tracing_subscriber::prelude::*;
 
 /// Events per timed chunk; below our queue's wake-up mark and the appender's buffer.
@@ -51,6 +51,15 @@ fn ours() -> Subject {
         .pipeline(PipelineConfig {
             queue_capacity: 65_536,
             ..PipelineConfig::default()
+        })
+        // Only the events measured: no system gauges, no pipeline metrics.
+        .metrics(MetricsConfig {
+            pipeline_metrics: false,
+            ..MetricsConfig::default()
+        })
+        .monitor(MonitorConfig {
+            system: false,
+            ..MonitorConfig::default()
         })
         .build()
         .unwrap();

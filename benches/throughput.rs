@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tracing::{Dispatch, dispatcher};
 use tracing_clickhouse::query::QueryClient;
-use tracing_clickhouse::{Config, PipelineConfig, QueuePolicy};
+use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig, PipelineConfig, QueuePolicy};
 use tracing_subscriber::prelude::*;
 
 const THREADS: u64 = 2;
@@ -50,6 +50,15 @@ fn config(url: &str, database: &str, policy: QueuePolicy, queue_capacity: usize)
             queue_capacity,
             shutdown_timeout: Duration::from_secs(120),
             ..PipelineConfig::default()
+        })
+        // Only the events measured: no system gauges, no pipeline metrics.
+        .metrics(MetricsConfig {
+            pipeline_metrics: false,
+            ..MetricsConfig::default()
+        })
+        .monitor(MonitorConfig {
+            system: false,
+            ..MonitorConfig::default()
         })
         .build()
         .unwrap()

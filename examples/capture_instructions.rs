@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::{Config, PipelineConfig, Telemetry};
+use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig, PipelineConfig, Telemetry};
 use tracing_subscriber::prelude::*;
 
 /// Events per round, and rounds; between rounds the subject catches up.
@@ -52,6 +52,15 @@ fn main() {
                 .pipeline(PipelineConfig {
                     queue_capacity: 65_536,
                     ..PipelineConfig::default()
+                })
+                // Only the events measured: no system gauges, no pipeline metrics.
+                .metrics(MetricsConfig {
+                    pipeline_metrics: false,
+                    ..MetricsConfig::default()
+                })
+                .monitor(MonitorConfig {
+                    system: false,
+                    ..MonitorConfig::default()
                 })
                 .build()
                 .expect("configuration");

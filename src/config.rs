@@ -155,6 +155,9 @@ pub struct MetricsConfig {
     /// Series (metric name plus labels) the recorder keeps; registrations
     /// of new ones past it are refused and counted.
     pub max_series: usize,
+    /// Whether each snapshot also records the pipeline's own counters
+    /// ([`Stats`](crate::Stats)) as `tracing_clickhouse.*` metrics.
+    pub pipeline_metrics: bool,
 }
 
 impl Default for MetricsConfig {
@@ -162,6 +165,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             interval: Duration::from_secs(10),
             max_series: 10_000,
+            pipeline_metrics: true,
         }
     }
 }

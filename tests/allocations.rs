@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::{Config, PipelineConfig, Telemetry};
+use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig, PipelineConfig, Telemetry};
 use tracing_subscriber::prelude::*;
 
 struct CountingAllocator;
@@ -62,6 +62,15 @@ fn dry_run() -> (Dispatch, Telemetry) {
         .pipeline(PipelineConfig {
             queue_capacity: 65_536,
             ..PipelineConfig::default()
+        })
+        // Only the events measured: no system gauges, no pipeline metrics.
+        .metrics(MetricsConfig {
+            pipeline_metrics: false,
+            ..MetricsConfig::default()
+        })
+        .monitor(MonitorConfig {
+            system: false,
+            ..MonitorConfig::default()
         })
         .build()
         .unwrap();

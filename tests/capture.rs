@@ -15,7 +15,7 @@ const FLUSH: Duration = Duration::from_secs(30);
 
 fn start(prefix: &str, limits: CaptureLimits) -> (Dispatch, Telemetry) {
     let base = common::config(prefix);
-    let config = Config::builder()
+    let config = common::quiet(Config::builder())
         .url(base.url())
         .database(base.database())
         .service_name("tc-test")

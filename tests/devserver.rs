@@ -92,7 +92,7 @@ async fn authentication_is_enforced_when_configured() {
     // Our pipeline with a wrong password: a clear error, without the password.
     // (The flush retries until its deadline; a few seconds leave room for a
     // loaded machine.)
-    let config = Config::builder()
+    let config = common::quiet(Config::builder())
         .url(&server.url)
         .user("writer")
         .password("wrong-pw-1234")
@@ -180,7 +180,7 @@ async fn https_with_a_custom_ca() {
     });
     assert!(server.url.starts_with("https://"), "{}", server.url);
 
-    let trusting = Config::builder()
+    let trusting = common::quiet(Config::builder())
         .url(&server.url)
         .ca_cert(&ca_pem)
         .database("tls_test")
@@ -207,7 +207,7 @@ async fn https_with_a_custom_ca() {
     assert_eq!(logs.total, 1);
 
     // Without our CA the server is not trusted.
-    let untrusting = Config::builder()
+    let untrusting = common::quiet(Config::builder())
         .url(&server.url)
         .database("tls_test")
         .build()

@@ -290,7 +290,7 @@ struct Identity {
 async fn service_and_resource_attributes_arrive_once_per_batch_intact() {
     let hostile = "it's a \\ back\tslash\nand `tick` service — ünïcode";
     let base = common::config("identity");
-    let config = tracing_clickhouse::Config::builder()
+    let config = common::quiet(tracing_clickhouse::Config::builder())
         .url(base.url())
         .database(base.database())
         .service_name(hostile)

@@ -26,6 +26,7 @@ fn config(url: &str, database: &str) -> Config {
         .metrics(MetricsConfig {
             interval: Duration::from_secs(3600),
             max_series: 100,
+            ..MetricsConfig::default()
         })
         .build()
         .unwrap()
@@ -163,6 +164,26 @@ async fn recorded_values_are_stored_and_read_back() {
     assert!(
         close(over_range.values[1].1, 1.0, 1.0 / 16.0),
         "{over_range:?}"
+    );
+
+    // The pipeline's own counters are metrics too.
+    let sent = query
+        .query_metrics(&MetricQuery::new("tracing_clickhouse.sent_batches"))
+        .await
+        .unwrap()
+        .points;
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|p| p.kind == "counter"));
+    let failed = query
+        .query_metrics(
+            &MetricQuery::new("tracing_clickhouse.failed_inserts").attribute("kind", "auth"),
+        )
+        .await
+        .unwrap()
+        .points;
+    assert_eq!(
+        failed.iter().map(|p| p.value).collect::<Vec<_>>(),
+        [0.0, 0.0]
     );
 
     // Aggregations from the rollups equal those from the raw rows.

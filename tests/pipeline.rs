@@ -16,7 +16,7 @@ const FLUSH: Duration = Duration::from_secs(60);
 
 fn config(prefix: &str, pipeline: PipelineConfig) -> Config {
     let base = common::config(prefix);
-    Config::builder()
+    common::quiet(Config::builder())
         .url(base.url())
         .database(base.database())
         .pipeline(PipelineConfig {
@@ -227,7 +227,7 @@ async fn works_inside_a_multi_thread_runtime() {
 }
 
 fn unreachable(pipeline: PipelineConfig) -> Config {
-    Config::builder()
+    common::quiet(Config::builder())
         // Nothing listens on the discard port: every insert is refused.
         .url("http://127.0.0.1:9")
         .database("unreachable")

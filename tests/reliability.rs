@@ -39,7 +39,7 @@ fn pipeline() -> PipelineConfig {
 }
 
 fn config(url: &str, database: &str, pipeline: PipelineConfig, spool: Option<&Path>) -> Config {
-    let mut builder = Config::builder()
+    let mut builder = common::quiet(Config::builder())
         .url(url)
         .database(database)
         .service_name("tc-reliability")
@@ -347,7 +347,7 @@ async fn spool_cap_drops_exactly_what_it_counts() {
         ..pipeline()
     };
     let spool_config = |dir: &Path| {
-        Config::builder()
+        common::quiet(Config::builder())
             .url(&url)
             .database(&database)
             .service_name("tc-reliability")
@@ -434,7 +434,7 @@ async fn damaged_spool_segments() {
         ..pipeline()
     };
     let config = config(&url, &database, pipeline.clone(), None);
-    let config = Config::builder()
+    let config = common::quiet(Config::builder())
         .url(config.url())
         .database(&database)
         .service_name("tc-reliability")
@@ -498,7 +498,7 @@ async fn authentication_failure_then_fixed() {
     let port = server.port();
     let data = server.keep_data();
     let database = database("auth");
-    let config = Config::builder()
+    let config = common::quiet(Config::builder())
         .url(&server.url)
         .user(&user.0)
         .password(&user.1)
@@ -529,7 +529,7 @@ async fn authentication_failure_then_fixed() {
         ..Options::default()
     });
     flush(&telemetry);
-    let admin = Config::builder()
+    let admin = common::quiet(Config::builder())
         .url(config.url())
         .user("writer")
         .password("right")

@@ -83,7 +83,7 @@ async fn retention_is_configurable() {
         metrics_days: 400,
         events_days: 30,
     };
-    let config = tracing_clickhouse::Config::builder()
+    let config = common::quiet(tracing_clickhouse::Config::builder())
         .url(default.url())
         .database(default.database())
         .retention(retention)

@@ -236,7 +236,7 @@ async fn spans_that_record_an_error_have_error_status() {
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_carry_the_ids_of_their_span_and_optionally_its_fields() {
     let base = common::config("span_logs");
-    let config = Config::builder()
+    let config = common::quiet(Config::builder())
         .url(base.url())
         .database(base.database())
         .pipeline(base.pipeline().clone())

@@ -186,6 +186,54 @@ impl MetricsRecorder {
     pub(crate) fn state(&self) -> &Arc<MetricsState> {
         &self.state
     }
+
+    /// Records the pipeline's own counters as metrics named
+    /// `tracing_clickhouse.*` (taken with every snapshot).
+    pub(crate) fn record_pipeline(&self, stats: &crate::Stats) {
+        const META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
+        let total = |name: &'static str, labels: &[(&'static str, &'static str)], value: u64| {
+            let labels: Vec<metrics::Label> = labels
+                .iter()
+                .map(|&(k, v)| metrics::Label::new(k, v))
+                .collect();
+            self.register_counter(&Key::from_parts(name, labels), &META)
+                .absolute(value);
+        };
+        total("tracing_clickhouse.queued", &[], stats.queued);
+        total("tracing_clickhouse.sent_rows", &[], stats.sent_rows);
+        total("tracing_clickhouse.sent_bytes", &[], stats.sent_bytes);
+        total("tracing_clickhouse.sent_batches", &[], stats.sent_batches);
+        total("tracing_clickhouse.retries", &[], stats.retries);
+        for (kind, n) in [
+            ("transient", stats.failed_transient),
+            ("auth", stats.failed_auth),
+            ("schema", stats.failed_schema),
+        ] {
+            total("tracing_clickhouse.failed_inserts", &[("kind", kind)], n);
+        }
+        for (reason, n) in [
+            ("queue_full", stats.dropped_queue_full),
+            ("after_shutdown", stats.dropped_after_shutdown),
+            ("unsent", stats.dropped_unsent),
+            ("spool_full", stats.dropped_spool_full),
+            ("spool_corrupt", stats.dropped_spool_corrupt),
+        ] {
+            total("tracing_clickhouse.dropped_rows", &[("reason", reason)], n);
+        }
+        total("tracing_clickhouse.spooled_rows", &[], stats.spooled_rows);
+        total("tracing_clickhouse.replayed_rows", &[], stats.replayed_rows);
+        let level = |name: &'static str, value: f64| {
+            self.register_gauge(&Key::from_name(name), &META).set(value);
+        };
+        level("tracing_clickhouse.queue_depth", stats.queue_depth as f64);
+        level("tracing_clickhouse.pending_rows", stats.pending_rows as f64);
+        level("tracing_clickhouse.memory_bytes", stats.memory_bytes as f64);
+        level("tracing_clickhouse.spool_bytes", stats.spool_bytes as f64);
+        level(
+            "tracing_clickhouse.insert_seconds",
+            stats.last_insert_micros as f64 / 1e6,
+        );
+    }
 }
 
 impl MetricsState {

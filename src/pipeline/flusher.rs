@@ -140,7 +140,9 @@ pub(crate) struct Flusher {
 #[cfg(feature = "metrics")]
 #[derive(Debug)]
 struct Snapshots {
-    state: Arc<crate::capture::recorder::MetricsState>,
+    recorder: crate::capture::MetricsRecorder,
+    /// Whether snapshots record the pipeline's own counters.
+    pipeline_metrics: bool,
     /// Each counter's value at the last snapshot, for its delta.
     previous: std::collections::HashMap<metrics::Key, u64>,
     interval: Duration,
@@ -196,11 +198,13 @@ impl Flusher {
     #[cfg(feature = "metrics")]
     pub(crate) fn with_metrics(
         mut self,
-        state: Arc<crate::capture::recorder::MetricsState>,
-        interval: Duration,
+        recorder: crate::capture::MetricsRecorder,
+        config: crate::config::MetricsConfig,
     ) -> Self {
+        let interval = config.interval;
         self.snapshots = Some(Snapshots {
-            state,
+            recorder,
+            pipeline_metrics: config.pipeline_metrics,
             previous: Default::default(),
             interval,
             next_at: Instant::now() + interval,
@@ -231,8 +235,12 @@ impl Flusher {
                 return;
             }
             snapshots.next_at = now + snapshots.interval;
+            if snapshots.pipeline_metrics {
+                snapshots.recorder.record_pipeline(&self.queue.stats());
+            }
             let rows = snapshots
-                .state
+                .recorder
+                .state()
                 .snapshot(crate::record::now_ns(), &mut snapshots.previous);
             let batch = &mut self.open[Table::Metrics as usize];
             for row in &rows {

@@ -69,7 +69,7 @@ impl Pipeline {
         #[cfg(feature = "metrics")]
         let recorder = MetricsRecorder::new(config.metrics.max_series, Arc::clone(&queue.counters));
         #[cfg(feature = "metrics")]
-        let flusher = flusher.with_metrics(Arc::clone(recorder.state()), config.metrics.interval);
+        let flusher = flusher.with_metrics(recorder.clone(), config.metrics);
         let (started, started_rx) = bounded(1);
         let thread = std::thread::Builder::new()
             .name("tracing-clickhouse-flusher".into())

@@ -210,13 +210,27 @@ pub fn config_for(url: &str, database: &str) -> Config {
         shutdown_timeout: Duration::from_secs(30),
         ..Default::default()
     };
-    Config::builder()
+    quiet(Config::builder())
         .url(url)
         .database(database)
         .service_name("tc-test")
         .pipeline(pipeline)
         .build()
         .expect("test configuration")
+}
+
+/// No rows besides the test's own: no system gauges, no pipeline metrics
+/// (so counts of sent and spooled rows are the test's events).
+pub fn quiet(builder: tracing_clickhouse::ConfigBuilder) -> tracing_clickhouse::ConfigBuilder {
+    builder
+        .metrics(tracing_clickhouse::MetricsConfig {
+            pipeline_metrics: false,
+            ..Default::default()
+        })
+        .monitor(tracing_clickhouse::MonitorConfig {
+            system: false,
+            ..Default::default()
+        })
 }
 
 /// A temporary directory, removed when dropped.
