@@ -1,5 +1,6 @@
-//! The main job: log events at every level with fields into ClickHouse, then
-//! read them back with their statistics.
+//! The main job: log events at every level with fields into ClickHouse,
+//! record a few metrics and the system's status, then read them back with
+//! their statistics.
 //!
 //! `make demo` runs it against a local devserver; with `CLICKHOUSE_URL` (or
 //! `CLICKHOUSE_HOST` and friends) set, against that server instead.
@@ -7,7 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use tracing_clickhouse::Severity;
-use tracing_clickhouse::query::LogQuery;
+use tracing_clickhouse::query::{Granularity, LogQuery, MetricQuery};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,6 +31,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Payment service unreachable"
     );
     tracing::info!(user = "ada", "Order confirmed");
+
+    // Metrics through the `metrics` macros (init installed our recorder),
+    // and the system monitor's reading (the seed's get_system_status()).
+    for latency in [0.012, 0.020, 0.031, 0.250] {
+        metrics::counter!("orders.placed", "channel" => "web").increment(1);
+        metrics::histogram!("orders.latency_seconds").record(latency);
+    }
+    let system = telemetry.system_status();
 
     // Wait until ClickHouse has the rows (flush blocks, so step off the runtime).
     tokio::task::block_in_place(|| telemetry.flush(Duration::from_secs(30)))?;
@@ -81,6 +90,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Warnings and errors of this run: {}", errors.len());
     let all_time = query.log_stats(&LogQuery::new()).await?;
     println!("All logs of every run in this database: {}", all_time.total);
+
+    println!();
+    println!(
+        "System: CPU {:.1} %, memory {:.1} % of {} MiB, {} disks, up {} s; this process {} MiB RSS, {} threads",
+        system.cpu_percent,
+        system.memory_percent,
+        system.memory_total_bytes >> 20,
+        system.disks.len(),
+        system.uptime_seconds,
+        system.process_rss_bytes >> 20,
+        system.process_threads,
+    );
+    let since_start = |name: &str| {
+        MetricQuery::new(name)
+            .service(config.service_name())
+            .since(started)
+    };
+    let orders = query.query_metrics(&since_start("orders.placed")).await?;
+    let latency = query
+        .histogram_quantiles(&since_start("orders.latency_seconds"), &[0.5, 0.99])
+        .await?;
+    println!(
+        "Metrics of this run: orders.placed = {} | orders.latency_seconds: {} samples, p50 {:.3} s, p99 {:.3} s",
+        orders.points.last().map_or(0.0, |p| p.value),
+        latency.count,
+        latency.values[0].1,
+        latency.values[1].1,
+    );
+    let cpu_by_hour = query
+        .metric_aggregations(Granularity::Hour, &MetricQuery::new("system.cpu_percent"))
+        .await?;
+    if let Some(hour) = cpu_by_hour.last() {
+        println!(
+            "system.cpu_percent this hour (from metrics_hourly): avg {:.1}, min {:.1}, max {:.1} over {} readings",
+            hour.avg, hour.min, hour.max, hour.count
+        );
+    }
 
     let report = telemetry.shutdown(Duration::from_secs(10));
     assert_eq!(report.unsent_rows, 0, "{report:?}");
