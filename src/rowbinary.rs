@@ -64,6 +64,11 @@ impl<'a> RowReader<'a> {
         self.bytes.is_empty()
     }
 
+    /// What is left unread.
+    pub(crate) fn rest(self) -> &'a [u8] {
+        self.bytes
+    }
+
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.bytes.len() < n {
             return None;

@@ -28,6 +28,7 @@ use bytes::Bytes;
 use super::encode::{BatchConstants, Table};
 use super::stats::Counters;
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
+use crate::rowbinary::{RowReader, put_str, put_u8, put_u64, put_uvarint};
 use crate::sink::clickhouse::Batch;
 
 /// The first bytes of every segment file; the last byte is the format version.
@@ -504,16 +505,18 @@ fn read_payload(reader: &mut impl Read, available: u64) -> Result<Vec<u8>, Strin
 
 /// A batch as a spool record (header included).
 pub(crate) fn encode_record(batch: &Batch) -> Vec<u8> {
+    // The payload's fields in RowBinary, read back by the same `RowReader`
+    // as rows are; the body, already RowBinary, is the rest.
     let params = &batch.constants.params;
     let mut payload = Vec::with_capacity(64 + batch.token.len() + batch.body.len());
-    payload.push(PAYLOAD_VERSION);
-    payload.push(batch.table.code());
-    payload.extend_from_slice(&batch.rows.to_le_bytes());
-    put_short(&mut payload, batch.token.as_bytes());
-    payload.push(params.len() as u8);
+    put_u8(&mut payload, PAYLOAD_VERSION);
+    put_u8(&mut payload, batch.table.code());
+    put_u64(&mut payload, batch.rows);
+    put_str(&mut payload, &batch.token);
+    put_uvarint(&mut payload, params.len() as u64);
     for (name, value) in params {
-        put_short(&mut payload, name.as_bytes());
-        put_long(&mut payload, value.as_bytes());
+        put_str(&mut payload, name);
+        put_str(&mut payload, value);
     }
     payload.extend_from_slice(&batch.body);
 
@@ -524,68 +527,20 @@ pub(crate) fn encode_record(batch: &Batch) -> Vec<u8> {
     record
 }
 
-fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = bytes.len().min(usize::from(u16::MAX));
-    out.extend_from_slice(&(len as u16).to_le_bytes());
-    out.extend_from_slice(&bytes[..len]);
-}
-
-fn put_long(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
-}
-
-/// Reads a payload front to back; `None` past the end.
-struct PayloadReader<'a>(&'a [u8]);
-
-impl<'a> PayloadReader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    }
-
-    fn short_str(&mut self) -> Option<String> {
-        let len = u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes"));
-        String::from_utf8(self.take(usize::from(len))?.to_vec()).ok()
-    }
-
-    fn long_str(&mut self) -> Option<String> {
-        let len = u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
-        String::from_utf8(self.take(len as usize)?.to_vec()).ok()
-    }
-}
-
 /// The batch a payload holds.
 pub(crate) fn decode_payload(payload: &[u8]) -> Option<Batch> {
-    let mut reader = PayloadReader(payload);
+    let mut reader = RowReader::new(payload);
     if reader.u8()? != PAYLOAD_VERSION {
         return None;
     }
     let table = Table::from_code(reader.u8()?)?;
     let rows = reader.u64()?;
-    let token = reader.short_str()?;
-    let count = reader.u8()?;
-    let mut params = Vec::with_capacity(usize::from(count));
-    for _ in 0..count {
-        params.push((reader.short_str()?, reader.long_str()?));
-    }
+    let token = reader.string()?;
+    let params = reader.string_map()?;
     Some(Batch {
         table,
         rows,
-        body: Bytes::copy_from_slice(reader.0),
+        body: Bytes::copy_from_slice(reader.rest()),
         constants: Arc::new(BatchConstants { params }),
         token,
     })

@@ -177,19 +177,10 @@ impl QueryClient {
             "limit",
             Param::UInt(limit),
         );
-        match sql.build(&self.client).fetch_all().await {
-            Ok(entries) => Ok(Events {
-                entries,
-                origin: Origin::ClickHouse,
-            }),
-            Err(error) => match self.fallback(&error) {
-                Some((memory, origin)) => Ok(Events {
-                    entries: events_from_memory(memory, query),
-                    origin,
-                }),
-                None => Err(error.into()),
-            },
-        }
+        let (entries, origin) = self
+            .fetch_or_memory(sql, |memory| events_from_memory(memory, query))
+            .await?;
+        Ok(Events { entries, origin })
     }
 }
 

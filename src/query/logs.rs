@@ -306,19 +306,10 @@ impl QueryClient {
             "limit",
             Param::UInt(limit),
         );
-        match sql.build(&self.client).fetch_all().await {
-            Ok(entries) => Ok(Logs {
-                entries,
-                origin: Origin::ClickHouse,
-            }),
-            Err(error) => match self.fallback(&error) {
-                Some((memory, origin)) => Ok(Logs {
-                    entries: logs_from_memory(memory, query),
-                    origin,
-                }),
-                None => Err(error.into()),
-            },
-        }
+        let (entries, origin) = self
+            .fetch_or_memory(sql, |memory| logs_from_memory(memory, query))
+            .await?;
+        Ok(Logs { entries, origin })
     }
 
     /// Counts per level, total, and first and last time of the logs matching
@@ -335,13 +326,9 @@ impl QueryClient {
         );
         query.filter(&mut sql);
         sql.push_text(" GROUP BY level");
-        let (rows, origin) = match sql.build(&self.client).fetch_all().await {
-            Ok(rows) => (rows, Origin::ClickHouse),
-            Err(error) => match self.fallback(&error) {
-                Some((memory, origin)) => (level_counts_from_memory(memory, query), origin),
-                None => return Err(error.into()),
-            },
-        };
+        let (rows, origin) = self
+            .fetch_or_memory(sql, |memory| level_counts_from_memory(memory, query))
+            .await?;
         let mut stats = LogStats {
             origin,
             ..LogStats::default()

@@ -280,19 +280,10 @@ impl QueryClient {
         let mut sql = Sql::new(POINT_COLUMNS);
         query.filter(&mut sql, "TimeUnix");
         sql.push_text(" ORDER BY TimeUnix");
-        match sql.build(&self.client).fetch_all().await {
-            Ok(points) => Ok(MetricPoints {
-                points,
-                origin: Origin::ClickHouse,
-            }),
-            Err(error) => match self.fallback(&error) {
-                Some((memory, origin)) => Ok(MetricPoints {
-                    points: metrics_from_memory(memory, query),
-                    origin,
-                }),
-                None => Err(error.into()),
-            },
-        }
+        let (points, origin) = self
+            .fetch_or_memory(sql, |memory| metrics_from_memory(memory, query))
+            .await?;
+        Ok(MetricPoints { points, origin })
     }
 
     /// Per-second rates of a counter: for each series, between each pair of

@@ -93,15 +93,27 @@ impl QueryClient {
         self
     }
 
-    /// The memory fallback for a failed query, if the failure means
-    /// ClickHouse is unreachable (a bad query or a refused login is not
-    /// hidden behind a partial answer).
-    fn fallback(&self, error: &clickhouse::error::Error) -> Option<(&MemoryRing, Origin)> {
-        let memory = self.memory.as_deref()?;
-        (FailureKind::of(error) == FailureKind::Transient).then(|| {
-            let reason = chain(error);
-            (memory, Origin::Memory { reason })
-        })
+    /// Runs `sql`; when ClickHouse cannot be reached and this client has
+    /// the memory fallback, answers with `from_memory` instead. A bad query
+    /// or a refused login is an error, never hidden behind a partial answer.
+    async fn fetch_or_memory<T>(
+        &self,
+        sql: Sql,
+        from_memory: impl FnOnce(&MemoryRing) -> Vec<T>,
+    ) -> Result<(Vec<T>, Origin)>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        match sql.build(&self.client).fetch_all().await {
+            Ok(rows) => Ok((rows, Origin::ClickHouse)),
+            Err(error) => match self.memory.as_deref() {
+                Some(memory) if FailureKind::of(&error) == FailureKind::Transient => {
+                    let reason = chain(&error);
+                    Ok((from_memory(memory), Origin::Memory { reason }))
+                }
+                _ => Err(error.into()),
+            },
+        }
     }
 
     /// The underlying `clickhouse` client, already pointed at the server and
