@@ -27,9 +27,13 @@ use crate::error::{Error, Result};
 use crate::sink::memory::MemoryRing;
 
 /// Extra time the guard waits for the flusher's answer beyond the deadline
-/// it gave it: the flusher checks the deadline between attempts, and then
-/// writes what is left to the spool.
+/// it gave it (the flusher checks the deadline between attempts).
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// The same with a spool: after the deadline the flusher writes what is
+/// left to disk (up to `max_pending_bytes` plus the queue, each batch
+/// fsynced by default), which a loaded disk may take a while to do; giving
+/// up earlier would report rows as lost that are on their way to the spool.
+const SPOOL_ANSWER_GRACE: Duration = Duration::from_secs(30);
 
 /// The running pipeline: its queue and its flusher thread.
 #[derive(Debug)]
@@ -39,6 +43,8 @@ pub(crate) struct Pipeline {
     memory: Arc<MemoryRing>,
     #[cfg(feature = "metrics")]
     recorder: MetricsRecorder,
+    /// How long past its deadline the flusher's answer is awaited.
+    answer_grace: Duration,
     control: Sender<Control>,
     thread: Option<JoinHandle<()>>,
 }
@@ -85,6 +91,11 @@ impl Pipeline {
             memory,
             #[cfg(feature = "metrics")]
             recorder,
+            answer_grace: if config.spool.dir.is_some() {
+                SPOOL_ANSWER_GRACE
+            } else {
+                ANSWER_GRACE
+            },
             control,
             thread: Some(thread),
         })
@@ -115,7 +126,7 @@ impl Pipeline {
         if let Some(thread) = &self.thread {
             thread.thread().unpark();
         }
-        match answer.recv_deadline(deadline + ANSWER_GRACE) {
+        match answer.recv_deadline(deadline + self.answer_grace) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(left)) => Err(Error::Timeout(left)),
             Err(_) => Err(Error::Timeout("the flusher did not answer in time".into())),
@@ -139,7 +150,7 @@ impl Pipeline {
             };
         }
         thread.thread().unpark();
-        match answer.recv_deadline(deadline + ANSWER_GRACE) {
+        match answer.recv_deadline(deadline + self.answer_grace) {
             Ok(report) => {
                 let _ = thread.join();
                 ShutdownReport {
