@@ -194,7 +194,7 @@ impl Flusher {
         })
     }
 
-    /// Snapshots `state`'s series every `interval`.
+    /// Snapshots the recorder's series every `config.interval`.
     #[cfg(feature = "metrics")]
     pub(crate) fn with_metrics(
         mut self,
