@@ -4,9 +4,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::{Origin, Param, QueryClient, Sql};
+use super::{Origin, Param, QueryClient, Sql, in_range, newest_first};
 use crate::error::Result;
-use crate::record::{from_unix_ns, unix_ns};
+use crate::record::from_unix_ns;
 use crate::sink::memory::{MemoryEvent, MemoryRing};
 
 /// Rows [`QueryClient::query_events`] returns when no limit is set.
@@ -74,27 +74,17 @@ impl EventQuery {
             let fragment = " AND Source = {source:String}";
             sql.push(fragment, "source", Param::Str(source.clone()));
         }
-        if let Some(since) = self.since {
-            let fragment = " AND Timestamp >= fromUnixTimestamp64Nano({since:Int64})";
-            sql.push(fragment, "since", Param::Int(unix_ns(since)));
-        }
-        if let Some(until) = self.until {
-            let fragment = " AND Timestamp < fromUnixTimestamp64Nano({until:Int64})";
-            sql.push(fragment, "until", Param::Int(unix_ns(until)));
-        }
+        sql.push_time_range("Timestamp", self.since, self.until);
     }
 
     /// Whether a row read back from memory matches, as [`filter`](Self::filter)
     /// would decide in ClickHouse.
     fn matches(&self, row: &MemoryEvent) -> bool {
-        let since = self.since.map(unix_ns);
-        let until = self.until.map(unix_ns);
         self.event_type
             .as_ref()
             .is_none_or(|t| &row.event_type == t)
             && self.source.as_ref().is_none_or(|s| &row.source == s)
-            && since.is_none_or(|since| row.timestamp_ns >= since)
-            && until.is_none_or(|until| row.timestamp_ns < until)
+            && in_range(row.timestamp_ns, self.since, self.until)
     }
 }
 
@@ -185,12 +175,14 @@ impl QueryClient {
 }
 
 fn events_from_memory(memory: &MemoryRing, query: &EventQuery) -> Vec<EventEntry> {
-    let mut rows: Vec<MemoryEvent> = memory
+    let rows: Vec<MemoryEvent> = memory
         .events()
         .into_iter()
         .filter(|row| query.matches(row))
         .collect();
-    rows.sort_by_key(|row| std::cmp::Reverse(row.timestamp_ns));
-    let limit = usize::try_from(query.limit.unwrap_or(DEFAULT_EVENT_LIMIT)).unwrap_or(usize::MAX);
-    rows.into_iter().take(limit).map(EventEntry::from).collect()
+    newest_first(
+        rows,
+        |row| row.timestamp_ns,
+        query.limit.unwrap_or(DEFAULT_EVENT_LIMIT),
+    )
 }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::{Origin, Param, QueryClient, Sql};
+use super::{Origin, Param, QueryClient, Sql, in_range, newest_first};
 use crate::error::Result;
 use crate::record::{Severity, from_unix_ns, unix_ns};
 use crate::sink::memory::{MemoryLog, MemoryRing};
@@ -103,8 +103,6 @@ impl LogQuery {
     /// Whether a row read back from memory matches, as [`filter`](Self::filter)
     /// would decide in ClickHouse.
     fn matches(&self, row: &MemoryLog) -> bool {
-        let since = self.since.map(unix_ns);
-        let until = self.until.map(unix_ns);
         self.level.is_none_or(|level| row.level == level.as_str())
             && self
                 .min_level
@@ -121,8 +119,7 @@ impl LogQuery {
                 .text
                 .as_ref()
                 .is_none_or(|text| row.message.to_lowercase().contains(&text.to_lowercase()))
-            && since.is_none_or(|since| row.timestamp_ns >= since)
-            && until.is_none_or(|until| row.timestamp_ns < until)
+            && in_range(row.timestamp_ns, self.since, self.until)
     }
 
     /// Appends the WHERE clause.
@@ -345,14 +342,16 @@ impl QueryClient {
 
 /// [`QueryClient::query_logs`] on the rows waiting in memory.
 fn logs_from_memory(memory: &MemoryRing, query: &LogQuery) -> Vec<LogEntry> {
-    let mut rows: Vec<MemoryLog> = memory
+    let rows: Vec<MemoryLog> = memory
         .logs()
         .into_iter()
         .filter(|row| query.matches(row))
         .collect();
-    rows.sort_by_key(|row| std::cmp::Reverse(row.timestamp_ns));
-    let limit = usize::try_from(query.limit.unwrap_or(DEFAULT_LIMIT)).unwrap_or(usize::MAX);
-    rows.into_iter().take(limit).map(LogEntry::from).collect()
+    newest_first(
+        rows,
+        |row| row.timestamp_ns,
+        query.limit.unwrap_or(DEFAULT_LIMIT),
+    )
 }
 
 /// [`QueryClient::log_stats`]'s per-level counts on the rows waiting in memory.

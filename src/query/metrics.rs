@@ -6,9 +6,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::{Origin, Param, QueryClient, Sql};
+use super::{Origin, Param, QueryClient, Sql, in_range};
 use crate::error::Result;
-use crate::record::{from_unix_ns, unix_ns};
+use crate::record::from_unix_ns;
 use crate::sink::memory::{MemoryMetric, MemoryRing};
 
 /// Which metric rows to read: one metric name, and optionally a service,
@@ -100,24 +100,7 @@ impl MetricQuery {
             sql.push(fragment, k, Param::Str(key.clone()));
             sql.bind(v, Param::Str(value.clone()));
         }
-        if let Some(since) = self.since {
-            sql.push_text(" AND ");
-            sql.push_text(time);
-            sql.push(
-                " >= fromUnixTimestamp64Nano({since:Int64})",
-                "since",
-                Param::Int(unix_ns(since)),
-            );
-        }
-        if let Some(until) = self.until {
-            sql.push_text(" AND ");
-            sql.push_text(time);
-            sql.push(
-                " < fromUnixTimestamp64Nano({until:Int64})",
-                "until",
-                Param::Int(unix_ns(until)),
-            );
-        }
+        sql.push_time_range(time, self.since, self.until);
     }
 
     fn check(&self) -> Result<()> {
@@ -130,8 +113,6 @@ impl MetricQuery {
     }
 
     fn matches(&self, row: &MemoryMetric) -> bool {
-        let since = self.since.map(unix_ns);
-        let until = self.until.map(unix_ns);
         row.point.name == self.name
             && self.service.as_ref().is_none_or(|s| &row.service == s)
             && self.attributes.iter().all(|(k, v)| {
@@ -140,8 +121,7 @@ impl MetricQuery {
                     .iter()
                     .any(|(rk, rv)| rk == k && rv == v)
             })
-            && since.is_none_or(|since| row.point.timestamp_ns >= since)
-            && until.is_none_or(|until| row.point.timestamp_ns < until)
+            && in_range(row.point.timestamp_ns, self.since, self.until)
     }
 }
 

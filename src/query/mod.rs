@@ -30,9 +30,11 @@ pub use metrics::{
 };
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::error::{Result, chain};
+use crate::record::unix_ns;
 use crate::sink::FailureKind;
 use crate::sink::clickhouse::client;
 use crate::sink::memory::MemoryRing;
@@ -124,6 +126,25 @@ impl QueryClient {
     }
 }
 
+/// Whether `timestamp_ns` lies in `[since, until)`: the time range of the
+/// queries, decided on a row read back from memory.
+fn in_range(timestamp_ns: i64, since: Option<SystemTime>, until: Option<SystemTime>) -> bool {
+    since.is_none_or(|since| timestamp_ns >= unix_ns(since))
+        && until.is_none_or(|until| timestamp_ns < unix_ns(until))
+}
+
+/// The newest `limit` rows, newest first (`ORDER BY time DESC LIMIT n` on
+/// rows read back from memory).
+fn newest_first<T, U: From<T>>(
+    mut rows: Vec<T>,
+    timestamp_ns: fn(&T) -> i64,
+    limit: u64,
+) -> Vec<U> {
+    rows.sort_by_key(|row| std::cmp::Reverse(timestamp_ns(row)));
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.into_iter().take(limit).map(U::from).collect()
+}
+
 /// A bound parameter's value.
 #[derive(Debug)]
 enum Param {
@@ -156,6 +177,29 @@ impl Sql {
     /// Binds `name`, which a fragment pushed before mentions.
     fn bind(&mut self, name: &'static str, value: Param) {
         self.params.push((name, value));
+    }
+
+    /// Appends `AND time >= since AND time < until` for the bounds given
+    /// (`time` is a fixed expression of nanosecond precision or coarser),
+    /// binding `since` and `until`.
+    fn push_time_range(
+        &mut self,
+        time: &'static str,
+        since: Option<SystemTime>,
+        until: Option<SystemTime>,
+    ) {
+        if let Some(since) = since {
+            self.push_text(" AND ");
+            self.push_text(time);
+            let fragment = " >= fromUnixTimestamp64Nano({since:Int64})";
+            self.push(fragment, "since", Param::Int(unix_ns(since)));
+        }
+        if let Some(until) = until {
+            self.push_text(" AND ");
+            self.push_text(time);
+            let fragment = " < fromUnixTimestamp64Nano({until:Int64})";
+            self.push(fragment, "until", Param::Int(unix_ns(until)));
+        }
     }
 
     fn push_text(&mut self, fragment: &'static str) {
