@@ -295,12 +295,15 @@ fn http_get(url: &str, timeout: Duration) -> Result<Option<String>, String> {
         Some(query) => format!("{}?{query}", parsed.path()),
         None => parsed.path().to_owned(),
     };
-    write!(
-        stream,
+    // One write: `write!` on the socket would send each piece of the format
+    // as a packet of its own.
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tracing-clickhouse-monitor\r\n\
          Connection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("cannot send the request: {e}"))?;
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("cannot send the request: {e}"))?;
     let mut head = [0u8; 64];
     let n = stream
         .read(&mut head)
@@ -512,8 +515,14 @@ mod tests {
             let url = format!("http://{}/health", listener.local_addr().unwrap());
             let server = std::thread::spawn(move || {
                 let (mut stream, _) = listener.accept().unwrap();
-                let mut request = [0u8; 512];
-                let _ = stream.read(&mut request).unwrap();
+                // Read the whole head, however it arrives.
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 512];
+                while !request.ends_with(b"\r\n\r\n") {
+                    let n = stream.read(&mut chunk).unwrap();
+                    assert!(n > 0, "the request ended early: {request:?}");
+                    request.extend_from_slice(&chunk[..n]);
+                }
                 stream.write_all(answer.as_bytes()).unwrap();
                 String::from_utf8_lossy(&request).into_owned()
             });
