@@ -39,7 +39,6 @@ use std::time::Duration;
 
 use crate::capture::CaptureLimits;
 use crate::error::ConfigError;
-use crate::pipeline::queue::QueuePolicy;
 
 const DEFAULT_HOST: &str = "localhost";
 const DEFAULT_PORT: u16 = 8443;
@@ -94,6 +93,18 @@ impl Default for Retention {
             events_days: 365,
         }
     }
+}
+
+/// What to do with a record when the queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueuePolicy {
+    /// Drop the new record and count it: the application never waits.
+    #[default]
+    DropNewest,
+    /// Wait until the flusher makes room: nothing is dropped while the
+    /// pipeline runs, at the price of stalling the application when
+    /// ClickHouse (or the flusher) cannot keep up.
+    Block,
 }
 
 /// Limits of the capture queue and the flusher's batches.

@@ -24,6 +24,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod capture;
+mod clock;
 pub mod config;
 mod error;
 #[cfg(feature = "monitor")]
@@ -42,11 +43,10 @@ pub use capture::payload::Value;
 pub use capture::{CaptureLimits, ClickHouseLayer, Collector};
 pub use config::{
     CaptureConfig, CheckTarget, Config, ConfigBuilder, MetricsConfig, MonitorConfig,
-    PipelineConfig, Retention, ServiceCheck, SpoolConfig, SpoolFull, SpoolSync,
+    PipelineConfig, QueuePolicy, Retention, ServiceCheck, SpoolConfig, SpoolFull, SpoolSync,
 };
 pub use error::{ConfigError, Error, Result};
 pub use pipeline::ShutdownReport;
-pub use pipeline::queue::QueuePolicy;
 pub use pipeline::spool::SpoolError;
 pub use pipeline::stats::Stats;
 pub use record::{Severity, UnknownSeverity};

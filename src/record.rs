@@ -5,6 +5,7 @@
 //! never on the application's.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::num::NonZeroU64;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -144,7 +145,8 @@ impl TraceContext {
 /// One `logs` row, as captured on the application thread.
 #[derive(Debug)]
 pub(crate) struct LogRecord {
-    pub(crate) timestamp_ns: i64,
+    /// When it was captured, in ticks of the capture clock (see `clock`).
+    pub(crate) ticks: u64,
     pub(crate) severity: Severity,
     /// The callsite of a tracing event; `None` for `collect_log` rows, whose
     /// source is the payload's scope entry.
@@ -153,17 +155,18 @@ pub(crate) struct LogRecord {
     /// Our own number for the emitting thread; see `capture::thread`.
     pub(crate) thread_id: u32,
     /// Message and fields; see `capture::payload`.
-    pub(crate) payload: Box<[u8]>,
+    pub(crate) payload: Payload,
 }
 
 /// One `spans` row, captured when the span closes.
 #[derive(Debug)]
 pub(crate) struct SpanRecord {
-    pub(crate) start_ns: i64,
-    pub(crate) duration_ns: u64,
+    /// Creation and close, in ticks of the capture clock.
+    pub(crate) start_ticks: u64,
+    pub(crate) end_ticks: u64,
     pub(crate) metadata: &'static Metadata<'static>,
-    pub(crate) trace_id: u128,
-    pub(crate) span_id: u64,
+    /// The span's own trace and span id.
+    pub(crate) context: TraceContext,
     /// 0 for a root span.
     pub(crate) parent_span_id: u64,
     pub(crate) thread_id: u32,
@@ -176,7 +179,8 @@ pub(crate) struct SpanRecord {
 /// One `events` row (`record_event`).
 #[derive(Debug)]
 pub(crate) struct EventRecord {
-    pub(crate) timestamp_ns: i64,
+    /// When it was captured, in ticks of the capture clock.
+    pub(crate) ticks: u64,
     pub(crate) event_type: String,
     pub(crate) source: String,
     pub(crate) trace: Option<TraceContext>,
@@ -184,28 +188,125 @@ pub(crate) struct EventRecord {
     pub(crate) payload: Box<[u8]>,
 }
 
-/// Everything that travels through the queue. Logs are the common case and
-/// stay inline (64 bytes); spans and events are boxed so they do not make
-/// every queue slot larger.
+/// Payload bytes kept inside the record itself: chosen so that a queue slot
+/// (the record and the ring's 8-byte stamp) is 256 bytes, four cache lines.
+pub(crate) const INLINE_PAYLOAD: usize = 198;
+
+/// A log record's payload: inside the record when it fits (most events, so
+/// capturing one allocates nothing and the flusher frees nothing), on the
+/// heap when it does not.
+pub(crate) struct Payload(Repr);
+
+enum Repr {
+    /// The first `len` bytes are initialized.
+    Inline {
+        len: u8,
+        bytes: [MaybeUninit<u8>; INLINE_PAYLOAD],
+    },
+    Heap(Box<[u8]>),
+}
+
+impl Payload {
+    /// A payload for `bytes`: a heap copy made now when they do not fit
+    /// inline, else room that [`Payload::fill`] copies them into.
+    #[inline]
+    pub(crate) fn for_bytes(bytes: &[u8]) -> Payload {
+        if bytes.len() <= INLINE_PAYLOAD {
+            Payload(Repr::Inline {
+                len: 0,
+                bytes: [MaybeUninit::uninit(); INLINE_PAYLOAD],
+            })
+        } else {
+            Payload(Repr::Heap(Box::from(bytes)))
+        }
+    }
+
+    /// Copies `bytes` into an inline payload made by [`Payload::for_bytes`]
+    /// for them (a heap payload holds them already). Done in place, in the
+    /// queue's slot, so the event's bytes are copied once.
+    #[inline]
+    pub(crate) fn fill(&mut self, bytes: &[u8]) {
+        if let Repr::Inline { len, bytes: room } = &mut self.0 {
+            let n = bytes.len().min(INLINE_PAYLOAD);
+            // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and `n`
+            // bytes fit in both.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), room.as_mut_ptr().cast::<u8>(), n);
+            }
+            *len = n as u8;
+        }
+    }
+
+    /// A payload holding a copy of `bytes`.
+    #[cfg(test)]
+    pub(crate) fn copy_of(bytes: &[u8]) -> Payload {
+        let mut payload = Payload::for_bytes(bytes);
+        payload.fill(bytes);
+        payload
+    }
+
+    /// Heap memory the payload holds (0 when inline).
+    #[inline]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { .. } => 0,
+            Repr::Heap(bytes) => bytes.len(),
+        }
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            // SAFETY: the first `len` bytes were written by `fill`.
+            Repr::Inline { len, bytes } => unsafe {
+                std::slice::from_raw_parts(bytes.as_ptr().cast::<u8>(), usize::from(*len))
+            },
+            Repr::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Payload({} bytes)", self.len())
+    }
+}
+
+/// Everything that travels through the queue, written into and read from
+/// its slot in place (see `pipeline::ring`).
 #[derive(Debug)]
 pub(crate) enum Record {
     Log(LogRecord),
-    Span(Box<SpanRecord>),
-    Event(Box<EventRecord>),
+    Span(SpanRecord),
+    Event(EventRecord),
 }
 
 impl Record {
-    /// Memory the record holds, for the queue's byte bound.
+    /// When the record was captured (a span: when it closed), in ticks.
     #[inline]
-    pub(crate) fn size_bytes(&self) -> usize {
-        std::mem::size_of::<Record>()
-            + match self {
-                Record::Log(log) => log.payload.len(),
-                Record::Span(span) => span.payload.len(),
-                Record::Event(event) => {
-                    event.payload.len() + event.event_type.len() + event.source.len()
-                }
+    pub(crate) fn ticks(&self) -> u64 {
+        match self {
+            Record::Log(log) => log.ticks,
+            Record::Span(span) => span.end_ticks,
+            Record::Event(event) => event.ticks,
+        }
+    }
+
+    /// Heap memory the record holds beyond its queue slot, for the queue's
+    /// byte bound.
+    #[inline]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Record::Log(log) => log.payload.heap_bytes(),
+            Record::Span(span) => span.payload.len(),
+            Record::Event(event) => {
+                event.payload.len() + event.event_type.len() + event.source.len()
             }
+        }
     }
 }
 
@@ -263,13 +364,22 @@ mod size_tests {
     use super::*;
 
     #[test]
-    fn a_log_record_fits_one_cache_line() {
+    fn a_queue_slot_is_four_cache_lines() {
         assert_eq!(std::mem::size_of::<Option<TraceContext>>(), 24);
-        assert!(
-            std::mem::size_of::<Record>() <= 64,
-            "{}",
-            std::mem::size_of::<Record>()
-        );
+        // The ring adds an 8-byte stamp to every slot.
+        assert_eq!(std::mem::size_of::<Record>() + 8, 256);
+    }
+
+    #[test]
+    fn small_payloads_stay_inline_and_large_ones_go_to_the_heap() {
+        let small = Payload::copy_of(b"abc");
+        assert_eq!((&*small, small.heap_bytes()), (&b"abc"[..], 0));
+        assert_eq!(&*Payload::copy_of(b""), b"");
+        let fits = vec![7; INLINE_PAYLOAD];
+        assert_eq!(Payload::copy_of(&fits).heap_bytes(), 0);
+        let large = vec![7; INLINE_PAYLOAD + 1];
+        let payload = Payload::copy_of(&large);
+        assert_eq!((&*payload, payload.heap_bytes()), (&large[..], large.len()));
     }
 
     #[test]

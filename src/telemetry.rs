@@ -129,6 +129,7 @@ impl Builder {
         let pipeline = Pipeline::start(&config, self.create_schema, self.dry_run)?;
         let capture = Arc::new(CaptureShared {
             queue: Arc::clone(pipeline.queue()),
+            clock: pipeline.clock().clone(),
             limits: config.capture.limits,
             span_fields_in_logs: config.capture.span_fields_in_logs,
         });

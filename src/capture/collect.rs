@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use super::payload::Value;
-use super::{CaptureShared, thread};
-use crate::record::{EventRecord, LogRecord, Record, Severity, TraceContext, now_ns};
+use super::{CaptureShared, LogHead};
+use crate::record::{EventRecord, Record, Severity, TraceContext};
 
 /// Records logs and events directly, for callers that do not use `tracing`
 /// (the seed's `LogCollectorAgent.collect_log` and event recording).
@@ -57,21 +57,22 @@ impl Collector {
         message: &str,
         context: impl IntoIterator<Item = (&'a str, Value<'a>)>,
     ) {
-        let (payload, ()) = self.shared.capture_payload(|writer| {
-            writer.message_str(message);
-            writer.scope(source);
-            for (key, value) in context {
-                writer.value_field(key, value);
-            }
-        });
-        self.shared.queue.push(Record::Log(LogRecord {
-            timestamp_ns: now_ns(),
+        let head = LogHead {
             severity: level,
             metadata: None,
             trace: current_trace(),
-            thread_id: thread::current_id(),
-            payload,
-        }));
+        };
+        self.shared.capture_log(
+            head,
+            |writer| {
+                writer.message_str(message);
+                writer.scope(source);
+                for (key, value) in context {
+                    writer.value_field(key, value);
+                }
+            },
+            |()| false,
+        );
     }
 
     /// Stores an `events` row: a discrete happening of `event_type` (for
@@ -82,19 +83,19 @@ impl Collector {
         source: &str,
         details: impl IntoIterator<Item = (&'a str, Value<'a>)>,
     ) {
-        let (payload, ()) = self.shared.capture_payload(|writer| {
+        let (payload, ()) = self.shared.capture_boxed(|writer| {
             for (key, value) in details {
                 writer.value_field(key, value);
             }
         });
         let limit = self.shared.limits.max_value_bytes;
-        self.shared.queue.push(Record::Event(Box::new(EventRecord {
-            timestamp_ns: now_ns(),
+        self.shared.queue.push(Record::Event(EventRecord {
+            ticks: self.shared.clock.ticks(),
             event_type: super::payload::cut_at_char_boundary(event_type, limit).to_owned(),
             source: super::payload::cut_at_char_boundary(source, limit).to_owned(),
             trace: current_trace(),
             payload,
-        })));
+        }));
     }
 }
 

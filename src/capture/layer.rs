@@ -2,7 +2,6 @@
 
 use std::num::NonZeroU64;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tracing::span::{Attributes, Id, Record as SpanValues};
 use tracing::{Event, Subscriber};
@@ -11,9 +10,9 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::fields::FieldVisitor;
 use super::ids::{new_span_id, new_trace_id};
-use super::{CaptureShared, capture_suppressed, is_internal_target, thread};
+use super::{CaptureShared, LogHead, capture_suppressed, is_internal_target, thread};
 use crate::pipeline::stats::Counters;
-use crate::record::{LogRecord, Record, Severity, SpanRecord, TraceContext, now_ns};
+use crate::record::{Record, Severity, SpanRecord, TraceContext};
 
 /// A [`Layer`] that sends every event to ClickHouse's `logs` table and every
 /// closed span to `spans`.
@@ -52,8 +51,7 @@ pub(super) struct SpanState {
     trace_id: u128,
     span_id: NonZeroU64,
     parent_span_id: u64,
-    start_ns: i64,
-    started: Instant,
+    start_ticks: u64,
     thread_id: u32,
     fields: Vec<u8>,
     field_count: usize,
@@ -110,7 +108,7 @@ where
         // Written through the scratch buffer into one exact-size allocation,
         // which `on_record` may grow and `on_close` hands on without copying.
         let (fields, (error_field, replaced_utf8, field_count)) =
-            self.shared.capture_payload(|writer| {
+            self.shared.capture_boxed(|writer| {
                 let mut visitor = FieldVisitor::new(writer);
                 attrs.record(&mut visitor);
                 (visitor.error_field, visitor.replaced_utf8, visitor.fields())
@@ -120,8 +118,7 @@ where
             trace_id,
             span_id: new_span_id(),
             parent_span_id,
-            start_ns: now_ns(),
-            started: Instant::now(),
+            start_ticks: self.shared.clock.ticks(),
             thread_id: thread::current_id(),
             fields: fields.into_vec(),
             field_count,
@@ -154,31 +151,31 @@ where
         }
         let span = ctx.event_span(event);
         let trace = span.as_ref().and_then(tracked_context);
-        let (payload, (internal, replaced_utf8)) = self.shared.capture_payload(|writer| {
-            let mut visitor = FieldVisitor::new(writer);
-            event.record(&mut visitor);
-            let flags = (visitor.internal_log_target, visitor.replaced_utf8);
-            if let (true, Some(span)) = (self.shared.span_fields_in_logs, &span) {
-                for span in span.scope() {
-                    if let Some(state) = span.extensions().get::<SpanState>() {
-                        writer.copy_fields(&state.fields);
-                    }
-                }
-            }
-            flags
-        });
-        Counters::add(&self.counters().replaced_utf8, replaced_utf8);
-        if internal {
-            return;
-        }
-        self.shared.queue.push(Record::Log(LogRecord {
-            timestamp_ns: now_ns(),
+        let head = LogHead {
             severity: Severity::from_tracing(metadata.level()),
             metadata: Some(metadata),
             trace,
-            thread_id: thread::current_id(),
-            payload,
-        }));
+        };
+        let span_fields = self.shared.span_fields_in_logs;
+        let (_internal, replaced_utf8) = self.shared.capture_log(
+            head,
+            |writer| {
+                let mut visitor = FieldVisitor::new(writer);
+                event.record(&mut visitor);
+                let flags = (visitor.internal_log_target, visitor.replaced_utf8);
+                if let (true, Some(span)) = (span_fields, &span) {
+                    for span in span.scope() {
+                        if let Some(state) = span.extensions().get::<SpanState>() {
+                            writer.copy_fields(&state.fields);
+                        }
+                    }
+                }
+                flags
+            },
+            // A `log` record from one of our own crates.
+            |&(internal, _)| internal,
+        );
+        Counters::add(&self.counters().replaced_utf8, replaced_utf8);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -186,17 +183,15 @@ where
         let Some(state) = span.extensions_mut().remove::<SpanState>() else {
             return;
         };
-        let duration_ns = u64::try_from(state.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.shared.queue.push(Record::Span(Box::new(SpanRecord {
-            start_ns: state.start_ns,
-            duration_ns,
+        self.shared.queue.push(Record::Span(SpanRecord {
+            start_ticks: state.start_ticks,
+            end_ticks: self.shared.clock.ticks(),
             metadata: span.metadata(),
-            trace_id: state.trace_id,
-            span_id: state.span_id.get(),
+            context: state.context(),
             parent_span_id: state.parent_span_id,
             thread_id: state.thread_id,
             payload: state.fields.into_boxed_slice(),
             error_field: state.error_field,
-        })));
+        }));
     }
 }

@@ -27,13 +27,17 @@ use payload::PayloadWriter;
 #[cfg(feature = "metrics")]
 pub use recorder::MetricsRecorder;
 
+use crate::clock::Clock;
 use crate::pipeline::queue::Queue;
 use crate::pipeline::stats::Counters;
+use crate::record::{LogRecord, Payload, Record, Severity, TraceContext};
 
 /// What every capture path shares: the queue and how much to keep.
 #[derive(Debug)]
 pub(crate) struct CaptureShared {
     pub(crate) queue: Arc<Queue>,
+    /// Stamps records with the time of capture.
+    pub(crate) clock: Clock,
     pub(crate) limits: CaptureLimits,
     pub(crate) span_fields_in_logs: bool,
 }
@@ -73,9 +77,9 @@ impl CaptureShared {
     }
 
     /// Like `write_payload`, through the thread's scratch buffer, returning
-    /// the payload in one exact-size allocation.
+    /// a copy of the payload in one exact-size allocation.
     #[inline]
-    fn capture_payload<R: Default>(
+    fn capture_boxed<R: Default>(
         &self,
         write: impl FnOnce(&mut PayloadWriter<'_>) -> R,
     ) -> (Box<[u8]>, R) {
@@ -84,6 +88,49 @@ impl CaptureShared {
             (Box::from(buf.as_slice()), out)
         })
     }
+
+    /// Writes a log record's payload with `write` through the thread's
+    /// scratch buffer and, unless `skip` says otherwise, queues the record:
+    /// the payload is copied straight into the queue's slot when it fits.
+    #[inline]
+    fn capture_log<R: Default>(
+        &self,
+        head: LogHead,
+        write: impl FnOnce(&mut PayloadWriter<'_>) -> R,
+        skip: impl FnOnce(&R) -> bool,
+    ) -> R {
+        with_scratch(|buf| {
+            let (out, _) = self.write_payload(buf, 0, write);
+            if skip(&out) {
+                return out;
+            }
+            let payload = Payload::for_bytes(buf);
+            let ticks = self.clock.ticks();
+            let thread_id = thread::current_id();
+            self.queue.push_with(payload.heap_bytes(), |slot| {
+                let record = slot.write(Record::Log(LogRecord {
+                    ticks,
+                    severity: head.severity,
+                    metadata: head.metadata,
+                    trace: head.trace,
+                    thread_id,
+                    payload,
+                }));
+                if let Record::Log(log) = record {
+                    log.payload.fill(buf);
+                }
+            });
+            out
+        })
+    }
+}
+
+/// What a log record holds besides its payload, its time and its thread.
+#[derive(Debug)]
+struct LogHead {
+    severity: Severity,
+    metadata: Option<&'static tracing::Metadata<'static>>,
+    trace: Option<TraceContext>,
 }
 
 /// Scratch buffers larger than this are not kept for the next event.

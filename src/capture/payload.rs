@@ -147,13 +147,30 @@ impl Raw<'_> {
             Raw::U64(v) => out.extend_from_slice(ints.format(v).as_bytes()),
             Raw::I128(v) => out.extend_from_slice(ints.format(v).as_bytes()),
             Raw::U128(v) => out.extend_from_slice(ints.format(v).as_bytes()),
-            Raw::F64(v) => {
-                // Writing to a Vec cannot fail.
-                let _ = write!(VecWriter(out), "{v}");
-            }
+            Raw::F64(v) => write_f64(v, out),
             Raw::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
         }
     }
+}
+
+/// Appends `value` as the shortest text that reads back as the same number,
+/// without exponent, as `Display` writes it (`12.5`, `95`, `0.00001`): through
+/// `zmij`, four times faster, except where it would write an exponent. (Of
+/// two shortest texts that both read back right, `zmij` sometimes picks the
+/// other last digit: `938390421418346.2` where `Display` says `.3`.)
+#[inline]
+fn write_f64(value: f64, out: &mut Vec<u8>) {
+    if value.is_finite() {
+        let mut buffer = zmij::Buffer::new();
+        let text = buffer.format_finite(value);
+        if !text.contains('e') {
+            let text = text.strip_suffix(".0").unwrap_or(text);
+            out.extend_from_slice(text.as_bytes());
+            return;
+        }
+    }
+    // Writing to a Vec cannot fail.
+    let _ = write!(VecWriter(out), "{value}");
 }
 
 impl<'a> From<Value<'a>> for Raw<'a> {
@@ -645,6 +662,32 @@ mod tests {
         assert_eq!(entries(&buf).next(), Some(expected));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn floats_read_back_as_the_same_number(bits in proptest::num::u64::ANY) {
+            let value = f64::from_bits(bits);
+            let mut out = Vec::new();
+            Raw::F64(value).write_text(&mut out);
+            let text = String::from_utf8(out).unwrap();
+            let display = value.to_string();
+            proptest::prop_assert!(!text.contains('e'), "{}", text);
+            proptest::prop_assert_eq!(text.len(), display.len());
+            let back: f64 = text.parse().unwrap();
+            proptest::prop_assert!(back.to_bits() == bits || (value.is_nan() && back.is_nan()));
+        }
+
+        #[test]
+        fn short_floats_are_written_as_display_writes_them(
+            mantissa in -999_999_999_999i64..999_999_999_999,
+            scale in 0u32..12,
+        ) {
+            let value = mantissa as f64 / 10f64.powi(scale as i32);
+            let mut out = Vec::new();
+            Raw::F64(value).write_text(&mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), value.to_string());
+        }
+    }
+
     #[test]
     fn values_as_text() {
         let text = |v: Raw<'_>| {
@@ -657,6 +700,10 @@ mod tests {
         assert_eq!(text(Raw::F64(0.1)), "0.1");
         assert_eq!(text(Raw::F64(95.0)), "95");
         assert_eq!(text(Raw::F64(f64::NAN)), "NaN");
+        assert_eq!(text(Raw::F64(-0.0)), "-0");
+        assert_eq!(text(Raw::F64(1e21)), "1000000000000000000000");
+        assert_eq!(text(Raw::F64(1.5e-7)), "0.00000015");
+        assert_eq!(text(Raw::F64(f64::NEG_INFINITY)), "-inf");
         assert_eq!(text(Raw::Bool(true)), "true");
         assert_eq!(text(Raw::Text(b"x y")), "x y");
     }

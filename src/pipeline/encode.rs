@@ -12,6 +12,7 @@ use tracing::Metadata;
 
 use crate::capture::payload::{Entry, Raw, entries};
 use crate::capture::thread;
+use crate::clock::{Anchor, Clock};
 use crate::config::Config;
 use crate::record::{EventRecord, LogRecord, Record, SpanRecord, TraceContext};
 use crate::rowbinary::{put_bytes, put_i64, put_str, put_u8, put_u64, put_uvarint};
@@ -278,8 +279,11 @@ enum OriginRef {
 }
 
 /// Encodes rows of every table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Encoder {
+    clock: Clock,
+    /// Turns capture ticks into time; renewed before every drain.
+    anchor: Anchor,
     thread_names: HashMap<u32, Option<Arc<str>>>,
     /// (callsite address, thread) → index into `origins`.
     origin_index: FxHashMap<(usize, u32), usize>,
@@ -291,6 +295,23 @@ pub(crate) struct Encoder {
 }
 
 impl Encoder {
+    pub(crate) fn new(clock: Clock) -> Self {
+        Encoder {
+            anchor: clock.anchor(),
+            clock,
+            thread_names: HashMap::new(),
+            origin_index: FxHashMap::default(),
+            origins: Vec::new(),
+            fresh_origin: Vec::new(),
+            text: Vec::new(),
+        }
+    }
+
+    /// Takes a fresh reading of the clock for the records drained next.
+    pub(crate) fn set_anchor(&mut self) {
+        self.anchor = self.clock.anchor();
+    }
+
     /// Appends the record's row to `out` (a batch of `Table::of(record)`).
     pub(crate) fn encode(&mut self, record: &Record, out: &mut Vec<u8>) {
         match record {
@@ -333,7 +354,7 @@ impl Encoder {
         let callsite = metadata.filter(|_| !bridged);
         let origin = self.origin(callsite, origin);
 
-        put_i64(out, record.timestamp_ns);
+        put_i64(out, self.anchor.unix_ns(record.ticks));
         put_trace(out, record.trace);
         put_str(out, record.severity.as_str());
         put_u8(out, record.severity.number());
@@ -370,9 +391,9 @@ impl Encoder {
             .count();
         let origin = self.origin(Some(metadata), origin);
 
-        put_i64(out, record.start_ns);
-        put_hex(out, record.trace_id, 32);
-        put_hex(out, u128::from(record.span_id), 16);
+        put_i64(out, self.anchor.unix_ns(record.start_ticks));
+        put_hex(out, record.context.trace_id(), 32);
+        put_hex(out, u128::from(record.context.span_id()), 16);
         if record.parent_span_id == 0 {
             put_str(out, "");
         } else {
@@ -392,7 +413,11 @@ impl Encoder {
             }
         }
         out.extend_from_slice(self.origin_bytes(origin));
-        put_u64(out, record.duration_ns);
+        put_u64(
+            out,
+            self.clock
+                .nanos_between(record.start_ticks, record.end_ticks),
+        );
         match (record.error_field, status_message) {
             (Some(_), Some(value)) => {
                 put_str(out, "Error");
@@ -410,7 +435,7 @@ impl Encoder {
     }
 
     fn event(&mut self, record: &EventRecord, out: &mut Vec<u8>) {
-        put_i64(out, record.timestamp_ns);
+        put_i64(out, self.anchor.unix_ns(record.ticks));
         put_str(out, &record.event_type);
         put_str(out, &record.source);
         put_uvarint(out, field_entries(&record.payload).count() as u64);

@@ -8,6 +8,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,9 +17,10 @@ use crossbeam::channel::{Receiver, Sender, TryRecvError};
 
 use super::delivery::Delivery;
 use super::encode::{BatchConstants, Encoder, Table};
-use super::queue::Queue;
+use super::queue::QueueReader;
 use super::stats::{Counters, Stats};
 use crate::capture::suppress_capture_on_this_thread;
+use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
 use crate::error::Result;
 use crate::sink::Sink;
@@ -122,7 +124,7 @@ struct DeliveryPlan {
 
 #[derive(Debug)]
 pub(crate) struct Flusher {
-    queue: Arc<Queue>,
+    reader: QueueReader,
     control: Receiver<Control>,
     limits: PipelineConfig,
     encoder: Encoder,
@@ -155,9 +157,10 @@ impl Flusher {
     /// here, so configuration errors reach the caller.
     pub(crate) fn new(
         config: &Config,
+        clock: Clock,
         create_schema: bool,
         discard: bool,
-        queue: Arc<Queue>,
+        reader: QueueReader,
         control: Receiver<Control>,
         ring: Arc<MemoryRing>,
     ) -> Result<Flusher> {
@@ -181,10 +184,10 @@ impl Flusher {
             }
         };
         Ok(Flusher {
-            queue,
+            reader,
             control,
             limits: config.pipeline.clone(),
-            encoder: Encoder::default(),
+            encoder: Encoder::new(clock),
             constants: Arc::new(BatchConstants::new(config)),
             open: Table::ALL.map(|_| OpenBatch::with_capacity(0)),
             tokens: Tokens::new(),
@@ -236,7 +239,9 @@ impl Flusher {
             }
             snapshots.next_at = now + snapshots.interval;
             if snapshots.pipeline_metrics {
-                snapshots.recorder.record_pipeline(&self.queue.stats());
+                snapshots
+                    .recorder
+                    .record_pipeline(&self.reader.queue().stats());
             }
             let rows = snapshots
                 .recorder
@@ -266,7 +271,7 @@ impl Flusher {
         // may come back into the queue.
         suppress_capture_on_this_thread();
         let Some(plan) = self.plan.take() else { return };
-        let counters = Arc::clone(&self.queue.counters);
+        let counters = Arc::clone(&self.reader.queue().counters);
         let delivery = Delivery::new(
             &plan.config,
             plan.sink,
@@ -286,7 +291,7 @@ impl Flusher {
         };
         loop {
             std::thread::park_timeout(self.next_wait(&delivery));
-            self.queue.drained();
+            self.reader.drained();
             match self.control.try_recv() {
                 Ok(Control::Flush { deadline, done }) => {
                     let _ = done.send(self.flush_all(&mut delivery, deadline));
@@ -329,27 +334,31 @@ impl Flusher {
     /// Returns how many it took.
     fn drain(&mut self, delivery: &mut Delivery, limit: usize) -> usize {
         let mut taken = 0;
-        let mut bytes = 0;
+        let mut heap_bytes = 0;
+        let (max_rows, max_bytes) = (self.limits.batch_max_rows, self.limits.batch_max_bytes);
+        self.encoder.set_anchor();
         while taken < limit && !delivery.is_full() {
-            let Some(record) = self.queue.pop() else {
-                break;
-            };
-            taken += 1;
-            bytes += record.size_bytes();
-            let table = Table::of(&record);
-            let batch = &mut self.open[table as usize];
-            self.encoder.encode(&record, &mut batch.body);
-            batch.rows += 1;
-            batch.opened_at.get_or_insert_with(Instant::now);
-            if batch.rows as usize >= self.limits.batch_max_rows
-                || batch.body.len() >= self.limits.batch_max_bytes
-            {
-                self.seal(delivery, table);
-                // Start sending now rather than after the whole drain.
-                delivery.pump(None);
-            }
+            let (encoder, open) = (&mut self.encoder, &mut self.open);
+            let mut full = None;
+            taken += self.reader.drain(limit - taken, |record| {
+                let table = Table::of(record);
+                let batch = &mut open[table as usize];
+                encoder.encode(record, &mut batch.body);
+                heap_bytes += record.heap_bytes();
+                batch.rows += 1;
+                batch.opened_at.get_or_insert_with(Instant::now);
+                if batch.rows as usize >= max_rows || batch.body.len() >= max_bytes {
+                    full = Some(table);
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            });
+            let Some(table) = full else { break };
+            self.seal(delivery, table);
+            // Start sending now rather than after the whole drain.
+            delivery.pump(None);
         }
-        self.queue.release(bytes);
+        self.reader.release(heap_bytes);
         taken
     }
 
@@ -386,7 +395,8 @@ impl Flusher {
 
     fn update_pending_rows(&self, delivery: &Delivery) {
         let rows = self.open_rows() + delivery.pending_rows();
-        self.queue
+        self.reader
+            .queue()
             .counters
             .pending_rows
             .store(rows, std::sync::atomic::Ordering::Relaxed);
@@ -398,7 +408,7 @@ impl Flusher {
     fn flush_all(&mut self, delivery: &mut Delivery, deadline: Instant) -> Result<(), String> {
         // The metrics as they are now are part of what a flush delivers.
         self.snapshot_metrics(delivery, true);
-        let mut owed = self.queue.len();
+        let mut owed = self.reader.queue().len();
         loop {
             owed -= self.drain(delivery, owed);
             if owed == 0 {
@@ -423,7 +433,7 @@ impl Flusher {
     /// Flushes; what is left goes to the spool if there is one, else it is
     /// given up (counted as dropped).
     fn shut_down(&mut self, delivery: &mut Delivery, deadline: Instant) -> ShutdownReport {
-        self.queue.close();
+        self.reader.queue().close();
         let result = self.flush_all(delivery, deadline);
         if result.is_err() && delivery.has_spool() {
             // Everything still queued or batched goes to the spool too.
@@ -450,13 +460,13 @@ impl Flusher {
     fn discard_undelivered(&mut self) -> u64 {
         let mut rows = self.open_rows();
         self.open = Table::ALL.map(|_| OpenBatch::with_capacity(0));
-        let mut bytes = 0;
-        while let Some(record) = self.queue.pop() {
-            bytes += record.size_bytes();
-            rows += 1;
-        }
-        self.queue.release(bytes);
-        Counters::add(&self.queue.counters.dropped_unsent, rows);
+        let mut heap_bytes = 0;
+        rows += self.reader.drain(usize::MAX, |record| {
+            heap_bytes += record.heap_bytes();
+            ControlFlow::Continue(())
+        }) as u64;
+        self.reader.release(heap_bytes);
+        Counters::add(&self.reader.queue().counters.dropped_unsent, rows);
         rows
     }
 }

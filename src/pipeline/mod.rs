@@ -5,6 +5,7 @@ mod delivery;
 pub(crate) mod encode;
 mod flusher;
 pub(crate) mod queue;
+mod ring;
 pub(crate) mod spool;
 pub(crate) mod stats;
 
@@ -22,6 +23,7 @@ use stats::{Counters, Stats};
 
 #[cfg(feature = "metrics")]
 use crate::capture::MetricsRecorder;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sink::memory::MemoryRing;
@@ -39,6 +41,8 @@ const SPOOL_ANSWER_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     queue: Arc<Queue>,
+    /// What capture stamps records with; the flusher turns it into time.
+    clock: Clock,
     /// The unsent batches, for queries while ClickHouse is down.
     memory: Arc<MemoryRing>,
     #[cfg(feature = "metrics")]
@@ -55,20 +59,21 @@ impl Pipeline {
     pub(crate) fn start(config: &Config, create_schema: bool, discard: bool) -> Result<Pipeline> {
         let limits = &config.pipeline;
         let counters = Arc::new(Counters::default());
-        let queue = Queue::new(
+        let (queue, reader) = Queue::new(
             limits.queue_capacity,
             limits.max_queue_bytes,
             limits.queue_policy,
             counters,
         );
-        let queue = Arc::new(queue);
         let (control, control_rx) = unbounded();
         let memory = Arc::new(MemoryRing::default());
+        let clock = Clock::new();
         let flusher = Flusher::new(
             config,
+            clock.clone(),
             create_schema,
             discard,
-            Arc::clone(&queue),
+            reader,
             control_rx,
             Arc::clone(&memory),
         )?;
@@ -88,6 +93,7 @@ impl Pipeline {
         queue.set_flusher(thread.thread().clone());
         Ok(Pipeline {
             queue,
+            clock,
             memory,
             #[cfg(feature = "metrics")]
             recorder,
@@ -108,6 +114,10 @@ impl Pipeline {
 
     pub(crate) fn memory(&self) -> &Arc<MemoryRing> {
         &self.memory
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub(crate) fn queue(&self) -> &Arc<Queue> {

@@ -1,116 +1,155 @@
 //! The bounded lock-free queue between application threads and the flusher.
 //!
-//! A push is one `ArrayQueue::push` and two atomic adds on one cache line
-//! (bytes and records accepted): no lock, no allocation, no system call. The queue is bounded by records
-//! and by bytes (the records' own memory, approximately: concurrent pushes may
-//! overshoot by a few records). When it is full, [`QueuePolicy`] decides:
-//! drop the new record and count it (the default; the application never
-//! waits), or wait for room.
+//! The queue is a few rings ([`Ring`]), one per group of threads: a thread
+//! pushes into the ring of its number, so two threads logging at once do
+//! not fight over one tail, and takes the next ring when its own is full.
+//! A push touches only what the push itself needs: its ring's tail and the
+//! slot it writes the record into. It takes no lock, allocates nothing and
+//! makes no system call, and it never reads what the flusher writes (the
+//! rings' heads, the flusher's counters), so a flusher draining at the same
+//! time costs the application nothing but the slots they share. The count
+//! of records accepted is the rings' tails.
 //!
-//! The flusher polls on a short interval; a producer that sees the queue half
-//! full, or that has to wait, wakes it early (at most once per drain).
+//! The flusher, the one consumer (it holds the [`QueueReader`]), takes
+//! records oldest first across the rings by their capture time, so rows
+//! and console lines keep the order they were captured in.
+//!
+//! The queue is bounded by records (its slots, 256 bytes each, allocated up
+//! front) and by the heap memory of records too large for a slot (their
+//! payloads, and the fields of spans and events); concurrent pushes may
+//! overshoot the second bound by a few records. When it is full,
+//! [`QueuePolicy`] decides: drop the new record and count it (the default;
+//! the application never waits), or wait for room.
+//!
+//! The flusher polls on a short interval; a producer wakes it early every
+//! half lap of its ring, when heap memory passes half its bound, or when it
+//! has to wait (at most once per drain).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-use crossbeam::queue::ArrayQueue;
-use crossbeam::utils::Backoff;
+use crossbeam::utils::{Backoff, CachePadded};
 
+use super::ring::Ring;
 use super::stats::{Counters, Stats};
+use crate::capture::thread;
+use crate::config::QueuePolicy;
 use crate::record::Record;
-
-/// What to do with a record when the queue is full.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum QueuePolicy {
-    /// Drop the new record and count it: the application never waits.
-    #[default]
-    DropNewest,
-    /// Wait until the flusher makes room: nothing is dropped while the
-    /// pipeline runs, at the price of stalling the application when
-    /// ClickHouse (or the flusher) cannot keep up.
-    Block,
-}
 
 /// How long a blocked producer sleeps between looks once spinning is over.
 const BLOCKED_SLEEP: Duration = Duration::from_micros(50);
 
-/// What producers add to on every push, on one cache line so the second
-/// add finds the line already owned.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Accounting {
-    /// Memory of the records in the queue.
-    bytes: AtomicUsize,
-    /// Records ever accepted: exact, unlike a count derived from the
-    /// flusher's progress, which misses records it is holding.
-    accepted: AtomicU64,
+/// Memory of one queue slot: the record and the ring's stamp.
+pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Record>() + 8;
+
+/// Rings per queue: enough that the threads of a busy program rarely share
+/// one, few enough that the flusher's merge across them stays cheap.
+fn ring_count(capacity: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, usize::from);
+    (2 * cores).clamp(4, MAX_RINGS).min(capacity.max(1))
+}
+
+const MAX_RINGS: usize = 16;
+
+thread_local! {
+    /// The ring this thread pushed into last (a hint: any ring is correct).
+    static LAST_RING: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// What producers read on every push and nobody writes while they run.
+#[derive(Debug)]
+struct Limits {
+    max_heap_bytes: usize,
+    policy: QueuePolicy,
+    /// Set once, at shutdown.
+    closed: AtomicBool,
 }
 
 #[derive(Debug)]
 pub(crate) struct Queue {
-    records: ArrayQueue<Record>,
-    accounting: Accounting,
-    max_bytes: usize,
-    policy: QueuePolicy,
-    /// Length at which a producer wakes the flusher before its interval ends.
-    wake_len: usize,
+    rings: Box<[Ring<Record>]>,
+    limits: CachePadded<Limits>,
+    /// Heap memory of the records in the queue; only large records touch it.
+    heap_bytes: CachePadded<AtomicUsize>,
+    /// Written by the flusher at every drain.
+    wake_pending: CachePadded<AtomicBool>,
     flusher: OnceLock<Thread>,
-    wake_pending: AtomicBool,
-    closed: AtomicBool,
     pub(crate) counters: Arc<Counters>,
 }
 
 impl Queue {
+    /// A queue of `capacity` records, and the one reader that may take them.
     pub(crate) fn new(
         capacity: usize,
-        max_bytes: usize,
+        max_heap_bytes: usize,
         policy: QueuePolicy,
         counters: Arc<Counters>,
-    ) -> Self {
-        Queue {
-            records: ArrayQueue::new(capacity),
-            accounting: Accounting::default(),
-            max_bytes,
-            policy,
-            wake_len: (capacity / 2).max(1),
+    ) -> (Arc<Queue>, QueueReader) {
+        let capacity = capacity.max(1);
+        let count = ring_count(capacity);
+        // The capacity, shared out exactly.
+        let rings = (0..count)
+            .map(|i| Ring::new(capacity / count + usize::from(i < capacity % count)))
+            .collect();
+        let queue = Arc::new(Queue {
+            rings,
+            limits: CachePadded::new(Limits {
+                max_heap_bytes,
+                policy,
+                closed: AtomicBool::new(false),
+            }),
+            heap_bytes: CachePadded::new(AtomicUsize::new(0)),
+            wake_pending: CachePadded::new(AtomicBool::new(false)),
             flusher: OnceLock::new(),
-            wake_pending: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
             counters,
-        }
+        });
+        let reader = QueueReader {
+            queue: Arc::clone(&queue),
+            not_shared: PhantomData,
+        };
+        (queue, reader)
     }
 
     /// Queues a record, waits for room (`Block`), or counts it as dropped.
     #[inline]
-    pub(crate) fn push(&self, mut record: Record) {
-        let size = record.size_bytes();
+    pub(crate) fn push(&self, record: Record) {
+        let heap = record.heap_bytes();
+        self.push_with(heap, move |slot| {
+            slot.write(record);
+        });
+    }
+
+    /// Like [`Queue::push`], with the record written by `init` straight
+    /// into its slot; `heap` is the heap memory the record will hold.
+    /// `init` must not panic (see [`Ring::push_with`]).
+    #[inline]
+    pub(crate) fn push_with<F>(&self, heap: usize, mut init: F)
+    where
+        F: FnOnce(&mut MaybeUninit<Record>),
+    {
         let backoff = Backoff::new();
+        let home = thread::current_id() as usize % self.rings.len();
         loop {
-            if self.closed.load(Ordering::Relaxed) {
+            if self.limits.closed.load(Ordering::Relaxed) {
                 Counters::add(&self.counters.dropped_closed, 1);
                 return;
             }
-            // Reserve the bytes before the push: the flusher may pop the
-            // record and give its bytes back at once, and the count must
-            // never go below what is really queued. A record larger than the
-            // whole budget still goes into an empty queue.
-            let queued = self.accounting.bytes.fetch_add(size, Ordering::Relaxed);
-            if queued == 0 || queued.saturating_add(size) <= self.max_bytes {
-                match self.records.push(record) {
-                    Ok(()) => {
-                        self.accounting.accepted.fetch_add(1, Ordering::Relaxed);
-                        if self.records.len() >= self.wake_len {
-                            self.wake_flusher();
-                        }
-                        return;
-                    }
-                    Err(rejected) => record = rejected,
+            if heap == 0 || self.reserve_heap(heap) {
+                match self.push_from(home, init) {
+                    Ok(()) => return,
+                    Err(rejected) => init = rejected,
+                }
+                if heap > 0 {
+                    self.heap_bytes.fetch_sub(heap, Ordering::Relaxed);
                 }
             }
-            self.accounting.bytes.fetch_sub(size, Ordering::Relaxed);
-            match self.policy {
+            match self.limits.policy {
                 QueuePolicy::DropNewest => {
                     Counters::add(&self.counters.dropped_queue_full, 1);
                     return;
@@ -127,27 +166,67 @@ impl Queue {
         }
     }
 
-    /// Takes the oldest record; its bytes stay counted until [`Queue::release`].
-    pub(crate) fn pop(&self) -> Option<Record> {
-        self.records.pop()
+    /// Pushes into the ring this thread used last, else the first one with
+    /// room from `home` on (so a thread that filled its own ring goes on in
+    /// the next, and comes back home once its own has room again).
+    #[inline]
+    fn push_from<F>(&self, home: usize, mut init: F) -> Result<(), F>
+    where
+        F: FnOnce(&mut MaybeUninit<Record>),
+    {
+        let count = self.rings.len();
+        let last = LAST_RING.try_with(Cell::get).unwrap_or(home);
+        let first = if last < count { last } else { home };
+        let rest = (0..count).map(|offset| (home + offset) % count);
+        for at in std::iter::once(first).chain(rest.filter(|&at| at != first)) {
+            let ring = &self.rings[at];
+            match ring.push_with(init) {
+                Ok(index) => {
+                    if at != first {
+                        let _ = LAST_RING.try_with(|last| last.set(at));
+                    }
+                    // Every half lap of a ring.
+                    if index % ring.capacity().div_ceil(2) == 0 {
+                        self.wake_flusher();
+                    }
+                    return Ok(());
+                }
+                Err(rejected) => init = rejected,
+            }
+        }
+        Err(init)
     }
 
-    /// Gives back the bytes of records taken with [`Queue::pop`].
-    pub(crate) fn release(&self, bytes: usize) {
-        self.accounting.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    /// Reserves heap memory for a large record, before the push: the flusher
+    /// may pop the record and give its bytes back at once, and the count must
+    /// never go below what is really queued. A record larger than the whole
+    /// budget still goes in when no other large record is queued.
+    #[cold]
+    fn reserve_heap(&self, bytes: usize) -> bool {
+        let max = self.limits.max_heap_bytes;
+        let queued = self.heap_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if queued == 0 || queued.saturating_add(bytes) <= max {
+            if queued.saturating_add(bytes) > max / 2 {
+                self.wake_flusher();
+            }
+            return true;
+        }
+        self.heap_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        false
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.records.len()
+        self.rings.iter().map(Ring::len).sum()
     }
 
+    /// Memory the queued records hold: their slots and their heap bytes.
     pub(crate) fn bytes(&self) -> usize {
-        self.accounting.bytes.load(Ordering::Relaxed)
+        self.len() * SLOT_BYTES + self.heap_bytes.load(Ordering::Relaxed)
     }
 
     /// Records ever accepted into the queue.
     pub(crate) fn accepted(&self) -> u64 {
-        self.accounting.accepted.load(Ordering::Relaxed)
+        self.rings.iter().map(Ring::pushed).sum()
     }
 
     /// The pipeline's counters with the queue's own.
@@ -161,7 +240,7 @@ impl Queue {
         let _ = self.flusher.set(thread);
     }
 
-    /// Wakes the flusher now (once until it next calls [`Queue::drained`]).
+    /// Wakes the flusher now (once until it next calls [`QueueReader::drained`]).
     pub(crate) fn wake_flusher(&self) {
         if !self.wake_pending.swap(true, Ordering::AcqRel)
             && let Some(thread) = self.flusher.get()
@@ -170,62 +249,170 @@ impl Queue {
         }
     }
 
-    /// The flusher is awake and draining: the next producer may wake it again.
-    pub(crate) fn drained(&self) {
-        self.wake_pending.store(false, Ordering::Release);
-    }
-
     /// From now on records are dropped (and counted) instead of queued, and
     /// blocked producers give up.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Relaxed);
+        self.limits.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The consumer's side of a [`Queue`]: there is one, and it is not shared
+/// between threads (it is `Send`, not `Sync`, and not `Clone`), which is
+/// what makes taking records from the rings sound.
+#[derive(Debug)]
+pub(crate) struct QueueReader {
+    queue: Arc<Queue>,
+    not_shared: PhantomData<Cell<()>>,
+}
+
+impl QueueReader {
+    pub(crate) fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    /// Takes up to `limit` records, oldest first across the rings by their
+    /// capture time, handing each to `read` in its slot, and stops early
+    /// after a record `read` answers `Break` to; returns how many it took.
+    /// A ring found empty is not looked at again during the call, so the
+    /// flusher does not keep reading the slot a producer is about to write.
+    pub(crate) fn drain(
+        &mut self,
+        limit: usize,
+        mut read: impl FnMut(&mut Record) -> ControlFlow<()>,
+    ) -> usize {
+        let rings = &self.queue.rings;
+        // The capture time of each ring's oldest record; `None` once empty.
+        // SAFETY (here and below): this reader is the rings' one consumer,
+        // and `&mut self` keeps its calls from overlapping.
+        let mut heads = [None; MAX_RINGS];
+        for (head, ring) in heads.iter_mut().zip(rings.iter()) {
+            *head = unsafe { ring.peek_with(Record::ticks) };
+        }
+        let mut taken = 0;
+        while taken < limit {
+            let oldest = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(i, ticks)| ticks.map(|t| (t, i)))
+                .min();
+            let Some((_, i)) = oldest else { break };
+            let flow = unsafe { rings[i].pop_with(&mut read) };
+            taken += 1;
+            heads[i] = unsafe { rings[i].peek_with(Record::ticks) };
+            if flow == Some(ControlFlow::Break(())) {
+                break;
+            }
+        }
+        taken
+    }
+
+    /// Gives back the heap bytes of records taken with [`QueueReader::drain`].
+    pub(crate) fn release(&self, heap_bytes: usize) {
+        if heap_bytes > 0 {
+            self.queue
+                .heap_bytes
+                .fetch_sub(heap_bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The flusher is awake and draining: the next producer may wake it again.
+    pub(crate) fn drained(&self) {
+        self.queue.wake_pending.store(false, Ordering::Release);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{LogRecord, Severity};
+    use crate::record::{LogRecord, Payload, Severity};
 
     fn record(payload_bytes: usize) -> Record {
+        stamped(0, payload_bytes)
+    }
+
+    fn stamped(ticks: u64, payload_bytes: usize) -> Record {
         Record::Log(LogRecord {
-            timestamp_ns: 0,
+            ticks,
             severity: Severity::Info,
             metadata: None,
             trace: None,
             thread_id: 0,
-            payload: vec![0; payload_bytes].into_boxed_slice(),
+            payload: Payload::copy_of(&vec![0; payload_bytes]),
         })
     }
 
-    fn queue(capacity: usize, max_bytes: usize, policy: QueuePolicy) -> Queue {
+    fn queue(capacity: usize, max_bytes: usize, policy: QueuePolicy) -> (Arc<Queue>, QueueReader) {
         Queue::new(capacity, max_bytes, policy, Arc::default())
     }
 
     #[test]
     fn a_full_queue_drops_and_counts_the_newest() {
-        let queue = queue(4, usize::MAX, QueuePolicy::DropNewest);
+        let (queue, _reader) = queue(4, usize::MAX, QueuePolicy::DropNewest);
         for _ in 0..10 {
             queue.push(record(10));
         }
         assert_eq!((queue.len(), queue.accepted()), (4, 4));
         assert_eq!(queue.counters.dropped_queue_full.load(Ordering::Relaxed), 6);
-        assert_eq!(queue.bytes(), 4 * record(10).size_bytes());
+        assert_eq!(queue.bytes(), 4 * SLOT_BYTES);
+    }
+
+    #[test]
+    fn one_thread_can_fill_every_ring() {
+        let (queue, mut reader) = queue(1000, usize::MAX, QueuePolicy::DropNewest);
+        assert!(queue.rings.len() > 1);
+        for ticks in 0..1200 {
+            queue.push(stamped(ticks, 10));
+        }
+        assert_eq!((queue.len(), queue.accepted()), (1000, 1000));
+        let mut seen = Vec::new();
+        reader.drain(usize::MAX, |record| {
+            seen.push(record.ticks());
+            ControlFlow::Continue(())
+        });
+        assert_eq!(seen, (0..1000).collect::<Vec<_>>(), "oldest first");
+    }
+
+    #[test]
+    fn records_come_out_in_capture_order_across_rings() {
+        let (queue, mut reader) = queue(4096, usize::MAX, QueuePolicy::DropNewest);
+        // Threads with different numbers push into different rings.
+        std::thread::scope(|scope| {
+            for first in 0..3u64 {
+                let queue = &queue;
+                scope.spawn(move || {
+                    for n in 0..300 {
+                        queue.push(stamped(first + 3 * n, 0));
+                    }
+                });
+            }
+        });
+        let mut seen = Vec::new();
+        let taken = reader.drain(500, |record| {
+            seen.push(record.ticks());
+            ControlFlow::Continue(())
+        });
+        reader.drain(usize::MAX, |record| {
+            seen.push(record.ticks());
+            ControlFlow::Continue(())
+        });
+        assert_eq!(taken, 500);
+        assert_eq!(seen, (0..900).collect::<Vec<_>>());
     }
 
     #[test]
     fn the_byte_bound_applies_but_an_empty_queue_takes_any_record() {
-        let size = record(1000).size_bytes();
-        let queue = queue(100, 2 * size, QueuePolicy::DropNewest);
+        let size = record(1000).heap_bytes();
+        assert_eq!(size, 1000, "too large for a slot");
+        let (queue, _reader) = queue(100, 2 * size, QueuePolicy::DropNewest);
         for _ in 0..5 {
             queue.push(record(1000));
         }
         assert_eq!(queue.accepted(), 2);
-        assert_eq!(queue.bytes(), 2 * size);
+        assert_eq!(queue.bytes(), 2 * (SLOT_BYTES + size));
 
-        let tiny = self::queue(100, 10, QueuePolicy::DropNewest);
+        let (tiny, _reader) = self::queue(100, 10, QueuePolicy::DropNewest);
         tiny.push(record(1_000_000));
-        tiny.push(record(1));
+        tiny.push(record(500));
         assert_eq!(
             tiny.accepted(),
             1,
@@ -235,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_closed_queue_counts_what_arrives() {
-        let queue = queue(4, usize::MAX, QueuePolicy::Block);
+        let (queue, _reader) = queue(4, usize::MAX, QueuePolicy::Block);
         queue.close();
         queue.push(record(1));
         assert_eq!(queue.len(), 0);
@@ -245,27 +432,38 @@ mod tests {
     #[test]
     fn concurrent_producers_and_a_draining_consumer_keep_exact_accounts() {
         const PER_PRODUCER: u64 = 300_000;
-        let queue = queue(64, 64 * 200, QueuePolicy::DropNewest);
+        let (queue, mut reader) = queue(64, 64 * 300, QueuePolicy::DropNewest);
         let producing = AtomicUsize::new(2);
         let taken = std::thread::scope(|scope| {
             for _ in 0..2 {
                 scope.spawn(|| {
+                    // Some records fit a slot, some go to the heap.
                     for i in 0..PER_PRODUCER as usize {
-                        queue.push(record(i % 97));
+                        queue.push(record(i % 397));
                     }
                     producing.fetch_sub(1, Ordering::Release);
                 });
             }
-            let consumer = scope.spawn(|| {
+            let producing = &producing;
+            let consumer = scope.spawn(move || {
                 let mut taken = 0u64;
                 loop {
                     let done = producing.load(Ordering::Acquire) == 0;
                     // Give bytes back at once, so a record can be released
                     // before its producer is done counting it.
-                    while let Some(record) = queue.pop() {
-                        queue.release(record.size_bytes());
+                    loop {
+                        let mut heap = 0;
+                        let took = reader.drain(1, |record| {
+                            heap = record.heap_bytes();
+                            ControlFlow::Continue(())
+                        });
+                        if took == 0 {
+                            break;
+                        }
+                        reader.release(heap);
                         taken += 1;
-                        assert!(queue.bytes() < 1 << 40, "the byte count went below zero");
+                        let bytes = reader.queue().bytes();
+                        assert!(bytes < 1 << 40, "the byte count went below zero");
                     }
                     if done {
                         return taken;

@@ -43,8 +43,13 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Adds `n`; adding nothing writes nothing, so the common case of a
+    /// capture that cut nothing leaves the shared line alone.
+    #[inline]
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+        if n != 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn snapshot(&self, accepted: u64, queue_len: usize, queue_bytes: usize) -> Stats {
