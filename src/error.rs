@@ -31,7 +31,7 @@ pub enum Error {
     Thread(#[source] std::io::Error),
     /// The disk spool cannot be opened.
     #[error(transparent)]
-    Spool(#[from] crate::pipeline::spool::SpoolError),
+    Spool(#[from] SpoolError),
     /// A query that cannot be run as asked.
     #[error("invalid query: {0}")]
     Query(String),
@@ -72,6 +72,25 @@ pub enum ConfigError {
     TlsUnavailable {
         /// The setting that asked for HTTPS.
         setting: &'static str,
+    },
+}
+
+/// Why opening the spool failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The directory or one of its files cannot be used.
+    #[error("spool {path:?}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// Another process (or another pipeline in this one) uses the directory.
+    #[error("spool {path:?} is in use by another process")]
+    Locked {
+        /// The spool directory.
+        path: PathBuf,
     },
 }
 

@@ -23,10 +23,14 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod batch;
 mod capture;
 mod clock;
 pub mod config;
+mod connect;
 mod error;
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+mod histogram;
 #[cfg(feature = "monitor")]
 pub mod monitor;
 mod pipeline;
@@ -35,7 +39,9 @@ mod record;
 mod rowbinary;
 pub mod schema;
 mod sink;
+mod stats;
 mod telemetry;
+mod threads;
 
 #[cfg(feature = "metrics")]
 pub use capture::MetricsRecorder;
@@ -45,11 +51,10 @@ pub use config::{
     CaptureConfig, CheckTarget, Config, ConfigBuilder, MetricsConfig, MonitorConfig,
     PipelineConfig, QueuePolicy, Retention, ServiceCheck, SpoolConfig, SpoolFull, SpoolSync,
 };
-pub use error::{ConfigError, Error, Result};
+pub use error::{ConfigError, Error, Result, SpoolError};
 pub use pipeline::ShutdownReport;
-pub use pipeline::spool::SpoolError;
-pub use pipeline::stats::Stats;
 pub use record::{Severity, UnknownSeverity};
+pub use stats::Stats;
 pub use telemetry::{Builder, Telemetry, builder, init};
 
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use crate::capture::{CaptureShared, ClickHouseLayer, Collector};
 use crate::config::Config;
 use crate::error::Result;
-use crate::pipeline::stats::Stats;
 use crate::pipeline::{Pipeline, ShutdownReport, report_unsent};
 use crate::query::QueryClient;
+use crate::stats::Stats;
 
 /// Sets up telemetry from the environment with every default and installs
 /// it as the global subscriber. Keep the guard for the life of the program.

@@ -15,7 +15,7 @@ thread_local! {
 fn seed() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_i64(crate::record::now_ns());
-    hasher.write_u32(crate::capture::thread::current_id());
+    hasher.write_u32(crate::threads::current_id());
     hasher.finish()
 }
 

@@ -10,9 +10,10 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::fields::FieldVisitor;
 use super::ids::{new_span_id, new_trace_id};
-use super::{CaptureShared, LogHead, capture_suppressed, is_internal_target, thread};
-use crate::pipeline::stats::Counters;
+use super::{CaptureShared, LogHead, capture_suppressed, is_internal_target};
 use crate::record::{Record, Severity, SpanRecord, TraceContext};
+use crate::stats::Counters;
+use crate::threads;
 
 /// A [`Layer`] that sends every event to ClickHouse's `logs` table and every
 /// closed span to `spans`.
@@ -119,7 +120,7 @@ where
             span_id: new_span_id(),
             parent_span_id,
             start_ticks: self.shared.clock.ticks(),
-            thread_id: thread::current_id(),
+            thread_id: threads::current_id(),
             fields: fields.into_vec(),
             field_count,
             error_field,

@@ -7,14 +7,11 @@
 
 mod collect;
 mod fields;
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) mod histogram;
 mod ids;
 mod layer;
 pub(crate) mod payload;
 #[cfg(feature = "metrics")]
 pub(crate) mod recorder;
-pub(crate) mod thread;
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -29,8 +26,9 @@ pub use recorder::MetricsRecorder;
 
 use crate::clock::Clock;
 use crate::pipeline::queue::Queue;
-use crate::pipeline::stats::Counters;
 use crate::record::{LogRecord, Payload, Record, Severity, TraceContext};
+use crate::stats::Counters;
+use crate::threads;
 
 /// What every capture path shares: the queue and how much to keep.
 #[derive(Debug)]
@@ -106,7 +104,7 @@ impl CaptureShared {
             }
             let payload = Payload::for_bytes(buf);
             let ticks = self.clock.ticks();
-            let thread_id = thread::current_id();
+            let thread_id = threads::current_id();
             self.queue.push_with(payload.heap_bytes(), |slot| {
                 let record = slot.write(Record::Log(LogRecord {
                     ticks,

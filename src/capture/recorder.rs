@@ -24,8 +24,8 @@ use metrics::{
 use metrics_util::registry::{Registry, Storage};
 use parking_lot::RwLock;
 
-use super::histogram::{Histogram, HistogramSnapshot};
-use crate::pipeline::stats::Counters;
+use crate::histogram::{Histogram, HistogramSnapshot};
+use crate::stats::Counters;
 
 /// The quantiles each histogram snapshot stores.
 pub(crate) const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];

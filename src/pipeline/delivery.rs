@@ -31,13 +31,12 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use super::spool::{Appended, Spool};
-use super::stats::Counters;
+use crate::batch::{Batch, UnsentBatches};
 use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
 use crate::error::{Error, Result};
-use crate::sink::clickhouse::Batch;
-use crate::sink::memory::MemoryRing;
 use crate::sink::{Failure, FailureKind, Sink};
+use crate::stats::Counters;
 
 /// The first wait after a failed insert; it doubles up to `max_retry_backoff`.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -131,7 +130,7 @@ pub(crate) struct Delivery {
     memory: VecDeque<Batch>,
     memory_bytes: usize,
     /// What queries see of `memory`.
-    ring: Arc<MemoryRing>,
+    ring: Arc<UnsentBatches>,
     spool: Option<Spool>,
     /// The last spool write failed: memory keeps what it cannot hand over.
     spool_failing: bool,
@@ -153,7 +152,7 @@ impl Delivery {
         sink: Sink,
         schema_admin: Option<clickhouse::Client>,
         counters: Arc<Counters>,
-        ring: Arc<MemoryRing>,
+        ring: Arc<UnsentBatches>,
     ) -> Result<Delivery> {
         let spool = match (&sink, &config.spool.dir) {
             (Sink::ClickHouse(_), Some(dir)) => {

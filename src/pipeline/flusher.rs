@@ -16,16 +16,18 @@ use bytes::Bytes;
 use crossbeam::channel::{Receiver, Sender, TryRecvError};
 
 use super::delivery::Delivery;
-use super::encode::{BatchConstants, Encoder, Table};
+use super::encode::Encoder;
 use super::queue::QueueReader;
-use super::stats::{Counters, Stats};
+use crate::batch::UnsentBatches;
+use crate::batch::{Batch, BatchConstants, Table};
 use crate::capture::suppress_capture_on_this_thread;
 use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
+use crate::connect::client;
 use crate::error::Result;
+use crate::sink::ClickHouseSink;
 use crate::sink::Sink;
-use crate::sink::clickhouse::{Batch, ClickHouseSink, client};
-use crate::sink::memory::MemoryRing;
+use crate::stats::{Counters, Stats};
 
 /// How often the flusher looks at the queue when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -119,7 +121,7 @@ struct DeliveryPlan {
     config: Config,
     sink: Sink,
     schema_admin: Option<clickhouse::Client>,
-    ring: Arc<MemoryRing>,
+    ring: Arc<UnsentBatches>,
 }
 
 #[derive(Debug)]
@@ -162,7 +164,7 @@ impl Flusher {
         discard: bool,
         reader: QueueReader,
         control: Receiver<Control>,
-        ring: Arc<MemoryRing>,
+        ring: Arc<UnsentBatches>,
     ) -> Result<Flusher> {
         let plan = if discard {
             DeliveryPlan {

@@ -7,7 +7,6 @@ mod flusher;
 pub(crate) mod queue;
 mod ring;
 pub(crate) mod spool;
-pub(crate) mod stats;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,18 +14,18 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Sender, bounded, unbounded};
 
+use crate::stats::{Counters, Stats};
 pub use flusher::ShutdownReport;
 pub(crate) use flusher::report_unsent;
 use flusher::{Control, Flusher};
 use queue::Queue;
-use stats::{Counters, Stats};
 
+use crate::batch::UnsentBatches;
 #[cfg(feature = "metrics")]
 use crate::capture::MetricsRecorder;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::sink::memory::MemoryRing;
 
 /// Extra time the guard waits for the flusher's answer beyond the deadline
 /// it gave it (the flusher checks the deadline between attempts).
@@ -44,7 +43,7 @@ pub(crate) struct Pipeline {
     /// What capture stamps records with; the flusher turns it into time.
     clock: Clock,
     /// The unsent batches, for queries while ClickHouse is down.
-    memory: Arc<MemoryRing>,
+    memory: Arc<UnsentBatches>,
     #[cfg(feature = "metrics")]
     recorder: MetricsRecorder,
     /// How long past its deadline the flusher's answer is awaited.
@@ -66,7 +65,7 @@ impl Pipeline {
             counters,
         );
         let (control, control_rx) = unbounded();
-        let memory = Arc::new(MemoryRing::default());
+        let memory = Arc::new(UnsentBatches::default());
         let clock = Clock::new();
         let flusher = Flusher::new(
             config,
@@ -112,7 +111,7 @@ impl Pipeline {
         &self.recorder
     }
 
-    pub(crate) fn memory(&self) -> &Arc<MemoryRing> {
+    pub(crate) fn memory(&self) -> &Arc<UnsentBatches> {
         &self.memory
     }
 

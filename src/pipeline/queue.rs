@@ -37,10 +37,10 @@ use std::time::Duration;
 use crossbeam::utils::{Backoff, CachePadded};
 
 use super::ring::Ring;
-use super::stats::{Counters, Stats};
-use crate::capture::thread;
 use crate::config::QueuePolicy;
 use crate::record::Record;
+use crate::stats::{Counters, Stats};
+use crate::threads;
 
 /// How long a blocked producer sleeps between looks once spinning is over.
 const BLOCKED_SLEEP: Duration = Duration::from_micros(50);
@@ -134,7 +134,7 @@ impl Queue {
         F: FnOnce(&mut MaybeUninit<Record>),
     {
         let backoff = Backoff::new();
-        let home = thread::current_id() as usize % self.rings.len();
+        let home = threads::current_id() as usize % self.rings.len();
         loop {
             if self.limits.closed.load(Ordering::Relaxed) {
                 Counters::add(&self.counters.dropped_closed, 1);

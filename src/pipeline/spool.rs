@@ -25,11 +25,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::encode::{BatchConstants, Table};
-use super::stats::Counters;
+use crate::batch::{Batch, BatchConstants, Table};
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
+use crate::error::SpoolError;
 use crate::rowbinary::{RowReader, put_str, put_u8, put_u64, put_uvarint};
-use crate::sink::clickhouse::Batch;
+use crate::stats::Counters;
 
 /// The first bytes of every segment file; the last byte is the format version.
 const MAGIC: &[u8; 8] = b"TCSPOOL\x01";
@@ -37,25 +37,6 @@ const RECORD_HEADER: u64 = 8;
 /// No batch is this large; a longer length means a corrupt record.
 const MAX_RECORD: u32 = 1 << 30;
 const PAYLOAD_VERSION: u8 = 1;
-
-/// Why opening the spool failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SpoolError {
-    /// The directory or one of its files cannot be used.
-    #[error("spool {path:?}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// What the system said.
-        source: io::Error,
-    },
-    /// Another process (or another pipeline in this one) uses the directory.
-    #[error("spool {path:?} is in use by another process")]
-    Locked {
-        /// The spool directory.
-        path: PathBuf,
-    },
-}
 
 /// What [`Spool::append`] did with a batch.
 #[derive(Debug, PartialEq, Eq)]

@@ -4,10 +4,11 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use super::memory::{self, MemoryEvent};
 use super::{Origin, Param, QueryClient, Sql, in_range, newest_first};
+use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::from_unix_ns;
-use crate::sink::memory::{MemoryEvent, MemoryRing};
 
 /// Rows [`QueryClient::query_events`] returns when no limit is set.
 pub const DEFAULT_EVENT_LIMIT: u64 = 100;
@@ -174,9 +175,8 @@ impl QueryClient {
     }
 }
 
-fn events_from_memory(memory: &MemoryRing, query: &EventQuery) -> Vec<EventEntry> {
-    let rows: Vec<MemoryEvent> = memory
-        .events()
+fn events_from_memory(memory: &UnsentBatches, query: &EventQuery) -> Vec<EventEntry> {
+    let rows: Vec<MemoryEvent> = memory::events(memory)
         .into_iter()
         .filter(|row| query.matches(row))
         .collect();

@@ -5,10 +5,11 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use super::memory::{self, MemoryLog};
 use super::{Origin, Param, QueryClient, Sql, in_range, newest_first};
+use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::{Severity, from_unix_ns, unix_ns};
-use crate::sink::memory::{MemoryLog, MemoryRing};
 
 /// Rows [`QueryClient::query_logs`] returns when no limit is set.
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -341,9 +342,8 @@ impl QueryClient {
 }
 
 /// [`QueryClient::query_logs`] on the rows waiting in memory.
-fn logs_from_memory(memory: &MemoryRing, query: &LogQuery) -> Vec<LogEntry> {
-    let rows: Vec<MemoryLog> = memory
-        .logs()
+fn logs_from_memory(memory: &UnsentBatches, query: &LogQuery) -> Vec<LogEntry> {
+    let rows: Vec<MemoryLog> = memory::logs(memory)
         .into_iter()
         .filter(|row| query.matches(row))
         .collect();
@@ -355,9 +355,12 @@ fn logs_from_memory(memory: &MemoryRing, query: &LogQuery) -> Vec<LogEntry> {
 }
 
 /// [`QueryClient::log_stats`]'s per-level counts on the rows waiting in memory.
-fn level_counts_from_memory(memory: &MemoryRing, query: &LogQuery) -> Vec<LevelCount> {
+fn level_counts_from_memory(memory: &UnsentBatches, query: &LogQuery) -> Vec<LevelCount> {
     let mut counts: BTreeMap<String, LevelCount> = BTreeMap::new();
-    for row in memory.logs().into_iter().filter(|row| query.matches(row)) {
+    for row in memory::logs(memory)
+        .into_iter()
+        .filter(|row| query.matches(row))
+    {
         let count = counts.entry(row.level.clone()).or_insert(LevelCount {
             level: row.level,
             count: 0,

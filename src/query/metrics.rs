@@ -6,10 +6,11 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use super::memory::{self, MemoryMetric};
 use super::{Origin, Param, QueryClient, Sql, in_range};
+use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::from_unix_ns;
-use crate::sink::memory::{MemoryMetric, MemoryRing};
 
 /// Which metric rows to read: one metric name, and optionally a service,
 /// attributes that must all match, and a time range.
@@ -324,13 +325,8 @@ impl QueryClient {
         let values = qs
             .iter()
             .map(|&q| {
-                let value = crate::capture::histogram::quantile(
-                    &buckets,
-                    totals.count,
-                    q,
-                    totals.min,
-                    totals.max,
-                );
+                let value =
+                    crate::histogram::quantile(&buckets, totals.count, q, totals.min, totals.max);
                 (q, value)
             })
             .collect();
@@ -386,9 +382,8 @@ impl QueryClient {
     }
 }
 
-fn metrics_from_memory(memory: &MemoryRing, query: &MetricQuery) -> Vec<MetricPoint> {
-    let mut points: Vec<MetricPoint> = memory
-        .metrics()
+fn metrics_from_memory(memory: &UnsentBatches, query: &MetricQuery) -> Vec<MetricPoint> {
+    let mut points: Vec<MetricPoint> = memory::metrics(memory)
         .into_iter()
         .filter(|row| query.matches(row))
         .map(|row| row.point)

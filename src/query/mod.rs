@@ -21,6 +21,7 @@
 
 mod events;
 mod logs;
+mod memory;
 mod metrics;
 
 pub use events::{DEFAULT_EVENT_LIMIT, EventEntry, EventQuery, Events};
@@ -32,12 +33,12 @@ pub use metrics::{
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::batch::UnsentBatches;
 use crate::config::Config;
+use crate::connect::client;
 use crate::error::{Result, chain};
 use crate::record::unix_ns;
 use crate::sink::FailureKind;
-use crate::sink::clickhouse::client;
-use crate::sink::memory::MemoryRing;
 
 /// Runs read queries against the configured database.
 ///
@@ -50,7 +51,7 @@ use crate::sink::memory::MemoryRing;
 #[derive(Clone, Debug)]
 pub struct QueryClient {
     client: clickhouse::Client,
-    memory: Option<Arc<MemoryRing>>,
+    memory: Option<Arc<UnsentBatches>>,
 }
 
 /// Where an answer came from.
@@ -90,7 +91,7 @@ impl QueryClient {
     }
 
     /// Falls back on `memory` when ClickHouse cannot be reached.
-    pub(crate) fn with_memory(mut self, memory: Arc<MemoryRing>) -> Self {
+    pub(crate) fn with_memory(mut self, memory: Arc<UnsentBatches>) -> Self {
         self.memory = Some(memory);
         self
     }
@@ -101,7 +102,7 @@ impl QueryClient {
     async fn fetch_or_memory<T>(
         &self,
         sql: Sql,
-        from_memory: impl FnOnce(&MemoryRing) -> Vec<T>,
+        from_memory: impl FnOnce(&UnsentBatches) -> Vec<T>,
     ) -> Result<(Vec<T>, Origin)>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,

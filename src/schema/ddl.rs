@@ -1,24 +1,11 @@
-//! The tables, from `schema.sql`.
-//!
-//! `schema.sql` at the crate's root is the single source of truth; it is
-//! embedded in the library. [`statements`] fills in its placeholders from a
-//! [`Config`] (the database name is a validated identifier, TTLs are numbers),
-//! and [`apply`] runs them. Every statement is `IF NOT EXISTS`, so applying
-//! twice changes nothing; existing tables keep their TTLs.
-//!
-//! ```no_run
-//! # async fn run() -> tracing_clickhouse::Result<()> {
-//! let config = tracing_clickhouse::Config::from_env()?;
-//! tracing_clickhouse::schema::apply(&config).await?;
-//! # Ok(()) }
-//! ```
+//! The DDL: `schema.sql`, its placeholders filled from a [`Config`], applied.
 
 use crate::config::Config;
+use crate::connect::client;
 use crate::error::Result;
-use crate::sink::clickhouse::client;
 
 /// The schema, with `{{placeholders}}`, as shipped.
-pub const SCHEMA_SQL: &str = include_str!("../schema.sql");
+pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// Inserts remembered per table for deduplication: a batch re-sent with the
 /// same token within the last this-many inserts of its table is stored once.

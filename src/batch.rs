@@ -1,0 +1,230 @@
+//! Sealed batches: what the flusher hands to delivery, the spool keeps, and
+//! queries read back while ClickHouse is away.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::record::Record;
+
+/// A table the pipeline writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Table {
+    Logs,
+    Spans,
+    Events,
+    /// Written by metric snapshots, not by queued records.
+    Metrics,
+}
+
+impl Table {
+    pub(crate) const ALL: [Table; 4] = [Table::Logs, Table::Spans, Table::Events, Table::Metrics];
+
+    pub(crate) fn of(record: &Record) -> Table {
+        match record {
+            Record::Log(_) => Table::Logs,
+            Record::Span(_) => Table::Spans,
+            Record::Event(_) => Table::Events,
+        }
+    }
+
+    /// The table with [`code`](Self::code) `code`, as stored in the spool.
+    pub(crate) fn from_code(code: u8) -> Option<Table> {
+        Table::ALL.get(usize::from(code)).copied()
+    }
+
+    /// A stable one-byte name, for the spool.
+    pub(crate) fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Logs => "logs",
+            Table::Spans => "spans",
+            Table::Events => "events",
+            Table::Metrics => "metrics",
+        }
+    }
+}
+
+/// One sealed batch: encoded rows of one table, the values its rows share,
+/// and the token that makes a re-send of it harmless.
+#[derive(Clone, Debug)]
+pub(crate) struct Batch {
+    pub(crate) table: Table,
+    pub(crate) rows: u64,
+    pub(crate) body: Bytes,
+    pub(crate) constants: Arc<BatchConstants>,
+    /// `insert_deduplication_token`: the same for every attempt of this batch.
+    pub(crate) token: String,
+}
+
+/// The values every row of a process shares (`ServiceName`,
+/// `ResourceAttributes`), as the query parameters of [`Table::insert_sql`].
+/// They travel with each batch, so a batch sent later (a retry) still
+/// carries the identity of the process that captured it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct BatchConstants {
+    /// `(param_name, value)` pairs, values in ClickHouse's parameter text format.
+    /// Owned, because batches replayed from the spool bring their own.
+    pub(crate) params: Vec<(String, String)>,
+}
+
+impl BatchConstants {
+    pub(crate) fn new(config: &Config) -> Self {
+        let resource = resource_attributes(config);
+        BatchConstants {
+            params: vec![
+                (
+                    "param_service".to_owned(),
+                    escape_param(&config.service_name),
+                ),
+                (
+                    "param_resource_keys".to_owned(),
+                    array_param(resource.iter().map(|(k, _)| *k)),
+                ),
+                (
+                    "param_resource_values".to_owned(),
+                    array_param(resource.iter().map(|(_, v)| v.as_str())),
+                ),
+            ],
+        }
+    }
+}
+
+impl BatchConstants {
+    /// The service name the rows of the batch get (for reading them back
+    /// from memory).
+    pub(crate) fn service(&self) -> String {
+        self.params
+            .iter()
+            .find(|(name, _)| name == "param_service")
+            .map(|(_, value)| unescape_param(value))
+            .unwrap_or_default()
+    }
+}
+
+/// The inverse of [`escape_param`].
+fn unescape_param(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some(escaped) => out.push(escaped),
+            None => {}
+        }
+    }
+    out
+}
+
+/// A parameter value as ClickHouse reads it: `\`, `'`, `` ` ``, tab and
+/// newline are escaped with a backslash.
+fn escape_param(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' | '\'' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An `Array(String)` parameter: `['a','b']`, each element quoted and escaped.
+fn array_param<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = values.map(|v| format!("'{}'", escape_param(v))).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+/// Resource attributes (OpenTelemetry semantic conventions), set once per process.
+pub(crate) fn resource_attributes(config: &Config) -> Vec<(&'static str, String)> {
+    let mut attributes = vec![("service.name", config.service_name.clone())];
+    if let Some(version) = &config.service_version {
+        attributes.push(("service.version", version.clone()));
+    }
+    attributes.extend([
+        (
+            "host.name",
+            gethostname::gethostname().to_string_lossy().into_owned(),
+        ),
+        ("process.pid", std::process::id().to_string()),
+        ("telemetry.sdk.name", env!("CARGO_PKG_NAME").to_owned()),
+        (
+            "telemetry.sdk.version",
+            env!("CARGO_PKG_VERSION").to_owned(),
+        ),
+        ("telemetry.sdk.language", "rust".to_owned()),
+    ]);
+    attributes
+}
+
+/// The batches waiting in memory for ClickHouse, as delivery last published
+/// them, for queries to read while ClickHouse cannot answer (the seed's
+/// in-memory fallback). Delivery owns the batches and publishes the list
+/// after every change (the bodies are shared, not copied), so a query never
+/// waits for the flusher and the flusher never waits for a query.
+#[derive(Debug, Default)]
+pub(crate) struct UnsentBatches {
+    batches: Mutex<Arc<[Batch]>>,
+}
+
+impl UnsentBatches {
+    /// Replaces the published batches.
+    pub(crate) fn publish<'a>(&self, batches: impl Iterator<Item = &'a Batch>) {
+        let batches: Arc<[Batch]> = batches.cloned().collect();
+        *self.batches.lock() = batches;
+    }
+
+    /// The batches of `table`, oldest first, as last published.
+    pub(crate) fn of(&self, table: Table) -> Vec<Batch> {
+        let batches = Arc::clone(&self.batches.lock());
+        batches
+            .iter()
+            .filter(|b| b.table == table)
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_unescape_to_what_was_escaped() {
+        for text in [
+            "plain",
+            "a\\b",
+            "it's",
+            "`x`",
+            "tab\there",
+            "two\nlines",
+            "trailing\\",
+        ] {
+            assert_eq!(unescape_param(&escape_param(text)), text);
+        }
+    }
+
+    #[test]
+    fn parameters_are_escaped() {
+        assert_eq!(escape_param("plain"), "plain");
+        assert_eq!(escape_param("it's a\\b\tc\nd`"), "it\\'s a\\\\b\\tc\\nd\\`");
+        let array = array_param(["a", "it's"].into_iter());
+        assert_eq!(array, "['a','it\\'s']");
+        assert_eq!(array_param(std::iter::empty()), "[]");
+    }
+}

@@ -1,0 +1,97 @@
+//! Connections to ClickHouse.
+//!
+//! Every connection is the official `clickhouse` crate over our own hyper
+//! client, so HTTPS trusts the webpki roots plus `CLICKHOUSE_CA_CERT`. The
+//! flusher and the query module each build their own client: a client's pooled
+//! connections belong to the tokio runtime that opened them.
+
+use std::time::Duration;
+
+use clickhouse::Client;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Config;
+use crate::error::ConfigError;
+
+/// Idle pooled connections are closed after this; below ClickHouse's own
+/// keep-alive timeout (3 s before 23.11, 10 s since), so the server never
+/// closes a connection we are about to reuse.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_millis(2_500);
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// A client for `config`'s server. With `database`, statements run in the
+/// configured database; without, they must name it (schema creation).
+pub(crate) fn client(config: &Config, database: bool) -> Result<Client, ConfigError> {
+    let mut connector = HttpConnector::new();
+    connector.set_keepalive(Some(TCP_KEEPALIVE));
+    connector.enforce_http(false);
+    let builder = {
+        let mut builder = HyperClient::builder(TokioExecutor::new());
+        builder.pool_idle_timeout(POOL_IDLE_TIMEOUT);
+        builder
+    };
+
+    #[cfg(feature = "rustls")]
+    let client = {
+        let tls = tls::client_config(config)?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        Client::with_http_client(builder.build(https))
+    };
+    #[cfg(not(feature = "rustls"))]
+    let client = Client::with_http_client(builder.build(connector));
+
+    let mut client = client
+        .with_url(config.endpoint.url())
+        .with_user(config.user.clone())
+        .with_password(config.password.expose())
+        .with_product_info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+    if database {
+        client = client.with_database(config.database.clone());
+    }
+    Ok(client)
+}
+
+#[cfg(feature = "rustls")]
+mod tls {
+    use std::sync::Arc;
+
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    use crate::config::Config;
+    use crate::error::ConfigError;
+
+    pub(super) fn client_config(config: &Config) -> Result<rustls::ClientConfig, ConfigError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &config.ca_cert {
+            let bad = |reason: String| ConfigError::CaCert {
+                setting: "CLICKHOUSE_CA_CERT",
+                path: path.clone(),
+                reason,
+            };
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| bad(e.to_string()))?;
+                roots.add(cert).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::CaCert {
+                setting: "CLICKHOUSE_CA_CERT",
+                path: config.ca_cert.clone().unwrap_or_default(),
+                reason: e.to_string(),
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(tls)
+    }
+}
