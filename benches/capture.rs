@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig, PipelineConfig, Telemetry};
+use tracing_clickhouse::{Builder, Telemetry};
 use tracing_subscriber::prelude::*;
 
 /// Events per timed chunk; below our queue's wake-up mark and the appender's buffer.
@@ -45,26 +45,12 @@ impl Subject {
 }
 
 fn ours() -> Subject {
-    let config = Config::builder()
+    let (layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
-        .database("bench")
-        .pipeline(PipelineConfig {
-            queue_capacity: 65_536,
-            ..PipelineConfig::default()
-        })
+        .and_then(|b| b.queue_capacity(65_536))
+        .unwrap()
         // Only the events measured: no system gauges, no pipeline metrics.
-        .metrics(MetricsConfig {
-            pipeline_metrics: false,
-            ..MetricsConfig::default()
-        })
-        .monitor(MonitorConfig {
-            system: false,
-            ..MonitorConfig::default()
-        })
-        .build()
-        .unwrap();
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
+        .quiet()
         .dry_run(true)
         .build()
         .unwrap();

@@ -16,22 +16,16 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use metrics::{Key, Label, Level, Metadata, Recorder, counter};
 use metrics_exporter_prometheus::PrometheusBuilder;
-use tracing_clickhouse::{Config, MetricsConfig, Telemetry};
+use tracing_clickhouse::{Builder, Telemetry};
 
 const META: Metadata<'static> = Metadata::new("bench", Level::INFO, None);
 
 fn ours() -> (Telemetry, tracing_clickhouse::MetricsRecorder) {
-    let config = Config::builder()
+    let (_layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
-        .database("bench")
-        .metrics(MetricsConfig {
-            interval: Duration::from_secs(3600),
-            ..MetricsConfig::default()
-        })
-        .build()
-        .unwrap();
-    let (_layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
+        .and_then(|b| b.metrics_interval(Duration::from_secs(3600)))
+        .unwrap()
+        .quiet()
         .dry_run(true)
         .build()
         .unwrap();

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tracing::{Dispatch, dispatcher};
 use tracing_clickhouse::query::QueryClient;
-use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig, PipelineConfig, QueuePolicy};
+use tracing_clickhouse::{Builder, Config, QueuePolicy};
 use tracing_subscriber::prelude::*;
 
 const THREADS: u64 = 2;
@@ -42,33 +42,24 @@ fn emit(dispatch: &Dispatch, per_thread: u64) {
 }
 
 fn config(url: &str, database: &str, policy: QueuePolicy, queue_capacity: usize) -> Config {
-    Config::builder()
+    Builder::from_env_vars::<&str, &str>([])
         .url(url)
-        .database(database)
-        .pipeline(PipelineConfig {
-            queue_policy: policy,
-            queue_capacity,
-            shutdown_timeout: Duration::from_secs(120),
-            ..PipelineConfig::default()
-        })
+        .and_then(|b| b.database(database))
+        .and_then(|b| b.queue_capacity(queue_capacity))
+        .unwrap()
+        .queue_policy(policy)
+        .shutdown_timeout(Duration::from_secs(120))
         // Only the events measured: no system gauges, no pipeline metrics.
-        .metrics(MetricsConfig {
-            pipeline_metrics: false,
-            ..MetricsConfig::default()
-        })
-        .monitor(MonitorConfig {
-            system: false,
-            ..MonitorConfig::default()
-        })
-        .build()
+        .quiet()
+        .build_config()
         .unwrap()
 }
 
 /// One run of our pipeline: (elapsed, emitted, delivered, dropped).
 fn run_ours(config: Config, dry_run: bool, per_thread: u64) -> (Duration, u64, u64, u64) {
     let began = Instant::now();
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
+    let (layer, telemetry) = config
+        .into_builder()
         .create_schema(false)
         .dry_run(dry_run)
         .build()

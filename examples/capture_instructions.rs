@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig, PipelineConfig, Telemetry};
+use tracing_clickhouse::{Builder, Telemetry};
 use tracing_subscriber::prelude::*;
 
 /// Events per round, and rounds; between rounds the subject catches up.
@@ -46,26 +46,12 @@ fn main() {
     let mut appender = None;
     let dispatch = match subject.as_str() {
         "clickhouse_layer" => {
-            let config = Config::builder()
+            let built = Builder::from_env_vars::<&str, &str>([])
                 .url("http://127.0.0.1:9")
-                .database("bench")
-                .pipeline(PipelineConfig {
-                    queue_capacity: 65_536,
-                    ..PipelineConfig::default()
-                })
+                .and_then(|b| b.queue_capacity(65_536))
+                .expect("configuration")
                 // Only the events measured: no system gauges, no pipeline metrics.
-                .metrics(MetricsConfig {
-                    pipeline_metrics: false,
-                    ..MetricsConfig::default()
-                })
-                .monitor(MonitorConfig {
-                    system: false,
-                    ..MonitorConfig::default()
-                })
-                .build()
-                .expect("configuration");
-            let built = tracing_clickhouse::builder()
-                .config(config)
+                .quiet()
                 .dry_run(true)
                 .build();
             let (layer, guard) = built.expect("dry-run pipeline");

@@ -13,11 +13,8 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use metrics_util::layers::FanoutBuilder;
 
 fn main() -> tracing_clickhouse::Result<()> {
-    let config = tracing_clickhouse::Config::builder()
-        .url("http://127.0.0.1:8123")
-        .build()?;
     let telemetry = tracing_clickhouse::builder()
-        .config(config)
+        .url("http://127.0.0.1:8123")?
         .dry_run(true)
         // We install the fan-out ourselves instead of our recorder alone.
         .global_metrics(false)

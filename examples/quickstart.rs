@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `tracing_clickhouse::init()` is the one-line version (its filter is
     // RUST_LOG or `info`); here every level of this program is kept.
     let telemetry = tracing_clickhouse::builder()
-        .filter("info,quickstart=trace")
+        .filter("info,quickstart=trace")?
         .install()?;
 
     tracing::trace!(step = "start", "Quickstart starting");

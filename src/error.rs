@@ -94,6 +94,27 @@ pub enum SpoolError {
     },
 }
 
+impl ConfigError {
+    /// The setting the error is about: the environment variable, or the
+    /// builder method or section field.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid { setting, .. }
+            | ConfigError::CaCert { setting, .. }
+            | ConfigError::TlsUnavailable { setting } => setting,
+        }
+    }
+}
+
+/// A value that does not parse or is out of range, for `setting`.
+pub(crate) fn invalid(setting: &'static str, value: &str, reason: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        value: value.to_owned(),
+        reason,
+    }
+}
+
 /// An error and its causes, "outer: inner: root", without repeats (some
 /// errors already include their cause in their own message).
 pub(crate) fn chain(error: &dyn std::error::Error) -> String {

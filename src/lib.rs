@@ -26,7 +26,7 @@
 mod batch;
 mod capture;
 mod clock;
-pub mod config;
+mod config;
 mod connect;
 mod error;
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
@@ -46,16 +46,17 @@ mod threads;
 #[cfg(feature = "metrics")]
 pub use capture::MetricsRecorder;
 pub use capture::payload::Value;
-pub use capture::{CaptureLimits, ClickHouseLayer, Collector};
+pub use capture::{ClickHouseLayer, Collector};
 pub use config::{
-    CaptureConfig, CheckTarget, Config, ConfigBuilder, MetricsConfig, MonitorConfig,
-    PipelineConfig, QueuePolicy, Retention, ServiceCheck, SpoolConfig, SpoolFull, SpoolSync,
+    Builder, CaptureConfig, CaptureLimits, CheckTarget, Colors, Config, ConsoleConfig,
+    MetricsConfig, MonitorConfig, PipelineConfig, QueuePolicy, Retention, ServiceCheck,
+    SpoolConfig, SpoolFull, SpoolSync,
 };
 pub use error::{ConfigError, Error, Result, SpoolError};
 pub use pipeline::ShutdownReport;
 pub use record::{Severity, UnknownSeverity};
 pub use stats::Stats;
-pub use telemetry::{Builder, Telemetry, builder, init};
+pub use telemetry::{Telemetry, builder, init};
 
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.
 #[doc(hidden)]

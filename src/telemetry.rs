@@ -1,14 +1,15 @@
-//! Setting up: the builder, `init()`, and the guard that flushes on drop.
-
-use std::time::Duration;
-
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::prelude::*;
+//! Setting up: the builder's exits, `init()`, and the guard that flushes on drop.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::capture::{CaptureShared, ClickHouseLayer, Collector};
-use crate::config::Config;
+use crate::config::{Builder, Config};
 use crate::error::Result;
 use crate::pipeline::{Pipeline, ShutdownReport, report_unsent};
 use crate::query::QueryClient;
@@ -32,101 +33,78 @@ pub fn init() -> Result<Telemetry> {
     builder().install()
 }
 
-/// A [`Builder`] with every default.
+/// A [`Builder`] starting from the environment.
 pub fn builder() -> Builder {
-    Builder::default()
-}
-
-/// Options for setting up, beyond the [`Config`].
-///
-/// | option | default |
-/// | --- | --- |
-/// | [`config`](Builder::config) | [`Config::from_env`] |
-/// | [`create_schema`](Builder::create_schema) | `true`: tables are created if missing before the first insert |
-/// | [`console`](Builder::console) | `true`: [`install`](Builder::install) also prints events to stderr |
-/// | [`filter`](Builder::filter) | `RUST_LOG`, else `info` (used by `install`) |
-/// | [`dry_run`](Builder::dry_run) | `false` |
-/// | [`global_metrics`](Builder::global_metrics) | `true`: [`install`](Builder::install) also makes the [`MetricsRecorder`](crate::MetricsRecorder) the global `metrics` recorder (feature `metrics`) |
-#[derive(Debug)]
-#[must_use]
-pub struct Builder {
-    config: Option<Config>,
-    create_schema: bool,
-    console: bool,
-    filter: Option<String>,
-    dry_run: bool,
-    global_metrics: bool,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            config: None,
-            create_schema: true,
-            console: true,
-            filter: None,
-            dry_run: false,
-            global_metrics: true,
-        }
-    }
+    Builder::from_env()
 }
 
 impl Builder {
-    /// Uses this configuration instead of reading the environment.
-    pub fn config(mut self, config: Config) -> Self {
-        self.config = Some(config);
-        self
-    }
-
-    /// Whether the flusher creates missing tables (from `schema.sql`) before
-    /// its first insert.
-    pub fn create_schema(mut self, create: bool) -> Self {
-        self.create_schema = create;
-        self
-    }
-
-    /// Whether [`install`](Builder::install) adds a readable console layer on stderr.
-    pub fn console(mut self, console: bool) -> Self {
-        self.console = console;
-        self
-    }
-
-    /// `EnvFilter` directives for [`install`](Builder::install), e.g.
-    /// `"info,my_app=debug"`; replaces `RUST_LOG`.
-    pub fn filter(mut self, directives: impl Into<String>) -> Self {
-        self.filter = Some(directives.into());
-        self
-    }
-
-    /// Encodes every batch and throws it away instead of inserting it: the
-    /// whole pipeline without a server (no schema, no network), for
-    /// measuring capture and encoding. Rows count as sent.
-    pub fn dry_run(mut self, dry_run: bool) -> Self {
-        self.dry_run = dry_run;
-        self
-    }
-
-    /// Whether [`install`](Builder::install) also installs the metrics
-    /// recorder as the global `metrics` recorder (when the `metrics` feature
-    /// is on). Turn it off to install your own, or a fan-out of ours and
-    /// another ([`Telemetry::recorder`]).
-    pub fn global_metrics(mut self, install: bool) -> Self {
-        self.global_metrics = install;
-        self
-    }
-
-    /// Starts the pipeline and returns the layer, for a subscriber of your own,
-    /// and the guard. Touches no network.
+    /// Starts the pipeline and installs everything global: the subscriber
+    /// (the filter, our layer, the console), the `log` bridge, and (unless
+    /// [`global_metrics(false)`](Builder::global_metrics)) our `metrics`
+    /// recorder.
     ///
     /// # Errors
     ///
-    /// Invalid configuration, or the flusher thread could not start.
+    /// Invalid configuration, the pipeline's threads could not start, or a
+    /// global subscriber (or `metrics` recorder) is already set.
+    pub fn install(self) -> Result<Telemetry> {
+        let (subscriber, telemetry) = self.build_subscriber()?;
+        // Also installs the `log` bridge (tracing-subscriber's `tracing-log`).
+        subscriber.try_init()?;
+        #[cfg(feature = "metrics")]
+        if telemetry.config.global_metrics {
+            metrics::set_global_recorder(telemetry.recorder())
+                .map_err(|_| crate::Error::RecorderAlreadySet)?;
+        }
+        Ok(telemetry)
+    }
+
+    /// Starts the pipeline and returns the subscriber [`install`](Builder::install)
+    /// would install (the filter, our layer, the console), without
+    /// installing it or anything else: to set it as a scoped default
+    /// (`tracing::dispatcher::with_default`), or to add layers of your own.
+    ///
+    /// # Errors
+    ///
+    /// Invalid configuration, or the pipeline's threads could not start.
+    pub fn build_subscriber(
+        self,
+    ) -> Result<(
+        impl Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
+        Telemetry,
+    )> {
+        let (layer, telemetry) = self.start(true)?;
+        // The builder checked the directives.
+        let filter = EnvFilter::new(&telemetry.config.filter);
+        let console = telemetry
+            .config
+            .console
+            .enabled
+            .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+        let subscriber = tracing_subscriber::registry()
+            .with(filter)
+            .with(layer)
+            .with(console);
+        Ok((subscriber, telemetry))
+    }
+
+    /// Starts the pipeline and returns our layer, for a subscriber of your
+    /// own, and the guard. Installs nothing, and prints no console unless
+    /// asked with [`console(true)`](Builder::console).
+    ///
+    /// # Errors
+    ///
+    /// Invalid configuration, or the pipeline's threads could not start.
     pub fn build(self) -> Result<(ClickHouseLayer, Telemetry)> {
-        let config = match self.config {
-            Some(config) => config,
-            None => Config::from_env()?,
-        };
-        let pipeline = Pipeline::start(&config, self.create_schema, self.dry_run)?;
+        self.start(false)
+    }
+
+    /// The pipeline, the layer and the guard, with the console on unless
+    /// the builder was told otherwise and `console_by_default` is false.
+    fn start(self, console_by_default: bool) -> Result<(ClickHouseLayer, Telemetry)> {
+        let (config, _console_writer) = self.finish(console_by_default)?;
+        let pipeline = Pipeline::start(&config)?;
         let capture = Arc::new(CaptureShared {
             queue: Arc::clone(pipeline.queue()),
             clock: pipeline.clock().clone(),
@@ -143,51 +121,12 @@ impl Builder {
         let telemetry = Telemetry {
             #[cfg(feature = "monitor")]
             monitor,
-            query: QueryClient::new(&config)?.with_memory(Arc::clone(pipeline.memory())),
+            query: QueryClient::new(&config)?.with_memory(Arc::clone(pipeline.unsent())),
             collector: Collector::new(capture),
             pipeline,
             config,
         };
         Ok((layer, telemetry))
-    }
-
-    /// [`build`](Builder::build)s and installs the global subscriber: the
-    /// filter, our layer and (unless turned off) the console layer.
-    ///
-    /// # Errors
-    ///
-    /// As [`build`](Builder::build), or a global subscriber (or, with
-    /// [`global_metrics`](Builder::global_metrics), a global `metrics`
-    /// recorder) already set.
-    pub fn install(self) -> Result<Telemetry> {
-        let global_metrics = self.global_metrics;
-        let filter = match &self.filter {
-            Some(directives) => {
-                EnvFilter::try_new(directives).map_err(|_| crate::ConfigError::Invalid {
-                    setting: "Builder::filter",
-                    value: directives.clone(),
-                    reason: "EnvFilter directives such as \"info,my_app=debug\"",
-                })?
-            }
-            None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        };
-        let console = self
-            .console
-            .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
-        let (layer, telemetry) = self.build()?;
-        tracing_subscriber::registry()
-            .with(filter)
-            .with(layer)
-            .with(console)
-            .try_init()?;
-        #[cfg(feature = "metrics")]
-        if global_metrics {
-            metrics::set_global_recorder(telemetry.recorder())
-                .map_err(|_| crate::Error::RecorderAlreadySet)?;
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = global_metrics;
-        Ok(telemetry)
     }
 }
 
@@ -265,7 +204,7 @@ impl Telemetry {
         &self.query
     }
 
-    /// The configuration in use.
+    /// The configuration in use ([`Config::into_builder`] makes a builder of it).
     pub fn config(&self) -> &Config {
         &self.config
     }

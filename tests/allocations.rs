@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig, PipelineConfig, Telemetry};
+use tracing_clickhouse::{Builder, Telemetry};
 use tracing_subscriber::prelude::*;
 
 struct CountingAllocator;
@@ -57,26 +57,12 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 }
 
 fn dry_run() -> (Dispatch, Telemetry) {
-    let config = Config::builder()
+    let (layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
-        .database("allocations")
-        .pipeline(PipelineConfig {
-            queue_capacity: 65_536,
-            ..PipelineConfig::default()
-        })
+        .and_then(|b| b.queue_capacity(65_536))
+        .unwrap()
         // Only the events measured: no system gauges, no pipeline metrics.
-        .metrics(MetricsConfig {
-            pipeline_metrics: false,
-            ..MetricsConfig::default()
-        })
-        .monitor(MonitorConfig {
-            system: false,
-            ..MonitorConfig::default()
-        })
-        .build()
-        .unwrap();
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
+        .quiet()
         .dry_run(true)
         .build()
         .unwrap();

@@ -8,41 +8,23 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::{Dispatch, dispatcher};
 use tracing_clickhouse::query::LogQuery;
-use tracing_clickhouse::{CaptureConfig, CaptureLimits, Config, Severity, Telemetry, Value};
-use tracing_subscriber::prelude::*;
+use tracing_clickhouse::{CaptureConfig, CaptureLimits, Severity, Telemetry, Value};
 
 const FLUSH: Duration = Duration::from_secs(30);
 
 fn start(prefix: &str, limits: CaptureLimits) -> (Dispatch, Telemetry) {
-    let base = common::config(prefix);
-    let config = common::quiet(Config::builder())
-        .url(base.url())
-        .database(base.database())
-        .service_name("tc-test")
-        .pipeline(base.pipeline().clone())
-        .capture(CaptureConfig {
-            limits,
-            ..CaptureConfig::default()
-        })
-        .build()
-        .unwrap();
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
-    (
-        Dispatch::new(tracing_subscriber::registry().with(layer)),
-        telemetry,
-    )
+    let mut capture = CaptureConfig::default();
+    capture.limits = limits;
+    let config = common::builder(prefix).capture(capture).unwrap();
+    common::start(config.build_config().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_input_is_cut_with_a_marker_and_counted() {
-    let limits = CaptureLimits {
-        max_message_bytes: 16,
-        max_fields: 3,
-        max_value_bytes: 8,
-    };
+    let mut limits = CaptureLimits::default();
+    limits.max_message_bytes = 16;
+    limits.max_fields = 3;
+    limits.max_value_bytes = 8;
     let (dispatch, telemetry) = start("limits", limits);
     let huge = "x".repeat(1_000_000);
     dispatcher::with_default(&dispatch, || {

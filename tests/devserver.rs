@@ -7,10 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{DevServer, Options, TempDir, scalar};
-use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::Config;
-use tracing_subscriber::prelude::*;
+use common::{DevServer, Options, scalar};
+use tracing::dispatcher;
 
 fn raw_client(url: &str) -> clickhouse::Client {
     clickhouse::Client::default().with_url(url)
@@ -92,18 +90,10 @@ async fn authentication_is_enforced_when_configured() {
     // Our pipeline with a wrong password: a clear error, without the password.
     // (The flush retries until its deadline; a few seconds leave room for a
     // loaded machine.)
-    let config = common::quiet(Config::builder())
-        .url(&server.url)
+    let config = common::builder_for(&server.url, "auth_test")
         .user("writer")
-        .password("wrong-pw-1234")
-        .database("auth_test")
-        .build()
-        .unwrap();
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        .password("wrong-pw-1234");
+    let (dispatch, telemetry) = common::start(config.build_config().unwrap());
     dispatcher::with_default(&dispatch, || tracing::info!("not stored"));
     let err = tokio::task::spawn_blocking(move || {
         let err = telemetry
@@ -121,18 +111,13 @@ async fn authentication_is_enforced_when_configured() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_survives_a_restart() {
-    let data = TempDir::new("restart");
+    let data = common::temp_dir("restart");
     let options = Options {
-        data_dir: Some(data.path.clone()),
+        data_dir: Some(data.path().to_owned()),
         ..Options::default()
     };
     let mut first = DevServer::start(options.clone());
-    let config = common::config_for(&first.url, "restart_test");
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, telemetry) = common::start(common::config_for(&first.url, "restart_test"));
     dispatcher::with_default(&dispatch, || {
         for i in 0..250 {
             tracing::info!(i, "kept across restarts");
@@ -155,7 +140,7 @@ async fn data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn https_with_a_custom_ca() {
-    let dir = TempDir::new("tls");
+    let dir = common::temp_dir("tls");
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -166,9 +151,9 @@ async fn https_with_a_custom_ca() {
         .signed_by(&server_key, &ca)
         .unwrap();
     let (ca_pem, cert_pem, key_pem) = (
-        dir.path.join("ca.pem"),
-        dir.path.join("cert.pem"),
-        dir.path.join("key.pem"),
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
     );
     std::fs::write(&ca_pem, ca.pem()).unwrap();
     std::fs::write(&cert_pem, server_cert.pem()).unwrap();
@@ -180,18 +165,12 @@ async fn https_with_a_custom_ca() {
     });
     assert!(server.url.starts_with("https://"), "{}", server.url);
 
-    let trusting = common::quiet(Config::builder())
-        .url(&server.url)
+    let trusting = common::builder_for(&server.url, "tls_test")
         .ca_cert(&ca_pem)
-        .database("tls_test")
-        .build()
+        .and_then(|b| b.build_config())
         .unwrap();
     assert!(trusting.secure());
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(trusting)
-        .build()
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, telemetry) = common::start(trusting);
     dispatcher::with_default(&dispatch, || tracing::info!("over TLS"));
     let telemetry = tokio::task::spawn_blocking(move || {
         telemetry.flush(Duration::from_secs(30)).unwrap();
@@ -207,11 +186,7 @@ async fn https_with_a_custom_ca() {
     assert_eq!(logs.total, 1);
 
     // Without our CA the server is not trusted.
-    let untrusting = common::quiet(Config::builder())
-        .url(&server.url)
-        .database("tls_test")
-        .build()
-        .unwrap();
+    let untrusting = common::config_for(&server.url, "tls_test");
     let client = tracing_clickhouse::query::QueryClient::new(&untrusting).unwrap();
     let err = client.log_stats(&Default::default()).await.unwrap_err();
     assert!(

@@ -11,10 +11,7 @@ use tracing_subscriber::prelude::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_flusher_never_captures_its_own_work() {
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(common::config("feedback"))
-        .build()
-        .unwrap();
+    let (layer, telemetry) = common::builder("feedback").build().unwrap();
     // Global, so the flusher thread (and the query client's tasks) see it too;
     // every level, so nothing is filtered before our layer.
     tracing_subscriber::registry().with(layer).init();

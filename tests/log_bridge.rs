@@ -5,18 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use tracing::{Dispatch, dispatcher};
+use tracing::dispatcher;
 use tracing_clickhouse::query::LogQuery;
-use tracing_subscriber::prelude::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn log_records_are_stored_like_tracing_events() {
     tracing_log::LogTracer::init().unwrap();
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(common::config("log_bridge"))
-        .build()
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, telemetry) = common::start(common::config("log_bridge"));
     let line = dispatcher::with_default(&dispatch, || {
         let line = line!() + 1;
         log::warn!(target: "legacy::billing", "invoice {} overdue", 17);

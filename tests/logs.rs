@@ -9,20 +9,12 @@ use common::scalar;
 use serde::Deserialize;
 use tracing::{Dispatch, dispatcher};
 use tracing_clickhouse::Telemetry;
-use tracing_subscriber::prelude::*;
 
 const FLUSH: Duration = Duration::from_secs(30);
 
 /// A subscriber with only our layer, and its guard.
 fn start(prefix: &str) -> (Dispatch, Telemetry) {
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(common::config(prefix))
-        .build()
-        .unwrap();
-    (
-        Dispatch::new(tracing_subscriber::registry().with(layer)),
-        telemetry,
-    )
+    common::start(common::config(prefix))
 }
 
 fn now_ns() -> i64 {
@@ -232,11 +224,7 @@ async fn levels_fields_and_locations_are_stored() {
 async fn dropping_the_guard_flushes_what_is_queued() {
     let config = common::config("drop");
     let query = tracing_clickhouse::query::QueryClient::new(&config).unwrap();
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, telemetry) = common::start(config);
     dispatcher::with_default(&dispatch, || {
         for i in 0..500 {
             tracing::warn!(i, "before drop");
@@ -289,19 +277,10 @@ struct Identity {
 #[tokio::test(flavor = "multi_thread")]
 async fn service_and_resource_attributes_arrive_once_per_batch_intact() {
     let hostile = "it's a \\ back\tslash\nand `tick` service — ünïcode";
-    let base = common::config("identity");
-    let config = common::quiet(tracing_clickhouse::Config::builder())
-        .url(base.url())
-        .database(base.database())
+    let config = common::builder("identity")
         .service_name(hostile)
-        .service_version("1.2.3")
-        .build()
-        .unwrap();
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        .service_version("1.2.3");
+    let (dispatch, telemetry) = common::start(config.build_config().unwrap());
     dispatcher::with_default(&dispatch, || {
         tracing::info!("one");
         tracing::info_span!("a span").in_scope(|| {});

@@ -10,33 +10,30 @@ use std::time::Duration;
 use common::{DevServer, Options, free_port, scalar};
 use metrics::{Unit, counter, describe_counter, describe_histogram, gauge, histogram};
 use tracing_clickhouse::query::{Granularity, MetricQuery, Origin};
-use tracing_clickhouse::{Config, MetricsConfig, MetricsRecorder, PipelineConfig, Telemetry};
+use tracing_clickhouse::{
+    Builder, Config, MetricsConfig, MetricsRecorder, PipelineConfig, Telemetry,
+};
 
+/// With the pipeline's own metrics and the system gauges, as by default.
 fn config(url: &str, database: &str) -> Config {
-    Config::builder()
+    let mut pipeline = PipelineConfig::default();
+    pipeline.flush_interval = Duration::from_millis(100);
+    pipeline.max_retry_backoff = Duration::from_millis(300);
+    let mut metrics = MetricsConfig::default();
+    // Snapshots only when the test flushes.
+    metrics.interval = Duration::from_secs(3600);
+    metrics.max_series = 100;
+    Builder::from_env_vars::<&str, &str>([])
         .url(url)
-        .database(database)
-        .service_name("tc-metrics")
-        .pipeline(PipelineConfig {
-            flush_interval: Duration::from_millis(100),
-            max_retry_backoff: Duration::from_millis(300),
-            ..PipelineConfig::default()
-        })
-        // Snapshots only when the test flushes.
-        .metrics(MetricsConfig {
-            interval: Duration::from_secs(3600),
-            max_series: 100,
-            ..MetricsConfig::default()
-        })
-        .build()
+        .and_then(|b| b.database(database))
+        .and_then(|b| b.pipeline(pipeline))
+        .and_then(|b| b.metrics(metrics))
+        .and_then(|b| b.service_name("tc-metrics").build_config())
         .unwrap()
 }
 
 fn start(config: &Config) -> (Telemetry, MetricsRecorder) {
-    let (_layer, telemetry) = tracing_clickhouse::builder()
-        .config(config.clone())
-        .build()
-        .unwrap();
+    let (_layer, telemetry) = config.clone().into_builder().build().unwrap();
     let recorder = telemetry.recorder();
     (telemetry, recorder)
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use metrics::{Key, Level, Metadata, Recorder};
-use tracing_clickhouse::{Config, MetricsConfig, MonitorConfig};
+use tracing_clickhouse::Builder;
 
 const RECORDS: u64 = 10_000_000;
 const META: Metadata<'static> = Metadata::new("test", Level::INFO, None);
@@ -30,22 +30,12 @@ fn record_all(recorder: &impl Recorder) -> u64 {
 
 #[test]
 fn ten_million_histogram_records_take_fixed_memory() {
-    let config = Config::builder()
+    let (_layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
-        .database("memory")
-        .metrics(MetricsConfig {
-            interval: Duration::from_secs(3600),
-            ..MetricsConfig::default()
-        })
+        .and_then(|b| b.metrics_interval(Duration::from_secs(3600)))
+        .unwrap()
         // Only the one series of this test.
-        .monitor(MonitorConfig {
-            system: false,
-            ..MonitorConfig::default()
-        })
-        .build()
-        .unwrap();
-    let (_layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
+        .system_monitor(false)
         .dry_run(true)
         .build()
         .unwrap();

@@ -8,31 +8,29 @@ use std::time::{Duration, Instant};
 
 use tracing_clickhouse::monitor::ServiceState;
 use tracing_clickhouse::query::{EventQuery, MetricQuery};
-use tracing_clickhouse::{CheckTarget, Config, MetricsConfig, MonitorConfig, ServiceCheck};
+use tracing_clickhouse::{
+    Builder, CheckTarget, Config, MetricsConfig, MonitorConfig, ServiceCheck, Telemetry,
+};
 
+/// With the pipeline's own metrics, as by default, and `monitor`.
 fn config(prefix: &str, monitor: MonitorConfig) -> Config {
-    let base = common::config(prefix);
-    Config::builder()
-        .url(base.url())
-        .database(base.database())
+    let mut metrics = MetricsConfig::default();
+    metrics.interval = Duration::from_secs(3600);
+    common::builder(prefix)
         .service_name("tc-monitor")
-        .pipeline(base.pipeline().clone())
-        .metrics(MetricsConfig {
-            interval: Duration::from_secs(3600),
-            ..MetricsConfig::default()
-        })
-        .monitor(monitor)
-        .build()
+        .metrics(metrics)
+        .and_then(|b| b.monitor(monitor))
+        .and_then(Builder::build_config)
         .unwrap()
+}
+
+fn start(config: Config) -> Telemetry {
+    config.into_builder().build().unwrap().1
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn system_gauges_are_stored_with_sane_values() {
-    let config = config("monitor_system", MonitorConfig::default());
-    let (_layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
+    let telemetry = start(config("monitor_system", MonitorConfig::default()));
     std::thread::sleep(Duration::from_millis(300));
     let status = telemetry.system_status();
     assert!((0.0..=100.0).contains(&status.cpu_percent), "{status:?}");
@@ -100,18 +98,10 @@ async fn a_service_going_down_and_up_gives_two_events() {
     let check = ServiceCheck::new("db", CheckTarget::Tcp(address.to_string()))
         .interval(Duration::from_millis(50))
         .timeout(Duration::from_millis(500));
-    let config = config(
-        "monitor_services",
-        MonitorConfig {
-            system: false,
-            services: vec![check],
-            ..MonitorConfig::default()
-        },
-    );
-    let (_layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
+    let mut monitor = MonitorConfig::default();
+    monitor.system = false;
+    monitor.services = vec![check];
+    let telemetry = start(config("monitor_services", monitor));
     wait_for_state(&telemetry, ServiceState::Up);
     drop(listener);
     wait_for_state(&telemetry, ServiceState::Down);

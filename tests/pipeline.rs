@@ -7,36 +7,26 @@ mod common;
 use std::time::Duration;
 
 use common::scalar;
+use common::start;
 use tracing::{Dispatch, dispatcher};
 use tracing_clickhouse::query::QueryClient;
-use tracing_clickhouse::{Config, PipelineConfig, QueuePolicy, Telemetry};
+use tracing_clickhouse::{Builder, Config, PipelineConfig, QueuePolicy};
 use tracing_subscriber::prelude::*;
 
 const FLUSH: Duration = Duration::from_secs(60);
 
-fn config(prefix: &str, pipeline: PipelineConfig) -> Config {
-    let base = common::config(prefix);
-    common::quiet(Config::builder())
-        .url(base.url())
-        .database(base.database())
-        .pipeline(PipelineConfig {
-            shutdown_timeout: FLUSH,
-            ..pipeline
-        })
-        .build()
+/// The shared server, a fresh database, and these limits (with a long shutdown).
+fn config(prefix: &str, set: impl FnOnce(&mut PipelineConfig)) -> Config {
+    let mut pipeline = PipelineConfig::default();
+    set(&mut pipeline);
+    pipeline.shutdown_timeout = FLUSH;
+    common::builder(prefix)
+        .pipeline(pipeline)
+        .and_then(Builder::build_config)
         .unwrap()
 }
 
-fn start(config: Config) -> (Dispatch, Telemetry) {
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
-    (
-        Dispatch::new(tracing_subscriber::registry().with(layer)),
-        telemetry,
-    )
-}
+fn defaults(_: &mut PipelineConfig) {}
 
 /// `threads` threads each emit `per_thread` numbered events as fast as they can.
 fn flood(dispatch: &Dispatch, threads: u64, per_thread: u64, message: &str) {
@@ -66,15 +56,11 @@ async fn stored(config: &Config) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn block_policy_stores_every_event_through_a_tiny_queue() {
-    let config = config(
-        "block",
-        PipelineConfig {
-            queue_capacity: 64,
-            queue_policy: QueuePolicy::Block,
-            batch_max_rows: 5_000,
-            ..PipelineConfig::default()
-        },
-    );
+    let config = config("block", |p| {
+        p.queue_capacity = 64;
+        p.queue_policy = QueuePolicy::Block;
+        p.batch_max_rows = 5_000;
+    });
     let (dispatch, telemetry) = start(config.clone());
     tokio::task::spawn_blocking(move || {
         flood(&dispatch, 2, 20_000, "blocked but kept");
@@ -90,13 +76,9 @@ async fn block_policy_stores_every_event_through_a_tiny_queue() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drop_newest_counts_every_dropped_event_exactly() {
-    let config = config(
-        "drop",
-        PipelineConfig {
-            queue_capacity: 16,
-            ..PipelineConfig::default()
-        },
-    );
+    let config = config("drop", |p| {
+        p.queue_capacity = 16;
+    });
     let (dispatch, telemetry) = start(config.clone());
     let stats = tokio::task::spawn_blocking(move || {
         flood(&dispatch, 2, 50_000, "maybe dropped");
@@ -120,14 +102,10 @@ async fn drop_newest_counts_every_dropped_event_exactly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_byte_bound_holds_with_few_large_records() {
-    let config = config(
-        "bytes",
-        PipelineConfig {
-            queue_capacity: 10_000,
-            max_queue_bytes: 64 << 10,
-            ..PipelineConfig::default()
-        },
-    );
+    let config = config("bytes", |p| {
+        p.queue_capacity = 10_000;
+        p.max_queue_bytes = 64 << 10;
+    });
     let (dispatch, telemetry) = start(config.clone());
     let stats = tokio::task::spawn_blocking(move || {
         let message = "m".repeat(8 << 10);
@@ -153,15 +131,11 @@ async fn the_byte_bound_holds_with_few_large_records() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_delivers_everything_queued_and_says_so() {
-    let config = config(
-        "shutdown",
-        PipelineConfig {
-            // Nothing is sent before shutdown asks for it.
-            flush_interval: Duration::from_secs(3600),
-            queue_policy: QueuePolicy::Block,
-            ..PipelineConfig::default()
-        },
-    );
+    let config = config("shutdown", |p| {
+        // Nothing is sent before shutdown asks for it.
+        p.flush_interval = Duration::from_secs(3600);
+        p.queue_policy = QueuePolicy::Block;
+    });
     let (dispatch, telemetry) = start(config.clone());
     let report = tokio::task::spawn_blocking(move || {
         flood(&dispatch, 1, 30_000, "drained at shutdown");
@@ -176,7 +150,7 @@ async fn shutdown_delivers_everything_queued_and_says_so() {
 
 #[test]
 fn works_from_a_plain_main_without_any_runtime() {
-    let config = config("plain", PipelineConfig::default());
+    let config = config("plain", defaults);
     let (dispatch, telemetry) = start(config.clone());
     dispatcher::with_default(&dispatch, || tracing::info!("no runtime here"));
     drop(telemetry);
@@ -186,7 +160,7 @@ fn works_from_a_plain_main_without_any_runtime() {
 
 #[test]
 fn works_inside_a_current_thread_runtime() {
-    let config = config("current_thread", PipelineConfig::default());
+    let config = config("current_thread", defaults);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -206,7 +180,7 @@ fn works_inside_a_current_thread_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_inside_a_multi_thread_runtime() {
-    let config = config("multi_thread", PipelineConfig::default());
+    let config = config("multi_thread", defaults);
     let (dispatch, telemetry) = start(config.clone());
     let tasks: Vec<_> = (0..8)
         .map(|task| {
@@ -226,29 +200,25 @@ async fn works_inside_a_multi_thread_runtime() {
     assert_eq!(stored(&config).await.0, 800);
 }
 
-fn unreachable(pipeline: PipelineConfig) -> Config {
-    common::quiet(Config::builder())
-        // Nothing listens on the discard port: every insert is refused.
-        .url("http://127.0.0.1:9")
-        .database("unreachable")
+/// Nothing listens on the discard port: every insert is refused.
+fn unreachable(set: impl FnOnce(&mut PipelineConfig)) -> Config {
+    let mut pipeline = PipelineConfig::default();
+    set(&mut pipeline);
+    common::builder_for("http://127.0.0.1:9", "unreachable")
         .pipeline(pipeline)
-        .build()
+        .and_then(Builder::build_config)
         .unwrap()
 }
 
 #[test]
 fn with_block_a_full_delivery_holds_the_application_back_and_nothing_goes_missing() {
-    let config = unreachable(PipelineConfig {
-        queue_capacity: 64,
-        queue_policy: QueuePolicy::Block,
-        batch_max_rows: 100,
-        max_pending_bytes: 8 << 10,
-        ..PipelineConfig::default()
+    let config = unreachable(|p| {
+        p.queue_capacity = 64;
+        p.queue_policy = QueuePolicy::Block;
+        p.batch_max_rows = 100;
+        p.max_pending_bytes = 8 << 10;
     });
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
+    let (layer, telemetry) = config.into_builder().build().unwrap();
     let counters = layer.clone();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     let report = std::thread::scope(|scope| {
@@ -285,11 +255,10 @@ fn with_block_a_full_delivery_holds_the_application_back_and_nothing_goes_missin
 
 #[test]
 fn with_drop_newest_an_unreachable_server_costs_only_counted_events() {
-    let config = unreachable(PipelineConfig {
-        queue_capacity: 64,
-        batch_max_rows: 100,
-        max_pending_bytes: 8 << 10,
-        ..PipelineConfig::default()
+    let config = unreachable(|p| {
+        p.queue_capacity = 64;
+        p.batch_max_rows = 100;
+        p.max_pending_bytes = 8 << 10;
     });
     let (dispatch, telemetry) = start(config);
     dispatcher::with_default(&dispatch, || {

@@ -4,10 +4,9 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use tracing::{Dispatch, Level, dispatcher};
+use tracing::{Level, dispatcher};
 use tracing_clickhouse::query::{LogEntry, LogQuery};
 use tracing_clickhouse::{Severity, Telemetry};
-use tracing_subscriber::prelude::*;
 
 const FLUSH: Duration = Duration::from_secs(30);
 
@@ -21,11 +20,7 @@ const FLUSH: Duration = Duration::from_secs(30);
 /// | late | app::http | DEBUG | 2 |
 /// | late | app::db | ERROR | 4 (one says "Needle in a haystack") |
 fn emit_known_logs(prefix: &str) -> (Telemetry, SystemTime) {
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(common::config(prefix))
-        .build()
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, telemetry) = common::start(common::config(prefix));
     let between = dispatcher::with_default(&dispatch, || {
         for i in 0..3 {
             tracing::event!(target: "app::db", Level::ERROR, i, "db error {i}");

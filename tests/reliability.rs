@@ -12,11 +12,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{DevServer, Options, TempDir, arm_fault, free_port, scalar};
+use common::{DevServer, Options, arm_fault, free_port, scalar};
 use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{
-    Collector, Config, PipelineConfig, QueuePolicy, Severity, SpoolConfig, SpoolSync, Stats,
-    Telemetry, Value,
+    Builder, Collector, Config, PipelineConfig, QueuePolicy, Severity, SpoolConfig, SpoolSync,
+    Stats, Telemetry, Value,
 };
 
 /// What a scenario found in ClickHouse.
@@ -28,37 +28,39 @@ struct Stored {
 }
 
 fn pipeline() -> PipelineConfig {
-    PipelineConfig {
-        flush_interval: Duration::from_millis(100),
-        insert_timeout: Duration::from_secs(5),
-        max_retry_backoff: Duration::from_millis(500),
-        queue_policy: QueuePolicy::Block,
-        shutdown_timeout: Duration::from_secs(30),
-        ..PipelineConfig::default()
-    }
+    let mut pipeline = PipelineConfig::default();
+    pipeline.flush_interval = Duration::from_millis(100);
+    pipeline.insert_timeout = Duration::from_secs(5);
+    pipeline.max_retry_backoff = Duration::from_millis(500);
+    pipeline.queue_policy = QueuePolicy::Block;
+    pipeline.shutdown_timeout = Duration::from_secs(30);
+    pipeline
+}
+
+/// `pipeline()` changed by `set`.
+fn pipeline_with(set: impl FnOnce(&mut PipelineConfig)) -> PipelineConfig {
+    let mut pipeline = pipeline();
+    set(&mut pipeline);
+    pipeline
+}
+
+fn builder(url: &str, database: &str, pipeline: PipelineConfig) -> Builder {
+    common::builder_for(url, database)
+        .service_name("tc-reliability")
+        .pipeline(pipeline)
+        .unwrap()
 }
 
 fn config(url: &str, database: &str, pipeline: PipelineConfig, spool: Option<&Path>) -> Config {
-    let mut builder = common::quiet(Config::builder())
-        .url(url)
-        .database(database)
-        .service_name("tc-reliability")
-        .pipeline(pipeline);
+    let mut builder = builder(url, database, pipeline);
     if let Some(dir) = spool {
-        builder = builder.spool(SpoolConfig {
-            dir: Some(dir.to_owned()),
-            ..SpoolConfig::default()
-        });
+        builder = builder.spool_dir(dir);
     }
-    builder.build().unwrap()
+    builder.build_config().unwrap()
 }
 
 fn start(config: &Config) -> Telemetry {
-    let (_layer, telemetry) = tracing_clickhouse::builder()
-        .config(config.clone())
-        .build()
-        .unwrap();
-    telemetry
+    config.clone().into_builder().build().unwrap().1
 }
 
 /// Emits events numbered `from..to`.
@@ -226,10 +228,9 @@ async fn retryable_errors_for_k_requests() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_but_answered_too_late() {
     let server = faulty_server();
-    let pipeline = PipelineConfig {
-        insert_timeout: Duration::from_secs(1),
-        ..pipeline()
-    };
+    let pipeline = pipeline_with(|p| {
+        p.insert_timeout = Duration::from_secs(1);
+    });
     let config = config(&server.url, &database("late"), pipeline, None);
     let telemetry = start(&config);
     emit(&telemetry.collector(), 0, 10);
@@ -288,11 +289,11 @@ async fn connection_dropped_mid_request() {
 /// process with the same spool directory delivers everything once it is back.
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_while_down_then_next_run_delivers() {
-    let spool = TempDir::new("spool6");
+    let spool = common::temp_dir("spool6");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let database = database("next_run");
-    let first = config(&url, &database, pipeline(), Some(&spool.path));
+    let first = config(&url, &database, pipeline(), Some(spool.path()));
     let telemetry = start(&first);
     emit(&telemetry.collector(), 0, 5_000);
     let report = telemetry.shutdown(Duration::from_secs(1));
@@ -301,13 +302,13 @@ async fn shutdown_while_down_then_next_run_delivers() {
         (5_000, 0),
         "{report:?}"
     );
-    assert_eq!(report.spool_dir.as_deref(), Some(spool.path.as_path()));
+    assert_eq!(report.spool_dir.as_deref(), Some(spool.path()));
 
     let _server = DevServer::start(Options {
         port,
         ..Options::default()
     });
-    let second = config(&url, &database, pipeline(), Some(&spool.path));
+    let second = config(&url, &database, pipeline(), Some(spool.path()));
     let telemetry = start(&second);
     assert_eq!(telemetry.stats().spool_rows, 5_000);
     emit(&telemetry.collector(), 5_000, 5_100);
@@ -339,33 +340,27 @@ async fn shutdown_while_down_then_next_run_delivers() {
 /// 7. The spool reaches its size cap: exactly the counted rows are missing.
 #[tokio::test(flavor = "multi_thread")]
 async fn spool_cap_drops_exactly_what_it_counts() {
-    let spool = TempDir::new("spool7");
+    let spool = common::temp_dir("spool7");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let database = database("spool_cap");
-    let pipeline = PipelineConfig {
-        batch_max_rows: 200,
-        flush_interval: Duration::from_secs(60),
-        max_pending_bytes: 64 << 10,
-        ..pipeline()
-    };
+    let pipeline = pipeline_with(|p| {
+        p.batch_max_rows = 200;
+        p.flush_interval = Duration::from_secs(60);
+        p.max_pending_bytes = 64 << 10;
+    });
     let spool_config = |dir: &Path| {
-        common::quiet(Config::builder())
-            .url(&url)
-            .database(&database)
-            .service_name("tc-reliability")
-            .pipeline(pipeline.clone())
-            .spool(SpoolConfig {
-                dir: Some(dir.to_owned()),
-                max_bytes: 256 << 10,
-                segment_bytes: 32 << 10,
-                fsync: SpoolSync::Never,
-                ..SpoolConfig::default()
-            })
-            .build()
+        let mut spool = SpoolConfig::default();
+        spool.dir = Some(dir.to_owned());
+        spool.max_bytes = 256 << 10;
+        spool.segment_bytes = 32 << 10;
+        spool.fsync = SpoolSync::Never;
+        builder(&url, &database, pipeline.clone())
+            .spool(spool)
+            .and_then(Builder::build_config)
             .unwrap()
     };
-    let first = spool_config(&spool.path);
+    let first = spool_config(spool.path());
     let telemetry = start(&first);
     emit(&telemetry.collector(), 0, 20_000);
     let report = telemetry.shutdown(Duration::from_millis(500));
@@ -379,7 +374,7 @@ async fn spool_cap_drops_exactly_what_it_counts() {
         port,
         ..Options::default()
     });
-    let telemetry = start(&spool_config(&spool.path));
+    let telemetry = start(&spool_config(spool.path()));
     flush(&telemetry);
     check(
         "7. spool cap reached (drop oldest)",
@@ -425,36 +420,29 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 /// intact record and reports the rest.
 #[tokio::test(flavor = "multi_thread")]
 async fn damaged_spool_segments() {
-    let spool = TempDir::new("spool8");
+    let spool = common::temp_dir("spool8");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let database = database("damaged");
     // Batches of exactly 100 rows (sealed by rows only), a few per segment.
-    let pipeline = PipelineConfig {
-        batch_max_rows: 100,
-        flush_interval: Duration::from_secs(600),
-        max_pending_bytes: 1,
-        ..pipeline()
-    };
-    let config = config(&url, &database, pipeline.clone(), None);
-    let config = common::quiet(Config::builder())
-        .url(config.url())
-        .database(&database)
-        .service_name("tc-reliability")
-        .pipeline(pipeline)
-        .spool(SpoolConfig {
-            dir: Some(spool.path.clone()),
-            segment_bytes: 24 << 10,
-            ..SpoolConfig::default()
-        })
-        .build()
+    let pipeline = pipeline_with(|p| {
+        p.batch_max_rows = 100;
+        p.flush_interval = Duration::from_secs(600);
+        p.max_pending_bytes = 1;
+    });
+    let mut spool_config = SpoolConfig::default();
+    spool_config.dir = Some(spool.path().to_owned());
+    spool_config.segment_bytes = 24 << 10;
+    let config = builder(&url, &database, pipeline)
+        .spool(spool_config)
+        .and_then(Builder::build_config)
         .unwrap();
     let telemetry = start(&config);
     emit(&telemetry.collector(), 0, 3_000);
     let report = telemetry.shutdown(Duration::from_millis(500));
     assert_eq!(report.spooled_rows, 3_000, "{report:?}");
 
-    let files = segments(&spool.path);
+    let files = segments(spool.path());
     assert!(files.len() >= 3, "{files:?}");
     let batches_in = |file: &Path| records(file).len() as u64;
     let total: u64 = files.iter().map(|f| batches_in(f)).sum();
@@ -501,17 +489,11 @@ async fn authentication_failure_then_fixed() {
     let port = server.port();
     let data = server.keep_data();
     let database = database("auth");
-    let config = common::quiet(Config::builder())
-        .url(&server.url)
+    let pipeline = pipeline_with(|p| p.max_retry_backoff = Duration::from_secs(1));
+    let config = builder(&server.url, &database, pipeline)
         .user(&user.0)
         .password(&user.1)
-        .database(&database)
-        .service_name("tc-reliability")
-        .pipeline(PipelineConfig {
-            max_retry_backoff: Duration::from_secs(1),
-            ..pipeline()
-        })
-        .build()
+        .build_config()
         .unwrap();
     let telemetry = start(&config);
     emit(&telemetry.collector(), 0, 1_000);
@@ -532,12 +514,10 @@ async fn authentication_failure_then_fixed() {
         ..Options::default()
     });
     flush(&telemetry);
-    let admin = common::quiet(Config::builder())
-        .url(config.url())
+    let admin = common::builder_for(&config.url(), &database)
         .user("writer")
         .password("right")
-        .database(&database)
-        .build()
+        .build_config()
         .unwrap();
     check("9a. wrong password, then fixed", &admin, 1_000, 0).await;
     drop(data);
@@ -550,8 +530,9 @@ async fn missing_table_then_created() {
     let server = DevServer::start(Options::default());
     let database = database("missing");
     let config = config(&server.url, &database, pipeline(), None);
-    let (_layer, telemetry) = tracing_clickhouse::builder()
-        .config(config.clone())
+    let (_layer, telemetry) = config
+        .clone()
+        .into_builder()
         .create_schema(false)
         .build()
         .unwrap();

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use common::scalar;
 use serde::Deserialize;
-use tracing::{Dispatch, Level, dispatcher};
+use tracing::{Level, dispatcher};
 use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{Retention, schema};
-use tracing_subscriber::prelude::*;
 
 #[derive(Debug, PartialEq, Deserialize, clickhouse::Row)]
 struct TableDdl {
@@ -76,18 +75,14 @@ async fn apply_is_idempotent_and_creates_every_table() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_is_configurable() {
-    let default = common::config("ttl");
-    let retention = Retention {
-        logs_days: 7,
-        spans_days: 3,
-        metrics_days: 400,
-        events_days: 30,
-    };
-    let config = common::quiet(tracing_clickhouse::Config::builder())
-        .url(default.url())
-        .database(default.database())
+    let mut retention = Retention::default();
+    retention.logs_days = 7;
+    retention.spans_days = 3;
+    retention.metrics_days = 400;
+    retention.events_days = 30;
+    let config = common::builder("ttl")
         .retention(retention)
-        .build()
+        .and_then(tracing_clickhouse::Builder::build_config)
         .unwrap();
     schema::apply(&config).await.unwrap();
     let client = QueryClient::new(&config).unwrap();
@@ -125,12 +120,7 @@ struct LevelCount {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_by_level_equals_the_raw_counts() {
-    let config = common::config("rollup");
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, telemetry) = common::start(common::config("rollup"));
     dispatcher::with_default(&dispatch, || {
         for i in 0..120u32 {
             match i % 4 {

@@ -7,24 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tracing::{Dispatch, Instrument, dispatcher};
-use tracing_clickhouse::{CaptureConfig, Config, Telemetry};
-use tracing_subscriber::prelude::*;
+use tracing_clickhouse::Telemetry;
 
 const FLUSH: Duration = Duration::from_secs(30);
 
-fn start_with(config: Config) -> (Dispatch, Telemetry) {
-    let (layer, telemetry) = tracing_clickhouse::builder()
-        .config(config)
-        .build()
-        .unwrap();
-    (
-        Dispatch::new(tracing_subscriber::registry().with(layer)),
-        telemetry,
-    )
-}
-
 fn start(prefix: &str) -> (Dispatch, Telemetry) {
-    start_with(common::config(prefix))
+    common::start(common::config(prefix))
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -235,18 +223,8 @@ async fn spans_that_record_an_error_have_error_status() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_carry_the_ids_of_their_span_and_optionally_its_fields() {
-    let base = common::config("span_logs");
-    let config = common::quiet(Config::builder())
-        .url(base.url())
-        .database(base.database())
-        .pipeline(base.pipeline().clone())
-        .capture(CaptureConfig {
-            span_fields_in_logs: true,
-            ..CaptureConfig::default()
-        })
-        .build()
-        .unwrap();
-    let (dispatch, telemetry) = start_with(config);
+    let config = common::builder("span_logs").span_fields_in_logs(true);
+    let (dispatch, telemetry) = common::start(config.build_config().unwrap());
     dispatcher::with_default(&dispatch, || {
         tracing::info!("outside");
         tracing::info_span!("outer", tenant = "acme").in_scope(|| {

@@ -19,12 +19,12 @@ use std::sync::Arc;
 
 pub use collect::Collector;
 pub use layer::ClickHouseLayer;
-pub use payload::CaptureLimits;
 use payload::PayloadWriter;
 #[cfg(feature = "metrics")]
 pub use recorder::MetricsRecorder;
 
 use crate::clock::Clock;
+use crate::config::CaptureLimits;
 use crate::pipeline::queue::Queue;
 use crate::record::{LogRecord, Payload, Record, Severity, TraceContext};
 use crate::stats::Counters;

@@ -19,6 +19,8 @@
 
 use std::fmt::{self, Write};
 
+use crate::config::CaptureLimits;
+
 /// Appended to every string that was cut at its limit.
 pub(crate) const TRUNCATION_MARKER: &str = "…[truncated]";
 /// Longest field name kept, in bytes (longer names are cut).
@@ -33,27 +35,6 @@ const KIND_I128: u8 = 6;
 const KIND_U128: u8 = 7;
 const KIND_F64: u8 = 8;
 const KIND_BOOL: u8 = 9;
-
-/// How much of an event is kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CaptureLimits {
-    /// Longest message, in bytes.
-    pub max_message_bytes: usize,
-    /// Most fields per event (or span, or `collect_log` context).
-    pub max_fields: usize,
-    /// Longest field value, in bytes.
-    pub max_value_bytes: usize,
-}
-
-impl Default for CaptureLimits {
-    fn default() -> Self {
-        CaptureLimits {
-            max_message_bytes: 32 << 10,
-            max_fields: 64,
-            max_value_bytes: 8 << 10,
-        }
-    }
-}
 
 /// A value of a `collect_log` context or a `record_event` detail (and of a
 /// captured field). Numbers stay numbers until the flusher writes them.

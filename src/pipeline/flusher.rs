@@ -160,13 +160,11 @@ impl Flusher {
     pub(crate) fn new(
         config: &Config,
         clock: Clock,
-        create_schema: bool,
-        discard: bool,
         reader: QueueReader,
         control: Receiver<Control>,
         ring: Arc<UnsentBatches>,
     ) -> Result<Flusher> {
-        let plan = if discard {
+        let plan = if config.dry_run {
             DeliveryPlan {
                 config: config.clone(),
                 sink: Sink::Discard,
@@ -177,7 +175,7 @@ impl Flusher {
             DeliveryPlan {
                 config: config.clone(),
                 sink: Sink::ClickHouse(Box::new(ClickHouseSink::new(client(config, true)?))),
-                schema_admin: if create_schema {
+                schema_admin: if config.create_schema {
                     Some(client(config, false)?)
                 } else {
                     None

@@ -54,8 +54,8 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// Starts the flusher thread. Touches no network: a server that is down
-    /// now is retried later. With `discard`, batches are thrown away.
-    pub(crate) fn start(config: &Config, create_schema: bool, discard: bool) -> Result<Pipeline> {
+    /// now is retried later.
+    pub(crate) fn start(config: &Config) -> Result<Pipeline> {
         let limits = &config.pipeline;
         let counters = Arc::new(Counters::default());
         let (queue, reader) = Queue::new(
@@ -70,8 +70,6 @@ impl Pipeline {
         let flusher = Flusher::new(
             config,
             clock.clone(),
-            create_schema,
-            discard,
             reader,
             control_rx,
             Arc::clone(&memory),
@@ -111,7 +109,7 @@ impl Pipeline {
         &self.recorder
     }
 
-    pub(crate) fn memory(&self) -> &Arc<UnsentBatches> {
+    pub(crate) fn unsent(&self) -> &Arc<UnsentBatches> {
         &self.memory
     }
 

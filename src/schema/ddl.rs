@@ -76,11 +76,10 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        Config::builder()
-            .env_vars([("CLICKHOUSE_LOGS_TTL_DAYS", "7")])
+        crate::Builder::from_env_vars([("CLICKHOUSE_LOGS_TTL_DAYS", "7")])
             .url("http://127.0.0.1:8123")
-            .database("tc_schema_test")
-            .build()
+            .and_then(|b| b.database("tc_schema_test"))
+            .and_then(crate::Builder::build_config)
             .unwrap()
     }
 

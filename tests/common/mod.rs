@@ -18,7 +18,10 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tracing_clickhouse::Config;
+use tempfile::TempDir;
+use tracing::Dispatch;
+use tracing_clickhouse::{Builder, Config, PipelineConfig, Telemetry};
+use tracing_subscriber::prelude::*;
 
 /// The Python that runs `devserver/chdevserver.py`.
 pub fn python() -> PathBuf {
@@ -57,14 +60,11 @@ pub struct DevServer {
 
 impl DevServer {
     pub fn start(options: Options) -> DevServer {
-        let temp = options
-            .data_dir
-            .is_none()
-            .then(|| TempDir::new("devserver"));
+        let temp = options.data_dir.is_none().then(|| temp_dir("devserver"));
         let data_dir = options
             .data_dir
             .clone()
-            .unwrap_or_else(|| temp.as_ref().unwrap().path.clone());
+            .unwrap_or_else(|| temp.as_ref().unwrap().path().to_owned());
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("devserver/chdevserver.py");
         let mut command = Command::new(python());
         command
@@ -198,58 +198,52 @@ pub fn unique_database(prefix: &str) -> String {
     format!("tc_{prefix}_{}_{nanos}_{n}", std::process::id())
 }
 
-/// A configuration for the shared server and a fresh database. Fast
-/// flushes, so tests do not wait for the production interval.
+/// A builder for the shared server and a fresh database, from no
+/// environment but the server's URL: fast flushes, a generous shutdown, and
+/// only the test's own rows (no system gauges, no pipeline metrics), so
+/// counts of sent and spooled rows are the test's events.
+pub fn builder(prefix: &str) -> Builder {
+    builder_for(&url(), &unique_database(prefix))
+}
+
+pub fn builder_for(url: &str, database: &str) -> Builder {
+    let mut pipeline = PipelineConfig::default();
+    pipeline.flush_interval = Duration::from_millis(200);
+    pipeline.shutdown_timeout = Duration::from_secs(30);
+    Builder::from_env_vars::<&str, &str>([])
+        .url(url)
+        .and_then(|b| b.database(database))
+        .and_then(|b| b.pipeline(pipeline))
+        .expect("test configuration")
+        .service_name("tc-test")
+        .quiet()
+}
+
+/// [`builder`]'s configuration.
 pub fn config(prefix: &str) -> Config {
-    config_for(&url(), &unique_database(prefix))
+    builder(prefix).build_config().expect("test configuration")
 }
 
 pub fn config_for(url: &str, database: &str) -> Config {
-    let pipeline = tracing_clickhouse::PipelineConfig {
-        flush_interval: Duration::from_millis(200),
-        shutdown_timeout: Duration::from_secs(30),
-        ..Default::default()
-    };
-    quiet(Config::builder())
-        .url(url)
-        .database(database)
-        .service_name("tc-test")
-        .pipeline(pipeline)
-        .build()
+    builder_for(url, database)
+        .build_config()
         .expect("test configuration")
 }
 
-/// No rows besides the test's own: no system gauges, no pipeline metrics
-/// (so counts of sent and spooled rows are the test's events).
-pub fn quiet(builder: tracing_clickhouse::ConfigBuilder) -> tracing_clickhouse::ConfigBuilder {
-    builder
-        .metrics(tracing_clickhouse::MetricsConfig {
-            pipeline_metrics: false,
-            ..Default::default()
-        })
-        .monitor(tracing_clickhouse::MonitorConfig {
-            system: false,
-            ..Default::default()
-        })
+/// Starts a pipeline for `config`, and a subscriber (the registry and our
+/// layer) to emit into with `dispatcher::with_default`.
+pub fn start(config: Config) -> (Dispatch, Telemetry) {
+    let (layer, telemetry) = config.into_builder().build().expect("start the pipeline");
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    (dispatch, telemetry)
 }
 
-/// A temporary directory, removed when dropped.
-pub struct TempDir {
-    pub path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new(prefix: &str) -> TempDir {
-        let path = std::env::temp_dir().join(unique_database(prefix));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+/// A temporary directory (removed when dropped) whose name says which test made it.
+pub fn temp_dir(prefix: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("tc_{prefix}_"))
+        .tempdir()
+        .expect("a temporary directory")
 }
 
 /// One number from a query such as `SELECT count() FROM logs`.

@@ -1,0 +1,534 @@
+//! The one builder: every option, starting from the environment.
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::env::{self, CONNECTION_VARS, EnvSource, PIPELINE_VARS, RETENTION_VARS, SPOOL_VARS};
+use super::resolved::Config;
+use super::sections::{
+    CaptureConfig, Colors, MetricsConfig, MonitorConfig, PipelineConfig, QueuePolicy, Retention,
+    ServiceCheck, SpoolConfig, check_count, check_duration,
+};
+use super::values::{
+    Secret, check_ca_cert, parse_filter, parse_host, parse_identifier, parse_port, parse_url,
+};
+use crate::error::{ConfigError, invalid};
+use crate::record::Severity;
+
+/// Where console lines go instead of stderr.
+pub(crate) type ConsoleWriter = Box<dyn Write + Send>;
+
+/// Sets up telemetry: every option, starting from the environment.
+///
+/// ```no_run
+/// # fn main() -> tracing_clickhouse::Result<()> {
+/// let _telemetry = tracing_clickhouse::builder()
+///     .service_name("checkout")
+///     .spool_dir("/var/lib/checkout/spool")
+///     .install()?;
+/// # Ok(()) }
+/// ```
+///
+/// It ends in one of four exits, from the most done for you to the least:
+///
+/// | exit | gives | installs |
+/// | --- | --- | --- |
+/// | [`install`](Builder::install) | the guard ([`Telemetry`](crate::Telemetry)) | the subscriber (filter, our layer, the console), the `log` bridge, the `metrics` recorder |
+/// | [`build_subscriber`](Builder::build_subscriber) | the subscriber `install` would install, and the guard | nothing |
+/// | [`build`](Builder::build) | our layer, for a subscriber of your own, and the guard | nothing |
+/// | [`build_config`](Builder::build_config) | the checked [`Config`], for [`QueryClient`](crate::query::QueryClient) or [`schema::apply`](crate::schema::apply) | nothing |
+///
+/// None of them touches the network: a server that is down at start is
+/// retried later.
+///
+/// A setter that parses or checks its value returns a `Result` and says there
+/// what is wrong. A variable of the environment that does not parse is
+/// reported by the exit, unless a setter replaced what it sets.
+///
+/// | variable | default | setter |
+/// | --- | --- | --- |
+/// | `CLICKHOUSE_URL` | unset | [`url`](Builder::url): `http(s)://host[:port]`, replaces host, port and secure |
+/// | `CLICKHOUSE_HOST` | `localhost` | [`host`](Builder::host) |
+/// | `CLICKHOUSE_PORT` | `8443` | [`port`](Builder::port) |
+/// | `CLICKHOUSE_SECURE` | `true` | [`secure`](Builder::secure): HTTPS (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`) |
+/// | `CLICKHOUSE_USER` | `default` | [`user`](Builder::user) |
+/// | `CLICKHOUSE_PASSWORD` | empty | [`password`](Builder::password) (never printed) |
+/// | `CLICKHOUSE_DATABASE` | `ai_backlog_admin` | [`database`](Builder::database) (a plain identifier) |
+/// | `CLICKHOUSE_CA_CERT` | unset | [`ca_cert`](Builder::ca_cert): PEM file of CAs to trust for HTTPS, besides the webpki roots |
+/// | `OTEL_SERVICE_NAME` | executable name | [`service_name`](Builder::service_name): `ServiceName` of every row |
+/// | `CLICKHOUSE_LOGS_TTL_DAYS` | `180` | [`retention`](Builder::retention): of `logs` and `logs_by_level` |
+/// | `CLICKHOUSE_SPANS_TTL_DAYS` | `180` | of `spans` |
+/// | `CLICKHOUSE_METRICS_TTL_DAYS` | `730` | of `metrics` and its rollups |
+/// | `CLICKHOUSE_EVENTS_TTL_DAYS` | `365` | of `events` |
+/// | `CLICKHOUSE_QUEUE_CAPACITY` | `16384` | [`queue_capacity`](Builder::queue_capacity): records the capture queue holds |
+/// | `CLICKHOUSE_QUEUE_POLICY` | `drop_newest` | [`queue_policy`](Builder::queue_policy): `drop_newest` or `block` |
+/// | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | [`batch_max_rows`](Builder::batch_max_rows): rows per insert, at most |
+/// | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | [`flush_interval`](Builder::flush_interval): a batch is sent when its oldest row is this old |
+/// | `CLICKHOUSE_METRICS_INTERVAL_MS` | `10000` | [`metrics_interval`](Builder::metrics_interval): how often metric series are written |
+/// | `CLICKHOUSE_MONITOR` | `true` | [`system_monitor`](Builder::system_monitor): the system gauges (CPU, memory, disks, load, uptime, the process) |
+/// | `CLICKHOUSE_SPOOL_DIR` | unset | [`spool_dir`](Builder::spool_dir): the disk spool's directory; unset, no spool |
+/// | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | [`spool`](Builder::spool): disk space the spool may use |
+/// | `RUST_LOG` | `info` | [`filter`](Builder::filter): what `install` lets through |
+///
+/// Empty variables count as unset, except `CLICKHOUSE_PASSWORD`. The other
+/// options are in the sections ([`PipelineConfig`], [`SpoolConfig`],
+/// [`CaptureConfig`], [`MetricsConfig`], [`MonitorConfig`],
+/// [`ConsoleConfig`](crate::ConsoleConfig)) and their setters.
+#[must_use]
+pub struct Builder {
+    pub(crate) config: Config,
+    /// Errors of variables no setter replaced, and of settings checked at
+    /// the exit; the first is the exit's error.
+    errors: Vec<ConfigError>,
+    /// `None` leaves the console to the exit: on with `install`, off with `build`.
+    pub(crate) console: Option<bool>,
+    pub(crate) console_writer: Option<ConsoleWriter>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("errors", &self.errors)
+            .field("console", &self.console)
+            .field(
+                "console_writer",
+                &self.console_writer.as_ref().map(|_| ".."),
+            )
+            .finish()
+    }
+}
+
+impl From<Config> for Builder {
+    fn from(config: Config) -> Self {
+        Builder {
+            console: Some(config.console.enabled),
+            config,
+            errors: Vec::new(),
+            console_writer: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Every setting from the process environment, else its default (what
+    /// [`builder`](crate::builder) returns).
+    pub fn from_env() -> Self {
+        Self::reading(&EnvSource::Process)
+    }
+
+    /// Like [`from_env`](Builder::from_env), from these variables instead of
+    /// the process environment (for tests, or configuration kept elsewhere).
+    /// `Builder::from_env_vars::<&str, &str>([])` is every default.
+    pub fn from_env_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = vars.into_iter().map(|(k, v)| (k.into(), v.into()));
+        Self::reading(&EnvSource::Vars(vars.collect()))
+    }
+
+    fn reading(source: &EnvSource) -> Self {
+        let (config, errors) = env::read(source);
+        Builder {
+            config,
+            errors,
+            console: None,
+            console_writer: None,
+        }
+    }
+
+    /// Forgets the errors of variables whose settings a setter replaced.
+    fn replaced(&mut self, vars: &[&str]) {
+        self.errors.retain(|error| !vars.contains(&error.setting()));
+    }
+
+    // --- Connection -----------------------------------------------------
+
+    /// `http(s)://host[:port]` (ClickHouse's usual port when it names none:
+    /// 8123 for http, 8443 for https); replaces host, port and secure.
+    ///
+    /// # Errors
+    ///
+    /// Not such a URL, or one with credentials, a path or a query (the
+    /// credentials are not repeated in the error).
+    pub fn url(mut self, url: impl AsRef<str>) -> Result<Self, ConfigError> {
+        self.config.endpoint = parse_url("Builder::url", url.as_ref())?;
+        self.replaced(&CONNECTION_VARS);
+        Ok(self)
+    }
+
+    /// Server host.
+    ///
+    /// # Errors
+    ///
+    /// Not a host name or IP address (a scheme, port or path in it).
+    pub fn host(mut self, host: impl AsRef<str>) -> Result<Self, ConfigError> {
+        self.config.endpoint.host = parse_host("Builder::host", host.as_ref())?;
+        self.replaced(&["CLICKHOUSE_HOST"]);
+        Ok(self)
+    }
+
+    /// Server port.
+    ///
+    /// # Errors
+    ///
+    /// Port 0.
+    pub fn port(mut self, port: u16) -> Result<Self, ConfigError> {
+        self.config.endpoint.port = parse_port("Builder::port", &port.to_string())?;
+        self.replaced(&["CLICKHOUSE_PORT"]);
+        Ok(self)
+    }
+
+    /// HTTPS or plain HTTP.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.config.endpoint.secure = secure;
+        self.replaced(&["CLICKHOUSE_SECURE"]);
+        self
+    }
+
+    /// User.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.config.user = user.into();
+        self
+    }
+
+    /// Password; never printed.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.config.password = Secret::new(password.into());
+        self
+    }
+
+    /// Database.
+    ///
+    /// # Errors
+    ///
+    /// Not a plain identifier (letters, digits and `_`, not starting with a
+    /// digit, at most 64 characters): the name goes into DDL.
+    pub fn database(mut self, database: impl AsRef<str>) -> Result<Self, ConfigError> {
+        self.config.database = parse_identifier("Builder::database", database.as_ref())?;
+        self.replaced(&["CLICKHOUSE_DATABASE"]);
+        Ok(self)
+    }
+
+    /// PEM file with CA certificates to trust for HTTPS, besides the webpki roots.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or holds no certificate.
+    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> Result<Self, ConfigError> {
+        self.config.ca_cert = Some(check_ca_cert("Builder::ca_cert", path.into())?);
+        self.replaced(&["CLICKHOUSE_CA_CERT"]);
+        Ok(self)
+    }
+
+    // --- Service --------------------------------------------------------
+
+    /// `ServiceName` of every row. A blank name is reported by the exit.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.replaced(&["OTEL_SERVICE_NAME", "Builder::service_name"]);
+        if name.trim().is_empty() {
+            let error = invalid("Builder::service_name", &name, "a non-empty name");
+            self.errors.push(error);
+        } else {
+            self.config.service_name = name;
+        }
+        self
+    }
+
+    /// `service.version` resource attribute.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.config.service_version = Some(version.into());
+        self
+    }
+
+    // --- Retention ------------------------------------------------------
+
+    /// Retention of every table (replaces the `CLICKHOUSE_*_TTL_DAYS` variables).
+    ///
+    /// # Errors
+    ///
+    /// A number of days outside 1-36500.
+    pub fn retention(mut self, retention: Retention) -> Result<Self, ConfigError> {
+        retention.validate()?;
+        self.config.retention = retention;
+        self.replaced(&RETENTION_VARS);
+        Ok(self)
+    }
+
+    // --- Pipeline -------------------------------------------------------
+
+    /// Queue and batch limits (replaces the pipeline's variables).
+    ///
+    /// # Errors
+    ///
+    /// A zero count or duration.
+    pub fn pipeline(mut self, pipeline: PipelineConfig) -> Result<Self, ConfigError> {
+        pipeline.validate()?;
+        self.config.pipeline = pipeline;
+        self.replaced(&PIPELINE_VARS);
+        Ok(self)
+    }
+
+    /// Records the capture queue holds.
+    ///
+    /// # Errors
+    ///
+    /// Zero.
+    pub fn queue_capacity(mut self, records: usize) -> Result<Self, ConfigError> {
+        self.config.pipeline.queue_capacity = check_count("Builder::queue_capacity", records)?;
+        self.replaced(&["CLICKHOUSE_QUEUE_CAPACITY"]);
+        Ok(self)
+    }
+
+    /// What happens to a record when the queue is full.
+    pub fn queue_policy(mut self, policy: QueuePolicy) -> Self {
+        self.config.pipeline.queue_policy = policy;
+        self.replaced(&["CLICKHOUSE_QUEUE_POLICY"]);
+        self
+    }
+
+    /// Rows per insert, at most.
+    ///
+    /// # Errors
+    ///
+    /// Zero.
+    pub fn batch_max_rows(mut self, rows: usize) -> Result<Self, ConfigError> {
+        self.config.pipeline.batch_max_rows = check_count("Builder::batch_max_rows", rows)?;
+        self.replaced(&["CLICKHOUSE_BATCH_MAX_ROWS"]);
+        Ok(self)
+    }
+
+    /// A batch is sent when its oldest row is this old.
+    ///
+    /// # Errors
+    ///
+    /// Zero.
+    pub fn flush_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
+        self.config.pipeline.flush_interval = check_duration("Builder::flush_interval", interval)?;
+        self.replaced(&["CLICKHOUSE_FLUSH_INTERVAL_MS"]);
+        Ok(self)
+    }
+
+    /// How long dropping the guard waits for what is queued to be delivered.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.pipeline.shutdown_timeout = timeout;
+        self
+    }
+
+    // --- Spool ----------------------------------------------------------
+
+    /// The disk spool (replaces `CLICKHOUSE_SPOOL_DIR` and `CLICKHOUSE_SPOOL_MAX_BYTES`).
+    ///
+    /// # Errors
+    ///
+    /// A zero size, or an empty directory path.
+    pub fn spool(mut self, spool: SpoolConfig) -> Result<Self, ConfigError> {
+        spool.validate()?;
+        self.config.spool = spool;
+        self.replaced(&SPOOL_VARS);
+        Ok(self)
+    }
+
+    /// Turns the disk spool on in `dir`, with the other spool settings as
+    /// they are. An empty path is reported by the exit.
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.spool.dir = Some(dir.into());
+        self.replaced(&["CLICKHOUSE_SPOOL_DIR"]);
+        self
+    }
+
+    // --- Capture --------------------------------------------------------
+
+    /// Size limits, and whether logs carry their spans' fields.
+    ///
+    /// # Errors
+    ///
+    /// A zero size limit.
+    pub fn capture(mut self, capture: CaptureConfig) -> Result<Self, ConfigError> {
+        capture.validate()?;
+        self.config.capture = capture;
+        Ok(self)
+    }
+
+    /// Whether a log row also carries the fields of the spans around it.
+    pub fn span_fields_in_logs(mut self, on: bool) -> Self {
+        self.config.capture.span_fields_in_logs = on;
+        self
+    }
+
+    // --- Metrics --------------------------------------------------------
+
+    /// The metrics recorder's settings (replaces `CLICKHOUSE_METRICS_INTERVAL_MS`).
+    ///
+    /// # Errors
+    ///
+    /// A zero interval or series cap.
+    pub fn metrics(mut self, metrics: MetricsConfig) -> Result<Self, ConfigError> {
+        metrics.validate()?;
+        self.config.metrics = metrics;
+        self.replaced(&["CLICKHOUSE_METRICS_INTERVAL_MS"]);
+        Ok(self)
+    }
+
+    /// How often metric series are written.
+    ///
+    /// # Errors
+    ///
+    /// Zero.
+    pub fn metrics_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
+        self.config.metrics.interval = check_duration("Builder::metrics_interval", interval)?;
+        self.replaced(&["CLICKHOUSE_METRICS_INTERVAL_MS"]);
+        Ok(self)
+    }
+
+    /// Whether each snapshot also records the pipeline's own counters as
+    /// `tracing_clickhouse.*` metrics.
+    pub fn pipeline_metrics(mut self, on: bool) -> Self {
+        self.config.metrics.pipeline_metrics = on;
+        self
+    }
+
+    /// Whether [`install`](Builder::install) also makes our
+    /// [`MetricsRecorder`](crate::MetricsRecorder) the global `metrics`
+    /// recorder (feature `metrics`). Turn it off to install your own, or a
+    /// fan-out of ours and another ([`Telemetry::recorder`](crate::Telemetry::recorder)).
+    pub fn global_metrics(mut self, install: bool) -> Self {
+        self.config.global_metrics = install;
+        self
+    }
+
+    // --- Monitor --------------------------------------------------------
+
+    /// The system monitor and service checks (replaces `CLICKHOUSE_MONITOR`).
+    ///
+    /// # Errors
+    ///
+    /// A zero interval, or a service check without a name.
+    pub fn monitor(mut self, monitor: MonitorConfig) -> Result<Self, ConfigError> {
+        monitor.validate()?;
+        self.config.monitor = monitor;
+        self.replaced(&["CLICKHOUSE_MONITOR"]);
+        Ok(self)
+    }
+
+    /// Whether the system gauges (CPU, memory, disks, load, uptime, the
+    /// process) are recorded.
+    pub fn system_monitor(mut self, on: bool) -> Self {
+        self.config.monitor.system = on;
+        self.replaced(&["CLICKHOUSE_MONITOR"]);
+        self
+    }
+
+    /// Adds a service check.
+    ///
+    /// # Errors
+    ///
+    /// A check without a name, or with a zero interval or timeout.
+    pub fn service_check(mut self, check: ServiceCheck) -> Result<Self, ConfigError> {
+        check.validate()?;
+        self.config.monitor.services.push(check);
+        Ok(self)
+    }
+
+    /// Only the application's own rows: no system gauges and no pipeline
+    /// metrics (for tests, benchmarks and examples that count rows).
+    pub fn quiet(self) -> Self {
+        self.system_monitor(false).pipeline_metrics(false)
+    }
+
+    // --- Console and filter ---------------------------------------------
+
+    /// Whether logs are printed on the console (stderr). Unless set,
+    /// [`install`](Builder::install) prints them and [`build`](Builder::build)
+    /// does not (a subscriber of your own may have its own `fmt` layer).
+    pub fn console(mut self, on: bool) -> Self {
+        self.console = Some(on);
+        self
+    }
+
+    /// Logs below `level` are not printed (they are still stored).
+    pub fn console_level(mut self, level: Severity) -> Self {
+        self.config.console.level = level;
+        self
+    }
+
+    /// Whether console lines are colored.
+    pub fn console_colors(mut self, colors: Colors) -> Self {
+        self.config.console.colors = colors;
+        self
+    }
+
+    /// Prints console lines into `writer` instead of stderr (and turns the
+    /// console on). Colors are off unless [`Colors::Always`].
+    pub fn console_writer(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.console = Some(true);
+        self.console_writer = Some(Box::new(writer));
+        self
+    }
+
+    /// `EnvFilter` directives for [`install`](Builder::install), e.g.
+    /// `"info,my_app=debug"`; replaces `RUST_LOG`.
+    ///
+    /// # Errors
+    ///
+    /// Directives `EnvFilter` does not take.
+    pub fn filter(mut self, directives: impl AsRef<str>) -> Result<Self, ConfigError> {
+        self.config.filter = parse_filter("Builder::filter", directives.as_ref())?;
+        self.replaced(&["RUST_LOG"]);
+        Ok(self)
+    }
+
+    // --- The pipeline's own behaviour -------------------------------------
+
+    /// Whether the flusher creates missing tables (from `schema.sql`) before
+    /// its first insert (default `true`).
+    pub fn create_schema(mut self, create: bool) -> Self {
+        self.config.create_schema = create;
+        self
+    }
+
+    /// Encodes every batch and throws it away instead of inserting it: the
+    /// whole pipeline without a server (no schema, no network), for
+    /// measuring capture and encoding. Rows count as sent.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.config.dry_run = dry_run;
+        self
+    }
+
+    // --- Exits ------------------------------------------------------------
+
+    /// The checked configuration, for reading history back or managing the
+    /// schema without a pipeline.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the first invalid setting and its value.
+    pub fn build_config(self) -> Result<Config, ConfigError> {
+        Ok(self.finish(true)?.0)
+    }
+
+    /// The checked configuration, with the console on or off as asked or,
+    /// if not asked, as `console_by_default`; and where the console writes.
+    pub(crate) fn finish(
+        mut self,
+        console_by_default: bool,
+    ) -> Result<(Config, Option<ConsoleWriter>), ConfigError> {
+        if let Some(error) = self.errors.drain(..).next() {
+            return Err(error);
+        }
+        let config = &mut self.config;
+        config.spool.validate()?;
+        if config.endpoint.secure && !cfg!(feature = "rustls") {
+            return Err(ConfigError::TlsUnavailable {
+                setting: "CLICKHOUSE_SECURE / CLICKHOUSE_URL",
+            });
+        }
+        config.console.enabled = self.console.unwrap_or(console_by_default);
+        Ok((self.config, self.console_writer))
+    }
+}

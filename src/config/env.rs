@@ -1,0 +1,173 @@
+//! Reading the environment into a configuration.
+//!
+//! Every variable is read at once, when the builder is made. One that does
+//! not parse leaves its setting at the default and its error aside: the
+//! builder reports it at the end unless a setter replaced that setting.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::resolved::Config;
+use super::values::{
+    Endpoint, Secret, check_ca_cert, parse_bool, parse_count, parse_days, parse_host,
+    parse_identifier, parse_policy, parse_port, parse_url,
+};
+use crate::error::{ConfigError, invalid};
+
+/// Where the environment's values come from.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum EnvSource {
+    #[default]
+    Process,
+    Vars(HashMap<String, String>),
+}
+
+impl EnvSource {
+    /// The variable's value; empty counts as unset (except for the password).
+    fn get(&self, name: &str) -> Option<String> {
+        let value = match self {
+            EnvSource::Process => std::env::var(name).ok(),
+            EnvSource::Vars(vars) => vars.get(name).cloned(),
+        };
+        value.filter(|v| !v.is_empty() || name == "CLICKHOUSE_PASSWORD")
+    }
+}
+
+/// Variables, by the part of the configuration each sets; a setter that
+/// replaces that part makes their errors moot.
+pub(crate) const CONNECTION_VARS: [&str; 4] = [
+    "CLICKHOUSE_URL",
+    "CLICKHOUSE_HOST",
+    "CLICKHOUSE_PORT",
+    "CLICKHOUSE_SECURE",
+];
+pub(crate) const RETENTION_VARS: [&str; 4] = [
+    "CLICKHOUSE_LOGS_TTL_DAYS",
+    "CLICKHOUSE_SPANS_TTL_DAYS",
+    "CLICKHOUSE_METRICS_TTL_DAYS",
+    "CLICKHOUSE_EVENTS_TTL_DAYS",
+];
+pub(crate) const PIPELINE_VARS: [&str; 4] = [
+    "CLICKHOUSE_QUEUE_CAPACITY",
+    "CLICKHOUSE_QUEUE_POLICY",
+    "CLICKHOUSE_BATCH_MAX_ROWS",
+    "CLICKHOUSE_FLUSH_INTERVAL_MS",
+];
+pub(crate) const SPOOL_VARS: [&str; 2] = ["CLICKHOUSE_SPOOL_DIR", "CLICKHOUSE_SPOOL_MAX_BYTES"];
+
+/// The configuration the environment describes, and the errors of the
+/// variables that did not parse.
+pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
+    let mut config = Config::defaults();
+    let mut errors = Vec::new();
+    let mut read = Reader {
+        env,
+        errors: &mut errors,
+    };
+
+    // The URL replaces host, port and secure, which are then not read.
+    if let Some(url) = env.get("CLICKHOUSE_URL") {
+        if let Some(endpoint) = read.ok(parse_url("CLICKHOUSE_URL", &url)) {
+            config.endpoint = endpoint;
+        }
+    } else {
+        let defaults = config.endpoint.clone();
+        config.endpoint = Endpoint {
+            host: read
+                .var("CLICKHOUSE_HOST", parse_host)
+                .unwrap_or(defaults.host),
+            port: read
+                .var("CLICKHOUSE_PORT", parse_port)
+                .unwrap_or(defaults.port),
+            secure: read
+                .var("CLICKHOUSE_SECURE", parse_bool)
+                .unwrap_or(defaults.secure),
+        };
+    }
+    if let Some(user) = env.get("CLICKHOUSE_USER") {
+        config.user = user;
+    }
+    if let Some(password) = env.get("CLICKHOUSE_PASSWORD") {
+        config.password = Secret::new(password);
+    }
+    if let Some(database) = read.var("CLICKHOUSE_DATABASE", parse_identifier) {
+        config.database = database;
+    }
+    if let Some(path) = env.get("CLICKHOUSE_CA_CERT") {
+        config.ca_cert = read.ok(check_ca_cert("CLICKHOUSE_CA_CERT", PathBuf::from(path)));
+    }
+    if let Some(name) = env.get("OTEL_SERVICE_NAME") {
+        let name = match name.trim().is_empty() {
+            true => Err(invalid("OTEL_SERVICE_NAME", &name, "a non-empty name")),
+            false => Ok(name),
+        };
+        if let Some(name) = read.ok(name) {
+            config.service_name = name;
+        }
+    }
+
+    let retention = &mut config.retention;
+    let days = [
+        (&mut retention.logs_days, RETENTION_VARS[0]),
+        (&mut retention.spans_days, RETENTION_VARS[1]),
+        (&mut retention.metrics_days, RETENTION_VARS[2]),
+        (&mut retention.events_days, RETENTION_VARS[3]),
+    ];
+    for (setting, var) in days {
+        if let Some(value) = read.var(var, parse_days) {
+            *setting = value;
+        }
+    }
+
+    let pipeline = &mut config.pipeline;
+    if let Some(n) = read.var("CLICKHOUSE_QUEUE_CAPACITY", parse_count) {
+        pipeline.queue_capacity = n;
+    }
+    if let Some(policy) = read.var("CLICKHOUSE_QUEUE_POLICY", parse_policy) {
+        pipeline.queue_policy = policy;
+    }
+    if let Some(n) = read.var("CLICKHOUSE_BATCH_MAX_ROWS", parse_count) {
+        pipeline.batch_max_rows = n;
+    }
+    if let Some(ms) = read.var("CLICKHOUSE_FLUSH_INTERVAL_MS", parse_count) {
+        pipeline.flush_interval = Duration::from_millis(ms as u64);
+    }
+
+    config.spool.dir = env.get("CLICKHOUSE_SPOOL_DIR").map(PathBuf::from);
+    if let Some(n) = read.var("CLICKHOUSE_SPOOL_MAX_BYTES", parse_count) {
+        config.spool.max_bytes = n as u64;
+    }
+    if let Some(ms) = read.var("CLICKHOUSE_METRICS_INTERVAL_MS", parse_count) {
+        config.metrics.interval = Duration::from_millis(ms as u64);
+    }
+    if let Some(on) = read.var("CLICKHOUSE_MONITOR", parse_bool) {
+        config.monitor.system = on;
+    }
+    if let Some(directives) = read.var("RUST_LOG", super::values::parse_filter) {
+        config.filter = directives;
+    }
+    (config, errors)
+}
+
+/// Parses variables, keeping their errors.
+struct Reader<'a> {
+    env: &'a EnvSource,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    /// The variable, parsed, if it is set and parses.
+    fn var<T>(
+        &mut self,
+        var: &'static str,
+        parse: fn(&'static str, &str) -> Result<T, ConfigError>,
+    ) -> Option<T> {
+        let raw = self.env.get(var)?;
+        self.ok(parse(var, &raw))
+    }
+
+    fn ok<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|error| self.errors.push(error)).ok()
+    }
+}

@@ -1,0 +1,24 @@
+//! Configuration: where ClickHouse is, who is writing, how long data lives,
+//! how the pipeline batches, what the console shows.
+//!
+//! One [`Builder`] carries every option, starting from the seed's
+//! `CLICKHOUSE_*` environment variables (its documentation has the table);
+//! the sections it takes are plain structs. Every bad value is an error that
+//! names the variable, the builder method or the section field, and the
+//! value; the password never appears in an error or a `Debug` print.
+
+mod builder;
+mod env;
+mod resolved;
+mod sections;
+mod values;
+
+pub use builder::Builder;
+pub use resolved::Config;
+pub use sections::{
+    CaptureConfig, CaptureLimits, CheckTarget, Colors, ConsoleConfig, MetricsConfig, MonitorConfig,
+    PipelineConfig, QueuePolicy, Retention, ServiceCheck, SpoolConfig, SpoolFull, SpoolSync,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+//! The complete, checked configuration a pipeline runs with.
+
+use std::path::{Path, PathBuf};
+
+use super::Builder;
+use super::sections::{
+    CaptureConfig, ConsoleConfig, MetricsConfig, MonitorConfig, PipelineConfig, Retention,
+    SpoolConfig,
+};
+use super::values::{Endpoint, Secret};
+use crate::error::ConfigError;
+
+const DEFAULT_HOST: &str = "localhost";
+const DEFAULT_PORT: u16 = 8443;
+const DEFAULT_SECURE: bool = true;
+const DEFAULT_USER: &str = "default";
+const DEFAULT_DATABASE: &str = "ai_backlog_admin";
+/// What `install` lets through when neither `RUST_LOG` nor a filter says.
+const DEFAULT_FILTER: &str = "info";
+
+/// The complete, checked configuration, as [`Telemetry::config`](crate::Telemetry::config)
+/// reports it. Read it with the getters; change it by turning it back into a
+/// [`Builder`] ([`Config::into_builder`]).
+///
+/// `Debug` prints everything but the password.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) user: String,
+    pub(crate) password: Secret,
+    pub(crate) database: String,
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) ca_cert: Option<PathBuf>,
+    pub(crate) service_name: String,
+    pub(crate) service_version: Option<String>,
+    pub(crate) retention: Retention,
+    pub(crate) pipeline: PipelineConfig,
+    pub(crate) capture: CaptureConfig,
+    pub(crate) spool: SpoolConfig,
+    pub(crate) metrics: MetricsConfig,
+    pub(crate) monitor: MonitorConfig,
+    pub(crate) console: ConsoleConfig,
+    /// `EnvFilter` directives of the installed subscriber.
+    pub(crate) filter: String,
+    pub(crate) create_schema: bool,
+    pub(crate) dry_run: bool,
+    pub(crate) global_metrics: bool,
+}
+
+impl Config {
+    /// Every setting at its default, ignoring the environment.
+    pub(crate) fn defaults() -> Config {
+        Config {
+            endpoint: Endpoint {
+                secure: DEFAULT_SECURE,
+                host: DEFAULT_HOST.to_owned(),
+                port: DEFAULT_PORT,
+            },
+            user: DEFAULT_USER.to_owned(),
+            password: Secret::default(),
+            database: DEFAULT_DATABASE.to_owned(),
+            ca_cert: None,
+            service_name: super::values::default_service_name(),
+            service_version: None,
+            retention: Retention::default(),
+            pipeline: PipelineConfig::default(),
+            capture: CaptureConfig::default(),
+            spool: SpoolConfig::default(),
+            metrics: MetricsConfig::default(),
+            monitor: MonitorConfig::default(),
+            console: ConsoleConfig::default(),
+            filter: DEFAULT_FILTER.to_owned(),
+            create_schema: true,
+            dry_run: false,
+            global_metrics: true,
+        }
+    }
+
+    /// The configuration from the process environment (see the
+    /// [`Builder`]'s table); a shorthand for `builder().build_config()`,
+    /// for programs that only read history back or manage the schema.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the first invalid variable.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Builder::from_env().build_config()
+    }
+
+    /// A builder starting from this configuration (not from the
+    /// environment), to change some of it.
+    pub fn into_builder(self) -> Builder {
+        Builder::from(self)
+    }
+
+    /// The server's URL, `http(s)://host:port` (no credentials).
+    pub fn url(&self) -> String {
+        self.endpoint.url()
+    }
+
+    /// Whether the connection uses HTTPS.
+    pub fn secure(&self) -> bool {
+        self.endpoint.secure
+    }
+
+    /// The ClickHouse user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The database holding the tables.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The PEM file of CAs trusted besides the webpki roots, if any.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
+
+    /// The `ServiceName` written with every row.
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    /// The `service.version` resource attribute, if set.
+    pub fn service_version(&self) -> Option<&str> {
+        self.service_version.as_deref()
+    }
+
+    /// Retention of each table.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Queue and batch limits.
+    pub fn pipeline(&self) -> &PipelineConfig {
+        &self.pipeline
+    }
+
+    /// What capture keeps.
+    pub fn capture(&self) -> CaptureConfig {
+        self.capture
+    }
+
+    /// The disk spool.
+    pub fn spool(&self) -> &SpoolConfig {
+        &self.spool
+    }
+
+    /// The metrics recorder's settings.
+    pub fn metrics(&self) -> MetricsConfig {
+        self.metrics
+    }
+
+    /// The system monitor and service checks.
+    pub fn monitor(&self) -> &MonitorConfig {
+        &self.monitor
+    }
+
+    /// The console.
+    pub fn console(&self) -> ConsoleConfig {
+        self.console
+    }
+
+    /// The `EnvFilter` directives [`Builder::install`] uses.
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// Whether the pipeline creates missing tables before its first insert.
+    pub fn create_schema(&self) -> bool {
+        self.create_schema
+    }
+
+    /// Whether batches are encoded and thrown away instead of inserted.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Whether [`Builder::install`] makes our recorder the global `metrics` one.
+    pub fn global_metrics(&self) -> bool {
+        self.global_metrics
+    }
+}

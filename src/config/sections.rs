@@ -1,0 +1,484 @@
+//! The sections of the configuration, with their defaults and their checks.
+//!
+//! Every section is a plain struct with public fields (`#[non_exhaustive]`:
+//! start from `Default::default()` or from [`Config`](crate::Config)'s
+//! getter, then set fields), handed whole to a setter of the
+//! [`Builder`](crate::Builder), which checks it there.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{ConfigError, invalid};
+use crate::record::Severity;
+
+/// Longest TTL accepted, in days (100 years).
+pub(crate) const MAX_TTL_DAYS: u32 = 36_500;
+
+/// How long each table keeps its rows, in days (ClickHouse `TTL`).
+///
+/// Defaults are the seed's: logs 6 months, metrics 2 years, events 1 year.
+/// They take effect when the tables are created; existing tables keep theirs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// `logs` and `logs_by_level`.
+    pub logs_days: u32,
+    /// `spans`.
+    pub spans_days: u32,
+    /// `metrics`, `metrics_hourly` and `metrics_daily`.
+    pub metrics_days: u32,
+    /// `events`.
+    pub events_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            logs_days: 180,
+            spans_days: 180,
+            metrics_days: 730,
+            events_days: 365,
+        }
+    }
+}
+
+impl Retention {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let all = [
+            ("Retention::logs_days", self.logs_days),
+            ("Retention::spans_days", self.spans_days),
+            ("Retention::metrics_days", self.metrics_days),
+            ("Retention::events_days", self.events_days),
+        ];
+        for (setting, days) in all {
+            check_days(setting, days)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_days(setting: &'static str, days: u32) -> Result<u32, ConfigError> {
+    if (1..=MAX_TTL_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(invalid(
+            setting,
+            &days.to_string(),
+            "a number of days, 1-36500",
+        ))
+    }
+}
+
+/// What to do with a record when the queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueuePolicy {
+    /// Drop the new record and count it: the application never waits.
+    #[default]
+    DropNewest,
+    /// Wait until the flusher makes room: nothing is dropped while the
+    /// pipeline runs, at the price of stalling the application when
+    /// ClickHouse (or the flusher) cannot keep up.
+    Block,
+}
+
+/// Limits of the capture queue and the flusher's batches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PipelineConfig {
+    /// Records the queue between the application and the flusher holds
+    /// (256 bytes each, allocated when the pipeline starts).
+    pub queue_capacity: usize,
+    /// Heap memory the queued records may hold beyond their slots, in bytes
+    /// (approximately): the payloads too large for a slot, and the fields
+    /// of spans and events.
+    pub max_queue_bytes: usize,
+    /// What happens to a record when the queue is full by either bound.
+    pub queue_policy: QueuePolicy,
+    /// A batch is sent when it reaches this many rows...
+    pub batch_max_rows: usize,
+    /// ...or this many encoded bytes...
+    pub batch_max_bytes: usize,
+    /// ...or when its oldest row is this old.
+    pub flush_interval: Duration,
+    /// Time allowed for one insert, from the first byte sent to the answer.
+    pub insert_timeout: Duration,
+    /// Encoded batches kept in memory until ClickHouse acknowledges them.
+    /// Past this size they go to the spool if there is one; without one the
+    /// flusher stops taking records from the queue (`Block`: the application
+    /// waits) or drops what it takes and counts it (`DropNewest`, so the
+    /// console keeps going).
+    pub max_pending_bytes: usize,
+    /// How long dropping the guard waits for the queue to drain.
+    pub shutdown_timeout: Duration,
+    /// Longest wait between two attempts of a failed insert. Transient
+    /// failures back off exponentially from 100 ms up to this; failures that
+    /// need a person (authentication, a missing or different table) wait
+    /// this long at once.
+    pub max_retry_backoff: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_capacity: 16_384,
+            max_queue_bytes: 32 << 20,
+            queue_policy: QueuePolicy::DropNewest,
+            // ClickHouse prefers large, infrequent inserts: 10k-100k rows or ~1 s.
+            batch_max_rows: 50_000,
+            batch_max_bytes: 16 << 20,
+            flush_interval: Duration::from_secs(1),
+            insert_timeout: Duration::from_secs(30),
+            max_pending_bytes: 64 << 20,
+            shutdown_timeout: Duration::from_secs(10),
+            max_retry_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let counts = [
+            ("PipelineConfig::queue_capacity", self.queue_capacity),
+            ("PipelineConfig::max_queue_bytes", self.max_queue_bytes),
+            ("PipelineConfig::batch_max_rows", self.batch_max_rows),
+            ("PipelineConfig::batch_max_bytes", self.batch_max_bytes),
+            ("PipelineConfig::max_pending_bytes", self.max_pending_bytes),
+        ];
+        for (setting, n) in counts {
+            check_count(setting, n)?;
+        }
+        let durations = [
+            ("PipelineConfig::flush_interval", self.flush_interval),
+            ("PipelineConfig::insert_timeout", self.insert_timeout),
+            ("PipelineConfig::max_retry_backoff", self.max_retry_backoff),
+        ];
+        for (setting, d) in durations {
+            check_duration(setting, d)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn check_count(setting: &'static str, n: usize) -> Result<usize, ConfigError> {
+    if n == 0 {
+        return Err(invalid(setting, "0", "a positive integer"));
+    }
+    Ok(n)
+}
+
+pub(crate) fn check_duration(setting: &'static str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        return Err(invalid(setting, "0s", "a positive duration"));
+    }
+    Ok(d)
+}
+
+/// The disk spool: where batches go when ClickHouse is down and the memory
+/// kept for them ([`PipelineConfig::max_pending_bytes`]) is full, and where
+/// a shutdown leaves what it could not deliver. The next run of the
+/// application (or this one, when ClickHouse is back) replays it, oldest
+/// first, each batch with its original deduplication token.
+///
+/// Off unless [`dir`](Self::dir) is set: the directory must be on storage
+/// that outlives the process and belong to one running instance (it is
+/// locked while in use).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpoolConfig {
+    /// The spool directory, created if missing. `None` keeps unsent batches
+    /// in memory only.
+    pub dir: Option<PathBuf>,
+    /// Disk space the spool may use, in bytes.
+    pub max_bytes: u64,
+    /// Size at which a segment file is closed and a new one started.
+    pub segment_bytes: u64,
+    /// When written batches are forced to the disk.
+    pub fsync: SpoolSync,
+    /// What gives way when the spool is full.
+    pub when_full: SpoolFull,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: None,
+            max_bytes: 1 << 30,
+            segment_bytes: 64 << 20,
+            fsync: SpoolSync::EveryBatch,
+            when_full: SpoolFull::DropOldest,
+        }
+    }
+}
+
+impl SpoolConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_bytes == 0 {
+            return Err(invalid(
+                "SpoolConfig::max_bytes",
+                "0",
+                "a positive number of bytes",
+            ));
+        }
+        if self.segment_bytes == 0 {
+            return Err(invalid(
+                "SpoolConfig::segment_bytes",
+                "0",
+                "a positive number of bytes",
+            ));
+        }
+        if self.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+            return Err(invalid("SpoolConfig::dir", "", "a directory path"));
+        }
+        Ok(())
+    }
+}
+
+/// When spooled batches are forced to the disk (`fsync`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpoolSync {
+    /// After every batch written: a crash of the machine loses nothing that
+    /// reached the spool.
+    #[default]
+    EveryBatch,
+    /// When a segment file is closed and at shutdown: a crash of the
+    /// machine can lose the batches of the open segment; a crash of the
+    /// process alone loses nothing that reached the spool.
+    SegmentClose,
+    /// Never: the operating system writes when it likes.
+    Never,
+}
+
+/// What gives way when the spool is full. Either way the rows are counted
+/// (`Stats::dropped_spool_full`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpoolFull {
+    /// Delete the oldest segment: recent data is usually worth more.
+    #[default]
+    DropOldest,
+    /// Refuse the batch being spooled.
+    DropNewest,
+}
+
+/// How much of an event is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaptureLimits {
+    /// Longest message, in bytes.
+    pub max_message_bytes: usize,
+    /// Most fields per event (or span, or `collect_log` context).
+    pub max_fields: usize,
+    /// Longest field value, in bytes.
+    pub max_value_bytes: usize,
+}
+
+impl Default for CaptureLimits {
+    fn default() -> Self {
+        CaptureLimits {
+            max_message_bytes: 32 << 10,
+            max_fields: 64,
+            max_value_bytes: 8 << 10,
+        }
+    }
+}
+
+/// What capture keeps of each event and span.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaptureConfig {
+    /// Size limits for messages and fields.
+    pub limits: CaptureLimits,
+    /// Whether a log row also carries the fields of the spans it was emitted
+    /// in (innermost first, after the event's own fields).
+    pub span_fields_in_logs: bool,
+}
+
+impl CaptureConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let all = [
+            (
+                "CaptureLimits::max_message_bytes",
+                self.limits.max_message_bytes,
+            ),
+            (
+                "CaptureLimits::max_value_bytes",
+                self.limits.max_value_bytes,
+            ),
+        ];
+        for (setting, n) in all {
+            if n == 0 {
+                return Err(invalid(setting, "0", "a positive number of bytes"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The metrics recorder's snapshots and limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// How often the recorder's series are written to `metrics` (one row
+    /// per series each time).
+    pub interval: Duration,
+    /// Series (metric name plus labels) the recorder keeps; registrations
+    /// of new ones past it are refused and counted.
+    pub max_series: usize,
+    /// Whether each snapshot also records the pipeline's own counters
+    /// ([`Stats`](crate::Stats)) as `tracing_clickhouse.*` metrics.
+    pub pipeline_metrics: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            interval: Duration::from_secs(10),
+            max_series: 10_000,
+            pipeline_metrics: true,
+        }
+    }
+}
+
+impl MetricsConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check_duration("MetricsConfig::interval", self.interval)?;
+        check_count("MetricsConfig::max_series", self.max_series)?;
+        Ok(())
+    }
+}
+
+/// What the monitor watches, and how often.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MonitorConfig {
+    /// Whether the system gauges are recorded every `interval`.
+    pub system: bool,
+    /// How often the system is read (the recorder's snapshots decide how
+    /// often it is written).
+    pub interval: Duration,
+    /// Services to check.
+    pub services: Vec<ServiceCheck>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            system: true,
+            interval: Duration::from_secs(10),
+            services: Vec::new(),
+        }
+    }
+}
+
+impl MonitorConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check_duration("MonitorConfig::interval", self.interval)?;
+        self.services.iter().try_for_each(ServiceCheck::validate)
+    }
+}
+
+/// A service to check: reachable over TCP, or answering HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceCheck {
+    /// The name in events and statuses.
+    pub name: String,
+    /// What to check.
+    pub target: CheckTarget,
+    /// Time between checks.
+    pub interval: Duration,
+    /// A check that takes longer failed (the service is down).
+    pub timeout: Duration,
+    /// A check that succeeds slower than this finds the service degraded.
+    pub degraded_after: Duration,
+}
+
+impl ServiceCheck {
+    /// A check of `target` every 10 s, with a 2 s timeout, degraded past 1 s.
+    pub fn new(name: impl Into<String>, target: CheckTarget) -> Self {
+        ServiceCheck {
+            name: name.into(),
+            target,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            degraded_after: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the time between checks.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the latency past which the service counts as degraded.
+    pub fn degraded_after(mut self, latency: Duration) -> Self {
+        self.degraded_after = latency;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(invalid(
+                "ServiceCheck::name",
+                &self.name,
+                "a non-empty name",
+            ));
+        }
+        check_duration("ServiceCheck::interval", self.interval)?;
+        check_duration("ServiceCheck::timeout", self.timeout)?;
+        Ok(())
+    }
+}
+
+/// Where a service is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckTarget {
+    /// `host:port`: up when a TCP connection opens.
+    Tcp(String),
+    /// `http://host[:port]/path`: up when a `GET` answers below 500;
+    /// degraded on 5xx. (HTTPS is not checked yet: use `Tcp`.)
+    Http(String),
+}
+
+/// The readable console: one line per log, as `tracing_subscriber::fmt`
+/// prints them, rendered by the pipeline off the application's threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsoleConfig {
+    /// Whether lines are printed. [`Builder::install`](crate::Builder::install)
+    /// (and [`init`](crate::init)) print them unless told not to;
+    /// [`Builder::build`](crate::Builder::build) only when asked.
+    pub enabled: bool,
+    /// Logs below this level are not printed (they are still stored).
+    pub level: Severity,
+    /// Whether levels are colored.
+    pub colors: Colors,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            level: Severity::Trace,
+            colors: Colors::Auto,
+        }
+    }
+}
+
+/// Whether the console colors its lines (ANSI escapes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Colors {
+    /// On a terminal, unless `NO_COLOR` is set; plain when piped.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
