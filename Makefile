@@ -17,7 +17,7 @@ venv: $(VENV_STAMP)
 
 $(VENV_STAMP): devserver/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r devserver/requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r devserver/requirements.txt
 	touch $(VENV_STAMP)
 
 demo: venv
