@@ -118,9 +118,10 @@ class Answer:
         self._status(status)
         lines = {"Content-Type": content_type, "X-ClickHouse-Server-Display-Name": DISPLAY_NAME}
         if self.run:
-            lines.update({"X-ClickHouse-Query-Id": self.run.query_id, "X-ClickHouse-Format": self.run.format,
-                          "X-ClickHouse-Timezone": self.run.timezone,
-                          "X-ClickHouse-Summary": json.dumps(self.run.summary(), separators=(",", ":"))})
+            lines["X-ClickHouse-Query-Id"] = self.run.query_id
+            if self.run.has_result:
+                lines.update({"X-ClickHouse-Format": self.run.format, "X-ClickHouse-Timezone": self.run.timezone})
+            lines["X-ClickHouse-Summary"] = json.dumps(self.run.summary(), separators=(",", ":"))
         lines.update(extra)
         if length is None:
             lines["Transfer-Encoding"] = "chunked"
@@ -149,7 +150,8 @@ class Answer:
         extra = {"X-ClickHouse-Exception-Tag": self.tag}
         if self.encoder:
             extra["Content-Encoding"] = self.encoder.name
-        self._headers(200, formats.content_type(self.run.format), extra, length)
+        content_type = formats.content_type(self.run.format) if self.run.has_result else "text/plain; charset=UTF-8"
+        self._headers(200, content_type, extra, length)
 
     def whole(self, blocks):
         """The complete answer at once (nothing was streamed)."""

@@ -87,13 +87,25 @@ def http_decode(data, encoding):
         if encoding == "deflate":
             return zlib.decompress(data)
         if encoding == "lz4":
-            return lz4.frame.decompress(data)
+            return _lz4_frames(data)
         if encoding == "zstd":
             with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True) as reader:
                 return reader.read()
     except Exception as exc:  # a corrupt body is the client's error, not a crash
         raise ClickHouseError.new(CANNOT_DECOMPRESS, f"Cannot decode {encoding} body: {exc}") from None
     raise ClickHouseError.new(UNKNOWN_COMPRESSION_METHOD, f"Unknown Content-Encoding: {encoding}")
+
+
+def _lz4_frames(data):
+    """LZ4 frames one after another (a client may compress block by block)."""
+    out = bytearray()
+    while data:
+        frame = lz4.frame.LZ4FrameDecompressor()
+        out += frame.decompress(data)
+        if not frame.eof:
+            raise ValueError("truncated LZ4 frame")
+        data = frame.unused_data
+    return bytes(out)
 
 
 class HttpEncoder:

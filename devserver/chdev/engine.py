@@ -60,6 +60,10 @@ def quote_string(value):
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _scalar(conn, sql):
+    return _run(conn, sql).bytes().decode().strip()
+
+
 def _run(conn, sql, fmt="TabSeparated", params=None):
     try:
         return conn.query(sql, fmt, params=params or {})
@@ -87,8 +91,8 @@ class Engine:
         # The first connection loads the engine (with its configuration) and
         # keeps it loaded; every other one shares it.
         self.main = self._connect(f"{path}?config-file={config}")
-        self.version = _run(self.main, "SELECT version()").bytes().decode().strip()
-        self.timezone = _run(self.main, "SELECT timezone()").bytes().decode().strip()
+        self.version = _scalar(self.main, "SELECT version()")
+        self.timezone = _scalar(self.main, "SELECT timezone()")
         self.sessions = {}
         self.sessions_lock = threading.Lock()
 
@@ -152,28 +156,49 @@ class Engine:
         settings = [(k, v) for k, v in settings if k != "readonly"]
 
         if req.session_id is None:
-            conn = self._connect(self.path)
-            try:
-                if req.database:
-                    _run(conn, f"USE {quote_identifier(req.database)}")
-                # readonly last: the other settings are checked against the settings before it.
-                changes = settings + ([("readonly", readonly)] if readonly is not None else [])
-                if changes:
-                    _run(conn, "SET " + ", ".join(f"{k} = {quote_string(v)}" for k, v in changes))
-                if req.roles:
-                    _run(conn, "SET ROLE " + ", ".join(quote_identifier(r) for r in req.roles))
-                self._create_external(conn, req)
-                yield Run(self, conn, req, enforce_readonly=None)
-            finally:
-                conn.close()
+            with self._fresh(req, req.database, settings, readonly) as run:
+                yield run
             return
 
         session = self._acquire(user, req)
-        conn = session.conn
+        try:
+            if readonly not in (None, "0") and self._can_leave(session.conn, req):
+                # A session's readonly cannot be lowered again once set, so a
+                # read-only request of a session without temporary tables runs
+                # on a fresh copy of the session's state, where the engine
+                # applies readonly itself.
+                database, changed = self._session_state(session.conn)
+                with self._fresh(req, req.database or database, changed + settings, readonly) as run:
+                    yield run
+            else:
+                with self._in_session(session.conn, req, settings, readonly) as run:
+                    yield run
+        finally:
+            self._release(session)
+
+    @contextmanager
+    def _fresh(self, req, database, settings, readonly):
+        conn = self._connect(self.path)
+        try:
+            if database:
+                _run(conn, f"USE {quote_identifier(database)}")
+            # readonly last: the other settings are checked against the settings before it.
+            changes = settings + ([("readonly", readonly)] if readonly is not None else [])
+            if changes:
+                _run(conn, "SET " + ", ".join(f"{k} = {quote_string(v)}" for k, v in changes))
+            if req.roles:
+                _run(conn, "SET ROLE " + ", ".join(quote_identifier(r) for r in req.roles))
+            self._create_external(conn, req)
+            yield Run(self, conn, req, enforce_readonly=None)
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _in_session(self, conn, req, settings, readonly):
         restore = []
         try:
             if req.database:
-                restore.append("USE " + quote_identifier(_run(conn, "SELECT currentDatabase()").bytes().decode().strip()))
+                restore.append("USE " + quote_identifier(_scalar(conn, "SELECT currentDatabase()")))
                 _run(conn, f"USE {quote_identifier(req.database)}")
             if settings:
                 restore.append(self._saved_settings(conn, [k for k, _ in settings]))
@@ -183,15 +208,29 @@ class Engine:
                 _run(conn, "SET ROLE " + ", ".join(quote_identifier(r) for r in req.roles))
             created = self._create_external(conn, req)
             restore.extend(f"DROP TEMPORARY TABLE IF EXISTS {quote_identifier(t)}" for t in created)
-            # A session's readonly cannot be lowered again once set, so a
-            # request's readonly is enforced here rather than by the engine.
+            # Here (the session has temporary tables, or the statement writes)
+            # the request's readonly is enforced with the engine's classifier.
             yield Run(self, conn, req, enforce_readonly=None if readonly in (None, "0") else readonly)
         finally:
-            try:
-                for sql in reversed(restore):
-                    _run(conn, sql)
-            finally:
-                self._release(session)
+            for sql in reversed(restore):
+                _run(conn, sql)
+
+    @staticmethod
+    def _can_leave(conn, req):
+        """Whether a request can run outside its session: a read-only
+        statement, and no temporary table in the session it might read."""
+        if req.insert_format is not None or req.external:
+            return False
+        if conn.classify_query(req.sql)["query_class"] != _chdb.query_class.READ_ONLY:
+            return False
+        return _scalar(conn, "SELECT count() FROM system.tables WHERE is_temporary") == "0"
+
+    @staticmethod
+    def _session_state(conn):
+        """(current database, changed settings) of a session."""
+        rows = _run(conn, "SELECT name, value FROM system.settings WHERE changed",
+                    "JSONCompactEachRow").bytes().decode().splitlines()
+        return _scalar(conn, "SELECT currentDatabase()"), [tuple(json.loads(row)) for row in rows]
 
     @staticmethod
     def _saved_settings(conn, names):
@@ -244,6 +283,12 @@ class Run:
             self.kind = self._classify(req.sql)
             self.streams = (sure and self.kind == _chdb.query_class.READ_ONLY
                             and formats.streamable(self.format, req.settings))
+
+    @property
+    def has_result(self):
+        """Whether the statement answers with a result set (SELECT, SHOW, DESCRIBE, ...):
+        ClickHouse names its format in X-ClickHouse-Format only then."""
+        return self.req.insert_format is None and self.kind == _chdb.query_class.READ_ONLY
 
     @property
     def timezone(self):
@@ -306,7 +351,12 @@ class Run:
         if result.rows_written():  # INSERT ... VALUES / SELECT: ClickHouse counts the written rows as the result
             self.stats["result_rows"] = result.rows_written()
             self.stats["result_bytes"] = result.bytes_written()
-        return result.bytes()
+        data = result.bytes()
+        if data and self.format == "Native" and self.req.client_protocol_version > 0:
+            # The statements answered whole (DESCRIBE, SHOW, EXISTS, ...) give
+            # one block: it gets the BlockInfo a client revision > 0 expects.
+            data = formats.Joiner("Native", block_info=True).join(data)
+        return data
 
     def _insert(self):
         try:
