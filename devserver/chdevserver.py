@@ -32,7 +32,7 @@ os.environ.setdefault("TZ", "UTC")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chdev import compression, formats, request  # noqa: E402
 from chdev.engine import Engine  # noqa: E402
-from chdev.errors import AUTHENTICATION_FAILED, HTTP_LENGTH_REQUIRED, ClickHouseError  # noqa: E402
+from chdev.errors import AUTHENTICATION_FAILED, HTTP_LENGTH_REQUIRED, STD_EXCEPTION, ClickHouseError  # noqa: E402
 from chdev.faults import DropConnection, Faults  # noqa: E402
 
 # Re-exported for the tests.
@@ -239,6 +239,12 @@ class Handler(BaseHTTPRequestHandler):
             answer.error(err)
         except DropConnection:
             self._drop()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client went away
+        except Exception as exc:  # a bug of the front: an answer, not a dead connection
+            sys.stderr.write(f"devserver: internal error: {exc!r}\n")
+            self.close_connection = True
+            answer.error(ClickHouseError.new(STD_EXCEPTION, f"devserver internal error: {exc!r}"))
 
     def _query(self, url, body, answer):
         params = dict(parse_qsl(url.query, keep_blank_values=True))
@@ -260,8 +266,9 @@ class Handler(BaseHTTPRequestHandler):
             # complete summary, and an error before the second block still
             # gets its own status.
             settings = dict(req.settings)
+            # (An HTTP/1.0 client cannot take chunks: its answer is sent whole too.)
             wait = (req.flag("wait_end_of_query") or settings.get("http_wait_end_of_query", "0") not in ("0", "")
-                    or fault is not None)
+                    or fault is not None or self.request_version == "HTTP/1.0")
             held = []
             blocks = run.blocks()
             try:

@@ -496,6 +496,11 @@ class SettingsApplyToTheirRequest(ServerTest):
     def test_multi_statements_are_refused(self):
         status, headers, _ = self.server.request(params={"query": "SELECT 1; SELECT 2"})
         self.assertEqual((status, headers["x-clickhouse-exception-code"]), (400, "62"))
+        self.server.query("CREATE DATABASE IF NOT EXISTS kept")
+        status, headers, _ = self.server.request(
+            params={"query": "INSERT INTO t SELECT 1; DROP DATABASE kept; INSERT INTO t FORMAT CSV"}, body=b"1\n")
+        self.assertEqual((status, headers["x-clickhouse-exception-code"]), (400, "62"))
+        self.assertEqual(self.server.query("EXISTS DATABASE kept"), b"1\n")
 
 
 class Sessions(ServerTest):
@@ -722,7 +727,28 @@ class Summary(ServerTest):
         self.assertEqual(headers["x-clickhouse-exception-code"], "36", "no structure given")
 
 
+class EngineLogs(ServerTest):
+    def test_queries_are_in_the_query_log(self):
+        marker = f"query-log-{time.time_ns()}"
+        self.server.query(f"SELECT '{marker}'")
+        self.server.query("SYSTEM FLUSH LOGS")
+        body = self.server.query(f"SELECT type, result_rows FROM system.query_log WHERE query LIKE '%{marker}%' "
+                                 "AND query NOT LIKE '%system.query_log%' ORDER BY event_time_microseconds")
+        self.assertEqual(body, b"QueryStart\t0\nQueryFinish\t1\n")
+
+
 class StatusCodes(ServerTest):
+    def test_an_http_1_0_client_gets_the_answer_whole(self):
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        sock.sendall(b"POST /?query=SELECT+number+FROM+numbers(3) HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        sock.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: 6", head)
+        self.assertEqual(body, b"0\n1\n2\n")
+
     def test_get_root_without_a_query_is_ok(self):
         status, _, body = self.server.request("GET", "/")
         self.assertEqual((status, body), (200, b"Ok.\n"))
@@ -750,6 +776,8 @@ class StatusCodes(ServerTest):
             ({"query": "INSERT INTO x FORMAT RowBinary"}, {"Content-Encoding": "zstd"}, b"not zstd", "271"),
             ({"query": "INSERT INTO x FORMAT RowBinary", "decompress": "1"}, {}, b"short", "271"),
             ({"query": "INSERT INTO x FORMAT RowBinary"}, {"Content-Encoding": "br"}, b"x", "89"),
+            # A parameter name goes into a SET statement only if it can be a setting's name.
+            ({"query": "SELECT 1", "max_threads = 1; DROP DATABASE default; --": "1"}, {}, b"", "115"),
         ]
         for params, headers, body, code in cases:
             status, got, data = self.server.request(params=params, headers=headers, body=body)

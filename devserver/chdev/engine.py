@@ -36,16 +36,19 @@ REVISION_WITH_LOW_CARDINALITY = 54405
 REVISION_WITH_CUSTOM_SERIALIZATION = 54454
 
 # The engine's configuration: query_log and opentelemetry_span_log on, as on
-# a default server (clickhouse-local has no system logs without it).
+# a default server (clickhouse-local has no system logs without it), kept
+# three days so that a long-lived data directory does not grow without end.
 ENGINE_CONFIG = """<clickhouse>
   <query_log>
     <database>system</database>
     <table>query_log</table>
+    <ttl>event_date + INTERVAL 3 DAY DELETE</ttl>
     <flush_interval_milliseconds>1000</flush_interval_milliseconds>
   </query_log>
   <opentelemetry_span_log>
     <database>system</database>
     <table>opentelemetry_span_log</table>
+    <ttl>finish_date + INTERVAL 3 DAY DELETE</ttl>
     <flush_interval_milliseconds>1000</flush_interval_milliseconds>
   </opentelemetry_span_log>
 </clickhouse>
@@ -278,11 +281,12 @@ class Run:
                                     "total_rows_to_read", "result_rows", "result_bytes"), 0)
         self.on_progress = None  # set by the HTTP side: called with the stats while the query runs
         self.streams = False
-        self.kind = None
         if req.insert_format is None:
             self.kind = self._classify(req.sql)
             self.streams = (sure and self.kind == _chdb.query_class.READ_ONLY
                             and formats.streamable(self.format, req.settings))
+        else:
+            self.kind = self._classify(f"{req.sql} FORMAT {req.insert_format}")
 
     @property
     def has_result(self):

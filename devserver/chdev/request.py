@@ -13,7 +13,7 @@ from base64 import b64decode
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from .errors import AUTHENTICATION_FAILED, BAD_ARGUMENTS, INVALID_SESSION_TIMEOUT, ClickHouseError
+from .errors import AUTHENTICATION_FAILED, BAD_ARGUMENTS, INVALID_SESSION_TIMEOUT, UNKNOWN_SETTING, ClickHouseError
 
 # URL parameters that belong to the HTTP interface (HTTPHandler's reserved
 # names and the ones it reads itself); every other one is a setting.
@@ -25,6 +25,7 @@ HTTP_PARAMETERS = {
 DEFAULT_SESSION_TIMEOUT = 60  # default_session_timeout
 MAX_SESSION_TIMEOUT = 3600  # max_session_timeout
 
+SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # `INSERT INTO ... FORMAT Name`: what follows the format name is data.
 INSERT_WITH_FORMAT = re.compile(
     rb"\s*(INSERT\s+INTO\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)", re.IGNORECASE | re.DOTALL)
@@ -86,11 +87,16 @@ class Request:
 
     @property
     def settings(self):
-        """(name, value) of every setting the request changes, in order."""
+        """(name, value) of every setting the request changes, in order. A name
+        that cannot be a setting is refused here: names go into a SET statement."""
         skip = ("_structure", "_types", "_format") if self.external else ()
-        return [(k, v) for k, v in self.params.items()
-                if k and k not in HTTP_PARAMETERS and not k.startswith("param_")
-                and not (skip and k.endswith(skip) and k.rsplit("_", 1)[0] in self.external_names)]
+        settings = [(k, v) for k, v in self.params.items()
+                    if k and k not in HTTP_PARAMETERS and not k.startswith("param_")
+                    and not (skip and k.endswith(skip) and k.rsplit("_", 1)[0] in self.external_names)]
+        for name, _ in settings:
+            if not SETTING_NAME.match(name):
+                raise ClickHouseError.new(UNKNOWN_SETTING, f"Unknown setting '{name}'")
+        return settings
 
     @property
     def external_names(self):
