@@ -493,6 +493,11 @@ class SettingsApplyToTheirRequest(ServerTest):
         self.server.query("USE db_param")
         self.assertEqual(self.server.query("SELECT currentDatabase()"), b"default\n")
 
+    def test_an_expression_alone_is_not_a_query(self):
+        # chDB turns implicit_select on; ClickHouse servers have it off.
+        status, headers, _ = self.server.request(body=b"1 + 1")
+        self.assertEqual((status, headers["x-clickhouse-exception-code"]), (400, "62"))
+
     def test_multi_statements_are_refused(self):
         status, headers, _ = self.server.request(params={"query": "SELECT 1; SELECT 2"})
         self.assertEqual((status, headers["x-clickhouse-exception-code"]), (400, "62"))
@@ -534,9 +539,16 @@ class Sessions(ServerTest):
     def test_readonly_in_a_session_request_does_not_stick(self):
         status, headers, _ = self.session("CREATE TEMPORARY TABLE t_ro (n UInt8)", "s4", readonly="1")
         self.assertEqual(headers.get("x-clickhouse-exception-code"), "164")
-        # Without temporary tables in the session the engine itself applies readonly.
-        status, _, body = self.session("SELECT getSetting('readonly')", "s4", readonly="1")
-        self.assertEqual((status, body), (200, b"1\n"))
+        # Without temporary tables in the session the engine itself applies readonly,
+        # on a copy of the session's settings and database (or the request's database).
+        self.server.query("CREATE DATABASE IF NOT EXISTS sess_ro")
+        self.session("SET max_threads = 1", "s4")
+        self.session("USE sess_ro", "s4")
+        status, _, body = self.session("SELECT getSetting('readonly'), getSetting('max_threads'), currentDatabase()",
+                                       "s4", readonly="1")
+        self.assertEqual((status, body), (200, b"1\t1\tsess_ro\n"))
+        _, _, body = self.session("SELECT currentDatabase()", "s4", readonly="1", database="default")
+        self.assertEqual(body, b"default\n")
         status, _, body = self.session("CREATE TEMPORARY TABLE t_ro (n UInt8)", "s4")
         self.assertEqual(status, 200, body)
         # A GET in a session reads the session's temporary tables and cannot write.
@@ -756,6 +768,12 @@ class StatusCodes(ServerTest):
     def test_a_syntax_error_in_a_get_is_a_syntax_error(self):
         status, headers, body = self.server.request("GET", params={"query": "SELEC 1"})
         self.assertEqual((status, headers["x-clickhouse-exception-code"]), (400, "62"))
+
+    def test_roles_reach_the_engine(self):
+        # chDB has no roles: the engine's own UNKNOWN_ROLE, which ClickHouse answers 404.
+        status, headers, body = self.server.request(params={"query": "SELECT 1", "role": "analyst"})
+        self.assertEqual((status, headers["x-clickhouse-exception-code"]), (404, "511"))
+        self.assertIn(b"analyst", body)
 
     def test_unknown_path(self):
         self.assertEqual(self.server.request("GET", "/nowhere")[0], 404)

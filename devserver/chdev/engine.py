@@ -91,9 +91,11 @@ class Engine:
         config = os.path.join(path, "devserver-engine.xml")
         with open(config, "w") as f:
             f.write(ENGINE_CONFIG)
+        # chDB turns implicit_select on (`1 + 1` is a query); a server has it off.
+        self.spec = f"{path}?implicit_select=0"
         # The first connection loads the engine (with its configuration) and
         # keeps it loaded; every other one shares it.
-        self.main = self._connect(f"{path}?config-file={config}")
+        self.main = self._connect(f"{self.spec}&config-file={config}")
         self.version = _scalar(self.main, "SELECT version()")
         self.timezone = _scalar(self.main, "SELECT timezone()")
         self.sessions = {}
@@ -128,7 +130,7 @@ class Engine:
             if session is None:
                 if req.flag("session_check"):
                     raise ClickHouseError.new(SESSION_NOT_FOUND, f"Session {req.session_id} not found")
-                session = self.sessions[key] = Session(key, self._connect(self.path), timeout)
+                session = self.sessions[key] = Session(key, self._connect(self.spec), timeout)
             if not session.lock.acquire(blocking=False):
                 raise ClickHouseError.new(SESSION_IS_LOCKED,
                                           f"Session {req.session_id} is locked by a concurrent client")
@@ -181,7 +183,7 @@ class Engine:
 
     @contextmanager
     def _fresh(self, req, database, settings, readonly):
-        conn = self._connect(self.path)
+        conn = self._connect(self.spec)
         try:
             if database:
                 _run(conn, f"USE {quote_identifier(database)}")
@@ -230,8 +232,9 @@ class Engine:
 
     @staticmethod
     def _session_state(conn):
-        """(current database, changed settings) of a session."""
-        rows = _run(conn, "SELECT name, value FROM system.settings WHERE changed",
+        """(current database, changed settings) of a session. chDB's `database`
+        setting is the current database: it is given by USE, not replayed."""
+        rows = _run(conn, "SELECT name, value FROM system.settings WHERE changed AND name != 'database'",
                     "JSONCompactEachRow").bytes().decode().splitlines()
         return _scalar(conn, "SELECT currentDatabase()"), [tuple(json.loads(row)) for row in rows]
 
