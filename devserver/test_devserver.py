@@ -275,6 +275,13 @@ class Compression(ServerTest):
         _, _, body = self.server.request(params={**sql, "compress": "1"})
         self.assertEqual(chdevserver.native_decompress(body), plain)
 
+    def test_the_answer_encoding_is_the_servers_choice(self):
+        for accept, expected in [("gzip, zstd", "zstd"), ("deflate, gzip", "gzip"), ("zstd;q=0, gzip", "gzip"),
+                                 ("br", None), ("x-gzip-custom", None), ("*", "zstd"), ("lz4, gzip;q=0.5", "lz4")]:
+            _, headers, _ = self.server.request(params={"query": "SELECT 1", "enable_http_compression": "1"},
+                                                headers={"Accept-Encoding": accept})
+            self.assertEqual(headers.get("content-encoding"), expected, accept)
+
     def test_concatenated_frames_in(self):
         # clickhouse-connect compresses an insert block by block: one LZ4 frame (or zstd frame) each.
         half = len(self.rows) // 2

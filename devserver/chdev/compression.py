@@ -143,13 +143,25 @@ class HttpEncoder:
 
 
 HTTP_ENCODINGS = ("gzip", "deflate", "zstd", "lz4")
+# ClickHouse's preference (chooseHTTPCompressionMethod), whatever the client's order;
+# br, snappy, xz and bz2 are not written here and are passed over.
+SERVER_PREFERENCE = ("zstd", "br", "lz4", "snappy", "gzip", "deflate", "xz", "bz2")
 
 
 def pick_encoding(accept_encoding):
-    """The first encoding of Accept-Encoding the devserver can write (ClickHouse
-    also knows br, xz and bz2; those are answered uncompressed)."""
+    """The encoding of an answer: the server's most preferred one among those
+    Accept-Encoding lists with q > 0 (`*` accepts any) that the devserver writes."""
+    accepted = set()
     for item in (accept_encoding or "").split(","):
-        name = item.split(";")[0].strip().lower()
-        if name in HTTP_ENCODINGS:
+        name, _, params = item.partition(";")
+        q = params.strip()
+        try:
+            weight = float(q[2:]) if q.lower().startswith("q=") else 1.0
+        except ValueError:
+            weight = 1.0
+        if weight > 0:
+            accepted.add(name.strip().lower())
+    for name in SERVER_PREFERENCE:
+        if name in HTTP_ENCODINGS and (name in accepted or "*" in accepted):
             return name
     return None
