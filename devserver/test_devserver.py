@@ -565,6 +565,13 @@ class Sessions(ServerTest):
                                                                 "session_id": "s4"})
         self.assertEqual(headers.get("x-clickhouse-exception-code"), "164")
 
+    def test_a_session_made_readonly_by_its_own_set(self):
+        status, _, body = self.session("SET readonly = 1", "s5", max_threads="1")
+        self.assertEqual(status, 200, body)
+        status, headers, _ = self.session("CREATE TEMPORARY TABLE t5 (n UInt8)", "s5")
+        self.assertEqual(headers.get("x-clickhouse-exception-code"), "164")
+        self.assertEqual(self.session("SELECT 1", "s5")[2], b"1\n")
+
     def test_session_check_needs_an_existing_session(self):
         status, headers, _ = self.session("SELECT 1", "never-created", session_check="1")
         self.assertEqual((status, headers["x-clickhouse-exception-code"]), (500, "372"))

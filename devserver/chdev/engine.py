@@ -218,7 +218,12 @@ class Engine:
             yield Run(self, conn, req, enforce_readonly=None if readonly in (None, "0") else readonly)
         finally:
             for sql in reversed(restore):
-                _run(conn, sql)
+                try:
+                    _run(conn, sql)
+                except ClickHouseError:
+                    # The statement made the session readonly (SET readonly = 1):
+                    # what it set stays, as it does in ClickHouse's session.
+                    pass
 
     @staticmethod
     def _can_leave(conn, req):
