@@ -751,6 +751,12 @@ class Summary(ServerTest):
         content_type, body = multipart({"query": "SELECT 1 FROM ext3"}, [("ext3", b"1\n")])
         status, headers, _ = self.server.request(body=body, headers={"Content-Type": content_type})
         self.assertEqual(headers["x-clickhouse-exception-code"], "36", "no structure given")
+        self.server.query("CREATE DATABASE IF NOT EXISTS ext_kept")
+        status, headers, _ = self.server.request(
+            params={"ext3_structure": "a UInt8) ENGINE = Memory; DROP DATABASE ext_kept; SELECT (1"},
+            body=body, headers={"Content-Type": content_type})
+        self.assertEqual(headers["x-clickhouse-exception-code"], "36", "a structure that is more than one")
+        self.assertEqual(self.server.query("EXISTS DATABASE ext_kept"), b"1\n")
 
 
 class EngineLogs(ServerTest):

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from chdb import _chdb
 
 from . import formats
-from .errors import (NOT_IMPLEMENTED, READONLY, SESSION_IS_LOCKED, SESSION_NOT_FOUND, SYNTAX_ERROR,
+from .errors import (BAD_ARGUMENTS, NOT_IMPLEMENTED, READONLY, SESSION_IS_LOCKED, SESSION_NOT_FOUND, SYNTAX_ERROR,
                      ClickHouseError)
 
 # The `input('structure')` table function of `INSERT ... SELECT ... FROM input(...)`.
@@ -260,7 +260,10 @@ class Engine:
     def _create_external(conn, req):
         """External data as temporary tables, as ClickHouse offers it to the query."""
         for table in req.external:
-            _run(conn, f"CREATE TEMPORARY TABLE {quote_identifier(table.name)} ({table.structure}) ENGINE = Memory")
+            create = f"CREATE TEMPORARY TABLE {quote_identifier(table.name)} ({table.structure}) ENGINE = Memory"
+            if conn.classify_query(create)["statement_count"] != 1:  # the structure is the client's text
+                raise ClickHouseError.new(BAD_ARGUMENTS, f"Invalid structure of external table {table.name}")
+            _run(conn, create)
             try:
                 inserter = conn.send_insert(f"INSERT INTO {quote_identifier(table.name)}", table.format)
                 if table.data:
