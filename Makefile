@@ -4,20 +4,31 @@
 #               unless CLICKHOUSE_URL or CLICKHOUSE_HOST is set)
 #   make test   the whole test suite, against a devserver started for it
 #
-# Both install what they use: the devserver's Python venv (.venv) and the
-# crates (cargo). Nothing else needs to be installed by hand.
+# And, not part of `make test`:
+#
+#   make conformance   a client nobody here wrote (clickhouse-connect, pinned in
+#                      devserver/conformance/requirements.txt) against a devserver
+#                      it starts, or against CLICKHOUSE_URL; prints the pass counts
+#
+# Each installs what it uses: the devserver's Python venv (.venv), the
+# conformance client's (target/conformance-venv) and the crates (cargo).
+# Nothing else needs to be installed by hand.
 
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv devserver lint clean-venv
+# The conformance client gets a venv of its own: its pins must not move the devserver's.
+CONFORMANCE_VENV := target/conformance-venv
+CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
+
+.PHONY: demo test venv devserver lint clean-venv conformance
 
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): devserver/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r devserver/requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r devserver/requirements.txt
 	touch $(VENV_STAMP)
 
 demo: venv
@@ -28,6 +39,14 @@ test: venv
 	cargo build --all-targets
 	$(VENV)/bin/python -m unittest discover -s devserver -p 'test_*.py' -v
 	scripts/with-devserver.sh -- sh -c 'cargo test --all-targets && cargo test --doc'
+
+$(CONFORMANCE_STAMP): devserver/conformance/requirements.txt
+	$(PYTHON) -m venv $(CONFORMANCE_VENV)
+	$(CONFORMANCE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r devserver/conformance/requirements.txt
+	touch $(CONFORMANCE_STAMP)
+
+conformance: venv $(CONFORMANCE_STAMP)
+	$(CONFORMANCE_VENV)/bin/python devserver/conformance/check_clickhouse_connect.py --devserver-python $(VENV)/bin/python
 
 # A devserver in the foreground on the usual HTTP port, for trying things by hand.
 devserver: venv

@@ -2,29 +2,26 @@
 """devserver: ClickHouse's HTTP interface on loopback, served by chDB.
 
 This is development and test infrastructure for tracing-clickhouse, not a
-ClickHouse server. It speaks the subset of the HTTP interface that the Rust
-`clickhouse` crate and `curl` use, and hands every query to chDB (ClickHouse
-26.x compiled as a library) under one engine lock. See devserver/README.md
-for what it supports and what it does not.
+ClickHouse server. It speaks ClickHouse's HTTP interface (see README's "The
+devserver" for what it supports and what it does not) and hands every
+statement to chDB, ClickHouse 26.x compiled as a library. The parts live in
+devserver/chdev/: request parsing, the engine and its sessions, formats,
+compression, faults.
 """
 
 import argparse
-import gzip
 import hmac
 import json
 import os
-import re
+import random
 import signal
 import socket
 import ssl
+import string
 import struct
 import sys
-import tempfile
 import threading
 import time
-import uuid
-import zlib
-from base64 import b64decode
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,433 +29,278 @@ from urllib.parse import parse_qsl, urlsplit
 # DateTime functions answer the same on every machine.
 os.environ.setdefault("TZ", "UTC")
 
-import lz4.block  # noqa: E402
-import lz4.frame  # noqa: E402
-from clickhouse_cityhash.cityhash import CityHash128  # noqa: E402
-import chdb.state.sqlitelike as chdb_state  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chdev import compression, formats, request  # noqa: E402
+from chdev.engine import Engine  # noqa: E402
+from chdev.errors import AUTHENTICATION_FAILED, HTTP_LENGTH_REQUIRED, STD_EXCEPTION, ClickHouseError  # noqa: E402
+from chdev.faults import DropConnection, Faults  # noqa: E402
 
-# ClickHouse error codes the front itself raises.
-CHECKSUM_DOESNT_MATCH = 40
-UNKNOWN_COMPRESSION_METHOD = 89
-READONLY = 164
-CANNOT_DECOMPRESS = 271
-AUTHENTICATION_FAILED = 516
-CODE_NAMES = {
-    CHECKSUM_DOESNT_MATCH: "CHECKSUM_DOESNT_MATCH",
-    UNKNOWN_COMPRESSION_METHOD: "UNKNOWN_COMPRESSION_METHOD",
-    READONLY: "READONLY",
-    CANNOT_DECOMPRESS: "CANNOT_DECOMPRESS",
-    AUTHENTICATION_FAILED: "AUTHENTICATION_FAILED",
-}
+# Re-exported for the tests.
+native_compress = compression.native_compress
+native_decompress = compression.native_decompress
 
-# HTTP status by exception code: the part of ClickHouse's
-# exceptionCodeToHTTPStatus that matters to a client; every other code is 500.
-HTTP_STATUS_BY_CODE = {
-    **dict.fromkeys((192, 193, 194, AUTHENTICATION_FAILED), 401),  # auth
-    **dict.fromkeys((164, 497), 403),  # READONLY, ACCESS_DENIED
-    **dict.fromkeys((6, 26, 27, 36, 38, 41, 53, 62, 72, 117), 400),  # parse, syntax, type
-    **dict.fromkeys((16, 46, 47, 50, 60, 73, 81, 115), 404),  # UNKNOWN_*
-    159: 408,  # TIMEOUT_EXCEEDED
-    48: 501,  # NOT_IMPLEMENTED
-}
-
-# URL parameters that belong to the HTTP interface; every other one is a setting.
-HTTP_PARAMETERS = {
-    "query", "database", "default_format", "user", "password", "compress",
-    "decompress", "query_id", "session_id", "session_timeout", "session_check",
-    "quota_key", "role", "buffer_size", "wait_end_of_query",
-    "client_protocol_version", "enable_http_compression",
-    "http_zlib_compression_level",
-}
-
-# Statements a GET request may run (ClickHouse treats GET as readonly).
-READ_ONLY_STATEMENT = re.compile(
-    r"\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN|\()", re.IGNORECASE)
-# `INSERT INTO ... FORMAT Name`: what follows the format name is data.
-INSERT_WITH_FORMAT = re.compile(
-    rb"\s*(INSERT\s+INTO\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)", re.IGNORECASE | re.DOTALL)
-# The `input('structure')` table function of `INSERT ... SELECT ... FROM input(...)`.
-INPUT_FUNCTION = re.compile(r"\binput\s*\(\s*('(?:[^'\\]|\\.)*')\s*\)", re.IGNORECASE)
-SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ERROR_CODE = re.compile(r"^Code: (\d+)\.")
-
-NATIVE_CHECKSUM_SIZE = 16
-NATIVE_HEADER_SIZE = 9  # method byte, compressed size, decompressed size
-NATIVE_LZ4 = 0x82
-NATIVE_NONE = 0x02
+DISPLAY_NAME = "chdevserver"
+STATUS_TEXT = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+               408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
+               415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
+               501: "Not Implemented", 503: "Service Unavailable"}
 
 
-class ClickHouseError(Exception):
-    """An error answered the way ClickHouse answers it."""
+class Answer:
+    """One HTTP answer, written the way ClickHouse writes it.
 
-    def __init__(self, code, text, status=None):
-        super().__init__(text)
-        self.code = code
-        self.text = text
-        self.status = status
-
-    @classmethod
-    def new(cls, code, message):
-        name = CODE_NAMES.get(code, "")
-        return cls(code, f"Code: {code}. DB::Exception: {message}. ({name})")
-
-    @classmethod
-    def from_engine(cls, exc):
-        text = str(exc).strip()
-        match = ERROR_CODE.match(text)
-        return cls(int(match.group(1)) if match else 1001, text)
-
-    @property
-    def http_status(self):
-        return self.status or HTTP_STATUS_BY_CODE.get(self.code, 500)
-
-
-# --- compression -----------------------------------------------------------
-
-
-def _checksum(block):
-    value = CityHash128(block)
-    # CityHash128 yields (low64, high64); the python binding packs high64 first.
-    return struct.pack("<QQ", value >> 64, value & 0xFFFFFFFFFFFFFFFF)
-
-
-def native_decompress(data):
-    """Decode ClickHouse's native compressed blocks (the `decompress=1` body)."""
-    out = bytearray()
-    pos = 0
-    while pos < len(data):
-        head = pos + NATIVE_CHECKSUM_SIZE
-        if len(data) < head + NATIVE_HEADER_SIZE:
-            raise ClickHouseError.new(CANNOT_DECOMPRESS, "Truncated compressed block header")
-        method, size, raw_size = struct.unpack_from("<BII", data, head)
-        end = head + size
-        if size < NATIVE_HEADER_SIZE or end > len(data):
-            raise ClickHouseError.new(CANNOT_DECOMPRESS, "Truncated compressed block")
-        if _checksum(data[head:end]) != data[pos:head]:
-            raise ClickHouseError.new(CHECKSUM_DOESNT_MATCH, "Checksum doesn't match: corrupted data")
-        payload = data[head + NATIVE_HEADER_SIZE:end]
-        if method == NATIVE_LZ4:
-            out += lz4.block.decompress(payload, uncompressed_size=raw_size)
-        elif method == NATIVE_NONE:
-            out += payload
-        else:
-            raise ClickHouseError.new(UNKNOWN_COMPRESSION_METHOD, f"Unknown compression method: {method:#x}")
-        pos = end
-    return bytes(out)
-
-
-def native_compress(data):
-    """Encode a body as one native LZ4 block (the `compress=1` answer)."""
-    payload = lz4.block.compress(data, store_size=False)
-    block = struct.pack("<BII", NATIVE_LZ4, NATIVE_HEADER_SIZE + len(payload), len(data)) + payload
-    return _checksum(block) + block
-
-
-def http_decode(data, encoding):
-    encoding = (encoding or "").strip().lower()
-    try:
-        if encoding in ("", "identity"):
-            return data
-        if encoding == "gzip":
-            return gzip.decompress(data)
-        if encoding == "deflate":
-            return zlib.decompress(data)
-        if encoding == "lz4":
-            return lz4.frame.decompress(data)
-    except Exception as exc:  # a corrupt body is the client's error, not a crash
-        raise ClickHouseError.new(CANNOT_DECOMPRESS, f"Cannot decode {encoding} body: {exc}")
-    raise ClickHouseError.new(UNKNOWN_COMPRESSION_METHOD, f"Unknown Content-Encoding: {encoding}")
-
-
-HTTP_ENCODERS = {
-    "lz4": lz4.frame.compress,
-    "gzip": gzip.compress,
-    "deflate": zlib.compress,
-}
-
-
-def pick_encoding(accept_encoding):
-    for item in (accept_encoding or "").split(","):
-        name = item.split(";")[0].strip().lower()
-        if name in HTTP_ENCODERS:
-            return name
-    return None
-
-
-# --- requests ----------------------------------------------------------------
-
-
-def parse_multipart(body, content_type):
-    """The fields of a multipart/form-data body (the crate sends query and param_* so)."""
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not match:
-        raise ClickHouseError.new(36, "multipart/form-data without a boundary")
-    fields = {}
-    for part in body.split(b"--" + match.group(1).encode())[1:]:
-        if part.startswith(b"--"):
-            break
-        head, _, value = part.partition(b"\r\n\r\n")
-        name = re.search(rb'name="([^"]*)"', head)
-        if name:
-            fields[name.group(1).decode()] = value[:-2] if value.endswith(b"\r\n") else value
-    return fields
-
-
-def split_statement(query, body):
-    """(sql, insert format, insert data) for a query given in the URL and/or the body."""
-    text = query.encode() if query is not None else body
-    match = INSERT_WITH_FORMAT.match(text)
-    if match:
-        statement = match.group(1).decode().strip()
-        fmt = match.group(2).decode()
-        if query is not None:
-            return statement, fmt, body
-        data = text[match.end():]
-        if data[:2] == b"\r\n":
-            data = data[2:]
-        elif data[:1] in (b"\n", b" "):
-            data = data[1:]
-        return statement, fmt, data
-    sql = text.decode()
-    if query is not None and body:
-        sql += "\n" + body.decode()
-    return sql, None, None
-
-
-class Request:
-    """What a query request asks for, decoded from the URL, headers and body."""
-
-    def __init__(self, params, sql, insert_format, insert_data):
-        self.params = params
-        self.sql = sql
-        self.insert_format = insert_format
-        self.insert_data = insert_data
-        self.settings = [(k, v) for k, v in params.items()
-                         if k not in HTTP_PARAMETERS and not k.startswith("param_")]
-        self.query_params = {k[len("param_"):]: v for k, v in params.items() if k.startswith("param_")}
-
-    @property
-    def database(self):
-        return self.params.get("database")
-
-
-# --- the engine --------------------------------------------------------------
-
-
-class Engine:
-    """chDB behind one lock: settings and the current database are session state."""
-
-    def __init__(self, path):
-        self.conn = chdb_state.Connection(path)
-        self.lock = threading.Lock()
-        self.version = self._run("SELECT version()", "TabSeparated").bytes().decode().strip()
-
-    def _run(self, sql, fmt="TabSeparated", params=None):
-        try:
-            return self.conn.query(sql, fmt, params=params or {})
-        except Exception as exc:
-            raise ClickHouseError.from_engine(exc) from None
-
-    def execute(self, req):
-        """Runs one request; returns (body bytes, summary dict)."""
-        with self.lock:
-            applied = []
-            try:
-                if req.database:
-                    self._run(f"USE {quote_identifier(req.database)}")
-                for name, value in req.settings:
-                    if not SETTING_NAME.match(name):
-                        raise ClickHouseError.new(115, f"Unknown setting '{name}'")
-                    self._run(f"SET {name} = {quote_string(value)}")
-                    applied.append(name)
-                if req.insert_format is not None:
-                    return self._insert(req)
-                fmt = req.params.get("default_format") or "TabSeparated"
-                result = self._run(req.sql, fmt, req.query_params)
-                summary = {"read_rows": str(result.rows_read()), "read_bytes": str(result.bytes_read()),
-                           "written_rows": "0", "written_bytes": "0"}
-                return result.bytes(), summary
-            finally:
-                for name in applied:
-                    self._run(f"SET {name} = DEFAULT")
-                if req.database:
-                    self._run("USE default")
-
-    def _insert(self, req):
-        try:
-            inserter = self.conn.send_insert(req.sql, req.insert_format)
-            try:
-                if req.insert_data:
-                    inserter.append(req.insert_data)
-                result = inserter.finish()
-            finally:
-                inserter.cancel()  # no-op once finished
-        except Exception as exc:
-            raise ClickHouseError.from_engine(_engine_cause(exc)) from None
-        summary = {"read_rows": "0", "read_bytes": "0",
-                   "written_rows": str(result.rows_written), "written_bytes": str(result.bytes_written)}
-        return b"", summary
-
-    def close(self):
-        with self.lock:
-            self.conn.close()
-
-
-def _engine_cause(exc):
-    # StreamingInserter wraps engine errors as "Streaming insert ... failed: Code: N. ..."
-    text = str(exc)
-    at = text.find("Code: ")
-    return text[at:] if at >= 0 else text
-
-
-def quote_identifier(name):
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
-
-
-def quote_string(value):
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-# --- fault injection ----------------------------------------------------------
-
-
-class Faults:
-    """Failures armed through the admin endpoint, each for the next `count` matching requests.
-
-    A rule is JSON: {"action": "error"|"delay"|"drop", "count": N,
-                     "match": "substring of the SQL" (optional, case-insensitive),
-                     "code": 210, "status": 500, "message": "..."   (error)
-                     "seconds": 2.5                                   (delay)
-                     "phase": "before"|"after"}                       (delay, drop)
-    `before` acts instead of/ahead of running the query; `after` runs it (the
-    data is stored) and then delays or drops the answer.
+    The status line goes out first, when the body starts or, with
+    send_progress_in_http_headers=1, with the first X-ClickHouse-Progress
+    header; the other headers (summary included) go out with the body. Until
+    the body starts an error still gets its own status; after that it is
+    written into the body (framed with the X-ClickHouse-Exception-Tag) and
+    the connection is closed without the last chunk, so that no client can
+    take the answer for complete.
     """
 
-    ACTIONS = ("error", "delay", "drop")
-
-    def __init__(self):
+    def __init__(self, handler):
+        self.handler = handler
+        self.out = handler.wfile
+        self.run = None
+        self.status_sent = False
+        self.headers_done = False
+        self.tag = "".join(random.choices(string.ascii_lowercase, k=16))
+        self.progress_interval = None
+        self.last_progress = time.monotonic()
+        self.native = None  # compress=1: (method, level)
+        self.encoder = None
+        # The engine may report progress from a thread of its own.
         self.lock = threading.Lock()
-        self.rules = []
 
-    def arm(self, rule):
-        if rule.get("action") not in self.ACTIONS:
-            raise ValueError(f"action must be one of {self.ACTIONS}")
-        rule = {
-            "action": rule["action"],
-            "count": int(rule.get("count", 1)),
-            "match": str(rule.get("match", "")),
-            "code": int(rule.get("code", 210)),
-            "status": int(rule.get("status", 500)),
-            "message": str(rule.get("message", "Injected fault")),
-            "seconds": float(rule.get("seconds", 0)),
-            "phase": rule.get("phase", "before"),
-        }
-        if rule["count"] < 1 or rule["phase"] not in ("before", "after"):
-            raise ValueError("count must be >= 1 and phase 'before' or 'after'")
+    def configure(self, req, run):
+        """The query's answer: its compression, progress headers and metadata."""
+        self.run = run
+        settings = dict(req.settings)
+        if settings.get("send_progress_in_http_headers", "0") not in ("0", "false"):
+            self.progress_interval = int(settings.get("http_headers_progress_interval_ms", "100")) / 1000
+        if req.flag("compress"):
+            self.native = (settings.get("network_compression_method", "lz4").lower(),
+                           int(settings.get("network_zstd_compression_level", "1")))
+        elif settings.get("enable_http_compression", "0") not in ("0", "false"):
+            name = compression.pick_encoding(self.handler.headers.get("Accept-Encoding"))
+            if name:
+                level = int(settings.get("http_zlib_compression_level", "3"))
+                self.encoder = compression.HttpEncoder(name, level if name != "lz4" else 0)
+
+    def _status(self, status):
+        if not self.status_sent:
+            self.out.write(f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Error')}\r\n".encode())
+            self.status_sent = True
+
+    def progress(self, summary):
+        """An X-ClickHouse-Progress header, at most every http_headers_progress_interval_ms.
+        Called by the engine while the query runs: it must not raise into it."""
         with self.lock:
-            self.rules.append(rule)
-        return rule
+            if self.progress_interval is None or self.headers_done:
+                return
+            now = time.monotonic()
+            if now - self.last_progress < self.progress_interval:
+                return
+            self.last_progress = now
+            try:
+                self._status(200)
+                self.out.write(b"X-ClickHouse-Progress: " + json.dumps(summary, separators=(",", ":")).encode()
+                               + b"\r\n")
+                self.out.flush()
+            except OSError:
+                self.progress_interval = None  # the client is gone; writing the answer will fail too
 
-    def take(self, sql):
+    def _headers(self, status, content_type, extra, length=None):
         with self.lock:
-            for rule in self.rules:
-                if rule["match"].lower() in sql.lower():
-                    rule["count"] -= 1
-                    if rule["count"] == 0:
-                        self.rules.remove(rule)
-                    return dict(rule)
-        return None
+            self._write_headers(status, content_type, extra, length)
 
-    def snapshot(self):
-        with self.lock:
-            return [dict(rule) for rule in self.rules]
+    def _write_headers(self, status, content_type, extra, length):
+        self._status(status)
+        lines = {"Content-Type": content_type, "X-ClickHouse-Server-Display-Name": DISPLAY_NAME}
+        if self.run:
+            lines["X-ClickHouse-Query-Id"] = self.run.query_id
+            if self.run.has_result:
+                lines.update({"X-ClickHouse-Format": self.run.format, "X-ClickHouse-Timezone": self.run.timezone})
+            lines["X-ClickHouse-Summary"] = json.dumps(self.run.summary(), separators=(",", ":"))
+        lines.update(extra)
+        if length is None:
+            lines["Transfer-Encoding"] = "chunked"
+        else:
+            lines["Content-Length"] = str(length)
+        if self.handler.close_connection:
+            lines["Connection"] = "close"
+        self.out.write("".join(f"{name}: {value}\r\n" for name, value in lines.items()).encode() + b"\r\n")
+        self.headers_done = True
 
-    def clear(self):
-        with self.lock:
-            self.rules.clear()
+    def _encode(self, data):
+        if self.native:
+            return compression.native_compress(data, *self.native) if data else b""
+        if self.encoder:
+            return self.encoder.encode(data)
+        return data
 
+    def _chunk(self, data):
+        if data:
+            self.out.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.out.flush()
 
-class DropConnection(Exception):
-    """Close the socket without an answer."""
+    def _success_headers(self, length=None):
+        extra = {"X-ClickHouse-Exception-Tag": self.tag}
+        if self.encoder:
+            extra["Content-Encoding"] = self.encoder.name
+        content_type = formats.content_type(self.run.format) if self.run.has_result else "text/plain; charset=UTF-8"
+        self._headers(200, content_type, extra, length)
 
+    def whole(self, blocks):
+        """The complete answer at once (nothing was streamed)."""
+        data = self._encode(b"".join(blocks))
+        if self.encoder:
+            data += self.encoder.finish()
+        self._success_headers(len(data))
+        self.out.write(data)
+        self.out.flush()
 
-# --- HTTP ---------------------------------------------------------------------
+    def stream(self, data):
+        """One more block of a streamed answer."""
+        if not self.headers_done:
+            self._success_headers()
+        self._chunk(self._encode(data))
+
+    def end(self):
+        if self.encoder:
+            self._chunk(self.encoder.finish())
+        self.out.write(b"0\r\n\r\n")
+        self.out.flush()
+
+    def error(self, err):
+        """An error: with its own status if the body has not started, else in the body."""
+        text = err.text.rstrip("\n") + "\n"
+        if not self.headers_done:
+            extra = {"X-ClickHouse-Exception-Code": str(err.code)}
+            # Once the status line is out (progress headers), the status stays 200.
+            body = text.encode()
+            self._headers(err.http_status, "text/plain; charset=UTF-8", extra, len(body))
+            self.out.write(body)
+            self.out.flush()
+            return
+        self.handler.close_connection = True
+        frame = formats.exception_frame(text, self.tag)
+        self._chunk(self._encode(frame))
+        # No last chunk: the answer is visibly incomplete.
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "chdevserver"
 
+    def setup(self):
+        super().setup()
+        # An answer is written in several pieces (status line, progress
+        # headers, headers, chunks): without this, Nagle's algorithm and the
+        # client's delayed ACK hold each small piece back by ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self):
-        self._dispatch(read_only=True)
+        self._dispatch()
+
+    def do_HEAD(self):
+        self._dispatch()
 
     def do_POST(self):
-        self._dispatch(read_only=False)
+        self._dispatch()
 
     def do_DELETE(self):
-        self._dispatch(read_only=False)
+        self._dispatch()
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
             sys.stderr.write("devserver: " + (fmt % args) + "\n")
 
-    def _dispatch(self, read_only):
+    def _plain(self, status, text, content_type="text/plain; charset=UTF-8"):
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-ClickHouse-Server-Display-Name", DISPLAY_NAME)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _dispatch(self):
         url = urlsplit(self.path)
+        answer = Answer(self)
         try:
             body = self._read_body()
             if url.path in ("/ping", "/ping/"):
-                return self._answer(200, b"Ok.\n", content_type="text/plain")
+                return self._plain(200, "Ok.\n")
             if url.path == "/_faults" and self.server.faults is not None:
                 return self._faults_endpoint(body)
             if url.path not in ("/", ""):
-                return self._answer(404, b"Not found\n", content_type="text/plain")
-            self._query(url, body, read_only)
+                return self._plain(404, "There is no handle " + url.path + "\n")
+            if self.command in ("GET", "HEAD") and not url.query:
+                return self._plain(200, "Ok.\n")  # http_server_default_response
+            self._query(url, body, answer)
         except ClickHouseError as err:
-            self._error(err)
+            answer.error(err)
         except DropConnection:
             self._drop()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client went away
+        except Exception as exc:  # a bug of the front: an answer, not a dead connection
+            sys.stderr.write(f"devserver: internal error: {exc!r}\n")
+            self.close_connection = True
+            answer.error(ClickHouseError.new(STD_EXCEPTION, f"devserver internal error: {exc!r}"))
 
-    def _query(self, url, body, read_only):
+    def _query(self, url, body, answer):
         params = dict(parse_qsl(url.query, keep_blank_values=True))
-        self._authenticate(params)
-        body = http_decode(body, self.headers.get("Content-Encoding"))
-        content_type = self.headers.get("Content-Type", "")
-        query = params.get("query")
-        if content_type.startswith("multipart/form-data"):
-            fields = parse_multipart(body, content_type)
-            query = fields.pop("query", b"").decode()
-            params.update((k, v.decode()) for k, v in fields.items())
-            body = b""
-        elif params.get("decompress") == "1":
-            body = native_decompress(body)
-        sql, insert_format, insert_data = split_statement(query, body)
-        if read_only and (insert_format is not None or not READ_ONLY_STATEMENT.match(sql)):
-            raise ClickHouseError.new(READONLY, "Cannot execute query in readonly mode. "
-                                      "For queries over HTTP, method GET implies readonly")
-        fault = self.server.faults.take(sql) if self.server.faults else None
+        user = self._authenticate(params)
+        body = compression.http_decode(body, self.headers.get("Content-Encoding"))
+        if params.get("decompress", "0") not in ("0", "") and body:
+            body = compression.native_decompress(body)
+        req = request.parse(self.command, url.query, self.headers, body)
+        faults = self.server.faults
+        fault = faults.take(req.sql) if faults else None
         if fault and fault["phase"] == "before":
             self._apply_fault(fault)
-        if insert_format is not None and INPUT_FUNCTION.search(sql):
-            data, summary = self._insert_select_from_input(params, sql, insert_format, insert_data)
-        else:
-            data, summary = self.server.engine.execute(Request(params, sql, insert_format, insert_data))
-        if fault and fault["phase"] == "after":
+        with self.server.engine.request(req, user) as run:
+            answer.configure(req, run)
+            run.on_progress = answer.progress
+            # With wait_end_of_query (or a fault to apply after the run) the
+            # whole answer is kept until the end; otherwise one block is held
+            # back, so that an answer of one block is sent whole, with its
+            # complete summary, and an error before the second block still
+            # gets its own status.
+            settings = dict(req.settings)
+            # (An HTTP/1.0 client cannot take chunks: its answer is sent whole too.)
+            wait = (req.flag("wait_end_of_query") or settings.get("http_wait_end_of_query", "0") not in ("0", "")
+                    or fault is not None or self.request_version == "HTTP/1.0")
+            held = []
+            blocks = run.blocks()
+            try:
+                for block in blocks:
+                    if not block:
+                        continue
+                    held.append(block)
+                    if not wait and len(held) > 1:
+                        answer.stream(held.pop(0))
+            except ClickHouseError:
+                # What the engine produced before the error goes out first, as ClickHouse sends it.
+                if answer.headers_done:
+                    for block in held:
+                        answer.stream(block)
+                raise
+            finally:
+                blocks.close()  # a client gone mid-stream: the query is cancelled before the session is put back
+        # The session is released (and a fresh connection closed) before the
+        # answer's last bytes go out: a client's next request must find it free.
+        if fault:
             self._apply_fault(fault)
-        self._result(params, data, summary)
-
-    def _insert_select_from_input(self, params, sql, insert_format, data):
-        """`INSERT ... SELECT ... FROM input('structure') FORMAT F` with the data
-        in the body: the engine's streaming insert cannot run a SELECT, so the
-        data goes to a temporary file that `file()` reads in place of `input()`."""
-        fd, path = tempfile.mkstemp(prefix="devserver-input-", suffix=".bin")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data or b"")
-            source = f"file({quote_string(path)}, {quote_string(insert_format)}, "
-            sql = INPUT_FUNCTION.sub(lambda m: source + m.group(1) + ")", sql)
-            return self.server.engine.execute(Request(params, sql, None, None))
-        finally:
-            os.unlink(path)
+        if answer.headers_done:
+            for block in held:
+                answer.stream(block)
+            answer.end()
+        else:
+            answer.whole(held)
 
     def _apply_fault(self, fault):
         if fault["action"] == "error":
@@ -470,23 +312,17 @@ class Handler(BaseHTTPRequestHandler):
             raise DropConnection()
 
     def _authenticate(self, params):
-        expected_user = self.server.user
-        if expected_user is None:
-            return
-        user = self.headers.get("X-ClickHouse-User") or params.get("user")
-        password = self.headers.get("X-ClickHouse-Key") or params.get("password")
-        auth = self.headers.get("Authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                user, _, password = b64decode(auth[6:]).decode().partition(":")
-            except Exception:
-                user = password = None
-        user = user or "default"
-        ok = hmac.compare_digest(user.encode(), expected_user.encode()) and hmac.compare_digest(
-            (password or "").encode(), self.server.password.encode())
+        """The user the request runs as; with --user, its password is checked."""
+        user, password = request.credentials(self.headers, params)
+        expected = self.server.user
+        if expected is None:
+            return user
+        ok = hmac.compare_digest(user.encode(), expected.encode()) and hmac.compare_digest(
+            password.encode(), self.server.password.encode())
         if not ok:
             raise ClickHouseError.new(AUTHENTICATION_FAILED, f"{user}: Authentication failed: password is "
                                       "incorrect, or there is no user with such name")
+        return user
 
     def _faults_endpoint(self, body):
         faults = self.server.faults
@@ -494,54 +330,34 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 rule = faults.arm(json.loads(body or b"{}"))
             except (ValueError, TypeError, KeyError) as exc:
-                return self._answer(400, f"bad fault rule: {exc}\n".encode(), content_type="text/plain")
-            return self._answer(200, json.dumps(rule).encode() + b"\n", content_type="application/json")
+                return self._plain(400, f"bad fault rule: {exc}\n")
+            return self._plain(200, json.dumps(rule) + "\n", "application/json")
         if self.command == "DELETE":
             faults.clear()
-        return self._answer(200, json.dumps(faults.snapshot()).encode() + b"\n", content_type="application/json")
+        return self._plain(200, json.dumps(faults.snapshot()) + "\n", "application/json")
 
     def _read_body(self):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
             while True:
                 line = self.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
+                try:
+                    size = int(line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise ClickHouseError.new(HTTP_LENGTH_REQUIRED, "Malformed chunked request body") from None
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     return b"".join(chunks)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(3)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _result(self, params, data, summary):
-        headers = {"X-ClickHouse-Summary": json.dumps(summary, separators=(",", ":"))}
-        if params.get("compress") == "1":
-            data = native_compress(data)
-        elif params.get("enable_http_compression", "1") != "0":
-            encoding = pick_encoding(self.headers.get("Accept-Encoding"))
-            if encoding:
-                data = HTTP_ENCODERS[encoding](data)
-                headers["Content-Encoding"] = encoding
-        self._answer(200, data, headers=headers)
-
-    def _error(self, err):
-        body = err.text.encode() + b"\n"
-        self._answer(err.http_status, body, content_type="text/plain; charset=UTF-8",
-                     headers={"X-ClickHouse-Exception-Code": str(err.code)})
-
-    def _answer(self, status, body, content_type="text/plain; charset=UTF-8", headers=None):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-ClickHouse-Server-Display-Name", "chdevserver")
-        self.send_header("X-ClickHouse-Query-Id", str(uuid.uuid4()))
-        self.send_header("X-ClickHouse-Timezone", "UTC")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        length = self.headers.get("Content-Length")
+        if length is None and self.command == "POST":
+            self.close_connection = True
+            raise ClickHouseError.new(HTTP_LENGTH_REQUIRED, "The Transfer-Encoding is not chunked and there "
+                                      "is no Content-Length header for POST request")
+        return self.rfile.read(int(length)) if length else b""
 
     def _drop(self):
         # An RST, not a clean close: the client sees a broken connection.
