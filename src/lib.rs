@@ -31,11 +31,14 @@ mod connect;
 mod error;
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 mod histogram;
+mod ids;
 #[cfg(feature = "monitor")]
 pub mod monitor;
 mod pipeline;
 pub mod query;
+mod queue;
 mod record;
+mod report;
 mod rowbinary;
 pub mod schema;
 mod sink;

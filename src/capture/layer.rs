@@ -9,8 +9,8 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::fields::FieldVisitor;
-use super::ids::{new_span_id, new_trace_id};
 use super::{CaptureShared, LogHead, capture_suppressed, is_internal_target};
+use crate::ids::{new_span_id, new_trace_id};
 use crate::record::{Record, Severity, SpanRecord, TraceContext};
 use crate::stats::Counters;
 use crate::threads;

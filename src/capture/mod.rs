@@ -7,7 +7,6 @@
 
 mod collect;
 mod fields;
-mod ids;
 mod layer;
 pub(crate) mod payload;
 #[cfg(feature = "metrics")]
@@ -25,7 +24,7 @@ pub use recorder::MetricsRecorder;
 
 use crate::clock::Clock;
 use crate::config::CaptureLimits;
-use crate::pipeline::queue::Queue;
+use crate::queue::Queue;
 use crate::record::{LogRecord, Payload, Record, Severity, TraceContext};
 use crate::stats::Counters;
 use crate::threads;

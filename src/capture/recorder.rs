@@ -25,6 +25,7 @@ use metrics_util::registry::{Registry, Storage};
 use parking_lot::RwLock;
 
 use crate::histogram::{Histogram, HistogramSnapshot};
+use crate::report::report;
 use crate::stats::Counters;
 
 /// The quantiles each histogram snapshot stores.
@@ -248,11 +249,11 @@ impl MetricsState {
             .metrics_series_refused
             .fetch_add(1, Ordering::Relaxed);
         if refused == 0 {
-            eprintln!(
-                "tracing-clickhouse: more than {} metric series (label cardinality); \
+            report(format_args!(
+                "more than {} metric series (label cardinality); \
                  new series are not recorded (see Stats::metrics_series_refused)",
                 self.max_series
-            );
+            ));
         }
         false
     }

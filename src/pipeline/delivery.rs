@@ -35,6 +35,7 @@ use crate::batch::{Batch, UnsentBatches};
 use crate::capture::suppress_capture_on_this_thread;
 use crate::config::{Config, PipelineConfig};
 use crate::error::{Error, Result};
+use crate::report::report;
 use crate::sink::{Failure, FailureKind, Sink};
 use crate::stats::Counters;
 
@@ -158,12 +159,12 @@ impl Delivery {
             (Sink::ClickHouse(_), Some(dir)) => {
                 let spool = Spool::open(dir, &config.spool, Arc::clone(&counters))?;
                 if !spool.is_empty() {
-                    eprintln!(
-                        "tracing-clickhouse: {} rows from an earlier run wait in the spool {:?}; \
+                    report(format_args!(
+                        "{} rows from an earlier run wait in the spool {:?}; \
                          sending them first",
                         spool.rows(),
                         spool.dir()
-                    );
+                    ));
                 }
                 Some(spool)
             }
@@ -226,11 +227,11 @@ impl Delivery {
                     Err(error) => {
                         Counters::add(&self.counters.spool_errors, 1);
                         if !self.spool_failing {
-                            eprintln!(
-                                "tracing-clickhouse: cannot write to the spool {:?}: {error}; \
+                            report(format_args!(
+                                "cannot write to the spool {:?}: {error}; \
                                  keeping the rows in memory",
                                 spool.dir()
-                            );
+                            ));
                         }
                         self.spool_failing = true;
                         refused += batch.rows;
@@ -364,10 +365,10 @@ impl Delivery {
         let mut spooled_rows = 0;
         if let Some(spool) = &mut self.spool {
             if let Err(error) = spool.sync() {
-                eprintln!(
-                    "tracing-clickhouse: cannot sync the spool {:?}: {error}",
+                report(format_args!(
+                    "cannot sync the spool {:?}: {error}",
                     spool.dir()
-                );
+                ));
             }
             spooled_rows = spool.rows();
         }
@@ -391,9 +392,9 @@ impl Delivery {
     fn acknowledged(&mut self, in_flight: &InFlight) {
         self.schema_needed = false;
         if self.backoff.failures > 0 {
-            eprintln!(
-                "tracing-clickhouse: ClickHouse takes rows again; sending the rows kept meanwhile"
-            );
+            report(format_args!(
+                "ClickHouse takes rows again; sending the rows kept meanwhile"
+            ));
         }
         self.backoff.succeed();
         self.last_failure = None;
@@ -427,7 +428,7 @@ impl Delivery {
             1,
         );
         let now = Instant::now();
-        let jitter = super::flusher::random_u64();
+        let jitter = crate::ids::random_u64();
         let recreate = failure.missing_table && self.schema.is_some();
         // Once per outage, and again when its cause changes; not per retry.
         let news = self
@@ -437,27 +438,27 @@ impl Delivery {
         if recreate {
             self.schema_needed = true;
             if news {
-                eprintln!(
-                    "tracing-clickhouse: {}; creating the schema again",
+                report(format_args!(
+                    "{}; creating the schema again",
                     failure.message
-                );
+                ));
             }
             self.backoff.fail(now, jitter);
         } else if failure.kind == FailureKind::Transient {
             if news {
-                eprintln!(
-                    "tracing-clickhouse: {}; keeping the rows and retrying",
+                report(format_args!(
+                    "{}; keeping the rows and retrying",
                     failure.message
-                );
+                ));
             }
             self.backoff.fail(now, jitter);
         } else {
             if news {
-                eprintln!(
-                    "tracing-clickhouse: ClickHouse refuses the rows and will until this is \
+                report(format_args!(
+                    "ClickHouse refuses the rows and will until this is \
                      fixed: {}; keeping them and trying again every {:?}",
                     failure.message, self.backoff.max
-                );
+                ));
             }
             self.backoff.fail_long(now, jitter);
         }

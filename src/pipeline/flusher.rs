@@ -6,8 +6,6 @@
 //! Each loop turn it sleeps until the next poll, or until a producer, the
 //! guard or a finished insert wakes it.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +15,7 @@ use crossbeam::channel::{Receiver, Sender, TryRecvError};
 
 use super::delivery::Delivery;
 use super::encode::Encoder;
-use super::queue::QueueReader;
+use crate::queue::QueueReader;
 use crate::batch::UnsentBatches;
 use crate::batch::{Batch, BatchConstants, Table};
 use crate::capture::suppress_capture_on_this_thread;
@@ -25,6 +23,7 @@ use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
 use crate::connect::client;
 use crate::error::Result;
+use crate::report::report;
 use crate::sink::ClickHouseSink;
 use crate::sink::Sink;
 use crate::stats::{Counters, Stats};
@@ -95,7 +94,7 @@ struct Tokens {
 impl Tokens {
     fn new() -> Self {
         Tokens {
-            prefix: random_u64(),
+            prefix: crate::ids::random_u64(),
             next: 0,
         }
     }
@@ -104,15 +103,6 @@ impl Tokens {
         self.next += 1;
         format!("tc-{:016x}-{}", self.prefix, self.next)
     }
-}
-
-pub(crate) fn random_u64() -> u64 {
-    // std's RandomState is seeded from the OS; mixing in the time and pid
-    // keeps two processes started together apart.
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_i64(crate::record::now_ns());
-    hasher.write_u32(std::process::id());
-    hasher.finish()
 }
 
 /// What the flusher thread needs to build its [`Delivery`] once it runs.
@@ -471,19 +461,19 @@ impl Flusher {
     }
 }
 
-pub(crate) fn report_unsent(report: &ShutdownReport) {
-    let error = report.error.as_deref().unwrap_or("unknown error");
-    if report.unsent_rows > 0 {
-        eprintln!(
-            "tracing-clickhouse: {} rows could not be delivered before shutdown and are lost: {error}",
-            report.unsent_rows,
-        );
+pub(crate) fn report_unsent(shutdown: &ShutdownReport) {
+    let error = shutdown.error.as_deref().unwrap_or("unknown error");
+    if shutdown.unsent_rows > 0 {
+        report(format_args!(
+            "{} rows could not be delivered before shutdown and are lost: {error}",
+            shutdown.unsent_rows,
+        ));
     }
-    if let (true, Some(dir)) = (report.spooled_rows > 0, &report.spool_dir) {
-        eprintln!(
-            "tracing-clickhouse: {} rows wait in the spool {dir:?} for the next run ({error})",
-            report.spooled_rows,
-        );
+    if let (true, Some(dir)) = (shutdown.spooled_rows > 0, &shutdown.spool_dir) {
+        report(format_args!(
+            "{} rows wait in the spool {dir:?} for the next run ({error})",
+            shutdown.spooled_rows,
+        ));
     }
 }
 

@@ -4,8 +4,6 @@
 mod delivery;
 pub(crate) mod encode;
 mod flusher;
-pub(crate) mod queue;
-mod ring;
 pub(crate) mod spool;
 
 use std::sync::Arc;
@@ -14,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Sender, bounded, unbounded};
 
+use crate::queue::Queue;
 use crate::stats::{Counters, Stats};
 pub use flusher::ShutdownReport;
 pub(crate) use flusher::report_unsent;
 use flusher::{Control, Flusher};
-use queue::Queue;
 
 use crate::batch::UnsentBatches;
 #[cfg(feature = "metrics")]

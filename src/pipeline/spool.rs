@@ -28,6 +28,7 @@ use bytes::Bytes;
 use crate::batch::{Batch, BatchConstants, Table};
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
 use crate::error::SpoolError;
+use crate::report::report;
 use crate::rowbinary::{RowReader, put_str, put_u8, put_u64, put_uvarint};
 use crate::stats::Counters;
 
@@ -326,10 +327,10 @@ impl Spool {
             self.writer = None;
         }
         if let Err(error) = fs::remove_file(self.segment_path(segment.number)) {
-            eprintln!(
-                "tracing-clickhouse: cannot delete spool segment {:?}: {error}",
+            report(format_args!(
+                "cannot delete spool segment {:?}: {error}",
                 self.segment_path(segment.number)
-            );
+            ));
         }
         // Replay resumes at the next segment's start.
         let _ = match self.segments.front() {
@@ -363,10 +364,10 @@ impl Spool {
         } else if scan.records.iter().any(|&(at, _)| at == resume_at) {
             resume_at
         } else {
-            eprintln!(
-                "tracing-clickhouse: spool cursor {resume_at} of {path:?} is not a record \
+            report(format_args!(
+                "spool cursor {resume_at} of {path:?} is not a record \
                  boundary; replaying the whole segment (deduplication keeps it once)"
-            );
+            ));
             0
         };
         let owed = scan.records.iter().filter(|&&(at, _)| at >= resume_at);
@@ -382,11 +383,11 @@ impl Spool {
     }
 
     fn report_corrupt(&self, number: u64, at: u64, bytes: u64, reason: &str) {
-        eprintln!(
-            "tracing-clickhouse: spool segment {:?} is damaged at byte {at} ({reason}); \
+        report(format_args!(
+            "spool segment {:?} is damaged at byte {at} ({reason}); \
              skipping its last {bytes} bytes",
             self.segment_path(number)
-        );
+        ));
         Counters::add(&self.counters.spool_corrupt_bytes, bytes);
     }
 

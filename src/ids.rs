@@ -1,7 +1,8 @@
-//! Trace and span ids: random, non-zero, W3C-sized (16 and 8 bytes).
+//! Random numbers: trace and span ids (non-zero, W3C-sized: 16 and 8 bytes),
+//! deduplication-token prefixes, retry jitter.
 //!
 //! A per-thread SplitMix64 generator, seeded from std's OS-seeded hasher,
-//! makes an id without a lock or a system call.
+//! makes one without a lock or a system call.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
@@ -19,7 +20,8 @@ fn seed() -> u64 {
     hasher.finish()
 }
 
-fn next_u64() -> u64 {
+/// A random number.
+pub(crate) fn random_u64() -> u64 {
     STATE
         .try_with(|state| {
             let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -35,14 +37,14 @@ fn next_u64() -> u64 {
 
 pub(crate) fn new_span_id() -> NonZeroU64 {
     loop {
-        if let Some(id) = NonZeroU64::new(next_u64()) {
+        if let Some(id) = NonZeroU64::new(random_u64()) {
             return id;
         }
     }
 }
 
 pub(crate) fn new_trace_id() -> u128 {
-    (u128::from(new_span_id().get()) << 64) | u128::from(next_u64())
+    (u128::from(new_span_id().get()) << 64) | u128::from(random_u64())
 }
 
 #[cfg(test)]
