@@ -15,7 +15,6 @@ use crossbeam::channel::{Receiver, Sender, TryRecvError};
 
 use super::delivery::Delivery;
 use super::encode::Encoder;
-use crate::queue::QueueReader;
 use crate::batch::UnsentBatches;
 use crate::batch::{Batch, BatchConstants, Table};
 use crate::capture::suppress_capture_on_this_thread;
@@ -23,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::{Config, PipelineConfig};
 use crate::connect::client;
 use crate::error::Result;
+use crate::queue::QueueReader;
 use crate::report::report;
 use crate::sink::ClickHouseSink;
 use crate::sink::Sink;

@@ -4,6 +4,8 @@
 mod delivery;
 pub(crate) mod encode;
 mod flusher;
+mod pending;
+mod retry;
 pub(crate) mod spool;
 
 use std::sync::Arc;
