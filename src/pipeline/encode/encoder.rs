@@ -50,7 +50,7 @@ impl Encoder {
 
     #[inline]
     pub(super) fn put_value(&mut self, value: Raw<'_>, out: &mut Vec<u8>) {
-        if let Raw::Text(text) = value {
+        if let Some(text) = value.text() {
             put_bytes(out, text);
         } else {
             self.text.clear();

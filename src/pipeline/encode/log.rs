@@ -36,16 +36,18 @@ impl Encoder {
                 Entry::Scope(text) => scope = Some(text),
                 Entry::Field(name, value) if is_log_bridge_field(name) => {
                     bridged = true;
-                    match (name, value) {
-                        (LOG_TARGET, Raw::Text(text)) => scope = Some(text),
-                        (LOG_MODULE, Raw::Text(text)) => origin.module = Some(text),
-                        (LOG_FILE, Raw::Text(text)) => origin.file = Some(text),
-                        (LOG_LINE, Raw::U64(line)) => origin.line = Some(line),
-                        (LOG_LINE, Raw::I64(line)) => origin.line = u64::try_from(line).ok(),
+                    match (name, value.text(), value) {
+                        (LOG_TARGET, Some(text), _) => scope = Some(text),
+                        (LOG_MODULE, Some(text), _) => origin.module = Some(text),
+                        (LOG_FILE, Some(text), _) => origin.file = Some(text),
+                        (LOG_LINE, _, Raw::U64(line)) => origin.line = Some(line),
+                        (LOG_LINE, _, Raw::I64(line)) => origin.line = u64::try_from(line).ok(),
                         _ => {}
                     }
                 }
                 Entry::Field(..) => fields += 1,
+                // The console's; rows have their trace ids.
+                Entry::Span(..) => {}
             }
         }
         let callsite = metadata.filter(|_| !bridged);
