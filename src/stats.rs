@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) dropped_queue_full: AtomicU64,
+    /// Taken from the queue for the console while delivery was full, and
+    /// dropped (counted with `dropped_queue_full`, not with `queued`).
+    pub(crate) dropped_pending_full: AtomicU64,
     pub(crate) dropped_closed: AtomicU64,
     pub(crate) sent_rows: AtomicU64,
     pub(crate) sent_bytes: AtomicU64,
@@ -54,11 +57,12 @@ impl Counters {
 
     pub(crate) fn snapshot(&self, accepted: u64, queue_len: usize, queue_bytes: usize) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let dropped_pending_full = get(&self.dropped_pending_full);
         Stats {
-            queued: accepted,
+            queued: accepted.saturating_sub(dropped_pending_full),
             queue_depth: queue_len as u64,
             queue_bytes: queue_bytes as u64,
-            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_queue_full: get(&self.dropped_queue_full) + dropped_pending_full,
             dropped_after_shutdown: get(&self.dropped_closed),
             sent_rows: get(&self.sent_rows),
             sent_bytes: get(&self.sent_bytes),
@@ -100,13 +104,16 @@ impl Counters {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Records accepted into the queue.
+    /// Records the pipeline took: accepted into the queue, and not dropped
+    /// afterwards for a full pipeline.
     pub queued: u64,
     /// Records in the queue right now, not yet taken by the flusher.
     pub queue_depth: u64,
     /// Memory those records hold, in bytes.
     pub queue_bytes: u64,
-    /// Records dropped because the queue was full (`DropNewest`).
+    /// Records dropped because the queue was full (`DropNewest`), or,
+    /// with the console on, because the batches waiting for ClickHouse
+    /// filled their memory and no spool took more (they were printed).
     pub dropped_queue_full: u64,
     /// Records emitted after the pipeline shut down.
     pub dropped_after_shutdown: u64,

@@ -77,15 +77,8 @@ impl Builder {
         let (layer, telemetry) = self.start(true)?;
         // The builder checked the directives.
         let filter = EnvFilter::new(&telemetry.config.filter);
-        let console = telemetry
-            .config
-            .console
-            .enabled
-            .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
-        let subscriber = tracing_subscriber::registry()
-            .with(filter)
-            .with(layer)
-            .with(console);
+        // The console is the pipeline's: it prints what our layer captures.
+        let subscriber = tracing_subscriber::registry().with(filter).with(layer);
         Ok((subscriber, telemetry))
     }
 
@@ -103,13 +96,14 @@ impl Builder {
     /// The pipeline, the layer and the guard, with the console on unless
     /// the builder was told otherwise and `console_by_default` is false.
     fn start(self, console_by_default: bool) -> Result<(ClickHouseLayer, Telemetry)> {
-        let (config, _console_writer) = self.finish(console_by_default)?;
-        let pipeline = Pipeline::start(&config)?;
+        let (config, console_writer) = self.finish(console_by_default)?;
+        let pipeline = Pipeline::start(&config, console_writer)?;
         let capture = Arc::new(CaptureShared {
             queue: Arc::clone(pipeline.queue()),
             clock: pipeline.clock().clone(),
             limits: config.capture.limits,
             span_fields_in_logs: config.capture.span_fields_in_logs,
+            console_spans: config.console.enabled,
         });
         let layer = ClickHouseLayer::new(Arc::clone(&capture));
         #[cfg(feature = "monitor")]

@@ -157,17 +157,23 @@ where
             metadata: Some(metadata),
             trace,
         };
-        let span_fields = self.shared.span_fields_in_logs;
+        let (span_fields, console_spans) =
+            (self.shared.span_fields_in_logs, self.shared.console_spans);
         let (_internal, replaced_utf8) = self.shared.capture_log(
             head,
             |writer| {
                 let mut visitor = FieldVisitor::new(writer);
                 event.record(&mut visitor);
                 let flags = (visitor.internal_log_target, visitor.replaced_utf8);
-                if let (true, Some(span)) = (span_fields, &span) {
+                if let (true, Some(span)) = (span_fields || console_spans, &span) {
                     for span in span.scope() {
                         if let Some(state) = span.extensions().get::<SpanState>() {
-                            writer.copy_fields(&state.fields);
+                            if span_fields {
+                                writer.copy_fields(&state.fields);
+                            }
+                            if console_spans {
+                                writer.span_context(span.name(), &state.fields);
+                            }
                         }
                     }
                 }

@@ -37,6 +37,8 @@ pub(crate) struct CaptureShared {
     pub(crate) clock: Clock,
     pub(crate) limits: CaptureLimits,
     pub(crate) span_fields_in_logs: bool,
+    /// Whether a log carries the spans around it for the console.
+    pub(crate) console_spans: bool,
 }
 
 impl CaptureShared {

@@ -104,7 +104,7 @@ impl fmt::Debug for Builder {
 impl From<Config> for Builder {
     fn from(config: Config) -> Self {
         Builder {
-            console: Some(config.console.enabled),
+            console: config.console_asked,
             config,
             errors: Vec::new(),
             console_writer: None,
@@ -528,6 +528,7 @@ impl Builder {
                 setting: "CLICKHOUSE_SECURE / CLICKHOUSE_URL",
             });
         }
+        config.console_asked = self.console;
         config.console.enabled = self.console.unwrap_or(console_by_default);
         Ok((self.config, self.console_writer))
     }

@@ -14,6 +14,7 @@ mod sections;
 mod values;
 
 pub use builder::Builder;
+pub(crate) use builder::ConsoleWriter;
 pub use resolved::Config;
 pub use sections::{
     CaptureConfig, CaptureLimits, CheckTarget, Colors, ConsoleConfig, MetricsConfig, MonitorConfig,

@@ -40,6 +40,10 @@ pub struct Config {
     pub(crate) metrics: MetricsConfig,
     pub(crate) monitor: MonitorConfig,
     pub(crate) console: ConsoleConfig,
+    /// Whether the console was asked for or against (`console.enabled` is
+    /// what the exit made of it), so a builder made back from this
+    /// configuration leaves the choice to its own exit as this one did.
+    pub(crate) console_asked: Option<bool>,
     /// `EnvFilter` directives of the installed subscriber.
     pub(crate) filter: String,
     pub(crate) create_schema: bool,
@@ -69,6 +73,7 @@ impl Config {
             metrics: MetricsConfig::default(),
             monitor: MonitorConfig::default(),
             console: ConsoleConfig::default(),
+            console_asked: None,
             filter: DEFAULT_FILTER.to_owned(),
             create_schema: true,
             dry_run: false,

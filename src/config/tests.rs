@@ -226,6 +226,12 @@ fn a_config_turns_back_into_the_builder_it_came_from() {
     assert_eq!(format!("{again:?}"), format!("{config:?}"));
     assert_eq!(again.password.expose(), "s3cret");
     assert!(!again.console().enabled);
+    // Not asked: a builder made back from a configuration leaves the console
+    // to its exit, as the first one did.
+    let unasked = no_env().build_config().unwrap();
+    assert!(unasked.console().enabled, "on for install");
+    let (rebuilt, _) = unasked.into_builder().finish(false).unwrap();
+    assert!(!rebuilt.console().enabled, "off for build");
     let changed = config.into_builder().database("other").unwrap();
     let changed = changed.build_config().unwrap();
     assert_eq!(

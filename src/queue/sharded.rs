@@ -246,23 +246,32 @@ impl QueueReader {
         &self.queue
     }
 
-    /// Takes up to `limit` records, oldest first across the rings by their
-    /// capture time, handing each to `read` in its slot, and stops early
-    /// after a record `read` answers `Break` to; returns how many it took.
+    /// Takes up to `limit` records captured up to `until` (ticks), oldest
+    /// first across the rings by capture time, handing each to `read` in
+    /// its slot; stops early after a record `read` answers `Break` to, and
+    /// returns how many it took.
+    ///
     /// A ring found empty is not looked at again during the call, so the
     /// flusher does not keep reading the slot a producer is about to write.
+    /// That is why records captured after `until` wait for the next call:
+    /// taking them could pass over an earlier record that arrived meanwhile
+    /// in a ring already found empty.
     pub(crate) fn drain(
         &mut self,
         limit: usize,
+        until: u64,
         mut read: impl FnMut(&mut Record) -> ControlFlow<()>,
     ) -> usize {
         let rings = &self.queue.rings;
-        // The capture time of each ring's oldest record; `None` once empty.
         // SAFETY (here and below): this reader is the rings' one consumer,
         // and `&mut self` keeps its calls from overlapping.
+        let head = |ring: &Ring<Record>| {
+            unsafe { ring.peek_with(Record::ticks) }.filter(|&ticks| ticks <= until)
+        };
+        // The capture time of each ring's oldest record; `None` once empty.
         let mut heads = [None; MAX_RINGS];
-        for (head, ring) in heads.iter_mut().zip(rings.iter()) {
-            *head = unsafe { ring.peek_with(Record::ticks) };
+        for (at, ring) in heads.iter_mut().zip(rings.iter()) {
+            *at = head(ring);
         }
         let mut taken = 0;
         while taken < limit {
@@ -274,7 +283,7 @@ impl QueueReader {
             let Some((_, i)) = oldest else { break };
             let flow = unsafe { rings[i].pop_with(&mut read) };
             taken += 1;
-            heads[i] = unsafe { rings[i].peek_with(Record::ticks) };
+            heads[i] = head(&rings[i]);
             if flow == Some(ControlFlow::Break(())) {
                 break;
             }
@@ -341,7 +350,7 @@ mod tests {
         }
         assert_eq!((queue.len(), queue.accepted()), (1000, 1000));
         let mut seen = Vec::new();
-        reader.drain(usize::MAX, |record| {
+        reader.drain(usize::MAX, u64::MAX, |record| {
             seen.push(record.ticks());
             ControlFlow::Continue(())
         });
@@ -363,11 +372,11 @@ mod tests {
             }
         });
         let mut seen = Vec::new();
-        let taken = reader.drain(500, |record| {
+        let taken = reader.drain(500, u64::MAX, |record| {
             seen.push(record.ticks());
             ControlFlow::Continue(())
         });
-        reader.drain(usize::MAX, |record| {
+        reader.drain(usize::MAX, u64::MAX, |record| {
             seen.push(record.ticks());
             ControlFlow::Continue(())
         });
@@ -429,7 +438,7 @@ mod tests {
                     // before its producer is done counting it.
                     loop {
                         let mut heap = 0;
-                        let took = reader.drain(1, |record| {
+                        let took = reader.drain(1, u64::MAX, |record| {
                             heap = record.heap_bytes();
                             ControlFlow::Continue(())
                         });

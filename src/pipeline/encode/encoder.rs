@@ -33,6 +33,12 @@ impl Encoder {
         self.anchor = self.clock.anchor();
     }
 
+    /// The Unix time, in nanoseconds, of a capture-clock reading.
+    #[inline]
+    pub(crate) fn unix_ns(&self, ticks: u64) -> i64 {
+        self.anchor.unix_ns(ticks)
+    }
+
     /// Appends the record's row to `out` (a batch of `Table::of(record)`).
     pub(crate) fn encode(&mut self, record: &Record, out: &mut Vec<u8>) {
         match record {

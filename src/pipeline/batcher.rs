@@ -1,0 +1,180 @@
+//! The open batches: rows gathered per table until a batch is full by rows
+//! or bytes, or old enough, then sealed with the deduplication token every
+//! attempt to send it will carry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::batch::{Batch, BatchConstants, Table};
+use crate::config::Config;
+
+/// Rows being gathered for the next insert of one table.
+#[derive(Debug)]
+struct OpenBatch {
+    rows: u64,
+    body: Vec<u8>,
+    opened_at: Option<Instant>,
+}
+
+impl OpenBatch {
+    /// An empty batch with room for `capacity` bytes (the size of the
+    /// table's last batch, so a steady stream does not grow it by copying).
+    fn with_capacity(capacity: usize) -> Self {
+        OpenBatch {
+            rows: 0,
+            body: Vec::with_capacity(capacity),
+            opened_at: None,
+        }
+    }
+}
+
+/// Deduplication tokens: unique per process run, fixed per batch.
+#[derive(Debug)]
+struct Tokens {
+    prefix: u64,
+    next: u64,
+}
+
+impl Tokens {
+    fn new() -> Self {
+        Tokens {
+            prefix: crate::ids::random_u64(),
+            next: 0,
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.next += 1;
+        format!("tc-{:016x}-{}", self.prefix, self.next)
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Batcher {
+    /// One open batch per table, in `Table::ALL` order.
+    open: [OpenBatch; 4],
+    tokens: Tokens,
+    /// The values every row of this process shares, sent with each batch.
+    constants: Arc<BatchConstants>,
+    max_rows: u64,
+    max_bytes: usize,
+    max_age: Duration,
+}
+
+impl Batcher {
+    pub(super) fn new(config: &Config) -> Self {
+        let limits = &config.pipeline;
+        Batcher {
+            open: Table::ALL.map(|_| OpenBatch::with_capacity(0)),
+            tokens: Tokens::new(),
+            constants: Arc::new(BatchConstants::new(config)),
+            max_rows: limits.batch_max_rows as u64,
+            max_bytes: limits.batch_max_bytes,
+            max_age: limits.flush_interval,
+        }
+    }
+
+    /// The body of `table`'s open batch, to append rows to (then [`Batcher::added`]).
+    #[inline]
+    pub(super) fn body(&mut self, table: Table) -> &mut Vec<u8> {
+        &mut self.open[table as usize].body
+    }
+
+    /// `rows` were appended to `table`'s batch; returns whether it is full.
+    #[inline]
+    pub(super) fn added(&mut self, table: Table, rows: u64) -> bool {
+        let batch = &mut self.open[table as usize];
+        if rows > 0 {
+            batch.rows += rows;
+            batch.opened_at.get_or_insert_with(Instant::now);
+        }
+        batch.rows >= self.max_rows || batch.body.len() >= self.max_bytes
+    }
+
+    /// Closes `table`'s open batch, if it has rows.
+    pub(super) fn seal(&mut self, table: Table) -> Option<Batch> {
+        let slot = &mut self.open[table as usize];
+        if slot.rows == 0 {
+            return None;
+        }
+        let capacity = slot.body.len();
+        let open = std::mem::replace(slot, OpenBatch::with_capacity(capacity));
+        Some(Batch {
+            table,
+            rows: open.rows,
+            token: self.tokens.next(),
+            body: Bytes::from(open.body),
+            constants: Arc::clone(&self.constants),
+        })
+    }
+
+    /// The tables whose oldest row has waited `flush_interval` at `now`.
+    pub(super) fn due(&self, now: Instant) -> impl Iterator<Item = Table> + '_ {
+        Table::ALL.into_iter().filter(move |&table| {
+            let opened = self.open[table as usize].opened_at;
+            opened.is_some_and(|at| now.duration_since(at) >= self.max_age)
+        })
+    }
+
+    /// When the next batch becomes due, if one is open.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        let opened = self.open.iter().filter_map(|batch| batch.opened_at);
+        opened.map(|at| at + self.max_age).min()
+    }
+
+    /// Rows in the open batches.
+    pub(super) fn rows(&self) -> u64 {
+        self.open.iter().map(|b| b.rows).sum()
+    }
+
+    /// Drops the open batches; returns their rows.
+    pub(super) fn discard(&mut self) -> u64 {
+        let rows = self.rows();
+        self.open = Table::ALL.map(|_| OpenBatch::with_capacity(0));
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_stable_in_form() {
+        let mut a = Tokens::new();
+        let mut b = Tokens::new();
+        let (a1, a2, b1) = (a.next(), a.next(), b.next());
+        assert_ne!(a1, a2);
+        assert_ne!(a1, b1);
+        assert!(a1.starts_with("tc-") && a1.ends_with("-1"), "{a1}");
+    }
+
+    #[test]
+    fn a_batch_is_full_by_rows_or_bytes_and_due_by_age() {
+        let config = crate::Builder::from_env_vars::<&str, &str>([])
+            .batch_max_rows(3)
+            .and_then(|b| b.flush_interval(Duration::from_millis(50)))
+            .and_then(crate::Builder::build_config)
+            .unwrap();
+        let mut batcher = Batcher::new(&config);
+        assert_eq!(
+            (batcher.next_due(), batcher.seal(Table::Logs).is_none()),
+            (None, true)
+        );
+        let full: Vec<bool> = (0..3)
+            .map(|_| {
+                batcher.body(Table::Logs).push(1);
+                batcher.added(Table::Logs, 1)
+            })
+            .collect();
+        assert_eq!(full, [false, false, true]);
+        let due = batcher.next_due().unwrap();
+        assert_eq!(batcher.due(due).collect::<Vec<_>>(), [Table::Logs]);
+        assert_eq!(batcher.rows(), 3);
+        let batch = batcher.seal(Table::Logs).unwrap();
+        assert_eq!((batch.rows, &batch.body[..]), (3, &[1, 1, 1][..]));
+        assert_eq!((batcher.rows(), batcher.next_due()), (0, None));
+    }
+}

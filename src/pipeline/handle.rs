@@ -1,0 +1,181 @@
+//! The handle the guard holds: starting the flusher thread, asking it to
+//! flush or to stop, and waiting for its answer within a deadline.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Sender, bounded, unbounded};
+
+use super::console::Console;
+use super::flusher::{Control, Flusher};
+use super::shutdown::ShutdownReport;
+use super::snapshots::Snapshots;
+use crate::batch::UnsentBatches;
+#[cfg(feature = "metrics")]
+use crate::capture::MetricsRecorder;
+use crate::clock::Clock;
+use crate::config::{Config, ConsoleWriter};
+use crate::error::{Error, Result};
+use crate::queue::Queue;
+use crate::stats::{Counters, Stats};
+
+/// Extra time the guard waits for the flusher's answer beyond the deadline
+/// it gave it (the flusher checks the deadline between attempts).
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// The same with a spool: after the deadline the flusher writes what is
+/// left to disk (up to `max_pending_bytes` plus the queue, each batch
+/// fsynced by default), which a loaded disk may take a while to do; giving
+/// up earlier would report rows as lost that are on their way to the spool.
+const SPOOL_ANSWER_GRACE: Duration = Duration::from_secs(30);
+
+/// The running pipeline: its queue and its flusher thread.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    queue: Arc<Queue>,
+    /// What capture stamps records with; the flusher turns it into time.
+    clock: Clock,
+    /// The unsent batches, for queries while ClickHouse is down.
+    memory: Arc<UnsentBatches>,
+    #[cfg(feature = "metrics")]
+    recorder: MetricsRecorder,
+    /// How long past its deadline the flusher's answer is awaited.
+    answer_grace: Duration,
+    control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the flusher thread. Touches no network: a server that is down
+    /// now is retried later.
+    pub(crate) fn start(config: &Config, console: Option<ConsoleWriter>) -> Result<Pipeline> {
+        let limits = &config.pipeline;
+        let counters = Arc::new(Counters::default());
+        let (queue, reader) = Queue::new(
+            limits.queue_capacity,
+            limits.max_queue_bytes,
+            limits.queue_policy,
+            counters,
+        );
+        let (control, control_rx) = unbounded();
+        let memory = Arc::new(UnsentBatches::default());
+        let clock = Clock::new();
+        #[cfg(feature = "metrics")]
+        let recorder = MetricsRecorder::new(config.metrics.max_series, Arc::clone(&queue.counters));
+        #[cfg(feature = "metrics")]
+        let snapshots = Some(Snapshots::new(recorder.clone(), config.metrics));
+        #[cfg(not(feature = "metrics"))]
+        let snapshots = None;
+        let flusher = Flusher::new(
+            config,
+            clock.clone(),
+            reader,
+            control_rx,
+            Arc::clone(&memory),
+            Console::new(config.console, console),
+            snapshots,
+        )?;
+        let (started, started_rx) = bounded(1);
+        let thread = std::thread::Builder::new()
+            .name("tracing-clickhouse-flusher".into())
+            .spawn(move || flusher.run(started))
+            .map_err(Error::Thread)?;
+        // The flusher builds its runtime first; only a broken system fails here.
+        started_rx
+            .recv()
+            .map_err(|_| Error::Thread(std::io::Error::other("the flusher thread died")))??;
+        queue.set_flusher(thread.thread().clone());
+        Ok(Pipeline {
+            queue,
+            clock,
+            memory,
+            #[cfg(feature = "metrics")]
+            recorder,
+            answer_grace: if config.spool.dir.is_some() {
+                SPOOL_ANSWER_GRACE
+            } else {
+                ANSWER_GRACE
+            },
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn recorder(&self) -> &MetricsRecorder {
+        &self.recorder
+    }
+
+    pub(crate) fn unsent(&self) -> &Arc<UnsentBatches> {
+        &self.memory
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.queue.stats()
+    }
+
+    /// Waits until everything queued before the call was acknowledged.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let (done, answer) = bounded(1);
+        self.request(Control::Flush { deadline, done })?;
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
+        match answer.recv_deadline(deadline + self.answer_grace) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(left)) => Err(Error::Timeout(left)),
+            Err(_) => Err(Error::Timeout("the flusher did not answer in time".into())),
+        }
+    }
+
+    /// Flushes within `timeout`, stops the flusher and says what was left.
+    /// Later calls report nothing left.
+    pub(crate) fn shutdown(&mut self, timeout: Duration) -> ShutdownReport {
+        let Some(thread) = self.thread.take() else {
+            return ShutdownReport::default();
+        };
+        let deadline = Instant::now() + timeout;
+        let (done, answer) = bounded(1);
+        if self.request(Control::Shutdown { deadline, done }).is_err() {
+            return ShutdownReport {
+                unsent_rows: self.stats().pending_rows,
+                error: Some("the flusher thread is gone".into()),
+                stats: self.stats(),
+                ..ShutdownReport::default()
+            };
+        }
+        thread.thread().unpark();
+        match answer.recv_deadline(deadline + self.answer_grace) {
+            Ok(report) => {
+                let _ = thread.join();
+                ShutdownReport {
+                    stats: self.stats(),
+                    ..report
+                }
+            }
+            // Still working past its deadline: leave it detached rather than hang the program.
+            Err(_) => ShutdownReport {
+                unsent_rows: self.stats().pending_rows,
+                error: Some("the flusher did not finish in time".into()),
+                stats: self.stats(),
+                ..ShutdownReport::default()
+            },
+        }
+    }
+
+    /// Hands the flusher a request; the caller wakes it.
+    fn request(&self, control: Control) -> Result<()> {
+        self.control
+            .send(control)
+            .map_err(|_| Error::Timeout("the flusher thread is gone".into()))
+    }
+}
