@@ -207,22 +207,30 @@ enum Repr {
 }
 
 impl Payload {
-    /// A payload for `bytes`: a heap copy made now when they do not fit
-    /// inline, else room that [`Payload::fill`] copies them into.
+    /// Where a payload of `bytes` will live: a heap copy made now when they
+    /// do not fit inline (`Some`), else inline (`None`): the record is
+    /// written into its slot with [`Payload::EMPTY`], then the payload
+    /// [filled](Payload::fill) or [set](Payload::set_heap) in place, so the
+    /// (uninitialized) inline room is never copied.
     #[inline]
-    pub(crate) fn for_bytes(bytes: &[u8]) -> Payload {
-        if bytes.len() <= INLINE_PAYLOAD {
-            Payload(Repr::Inline {
-                len: 0,
-                bytes: [MaybeUninit::uninit(); INLINE_PAYLOAD],
-            })
-        } else {
-            Payload(Repr::Heap(Box::from(bytes)))
-        }
+    pub(crate) fn heap_copy(bytes: &[u8]) -> Option<Box<[u8]>> {
+        (bytes.len() > INLINE_PAYLOAD).then(|| Box::from(bytes))
     }
 
-    /// Copies `bytes` into an inline payload made by [`Payload::for_bytes`]
-    /// for them (a heap payload holds them already). Done in place, in the
+    /// An empty inline payload (its room uninitialized).
+    pub(crate) const EMPTY: Payload = Payload(Repr::Inline {
+        len: 0,
+        bytes: [MaybeUninit::uninit(); INLINE_PAYLOAD],
+    });
+
+    /// Makes this (empty inline) payload the heap copy `bytes`, in place.
+    #[inline]
+    pub(crate) fn set_heap(&mut self, bytes: Box<[u8]>) {
+        *self = Payload(Repr::Heap(bytes));
+    }
+
+    /// Copies `bytes` into an inline payload (a heap payload holds them
+    /// already). Done in place, in the
     /// queue's slot, so the event's bytes are copied once.
     #[inline]
     pub(crate) fn fill(&mut self, bytes: &[u8]) {
@@ -240,8 +248,11 @@ impl Payload {
     /// A payload holding a copy of `bytes`.
     #[cfg(test)]
     pub(crate) fn copy_of(bytes: &[u8]) -> Payload {
-        let mut payload = Payload::for_bytes(bytes);
-        payload.fill(bytes);
+        let mut payload = Payload::EMPTY;
+        match Payload::heap_copy(bytes) {
+            Some(heap) => payload.set_heap(heap),
+            None => payload.fill(bytes),
+        }
         payload
     }
 

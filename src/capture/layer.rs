@@ -9,7 +9,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::fields::FieldVisitor;
-use super::{CaptureShared, LogHead, capture_suppressed, is_internal_target};
+use super::{CaptureShared, LogHead, skipped};
 use crate::ids::{new_span_id, new_trace_id};
 use crate::record::{Record, Severity, SpanRecord, TraceContext};
 use crate::stats::Counters;
@@ -97,7 +97,7 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let metadata = attrs.metadata();
-        if capture_suppressed() || is_internal_target(metadata.target()) {
+        if skipped(metadata) {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -147,7 +147,7 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let metadata = event.metadata();
-        if capture_suppressed() || is_internal_target(metadata.target()) {
+        if skipped(metadata) {
             return;
         }
         let span = ctx.event_span(event);

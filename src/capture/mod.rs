@@ -103,20 +103,24 @@ impl CaptureShared {
             if skip(&out) {
                 return out;
             }
-            let payload = Payload::for_bytes(buf);
+            let heap = Payload::heap_copy(buf);
+            let heap_bytes = heap.as_ref().map_or(0, |bytes| bytes.len());
             let ticks = self.clock.ticks();
             let thread_id = threads::current_id();
-            self.queue.push_with(payload.heap_bytes(), |slot| {
+            self.queue.push_with(heap_bytes, |slot| {
                 let record = slot.write(Record::Log(LogRecord {
                     ticks,
                     severity: head.severity,
                     metadata: head.metadata,
                     trace: head.trace,
                     thread_id,
-                    payload,
+                    payload: Payload::EMPTY,
                 }));
                 if let Record::Log(log) = record {
-                    log.payload.fill(buf);
+                    match heap {
+                        Some(bytes) => log.payload.set_heap(bytes),
+                        None => log.payload.fill(buf),
+                    }
                 }
             });
             out
@@ -137,7 +141,26 @@ const MAX_KEPT_SCRATCH: usize = 64 << 10;
 
 thread_local! {
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    static CAPTURE_SUPPRESSED: Cell<bool> = const { Cell::new(false) };
+    static SKIPPING: Cell<Skipping> = const { Cell::new(Skipping::NONE) };
+}
+
+/// What a thread knows about what not to capture: whether it captures
+/// nothing (the pipeline's own threads), and the verdict on the callsite it
+/// looked at last (a loop logs from one callsite, and its target then needs
+/// no second look).
+#[derive(Clone, Copy)]
+struct Skipping {
+    suppressed: bool,
+    last_callsite: usize,
+    last_internal: bool,
+}
+
+impl Skipping {
+    const NONE: Skipping = Skipping {
+        suppressed: false,
+        last_callsite: 0,
+        last_internal: false,
+    };
 }
 
 /// Runs `f` with an empty buffer: the thread's scratch, taken out while in
@@ -156,12 +179,34 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
 
 /// Nothing emitted on this thread is captured from now on (the flusher's).
 pub(crate) fn suppress_capture_on_this_thread() {
-    CAPTURE_SUPPRESSED.with(|s| s.set(true));
+    SKIPPING.with(|s| {
+        s.set(Skipping {
+            suppressed: true,
+            ..s.get()
+        })
+    });
 }
 
+/// Whether an event or span from `callsite` is not captured: it comes from
+/// one of our own threads, or from one of [`INTERNAL_CRATES`].
 #[inline]
-pub(crate) fn capture_suppressed() -> bool {
-    CAPTURE_SUPPRESSED.try_with(Cell::get).unwrap_or(true)
+pub(crate) fn skipped(callsite: &'static tracing::Metadata<'static>) -> bool {
+    let key = std::ptr::from_ref(callsite) as usize;
+    SKIPPING
+        .try_with(|cell| {
+            let mut skipping = cell.get();
+            if skipping.suppressed {
+                return true;
+            }
+            if skipping.last_callsite != key {
+                skipping.last_callsite = key;
+                skipping.last_internal = is_internal_target(callsite.target());
+                cell.set(skipping);
+            }
+            skipping.last_internal
+        })
+        // During thread teardown.
+        .unwrap_or(true)
 }
 
 /// Crates whose events are never captured: ours, and our transport's. An event

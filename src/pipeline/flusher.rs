@@ -41,6 +41,10 @@ use crate::stats::{Counters, Stats};
 /// How often the flusher looks at the queue when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Records taken in one drain that make it look again without sleeping: a
+/// burst, not the trickle of a quiet program (which it would spin on).
+const BURST: usize = 256;
+
 /// Requests from the guard.
 #[derive(Debug)]
 pub(crate) enum Control {
@@ -172,8 +176,16 @@ impl Flusher {
                 return;
             }
         };
+        let mut busy = false;
         loop {
-            std::thread::park_timeout(self.next_wait(&delivery));
+            if busy {
+                // In a burst: look again at once rather than sleep until a
+                // producer wakes us (a woken thread is often put on the
+                // waker's core, and then the application waits for it).
+                std::thread::yield_now();
+            } else {
+                std::thread::park_timeout(self.next_wait(&delivery));
+            }
             self.reader.drained();
             match self.control.try_recv() {
                 Ok(Control::Flush { deadline, done }) => {
@@ -191,7 +203,8 @@ impl Flusher {
                     return;
                 }
                 Err(TryRecvError::Empty) => {
-                    self.drain(&mut delivery, self.drain_limit, self.when_full);
+                    let taken = self.drain(&mut delivery, self.drain_limit, self.when_full);
+                    busy = taken >= BURST;
                     self.snapshot_metrics(&mut delivery, false);
                     self.seal_due(&mut delivery, Instant::now());
                     delivery.pump(None);

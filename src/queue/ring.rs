@@ -7,13 +7,15 @@
 //! initializes it where it lies, and the consumer reads it by reference and
 //! drops it there, so an event's bytes are written once and read once.
 //!
-//! Producers use the algorithm of `ArrayQueue` (Dmitry Vyukov's bounded
-//! queue): every slot has a stamp saying which lap of the ring may use it
-//! next, and producers race for the tail with a compare-and-swap; a push
-//! reads nothing the consumer writes but the stamp of its own slot, which
-//! also says when the ring is full. There is one consumer, so taking a value
-//! needs no compare-and-swap, and the consumer may look at the oldest value
-//! before taking it.
+//! Producers race for the tail with a compare-and-swap, write the value, and
+//! stamp the slot with its position, which tells the consumer the value is
+//! there. The consumer never writes a slot: it publishes how far it got (the
+//! head), which producers read only when the ring looks full by the head
+//! they saw last. A slot the consumer wrote (a stamp, say) would be in its
+//! cache, modified, when the producer next needs it, and a push would wait
+//! on the other core for it; this way a push loads nothing the consumer
+//! writes, and its stores go out without waiting. Positions are
+//! `lap * one_lap + index`, as in crossbeam's bounded queue.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -21,31 +23,41 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam::utils::{Backoff, CachePadded};
 
+#[repr(align(64))]
 struct Slot<T> {
-    /// `lap | index`: equal to the tail when the slot is free for that push;
-    /// one more than the head when it holds the value for that pop.
+    /// One more than the position of the value it holds, once written
+    /// (0 before the first); the consumer takes the value at position `p`
+    /// when it reads `p + 1` here.
     stamp: AtomicUsize,
     value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// What producers share: the tail, and the head as last read from the
+/// consumer, on one cache line.
+struct Producers {
+    tail: AtomicUsize,
+    seen_head: AtomicUsize,
 }
 
 /// A bounded multi-producer, single-consumer ring.
 ///
 /// The consumer's methods are `unsafe`: their caller guarantees that no two
-/// threads run them at the same time (`pipeline::queue` gives them to one
+/// threads run them at the same time (`queue::sharded` gives them to one
 /// owner).
 pub(crate) struct Ring<T> {
+    producers: CachePadded<Producers>,
+    /// The consumer's position: every position before it is free.
     head: CachePadded<AtomicUsize>,
-    tail: CachePadded<AtomicUsize>,
     slots: Box<[Slot<T>]>,
-    /// The smallest power of two above the capacity: positions are
-    /// `lap * one_lap + index`.
+    /// The smallest power of two above the capacity.
     one_lap: usize,
 }
 
 // SAFETY: a value is written by exactly one producer (the one whose CAS won
-// its slot) and read and dropped by the one consumer; the stamps'
-// release/acquire pairs order those accesses. Values cross threads, hence
-// `T: Send`.
+// its position), read and dropped by the one consumer, and written again
+// only after the consumer published a head past it; the stamp's and the
+// head's release/acquire pairs order those accesses. Values cross threads,
+// hence `T: Send`.
 unsafe impl<T: Send> Send for Ring<T> {}
 unsafe impl<T: Send> Sync for Ring<T> {}
 
@@ -54,14 +66,17 @@ impl<T> Ring<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let slots = (0..capacity)
-            .map(|index| Slot {
-                stamp: AtomicUsize::new(index),
+            .map(|_| Slot {
+                stamp: AtomicUsize::new(0),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
         Ring {
+            producers: CachePadded::new(Producers {
+                tail: AtomicUsize::new(0),
+                seen_head: AtomicUsize::new(0),
+            }),
             head: CachePadded::new(AtomicUsize::new(0)),
-            tail: CachePadded::new(AtomicUsize::new(0)),
             slots,
             one_lap: (capacity + 1).next_power_of_two(),
         }
@@ -86,10 +101,18 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Values pushed so far, from a position (`lap * capacity + index`).
+    /// Values pushed before `position`.
+    #[inline]
     fn count(&self, position: usize) -> u64 {
         let laps = (position / self.one_lap) as u64;
         laps * self.slots.len() as u64 + self.index(position) as u64
+    }
+
+    /// Whether a push at `tail` would overwrite a value the consumer has
+    /// not taken, by the consumer's position `head`.
+    #[inline]
+    fn full(&self, tail: usize, head: usize) -> bool {
+        self.count(tail).saturating_sub(self.count(head)) >= self.slots.len() as u64
     }
 
     /// Reserves a free slot and lets `init` write the value into it,
@@ -104,48 +127,50 @@ impl<T> Ring<T> {
         F: FnOnce(&mut MaybeUninit<T>),
     {
         let backoff = Backoff::new();
-        let mut tail = self.tail.load(Ordering::Relaxed);
+        let producers = &*self.producers;
+        let mut tail = producers.tail.load(Ordering::Relaxed);
         loop {
-            let index = self.index(tail);
-            let slot = &self.slots[index];
-            let stamp = slot.stamp.load(Ordering::Acquire);
-            if stamp == tail {
-                let next = self.next(tail);
-                match self.tail.compare_exchange_weak(
-                    tail,
-                    next,
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: winning the CAS makes this slot ours until
-                        // the stamp below hands it to the consumer.
-                        init(unsafe { &mut *slot.value.get() });
-                        slot.stamp.store(tail + 1, Ordering::Release);
-                        return Ok(index);
-                    }
-                    Err(current) => {
-                        tail = current;
-                        backoff.spin();
-                    }
+            if self.full(tail, producers.seen_head.load(Ordering::Acquire)) {
+                // Full by the head seen last: ask the consumer (rarely).
+                let head = self.head.load(Ordering::Acquire);
+                if head != producers.seen_head.load(Ordering::Relaxed) {
+                    producers.seen_head.fetch_max(head, Ordering::AcqRel);
                 }
-            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
-                // The slot still holds the value of the previous lap: the
-                // ring is full (the consumer frees slots in order, and this
-                // is the oldest).
-                return Err(init);
-            } else {
-                // Another producer took this position first and our tail
-                // is stale.
-                backoff.snooze();
-                tail = self.tail.load(Ordering::Relaxed);
+                if self.full(tail, head) {
+                    let current = producers.tail.load(Ordering::Relaxed);
+                    if current == tail {
+                        return Err(init);
+                    }
+                    tail = current;
+                    continue;
+                }
+            }
+            match producers.tail.compare_exchange_weak(
+                tail,
+                self.next(tail),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(current) => {
+                    tail = current;
+                    backoff.spin();
+                }
             }
         }
+        let index = self.index(tail);
+        let slot = &self.slots[index];
+        // SAFETY: winning the CAS made this position ours, and the head says
+        // the consumer is done with the slot's previous value.
+        init(unsafe { &mut *slot.value.get() });
+        slot.stamp.store(tail + 1, Ordering::Release);
+        Ok(index)
     }
 
     /// The oldest value's slot, if a producer has finished writing it.
     #[inline]
     fn ready_slot(&self) -> Option<(usize, &Slot<T>)> {
+        // Only the consumer writes the head.
         let head = self.head.load(Ordering::Relaxed);
         let slot = &self.slots[self.index(head)];
         (slot.stamp.load(Ordering::Acquire) == head + 1).then_some((head, slot))
@@ -166,8 +191,8 @@ impl<T> Ring<T> {
     }
 
     /// Takes the oldest value: `read` sees it in its slot, then it is
-    /// dropped there (also if `read` panics). `None` when the ring is empty
-    /// (or its oldest value is still being written).
+    /// dropped there (also if `read` panics) and the slot freed. `None` when
+    /// the ring is empty (or its oldest value is still being written).
     ///
     /// # Safety
     ///
@@ -179,55 +204,40 @@ impl<T> Ring<T> {
         let value = unsafe { (*slot.value.get()).assume_init_mut() };
         let free = FreeSlot {
             value,
-            stamp: &slot.stamp,
-            next_lap: head.wrapping_add(self.one_lap),
+            head: &self.head,
+            next: self.next(head),
         };
-        self.head.store(self.next(head), Ordering::Release);
         Some(read(&mut *free.value))
     }
 
     /// Values pushed into the ring since it was made (reserved ones count).
     pub(crate) fn pushed(&self) -> u64 {
-        self.count(self.tail.load(Ordering::Relaxed))
+        self.count(self.producers.tail.load(Ordering::Relaxed))
     }
 
     /// Values in the ring (a moment's view while others push and pop).
     pub(crate) fn len(&self) -> usize {
-        loop {
-            let tail = self.tail.load(Ordering::SeqCst);
-            let head = self.head.load(Ordering::SeqCst);
-            if self.tail.load(Ordering::SeqCst) != tail {
-                continue;
-            }
-            let index = |position: usize| position & (self.one_lap - 1);
-            let lap = |position: usize| position & !(self.one_lap - 1);
-            return if index(head) < index(tail) {
-                index(tail) - index(head)
-            } else if index(head) > index(tail) {
-                self.slots.len() - index(head) + index(tail)
-            } else if lap(head) == lap(tail) {
-                0
-            } else {
-                self.slots.len()
-            };
-        }
+        let head = self.head.load(Ordering::Acquire);
+        let tail = self.producers.tail.load(Ordering::Acquire);
+        self.count(tail).saturating_sub(self.count(head)) as usize
     }
 }
 
-/// Drops a popped value and frees its slot for the next lap, also when the
-/// reader panics.
+/// Drops a popped value and frees its slot (publishes the head past it),
+/// also when the reader panics.
 struct FreeSlot<'a, T> {
     value: &'a mut T,
-    stamp: &'a AtomicUsize,
-    next_lap: usize,
+    head: &'a AtomicUsize,
+    next: usize,
 }
 
 impl<T> Drop for FreeSlot<'_, T> {
     fn drop(&mut self) {
         // SAFETY: the value was initialized and is ours; after this it is
-        // never touched again until a producer writes a new one.
+        // never touched again until a producer writes a new one, which it
+        // does only once it sees the head below.
         unsafe { std::ptr::drop_in_place(self.value as *mut T) };
-        self.stamp.store(self.next_lap, Ordering::Release);
+        self.head.store(self.next, Ordering::Release);
     }
 }
 

@@ -55,6 +55,11 @@ pub(crate) struct Queue {
     heap_bytes: CachePadded<AtomicUsize>,
     /// Written by the flusher at every drain.
     wake_pending: CachePadded<AtomicBool>,
+    /// Set by a producer that found every ring full, cleared by the reader
+    /// when it starts taking records: while it is set a push gives up at
+    /// once, instead of looking at every ring's head (which the flusher
+    /// keeps moving) to find no room.
+    all_full: CachePadded<AtomicBool>,
     flusher: OnceLock<Thread>,
     pub(crate) counters: Arc<Counters>,
 }
@@ -82,6 +87,7 @@ impl Queue {
             }),
             heap_bytes: CachePadded::new(AtomicUsize::new(0)),
             wake_pending: CachePadded::new(AtomicBool::new(false)),
+            all_full: CachePadded::new(AtomicBool::new(false)),
             flusher: OnceLock::new(),
             counters,
         });
@@ -150,6 +156,9 @@ impl Queue {
     where
         F: FnOnce(&mut MaybeUninit<Record>),
     {
+        if self.all_full.load(Ordering::Relaxed) {
+            return Err(init);
+        }
         let count = self.rings.len();
         let last = LAST_RING.try_with(Cell::get).unwrap_or(home);
         let first = if last < count { last } else { home };
@@ -170,6 +179,9 @@ impl Queue {
                 Err(rejected) => init = rejected,
             }
         }
+        self.all_full.store(true, Ordering::Relaxed);
+        // The reader clears it when it next drains: let that be now.
+        self.wake_flusher();
         Err(init)
     }
 
@@ -263,6 +275,10 @@ impl QueueReader {
         mut read: impl FnMut(&mut Record) -> ControlFlow<()>,
     ) -> usize {
         let rings = &self.queue.rings;
+        // Room is about to be made: let producers look for it again.
+        if self.queue.all_full.load(Ordering::Relaxed) {
+            self.queue.all_full.store(false, Ordering::Relaxed);
+        }
         // SAFETY (here and below): this reader is the rings' one consumer,
         // and `&mut self` keeps its calls from overlapping.
         let head = |ring: &Ring<Record>| {
@@ -283,6 +299,9 @@ impl QueueReader {
             let Some((_, i)) = oldest else { break };
             let flow = unsafe { rings[i].pop_with(&mut read) };
             taken += 1;
+            if taken % 64 == 0 && self.queue.all_full.load(Ordering::Relaxed) {
+                self.queue.all_full.store(false, Ordering::Relaxed);
+            }
             heads[i] = head(&rings[i]);
             if flow == Some(ControlFlow::Break(())) {
                 break;

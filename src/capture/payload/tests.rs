@@ -225,3 +225,17 @@ fn str_values_formatted_text_and_span_contexts_stay_apart() {
         ]
     );
 }
+
+proptest::proptest! {
+    #[test]
+    fn short_appends_copy_exactly(
+        before in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+    ) {
+        let mut buf = before.clone();
+        super::writer::append(&mut buf, &bytes);
+        let mut expected = before;
+        expected.extend_from_slice(&bytes);
+        proptest::prop_assert_eq!(buf, expected);
+    }
+}

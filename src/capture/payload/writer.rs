@@ -123,7 +123,7 @@ impl<'a> PayloadWriter<'a> {
     #[inline]
     fn fixed(&mut self, kind: u8, name: &[u8], bytes: &[u8]) {
         self.header(kind, name);
-        self.buf.extend_from_slice(bytes);
+        append(self.buf, bytes);
         self.complete = self.buf.len();
     }
 
@@ -196,10 +196,8 @@ impl<'a> PayloadWriter<'a> {
             let text = std::str::from_utf8(name).unwrap_or("");
             cut_at_char_boundary(text, MAX_NAME_BYTES).as_bytes()
         };
-        self.buf.reserve(2 + name.len());
-        self.buf.push(kind);
-        self.buf.push(name.len() as u8);
-        self.buf.extend_from_slice(name);
+        append(self.buf, &[kind, name.len() as u8]);
+        append(self.buf, name);
     }
 
     /// A text entry from a string: copied directly when it fits the limit.
@@ -209,9 +207,8 @@ impl<'a> PayloadWriter<'a> {
             return self.text_entry(kind, name, limit, |w| w.write_str(text));
         }
         self.header(kind, name);
-        self.buf
-            .extend_from_slice(&(text.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(text.as_bytes());
+        append(self.buf, &(text.len() as u32).to_le_bytes());
+        append(self.buf, text.as_bytes());
         self.complete = self.buf.len();
     }
 
@@ -245,6 +242,51 @@ impl<'a> PayloadWriter<'a> {
     }
 }
 
+/// Appends `bytes`. Entries are mostly a few short pieces (a kind, a name,
+/// a number, a short string), each of which `extend_from_slice` would copy
+/// with a call to `memcpy`; up to 16 bytes are copied here in two
+/// overlapping words instead.
+#[inline(always)]
+pub(super) fn append(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
+    if n > 16 {
+        return buf.extend_from_slice(bytes);
+    }
+    buf.reserve(16);
+    let at = buf.len();
+    let dst = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    // SAFETY: `reserve(16)` made room for 16 bytes at `dst`; every write
+    // below stays within the first `n <= 16` of them, and reads within
+    // `bytes`; the `n` bytes are then initialized.
+    unsafe {
+        let src = bytes.as_ptr();
+        match n {
+            8..=16 => {
+                let (head, tail) = (
+                    src.cast::<u64>().read_unaligned(),
+                    src.add(n - 8).cast::<u64>().read_unaligned(),
+                );
+                dst.cast::<u64>().write_unaligned(head);
+                dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+            }
+            4..=7 => {
+                let (head, tail) = (
+                    src.cast::<u32>().read_unaligned(),
+                    src.add(n - 4).cast::<u32>().read_unaligned(),
+                );
+                dst.cast::<u32>().write_unaligned(head);
+                dst.add(n - 4).cast::<u32>().write_unaligned(tail);
+            }
+            _ => {
+                for i in 0..n {
+                    dst.add(i).write(*src.add(i));
+                }
+            }
+        }
+        buf.set_len(at + n);
+    }
+}
+
 /// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
 pub(crate) fn cut_at_char_boundary(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -268,7 +310,7 @@ struct Bounded<'a> {
 impl Write for Bounded<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         if s.len() <= self.room {
-            self.buf.extend_from_slice(s.as_bytes());
+            append(self.buf, s.as_bytes());
             self.room -= s.len();
             Ok(())
         } else {
