@@ -9,16 +9,21 @@
 
 mod builder;
 mod env;
+mod monitoring;
+mod options;
 mod resolved;
 mod sections;
 mod values;
 
 pub use builder::Builder;
 pub(crate) use builder::ConsoleWriter;
+pub use monitoring::{
+    CheckTarget, Colors, ConsoleConfig, MetricsConfig, MonitorConfig, ServiceCheck,
+};
 pub use resolved::Config;
 pub use sections::{
-    CaptureConfig, CaptureLimits, CheckTarget, Colors, ConsoleConfig, MetricsConfig, MonitorConfig,
-    PipelineConfig, QueuePolicy, Retention, ServiceCheck, SpoolConfig, SpoolFull, SpoolSync,
+    CaptureConfig, CaptureLimits, PipelineConfig, QueuePolicy, Retention, SpoolConfig, SpoolFull,
+    SpoolSync,
 };
 
 #[cfg(test)]

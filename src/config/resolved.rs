@@ -3,10 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Builder;
-use super::sections::{
-    CaptureConfig, ConsoleConfig, MetricsConfig, MonitorConfig, PipelineConfig, Retention,
-    SpoolConfig,
-};
+use super::monitoring::{ConsoleConfig, MetricsConfig, MonitorConfig};
+use super::sections::{CaptureConfig, PipelineConfig, Retention, SpoolConfig};
 use super::values::{Endpoint, Secret};
 use crate::error::ConfigError;
 

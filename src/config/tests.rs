@@ -246,3 +246,17 @@ fn the_quiet_preset_writes_only_the_applications_rows() {
     assert!(!config.monitor().system);
     assert!(!config.metrics().pipeline_metrics);
 }
+
+#[test]
+fn a_service_check_is_checked_where_it_is_added() {
+    let https = ServiceCheck::new("search", CheckTarget::Http("https://search".into()));
+    let err = no_env().service_check(https).unwrap_err();
+    assert_eq!(err.setting(), "CheckTarget::Http");
+    let instant =
+        ServiceCheck::new("db", CheckTarget::Tcp("db:5432".into())).timeout(Duration::ZERO);
+    let err = no_env().service_check(instant).unwrap_err();
+    assert_eq!(err.setting(), "ServiceCheck::timeout");
+    let ok = ServiceCheck::new("db", CheckTarget::Tcp("db:5432".into()));
+    let config = no_env().service_check(ok).unwrap().build_config().unwrap();
+    assert_eq!(config.monitor().services.len(), 1);
+}

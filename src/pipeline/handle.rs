@@ -10,6 +10,7 @@ use crossbeam::channel::{Sender, bounded, unbounded};
 use super::console::Console;
 use super::flusher::{Control, Flusher};
 use super::shutdown::ShutdownReport;
+#[cfg(feature = "metrics")]
 use super::snapshots::Snapshots;
 use crate::batch::UnsentBatches;
 #[cfg(feature = "metrics")]

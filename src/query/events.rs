@@ -4,8 +4,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use super::client::{Origin, QueryClient};
 use super::memory::{self, MemoryEvent};
-use super::{Origin, Param, QueryClient, Sql, in_range, newest_first};
+use super::sql::{Param, Sql, in_range, newest_first};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::from_unix_ns;

@@ -5,8 +5,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use super::client::{Origin, QueryClient};
 use super::memory::{self, MemoryLog};
-use super::{Origin, Param, QueryClient, Sql, in_range, newest_first};
+use super::sql::{Param, Sql, in_range, newest_first};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::{Severity, from_unix_ns, unix_ns};

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use super::client::{Origin, QueryClient};
 use super::memory::{self, MemoryMetric};
-use super::{Origin, Param, QueryClient, Sql, in_range};
+use super::sql::{Param, Sql, in_range};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::from_unix_ns;

@@ -1,6 +1,6 @@
 //! `metrics` rows, from the recorder's snapshots.
 
-use crate::capture::recorder::{MetricRow, QUANTILES};
+use crate::capture::series::{MetricRow, QUANTILES};
 use crate::rowbinary::{put_f64, put_i64, put_str, put_u64, put_uvarint};
 
 /// A metric snapshot row.

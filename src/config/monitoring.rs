@@ -1,0 +1,187 @@
+//! The sections for metric snapshots, the system monitor with its service
+//! checks, and the console, with their defaults and their checks.
+
+use std::time::Duration;
+
+use super::sections::{check_count, check_duration};
+use crate::error::{ConfigError, invalid};
+use crate::record::Severity;
+
+/// The metrics recorder's snapshots and limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// How often the recorder's series are written to `metrics` (one row
+    /// per series each time).
+    pub interval: Duration,
+    /// Series (metric name plus labels) the recorder keeps; registrations
+    /// of new ones past it are refused and counted.
+    pub max_series: usize,
+    /// Whether each snapshot also records the pipeline's own counters
+    /// ([`Stats`](crate::Stats)) as `tracing_clickhouse.*` metrics.
+    pub pipeline_metrics: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            interval: Duration::from_secs(10),
+            max_series: 10_000,
+            pipeline_metrics: true,
+        }
+    }
+}
+
+impl MetricsConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check_duration("MetricsConfig::interval", self.interval)?;
+        check_count("MetricsConfig::max_series", self.max_series)?;
+        Ok(())
+    }
+}
+
+/// What the monitor watches, and how often.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MonitorConfig {
+    /// Whether the system gauges are recorded every `interval`.
+    pub system: bool,
+    /// How often the system is read (the recorder's snapshots decide how
+    /// often it is written).
+    pub interval: Duration,
+    /// Services to check.
+    pub services: Vec<ServiceCheck>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            system: true,
+            interval: Duration::from_secs(10),
+            services: Vec::new(),
+        }
+    }
+}
+
+impl MonitorConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check_duration("MonitorConfig::interval", self.interval)?;
+        self.services.iter().try_for_each(ServiceCheck::validate)
+    }
+}
+
+/// A service to check: reachable over TCP, or answering HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceCheck {
+    /// The name in events and statuses.
+    pub name: String,
+    /// What to check.
+    pub target: CheckTarget,
+    /// Time between checks.
+    pub interval: Duration,
+    /// A check that takes longer failed (the service is down).
+    pub timeout: Duration,
+    /// A check that succeeds slower than this finds the service degraded.
+    pub degraded_after: Duration,
+}
+
+impl ServiceCheck {
+    /// A check of `target` every 10 s, with a 2 s timeout, degraded past 1 s.
+    pub fn new(name: impl Into<String>, target: CheckTarget) -> Self {
+        ServiceCheck {
+            name: name.into(),
+            target,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            degraded_after: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the time between checks.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the latency past which the service counts as degraded.
+    pub fn degraded_after(mut self, latency: Duration) -> Self {
+        self.degraded_after = latency;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(invalid(
+                "ServiceCheck::name",
+                &self.name,
+                "a non-empty name",
+            ));
+        }
+        check_duration("ServiceCheck::interval", self.interval)?;
+        check_duration("ServiceCheck::timeout", self.timeout)?;
+        if let CheckTarget::Http(url) = &self.target
+            && !url.starts_with("http://")
+        {
+            return Err(invalid(
+                "CheckTarget::Http",
+                url,
+                "an http:// URL (for HTTPS, check the port with CheckTarget::Tcp)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where a service is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckTarget {
+    /// `host:port`: up when a TCP connection opens.
+    Tcp(String),
+    /// `http://host[:port]/path`: up when a `GET` answers below 500;
+    /// degraded on 5xx. (HTTPS is not checked yet: use `Tcp`.)
+    Http(String),
+}
+
+/// The readable console: one line per log, as `tracing_subscriber::fmt`
+/// prints them, rendered by the pipeline off the application's threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsoleConfig {
+    /// Whether lines are printed. [`Builder::install`](crate::Builder::install)
+    /// (and [`init`](crate::init)) print them unless told not to;
+    /// [`Builder::build`](crate::Builder::build) only when asked.
+    pub enabled: bool,
+    /// Logs below this level are not printed (they are still stored).
+    pub level: Severity,
+    /// Whether levels are colored.
+    pub colors: Colors,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            level: Severity::Trace,
+            colors: Colors::Auto,
+        }
+    }
+}
+
+/// Whether the console colors its lines (ANSI escapes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Colors {
+    /// On a terminal, unless `NO_COLOR` is set; plain when piped.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
