@@ -55,6 +55,9 @@ devserver: venv
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --no-default-features --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+	python3 ../shared/tools/module-cycles.py src
 
 clean-venv:
 	rm -rf $(VENV)

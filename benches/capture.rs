@@ -18,6 +18,9 @@
 //! Subjects:
 //! - `ClickHouseLayer`: our layer alone on the registry, a dry-run pipeline
 //!   (its flusher encodes and discards) with the default limits;
+//! - `ours, 64k queue`: the same with a queue that holds a whole round, so
+//!   nothing is dropped (the default queue drops what a burst of two
+//!   threads at full speed leaves no room for);
 //! - `init() defaults`: the subscriber `init()` installs (the `info` filter,
 //!   our layer, the console), the console's lines going to `/dev/null`, the
 //!   monitor and pipeline metrics on, a dry run;
@@ -59,6 +62,23 @@ fn ours() -> Subject {
     let (layer, telemetry) = dry_run().quiet().build().unwrap();
     Subject {
         name: "ClickHouseLayer",
+        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
+        telemetry: Some(telemetry),
+        _appender: None,
+    }
+}
+
+/// Ours with room for a whole round (two threads' 20 000 events), so that
+/// nothing is dropped: the cost of an event that is kept.
+fn ours_roomy() -> Subject {
+    let (layer, telemetry) = dry_run()
+        .queue_capacity(1 << 16)
+        .unwrap()
+        .quiet()
+        .build()
+        .unwrap();
+    Subject {
+        name: "ours, 64k queue",
         dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
         telemetry: Some(telemetry),
         _appender: None,
@@ -165,6 +185,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn run(kind: &str, work: fn(u64), threads: usize, rounds: u64, calls: u64) {
     let subjects = [
         ours(),
+        ours_roomy(),
         init_defaults(),
         appender(PEER, true),
         appender("fmt() text", false),

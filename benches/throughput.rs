@@ -152,6 +152,8 @@ fn throughput(c: &mut Criterion) {
                 .sum()
         })
     });
+    // (emitted, stored) over every run, printed at the end: the share kept.
+    let mut kept = (0, 0);
     group.bench_function(BenchmarkId::from_parameter("devserver_drop_newest"), |b| {
         b.iter_custom(|iters| {
             (0..iters)
@@ -163,12 +165,21 @@ fn throughput(c: &mut Criterion) {
                         run_ours(config.clone(), false, per_thread);
                     assert_eq!(sent + dropped, emitted, "every event stored or counted");
                     assert_eq!(count_stored(&config, &runtime), sent, "stored == accepted");
+                    kept = (kept.0 + emitted, kept.1 + sent);
                     elapsed
                 })
                 .sum()
         })
     });
     group.finish();
+    if kept.0 > 0 {
+        println!(
+            "devserver_drop_newest: {} of {} events stored ({:.1} %), the rest dropped and counted",
+            kept.1,
+            kept.0,
+            100.0 * kept.1 as f64 / kept.0 as f64
+        );
+    }
 }
 
 criterion_group!(benches, throughput);

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Ratios of the last `cargo bench` run: every subject against its peer,
+"""Ratios of the last criterion run: every subject against its peer,
 `fmt_json_non_blocking`, measured in the same run (medians; for throughput,
 events per second). Reads criterion's estimates under target/criterion.
+(`benches/capture.rs` is a plain-loop bench program that prints its own
+ratios; this script is for `throughput`.)
 
-    cargo bench --bench capture && cargo bench --bench throughput
+    cargo bench --bench throughput
     scripts/bench-ratios.py
 """
 

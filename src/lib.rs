@@ -2,9 +2,23 @@
 //! and events.
 //!
 //! One line sets it up: configuration from the `CLICKHOUSE_*` environment
-//! (see [`config`]), the tables created if missing, a `tracing` subscriber
-//! whose [`ClickHouseLayer`] queues every event, and a background flusher that
-//! batches rows into ClickHouse as RowBinary.
+//! (every variable and option is on [`Builder`]), the tables created if
+//! missing, a `tracing` subscriber whose [`ClickHouseLayer`] queues every
+//! event, and a background flusher that batches rows into ClickHouse as
+//! RowBinary and renders the console.
+//!
+//! ```no_run
+//! # fn main() -> tracing_clickhouse::Result<()> {
+//! let _telemetry = tracing_clickhouse::builder()
+//!     .service_name("checkout")
+//!     .spool_dir("/var/lib/checkout/spool")
+//!     .install()?;
+//! # Ok(()) }
+//! ```
+//!
+//! [`Builder::install`] sets the global subscriber and recorder,
+//! [`Builder::build`] returns the layer and the guard and installs nothing,
+//! and [`Builder::build_config`] only checks and returns the [`Config`].
 //!
 //! ```no_run
 //! # fn main() -> tracing_clickhouse::Result<()> {

@@ -2,12 +2,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Shared counters. Producers touch only the counters of rare events (drops,
-/// truncation, panics); the rest are written by the flusher, so the hot path
-/// adds no shared write.
+/// Shared counters. Producers touch only the counters of rare events
+/// (truncation, panics); the rest are written by the flusher, so the hot path
+/// adds no shared write. The queue counts what it accepts and refuses itself
+/// ([`QueueCounts`]).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) dropped_queue_full: AtomicU64,
     /// Taken from the queue for the console while delivery was full, and
     /// dropped (counted with `dropped_queue_full`, not with `queued`).
     pub(crate) dropped_pending_full: AtomicU64,
@@ -45,6 +45,19 @@ pub(crate) struct Counters {
     pub(crate) metrics_rows: AtomicU64,
 }
 
+/// What the queue counts itself (on the producers' own cache lines).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueueCounts {
+    /// Records ever accepted.
+    pub(crate) accepted: u64,
+    /// Records refused because the queue was full.
+    pub(crate) refused: u64,
+    /// Records in the queue now.
+    pub(crate) len: usize,
+    /// Memory they hold.
+    pub(crate) bytes: usize,
+}
+
 impl Counters {
     /// Adds `n`; adding nothing writes nothing, so the common case of a
     /// capture that cut nothing leaves the shared line alone.
@@ -55,14 +68,14 @@ impl Counters {
         }
     }
 
-    pub(crate) fn snapshot(&self, accepted: u64, queue_len: usize, queue_bytes: usize) -> Stats {
+    pub(crate) fn snapshot(&self, queue: QueueCounts) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let dropped_pending_full = get(&self.dropped_pending_full);
         Stats {
-            queued: accepted.saturating_sub(dropped_pending_full),
-            queue_depth: queue_len as u64,
-            queue_bytes: queue_bytes as u64,
-            dropped_queue_full: get(&self.dropped_queue_full) + dropped_pending_full,
+            queued: queue.accepted.saturating_sub(dropped_pending_full),
+            queue_depth: queue.len as u64,
+            queue_bytes: queue.bytes as u64,
+            dropped_queue_full: queue.refused + dropped_pending_full,
             dropped_after_shutdown: get(&self.dropped_closed),
             sent_rows: get(&self.sent_rows),
             sent_bytes: get(&self.sent_bytes),

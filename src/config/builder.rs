@@ -66,8 +66,8 @@ pub(crate) type ConsoleWriter = Box<dyn Write + Send>;
 /// | `RUST_LOG` | `info` | [`filter`](Builder::filter): what `install` lets through |
 ///
 /// Empty variables count as unset, except `CLICKHOUSE_PASSWORD`. The other
-/// options are in the sections ([`PipelineConfig`], [`SpoolConfig`],
-/// [`CaptureConfig`], [`MetricsConfig`], [`MonitorConfig`],
+/// options are in the sections ([`PipelineConfig`](crate::PipelineConfig), [`SpoolConfig`](crate::SpoolConfig),
+/// [`CaptureConfig`](crate::CaptureConfig), [`MetricsConfig`](crate::MetricsConfig), [`MonitorConfig`](crate::MonitorConfig),
 /// [`ConsoleConfig`](crate::ConsoleConfig)) and their setters.
 #[must_use]
 pub struct Builder {

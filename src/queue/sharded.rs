@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use crossbeam::utils::{Backoff, CachePadded};
 use super::ring::Ring;
 use crate::config::QueuePolicy;
 use crate::record::Record;
-use crate::stats::{Counters, Stats};
+use crate::stats::{Counters, QueueCounts, Stats};
 use crate::threads;
 
 /// How long a blocked producer sleeps between looks once spinning is over.
@@ -61,6 +61,10 @@ pub(crate) struct Queue {
     /// keeps moving) to find no room.
     all_full: CachePadded<AtomicBool>,
     flusher: OnceLock<Thread>,
+    /// Records refused because the queue was full, counted by the refused
+    /// thread's home ring: one counter per line, so threads dropping at once
+    /// (an overload) do not fight over one.
+    refused: Box<[CachePadded<AtomicU64>]>,
     pub(crate) counters: Arc<Counters>,
 }
 
@@ -89,6 +93,7 @@ impl Queue {
             wake_pending: CachePadded::new(AtomicBool::new(false)),
             all_full: CachePadded::new(AtomicBool::new(false)),
             flusher: OnceLock::new(),
+            refused: (0..count).map(|_| CachePadded::default()).collect(),
             counters,
         });
         let reader = QueueReader {
@@ -133,7 +138,7 @@ impl Queue {
             }
             match self.limits.policy {
                 QueuePolicy::DropNewest => {
-                    Counters::add(&self.counters.dropped_queue_full, 1);
+                    self.refused[home].fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 QueuePolicy::Block => {
@@ -217,10 +222,20 @@ impl Queue {
         self.rings.iter().map(Ring::pushed).sum()
     }
 
+    /// Records refused because the queue was full.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+    }
+
     /// The pipeline's counters with the queue's own.
     pub(crate) fn stats(&self) -> Stats {
-        self.counters
-            .snapshot(self.accepted(), self.len(), self.bytes())
+        let queue = QueueCounts {
+            accepted: self.accepted(),
+            refused: self.refused(),
+            len: self.len(),
+            bytes: self.bytes(),
+        };
+        self.counters.snapshot(queue)
     }
 
     /// Registers the thread that [`Queue::wake_flusher`] unparks.
@@ -230,7 +245,11 @@ impl Queue {
 
     /// Wakes the flusher now (once until it next calls [`QueueReader::drained`]).
     pub(crate) fn wake_flusher(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel)
+        // Looked at before the swap: a swap takes the line from the flusher
+        // even when the flag is already set, and producers that find the
+        // queue full call this on every push.
+        if !self.wake_pending.load(Ordering::Relaxed)
+            && !self.wake_pending.swap(true, Ordering::AcqRel)
             && let Some(thread) = self.flusher.get()
         {
             thread.unpark();
@@ -356,7 +375,7 @@ mod tests {
             queue.push(record(10));
         }
         assert_eq!((queue.len(), queue.accepted()), (4, 4));
-        assert_eq!(queue.counters.dropped_queue_full.load(Ordering::Relaxed), 6);
+        assert_eq!(queue.refused(), 6);
         assert_eq!(queue.bytes(), 4 * SLOT_BYTES);
     }
 
@@ -476,7 +495,7 @@ mod tests {
             });
             consumer.join().unwrap()
         });
-        let dropped = queue.counters.dropped_queue_full.load(Ordering::Relaxed);
+        let dropped = queue.refused();
         assert_eq!(queue.accepted(), taken);
         assert_eq!(taken + dropped, 2 * PER_PRODUCER);
         assert_eq!(queue.bytes(), 0);

@@ -2,7 +2,7 @@
 //!
 //! `schema.sql` at the crate's root is the single source of truth; it is
 //! embedded in the library. [`statements`] fills in its placeholders from a
-//! [`Config`] (the database name is a validated identifier, TTLs are numbers),
+//! [`Config`](crate::Config) (the database name is a validated identifier, TTLs are numbers),
 //! and [`apply`] runs them. Every statement is `IF NOT EXISTS`, so applying
 //! twice changes nothing; existing tables keep their TTLs.
 //!
