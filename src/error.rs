@@ -35,6 +35,16 @@ pub enum Error {
     /// A query that cannot be run as asked.
     #[error("invalid query: {0}")]
     Query(String),
+    /// ClickHouse cannot be reached, and what was asked cannot be answered
+    /// from the rows waiting in memory (which answer the other queries
+    /// meanwhile, see [`Origin`](crate::query::Origin)).
+    #[error("{what} needs ClickHouse, which cannot be reached: {reason}")]
+    ClickHouseNeeded {
+        /// What was asked.
+        what: &'static str,
+        /// Why ClickHouse did not answer.
+        reason: String,
+    },
     /// The pipeline did not finish in time; the message says what was left.
     #[error("timed out: {0}")]
     Timeout(String),

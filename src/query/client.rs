@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use super::blocking::BlockingQueryClient;
 use super::sql::Sql;
 use crate::batch::UnsentBatches;
 use crate::config::Config;
 use crate::connect::client;
-use crate::error::{Result, chain};
+use crate::error::{Error, Result, chain};
 use crate::sink::FailureKind;
 
 /// Runs read queries against the configured database.
@@ -22,6 +23,8 @@ use crate::sink::FailureKind;
 pub struct QueryClient {
     pub(super) client: clickhouse::Client,
     memory: Option<Arc<UnsentBatches>>,
+    /// To connect again, for a client on another runtime.
+    config: Arc<Config>,
 }
 
 /// Where an answer came from.
@@ -38,6 +41,12 @@ pub enum Origin {
         /// Why ClickHouse did not answer.
         reason: String,
     },
+}
+
+/// Rows from ClickHouse, or the fallback's rows from memory.
+pub(super) enum Answer<T, M> {
+    ClickHouse(Vec<T>),
+    Memory(Vec<M>, Origin),
 }
 
 impl Origin {
@@ -57,7 +66,20 @@ impl QueryClient {
         Ok(QueryClient {
             client: client(config, true)?,
             memory: None,
+            config: Arc::new(config.clone()),
         })
+    }
+
+    /// The same queries without async code, with the same memory fallback
+    /// (see [`BlockingQueryClient`]).
+    ///
+    /// # Errors
+    ///
+    /// The query thread cannot be started.
+    pub fn blocking(&self) -> Result<BlockingQueryClient> {
+        let mut client = QueryClient::new(&self.config)?;
+        client.memory = self.memory.clone();
+        BlockingQueryClient::on_own_runtime(client)
     }
 
     /// Falls back on `memory` when ClickHouse cannot be reached.
@@ -77,15 +99,55 @@ impl QueryClient {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        match sql.build(&self.client).fetch_all().await {
-            Ok(rows) => Ok((rows, Origin::ClickHouse)),
-            Err(error) => match self.memory.as_deref() {
-                Some(memory) if FailureKind::of(&error) == FailureKind::Transient => {
-                    let reason = chain(&error);
-                    Ok((from_memory(memory), Origin::Memory { reason }))
-                }
-                _ => Err(error.into()),
+        Ok(
+            match self
+                .fetch_or_else(sql, "this query", Some(from_memory))
+                .await?
+            {
+                Answer::ClickHouse(rows) => (rows, Origin::ClickHouse),
+                Answer::Memory(rows, origin) => (rows, origin),
             },
+        )
+    }
+
+    /// Runs `sql`, which the memory fallback cannot answer: when ClickHouse
+    /// cannot be reached and this client has the fallback, the error says
+    /// that `what` needs ClickHouse.
+    pub(super) async fn fetch<T>(&self, sql: Sql, what: &'static str) -> Result<Vec<T>>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let none: Option<fn(&UnsentBatches) -> Vec<T>> = None;
+        match self.fetch_or_else(sql, what, none).await? {
+            Answer::ClickHouse(rows) | Answer::Memory(rows, _) => Ok(rows),
+        }
+    }
+
+    /// Runs `sql`. When ClickHouse cannot be reached and this client has
+    /// the memory fallback, answers with `from_memory`, or, without one,
+    /// fails with [`Error::ClickHouseNeeded`] naming `what`.
+    pub(super) async fn fetch_or_else<T, M>(
+        &self,
+        sql: Sql,
+        what: &'static str,
+        from_memory: Option<impl FnOnce(&UnsentBatches) -> Vec<M>>,
+    ) -> Result<Answer<T, M>>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let error = match sql.build(&self.client)?.fetch_all().await {
+            Ok(rows) => return Ok(Answer::ClickHouse(rows)),
+            Err(error) => error,
+        };
+        match self.memory.as_deref() {
+            Some(memory) if FailureKind::of(&error) == FailureKind::Transient => {
+                let reason = chain(&error);
+                match from_memory {
+                    Some(answer) => Ok(Answer::Memory(answer(memory), Origin::Memory { reason })),
+                    None => Err(Error::ClickHouseNeeded { what, reason }),
+                }
+            }
+            _ => Err(error.into()),
         }
     }
 

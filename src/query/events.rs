@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::client::{Origin, QueryClient};
 use super::memory::{self, MemoryEvent};
-use super::sql::{Param, Sql, in_range, newest_first};
+use super::sql::{Sql, in_range, newest_first};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::from_unix_ns;
@@ -67,14 +67,14 @@ impl EventQuery {
     }
 
     fn filter(&self, sql: &mut Sql) {
-        sql.push_text(" WHERE 1");
+        sql.push(" WHERE 1");
         if let Some(event_type) = &self.event_type {
-            let fragment = " AND EventType = {event_type:String}";
-            sql.push(fragment, "event_type", Param::Str(event_type.clone()));
+            let event_type = sql.filter_param("event_type", event_type);
+            sql.push(&format!(" AND EventType = {event_type}"));
         }
         if let Some(source) = &self.source {
-            let fragment = " AND Source = {source:String}";
-            sql.push(fragment, "source", Param::Str(source.clone()));
+            let source = sql.filter_param("source", source);
+            sql.push(&format!(" AND Source = {source}"));
         }
         sql.push_time_range("Timestamp", self.since, self.until);
     }
@@ -163,12 +163,8 @@ impl QueryClient {
              TraceId AS trace_id, SpanId AS span_id FROM events",
         );
         query.filter(&mut sql);
-        let limit = query.limit.unwrap_or(DEFAULT_EVENT_LIMIT);
-        sql.push(
-            " ORDER BY Timestamp DESC LIMIT {limit:UInt64}",
-            "limit",
-            Param::UInt(limit),
-        );
+        let limit = sql.param(query.limit.unwrap_or(DEFAULT_EVENT_LIMIT));
+        sql.push(&format!(" ORDER BY Timestamp DESC LIMIT {limit}"));
         let (entries, origin) = self
             .fetch_or_memory(sql, |memory| events_from_memory(memory, query))
             .await?;

@@ -31,6 +31,22 @@ pub(super) struct MemoryEvent {
     pub(super) span_id: String,
 }
 
+/// A `spans` row read back from a batch.
+#[derive(Debug)]
+pub(super) struct MemorySpan {
+    pub(super) timestamp_ns: i64,
+    pub(super) trace_id: String,
+    pub(super) span_id: String,
+    pub(super) parent_span_id: String,
+    pub(super) name: String,
+    pub(super) source: String,
+    pub(super) attributes: Vec<(String, String)>,
+    pub(super) duration_ns: u64,
+    pub(super) status: String,
+    pub(super) status_message: String,
+    pub(super) service: String,
+}
+
 /// A `metrics` row read back from a batch.
 #[derive(Debug)]
 pub(super) struct MemoryMetric {
@@ -46,6 +62,11 @@ pub(super) fn logs(unsent: &UnsentBatches) -> Vec<MemoryLog> {
 /// Every `events` row waiting in memory, oldest first.
 pub(super) fn events(unsent: &UnsentBatches) -> Vec<MemoryEvent> {
     rows(unsent, Table::Events, read_event)
+}
+
+/// Every `spans` row waiting in memory, oldest first.
+pub(super) fn spans(unsent: &UnsentBatches) -> Vec<MemorySpan> {
+    rows(unsent, Table::Spans, read_span)
 }
 
 /// Every `metrics` row waiting in memory, oldest first.
@@ -107,6 +128,29 @@ fn read_event(reader: &mut RowReader<'_>, service: &str) -> Option<MemoryEvent> 
         details: reader.string_map()?,
         trace_id: reader.string()?,
         span_id: reader.string()?,
+        service: service.to_owned(),
+    })
+}
+
+/// One row in the `input()` column order of `schema::insert_sql`.
+fn read_span(reader: &mut RowReader<'_>, service: &str) -> Option<MemorySpan> {
+    let timestamp_ns = reader.i64()?;
+    let trace_id = reader.string()?;
+    let span_id = reader.string()?;
+    let parent_span_id = reader.string()?;
+    let name = reader.string()?;
+    let _kind = reader.string()?;
+    Some(MemorySpan {
+        timestamp_ns,
+        trace_id,
+        span_id,
+        parent_span_id,
+        name,
+        source: reader.string()?,
+        attributes: reader.string_map()?,
+        duration_ns: reader.u64()?,
+        status: reader.string()?,
+        status_message: reader.string()?,
         service: service.to_owned(),
     })
 }

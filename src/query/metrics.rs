@@ -7,8 +7,9 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::client::{Origin, QueryClient};
+use super::logs::MAX_ATTRIBUTE_FILTERS;
 use super::memory::{self, MemoryMetric};
-use super::sql::{Param, Sql, in_range};
+use super::sql::{Sql, in_range};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::from_unix_ns;
@@ -77,39 +78,30 @@ impl MetricQuery {
     }
 
     /// Appends the WHERE clause; `time` is the expression the range applies to.
-    fn filter(&self, sql: &mut Sql, time: &'static str) {
-        sql.push(
-            " WHERE MetricName = {name:String}",
-            "name",
-            Param::Str(self.name.clone()),
-        );
+    fn filter(&self, sql: &mut Sql, time: &str) {
+        let name = sql.filter_param("metric name", &self.name);
+        sql.push(&format!(" WHERE MetricName = {name}"));
         if let Some(service) = &self.service {
-            let fragment = " AND ServiceName = {service:String}";
-            sql.push(fragment, "service", Param::Str(service.clone()));
+            let service = sql.filter_param("service", service);
+            sql.push(&format!(" AND ServiceName = {service}"));
         }
-        // Parameter names must be fixed strings: up to eight attributes.
-        const NAMES: [(&str, &str, &str); 8] = [
-            (" AND Attributes[{k0:String}] = {v0:String}", "k0", "v0"),
-            (" AND Attributes[{k1:String}] = {v1:String}", "k1", "v1"),
-            (" AND Attributes[{k2:String}] = {v2:String}", "k2", "v2"),
-            (" AND Attributes[{k3:String}] = {v3:String}", "k3", "v3"),
-            (" AND Attributes[{k4:String}] = {v4:String}", "k4", "v4"),
-            (" AND Attributes[{k5:String}] = {v5:String}", "k5", "v5"),
-            (" AND Attributes[{k6:String}] = {v6:String}", "k6", "v6"),
-            (" AND Attributes[{k7:String}] = {v7:String}", "k7", "v7"),
-        ];
-        for ((key, value), (fragment, k, v)) in self.attributes.iter().zip(NAMES) {
-            sql.push(fragment, k, Param::Str(key.clone()));
-            sql.bind(v, Param::Str(value.clone()));
+        for (key, value) in &self.attributes {
+            let key = sql.filter_param("attribute", key);
+            let value = sql.filter_param("attribute", value);
+            sql.push(&format!(
+                " AND arrayExists((k, v) -> k = {key} AND v = {value}, \
+                 mapKeys(Attributes), mapValues(Attributes))"
+            ));
         }
         sql.push_time_range(time, self.since, self.until);
     }
 
     fn check(&self) -> Result<()> {
-        if self.attributes.len() > 8 {
-            return Err(crate::Error::Query(
-                "MetricQuery: at most 8 attribute filters".into(),
-            ));
+        if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
+            return Err(crate::Error::Query(format!(
+                "MetricQuery: {} attribute filters; at most {MAX_ATTRIBUTE_FILTERS}",
+                self.attributes.len()
+            )));
         }
         Ok(())
     }
@@ -261,7 +253,7 @@ impl QueryClient {
         query.check()?;
         let mut sql = Sql::new(POINT_COLUMNS);
         query.filter(&mut sql, "TimeUnix");
-        sql.push_text(" ORDER BY TimeUnix");
+        sql.push(" ORDER BY TimeUnix");
         let (points, origin) = self
             .fetch_or_memory(sql, |memory| metrics_from_memory(memory, query))
             .await?;
@@ -305,7 +297,9 @@ impl QueryClient {
     ///
     /// # Errors
     ///
-    /// As [`query_metrics`](Self::query_metrics), without the memory fallback.
+    /// As [`query_metrics`](Self::query_metrics), without the memory
+    /// fallback: [`Error::ClickHouseNeeded`](crate::Error::ClickHouseNeeded)
+    /// while ClickHouse cannot be reached.
     pub async fn histogram_quantiles(&self, query: &MetricQuery, qs: &[f64]) -> Result<Quantiles> {
         query.check()?;
         let mut sql = Sql::new(
@@ -313,15 +307,20 @@ impl QueryClient {
              max(Max) AS max FROM metrics",
         );
         query.filter(&mut sql, "TimeUnix");
-        sql.push_text(" AND MetricKind = 'histogram'");
-        let totals: Totals = sql.build(&self.client).fetch_one().await?;
+        sql.push(" AND MetricKind = 'histogram'");
+        let totals: Totals = self
+            .fetch(sql, "histogram_quantiles")
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| crate::Error::Query("histogram_quantiles: no totals row".into()))?;
         let mut sql = Sql::new(
             "SELECT bound, toUInt64(sum(n)) AS count FROM metrics \
              ARRAY JOIN BucketBounds AS bound, BucketCounts AS n",
         );
         query.filter(&mut sql, "TimeUnix");
-        sql.push_text(" AND MetricKind = 'histogram' GROUP BY bound ORDER BY bound");
-        let buckets: Vec<BucketRow> = sql.build(&self.client).fetch_all().await?;
+        sql.push(" AND MetricKind = 'histogram' GROUP BY bound ORDER BY bound");
+        let buckets: Vec<BucketRow> = self.fetch(sql, "histogram_quantiles").await?;
         let buckets: Vec<(f64, u64)> = buckets.into_iter().map(|b| (b.bound, b.count)).collect();
         let values = qs
             .iter()
@@ -346,7 +345,9 @@ impl QueryClient {
     ///
     /// # Errors
     ///
-    /// As [`query_metrics`](Self::query_metrics), without the memory fallback.
+    /// As [`query_metrics`](Self::query_metrics), without the memory
+    /// fallback: [`Error::ClickHouseNeeded`](crate::Error::ClickHouseNeeded)
+    /// while ClickHouse cannot be reached.
     pub async fn metric_aggregations(
         &self,
         granularity: Granularity,
@@ -378,8 +379,8 @@ impl QueryClient {
         };
         let mut sql = Sql::new(select);
         query.filter(&mut sql, time);
-        sql.push_text(group);
-        Ok(sql.build(&self.client).fetch_all().await?)
+        sql.push(group);
+        self.fetch(sql, "metric_aggregations").await
     }
 }
 
@@ -408,14 +409,15 @@ mod tests {
             .since(SystemTime::UNIX_EPOCH)
             .filter(&mut sql, "TimeUnix");
         assert!(!sql.text.contains(hostile), "{}", sql.text);
-        let names: Vec<_> = sql.params.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, ["name", "service", "k0", "v0", "k1", "v1", "since"]);
+        let bound = sql.bound_values();
+        assert_eq!(bound.len(), 7, "{bound:?}");
+        assert_eq!(bound.iter().filter(|v| v.contains("OR 1=1")).count(), 4);
     }
 
     #[test]
     fn too_many_attribute_filters_are_an_error() {
         let mut query = MetricQuery::new("m");
-        for i in 0..9 {
+        for i in 0..=MAX_ATTRIBUTE_FILTERS {
             query = query.attribute(format!("k{i}"), "v");
         }
         assert!(query.check().is_err());

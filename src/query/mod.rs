@@ -19,16 +19,27 @@
 //! # Ok(()) }
 //! ```
 
+mod blocking;
 mod client;
 mod events;
 mod logs;
 mod memory;
 mod metrics;
 mod sql;
+mod traces;
 
+pub use blocking::BlockingQueryClient;
 pub use client::{Origin, QueryClient};
 pub use events::{DEFAULT_EVENT_LIMIT, EventEntry, EventQuery, Events};
-pub use logs::{DEFAULT_LIMIT, LogEntry, LogQuery, LogStats, Logs};
+pub use logs::{
+    DEFAULT_LIMIT, LogCursor, LogEntry, LogPattern, LogPatterns, LogQuery, LogStats, LogVolume,
+    Logs, MAX_ATTRIBUTE_FILTERS, VolumeBucket, message_pattern,
+};
 pub use metrics::{
     Aggregate, Granularity, MetricPoint, MetricPoints, MetricQuery, Quantiles, Rate,
+};
+pub use sql::{MAX_FILTER_BYTES, Order};
+pub use traces::{
+    DEFAULT_SPAN_LIMIT, MAX_TRACE_ROWS, OperationStats, Operations, SpanEntry, SpanNode, SpanQuery,
+    SpanStatus, Spans, Trace,
 };

@@ -1,9 +1,198 @@
 //! SQL from fixed fragments with bound parameters, and the filters the
 //! in-memory fallback applies to rows read back from batches.
+//!
+//! The text of a query is only ever our own fragments and the placeholders
+//! [`Sql::param`] hands out (`{p0:String}`); every value travels beside it
+//! as a query parameter, which ClickHouse parses as a literal of the
+//! placeholder's type. A value can therefore never change the query.
 
 use std::time::SystemTime;
 
+use crate::error::{Error, Result};
 use crate::record::unix_ns;
+
+/// The longest text a filter may bind, in bytes. ClickHouse refuses a
+/// parameter longer than `http_max_field_value_size` (128 KiB by default)
+/// after escaping, which can double a value's length; and no stored value
+/// is that long unless the capture limits were raised well past their
+/// defaults (32 KiB for a message, 8 KiB for a field).
+pub const MAX_FILTER_BYTES: usize = 64 << 10;
+
+/// A bound parameter's value.
+#[derive(Clone, Debug)]
+pub(super) enum Param {
+    Str(String),
+    Strs(Vec<String>),
+    Int(i64),
+    UInt(u64),
+}
+
+impl Param {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Param::Str(_) => "String",
+            Param::Strs(_) => "Array(String)",
+            Param::Int(_) => "Int64",
+            Param::UInt(_) => "UInt64",
+        }
+    }
+}
+
+impl From<&str> for Param {
+    fn from(value: &str) -> Self {
+        Param::Str(value.to_owned())
+    }
+}
+
+impl From<&String> for Param {
+    fn from(value: &String) -> Self {
+        Param::Str(value.clone())
+    }
+}
+
+impl From<&[String]> for Param {
+    fn from(values: &[String]) -> Self {
+        Param::Strs(values.to_vec())
+    }
+}
+
+impl From<i64> for Param {
+    fn from(value: i64) -> Self {
+        Param::Int(value)
+    }
+}
+
+impl From<u64> for Param {
+    fn from(value: u64) -> Self {
+        Param::UInt(value)
+    }
+}
+
+/// SQL assembled from fixed fragments, with its parameters beside it.
+#[derive(Debug)]
+pub(super) struct Sql {
+    pub(super) text: String,
+    params: Vec<(String, Param)>,
+    /// The first value too long to bind, named by what it filters.
+    too_long: Option<(&'static str, usize)>,
+}
+
+impl Sql {
+    pub(super) fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_owned(),
+            params: Vec::new(),
+            too_long: None,
+        }
+    }
+
+    /// Binds `value` under a new name and returns its placeholder
+    /// (`{p3:String}`), to be written into the text once or more.
+    pub(super) fn param(&mut self, value: impl Into<Param>) -> String {
+        let value = value.into();
+        let name = format!("p{}", self.params.len());
+        let placeholder = format!("{{{name}:{}}}", value.type_name());
+        self.params.push((name, value));
+        placeholder
+    }
+
+    /// Like [`Sql::param`] for text a caller gave to filter `what` by: a
+    /// value longer than [`MAX_FILTER_BYTES`] makes the query an error.
+    pub(super) fn filter_param(&mut self, what: &'static str, value: &str) -> String {
+        self.check_len(what, value);
+        self.param(value)
+    }
+
+    /// Like [`Sql::filter_param`] for a set of values, bound as one array.
+    pub(super) fn filter_set(&mut self, what: &'static str, values: &[String]) -> String {
+        for value in values {
+            self.check_len(what, value);
+        }
+        self.param(values)
+    }
+
+    fn check_len(&mut self, what: &'static str, value: &str) {
+        if value.len() > MAX_FILTER_BYTES && self.too_long.is_none() {
+            self.too_long = Some((what, value.len()));
+        }
+    }
+
+    /// Appends our own text: a fragment, or placeholders from [`Sql::param`].
+    pub(super) fn push(&mut self, fragment: &str) {
+        self.text.push_str(fragment);
+    }
+
+    /// Appends `AND time >= since AND time < until` for the bounds given
+    /// (`time` is a fixed expression of nanosecond precision or coarser).
+    pub(super) fn push_time_range(
+        &mut self,
+        time: &str,
+        since: Option<SystemTime>,
+        until: Option<SystemTime>,
+    ) {
+        if let Some(since) = since {
+            let since = self.param(unix_ns(since));
+            self.push(&format!(" AND {time} >= fromUnixTimestamp64Nano({since})"));
+        }
+        if let Some(until) = until {
+            let until = self.param(unix_ns(until));
+            self.push(&format!(" AND {time} < fromUnixTimestamp64Nano({until})"));
+        }
+    }
+
+    /// The bound values as `Debug` prints them, in binding order (for tests).
+    #[cfg(test)]
+    pub(super) fn bound_values(&self) -> Vec<String> {
+        self.params
+            .iter()
+            .map(|(_, value)| format!("{value:?}"))
+            .collect()
+    }
+
+    /// The query, ready to run.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a filter's text is longer than
+    /// [`MAX_FILTER_BYTES`].
+    pub(super) fn build(self, client: &clickhouse::Client) -> Result<clickhouse::query::Query> {
+        if let Some((what, len)) = self.too_long {
+            return Err(Error::Query(format!(
+                "the {what} filter is {len} bytes long; at most {MAX_FILTER_BYTES} bytes \
+                 fit in a ClickHouse query parameter"
+            )));
+        }
+        Ok(self.params.into_iter().fold(
+            client.query(&self.text),
+            |query, (name, value)| match value {
+                Param::Str(v) => query.param(&name, v),
+                Param::Strs(v) => query.param(&name, v),
+                Param::Int(v) => query.param(&name, v),
+                Param::UInt(v) => query.param(&name, v),
+            },
+        ))
+    }
+}
+
+/// The order of an answer's rows in time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// The newest first (the default).
+    #[default]
+    NewestFirst,
+    /// The oldest first.
+    OldestFirst,
+}
+
+impl Order {
+    /// `DESC` or `ASC`.
+    pub(super) fn sql(self) -> &'static str {
+        match self {
+            Order::NewestFirst => "DESC",
+            Order::OldestFirst => "ASC",
+        }
+    }
+}
 
 /// Whether `timestamp_ns` lies in `[since, until)`: the time range of the
 /// queries, decided on a row read back from memory.
@@ -14,6 +203,12 @@ pub(super) fn in_range(
 ) -> bool {
     since.is_none_or(|since| timestamp_ns >= unix_ns(since))
         && until.is_none_or(|until| timestamp_ns < unix_ns(until))
+}
+
+/// Whether `value` is in `set`, an empty set meaning any value (the
+/// "several services or sources at once" filters).
+pub(super) fn in_set(set: &[String], value: &str) -> bool {
+    set.is_empty() || set.iter().any(|s| s == value)
 }
 
 /// The newest `limit` rows, newest first (`ORDER BY time DESC LIMIT n` on
@@ -28,75 +223,36 @@ pub(super) fn newest_first<T, U: From<T>>(
     rows.into_iter().take(limit).map(U::from).collect()
 }
 
-/// A bound parameter's value.
-#[derive(Debug)]
-pub(super) enum Param {
-    Str(String),
-    Int(i64),
-    UInt(u64),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// SQL assembled from fixed fragments, with its parameters beside it.
-#[derive(Debug)]
-pub(super) struct Sql {
-    pub(super) text: String,
-    pub(super) params: Vec<(&'static str, Param)>,
-}
-
-impl Sql {
-    pub(super) fn new(text: &str) -> Self {
-        Sql {
-            text: text.to_owned(),
-            params: Vec::new(),
-        }
+    #[test]
+    fn placeholders_are_numbered_and_typed() {
+        let mut sql = Sql::new("SELECT 1 WHERE 1");
+        let a = sql.param("x' OR 1=1 --");
+        let b = sql.param(7_u64);
+        let c = sql.param(&["a".to_owned()][..]);
+        assert_eq!((a.as_str(), b.as_str()), ("{p0:String}", "{p1:UInt64}"));
+        assert_eq!(c, "{p2:Array(String)}");
+        assert!(!sql.text.contains('x'));
     }
 
-    /// Appends a fragment that mentions `{name:Type}`, and binds `name`.
-    pub(super) fn push(&mut self, fragment: &'static str, name: &'static str, value: Param) {
-        self.text.push_str(fragment);
-        self.params.push((name, value));
-    }
-
-    /// Binds `name`, which a fragment pushed before mentions.
-    pub(super) fn bind(&mut self, name: &'static str, value: Param) {
-        self.params.push((name, value));
-    }
-
-    /// Appends `AND time >= since AND time < until` for the bounds given
-    /// (`time` is a fixed expression of nanosecond precision or coarser),
-    /// binding `since` and `until`.
-    pub(super) fn push_time_range(
-        &mut self,
-        time: &'static str,
-        since: Option<SystemTime>,
-        until: Option<SystemTime>,
-    ) {
-        if let Some(since) = since {
-            self.push_text(" AND ");
-            self.push_text(time);
-            let fragment = " >= fromUnixTimestamp64Nano({since:Int64})";
-            self.push(fragment, "since", Param::Int(unix_ns(since)));
-        }
-        if let Some(until) = until {
-            self.push_text(" AND ");
-            self.push_text(time);
-            let fragment = " < fromUnixTimestamp64Nano({until:Int64})";
-            self.push(fragment, "until", Param::Int(unix_ns(until)));
-        }
-    }
-
-    pub(super) fn push_text(&mut self, fragment: &'static str) {
-        self.text.push_str(fragment);
-    }
-
-    pub(super) fn build(self, client: &clickhouse::Client) -> clickhouse::query::Query {
-        self.params.into_iter().fold(
-            client.query(&self.text),
-            |query, (name, value)| match value {
-                Param::Str(v) => query.param(name, v),
-                Param::Int(v) => query.param(name, v),
-                Param::UInt(v) => query.param(name, v),
-            },
-        )
+    #[test]
+    fn a_filter_longer_than_a_parameter_can_be_is_an_error() {
+        let client = clickhouse::Client::default();
+        let mut sql = Sql::new("SELECT 1 WHERE ");
+        let long = "x".repeat(MAX_FILTER_BYTES + 1);
+        let p = sql.filter_param("contains", &long);
+        sql.push(&format!("Body = {p}"));
+        let error = sql.build(&client).err().expect("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("contains") && message.contains("65537"),
+            "{message}"
+        );
+        let mut sql = Sql::new("SELECT 1");
+        sql.filter_param("contains", &"x".repeat(MAX_FILTER_BYTES));
+        assert!(sql.build(&client).is_ok());
     }
 }

@@ -1,0 +1,214 @@
+//! Reading logs: [`QueryClient::query_logs`], a page at a time.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::cursor::{LogCursor, ROW_HASH, RowKey};
+use super::filter::{DEFAULT_LIMIT, LogQuery};
+use crate::batch::UnsentBatches;
+use crate::error::Result;
+use crate::query::client::{Answer, Origin, QueryClient};
+use crate::query::memory::{self, MemoryLog};
+use crate::query::sql::{Order, Sql};
+use crate::record::from_unix_ns;
+
+/// One stored log, in the seed's vocabulary.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct LogEntry {
+    /// Nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// `SeverityText`: `TRACE` ... `FATAL` for rows this crate wrote.
+    pub level: String,
+    /// `ScopeName`: the tracing target or `collect_log`'s source.
+    pub source: String,
+    /// `Body`.
+    pub message: String,
+    /// `ServiceName`.
+    pub service: String,
+    /// `TraceId` (hex), empty outside a span.
+    pub trace_id: String,
+    /// `SpanId` (hex), empty outside a span.
+    pub span_id: String,
+    /// `LogAttributes`: the event's fields, then code location and thread.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl LogEntry {
+    /// When it was logged.
+    pub fn timestamp(&self) -> SystemTime {
+        from_unix_ns(self.timestamp_ns)
+    }
+
+    /// The value of the first attribute named `key`.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl From<MemoryLog> for LogEntry {
+    fn from(row: MemoryLog) -> Self {
+        LogEntry {
+            timestamp_ns: row.timestamp_ns,
+            level: row.level,
+            source: row.source,
+            message: row.message,
+            service: row.service,
+            trace_id: row.trace_id,
+            span_id: row.span_id,
+            attributes: row.attributes,
+        }
+    }
+}
+
+/// The answer of [`QueryClient::query_logs`]: one page of entries, in the
+/// query's order, where they came from, and where the next page starts.
+/// Derefs to the slice of entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Logs {
+    /// The matching logs, in the query's order.
+    pub entries: Vec<LogEntry>,
+    /// ClickHouse, or the in-memory fallback.
+    pub origin: Origin,
+    /// The rest of the answer, when this page is full: pass it to
+    /// [`LogQuery::after`] with the same filters. `None` on the last page,
+    /// and on answers from memory (paging needs ClickHouse).
+    pub next: Option<LogCursor>,
+}
+
+impl std::ops::Deref for Logs {
+    type Target = [LogEntry];
+
+    fn deref(&self) -> &[LogEntry] {
+        &self.entries
+    }
+}
+
+impl IntoIterator for Logs {
+    type Item = LogEntry;
+    type IntoIter = std::vec::IntoIter<LogEntry>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Logs {
+    type Item = &'a LogEntry;
+    type IntoIter = std::slice::Iter<'a, LogEntry>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
+/// A log row with its place in the order of pages.
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct PagedRow {
+    timestamp_ns: i64,
+    row_hash: u64,
+    level: String,
+    source: String,
+    message: String,
+    service: String,
+    trace_id: String,
+    span_id: String,
+    attributes: Vec<(String, String)>,
+}
+
+impl From<PagedRow> for LogEntry {
+    fn from(row: PagedRow) -> Self {
+        LogEntry {
+            timestamp_ns: row.timestamp_ns,
+            level: row.level,
+            source: row.source,
+            message: row.message,
+            service: row.service,
+            trace_id: row.trace_id,
+            span_id: row.span_id,
+            attributes: row.attributes,
+        }
+    }
+}
+
+impl QueryClient {
+    /// Logs matching `query`, in its order (newest first unless asked),
+    /// at most its limit; [`Logs::next`] continues.
+    ///
+    /// # Errors
+    ///
+    /// An invalid query ([`Error::Query`](crate::Error::Query)); the
+    /// ClickHouse or connection error, unless this client has the memory
+    /// fallback and ClickHouse cannot be reached; then
+    /// [`Error::ClickHouseNeeded`](crate::Error::ClickHouseNeeded) for a
+    /// page after the first.
+    pub async fn query_logs(&self, query: &LogQuery) -> Result<Logs> {
+        query.check()?;
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        let shown = query.after.map_or(0, |cursor| u64::from(cursor.shown));
+        let mut sql = Sql::new(&format!(
+            "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, {ROW_HASH} AS row_hash, \
+             SeverityText AS level, ScopeName AS source, Body AS message, \
+             ServiceName AS service, TraceId AS trace_id, SpanId AS span_id, \
+             LogAttributes AS attributes FROM logs"
+        ));
+        query.filter(&mut sql);
+        let order = query.order.sql();
+        let rows = sql.param(limit.saturating_add(shown));
+        sql.push(&format!(
+            " ORDER BY Timestamp {order}, row_hash {order} LIMIT {rows}"
+        ));
+        // A page after the first needs ClickHouse: memory has no cursor.
+        let memory = query
+            .after
+            .is_none()
+            .then_some(|memory: &UnsentBatches| logs_from_memory(memory, query));
+        let rows: Vec<PagedRow> = match self.fetch_or_else(sql, "paging", memory).await? {
+            Answer::ClickHouse(rows) => rows,
+            Answer::Memory(entries, origin) => {
+                return Ok(Logs {
+                    entries,
+                    origin,
+                    next: None,
+                });
+            }
+        };
+        let keys: Vec<RowKey> = rows.iter().map(|r| (r.timestamp_ns, r.row_hash)).collect();
+        let skip = query.after.map_or(0, |cursor| cursor.skip(&keys));
+        let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
+        let page = &keys[skip..keys.len().min(skip.saturating_add(limit_rows))];
+        let next = match limit > 0 && page.len() as u64 >= limit {
+            true => LogCursor::after_page(query.order, page, query.after.as_ref()),
+            false => None,
+        };
+        Ok(Logs {
+            entries: rows
+                .into_iter()
+                .skip(skip)
+                .take(limit_rows)
+                .map(LogEntry::from)
+                .collect(),
+            origin: Origin::ClickHouse,
+            next,
+        })
+    }
+}
+
+/// [`QueryClient::query_logs`] on the rows waiting in memory.
+fn logs_from_memory(memory: &UnsentBatches, query: &LogQuery) -> Vec<LogEntry> {
+    let mut rows: Vec<MemoryLog> = memory::logs(memory)
+        .into_iter()
+        .filter(|row| query.matches(row))
+        .collect();
+    match query.order {
+        Order::NewestFirst => rows.sort_by_key(|row| std::cmp::Reverse(row.timestamp_ns)),
+        Order::OldestFirst => rows.sort_by_key(|row| row.timestamp_ns),
+    }
+    let limit = usize::try_from(query.limit.unwrap_or(DEFAULT_LIMIT)).unwrap_or(usize::MAX);
+    rows.into_iter().take(limit).map(LogEntry::from).collect()
+}

@@ -1,0 +1,12 @@
+//! Traces: spans by service, name, duration and status; one trace as a
+//! tree with its logs; the slowest operations.
+
+mod filter;
+mod operations;
+mod read;
+mod tree;
+
+pub use filter::{DEFAULT_SPAN_LIMIT, SpanQuery, SpanStatus};
+pub use operations::{OperationStats, Operations};
+pub use read::{SpanEntry, Spans};
+pub use tree::{MAX_TRACE_ROWS, SpanNode, Trace};
