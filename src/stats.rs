@@ -12,6 +12,8 @@ pub(crate) struct Counters {
     /// dropped (counted with `dropped_queue_full`, not with `queued`).
     pub(crate) dropped_pending_full: AtomicU64,
     pub(crate) dropped_closed: AtomicU64,
+    /// Console lines the writer could not keep up with, or lost with it.
+    pub(crate) console_lines_dropped: AtomicU64,
     pub(crate) sent_rows: AtomicU64,
     pub(crate) sent_bytes: AtomicU64,
     pub(crate) sent_batches: AtomicU64,
@@ -56,6 +58,8 @@ pub(crate) struct QueueCounts {
     pub(crate) len: usize,
     /// Memory they hold.
     pub(crate) bytes: usize,
+    /// Records in the queue that nobody will take: the flusher has stopped.
+    pub(crate) stranded: usize,
 }
 
 impl Counters {
@@ -77,11 +81,12 @@ impl Counters {
             queue_bytes: queue.bytes as u64,
             dropped_queue_full: queue.refused + dropped_pending_full,
             dropped_after_shutdown: get(&self.dropped_closed),
+            console_lines_dropped: get(&self.console_lines_dropped),
             sent_rows: get(&self.sent_rows),
             sent_bytes: get(&self.sent_bytes),
             sent_batches: get(&self.sent_batches),
             failed_inserts: get(&self.failed_inserts),
-            dropped_unsent: get(&self.dropped_unsent),
+            dropped_unsent: get(&self.dropped_unsent) + queue.stranded as u64,
             pending_rows: get(&self.pending_rows),
             truncated_values: get(&self.truncated_values),
             dropped_fields: get(&self.dropped_fields),
@@ -126,7 +131,7 @@ pub struct Stats {
     pub queue_bytes: u64,
     /// Records dropped because the queue was full (`DropNewest`), or,
     /// with the console on, because the batches waiting for ClickHouse
-    /// filled their memory and no spool took more (they were printed).
+    /// filled their memory and no spool took more (their logs were printed).
     pub dropped_queue_full: u64,
     /// Records emitted after the pipeline shut down.
     pub dropped_after_shutdown: u64,
@@ -184,7 +189,8 @@ pub struct Stats {
     /// `metrics` rows written by snapshots.
     pub metrics_rows: u64,
     /// Rows given up at shutdown because ClickHouse did not acknowledge them
-    /// in time (still queued, batched or in flight).
+    /// in time (still queued, batched or in flight), and records left in the
+    /// queue once the flusher stopped.
     pub dropped_unsent: u64,
     /// Rows taken from the queue and not yet acknowledged (in open batches,
     /// in memory or in the spool).
@@ -198,6 +204,9 @@ pub struct Stats {
     pub capture_panics: u64,
     /// Byte fields that were not UTF-8 and were stored with U+FFFD replacements.
     pub replaced_utf8: u64,
+    /// Console lines not printed because the console's writer could not
+    /// keep up (or stopped); their rows are stored as usual.
+    pub console_lines_dropped: u64,
 }
 
 impl Stats {

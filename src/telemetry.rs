@@ -50,12 +50,25 @@ impl Builder {
     /// global subscriber (or `metrics` recorder) is already set.
     pub fn install(self) -> Result<Telemetry> {
         let (subscriber, telemetry) = self.build_subscriber()?;
-        // Also installs the `log` bridge (tracing-subscriber's `tracing-log`).
-        subscriber.try_init()?;
+        // Install all or nothing, as far as the globals let us: a global
+        // subscriber can be looked for first, a `metrics` recorder cannot.
+        // So: fail now if there is a subscriber (`try_init` says so without
+        // setting anything), set the recorder, then the subscriber.
+        let subscriber = match tracing::dispatcher::has_been_set() {
+            true => {
+                subscriber.try_init()?;
+                None
+            }
+            false => Some(subscriber),
+        };
         #[cfg(feature = "metrics")]
         if telemetry.config.global_metrics {
             metrics::set_global_recorder(telemetry.recorder())
                 .map_err(|_| crate::Error::RecorderAlreadySet)?;
+        }
+        if let Some(subscriber) = subscriber {
+            // Also installs the `log` bridge (tracing-subscriber's `tracing-log`).
+            subscriber.try_init()?;
         }
         Ok(telemetry)
     }

@@ -267,3 +267,181 @@ fn installed_console_on_a_pipe_is_plain() {
         .unwrap_or_else(|| panic!("no console line in {stderr:?}"));
     assert_eq!(without_time(line), " WARN child: from the child answer=42");
 }
+
+/// A console writer that panics on its first write.
+struct Panicking;
+
+impl Write for Panicking {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        panic!("the console writer panics");
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panicking_console_writer_stops_the_console_not_the_rows() {
+    let (layer, telemetry) = common::builder("console_panics")
+        .console_writer(Panicking)
+        .build()
+        .unwrap();
+    let dispatch = dispatch_of(layer);
+    for wave in 0..3 {
+        dispatcher::with_default(&dispatch, || {
+            for i in 0..100 {
+                tracing::info!(wave, i, "rows go on");
+            }
+        });
+        telemetry.flush(Duration::from_secs(30)).unwrap();
+    }
+    let stats = telemetry.stats();
+    assert_eq!(stats.sent_rows, 300, "{stats:?}");
+    assert!(stats.console_lines_dropped >= 200, "{stats:?}");
+}
+
+/// A console writer that blocks until the test lets it go, as a pipe
+/// nobody reads does.
+#[derive(Clone, Default)]
+struct Stuck(Arc<(Mutex<bool>, Condvar)>);
+
+impl Stuck {
+    fn release(&self) {
+        *self.0.0.lock().unwrap() = true;
+        self.0.1.notify_all();
+    }
+}
+
+impl Write for Stuck {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let (released, wake) = &*self.0;
+        let _held = wake
+            .wait_while(released.lock().unwrap(), |released| !*released)
+            .unwrap();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stuck_console_does_not_hold_up_delivery() {
+    let stuck = Stuck::default();
+    let (layer, telemetry) = common::builder("console_stuck")
+        .console_writer(stuck.clone())
+        .build()
+        .unwrap();
+    let dispatch = dispatch_of(layer);
+    let began = Instant::now();
+    for wave in 0..30 {
+        dispatcher::with_default(&dispatch, || {
+            for i in 0..100 {
+                tracing::info!(wave, i, "the terminal is stuck");
+            }
+        });
+        telemetry.flush(Duration::from_secs(30)).unwrap();
+    }
+    let stats = telemetry.stats();
+    assert_eq!(stats.sent_rows, 3_000, "{stats:?}");
+    assert!(stats.console_lines_dropped > 0, "{stats:?}");
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        began.elapsed()
+    );
+    // A writer stuck at shutdown is left behind after the deadline.
+    let began = Instant::now();
+    let report = telemetry.shutdown(Duration::from_millis(500));
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(report.unsent_rows, 0, "{report:?}");
+    stuck.release();
+}
+
+#[test]
+fn lines_keep_coming_during_a_flush_while_clickhouse_is_down() {
+    let lines = Lines::default();
+    let mut pipeline = PipelineConfig::default();
+    pipeline.batch_max_rows = 100;
+    pipeline.max_pending_bytes = 16 << 10;
+    pipeline.queue_capacity = 256;
+    let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
+        .pipeline(pipeline)
+        .unwrap()
+        .console_writer(lines.clone())
+        .build()
+        .unwrap();
+    let dispatch = dispatch_of(layer);
+    // Rows that cannot be delivered: the flush waits for them until its
+    // deadline, and meanwhile memory is full.
+    for wave in 0..2 {
+        dispatcher::with_default(&dispatch, || {
+            for i in 0..150 {
+                tracing::info!(i, "before the flush");
+            }
+        });
+        let printed = lines.wait_for(150 * (wave + 1), Duration::from_secs(5));
+        assert_eq!(printed.len(), 150 * (wave + 1));
+    }
+    assert!(telemetry.stats().dropped_queue_full > 0, "memory is full");
+    std::thread::scope(|scope| {
+        let flushing = scope.spawn(|| telemetry.flush(Duration::from_secs(3)));
+        std::thread::sleep(Duration::from_millis(200));
+        for i in 0..500 {
+            dispatcher::with_default(&dispatch, || tracing::info!(i, "while flushing"));
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let printed = lines.wait_for(800, Duration::from_secs(2));
+        assert_eq!(printed.len(), 800, "printed during the flush");
+        assert!(printed[799].ends_with("i=499"), "{}", printed[799]);
+        assert!(
+            flushing.join().unwrap().is_err(),
+            "nothing can be acknowledged"
+        );
+    });
+}
+
+/// `install()` sets nothing when it cannot set everything: with a `metrics`
+/// recorder already installed it fails, and leaves the subscriber free.
+#[test]
+fn install_sets_nothing_when_a_recorder_is_already_set() {
+    if std::env::var_os("TC_INSTALL_CHILD").is_some() {
+        metrics::set_global_recorder(metrics::NoopRecorder).unwrap();
+        let builder = || {
+            Builder::from_env_vars::<&str, &str>([])
+                .dry_run(true)
+                .quiet()
+        };
+        let error = builder().install().unwrap_err();
+        assert!(
+            matches!(error, tracing_clickhouse::Error::RecorderAlreadySet),
+            "{error}"
+        );
+        assert!(
+            !tracing::dispatcher::has_been_set(),
+            "no subscriber left behind"
+        );
+        let telemetry = builder().global_metrics(false).install().unwrap();
+        assert!(tracing::dispatcher::has_been_set());
+        drop(telemetry);
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "install_sets_nothing_when_a_recorder_is_already_set",
+            "--nocapture",
+        ])
+        .env("TC_INSTALL_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}

@@ -41,6 +41,10 @@ use crate::stats::{Counters, Stats};
 /// How often the flusher looks at the queue when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How often a flush looks again for records whose producers are still
+/// writing them.
+const OWED_RECHECK: Duration = Duration::from_millis(1);
+
 /// Records taken in one drain that make it look again without sleeping: a
 /// burst, not the trickle of a quiet program (which it would spin on).
 const BURST: usize = 256;
@@ -315,20 +319,47 @@ impl Flusher {
     }
 
     /// Delivers everything queued before the call, retrying until the
-    /// deadline. Records queued later wait for the next turn; while delivery
-    /// is full, draining and delivering take turns.
+    /// deadline.
+    ///
+    /// First the records queued before the call are drained (those after
+    /// wait their turn, as they arrive in capture order) and every batch is
+    /// sealed; from then on the flush waits for ClickHouse to acknowledge
+    /// that many rows more than it had, while the flusher goes on as usual
+    /// with what arrives (batches are acknowledged oldest first, so the
+    /// count is reached exactly when the older rows are through).
     fn flush_all(&mut self, delivery: &mut Delivery, deadline: Instant) -> Result<(), String> {
         // The metrics as they are now are part of what a flush delivers.
         self.snapshot_metrics(delivery, true);
         let mut owed = self.reader.queue().len();
+        // The `sent_rows` that says every row of the flush is acknowledged.
+        let mut target = None;
         loop {
-            owed -= self.drain(delivery, owed, WhenFull::Wait);
-            if owed == 0 {
-                self.seal_all(delivery);
+            match target {
+                None => {
+                    owed -= self.drain(delivery, owed, self.when_full);
+                    if owed == 0 {
+                        self.seal_all(delivery);
+                        target = Some(self.acknowledged_rows() + delivery.pending_rows());
+                    }
+                }
+                Some(_) => {
+                    self.drain(delivery, self.drain_limit, self.when_full);
+                    self.seal_due(delivery, Instant::now());
+                }
             }
             delivery.pump(Some(deadline));
             self.update_pending_rows(delivery);
-            let left = owed as u64 + self.batcher.rows() + delivery.pending_rows();
+            let left = match target {
+                None => owed as u64 + self.batcher.rows() + delivery.pending_rows(),
+                Some(target) => target.saturating_sub(self.acknowledged_rows()),
+            };
+            if left == 0 || Instant::now() >= deadline {
+                // What a flush printed is out, too (as far as the writer
+                // keeps up).
+                if let Some(console) = &mut self.console {
+                    console.sync(deadline);
+                }
+            }
             if left == 0 {
                 return Ok(());
             }
@@ -336,8 +367,23 @@ impl Flusher {
                 let error = delivery.last_error().unwrap_or("timed out");
                 return Err(format!("{left} rows not acknowledged: {error}"));
             }
-            delivery.wait(deadline);
+            let wait_until = match target {
+                // Records still owed are being written by their producers
+                // (the queue counts a slot once it is reserved): look again
+                // soon, rather than wait for an insert that may not be under way.
+                None => deadline.min(Instant::now() + OWED_RECHECK),
+                // Taking what arrives meanwhile, as often as the regular loop.
+                Some(_) => deadline.min(Instant::now() + POLL_INTERVAL),
+            };
+            // Producers may wake us earlier (a queue filling up).
+            self.reader.drained();
+            delivery.wait(wait_until);
         }
+    }
+
+    /// Rows ClickHouse acknowledged so far.
+    fn acknowledged_rows(&self) -> u64 {
+        self.counters().sent_rows.load(Relaxed)
     }
 
     /// Flushes; what is left goes to the spool if there is one, else it is
@@ -353,6 +399,9 @@ impl Flusher {
         let leftover = delivery.close();
         let unsent_rows = leftover.unsent_rows + self.discard_undelivered();
         self.update_pending_rows(delivery);
+        if let Some(console) = &mut self.console {
+            console.finish(deadline);
+        }
         ShutdownReport {
             unsent_rows,
             spooled_rows: leftover.spooled_rows,

@@ -73,7 +73,8 @@ impl Pipeline {
             reader,
             control_rx,
             Arc::clone(&memory),
-            Console::new(config.console, console),
+            Console::new(config.console, console, Arc::clone(&queue.counters))
+                .map_err(Error::Thread)?,
             snapshots,
         )?;
         let (started, started_rx) = bounded(1);
@@ -125,13 +126,13 @@ impl Pipeline {
 
     /// Waits until everything queued before the call was acknowledged.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let (done, answer) = bounded(1);
         self.request(Control::Flush { deadline, done })?;
         if let Some(thread) = &self.thread {
             thread.thread().unpark();
         }
-        match answer.recv_deadline(deadline + self.answer_grace) {
+        match answer.recv_deadline(later(deadline, self.answer_grace)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(left)) => Err(Error::Timeout(left)),
             Err(_) => Err(Error::Timeout("the flusher did not answer in time".into())),
@@ -144,32 +145,42 @@ impl Pipeline {
         let Some(thread) = self.thread.take() else {
             return ShutdownReport::default();
         };
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let (done, answer) = bounded(1);
         if self.request(Control::Shutdown { deadline, done }).is_err() {
+            // It died: what it held is lost, and what is queued stays there.
+            let stats = self.stats();
             return ShutdownReport {
-                unsent_rows: self.stats().pending_rows,
+                unsent_rows: stats.pending_rows + stats.queue_depth,
                 error: Some("the flusher thread is gone".into()),
-                stats: self.stats(),
+                stats,
                 ..ShutdownReport::default()
             };
         }
         thread.thread().unpark();
-        match answer.recv_deadline(deadline + self.answer_grace) {
+        match answer.recv_deadline(later(deadline, self.answer_grace)) {
             Ok(report) => {
                 let _ = thread.join();
+                // A producer that passed the `closed` check just before the
+                // queue closed can push after the last drain: nobody takes
+                // that record now, and the stats count it as unsent.
+                let stats = self.stats();
                 ShutdownReport {
-                    stats: self.stats(),
+                    unsent_rows: report.unsent_rows + stats.queue_depth,
+                    stats,
                     ..report
                 }
             }
             // Still working past its deadline: leave it detached rather than hang the program.
-            Err(_) => ShutdownReport {
-                unsent_rows: self.stats().pending_rows,
-                error: Some("the flusher did not finish in time".into()),
-                stats: self.stats(),
-                ..ShutdownReport::default()
-            },
+            Err(_) => {
+                let stats = self.stats();
+                ShutdownReport {
+                    unsent_rows: stats.pending_rows + stats.queue_depth,
+                    error: Some("the flusher did not finish in time".into()),
+                    stats,
+                    ..ShutdownReport::default()
+                }
+            }
         }
     }
 
@@ -179,4 +190,17 @@ impl Pipeline {
             .send(control)
             .map_err(|_| Error::Timeout("the flusher thread is gone".into()))
     }
+}
+
+/// `timeout` from now, or as far as an `Instant` goes.
+fn deadline_after(timeout: Duration) -> Instant {
+    later(Instant::now(), timeout)
+}
+
+/// `at + by`, saturating where an `Instant` cannot go further (a timeout of
+/// `Duration::MAX` means "wait as long as it takes").
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(at)
 }

@@ -55,6 +55,10 @@ pub(crate) struct Queue {
     heap_bytes: CachePadded<AtomicUsize>,
     /// Written by the flusher at every drain.
     wake_pending: CachePadded<AtomicBool>,
+    /// Set when the reader is dropped (the flusher stopped, or died): what
+    /// is still queued then, or pushed by a producer that passed the
+    /// `closed` check just before it was set, will never be taken.
+    reader_gone: AtomicBool,
     /// Set by a producer that found every ring full, cleared by the reader
     /// when it starts taking records: while it is set a push gives up at
     /// once, instead of looking at every ring's head (which the flusher
@@ -91,6 +95,7 @@ impl Queue {
             }),
             heap_bytes: CachePadded::new(AtomicUsize::new(0)),
             wake_pending: CachePadded::new(AtomicBool::new(false)),
+            reader_gone: AtomicBool::new(false),
             all_full: CachePadded::new(AtomicBool::new(false)),
             flusher: OnceLock::new(),
             refused: (0..count).map(|_| CachePadded::default()).collect(),
@@ -229,11 +234,16 @@ impl Queue {
 
     /// The pipeline's counters with the queue's own.
     pub(crate) fn stats(&self) -> Stats {
+        let len = self.len();
         let queue = QueueCounts {
             accepted: self.accepted(),
             refused: self.refused(),
-            len: self.len(),
+            len,
             bytes: self.bytes(),
+            stranded: match self.reader_gone.load(Ordering::Acquire) {
+                true => len,
+                false => 0,
+            },
         };
         self.counters.snapshot(queue)
     }
@@ -270,6 +280,12 @@ impl Queue {
 pub(crate) struct QueueReader {
     queue: Arc<Queue>,
     not_shared: PhantomData<Cell<()>>,
+}
+
+impl Drop for QueueReader {
+    fn drop(&mut self) {
+        self.queue.reader_gone.store(true, Ordering::Release);
+    }
 }
 
 impl QueueReader {

@@ -1,24 +1,17 @@
-//! The readable console, rendered on the flusher thread from the records it
-//! drains, so printing costs the application's threads nothing.
-//!
-//! A line looks like `tracing_subscriber::fmt`'s default format:
-//!
-//! ```text
-//! 2026-12-01T07:29:16.123456Z  WARN outer{tenant="acme"}:inner: checkout::cart: cart is full items=12
-//! ```
-//!
-//! the time (UTC, microseconds), the level (colored on a terminal), the spans
-//! around the event from the outermost, the target, the message and the
-//! fields (`&str` values quoted, as `fmt` quotes them). Control characters
-//! in text are escaped, so a log line cannot drive the terminal. Lines come
-//! in capture order and are written once per drain.
+//! Rendering log records into console lines, and handing them to the
+//! console's writer thread.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::output::Output;
 
 use crate::capture::payload::{Entry, Raw, entries};
 use crate::config::{Colors, ConsoleConfig, ConsoleWriter};
 use crate::record::{LogRecord, Severity};
+use crate::stats::Counters;
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";
@@ -29,11 +22,12 @@ const ITALIC: &str = "\x1b[3m";
 const FLUSH_AT_BYTES: usize = 64 << 10;
 
 pub(crate) struct Console {
-    writer: ConsoleWriter,
+    output: Output,
     level: Severity,
     ansi: bool,
-    /// Rendered lines not written yet.
+    /// Rendered lines not handed to the writer yet, and how many.
     lines: Vec<u8>,
+    count: u64,
 }
 
 impl std::fmt::Debug for Console {
@@ -46,11 +40,20 @@ impl std::fmt::Debug for Console {
 }
 
 impl Console {
-    /// The console `config` asks for, writing to `writer` or else stderr;
-    /// `None` when it is off.
-    pub(crate) fn new(config: ConsoleConfig, writer: Option<ConsoleWriter>) -> Option<Console> {
+    /// The console `config` asks for, writing to `writer` or else stderr
+    /// (lines it cannot keep up with are counted in `counters`); `None`
+    /// when it is off.
+    ///
+    /// # Errors
+    ///
+    /// The writer thread cannot be started.
+    pub(crate) fn new(
+        config: ConsoleConfig,
+        writer: Option<ConsoleWriter>,
+        counters: Arc<Counters>,
+    ) -> std::io::Result<Option<Console>> {
         if !config.enabled {
-            return None;
+            return Ok(None);
         }
         let ansi = match config.colors {
             Colors::Always => true,
@@ -62,12 +65,14 @@ impl Console {
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         };
-        Some(Console {
-            writer: writer.unwrap_or_else(|| Box::new(std::io::stderr())),
+        let writer = writer.unwrap_or_else(|| Box::new(std::io::stderr()));
+        Ok(Some(Console {
+            output: Output::start(writer, counters)?,
             level: config.level,
             ansi,
             lines: Vec::new(),
-        })
+            count: 0,
+        }))
     }
 
     /// Renders a log captured at `unix_ns`, if its level is shown.
@@ -81,19 +86,34 @@ impl Console {
         };
         line.write(record, unix_ns);
         self.lines = line.out;
+        self.count += 1;
         if self.lines.len() >= FLUSH_AT_BYTES {
             self.flush();
         }
     }
 
-    /// Writes the lines rendered so far. A console that cannot be written
-    /// (a closed stderr) loses its lines, never the rows.
+    /// Hands the lines rendered so far to the writer thread. A console
+    /// that cannot be written (a closed stderr, a stuck terminal) loses its
+    /// lines, never the rows.
     pub(crate) fn flush(&mut self) {
         if !self.lines.is_empty() {
-            let _ = self.writer.write_all(&self.lines);
-            let _ = self.writer.flush();
-            self.lines.clear();
+            let lines = std::mem::take(&mut self.lines);
+            self.lines = self.output.send(lines, std::mem::take(&mut self.count));
         }
+    }
+
+    /// Hands over the lines so far and waits until the writer wrote them,
+    /// at most until `deadline`.
+    pub(crate) fn sync(&mut self, deadline: Instant) {
+        self.flush();
+        self.output.sync(deadline);
+    }
+
+    /// Hands over the last lines and waits until they are written, at most
+    /// until `deadline` (a writer stuck longer is left behind).
+    pub(crate) fn finish(&mut self, deadline: Instant) {
+        self.flush();
+        self.output.finish(deadline);
     }
 }
 
@@ -147,7 +167,8 @@ impl Line {
             self.out.push(b' ');
         }
         self.text(message);
-        self.fields(&record.payload, !message.is_empty());
+        // After the message a space, also after an empty one, as `fmt` has it.
+        self.fields(&record.payload, true);
         self.out.push(b'\n');
     }
 
@@ -201,13 +222,16 @@ impl Line {
         self.painted(color, text.as_bytes());
     }
 
-    /// Text with control characters escaped (`\u{1b}`), except tabs and
-    /// newlines.
+    /// Text with control characters escaped (`\x1b`, `\u{85}`), except
+    /// tabs and newlines.
     fn text(&mut self, text: &[u8]) {
         for chunk in text.utf8_chunks() {
             for c in chunk.valid().chars() {
                 if c.is_control() && c != '\n' && c != '\t' {
-                    let _ = write!(Text(&mut self.out), "{}", c.escape_unicode());
+                    let _ = match c.is_ascii() {
+                        true => write!(Text(&mut self.out), "\\x{:02x}", c as u32),
+                        false => write!(Text(&mut self.out), "{}", c.escape_unicode()),
+                    };
                 } else {
                     let mut utf8 = [0; 4];
                     self.out
@@ -368,7 +392,7 @@ mod tests {
         assert!(!line.contains('\x1b') && !line.contains('\x07') && !line.contains('\r'));
         assert_eq!(
             line,
-            "1970-01-01T00:00:00.000000Z  INFO evil \\u{1b}[31mred\\u{1b}[0m\\u{d} f=\\u{7}bell\n"
+            "1970-01-01T00:00:00.000000Z  INFO evil \\x1b[31mred\\x1b[0m\\x0d f=\\x07bell\n"
         );
     }
 
