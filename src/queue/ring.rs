@@ -16,41 +16,57 @@
 //! on the other core for it; this way a push loads nothing the consumer
 //! writes, and its stores go out without waiting. Positions are
 //! `lap * one_lap + index`, as in crossbeam's bounded queue.
+//!
+//! Positions (and stamps) are `u64` on every target. With `usize` a 32-bit
+//! target would run out of positions after 2^31 or so pushes into one ring,
+//! and a wrapped tail looks far behind the head, so a full ring would look
+//! empty and a producer would overwrite a value the consumer is reading. A
+//! position is at most about twice the number of pushes, so staying below
+//! 2^63 (which [`SKIPPED`] relies on) takes over 2^62 pushes into one ring:
+//! more than a century at a billion pushes a second. On 64-bit targets this
+//! costs nothing.
 
 use std::cell::UnsafeCell;
-use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::utils::{Backoff, CachePadded};
+
+/// Set in a stamp (with the position's usual `position + 1`) when the
+/// producer's `init` panicked: the slot holds no value, and the consumer
+/// passes over it. Positions never reach this bit (see the module docs).
+const SKIPPED: u64 = 1 << 63;
 
 #[repr(align(64))]
 struct Slot<T> {
     /// One more than the position of the value it holds, once written
     /// (0 before the first); the consumer takes the value at position `p`
-    /// when it reads `p + 1` here.
-    stamp: AtomicUsize,
+    /// when it reads `p + 1` here, and passes over the slot when it reads
+    /// `(p + 1) | SKIPPED`.
+    stamp: AtomicU64,
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
 /// What producers share: the tail, and the head as last read from the
 /// consumer, on one cache line.
 struct Producers {
-    tail: AtomicUsize,
-    seen_head: AtomicUsize,
+    tail: AtomicU64,
+    seen_head: AtomicU64,
 }
 
 /// A bounded multi-producer, single-consumer ring.
 ///
 /// The consumer's methods are `unsafe`: their caller guarantees that no two
 /// threads run them at the same time (`queue::sharded` gives them to one
-/// owner).
+/// owner). [`Ring::push_with`] is `unsafe` too: its caller guarantees that
+/// the value is written.
 pub(crate) struct Ring<T> {
     producers: CachePadded<Producers>,
     /// The consumer's position: every position before it is free.
-    head: CachePadded<AtomicUsize>,
+    head: CachePadded<AtomicU64>,
     slots: Box<[Slot<T>]>,
     /// The smallest power of two above the capacity.
-    one_lap: usize,
+    one_lap: u64,
 }
 
 // SAFETY: a value is written by exactly one producer (the one whose CAS won
@@ -67,19 +83,32 @@ impl<T> Ring<T> {
         let capacity = capacity.max(1);
         let slots = (0..capacity)
             .map(|_| Slot {
-                stamp: AtomicUsize::new(0),
+                stamp: AtomicU64::new(0),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
         Ring {
             producers: CachePadded::new(Producers {
-                tail: AtomicUsize::new(0),
-                seen_head: AtomicUsize::new(0),
+                tail: AtomicU64::new(0),
+                seen_head: AtomicU64::new(0),
             }),
-            head: CachePadded::new(AtomicUsize::new(0)),
+            head: CachePadded::new(AtomicU64::new(0)),
             slots,
-            one_lap: (capacity + 1).next_power_of_two(),
+            one_lap: (capacity as u64 + 1).next_power_of_two(),
         }
+    }
+
+    /// An empty ring whose head and tail start at `position` instead of 0,
+    /// as if that many positions had been used.
+    #[cfg(test)]
+    fn starting_at(capacity: usize, position: u64) -> Self {
+        let mut ring = Ring::new(capacity);
+        assert!(ring.index(position) < ring.capacity(), "not a position");
+        // Every stamp is 0, below `position + 1`: no slot looks written.
+        *ring.producers.tail.get_mut() = position;
+        *ring.producers.seen_head.get_mut() = position;
+        *ring.head.get_mut() = position;
+        ring
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -87,31 +116,33 @@ impl<T> Ring<T> {
     }
 
     #[inline]
-    fn index(&self, position: usize) -> usize {
-        position & (self.one_lap - 1)
+    fn index(&self, position: u64) -> usize {
+        // Below `one_lap`, which is at most twice the capacity: no loss.
+        (position & (self.one_lap - 1)) as usize
     }
 
     /// The position after `position`.
     #[inline]
-    fn next(&self, position: usize) -> usize {
+    fn next(&self, position: u64) -> u64 {
         if self.index(position) + 1 < self.slots.len() {
             position + 1
         } else {
-            (position & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+            (position & !(self.one_lap - 1)) + self.one_lap
         }
     }
 
     /// Values pushed before `position`.
     #[inline]
-    fn count(&self, position: usize) -> u64 {
-        let laps = (position / self.one_lap) as u64;
+    fn count(&self, position: u64) -> u64 {
+        let laps = position / self.one_lap;
         laps * self.slots.len() as u64 + self.index(position) as u64
     }
 
     /// Whether a push at `tail` would overwrite a value the consumer has
-    /// not taken, by the consumer's position `head`.
+    /// not taken, by the consumer's position `head`. (A `head` ahead of
+    /// `tail` means `tail` is stale: the CAS on it will fail.)
     #[inline]
-    fn full(&self, tail: usize, head: usize) -> bool {
+    fn full(&self, tail: u64, head: u64) -> bool {
         self.count(tail).saturating_sub(self.count(head)) >= self.slots.len() as u64
     }
 
@@ -119,10 +150,18 @@ impl<T> Ring<T> {
     /// returning the value's index in the ring. When the ring is full,
     /// `init` is not called and comes back as the error.
     ///
-    /// `init` must write a value and must not panic: the slot is reserved
-    /// while it runs, and a panic would leave it to be waited for forever.
+    /// If `init` panics, the slot is stamped to be passed over: the consumer
+    /// skips it, whatever `init` wrote there is leaked (never read nor
+    /// dropped), and the position still counts in [`Ring::pushed`]. The
+    /// panic goes on to the caller.
+    ///
+    /// # Safety
+    ///
+    /// If `init` returns, it must have initialized the value (with
+    /// `MaybeUninit::write`, say): once this returns, the consumer reads the
+    /// slot as a `T` and drops it.
     #[inline]
-    pub(crate) fn push_with<F>(&self, init: F) -> Result<usize, F>
+    pub(crate) unsafe fn push_with<F>(&self, init: F) -> Result<usize, F>
     where
         F: FnOnce(&mut MaybeUninit<T>),
     {
@@ -130,10 +169,17 @@ impl<T> Ring<T> {
         let producers = &*self.producers;
         let mut tail = producers.tail.load(Ordering::Relaxed);
         loop {
+            // Acquire: the head read here (by us or by the producer whose
+            // `fetch_max` stored it) was published by the consumer after it
+            // was done with the slots before it; a push into one of those
+            // slots must come after that.
             if self.full(tail, producers.seen_head.load(Ordering::Acquire)) {
                 // Full by the head seen last: ask the consumer (rarely).
                 let head = self.head.load(Ordering::Acquire);
                 if head != producers.seen_head.load(Ordering::Relaxed) {
+                    // Release passes on what the acquire above saw, to the
+                    // producers that read `seen_head` (the max never moves
+                    // it back, so a stale head cannot replace a newer one).
                     producers.seen_head.fetch_max(head, Ordering::AcqRel);
                 }
                 if self.full(tail, head) {
@@ -145,6 +191,10 @@ impl<T> Ring<T> {
                     continue;
                 }
             }
+            // SeqCst is more than needed: only the CAS's atomicity matters
+            // (each position is won once, and positions never repeat); the
+            // slot's accesses are ordered by the stamp's and the head's
+            // release/acquire pairs.
             match producers.tail.compare_exchange_weak(
                 tail,
                 self.next(tail),
@@ -160,20 +210,44 @@ impl<T> Ring<T> {
         }
         let index = self.index(tail);
         let slot = &self.slots[index];
+        // Stamps the slot to be skipped if `init` panics.
+        let reserved = Reserved {
+            stamp: &slot.stamp,
+            position: tail,
+        };
         // SAFETY: winning the CAS made this position ours, and the head says
         // the consumer is done with the slot's previous value.
         init(unsafe { &mut *slot.value.get() });
-        slot.stamp.store(tail + 1, Ordering::Release);
+        // Release: the value's bytes reach the consumer with the stamp.
+        reserved.written();
         Ok(index)
     }
 
-    /// The oldest value's slot, if a producer has finished writing it.
+    /// The oldest value's slot, if a producer has finished writing it;
+    /// passes over slots whose producer panicked.
+    ///
+    /// # Safety
+    ///
+    /// As for the consumer's methods: it may move the head.
     #[inline]
-    fn ready_slot(&self) -> Option<(usize, &Slot<T>)> {
-        // Only the consumer writes the head.
-        let head = self.head.load(Ordering::Relaxed);
-        let slot = &self.slots[self.index(head)];
-        (slot.stamp.load(Ordering::Acquire) == head + 1).then_some((head, slot))
+    unsafe fn ready_slot(&self) -> Option<(u64, &Slot<T>)> {
+        loop {
+            // Only the consumer writes the head.
+            let head = self.head.load(Ordering::Relaxed);
+            let slot = &self.slots[self.index(head)];
+            // Acquire: pairs with the producer's release of the stamp, so
+            // the value it wrote is visible.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == head + 1 {
+                return Some((head, slot));
+            }
+            if stamp != (head + 1) | SKIPPED {
+                return None;
+            }
+            // No value to drop: free the slot as `FreeSlot` would. Release
+            // hands what the panicked producer wrote on to the next one.
+            self.head.store(self.next(head), Ordering::Release);
+        }
     }
 
     /// Lets `look` see the oldest value without taking it. `None` when the
@@ -184,22 +258,25 @@ impl<T> Ring<T> {
     /// No other thread may run a consumer method at the same time.
     #[inline]
     pub(crate) unsafe fn peek_with<R>(&self, look: impl FnOnce(&T) -> R) -> Option<R> {
-        let (_, slot) = self.ready_slot()?;
+        // SAFETY: we are the consumer (the caller's promise).
+        let (_, slot) = unsafe { self.ready_slot() }?;
         // SAFETY: the stamp says the value is written; only the consumer
         // (the caller, alone) takes it away.
         Some(look(unsafe { (*slot.value.get()).assume_init_ref() }))
     }
 
     /// Takes the oldest value: `read` sees it in its slot, then it is
-    /// dropped there (also if `read` panics) and the slot freed. `None` when
-    /// the ring is empty (or its oldest value is still being written).
+    /// dropped there (also if `read` panics) and the slot freed (also if
+    /// dropping it panics). `None` when the ring is empty (or its oldest
+    /// value is still being written).
     ///
     /// # Safety
     ///
     /// No other thread may run a consumer method at the same time.
     #[inline]
     pub(crate) unsafe fn pop_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Option<R> {
-        let (head, slot) = self.ready_slot()?;
+        // SAFETY: we are the consumer (the caller's promise).
+        let (head, slot) = unsafe { self.ready_slot() }?;
         // SAFETY: as in `peek_with`; and the value is ours to drop.
         let value = unsafe { (*slot.value.get()).assume_init_mut() };
         let free = FreeSlot {
@@ -210,7 +287,8 @@ impl<T> Ring<T> {
         Some(read(&mut *free.value))
     }
 
-    /// Values pushed into the ring since it was made (reserved ones count).
+    /// Values pushed into the ring since it was made (reserved ones count,
+    /// and ones whose `init` panicked).
     pub(crate) fn pushed(&self) -> u64 {
         self.count(self.producers.tail.load(Ordering::Relaxed))
     }
@@ -219,30 +297,81 @@ impl<T> Ring<T> {
     pub(crate) fn len(&self) -> usize {
         let head = self.head.load(Ordering::Acquire);
         let tail = self.producers.tail.load(Ordering::Acquire);
+        // The head is read first, so this may overshoot by what moved
+        // between the loads: still about the capacity, which fits a usize.
         self.count(tail).saturating_sub(self.count(head)) as usize
     }
 }
 
+/// A position won by a producer whose value is not written yet: dropped
+/// (when `init` panics) it stamps the slot to be passed over.
+struct Reserved<'a> {
+    stamp: &'a AtomicU64,
+    position: u64,
+}
+
+impl Reserved<'_> {
+    /// The value is written: tells the consumer.
+    #[inline]
+    fn written(self) {
+        let this = ManuallyDrop::new(self);
+        this.stamp.store(this.position + 1, Ordering::Release);
+    }
+}
+
+impl Drop for Reserved<'_> {
+    #[cold]
+    fn drop(&mut self) {
+        // Release, so that what `init` wrote comes before the next lap's
+        // producer writes the slot (through the consumer's head).
+        self.stamp
+            .store((self.position + 1) | SKIPPED, Ordering::Release);
+    }
+}
+
 /// Drops a popped value and frees its slot (publishes the head past it),
-/// also when the reader panics.
+/// also when the reader panics, and also when dropping the value panics.
 struct FreeSlot<'a, T> {
     value: &'a mut T,
-    head: &'a AtomicUsize,
-    next: usize,
+    head: &'a AtomicU64,
+    next: u64,
+}
+
+/// Publishes the head past a slot whose value is gone.
+struct AdvanceHead<'a> {
+    head: &'a AtomicU64,
+    next: u64,
+}
+
+impl Drop for AdvanceHead<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: the consumer's reads and drop of the value come before a
+        // producer's next write into the slot (it acquires the head).
+        self.head.store(self.next, Ordering::Release);
+    }
 }
 
 impl<T> Drop for FreeSlot<'_, T> {
     fn drop(&mut self) {
+        // Dropped after the value, also if `T::drop` panics: a panicking
+        // drop still counts as done (the value's fields are dropped as it
+        // unwinds), and the head must move past it, or the next pop would
+        // drop it again.
+        let _advance = AdvanceHead {
+            head: self.head,
+            next: self.next,
+        };
         // SAFETY: the value was initialized and is ours; after this it is
         // never touched again until a producer writes a new one, which it
-        // does only once it sees the head below.
+        // does only once it sees the head past it.
         unsafe { std::ptr::drop_in_place(self.value as *mut T) };
-        self.head.store(self.next, Ordering::Release);
     }
 }
 
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
+        // If a value's drop panics, the ones after it are leaked.
         // SAFETY: `&mut self`: no one else uses the ring any more.
         while unsafe { self.pop_with(|_| ()) }.is_some() {}
     }
@@ -260,19 +389,33 @@ impl<T> std::fmt::Debug for Ring<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::sync::Arc;
-    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::AtomicUsize;
 
-    fn push(ring: &Ring<String>, value: &str) -> bool {
-        ring.push_with(|slot| {
-            slot.write(value.to_owned());
-        })
+    /// Pushes `value`, written the way every push must.
+    fn push_value<T>(ring: &Ring<T>, value: T) -> bool {
+        // SAFETY: the value is written.
+        unsafe {
+            ring.push_with(|slot| {
+                slot.write(value);
+            })
+        }
         .is_ok()
     }
 
-    fn pop(ring: &Ring<String>) -> Option<String> {
+    fn push(ring: &Ring<String>, value: &str) -> bool {
+        push_value(ring, value.to_owned())
+    }
+
+    fn pop<T: Default>(ring: &Ring<T>) -> Option<T> {
         // SAFETY: each test has one consumer.
         unsafe { ring.pop_with(std::mem::take) }
+    }
+
+    /// Panics without the panic hook (which would print a message).
+    fn fail() -> ! {
+        std::panic::resume_unwind(Box::new("failed on purpose"))
     }
 
     #[test]
@@ -316,45 +459,185 @@ mod tests {
         let ring = Ring::new(8);
         for _ in 0..8 {
             live.fetch_add(1, Ordering::Relaxed);
-            let pushed = ring.push_with(|slot| {
-                slot.write(Tracked(Arc::clone(&live)));
-            });
-            assert!(pushed.is_ok());
+            assert!(push_value(&ring, Tracked(Arc::clone(&live))));
         }
         for _ in 0..3 {
             unsafe { ring.pop_with(|_| ()) }.unwrap();
         }
         assert_eq!(live.load(Ordering::Relaxed), 5);
-        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+        let panicked = catch_unwind(AssertUnwindSafe(|| unsafe {
             ring.pop_with(|_| panic!("reader failed"))
         }));
         assert!(panicked.is_err());
         assert_eq!(live.load(Ordering::Relaxed), 4, "dropped despite the panic");
-        let pushed = ring.push_with(|slot| {
-            live.fetch_add(1, Ordering::Relaxed);
-            slot.write(Tracked(Arc::clone(&live)));
-        });
-        assert!(pushed.is_ok());
+        live.fetch_add(1, Ordering::Relaxed);
+        assert!(push_value(&ring, Tracked(Arc::clone(&live))));
         drop(ring);
         assert_eq!(live.load(Ordering::Relaxed), 0);
     }
 
+    /// Where `usize` positions wrapped on 32-bit targets.
+    const WRAP_32: u64 = 1 << 32;
+
     #[test]
-    fn concurrent_producers_and_a_consumer_lose_and_repeat_nothing() {
+    fn a_full_ring_refuses_a_push_across_the_old_32_bit_wrap() {
+        for capacity in [1, 3, 4, 5, 100] {
+            for wrap in [1 << 31, WRAP_32] {
+                let one_lap = (capacity as u64 + 1).next_power_of_two();
+                let start = wrap - 2 * one_lap;
+                let ring = Ring::starting_at(capacity, start);
+                let (mut pushed, mut popped) = (0u64, 0u64);
+                for _ in 0..capacity {
+                    assert!(push_value(&ring, pushed));
+                    pushed += 1;
+                }
+                // Kept full for four laps, its head and tail on either side
+                // of the wrap point for a while.
+                let mut straddled = false;
+                for _ in 0..4 * capacity {
+                    assert!(!push_value(&ring, u64::MAX), "full");
+                    assert_eq!(ring.len(), capacity);
+                    let head = ring.head.load(Ordering::Relaxed);
+                    let tail = ring.producers.tail.load(Ordering::Relaxed);
+                    straddled |= head < wrap && tail >= wrap;
+                    assert_eq!(pop(&ring), Some(popped));
+                    popped += 1;
+                    assert!(push_value(&ring, pushed));
+                    pushed += 1;
+                }
+                assert!(straddled);
+                while let Some(value) = pop(&ring) {
+                    assert_eq!(value, popped);
+                    popped += 1;
+                }
+                assert_eq!(popped, pushed);
+                assert_eq!(ring.pushed(), ring.count(start) + pushed);
+                assert_eq!(ring.len(), 0);
+            }
+        }
+    }
+
+    /// Counts its drops, and panics in its drop if `panics`.
+    struct PanicsOnDrop {
+        id: u32,
+        drops: Arc<AtomicU64>,
+        panics: bool,
+    }
+
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            self.drops.fetch_add(1, Ordering::Relaxed);
+            if self.panics {
+                fail();
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_whose_drop_panics_is_dropped_once_and_the_ring_goes_on() {
+        let drops = Arc::new(AtomicU64::new(0));
+        let value = |id, panics| PanicsOnDrop {
+            id,
+            drops: Arc::clone(&drops),
+            panics,
+        };
+        let ring = Ring::new(2);
+        assert!(push_value(&ring, value(1, true)) && push_value(&ring, value(2, false)));
+        let popped = catch_unwind(AssertUnwindSafe(|| unsafe { ring.pop_with(|v| v.id) }));
+        assert!(popped.is_err(), "the drop's panic reaches the caller");
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+        assert_eq!(ring.len(), 1, "its slot is free");
+        assert!(push_value(&ring, value(3, false)));
+        assert_eq!(ring.len(), 2);
+        for id in [2, 3] {
+            assert_eq!(unsafe { ring.pop_with(|v| v.id) }, Some(id));
+        }
+        assert_eq!(unsafe { ring.pop_with(|v| v.id) }, None);
+        assert_eq!(drops.load(Ordering::Relaxed), 3, "each value dropped once");
+        drop(ring);
+        assert_eq!(drops.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_slot_whose_init_panicked_is_passed_over() {
+        let live = Arc::new(AtomicU64::new(0));
+        let tracked = |id: u32| {
+            live.fetch_add(1, Ordering::Relaxed);
+            (id, Tracked(Arc::clone(&live)))
+        };
+        let id = |ring: &Ring<(u32, Tracked)>| unsafe { ring.pop_with(|v| v.0) };
+        let ring = Ring::new(3);
+        assert!(push_value(&ring, tracked(1)));
+        // One fails after writing its value, one before.
+        for write in [true, false] {
+            let pushed = catch_unwind(AssertUnwindSafe(|| unsafe {
+                ring.push_with(|slot| {
+                    if write {
+                        slot.write(tracked(2));
+                    }
+                    fail()
+                })
+            }));
+            assert!(pushed.is_err(), "the panic reaches the caller");
+        }
+        assert_eq!((ring.len(), ring.pushed()), (3, 3), "their slots are used");
+        assert!(!push_value(&ring, tracked(0)), "full");
+        assert_eq!(id(&ring), Some(1));
+        assert!(push_value(&ring, tracked(3)));
+        assert_eq!(unsafe { ring.peek_with(|v| v.0) }, Some(3), "passed over");
+        assert_eq!(ring.len(), 1);
+        assert_eq!((id(&ring), id(&ring)), (Some(3), None));
+        for i in 0..10 {
+            assert!(push_value(&ring, tracked(i)));
+            assert_eq!(id(&ring), Some(i));
+        }
+        assert_eq!((ring.len(), ring.pushed()), (0, 14));
+        drop(ring);
+        // What the failed `init` wrote is leaked, never read nor dropped.
+        assert_eq!(live.load(Ordering::Relaxed), 1);
+    }
+
+    /// Three producers and a consumer on a ring whose positions start at
+    /// `start`; every `fail_every`-th push of a producer panics in `init`,
+    /// and a push refused is given up, or tried again if `retry`. Returns
+    /// the tail it ended at.
+    fn concurrent(start: u64, fail_every: u64, retry: bool) -> u64 {
         const PER_PRODUCER: u64 = 200_000;
-        let ring: Ring<(u64, u64)> = Ring::new(100);
-        let refused = AtomicU64::new(0);
+        let ring: Ring<(u64, u64)> = Ring::starting_at(100, start);
+        let (refused, failed) = (AtomicU64::new(0), AtomicU64::new(0));
         let done = AtomicUsize::new(0);
+        let fails = |n: u64| n % fail_every == fail_every - 1;
         let mut seen = std::thread::scope(|scope| {
             for producer in 0..3 {
-                let (ring, refused, done) = (&ring, &refused, &done);
+                let (ring, refused, failed, done) = (&ring, &refused, &failed, &done);
                 scope.spawn(move || {
                     for n in 0..PER_PRODUCER {
-                        let pushed = ring.push_with(|slot| {
-                            slot.write((producer, n));
-                        });
-                        if pushed.is_err() {
-                            refused.fetch_add(1, Ordering::Relaxed);
+                        let value = (producer, n);
+                        let pushed = loop {
+                            let pushed = if fails(n) {
+                                let pushed = catch_unwind(AssertUnwindSafe(|| unsafe {
+                                    ring.push_with(|slot| {
+                                        slot.write(value);
+                                        fail()
+                                    })
+                                }));
+                                match pushed {
+                                    Err(_) => Some(false),
+                                    Ok(Err(_)) => None,
+                                    Ok(Ok(_)) => unreachable!("init returned"),
+                                }
+                            } else {
+                                push_value(ring, value).then_some(true)
+                            };
+                            match pushed {
+                                None if retry => std::thread::yield_now(),
+                                pushed => break pushed,
+                            }
+                        };
+                        match pushed {
+                            Some(true) => {}
+                            Some(false) => _ = failed.fetch_add(1, Ordering::Relaxed),
+                            None => _ = refused.fetch_add(1, Ordering::Relaxed),
                         }
                     }
                     done.fetch_add(1, Ordering::Release);
@@ -372,13 +655,30 @@ mod tests {
             }
         });
         let taken: u64 = seen.iter().map(|s| s.len() as u64).sum();
-        assert_eq!(taken + refused.load(Ordering::Relaxed), 3 * PER_PRODUCER);
-        assert_eq!(ring.pushed(), taken);
+        let (refused, failed) = (refused.into_inner(), failed.into_inner());
+        assert_eq!(taken + refused + failed, 3 * PER_PRODUCER);
+        assert!(!retry || refused == 0);
+        assert_eq!(ring.pushed() - ring.count(start), taken + failed);
         for numbers in &mut seen {
-            // Each producer's values arrive in the order it pushed them.
+            // Each producer's values arrive in the order it pushed them,
+            // once each, and none whose `init` failed.
             assert!(numbers.windows(2).all(|w| w[0] < w[1]));
-            numbers.dedup();
+            assert!(!numbers.iter().any(|&n| fails(n)));
         }
         assert_eq!(ring.len(), 0);
+        ring.producers.tail.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn concurrent_producers_and_a_consumer_lose_and_repeat_nothing() {
+        concurrent(0, u64::MAX, false);
+    }
+
+    #[test]
+    fn concurrently_across_the_old_32_bit_wrap_with_failing_pushes() {
+        // A hundred slots are 128 positions a lap: a thousand laps before
+        // the wrap, and 6000 laps of pushes.
+        let tail = concurrent(WRAP_32 - 1000 * 128, 1000, true);
+        assert!(tail > WRAP_32);
     }
 }

@@ -175,7 +175,9 @@ impl Queue {
         let rest = (0..count).map(|offset| (home + offset) % count);
         for at in std::iter::once(first).chain(rest.filter(|&at| at != first)) {
             let ring = &self.rings[at];
-            match ring.push_with(init) {
+            // SAFETY: `init` writes the record: `Queue::push` and capture's
+            // `capture_log`, its only callers, `slot.write` one first thing.
+            match unsafe { ring.push_with(init) } {
                 Ok(index) => {
                     if at != first {
                         let _ = LAST_RING.try_with(|last| last.set(at));
