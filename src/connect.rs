@@ -1,7 +1,8 @@
 //! Connections to ClickHouse.
 //!
 //! Every connection is the official `clickhouse` crate over our own hyper
-//! client, so HTTPS trusts the webpki roots plus `CLICKHOUSE_CA_CERT`. The
+//! client, so HTTPS trusts the webpki roots plus the configured CA file
+//! (`CLICKHOUSE_CA_CERT` or `Builder::ca_cert`). The
 //! flusher and the query module each build their own client: a client's pooled
 //! connections belong to the tokio runtime that opened them.
 
@@ -71,8 +72,9 @@ mod tls {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = &config.ca_cert {
+            // The setting the file came from, so the error names it.
             let bad = |reason: String| ConfigError::CaCert {
-                setting: "CLICKHOUSE_CA_CERT",
+                setting: config.ca_cert_setting,
                 path: path.clone(),
                 reason,
             };
@@ -86,7 +88,7 @@ mod tls {
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| ConfigError::CaCert {
-                setting: "CLICKHOUSE_CA_CERT",
+                setting: config.ca_cert_setting,
                 path: config.ca_cert.clone().unwrap_or_default(),
                 reason: e.to_string(),
             })?

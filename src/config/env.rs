@@ -6,12 +6,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::resolved::Config;
 use super::values::{
     Endpoint, Secret, check_ca_cert, parse_bool, parse_count, parse_days, parse_host,
-    parse_identifier, parse_policy, parse_port, parse_url,
+    parse_identifier, parse_millis, parse_policy, parse_port, parse_url,
 };
 use crate::error::{ConfigError, invalid};
 
@@ -96,6 +95,7 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
     }
     if let Some(path) = env.get("CLICKHOUSE_CA_CERT") {
         config.ca_cert = read.ok(check_ca_cert("CLICKHOUSE_CA_CERT", PathBuf::from(path)));
+        config.ca_cert_setting = "CLICKHOUSE_CA_CERT";
     }
     if let Some(name) = env.get("OTEL_SERVICE_NAME") {
         let name = match name.trim().is_empty() {
@@ -130,22 +130,25 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
     if let Some(n) = read.var("CLICKHOUSE_BATCH_MAX_ROWS", parse_count) {
         pipeline.batch_max_rows = n;
     }
-    if let Some(ms) = read.var("CLICKHOUSE_FLUSH_INTERVAL_MS", parse_count) {
-        pipeline.flush_interval = Duration::from_millis(ms as u64);
+    if let Some(interval) = read.var("CLICKHOUSE_FLUSH_INTERVAL_MS", parse_millis) {
+        pipeline.flush_interval = interval;
     }
 
     config.spool.dir = env.get("CLICKHOUSE_SPOOL_DIR").map(PathBuf::from);
     if let Some(n) = read.var("CLICKHOUSE_SPOOL_MAX_BYTES", parse_count) {
         config.spool.max_bytes = n as u64;
     }
-    if let Some(ms) = read.var("CLICKHOUSE_METRICS_INTERVAL_MS", parse_count) {
-        config.metrics.interval = Duration::from_millis(ms as u64);
+    if let Some(interval) = read.var("CLICKHOUSE_METRICS_INTERVAL_MS", parse_millis) {
+        config.metrics.interval = interval;
     }
     if let Some(on) = read.var("CLICKHOUSE_MONITOR", parse_bool) {
         config.monitor.system = on;
     }
-    if let Some(directives) = read.var("RUST_LOG", super::values::parse_filter) {
+    // Kept as given: only the exits that install the filter use it, and
+    // check it (`Builder::with_filter_checked`).
+    if let Some(directives) = env.get("RUST_LOG") {
         config.filter = directives;
+        config.filter_setting = "RUST_LOG";
     }
     (config, errors)
 }

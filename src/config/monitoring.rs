@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::sections::{check_count, check_duration};
+use super::sections::{check_count, check_duration, check_duration_max};
+use super::values::redact_url;
 use crate::error::{ConfigError, invalid};
 use crate::record::Severity;
 
@@ -12,7 +13,7 @@ use crate::record::Severity;
 #[non_exhaustive]
 pub struct MetricsConfig {
     /// How often the recorder's series are written to `metrics` (one row
-    /// per series each time).
+    /// per series each time); positive, at most 365 days.
     pub interval: Duration,
     /// Series (metric name plus labels) the recorder keeps; registrations
     /// of new ones past it are refused and counted.
@@ -47,7 +48,7 @@ pub struct MonitorConfig {
     /// Whether the system gauges are recorded every `interval`.
     pub system: bool,
     /// How often the system is read (the recorder's snapshots decide how
-    /// often it is written).
+    /// often it is written); positive, at most 365 days.
     pub interval: Duration,
     /// Services to check.
     pub services: Vec<ServiceCheck>,
@@ -78,11 +79,13 @@ pub struct ServiceCheck {
     pub name: String,
     /// What to check.
     pub target: CheckTarget,
-    /// Time between checks.
+    /// Time between checks; positive, at most 365 days.
     pub interval: Duration,
-    /// A check that takes longer failed (the service is down).
+    /// A check that takes longer failed (the service is down); positive, at
+    /// most 365 days.
     pub timeout: Duration,
-    /// A check that succeeds slower than this finds the service degraded.
+    /// A check that succeeds slower than this finds the service degraded;
+    /// at most 365 days.
     pub degraded_after: Duration,
 }
 
@@ -126,12 +129,13 @@ impl ServiceCheck {
         }
         check_duration("ServiceCheck::interval", self.interval)?;
         check_duration("ServiceCheck::timeout", self.timeout)?;
+        check_duration_max("ServiceCheck::degraded_after", self.degraded_after)?;
         if let CheckTarget::Http(url) = &self.target
             && !url.starts_with("http://")
         {
             return Err(invalid(
                 "CheckTarget::Http",
-                url,
+                &redact_url(url),
                 "an http:// URL (for HTTPS, check the port with CheckTarget::Tcp)",
             ));
         }

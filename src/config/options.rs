@@ -10,8 +10,9 @@ use super::env::{PIPELINE_VARS, SPOOL_VARS};
 use super::monitoring::{Colors, MetricsConfig, MonitorConfig, ServiceCheck};
 use super::sections::{
     CaptureConfig, PipelineConfig, QueuePolicy, SpoolConfig, check_count, check_duration,
+    check_duration_max,
 };
-use super::values::parse_filter;
+use super::values::{SharedWriter, parse_filter};
 use crate::error::ConfigError;
 use crate::record::Severity;
 
@@ -22,7 +23,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A zero count or duration.
+    /// A zero count or duration (but `shutdown_timeout`), or a duration
+    /// longer than 365 days.
     pub fn pipeline(mut self, pipeline: PipelineConfig) -> Result<Self, ConfigError> {
         pipeline.validate()?;
         self.config.pipeline = pipeline;
@@ -63,16 +65,22 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// Zero.
+    /// Zero, or longer than 365 days.
     pub fn flush_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
         self.config.pipeline.flush_interval = check_duration("Builder::flush_interval", interval)?;
         self.replaced(&["CLICKHOUSE_FLUSH_INTERVAL_MS"]);
         Ok(self)
     }
 
-    /// How long dropping the guard waits for what is queued to be delivered.
+    /// How long dropping the guard waits for what is queued to be delivered
+    /// (zero: it does not wait). Longer than 365 days is reported by the exit.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.config.pipeline.shutdown_timeout = timeout;
+        const SETTING: &str = "Builder::shutdown_timeout";
+        self.replaced(&[SETTING]);
+        match check_duration_max(SETTING, timeout) {
+            Ok(timeout) => self.config.pipeline.shutdown_timeout = timeout,
+            Err(error) => self.errors.push(error),
+        }
         self
     }
 
@@ -123,7 +131,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A zero interval or series cap.
+    /// A zero interval or series cap, or an interval longer than 365 days.
     pub fn metrics(mut self, metrics: MetricsConfig) -> Result<Self, ConfigError> {
         metrics.validate()?;
         self.config.metrics = metrics;
@@ -135,7 +143,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// Zero.
+    /// Zero, or longer than 365 days.
     pub fn metrics_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
         self.config.metrics.interval = check_duration("Builder::metrics_interval", interval)?;
         self.replaced(&["CLICKHOUSE_METRICS_INTERVAL_MS"]);
@@ -164,7 +172,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A zero interval, or a service check without a name.
+    /// A zero interval or one longer than 365 days, or a service check that
+    /// [`service_check`](Builder::service_check) refuses.
     pub fn monitor(mut self, monitor: MonitorConfig) -> Result<Self, ConfigError> {
         monitor.validate()?;
         self.config.monitor = monitor;
@@ -184,7 +193,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A check without a name, or with a zero interval or timeout.
+    /// A check without a name, with a zero interval or timeout, with a
+    /// duration longer than 365 days, or an HTTP target that is not
+    /// `http://`.
     pub fn service_check(mut self, check: ServiceCheck) -> Result<Self, ConfigError> {
         check.validate()?;
         self.config.monitor.services.push(check);
@@ -223,7 +234,7 @@ impl Builder {
     /// console on). Colors are off unless [`Colors::Always`].
     pub fn console_writer(mut self, writer: impl Write + Send + 'static) -> Self {
         self.console = Some(true);
-        self.console_writer = Some(Box::new(writer));
+        self.config.console_writer = Some(SharedWriter::new(writer));
         self
     }
 

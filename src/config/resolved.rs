@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::Builder;
 use super::monitoring::{ConsoleConfig, MetricsConfig, MonitorConfig};
 use super::sections::{CaptureConfig, PipelineConfig, Retention, SpoolConfig};
-use super::values::{Endpoint, Secret};
+use super::values::{Endpoint, Secret, SharedWriter};
 use crate::error::ConfigError;
 
 const DEFAULT_HOST: &str = "localhost";
@@ -20,7 +20,7 @@ const DEFAULT_FILTER: &str = "info";
 /// reports it. Read it with the getters; change it by turning it back into a
 /// [`Builder`] ([`Config::into_builder`]).
 ///
-/// `Debug` prints everything but the password.
+/// `Debug` prints everything but the password (and the console's writer).
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) endpoint: Endpoint,
@@ -29,6 +29,10 @@ pub struct Config {
     pub(crate) database: String,
     #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     pub(crate) ca_cert: Option<PathBuf>,
+    /// Where `ca_cert` came from (`CLICKHOUSE_CA_CERT` or `Builder::ca_cert`),
+    /// for the errors of reading it when connecting.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) ca_cert_setting: &'static str,
     pub(crate) service_name: String,
     pub(crate) service_version: Option<String>,
     pub(crate) retention: Retention,
@@ -42,8 +46,14 @@ pub struct Config {
     /// what the exit made of it), so a builder made back from this
     /// configuration leaves the choice to its own exit as this one did.
     pub(crate) console_asked: Option<bool>,
-    /// `EnvFilter` directives of the installed subscriber.
+    /// Where console lines go instead of stderr, kept so a builder made back
+    /// from this configuration prints where this one did.
+    pub(crate) console_writer: Option<SharedWriter>,
+    /// `EnvFilter` directives of the installed subscriber, as given: those
+    /// of `RUST_LOG` are checked only by the exits that install a filter.
     pub(crate) filter: String,
+    /// Where `filter` came from (`RUST_LOG` or `Builder::filter`).
+    pub(crate) filter_setting: &'static str,
     pub(crate) create_schema: bool,
     pub(crate) dry_run: bool,
     pub(crate) global_metrics: bool,
@@ -62,6 +72,7 @@ impl Config {
             password: Secret::default(),
             database: DEFAULT_DATABASE.to_owned(),
             ca_cert: None,
+            ca_cert_setting: "CLICKHOUSE_CA_CERT",
             service_name: super::values::default_service_name(),
             service_version: None,
             retention: Retention::default(),
@@ -72,7 +83,9 @@ impl Config {
             monitor: MonitorConfig::default(),
             console: ConsoleConfig::default(),
             console_asked: None,
+            console_writer: None,
             filter: DEFAULT_FILTER.to_owned(),
+            filter_setting: "RUST_LOG",
             create_schema: true,
             dry_run: false,
             global_metrics: true,
@@ -166,7 +179,10 @@ impl Config {
         self.console
     }
 
-    /// The `EnvFilter` directives [`Builder::install`] uses.
+    /// The `EnvFilter` directives [`Builder::install`] uses, as given. An
+    /// invalid `RUST_LOG` is kept here and reported only by
+    /// [`install`](Builder::install) and
+    /// [`build_subscriber`](Builder::build_subscriber), the exits that use it.
     pub fn filter(&self) -> &str {
         &self.filter
     }

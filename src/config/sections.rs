@@ -15,6 +15,10 @@ use crate::error::{ConfigError, invalid};
 /// Longest TTL accepted, in days (100 years).
 pub(crate) const MAX_TTL_DAYS: u32 = 36_500;
 
+/// Longest duration any setting takes (365 days): every interval, timeout
+/// and backoff is added to an `Instant`, which a larger one could overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// How long each table keeps its rows, in days (ClickHouse `TTL`).
 ///
 /// Defaults are the seed's: logs 6 months, metrics 2 years, events 1 year.
@@ -83,6 +87,9 @@ pub enum QueuePolicy {
 }
 
 /// Limits of the capture queue and the flusher's batches.
+///
+/// Every duration is at most 365 days; all but `shutdown_timeout` are
+/// positive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PipelineConfig {
@@ -105,11 +112,15 @@ pub struct PipelineConfig {
     pub insert_timeout: Duration,
     /// Encoded batches kept in memory until ClickHouse acknowledges them.
     /// Past this size they go to the spool if there is one; without one the
-    /// flusher stops taking records from the queue (`Block`: the application
-    /// waits) or drops what it takes and counts it (`DropNewest`, so the
-    /// console keeps going).
+    /// flusher stops taking records from the queue, so the queue fills and
+    /// its policy applies (`Block`: the application waits; `DropNewest`: new
+    /// records are dropped and counted). Only with the console on and
+    /// `DropNewest` does the flusher keep taking records, printing them and
+    /// dropping (and counting) what it cannot keep, so the console keeps
+    /// going while ClickHouse is away.
     pub max_pending_bytes: usize,
-    /// How long dropping the guard waits for the queue to drain.
+    /// How long dropping the guard waits for the queue to drain (zero: it
+    /// does not wait).
     pub shutdown_timeout: Duration,
     /// Longest wait between two attempts of a failed insert. Transient
     /// failures back off exponentially from 100 ms up to this; failures that
@@ -156,6 +167,7 @@ impl PipelineConfig {
         for (setting, d) in durations {
             check_duration(setting, d)?;
         }
+        check_duration_max("PipelineConfig::shutdown_timeout", self.shutdown_timeout)?;
         Ok(())
     }
 }
@@ -167,9 +179,29 @@ pub(crate) fn check_count(setting: &'static str, n: usize) -> Result<usize, Conf
     Ok(n)
 }
 
+/// A positive duration, at most [`MAX_DURATION`].
 pub(crate) fn check_duration(setting: &'static str, d: Duration) -> Result<Duration, ConfigError> {
     if d.is_zero() {
-        return Err(invalid(setting, "0s", "a positive duration"));
+        return Err(invalid(
+            setting,
+            "0s",
+            "a positive duration, at most 365 days",
+        ));
+    }
+    check_duration_max(setting, d)
+}
+
+/// A duration of at most [`MAX_DURATION`], zero included.
+pub(crate) fn check_duration_max(
+    setting: &'static str,
+    d: Duration,
+) -> Result<Duration, ConfigError> {
+    if d > MAX_DURATION {
+        return Err(invalid(
+            setting,
+            &format!("{d:?}"),
+            "a duration of at most 365 days",
+        ));
     }
     Ok(d)
 }

@@ -103,6 +103,8 @@ fn each_bad_value_names_its_variable() {
         ("CLICKHOUSE_SECURE", "maybe"),
         ("CLICKHOUSE_HOST", "http://host"),
         ("CLICKHOUSE_HOST", "a b"),
+        ("CLICKHOUSE_HOST", "ch.example:8123"),
+        ("CLICKHOUSE_HOST", "[ch.example]"),
         ("CLICKHOUSE_DATABASE", "logs; DROP TABLE x"),
         ("CLICKHOUSE_DATABASE", "1abc"),
         ("CLICKHOUSE_URL", "ftp://host"),
@@ -114,8 +116,10 @@ fn each_bad_value_names_its_variable() {
         ("CLICKHOUSE_QUEUE_CAPACITY", "lots"),
         ("CLICKHOUSE_FLUSH_INTERVAL_MS", "0"),
         ("CLICKHOUSE_QUEUE_POLICY", "sometimes"),
+        ("CLICKHOUSE_FLUSH_INTERVAL_MS", "31536000001"),
+        ("CLICKHOUSE_METRICS_INTERVAL_MS", "18446744073709551615"),
+        ("CLICKHOUSE_URL", "http://host:0"),
         ("OTEL_SERVICE_NAME", "  "),
-        ("RUST_LOG", "info,[[["),
     ];
     for (var, value) in cases {
         let err = with_vars(&[(var, value)]).expect_err(&format!("{var}={value} must fail"));
@@ -259,4 +263,362 @@ fn a_service_check_is_checked_where_it_is_added() {
     let ok = ServiceCheck::new("db", CheckTarget::Tcp("db:5432".into()));
     let config = no_env().service_check(ok).unwrap().build_config().unwrap();
     assert_eq!(config.monitor().services.len(), 1);
+}
+
+/// The error's `Display` and `Debug` both, for checking what they show.
+fn shown(err: &ConfigError) -> String {
+    format!("{err}\n{err:?}")
+}
+
+#[test]
+fn credentials_never_show_in_url_or_host_errors() {
+    // An unescaped `@` (or `/`, `?`, `#`) in the password.
+    let urls = [
+        "http://writer:p@ssw0rd@ch.example:8123",
+        "http://writer:p@ss@w0rd@ch.example",
+        "http://writer:p/ssw0rd@ch.example:8123",
+        "http://writer:p?ssw0rd@ch.example:8123",
+        "https://writer:p#ssw0rd@ch.example",
+        "writer:p@ssw0rd@ch.example",
+    ];
+    for url in urls {
+        let err = with_vars(&[("CLICKHOUSE_URL", url)]).unwrap_err();
+        assert_eq!(err.setting(), "CLICKHOUSE_URL");
+        assert!(!shown(&err).contains("ssw0rd"), "{url}: {}", shown(&err));
+        assert!(!shown(&err).contains("w0rd"), "{url}: {}", shown(&err));
+        assert!(shown(&err).contains("<redacted>@"), "{}", shown(&err));
+        let err = no_env().url(url).unwrap_err();
+        assert_eq!(err.setting(), "Builder::url");
+        assert!(!shown(&err).contains("w0rd"), "{url}: {}", shown(&err));
+    }
+    let err = with_vars(&[("CLICKHOUSE_URL", "http://writer:p@ssw0rd@ch.example:8123")]);
+    let message = err.unwrap_err().to_string();
+    assert!(
+        message.contains("\"http://<redacted>@ch.example:8123\""),
+        "{message}"
+    );
+
+    for host in [
+        "writer:hunter2@ch.example",
+        "http://writer:hunter2@ch.example",
+    ] {
+        let err = with_vars(&[("CLICKHOUSE_HOST", host)]).unwrap_err();
+        assert_eq!(err.setting(), "CLICKHOUSE_HOST");
+        assert!(!shown(&err).contains("hunter2"), "{}", shown(&err));
+        assert!(shown(&err).contains("<redacted>@ch.example"), "{err}");
+        let err = no_env().host(host).unwrap_err();
+        assert_eq!(err.setting(), "Builder::host");
+        assert!(!shown(&err).contains("hunter2"), "{}", shown(&err));
+    }
+    // A host without credentials is still shown as given.
+    let err = no_env().host("ch.example:8123").unwrap_err();
+    assert!(err.to_string().contains("\"ch.example:8123\""), "{err}");
+
+    let check = ServiceCheck::new(
+        "search",
+        CheckTarget::Http("https://probe:hunter2@search".into()),
+    );
+    let err = no_env().service_check(check).unwrap_err();
+    assert!(!shown(&err).contains("hunter2"), "{}", shown(&err));
+}
+
+#[test]
+fn a_url_names_port_0_never_and_its_schemes_port_as_given() {
+    for url in [
+        "http://ch.example:0",
+        "https://[::1]:0",
+        "http://ch.example:00",
+    ] {
+        let err = no_env().url(url).unwrap_err();
+        assert_eq!(err.setting(), "Builder::url");
+        assert!(err.to_string().contains("a port is 1-65535"), "{err}");
+        let err = with_vars(&[("CLICKHOUSE_URL", url)]).unwrap_err();
+        assert_eq!(err.setting(), "CLICKHOUSE_URL");
+    }
+    // `:80` and `:443` are the port asked for, not "no port".
+    let url = |url: &str| no_env().url(url).unwrap().build_config().unwrap().url();
+    assert_eq!(url("http://ch.example:80"), "http://ch.example:80");
+    assert_eq!(url("https://ch.example:443/"), "https://ch.example:443");
+    assert_eq!(url("http://[::1]:80"), "http://[::1]:80");
+    assert_eq!(url("http://ch.example"), "http://ch.example:8123");
+    assert_eq!(url("https://[::1]"), "https://[::1]:8443");
+    assert_eq!(url("http://ch.example:9000"), "http://ch.example:9000");
+}
+
+#[test]
+fn a_bad_rust_log_fails_only_the_exits_that_install_the_filter() {
+    let bad = [("RUST_LOG", "info,[{")];
+    // build_config (and build) do not use the filter.
+    let config = Builder::from_env_vars(bad).build_config().unwrap();
+    assert_eq!(config.filter(), "info,[{");
+    let (config, _) = Builder::from_env_vars(bad).finish(false).unwrap();
+    assert_eq!(config.filter(), "info,[{");
+    // install and build_subscriber check it.
+    let err = Builder::from_env_vars(bad)
+        .with_filter_checked()
+        .build_config()
+        .unwrap_err();
+    assert_eq!(err.setting(), "RUST_LOG");
+    assert!(err.to_string().contains("\"info,[{\""), "{err}");
+    // Also from a configuration made back into a builder.
+    let err = config.into_builder().with_filter_checked().build_config();
+    assert_eq!(err.unwrap_err().setting(), "RUST_LOG");
+    // A variable's earlier error comes first.
+    let err = Builder::from_env_vars([("CLICKHOUSE_PORT", "x"), ("RUST_LOG", "info,[{")])
+        .with_filter_checked()
+        .build_config()
+        .unwrap_err();
+    assert_eq!(err.setting(), "CLICKHOUSE_PORT");
+    // The setter still refuses at once, and replaces the variable.
+    let err = no_env().filter("info,[{").unwrap_err();
+    assert_eq!(err.setting(), "Builder::filter");
+    let config = Builder::from_env_vars(bad)
+        .filter("warn")
+        .unwrap()
+        .with_filter_checked()
+        .build_config()
+        .unwrap();
+    assert_eq!(config.filter(), "warn");
+    let good = Builder::from_env_vars([("RUST_LOG", "debug,my_app=trace")]);
+    let config = good.with_filter_checked().build_config().unwrap();
+    assert_eq!(config.filter(), "debug,my_app=trace");
+}
+
+#[test]
+fn every_duration_is_at_most_a_year() {
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let over = year + Duration::from_nanos(1);
+    for d in [over, Duration::MAX] {
+        let err = no_env().flush_interval(d).unwrap_err();
+        assert_eq!(err.setting(), "Builder::flush_interval");
+        assert!(err.to_string().contains("365 days"), "{err}");
+        let err = no_env().metrics_interval(d).unwrap_err();
+        assert_eq!(err.setting(), "Builder::metrics_interval");
+        // The setter keeps its signature; the exit reports it.
+        let err = no_env().shutdown_timeout(d).build_config().unwrap_err();
+        assert_eq!(err.setting(), "Builder::shutdown_timeout");
+        assert!(err.to_string().contains("365 days"), "{err}");
+    }
+    // A later shutdown_timeout replaces a bad one; zero and a year are fine.
+    let config = no_env()
+        .shutdown_timeout(Duration::MAX)
+        .shutdown_timeout(Duration::ZERO)
+        .flush_interval(year)
+        .and_then(|b| b.metrics_interval(year))
+        .and_then(Builder::build_config)
+        .unwrap();
+    assert_eq!(config.pipeline().shutdown_timeout, Duration::ZERO);
+    assert_eq!(config.pipeline().flush_interval, year);
+    let config = no_env().shutdown_timeout(year).build_config().unwrap();
+    assert_eq!(config.pipeline().shutdown_timeout, year);
+
+    type SetPipeline = fn(&mut PipelineConfig, Duration);
+    let pipeline_fields: [(&str, SetPipeline); 4] = [
+        ("PipelineConfig::flush_interval", |p, d| {
+            p.flush_interval = d
+        }),
+        ("PipelineConfig::insert_timeout", |p, d| {
+            p.insert_timeout = d
+        }),
+        ("PipelineConfig::max_retry_backoff", |p, d| {
+            p.max_retry_backoff = d
+        }),
+        ("PipelineConfig::shutdown_timeout", |p, d| {
+            p.shutdown_timeout = d
+        }),
+    ];
+    for (setting, set) in pipeline_fields {
+        let mut pipeline = PipelineConfig::default();
+        set(&mut pipeline, Duration::MAX);
+        let err = no_env().pipeline(pipeline.clone()).unwrap_err();
+        assert_eq!(err.setting(), setting);
+        set(&mut pipeline, year);
+        assert!(no_env().pipeline(pipeline).is_ok(), "{setting}");
+    }
+
+    let metrics = MetricsConfig {
+        interval: Duration::MAX,
+        ..MetricsConfig::default()
+    };
+    let err = no_env().metrics(metrics).unwrap_err();
+    assert_eq!(err.setting(), "MetricsConfig::interval");
+    let monitor = MonitorConfig {
+        interval: over,
+        ..MonitorConfig::default()
+    };
+    let err = no_env().monitor(monitor).unwrap_err();
+    assert_eq!(err.setting(), "MonitorConfig::interval");
+
+    let check = || ServiceCheck::new("db", CheckTarget::Tcp("db:5432".into()));
+    let cases = [
+        ("ServiceCheck::interval", check().interval(Duration::MAX)),
+        ("ServiceCheck::timeout", check().timeout(Duration::MAX)),
+        (
+            "ServiceCheck::degraded_after",
+            check().degraded_after(Duration::MAX),
+        ),
+    ];
+    for (setting, check) in cases {
+        let err = no_env().service_check(check.clone()).unwrap_err();
+        assert_eq!(err.setting(), setting);
+        let monitor = MonitorConfig {
+            services: vec![check],
+            ..MonitorConfig::default()
+        };
+        assert_eq!(no_env().monitor(monitor).unwrap_err().setting(), setting);
+    }
+    let fine = check()
+        .interval(year)
+        .timeout(year)
+        .degraded_after(Duration::ZERO);
+    assert!(no_env().service_check(fine).is_ok());
+
+    // The variables, in milliseconds.
+    let year_ms = "31536000000";
+    let config = with_vars(&[
+        ("CLICKHOUSE_FLUSH_INTERVAL_MS", year_ms),
+        ("CLICKHOUSE_METRICS_INTERVAL_MS", year_ms),
+    ])
+    .unwrap();
+    assert_eq!(config.pipeline().flush_interval, year);
+    assert_eq!(config.metrics().interval, year);
+    for var in [
+        "CLICKHOUSE_FLUSH_INTERVAL_MS",
+        "CLICKHOUSE_METRICS_INTERVAL_MS",
+    ] {
+        let err = with_vars(&[(var, "31536000001")]).unwrap_err();
+        assert_eq!(err.setting(), var);
+        assert!(err.to_string().contains("365 days"), "{err}");
+    }
+}
+
+#[test]
+fn the_ca_file_is_checked_under_the_name_it_was_given() {
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n";
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), PEM).unwrap();
+    let from_builder = no_env().ca_cert(file.path()).unwrap();
+    let from_builder = from_builder.build_config().unwrap();
+    assert_eq!(from_builder.ca_cert_setting, "Builder::ca_cert");
+    let from_env = with_vars(&[("CLICKHOUSE_CA_CERT", file.path().to_str().unwrap())]).unwrap();
+    assert_eq!(from_env.ca_cert_setting, "CLICKHOUSE_CA_CERT");
+    // The builder's setting wins over the variable, and so does its name.
+    let both = Builder::from_env_vars([("CLICKHOUSE_CA_CERT", file.path().to_str().unwrap())])
+        .ca_cert(file.path())
+        .unwrap()
+        .build_config()
+        .unwrap();
+    assert_eq!(both.ca_cert_setting, "Builder::ca_cert");
+    // Kept through into_builder.
+    let again = from_builder.clone().into_builder().build_config().unwrap();
+    assert_eq!(again.ca_cert_setting, "Builder::ca_cert");
+
+    // Connecting reads the file again; its error names the setting.
+    #[cfg(feature = "rustls")]
+    for (config, setting) in [
+        (&from_builder, "Builder::ca_cert"),
+        (&from_env, "CLICKHOUSE_CA_CERT"),
+    ] {
+        // The marker is there, the certificate is not DER.
+        let err = crate::connect::client(config, true).unwrap_err();
+        assert_eq!(err.setting(), setting, "{err}");
+        assert!(err.to_string().starts_with(setting), "{err}");
+    }
+}
+
+#[test]
+fn into_builder_keeps_the_console_writer() {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let config = no_env()
+        .console_writer(lines.clone())
+        .build_config()
+        .unwrap();
+    assert!(config.console().enabled);
+    let (rebuilt, writer) = config.clone().into_builder().finish(false).unwrap();
+    assert!(rebuilt.console().enabled, "still asked for");
+    let mut writer = writer.expect("the writer is kept");
+    writer.write_all(b"secret line\n").unwrap();
+    writer.flush().unwrap();
+    assert_eq!(&*lines.0.lock().unwrap(), b"secret line\n");
+    // Debug prints neither the writer nor what it holds.
+    for debug in [
+        format!("{config:?}"),
+        format!("{:?}", config.into_builder()),
+    ] {
+        assert!(debug.contains("console_writer: Some(..)"), "{debug}");
+        assert!(!debug.contains("secret"), "{debug}");
+    }
+    // No writer: stderr, as before.
+    let (_, writer) = no_env().console(true).finish(false).unwrap();
+    assert!(writer.is_none());
+}
+
+#[test]
+fn a_bad_url_variable_is_forgotten_once_the_setters_replace_all_it_sets() {
+    let bad = [("CLICKHOUSE_URL", "http://ch.example:8123/path")];
+    // One part alone would leave port or scheme to a URL that does not say.
+    let partial = [
+        Builder::from_env_vars(bad).host("ch.example").unwrap(),
+        Builder::from_env_vars(bad).port(8123).unwrap(),
+        Builder::from_env_vars(bad).secure(false),
+        Builder::from_env_vars(bad)
+            .host("ch.example")
+            .unwrap()
+            .port(8123)
+            .unwrap(),
+    ];
+    for builder in partial {
+        assert_eq!(
+            builder.build_config().unwrap_err().setting(),
+            "CLICKHOUSE_URL"
+        );
+    }
+    let config = Builder::from_env_vars(bad)
+        .secure(false)
+        .port(9000)
+        .and_then(|b| b.host("ch.example"))
+        .and_then(Builder::build_config)
+        .unwrap();
+    assert_eq!(config.url(), "http://ch.example:9000");
+    let config = Builder::from_env_vars(bad)
+        .url("https://ch.example")
+        .and_then(Builder::build_config)
+        .unwrap();
+    assert_eq!(config.url(), "https://ch.example:8443");
+    // A good URL variable: host alone keeps its port and scheme.
+    let config = Builder::from_env_vars([("CLICKHOUSE_URL", "http://a:9000")])
+        .host("b")
+        .and_then(Builder::build_config)
+        .unwrap();
+    assert_eq!(config.url(), "http://b:9000");
+}
+
+#[test]
+fn a_host_is_a_name_or_an_address_without_a_port() {
+    let url = |host: &str| no_env().host(host).unwrap().build_config().unwrap().url();
+    assert_eq!(url("ch.example"), "https://ch.example:8443");
+    assert_eq!(url("10.0.0.1"), "https://10.0.0.1:8443");
+    assert_eq!(url("::1"), "https://[::1]:8443");
+    assert_eq!(url("[2001:db8::1]"), "https://[2001:db8::1]:8443");
+    for bad in [
+        "ch.example:8123",
+        "10.0.0.1:8123",
+        "[::1]:8123",
+        "[::1",
+        "::g",
+    ] {
+        let err = no_env().host(bad).unwrap_err();
+        assert_eq!(err.setting(), "Builder::host", "{bad}");
+    }
 }

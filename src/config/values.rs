@@ -5,7 +5,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::sections::{MAX_TTL_DAYS, QueuePolicy};
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::sections::{MAX_DURATION, MAX_TTL_DAYS, QueuePolicy};
 use crate::error::{ConfigError, invalid};
 
 /// A password: compared and sent, never printed.
@@ -56,13 +60,22 @@ const HOST_RULE: &str = "a host name or IP address, without scheme, port or path
 
 pub(crate) fn parse_host(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
     let host = raw.trim();
+    // A `:` belongs to an IPv6 address (bracketed or not), never to a port:
+    // `Url` would take `host:port` as a host with a port.
+    let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let ipv6 = literal
+        .unwrap_or(host)
+        .parse::<std::net::Ipv6Addr>()
+        .is_ok();
     let bad = host.is_empty()
         || host
             .chars()
             .any(|c| c.is_whitespace() || matches!(c, '/' | '@' | '?' | '#'))
-        || url::Url::parse(&format!("http://{host}/")).is_err();
+        || (host.contains(':') && !ipv6)
+        || (!ipv6 && url::Url::parse(&format!("http://{host}/")).is_err());
     if bad {
-        return Err(invalid(setting, raw, HOST_RULE));
+        // `user:password@host` is a mistake that must not print the password.
+        return Err(invalid(setting, &redact_userinfo(raw), HOST_RULE));
     }
     Ok(host
         .trim_start_matches('[')
@@ -104,6 +117,18 @@ pub(crate) fn parse_policy(setting: &'static str, raw: &str) -> Result<QueuePoli
     }
 }
 
+/// A number of milliseconds, positive and at most [`MAX_DURATION`].
+pub(crate) fn parse_millis(setting: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+    match raw.trim().parse::<u64>().map(Duration::from_millis) {
+        Ok(d) if !d.is_zero() && d <= MAX_DURATION => Ok(d),
+        _ => Err(invalid(
+            setting,
+            raw,
+            "a number of milliseconds, 1-31536000000 (365 days)",
+        )),
+    }
+}
+
 pub(crate) fn parse_count(setting: &'static str, raw: &str) -> Result<usize, ConfigError> {
     match raw.trim().parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -113,14 +138,21 @@ pub(crate) fn parse_count(setting: &'static str, raw: &str) -> Result<usize, Con
 
 /// `EnvFilter` directives, such as `info,my_app=debug`.
 pub(crate) fn parse_filter(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
-    match tracing_subscriber::EnvFilter::try_new(raw) {
-        Ok(_) => Ok(raw.to_owned()),
-        Err(_) => Err(invalid(
+    env_filter(setting, raw).map(|_| raw.to_owned())
+}
+
+/// The `EnvFilter` of these directives.
+pub(crate) fn env_filter(
+    setting: &'static str,
+    raw: &str,
+) -> Result<tracing_subscriber::EnvFilter, ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(raw).map_err(|_| {
+        invalid(
             setting,
             raw,
             "EnvFilter directives such as \"info,my_app=debug\"",
-        )),
-    }
+        )
+    })
 }
 
 /// Database names go into DDL, so they must be plain identifiers.
@@ -163,25 +195,55 @@ pub(crate) fn parse_url(setting: &'static str, raw: &str) -> Result<Endpoint, Co
         Some(host) if !has_extras => host,
         _ => return Err(invalid(setting, &redact_url(raw), RULE)),
     };
+    // `Url::port` is `None` for the scheme's own port (`:80`, `:443`) as for
+    // no port at all; only the latter means ClickHouse's conventional one.
+    let port = match url.port() {
+        Some(port) => port,
+        None if names_a_port(raw) => url.port_or_known_default().unwrap_or(0),
+        None if secure => 8443,
+        None => 8123,
+    };
+    if port == 0 {
+        return Err(invalid(setting, &redact_url(raw), "a port is 1-65535"));
+    }
     Ok(Endpoint {
         secure,
         host: host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned(),
-        // ClickHouse's conventional ports when the URL names none.
-        port: url.port().unwrap_or(if secure { 8443 } else { 8123 }),
+        port,
     })
 }
 
-/// The URL with any `user:password@` part masked, fit for an error message.
+/// Whether the authority of `raw` (a URL that parsed) ends in `:digits`.
+fn names_a_port(raw: &str) -> bool {
+    let raw = raw.trim();
+    let rest = raw.find("://").map_or(raw, |i| &raw[i + 3..]);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    // After an IPv6 literal's `]`, or after the last `:` of a name.
+    let port = match host_port.rfind(']') {
+        Some(end) => host_port[end + 1..].strip_prefix(':'),
+        None => host_port.rsplit_once(':').map(|(_, port)| port),
+    };
+    port.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The URL with everything up to its last `@` (a `user:password@` part)
+/// masked, fit for an error message. The last `@` of the whole value, not
+/// only of the authority: a password written unescaped may hold `/`, `?` or
+/// `#`, which would end the authority early.
 pub(crate) fn redact_url(raw: &str) -> String {
-    match raw.find("://").map(|i| i + 3) {
-        Some(start) => match raw[start..].find('@') {
-            Some(at) => format!("{}<redacted>@{}", &raw[..start], &raw[start + at + 1..]),
-            None => raw.to_owned(),
-        },
-        None if raw.contains('@') => "<redacted>".to_owned(),
+    let start = raw.find("://").map_or(0, |i| i + 3);
+    let (scheme, rest) = raw.split_at(start);
+    format!("{scheme}{}", redact_userinfo(rest))
+}
+
+/// `user:password@host` as `<redacted>@host`; a value without `@` as it is.
+fn redact_userinfo(raw: &str) -> String {
+    match raw.rsplit_once('@') {
+        Some((_, host)) => format!("<redacted>@{host}"),
         None => raw.to_owned(),
     }
 }
@@ -211,4 +273,44 @@ pub(crate) fn default_service_name() -> String {
         .and_then(|s| s.to_str())
         .map(|exe| exe.to_owned())
         .unwrap_or_else(|| "unknown_service".to_owned())
+}
+
+/// Where console lines go instead of stderr: the writer given to
+/// [`Builder::console_writer`](crate::Builder::console_writer), shared by the
+/// builder, the configurations made from it and the pipelines they start
+/// (only a pipeline's flusher writes, once per drain). `Debug` does not
+/// print it.
+#[derive(Clone)]
+pub(crate) struct SharedWriter(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl SharedWriter {
+    pub(crate) fn new(writer: impl Write + Send + 'static) -> Self {
+        SharedWriter(Arc::new(Mutex::new(Box::new(writer))))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut (dyn Write + Send)) -> T) -> T {
+        // A writer that panicked is still a writer: the console goes on.
+        let mut writer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut **writer)
+    }
+}
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.with(|w| w.write(buf))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.with(|w| w.write_all(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.with(|w| w.flush())
+    }
+}
+
+impl fmt::Debug for SharedWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
 }
