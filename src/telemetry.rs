@@ -87,7 +87,8 @@ impl Builder {
         impl Subscriber + for<'a> LookupSpan<'a> + Send + Sync + 'static,
         Telemetry,
     )> {
-        let (layer, telemetry) = self.start(true)?;
+        // A bad RUST_LOG matters only here, where the filter is installed.
+        let (layer, telemetry) = self.with_filter_checked().start(true)?;
         // The builder checked the directives.
         let filter = EnvFilter::new(&telemetry.config.filter);
         // The console is the pipeline's: it prints what our layer captures.

@@ -92,7 +92,9 @@ impl CaptureShared {
             let heap_bytes = heap.as_ref().map_or(0, |bytes| bytes.len());
             let ticks = self.clock.ticks();
             let thread_id = threads::current_id();
-            self.queue.push_with(heap_bytes, |slot| {
+            // SAFETY: the closure writes the record first thing, and what
+            // follows (copying bytes into its payload) cannot panic.
+            let init = |slot: &mut std::mem::MaybeUninit<Record>| {
                 let record = slot.write(Record::Log(LogRecord {
                     ticks,
                     severity: head.severity,
@@ -107,7 +109,8 @@ impl CaptureShared {
                         None => log.payload.fill(buf),
                     }
                 }
-            });
+            };
+            unsafe { self.queue.push_with(heap_bytes, init) };
             out
         })
     }

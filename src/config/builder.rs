@@ -293,7 +293,6 @@ impl Builder {
     /// once) joins those the exit reports, so that after `finish`
     /// `config.filter` is known good.
     // Until telemetry.rs's build_subscriber calls it (then this can go).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn with_filter_checked(mut self) -> Self {
         if let Err(error) = env_filter(self.config.filter_setting, &self.config.filter) {
             self.errors.push(error);

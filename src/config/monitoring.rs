@@ -143,14 +143,23 @@ impl ServiceCheck {
     }
 }
 
-/// Where a service is checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a service is checked. `Debug` hides credentials in a URL.
+#[derive(Clone, PartialEq, Eq)]
 pub enum CheckTarget {
     /// `host:port`: up when a TCP connection opens.
     Tcp(String),
     /// `http://host[:port]/path`: up when a `GET` answers below 500;
     /// degraded on 5xx. (HTTPS is not checked yet: use `Tcp`.)
     Http(String),
+}
+
+impl std::fmt::Debug for CheckTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckTarget::Tcp(address) => f.debug_tuple("Tcp").field(address).finish(),
+            CheckTarget::Http(url) => f.debug_tuple("Http").field(&redact_url(url)).finish(),
+        }
+    }
 }
 
 /// The readable console: one line per log, as `tracing_subscriber::fmt`

@@ -622,3 +622,11 @@ fn a_host_is_a_name_or_an_address_without_a_port() {
         assert_eq!(err.setting(), "Builder::host", "{bad}");
     }
 }
+
+#[test]
+fn a_service_check_url_prints_without_its_credentials() {
+    let target = CheckTarget::Http("http://probe:s3cret@search:9200/health".into());
+    let printed = format!("{target:?}");
+    assert!(!printed.contains("s3cret"), "{printed}");
+    assert!(printed.contains("search:9200"), "{printed}");
+}

@@ -5,8 +5,8 @@
 //! to the spool when there is one (so the spool always holds older batches
 //! than memory, and sending the spool's head before memory's keeps the
 //! order); without a spool, memory is [full](Pending::is_full) and the
-//! flusher stops taking records (`Block`) or drops what it takes
-//! (`DropNewest`). After every change the batches in memory are published
+//! flusher stops taking records (so the queue's policy applies), or, with
+//! the console on and `DropNewest`, prints what it takes and drops it. After every change the batches in memory are published
 //! for queries ([`UnsentBatches`]).
 
 use std::collections::VecDeque;

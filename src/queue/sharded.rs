@@ -112,16 +112,24 @@ impl Queue {
     #[inline]
     pub(crate) fn push(&self, record: Record) {
         let heap = record.heap_bytes();
-        self.push_with(heap, move |slot| {
-            slot.write(record);
-        });
+        // SAFETY: the closure writes the record.
+        unsafe {
+            self.push_with(heap, move |slot| {
+                slot.write(record);
+            });
+        }
     }
 
     /// Like [`Queue::push`], with the record written by `init` straight
     /// into its slot; `heap` is the heap memory the record will hold.
-    /// `init` must not panic (see [`Ring::push_with`]).
+    ///
+    /// # Safety
+    ///
+    /// If `init` returns, it has written the record (see [`Ring::push_with`]).
+    /// It should not panic either: the ring passes over such a slot, but
+    /// the record counts as accepted and its heap reservation stays taken.
     #[inline]
-    pub(crate) fn push_with<F>(&self, heap: usize, mut init: F)
+    pub(crate) unsafe fn push_with<F>(&self, heap: usize, mut init: F)
     where
         F: FnOnce(&mut MaybeUninit<Record>),
     {
@@ -175,8 +183,7 @@ impl Queue {
         let rest = (0..count).map(|offset| (home + offset) % count);
         for at in std::iter::once(first).chain(rest.filter(|&at| at != first)) {
             let ring = &self.rings[at];
-            // SAFETY: `init` writes the record: `Queue::push` and capture's
-            // `capture_log`, its only callers, `slot.write` one first thing.
+            // SAFETY: `init` writes the record, as our caller promised.
             match unsafe { ring.push_with(init) } {
                 Ok(index) => {
                     if at != first {
@@ -416,13 +423,18 @@ mod tests {
     #[test]
     fn records_come_out_in_capture_order_across_rings() {
         let (queue, mut reader) = queue(4096, usize::MAX, QueuePolicy::DropNewest);
-        // Threads with different numbers push into different rings.
+        // Three threads (usually in different rings) take turns: a time,
+        // then its push, one thread at a time, so each ring holds its
+        // records in time order, as capture stamps them just before pushing.
+        let clock = std::sync::Mutex::new(0u64);
         std::thread::scope(|scope| {
-            for first in 0..3u64 {
-                let queue = &queue;
+            for _ in 0..3 {
+                let (queue, clock) = (&queue, &clock);
                 scope.spawn(move || {
-                    for n in 0..300 {
-                        queue.push(stamped(first + 3 * n, 0));
+                    for _ in 0..300 {
+                        let mut now = clock.lock().unwrap();
+                        queue.push(stamped(*now, 0));
+                        *now += 1;
                     }
                 });
             }
