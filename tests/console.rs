@@ -411,6 +411,7 @@ fn lines_keep_coming_during_a_flush_while_clickhouse_is_down() {
 
 /// `install()` sets nothing when it cannot set everything: with a `metrics`
 /// recorder already installed it fails, and leaves the subscriber free.
+#[cfg(feature = "metrics")]
 #[test]
 fn install_sets_nothing_when_a_recorder_is_already_set() {
     if std::env::var_os("TC_INSTALL_CHILD").is_some() {
