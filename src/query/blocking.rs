@@ -51,6 +51,18 @@ impl Drop for QueryRuntime {
     }
 }
 
+impl QueryClient {
+    /// The same queries without async code, with the same memory fallback
+    /// (see [`BlockingQueryClient`]).
+    ///
+    /// # Errors
+    ///
+    /// The query thread cannot be started.
+    pub fn blocking(&self) -> Result<BlockingQueryClient> {
+        BlockingQueryClient::on_own_runtime(self.reconnected()?)
+    }
+}
+
 impl BlockingQueryClient {
     /// A client for `config`'s server and database. Touches no network.
     ///

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::blocking::BlockingQueryClient;
 use super::sql::Sql;
 use crate::batch::UnsentBatches;
 use crate::config::Config;
@@ -70,16 +69,13 @@ impl QueryClient {
         })
     }
 
-    /// The same queries without async code, with the same memory fallback
-    /// (see [`BlockingQueryClient`]).
-    ///
-    /// # Errors
-    ///
-    /// The query thread cannot be started.
-    pub fn blocking(&self) -> Result<BlockingQueryClient> {
+    /// A client of its own for the same server and database, with the same
+    /// memory fallback: its connections will belong to the runtime that
+    /// first uses them.
+    pub(super) fn reconnected(&self) -> Result<QueryClient> {
         let mut client = QueryClient::new(&self.config)?;
         client.memory = self.memory.clone();
-        BlockingQueryClient::on_own_runtime(client)
+        Ok(client)
     }
 
     /// Falls back on `memory` when ClickHouse cannot be reached.
