@@ -941,3 +941,166 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
     let rows = common::scalar(client.client(), "SELECT count() FROM logs").await;
     assert_eq!(rows, logs.len() as u64, "and nothing was dropped");
 }
+
+/// While ClickHouse is down, the pipeline's client answers from the rows
+/// waiting in memory; once they are delivered, ClickHouse gives the same
+/// answers (the patterns included: RE2 and the `regex` crate agree).
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_answers_the_new_questions_as_clickhouse_does() {
+    use tracing_clickhouse::query::{LogCursor, Origin};
+    let port = common::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let config = common::builder_for(&url, &common::unique_database("memory"))
+        .build_config()
+        .unwrap();
+    let (dispatch, telemetry) = common::start(config);
+    tracing::dispatcher::with_default(&dispatch, || {
+        for n in 0..60u64 {
+            let span = tracing::info_span!("job", n);
+            let _entered = span.enter();
+            let user = n % 4;
+            match n % 3 {
+                0 => tracing::warn!(user, "user {n} timed out"),
+                1 => tracing::info!(user, region = "eu", "request {:x}abc done", n * 977),
+                _ => tracing::error!(user, "order {n} failed: timeout"),
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    while telemetry.stats().memory_rows < 120 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            telemetry.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let client = telemetry.query();
+    let all = client
+        .query_logs(&LogQuery::new().limit(1000))
+        .await
+        .unwrap();
+    assert!(all.origin.is_memory(), "{:?}", all.origin);
+    assert_eq!(all.len(), 60);
+    let trace_id = all.entries[7].trace_id.clone();
+    let log_queries = [
+        LogQuery::new().attribute("user", "2").limit(1000),
+        LogQuery::new()
+            .attribute("region", "eu")
+            .order(Order::OldestFirst)
+            .limit(5),
+        LogQuery::new().token("timeout").limit(1000),
+        LogQuery::new()
+            .min_level(Severity::Info)
+            .max_level(Severity::Warn)
+            .limit(1000),
+        LogQuery::new().service("tc-test").service("other").limit(3),
+        LogQuery::new().trace_id(&trace_id),
+    ];
+    let errors = LogQuery::new().min_level(Severity::Warn);
+    let spans = SpanQuery::new()
+        .name("job")
+        .order(Order::OldestFirst)
+        .limit(1000);
+    let mut from_memory = Vec::new();
+    for query in &log_queries {
+        let logs = client.query_logs(query).await.unwrap();
+        assert!(logs.origin.is_memory() && logs.next.is_none(), "{query:?}");
+        from_memory.push(logs.entries);
+    }
+    assert_eq!(from_memory[0].len(), 15);
+    assert_eq!(
+        from_memory[2].len(),
+        20,
+        "a whole word: `timed out` is not `timeout`"
+    );
+    let stats = client.log_stats(&errors).await.unwrap();
+    let volume = client
+        .log_volume(&LogQuery::new(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let patterns = client.top_patterns(&errors, 10).await.unwrap();
+    let span_rows = client.query_spans(&spans).await.unwrap();
+    let operations = client
+        .slowest_operations(&SpanQuery::new(), 5)
+        .await
+        .unwrap();
+    let trace = client.trace(&trace_id).await.unwrap();
+    for origin in [
+        &stats.origin,
+        &volume.origin,
+        &patterns.origin,
+        &span_rows.origin,
+    ] {
+        assert!(origin.is_memory(), "{origin:?}");
+    }
+    assert!(operations.origin.is_memory() && trace.origin.is_memory());
+    assert_eq!(stats.total, 40);
+    assert_eq!(span_rows.len(), 60);
+    assert_eq!(trace.spans().len(), 1);
+    assert_eq!(trace.roots[0].logs.len(), 1);
+    let patterns_seen: Vec<&str> = patterns
+        .patterns
+        .iter()
+        .map(|p| p.pattern.as_str())
+        .collect();
+    assert_eq!(
+        patterns_seen,
+        ["order <num> failed: timeout", "user <num> timed out"]
+    );
+    // A later page needs ClickHouse.
+    let cursor: LogCursor = format!("n.{}.0.1", all.entries[0].timestamp_ns)
+        .parse()
+        .unwrap();
+    let paged = client.query_logs(&LogQuery::new().after(cursor)).await;
+    assert!(
+        matches!(
+            paged,
+            Err(tracing_clickhouse::Error::ClickHouseNeeded { .. })
+        ),
+        "{paged:?}"
+    );
+
+    // ClickHouse comes back: the same questions, the same answers.
+    let _server = common::DevServer::start(common::Options {
+        port,
+        ..common::Options::default()
+    });
+    telemetry.flush(Duration::from_secs(60)).unwrap();
+    for (query, entries) in log_queries.iter().zip(&from_memory) {
+        let logs = client.query_logs(query).await.unwrap();
+        assert_eq!(logs.origin, Origin::ClickHouse);
+        assert_eq!(&logs.entries, entries, "{query:?}");
+    }
+    let again = client.log_stats(&errors).await.unwrap();
+    assert_eq!(
+        (again.by_level, again.by_source),
+        (stats.by_level, stats.by_source)
+    );
+    let again = client
+        .log_volume(&LogQuery::new(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.buckets, volume.buckets,
+        "from the rollup, as from memory"
+    );
+    let again = client.top_patterns(&errors, 10).await.unwrap();
+    let counts = |p: &tracing_clickhouse::query::LogPatterns| -> Vec<(String, u64)> {
+        p.patterns
+            .iter()
+            .map(|p| (p.pattern.clone(), p.count))
+            .collect()
+    };
+    assert_eq!(counts(&again), counts(&patterns));
+    assert_eq!(
+        client.query_spans(&spans).await.unwrap().entries,
+        span_rows.entries
+    );
+    let again = client
+        .slowest_operations(&SpanQuery::new(), 5)
+        .await
+        .unwrap();
+    assert_eq!(again.operations, operations.operations);
+    assert_eq!(client.trace(&trace_id).await.unwrap().roots, trace.roots);
+}
