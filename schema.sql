@@ -27,7 +27,25 @@
 -- `deduplicate_blocks_in_dependent_materialized_views = 1`, so a retried batch
 -- is not counted twice in `logs_by_level` or `metrics_hourly`.
 
+-- schema version: 1
+--
+-- The database records the version it has in `schema_version`. A newer
+-- version of this file comes with a migration in `migrations/` that brings
+-- a database of the version before to it; `schema::apply()` runs the ones
+-- a database needs, in order, and refuses a database newer than it knows.
+
 CREATE DATABASE IF NOT EXISTS {{database}};
+
+-- The versions applied to this database, one row each; the highest is its
+-- version.
+CREATE TABLE IF NOT EXISTS {{database}}.schema_version
+(
+    Version UInt32,
+    AppliedAt DateTime DEFAULT now(),
+    AppliedBy String
+)
+ENGINE = MergeTree
+ORDER BY Version;
 
 -- Logs: one row per tracing event, `log` record or `collect_log()` call.
 -- Seed vocabulary: level = SeverityText, message = Body, source = ScopeName,

@@ -45,6 +45,18 @@ pub enum Error {
         /// Why ClickHouse did not answer.
         reason: String,
     },
+    /// The database has a newer schema than this crate knows: upgrade the
+    /// crate (nothing was changed in the database).
+    #[error(
+        "the database has schema version {found}, newer than this tracing-clickhouse knows \
+         ({known}): upgrade tracing-clickhouse; nothing was changed"
+    )]
+    SchemaTooNew {
+        /// The database's version.
+        found: u32,
+        /// This crate's.
+        known: u32,
+    },
     /// The pipeline did not finish in time; the message says what was left.
     #[error("timed out: {0}")]
     Timeout(String),

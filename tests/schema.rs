@@ -48,6 +48,7 @@ async fn apply_is_idempotent_and_creates_every_table() {
             "metrics_daily_mv",
             "metrics_hourly",
             "metrics_hourly_mv",
+            "schema_version",
             "spans",
         ]
     );
@@ -165,4 +166,119 @@ async fn logs_by_level_equals_the_raw_counts() {
     assert_eq!(per_level("ERROR"), 30);
     assert_eq!(per_level("WARN"), 60);
     assert_eq!(per_level("INFO"), 30);
+}
+
+/// The statements of a schema file in `schema.sql`'s form, filled in.
+fn statements_of(sql: &str, database: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines().filter(|l| !l.trim().starts_with("--")) {
+        current.push_str(line);
+        current.push('\n');
+        if line.trim().ends_with(';') {
+            let statement = current
+                .trim()
+                .trim_end_matches(';')
+                .replace("{{database}}", database)
+                .replace("{{dedup_window}}", "10000");
+            let statement = ["logs", "spans", "metrics", "events"]
+                .iter()
+                .fold(statement, |s, t| {
+                    s.replace(&format!("{{{{{t}_ttl_days}}}}"), "30")
+                });
+            statements.push(statement);
+            current.clear();
+        }
+    }
+    statements
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_are_recorded_once_and_a_newer_database_is_refused() {
+    let config = common::config("versions");
+    let client = QueryClient::new(&config).unwrap();
+    let applied = schema::apply(&config).await.unwrap();
+    assert_eq!((applied.from, applied.to), (None, schema::SCHEMA_VERSION));
+    let again = schema::apply(&config).await.unwrap();
+    assert_eq!(again.from, Some(schema::SCHEMA_VERSION));
+    assert!(again.migrated.is_empty());
+    let versions = "SELECT count() FROM schema_version";
+    assert_eq!(scalar(client.client(), versions).await, 1, "recorded once");
+    assert_eq!(
+        schema::installed_version(&config).await.unwrap(),
+        Some(schema::SCHEMA_VERSION)
+    );
+
+    // A newer crate migrated it since: this one refuses, and changes nothing.
+    client
+        .client()
+        .query("INSERT INTO schema_version (Version, AppliedBy) VALUES (99, 'the future')")
+        .execute()
+        .await
+        .unwrap();
+    let before = tables(client.client(), config.database()).await;
+    let error = schema::apply(&config).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            tracing_clickhouse::Error::SchemaTooNew { found: 99, .. }
+        ),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("upgrade tracing-clickhouse"),
+        "{error}"
+    );
+    assert_eq!(tables(client.client(), config.database()).await, before);
+    // A pipeline says so once and goes on inserting: the columns are there.
+    let (dispatch, telemetry) = common::start(config.clone());
+    dispatcher::with_default(&dispatch, || {
+        for i in 0..10 {
+            tracing::info!(i, "into a newer schema");
+        }
+    });
+    telemetry.flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        scalar(client.client(), "SELECT count() FROM logs").await,
+        10
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_from_before_versions_is_version_1_and_keeps_its_rows() {
+    let config = common::config("legacy");
+    let client = QueryClient::new(&config).unwrap();
+    let admin = client.client().clone().with_database("default");
+    for statement in statements_of(include_str!("schemas/v1.sql"), config.database()) {
+        admin.query(&statement).execute().await.unwrap();
+    }
+    client
+        .client()
+        .query(
+            "INSERT INTO logs (Timestamp, SeverityText, SeverityNumber, ServiceName, Body) \
+             VALUES (now64(9), 'INFO', 9, 'old', 'from version 1')",
+        )
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(schema::installed_version(&config).await.unwrap(), Some(1));
+    let applied = schema::apply(&config).await.unwrap();
+    assert_eq!(applied.from, Some(1));
+    let expected: Vec<u32> = (2..=schema::SCHEMA_VERSION).collect();
+    assert_eq!(applied.migrated, expected);
+    assert_eq!(
+        schema::installed_version(&config).await.unwrap(),
+        Some(schema::SCHEMA_VERSION)
+    );
+    let body = client
+        .client()
+        .query("SELECT Body FROM logs")
+        .fetch_all::<String>()
+        .await
+        .unwrap();
+    assert_eq!(body, ["from version 1"]);
+    assert_eq!(
+        scalar(client.client(), "SELECT sum(Count) FROM logs_by_level").await,
+        1
+    );
 }

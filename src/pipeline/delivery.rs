@@ -285,10 +285,16 @@ async fn create_schema(plan: &SchemaPlan, timeout: Duration) -> Result<(), Failu
             FailureKind::of(&e),
             format!("cannot create the schema: {}", crate::error::chain(&e)),
         )),
+        // Inserts into a newer schema work as long as it kept our columns:
+        // say so once and go on.
+        Ok(Err(e @ Error::SchemaTooNew { .. })) => {
+            report(format_args!("{e}; inserting as usual"));
+            Ok(())
+        }
         Ok(Err(e)) => Err(failure(
             FailureKind::Schema,
             format!("cannot create the schema: {e}"),
         )),
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(_)) => Ok(()),
     }
 }

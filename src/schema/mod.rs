@@ -3,8 +3,10 @@
 //! `schema.sql` at the crate's root is the single source of truth; it is
 //! embedded in the library. [`statements`] fills in its placeholders from a
 //! [`Config`](crate::Config) (the database name is a validated identifier, TTLs are numbers),
-//! and [`apply`] runs them. Every statement is `IF NOT EXISTS`, so applying
-//! twice changes nothing; existing tables keep their TTLs.
+//! and [`apply`] brings a database to [`SCHEMA_VERSION`]: it creates what
+//! is missing, runs the migrations an older database needs (recorded in
+//! the `schema_version` table), and refuses a database newer than this
+//! crate. Applying twice changes nothing; existing tables keep their TTLs.
 //!
 //! ```no_run
 //! # async fn run() -> tracing_clickhouse::Result<()> {
@@ -15,7 +17,9 @@
 
 mod ddl;
 mod insert;
+mod versions;
 
-pub(crate) use ddl::apply_with;
-pub use ddl::{DEDUP_WINDOW, SCHEMA_SQL, apply, statements};
+pub use ddl::{DEDUP_WINDOW, SCHEMA_SQL, statements};
 pub(crate) use insert::insert_sql;
+pub(crate) use versions::apply_with;
+pub use versions::{Applied, SCHEMA_VERSION, apply, installed_version};

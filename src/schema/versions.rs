@@ -1,0 +1,199 @@
+//! Schema versions: which one a database has, the migrations that bring an
+//! older database up to date, and the refusal of a newer one.
+
+use serde::Deserialize;
+
+use super::ddl::{filled, statements};
+use crate::config::Config;
+use crate::connect::client;
+use crate::error::{Error, Result};
+
+/// The version `schema.sql` describes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A migration: the statements that bring a database of `version - 1` to
+/// `version` (in `schema.sql`'s form, see `migrations/README.md`).
+#[derive(Debug)]
+struct Migration {
+    version: u32,
+    sql: &'static str,
+}
+
+/// Every migration, oldest first, one per version after the first.
+const MIGRATIONS: &[Migration] = &[];
+
+/// What [`apply`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Applied {
+    /// The database's version before (`None`: it had no tables of ours).
+    pub from: Option<u32>,
+    /// Its version now ([`SCHEMA_VERSION`]).
+    pub to: u32,
+    /// The migrations run, by the version each brought it to.
+    pub migrated: Vec<u32>,
+}
+
+/// Brings the database up to [`SCHEMA_VERSION`]: creates what does not
+/// exist, runs the migrations an older database needs (in order, recording
+/// each), and refuses a database newer than this crate knows. Applying
+/// twice changes nothing.
+///
+/// # Errors
+///
+/// [`Error::SchemaTooNew`] for a newer database (nothing is changed); the
+/// first statement ClickHouse rejects, or the connection error.
+pub async fn apply(config: &Config) -> Result<Applied> {
+    apply_with(&client(config, false)?, config).await
+}
+
+pub(crate) async fn apply_with(client: &clickhouse::Client, config: &Config) -> Result<Applied> {
+    let all = statements(config);
+    let (bootstrap, rest): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .enumerate()
+        .partition(|(i, s)| *i == 0 || s.contains(".schema_version\n"));
+    for (_, statement) in &bootstrap {
+        client.query(statement).execute().await?;
+    }
+    let (from, recorded) = version_of(client, config).await?;
+    if let Some(found) = from
+        && found > SCHEMA_VERSION
+    {
+        return Err(Error::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let mut migrated = Vec::new();
+    if let Some(found) = from {
+        for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
+            for statement in filled(migration.sql, config) {
+                client.query(&statement).execute().await?;
+            }
+            record(client, config, migration.version).await?;
+            migrated.push(migration.version);
+        }
+    }
+    // What is missing (a new database, or a table dropped since) is
+    // created as the newest version has it.
+    for (_, statement) in &rest {
+        client.query(statement).execute().await?;
+    }
+    if recorded != Some(SCHEMA_VERSION) && migrated.last() != Some(&SCHEMA_VERSION) {
+        record(client, config, SCHEMA_VERSION).await?;
+    }
+    Ok(Applied {
+        from,
+        to: SCHEMA_VERSION,
+        migrated,
+    })
+}
+
+/// The database's version: the highest recorded, else 1 if it has our
+/// tables from before versions were recorded, else `None` (empty); and the
+/// highest recorded.
+async fn version_of(
+    client: &clickhouse::Client,
+    config: &Config,
+) -> Result<(Option<u32>, Option<u32>)> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Found {
+        version: u32,
+        recorded: u64,
+        legacy_tables: u64,
+    }
+    // The admin client names no database; ours is a checked identifier.
+    let db = &config.database;
+    let found: Found = client
+        .query(&format!(
+            "SELECT toUInt32(ifNull((SELECT max(Version) FROM {db}.schema_version), 0)) \
+             AS version, \
+             toUInt64(ifNull((SELECT count() FROM {db}.schema_version), 0)) AS recorded, \
+             toUInt64(ifNull((SELECT count() FROM system.tables \
+             WHERE database = {{db:String}} AND name = 'logs'), 0)) AS legacy_tables"
+        ))
+        .param("db", db)
+        .fetch_one()
+        .await?;
+    Ok(match (found.recorded, found.legacy_tables) {
+        (0, 0) => (None, None),
+        (0, _) => (Some(1), None),
+        _ => (Some(found.version), Some(found.version)),
+    })
+}
+
+/// The version of the database `config` names: `None` if it has no tables
+/// of ours (the database itself may not exist either).
+///
+/// # Errors
+///
+/// The connection error, or ClickHouse's.
+pub async fn installed_version(config: &Config) -> Result<Option<u32>> {
+    let client = client(config, false)?;
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Tables {
+        versions: u64,
+    }
+    let tables: Tables = client
+        .query(
+            "SELECT count() AS versions FROM system.tables \
+             WHERE database = {db:String} AND name = 'schema_version'",
+        )
+        .param("db", &config.database)
+        .fetch_one()
+        .await?;
+    if tables.versions == 0 {
+        let legacy = client
+            .query(
+                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'logs'",
+            )
+            .param("db", &config.database)
+            .fetch_one::<u64>()
+            .await?;
+        return Ok((legacy > 0).then_some(1));
+    }
+    Ok(version_of(&client, config).await?.0)
+}
+
+async fn record(client: &clickhouse::Client, config: &Config, version: u32) -> Result<()> {
+    let db = &config.database;
+    client
+        .query(&format!(
+            "INSERT INTO {db}.schema_version (Version, AppliedBy) \
+             VALUES ({{version:UInt32}}, {{by:String}})"
+        ))
+        .param("version", version)
+        .param(
+            "by",
+            concat!("tracing-clickhouse ", env!("CARGO_PKG_VERSION")),
+        )
+        .execute()
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ddl::SCHEMA_SQL;
+    use super::*;
+
+    /// The version `schema.sql` says it is, as written in its header.
+    fn declared_version() -> Option<u32> {
+        SCHEMA_SQL
+            .lines()
+            .find_map(|line| line.strip_prefix("-- schema version: "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    #[test]
+    fn schema_sql_and_the_migrations_agree_on_the_version() {
+        assert_eq!(declared_version(), Some(SCHEMA_VERSION));
+        let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        let expected: Vec<u32> = (2..).take_while(|v| *v <= SCHEMA_VERSION).collect();
+        assert_eq!(
+            versions, expected,
+            "one migration per version after the first"
+        );
+    }
+}
