@@ -264,7 +264,7 @@ async fn a_database_from_before_versions_is_version_1_and_keeps_its_rows() {
     assert_eq!(schema::installed_version(&config).await.unwrap(), Some(1));
     let applied = schema::apply(&config).await.unwrap();
     assert_eq!(applied.from, Some(1));
-    let expected: Vec<u32> = (2..=schema::SCHEMA_VERSION).collect();
+    let expected: Vec<u32> = (2..).take_while(|v| *v <= schema::SCHEMA_VERSION).collect();
     assert_eq!(applied.migrated, expected);
     assert_eq!(
         schema::installed_version(&config).await.unwrap(),
