@@ -1,0 +1,144 @@
+//! Which metric rows a query is about: [`MetricQuery`], as SQL and as a
+//! test on a row read back from memory.
+
+use std::time::SystemTime;
+
+use crate::error::Result;
+use crate::query::logs::MAX_ATTRIBUTE_FILTERS;
+use crate::query::memory::MemoryMetric;
+use crate::query::sql::{Sql, in_range};
+
+/// Which metric rows to read: one metric name, and optionally a service,
+/// attributes that must all match, and a time range.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tracing_clickhouse::query::MetricQuery;
+///
+/// let now = SystemTime::now();
+/// let query = MetricQuery::new("http.requests")
+///     .attribute("route", "/checkout")
+///     .between(now - Duration::from_secs(3600), now);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct MetricQuery {
+    name: String,
+    service: Option<String>,
+    attributes: Vec<(String, String)>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+}
+
+impl MetricQuery {
+    /// Rows of the metric `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        MetricQuery {
+            name: name.into(),
+            service: None,
+            attributes: Vec::new(),
+            since: None,
+            until: None,
+        }
+    }
+
+    /// Only rows whose attribute `key` is `value` (may be given several times).
+    pub fn attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Only this service (`ServiceName`).
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Only rows at or after this time (for aggregations: buckets starting then or later).
+    pub fn since(mut self, start: SystemTime) -> Self {
+        self.since = Some(start);
+        self
+    }
+
+    /// Only rows before this time (for aggregations: buckets starting before it).
+    pub fn until(mut self, end: SystemTime) -> Self {
+        self.until = Some(end);
+        self
+    }
+
+    /// Only rows in `[start, end)`.
+    pub fn between(self, start: SystemTime, end: SystemTime) -> Self {
+        self.since(start).until(end)
+    }
+
+    /// Appends the WHERE clause; `time` is the expression the range applies to.
+    pub(super) fn filter(&self, sql: &mut Sql, time: &str) {
+        let name = sql.filter_param("metric name", &self.name);
+        sql.push(&format!(" WHERE MetricName = {name}"));
+        if let Some(service) = &self.service {
+            let service = sql.filter_param("service", service);
+            sql.push(&format!(" AND ServiceName = {service}"));
+        }
+        for (key, value) in &self.attributes {
+            let key = sql.filter_param("attribute", key);
+            let value = sql.filter_param("attribute", value);
+            sql.push(&format!(
+                " AND arrayExists((k, v) -> k = {key} AND v = {value}, \
+                 mapKeys(Attributes), mapValues(Attributes))"
+            ));
+        }
+        sql.push_time_range(time, self.since, self.until);
+    }
+
+    pub(super) fn check(&self) -> Result<()> {
+        if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
+            return Err(crate::Error::Query(format!(
+                "MetricQuery: {} attribute filters; at most {MAX_ATTRIBUTE_FILTERS}",
+                self.attributes.len()
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn matches(&self, row: &MemoryMetric) -> bool {
+        row.point.name == self.name
+            && self.service.as_ref().is_none_or(|s| &row.service == s)
+            && self.attributes.iter().all(|(k, v)| {
+                row.point
+                    .attributes
+                    .iter()
+                    .any(|(rk, rv)| rk == k && rv == v)
+            })
+            && in_range(row.point.timestamp_ns, self.since, self.until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_binds_every_value() {
+        let hostile = "x' OR 1=1 --";
+        let mut sql = Sql::new("SELECT 1 FROM metrics");
+        MetricQuery::new(hostile)
+            .service(hostile)
+            .attribute(hostile, hostile)
+            .attribute("b", "c")
+            .since(SystemTime::UNIX_EPOCH)
+            .filter(&mut sql, "TimeUnix");
+        assert!(!sql.text.contains(hostile), "{}", sql.text);
+        let bound = sql.bound_values();
+        assert_eq!(bound.len(), 7, "{bound:?}");
+        assert_eq!(bound.iter().filter(|v| v.contains("OR 1=1")).count(), 4);
+    }
+
+    #[test]
+    fn too_many_attribute_filters_are_an_error() {
+        let mut query = MetricQuery::new("m");
+        for i in 0..=MAX_ATTRIBUTE_FILTERS {
+            query = query.attribute(format!("k{i}"), "v");
+        }
+        assert!(query.check().is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! Metrics by name, attributes and time range; counter rates; histogram
+//! quantiles over a range; minute, hour and day aggregations.
+
+mod filter;
+mod points;
+mod summaries;
+
+pub use filter::MetricQuery;
+pub use points::{MetricPoint, MetricPoints, Rate};
+pub use summaries::{Aggregate, Granularity, Quantiles};

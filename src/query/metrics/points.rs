@@ -1,0 +1,139 @@
+//! Snapshots of series ([`QueryClient::query_metrics`]) and counter rates.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::filter::MetricQuery;
+use crate::batch::UnsentBatches;
+use crate::error::Result;
+use crate::query::client::{Origin, QueryClient};
+use crate::query::memory;
+use crate::query::sql::Sql;
+use crate::record::from_unix_ns;
+
+/// One snapshot of one series.
+#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct MetricPoint {
+    /// When the snapshot was taken (ns since the epoch).
+    pub timestamp_ns: i64,
+    /// `MetricName`.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: String,
+    /// The series' labels.
+    pub attributes: Vec<(String, String)>,
+    /// Counter: the total; gauge: the value; histogram: the interval's mean.
+    pub value: f64,
+    /// Counter: the increase since the previous snapshot.
+    pub delta: f64,
+    /// Histogram: samples in the interval.
+    pub count: u64,
+    /// Histogram: their sum.
+    pub sum: f64,
+    /// Histogram: the smallest.
+    pub min: f64,
+    /// Histogram: the largest.
+    pub max: f64,
+    /// Histogram: the interval's quantiles (0.5, 0.9, 0.99) ...
+    pub quantiles: Vec<f64>,
+    /// ... and their values.
+    pub quantile_values: Vec<f64>,
+}
+
+impl MetricPoint {
+    /// When the snapshot was taken.
+    pub fn timestamp(&self) -> SystemTime {
+        from_unix_ns(self.timestamp_ns)
+    }
+}
+
+/// The answer of [`QueryClient::query_metrics`]: points, oldest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct MetricPoints {
+    /// The matching points, oldest first.
+    pub points: Vec<MetricPoint>,
+    /// ClickHouse, or the in-memory fallback.
+    pub origin: Origin,
+}
+
+/// A counter's rate between two snapshots of one series.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Rate {
+    /// The later snapshot's time (ns since the epoch).
+    pub timestamp_ns: i64,
+    /// The series' labels.
+    pub attributes: Vec<(String, String)>,
+    /// Increase per second since the previous snapshot.
+    pub per_second: f64,
+}
+
+const POINT_COLUMNS: &str = "SELECT toUnixTimestamp64Nano(TimeUnix) AS timestamp_ns, \
+     MetricName AS name, MetricKind AS kind, Attributes AS attributes, Value AS value, \
+     Delta AS delta, Count AS count, Sum AS sum, Min AS min, Max AS max, \
+     Quantiles AS quantiles, QuantileValues AS quantile_values FROM metrics";
+
+impl QueryClient {
+    /// Every snapshot of the matching series, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// More than 8 attribute filters; otherwise as
+    /// [`query_logs`](Self::query_logs) (including the memory fallback).
+    pub async fn query_metrics(&self, query: &MetricQuery) -> Result<MetricPoints> {
+        query.check()?;
+        let mut sql = Sql::new(POINT_COLUMNS);
+        query.filter(&mut sql, "TimeUnix");
+        sql.push(" ORDER BY TimeUnix");
+        let (points, origin) = self
+            .fetch_or_memory(sql, |memory| metrics_from_memory(memory, query))
+            .await?;
+        Ok(MetricPoints { points, origin })
+    }
+
+    /// Per-second rates of a counter: for each series, between each pair of
+    /// consecutive snapshots in the range.
+    ///
+    /// # Errors
+    ///
+    /// As [`query_metrics`](Self::query_metrics).
+    pub async fn counter_rates(&self, query: &MetricQuery) -> Result<Vec<Rate>> {
+        let points = self.query_metrics(query).await?.points;
+        let mut series: BTreeMap<Vec<(String, String)>, Vec<&MetricPoint>> = BTreeMap::new();
+        for point in &points {
+            series
+                .entry(point.attributes.clone())
+                .or_default()
+                .push(point);
+        }
+        let mut rates = Vec::new();
+        for (attributes, points) in series {
+            for pair in points.windows(2) {
+                let seconds = (pair[1].timestamp_ns - pair[0].timestamp_ns) as f64 / 1e9;
+                if seconds > 0.0 {
+                    rates.push(Rate {
+                        timestamp_ns: pair[1].timestamp_ns,
+                        attributes: attributes.clone(),
+                        per_second: pair[1].delta / seconds,
+                    });
+                }
+            }
+        }
+        rates.sort_by_key(|r| r.timestamp_ns);
+        Ok(rates)
+    }
+}
+
+fn metrics_from_memory(memory: &UnsentBatches, query: &MetricQuery) -> Vec<MetricPoint> {
+    let mut points: Vec<MetricPoint> = memory::metrics(memory)
+        .into_iter()
+        .filter(|row| query.matches(row))
+        .map(|row| row.point)
+        .collect();
+    points.sort_by_key(|p| p.timestamp_ns);
+    points
+}
