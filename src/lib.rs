@@ -43,6 +43,7 @@ mod clock;
 mod config;
 mod connect;
 mod error;
+mod error_kind;
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 mod histogram;
 mod ids;
@@ -70,6 +71,7 @@ pub use config::{
     SpoolConfig, SpoolFull, SpoolSync,
 };
 pub use error::{ConfigError, Error, Result, SpoolError};
+pub use error_kind::ErrorKind;
 pub use pipeline::ShutdownReport;
 pub use record::{Severity, UnknownSeverity};
 pub use stats::Stats;
