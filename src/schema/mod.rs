@@ -17,9 +17,11 @@
 
 mod ddl;
 mod insert;
+mod status;
 mod versions;
 
 pub use ddl::{DEDUP_WINDOW, SCHEMA_SQL, statements};
 pub(crate) use insert::insert_sql;
+pub use status::{PendingMigration, SchemaStatus, TableStatus, status};
 pub(crate) use versions::apply_with;
 pub use versions::{Applied, SCHEMA_VERSION, apply, installed_version};

@@ -156,6 +156,20 @@ pub async fn installed_version(config: &Config) -> Result<Option<u32>> {
     Ok(version_of(&client, config).await?.0)
 }
 
+/// The migrations a database of version `from` needs, oldest first, each
+/// as the version it brings the database to and its SQL in `schema.sql`'s
+/// form (none for an empty database, which gets `schema.sql` directly).
+pub(crate) fn pending_migrations(from: Option<u32>) -> Vec<(u32, &'static str)> {
+    let Some(from) = from else {
+        return Vec::new();
+    };
+    MIGRATIONS
+        .iter()
+        .filter(|m| m.version > from)
+        .map(|m| (m.version, m.sql))
+        .collect()
+}
+
 async fn record(client: &clickhouse::Client, config: &Config, version: u32) -> Result<()> {
     let db = &config.database;
     client
