@@ -44,6 +44,7 @@ mod config;
 mod connect;
 mod error;
 mod error_kind;
+pub mod health;
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 mod histogram;
 mod ids;
