@@ -22,6 +22,7 @@
 mod blocking;
 mod client;
 mod events;
+mod export;
 mod logs;
 mod memory;
 mod metrics;
@@ -31,6 +32,9 @@ mod traces;
 pub use blocking::BlockingQueryClient;
 pub use client::{Origin, QueryClient};
 pub use events::{DEFAULT_EVENT_LIMIT, EventEntry, EventQuery, Events};
+pub use export::{
+    ExportFormat, ExportQuery, ExportStream, ExportTable, RowCounter, parquet_row_count,
+};
 pub use logs::{
     DEFAULT_LIMIT, LogCursor, LogEntry, LogPattern, LogPatterns, LogQuery, LogStats, LogVolume,
     Logs, MAX_ATTRIBUTE_FILTERS, VolumeBucket, message_pattern,

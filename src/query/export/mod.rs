@@ -1,0 +1,29 @@
+//! Export for compliance and analysis elsewhere: a whole table's rows in a
+//! time range, as the server writes them in JSON lines, CSV or Parquet,
+//! streamed chunk by chunk so the reader's memory stays flat whatever the
+//! size ([`QueryClient::export`](crate::query::QueryClient::export)).
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use std::time::{Duration, SystemTime};
+//! use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportTable, QueryClient};
+//!
+//! # async fn run(client: QueryClient) -> Result<(), Box<dyn std::error::Error>> {
+//! let day_ago = SystemTime::now() - Duration::from_secs(86_400);
+//! let query = ExportQuery::new(ExportTable::Logs, ExportFormat::JsonLines).since(day_ago);
+//! let mut stream = client.export(&query)?;
+//! let mut file = std::fs::File::create("logs.jsonl")?;
+//! while let Some(chunk) = stream.next_chunk().await? {
+//!     file.write_all(&chunk)?;
+//! }
+//! println!("{:?} rows, {} bytes", stream.rows(), stream.bytes());
+//! # Ok(()) }
+//! ```
+
+mod parquet;
+mod rows;
+mod stream;
+
+pub use parquet::parquet_row_count;
+pub use rows::RowCounter;
+pub use stream::{ExportFormat, ExportQuery, ExportStream, ExportTable};

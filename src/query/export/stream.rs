@@ -1,0 +1,336 @@
+//! What to export ([`ExportQuery`]) and the stream of bytes the server
+//! writes for it ([`ExportStream`]).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::RowCounter;
+use crate::error::{Error, Result};
+use crate::query::client::QueryClient;
+use crate::record::unix_ns;
+
+/// A table that holds data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExportTable {
+    /// `logs`.
+    Logs,
+    /// `spans`.
+    Spans,
+    /// `metrics`.
+    Metrics,
+    /// `events`.
+    Events,
+}
+
+impl ExportTable {
+    /// Every table, in this order.
+    pub const ALL: [ExportTable; 4] = [
+        ExportTable::Logs,
+        ExportTable::Spans,
+        ExportTable::Metrics,
+        ExportTable::Events,
+    ];
+
+    /// The table's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportTable::Logs => "logs",
+            ExportTable::Spans => "spans",
+            ExportTable::Metrics => "metrics",
+            ExportTable::Events => "events",
+        }
+    }
+
+    /// The column that says when a row happened (the range applies to it,
+    /// and rows are exported in its order).
+    pub fn time_column(self) -> &'static str {
+        match self {
+            ExportTable::Metrics => "TimeUnix",
+            _ => "Timestamp",
+        }
+    }
+}
+
+impl fmt::Display for ExportTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ExportTable {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        ExportTable::ALL
+            .into_iter()
+            .find(|t| t.as_str() == text)
+            .ok_or_else(|| {
+                Error::Query(format!(
+                    "no table {text:?} to export: logs, spans, metrics or events"
+                ))
+            })
+    }
+}
+
+/// The file format, written by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExportFormat {
+    /// One JSON object per line (`JSONEachRow`).
+    JsonLines,
+    /// CSV with a header line of column names (`CSVWithNames`).
+    Csv,
+    /// Apache Parquet (`Parquet`).
+    Parquet,
+}
+
+impl ExportFormat {
+    /// Every format, in this order.
+    pub const ALL: [ExportFormat; 3] = [
+        ExportFormat::JsonLines,
+        ExportFormat::Csv,
+        ExportFormat::Parquet,
+    ];
+
+    /// The name ClickHouse gives the format.
+    pub fn clickhouse_name(self) -> &'static str {
+        match self {
+            ExportFormat::JsonLines => "JSONEachRow",
+            ExportFormat::Csv => "CSVWithNames",
+            ExportFormat::Parquet => "Parquet",
+        }
+    }
+
+    /// The usual file extension, and the name [`FromStr`] reads.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::JsonLines => "jsonl",
+            ExportFormat::Csv => "csv",
+            ExportFormat::Parquet => "parquet",
+        }
+    }
+}
+
+impl fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+impl FromStr for ExportFormat {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        ExportFormat::ALL
+            .into_iter()
+            .find(|f| f.extension() == text)
+            .ok_or_else(|| {
+                Error::Query(format!("no export format {text:?}: jsonl, csv or parquet"))
+            })
+    }
+}
+
+/// Which rows to export: every column of a table's rows in a time range
+/// (of [`ExportTable::time_column`]), oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct ExportQuery {
+    table: ExportTable,
+    format: ExportFormat,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+}
+
+impl ExportQuery {
+    /// Every row of `table`, in `format`.
+    pub fn new(table: ExportTable, format: ExportFormat) -> Self {
+        ExportQuery {
+            table,
+            format,
+            since: None,
+            until: None,
+        }
+    }
+
+    /// Only rows at or after this time.
+    pub fn since(mut self, start: SystemTime) -> Self {
+        self.since = Some(start);
+        self
+    }
+
+    /// Only rows before this time.
+    pub fn until(mut self, end: SystemTime) -> Self {
+        self.until = Some(end);
+        self
+    }
+
+    /// The table.
+    pub fn table(&self) -> ExportTable {
+        self.table
+    }
+
+    /// The format.
+    pub fn format(&self) -> ExportFormat {
+        self.format
+    }
+
+    /// The query text, with its placeholders, and their values.
+    fn sql(&self) -> (String, Vec<(&'static str, i64)>) {
+        let (table, time) = (self.table.as_str(), self.table.time_column());
+        // Fixed identifiers only: a table of ours and its time column.
+        let mut text = format!("SELECT * FROM {table} WHERE 1");
+        let mut params = Vec::new();
+        let bounds = [
+            (self.since, "since", ">=", ">="),
+            (self.until, "until", "<", "<="),
+        ];
+        for (at, name, cmp, seconds_cmp) in bounds {
+            let Some(at) = at else { continue };
+            let ns = format!("{{{name}:Int64}}");
+            if self.table == ExportTable::Logs {
+                // The second-precision column prunes partitions and granules.
+                text.push_str(&format!(
+                    " AND TimestampTime {seconds_cmp} toDateTime(intDiv({ns}, 1000000000))"
+                ));
+            }
+            text.push_str(&format!(" AND {time} {cmp} fromUnixTimestamp64Nano({ns})"));
+            params.push((name, unix_ns(at)));
+        }
+        text.push_str(&format!(" ORDER BY {time}"));
+        (text, params)
+    }
+
+    /// The query the server runs, with its parameters written in (for a
+    /// manifest, or to run it by hand), and the format's `FORMAT` clause.
+    pub fn describe(&self) -> String {
+        let (mut text, params) = self.sql();
+        for (name, value) in params {
+            text = text.replace(&format!("{{{name}:Int64}}"), &value.to_string());
+        }
+        format!("{text} FORMAT {}", self.format.clickhouse_name())
+    }
+}
+
+/// The bytes of an export as the server sends them, a chunk at a time,
+/// with the bytes and (for JSON lines and CSV) the rows seen so far.
+pub struct ExportStream {
+    cursor: clickhouse::query::BytesCursor,
+    counter: RowCounter,
+    bytes: u64,
+}
+
+impl fmt::Debug for ExportStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportStream")
+            .field("counter", &self.counter)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExportStream {
+    /// The next chunk, or `None` once the server has sent everything.
+    ///
+    /// # Errors
+    ///
+    /// The server's error (also one it reports after the first chunks), or
+    /// the connection's.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        let chunk = self.cursor.next().await?;
+        if let Some(chunk) = &chunk {
+            self.bytes += chunk.len() as u64;
+            self.counter.feed(chunk);
+        }
+        Ok(chunk)
+    }
+
+    /// Bytes received so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Rows received so far, for JSON lines and CSV; `None` for Parquet
+    /// (read [`parquet_row_count`](super::parquet_row_count) of the file).
+    pub fn rows(&self) -> Option<u64> {
+        self.counter.rows()
+    }
+}
+
+impl QueryClient {
+    /// Starts exporting `query`'s rows: the server writes the format, and
+    /// [`ExportStream::next_chunk`] hands over its bytes as they come, so
+    /// nothing is held in memory but a chunk. The time range is bound as
+    /// query parameters.
+    ///
+    /// # Errors
+    ///
+    /// The request cannot be made; the server's errors come from
+    /// `next_chunk`.
+    pub fn export(&self, query: &ExportQuery) -> Result<ExportStream> {
+        let (text, params) = query.sql();
+        let cursor = params
+            .into_iter()
+            .fold(self.client.query(&text), |q, (name, value)| {
+                q.param(name, value)
+            })
+            .fetch_bytes(query.format.clickhouse_name())?;
+        Ok(ExportStream {
+            cursor,
+            counter: RowCounter::new(query.format),
+            bytes: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn names_parse_back_and_others_are_refused() {
+        for table in ExportTable::ALL {
+            assert_eq!(table.as_str().parse::<ExportTable>().unwrap(), table);
+        }
+        for format in ExportFormat::ALL {
+            assert_eq!(format.to_string().parse::<ExportFormat>().unwrap(), format);
+        }
+        assert!("logs; DROP TABLE logs".parse::<ExportTable>().is_err());
+        assert!("schema_version".parse::<ExportTable>().is_err());
+        assert!("xml".parse::<ExportFormat>().is_err());
+    }
+
+    #[test]
+    fn the_range_is_bound_and_described() {
+        let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+        let query = ExportQuery::new(ExportTable::Logs, ExportFormat::Csv)
+            .since(at(10))
+            .until(at(20));
+        let (text, params) = query.sql();
+        assert!(!text.contains("10000000000"), "{text}");
+        assert_eq!(
+            params,
+            [("since", 10_000_000_000), ("until", 20_000_000_000)]
+        );
+        let text = query.describe();
+        assert!(
+            text.starts_with("SELECT * FROM logs WHERE 1 AND TimestampTime >="),
+            "{text}"
+        );
+        assert!(
+            text.contains("Timestamp < fromUnixTimestamp64Nano(20000000000)"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(" ORDER BY Timestamp FORMAT CSVWithNames"),
+            "{text}"
+        );
+        let metrics = ExportQuery::new(ExportTable::Metrics, ExportFormat::Parquet).describe();
+        assert_eq!(
+            metrics,
+            "SELECT * FROM metrics WHERE 1 ORDER BY TimeUnix FORMAT Parquet"
+        );
+    }
+}
