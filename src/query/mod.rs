@@ -36,8 +36,8 @@ pub use export::{
     ExportFormat, ExportQuery, ExportStream, ExportTable, RowCounter, parquet_row_count,
 };
 pub use logs::{
-    DEFAULT_LIMIT, LogCursor, LogEntry, LogPattern, LogPatterns, LogQuery, LogStats, LogVolume,
-    Logs, MAX_ATTRIBUTE_FILTERS, VolumeBucket, message_pattern,
+    DEFAULT_LIMIT, LogCursor, LogEntry, LogPattern, LogPatterns, LogQuery, LogStats, LogTail,
+    LogVolume, Logs, MAX_ATTRIBUTE_FILTERS, VolumeBucket, message_pattern,
 };
 pub use metrics::{
     Aggregate, Granularity, MetricPoint, MetricPoints, MetricQuery, Quantiles, Rate,

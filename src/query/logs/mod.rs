@@ -6,9 +6,11 @@ mod filter;
 mod patterns;
 mod read;
 mod stats;
+mod tail;
 
 pub use cursor::LogCursor;
 pub use filter::{DEFAULT_LIMIT, LogQuery, MAX_ATTRIBUTE_FILTERS};
 pub use patterns::{LogPattern, LogPatterns, message_pattern};
 pub use read::{LogEntry, Logs};
 pub use stats::{LogStats, LogVolume, VolumeBucket};
+pub use tail::LogTail;
