@@ -98,6 +98,8 @@ pub struct TableHealth {
     pub max_parts_per_partition: u64,
     /// Its TTL expression, if it has one.
     pub ttl: Option<String>,
+    /// The days of that TTL (`toIntervalDay(N)`).
+    pub ttl_days: Option<u32>,
     /// The time of its oldest row (ns since the epoch), for the data tables.
     pub oldest_ns: Option<i64>,
     /// The time of its newest row.

@@ -283,8 +283,10 @@ mod tests {
             subjects(&health)[0],
             (Urgency::Critical, "disk default".to_owned())
         );
-        let mut thresholds = Thresholds::default();
-        thresholds.min_free_disk = 0.0;
+        let thresholds = Thresholds {
+            min_free_disk: 0.0,
+            ..Thresholds::default()
+        };
         assert_eq!(
             health.problems(&thresholds).len(),
             2,

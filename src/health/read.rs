@@ -91,6 +91,7 @@ pub async fn check(config: &Config, window: Duration) -> Result<StorageHealth> {
             exists: table.exists,
             engine: table.engine,
             ttl: table.ttl,
+            ttl_days: table.ttl_days,
             rows: parts.iter().map(|p| p.rows).sum(),
             bytes_on_disk: parts.iter().map(|p| p.bytes_on_disk).sum(),
             compressed_bytes: parts.iter().map(|p| p.compressed).sum(),
