@@ -1,0 +1,125 @@
+//! The command line: global options and the commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cmd;
+
+const ABOUT: &str = "Search, follow and summarize what a service stored with tracing-clickhouse: \
+logs, spans, metrics and events; export them; manage the schema; check the storage's health.";
+
+const EXAMPLES: &str = "\
+Examples:
+  chlog logs --since 1h --min-level warn          the last hour's warnings and errors
+  chlog logs -f --service checkout                follow one service's logs live
+  chlog logs --attr user.id=42 --grep timeout --json
+  chlog stats --since 24h                         counts, volume per level, top errors
+  chlog metrics http.latency --since 6h           a histogram's quantiles and points
+  chlog trace 4bf92f3577b34da6a3ce929d0e0e4736    a trace as a tree, with its logs
+  chlog slow --since 1d                           the slowest operations
+  chlog export logs --since 2026-11-01T00:00:00Z --until 2026-12-01T00:00:00Z \\
+        --format parquet -o logs-november.parquet
+  chlog health || page-someone                    non-zero exit when storage needs attention
+
+Configuration comes from the environment, as for the library: CLICKHOUSE_URL (or
+CLICKHOUSE_HOST, CLICKHOUSE_PORT, CLICKHOUSE_SECURE), CLICKHOUSE_USER, CLICKHOUSE_PASSWORD,
+CLICKHOUSE_DATABASE, CLICKHOUSE_CA_CERT, CLICKHOUSE_*_TTL_DAYS; the options above override it.
+
+Times: a duration back from now (30s, 15m, 1h, 2d, 1h30m) or RFC 3339
+(2026-12-01T10:00:00Z; without a zone, UTC); --until also takes `now`.
+
+Exit status:
+  0  done (for health and schema status: nothing needs attention)
+  1  failed otherwise (ClickHouse refused the query, a file could not be written, ...)
+  2  bad command line
+  3  something needs attention (health found a problem; schema status: apply would change something)
+  4  ClickHouse cannot be reached (or did not answer in --timeout)
+  5  ClickHouse refused the login
+  6  the database or its tables are missing (run `chlog schema apply`), or its schema is too new";
+
+/// The `chlog` command line.
+#[derive(Debug, Parser)]
+#[command(name = "chlog", version, about = ABOUT, after_help = EXAMPLES, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection and output (every command)")]
+pub(crate) struct Global {
+    /// ClickHouse's URL, http(s)://host[:port] [env: CLICKHOUSE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// Server host [env: CLICKHOUSE_HOST]
+    #[arg(long, global = true)]
+    pub(crate) host: Option<String>,
+    /// HTTP(S) port [env: CLICKHOUSE_PORT]
+    #[arg(long, global = true)]
+    pub(crate) port: Option<u16>,
+    /// Use HTTPS: true or false [env: CLICKHOUSE_SECURE]
+    #[arg(long, global = true, value_name = "BOOL", hide_possible_values = true)]
+    pub(crate) secure: Option<bool>,
+    /// User [env: CLICKHOUSE_USER]
+    #[arg(long, global = true)]
+    pub(crate) user: Option<String>,
+    /// Read the password from this file (its first line) [env: CLICKHOUSE_PASSWORD]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Database [env: CLICKHOUSE_DATABASE]
+    #[arg(long, short = 'd', global = true, value_name = "NAME")]
+    pub(crate) database: Option<String>,
+    /// PEM file of CAs to trust for HTTPS [env: CLICKHOUSE_CA_CERT]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// Give up on ClickHouse after this long without an answer
+    #[arg(long, global = true, default_value = "30s", value_name = "DURATION")]
+    pub(crate) timeout: humantime::Duration,
+    /// Color: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, hide_possible_values = true)]
+    pub(crate) color: ColorChoice,
+}
+
+/// When to color the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Search logs, or follow them live (-f)
+    #[command(after_help = cmd::logs::EXAMPLES)]
+    Logs(cmd::logs::LogsArgs),
+    /// Counts by level and source, volume per level, top error patterns
+    #[command(after_help = cmd::stats::EXAMPLES)]
+    Stats(cmd::stats::StatsArgs),
+    /// One metric: points, counter rates, histogram quantiles, aggregations
+    #[command(after_help = cmd::metrics::EXAMPLES)]
+    Metrics(cmd::metrics::MetricsArgs),
+    /// Events (deploys, service status changes, record_event)
+    #[command(after_help = cmd::events::EXAMPLES)]
+    Events(cmd::events::EventsArgs),
+    /// One trace: its spans as a tree with durations drawn as bars, and its logs
+    #[command(after_help = cmd::trace::EXAMPLES)]
+    Trace(cmd::trace::TraceArgs),
+    /// The slowest operations (span names per service), by p95
+    #[command(after_help = cmd::slow::EXAMPLES)]
+    Slow(cmd::slow::SlowArgs),
+    /// Write a table's rows in a time range to a file, with a manifest
+    #[command(after_help = cmd::export::EXAMPLES)]
+    Export(cmd::export::ExportArgs),
+    /// Apply the schema, see its status, run its migrations
+    #[command(subcommand)]
+    Schema(cmd::schema::SchemaCommand),
+    /// The storage's health; exit status 3 when something needs attention
+    #[command(after_help = cmd::health::EXAMPLES)]
+    Health(cmd::health::HealthArgs),
+}

@@ -1,0 +1,381 @@
+//! `chlog metrics NAME`: points, counter rates, histogram quantiles,
+//! aggregations, with sparklines.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use tracing_clickhouse::query::{
+    Aggregate, Granularity, MetricPoint, MetricQuery, Quantiles, Rate,
+};
+
+use super::filters::pair;
+use crate::conn::Context;
+use crate::fail::Outcome;
+use crate::out::Out;
+use crate::render::{
+    Align, BOLD, DIM, Palette, Table, count, number, pairs, rate, sparkline, time,
+};
+
+pub(crate) const EXAMPLES: &str = "\
+Examples:
+  chlog metrics http.requests --since 6h            a counter: rates per series
+  chlog metrics http.latency -a route=/checkout     a histogram: quantiles over the range
+  chlog metrics system.cpu_percent --agg hour --since 7d
+  chlog metrics queue.depth --json";
+
+/// The quantiles shown for a histogram.
+const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
+
+/// `chlog metrics`.
+#[derive(Debug, Args)]
+pub(crate) struct MetricsArgs {
+    /// The metric (MetricName)
+    name: String,
+    /// Only series with this label; repeat: all must hold
+    #[arg(long = "attr", short = 'a', value_name = "KEY=VALUE", value_parser = pair)]
+    attributes: Vec<(String, String)>,
+    /// Only this service
+    #[arg(long, short = 's', value_name = "NAME")]
+    service: Option<String>,
+    /// From this time [default: 1h]
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Before this time
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// avg, min, max and count per minute, hour (metrics_hourly) or day (metrics_daily)
+    #[arg(long, value_enum, value_name = "WIDTH")]
+    agg: Option<Width>,
+    /// How many of the latest points to list
+    #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
+    limit: usize,
+    /// One JSON object per point (or per bucket with --agg)
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--agg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Width {
+    Minute,
+    Hour,
+    Day,
+}
+
+pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
+    let (since, until) = crate::time::range(
+        args.since.as_deref(),
+        args.until.as_deref(),
+        Some(Duration::from_secs(3600)),
+    )?;
+    let mut query = MetricQuery::new(&args.name);
+    for (key, value) in &args.attributes {
+        query = query.attribute(key, value);
+    }
+    if let Some(service) = &args.service {
+        query = query.service(service);
+    }
+    if let Some(since) = since {
+        query = query.since(since);
+    }
+    if let Some(until) = until {
+        query = query.until(until);
+    }
+    let mut out = Out::new();
+    let lines = match args.agg {
+        Some(width) => {
+            let granularity = match width {
+                Width::Minute => Granularity::Minute,
+                Width::Hour => Granularity::Hour,
+                Width::Day => Granularity::Day,
+            };
+            let buckets = ctx
+                .ask(ctx.client.metric_aggregations(granularity, &query))
+                .await?;
+            match args.json {
+                true => buckets
+                    .iter()
+                    .map(|b| aggregate_json(b).to_string())
+                    .collect(),
+                false => aggregates(&args.name, &buckets, ctx.palette),
+            }
+        }
+        None => {
+            let points = ctx.ask(ctx.client.query_metrics(&query)).await?.points;
+            let kind = points.last().map_or("", |p| p.kind.as_str());
+            let rates = match kind {
+                "counter" => ctx.ask(ctx.client.counter_rates(&query)).await?,
+                _ => Vec::new(),
+            };
+            let quantiles = match kind {
+                "histogram" => Some(
+                    ctx.ask(ctx.client.histogram_quantiles(&query, &QUANTILES))
+                        .await?,
+                ),
+                _ => None,
+            };
+            match args.json {
+                true => points.iter().map(|p| point_json(p).to_string()).collect(),
+                false => summary(
+                    &args.name,
+                    &points,
+                    &rates,
+                    quantiles.as_ref(),
+                    args.limit,
+                    ctx.palette,
+                ),
+            }
+        }
+    };
+    for line in lines {
+        out.line(&line)?;
+    }
+    out.flush()?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn series_name(attributes: &[(String, String)]) -> String {
+    match attributes.is_empty() {
+        true => "(no labels)".into(),
+        false => pairs(attributes.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    }
+}
+
+/// The points' summary: per series a sparkline and its numbers, the
+/// histogram's quantiles, then the latest `limit` points.
+pub(crate) fn summary(
+    name: &str,
+    points: &[MetricPoint],
+    rates: &[Rate],
+    quantiles: Option<&Quantiles>,
+    limit: usize,
+    palette: Palette,
+) -> Vec<String> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return vec![format!(
+            "no points of {} in the range",
+            crate::render::escape(name)
+        )];
+    };
+    let mut series: BTreeMap<&[(String, String)], Vec<&MetricPoint>> = BTreeMap::new();
+    for point in points {
+        series.entry(&point.attributes).or_default().push(point);
+    }
+    let kind = last.kind.as_str();
+    let mut lines = vec![format!(
+        "{} ({}): {} points in {} series, {} to {}",
+        palette.paint(BOLD, &crate::render::escape(name)),
+        crate::render::escape(kind),
+        count(points.len() as u64),
+        series.len(),
+        time(first.timestamp_ns),
+        time(last.timestamp_ns)
+    )];
+    if let Some(q) = quantiles {
+        let values: Vec<String> = q
+            .values
+            .iter()
+            .map(|(level, value)| format!("p{} {}", number(level * 100.0), number(*value)))
+            .collect();
+        lines.push(format!(
+            "{} samples: min {}, {}, max {}, mean {}",
+            count(q.count),
+            number(q.min),
+            values.join(", "),
+            number(q.max),
+            number(if q.count > 0 {
+                q.sum / q.count as f64
+            } else {
+                f64::NAN
+            })
+        ));
+    }
+    let mut table = Table::new(&[
+        ("series", Align::Left),
+        ("", Align::Left),
+        ("", Align::Left),
+    ]);
+    for (attributes, points) in &series {
+        let last = points[points.len() - 1];
+        let (spark, numbers) = match kind {
+            "counter" => {
+                let rates: Vec<f64> = rates
+                    .iter()
+                    .filter(|r| r.attributes.as_slice() == *attributes)
+                    .map(|r| r.per_second)
+                    .collect();
+                let added: f64 = points.iter().skip(1).map(|p| p.delta).sum();
+                let now = rates.last().map_or("-".into(), |r| rate(*r));
+                (
+                    sparkline(&rates, false),
+                    format!(
+                        "total {}, +{} in range, now {now}",
+                        number(last.value),
+                        number(added)
+                    ),
+                )
+            }
+            "histogram" => {
+                let means: Vec<f64> = points.iter().map(|p| p.value).collect();
+                let samples: u64 = points.iter().map(|p| p.count).sum();
+                (
+                    sparkline(&means, true),
+                    format!("{} samples, mean per snapshot", count(samples)),
+                )
+            }
+            _ => {
+                let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+                let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                (
+                    sparkline(&values, true),
+                    format!(
+                        "last {}, min {}, max {}",
+                        number(last.value),
+                        number(min),
+                        number(max)
+                    ),
+                )
+            }
+        };
+        table.styled_row(vec![
+            (series_name(attributes), Default::default()),
+            (spark, crate::render::CYAN),
+            (numbers, DIM),
+        ]);
+    }
+    lines.extend(table.render(palette).into_iter().skip(1));
+    lines.push(String::new());
+    let value_columns: &[(&str, Align)] = match kind {
+        "counter" => &[("total", Align::Right), ("delta", Align::Right)],
+        "histogram" => &[
+            ("count", Align::Right),
+            ("mean", Align::Right),
+            ("p99", Align::Right),
+        ],
+        _ => &[("value", Align::Right)],
+    };
+    let mut columns = vec![("time", Align::Left), ("series", Align::Left)];
+    columns.extend_from_slice(value_columns);
+    let mut table = Table::new(&columns);
+    for point in &points[points.len().saturating_sub(limit)..] {
+        let mut row = vec![time(point.timestamp_ns), series_name(&point.attributes)];
+        match kind {
+            "counter" => row.extend([number(point.value), number(point.delta)]),
+            "histogram" => row.extend([
+                count(point.count),
+                number(point.value),
+                point
+                    .quantile_values
+                    .last()
+                    .map_or("-".into(), |v| number(*v)),
+            ]),
+            _ => row.push(number(point.value)),
+        }
+        table.row(row);
+    }
+    lines.extend(table.render(palette));
+    lines
+}
+
+/// `--agg`: a sparkline of the averages, and the buckets.
+pub(crate) fn aggregates(name: &str, buckets: &[Aggregate], palette: Palette) -> Vec<String> {
+    if buckets.is_empty() {
+        return vec![format!(
+            "no points of {} in the range",
+            crate::render::escape(name)
+        )];
+    }
+    let averages: Vec<f64> = buckets.iter().map(|b| b.avg).collect();
+    let mut lines = vec![format!(
+        "{}: {} buckets, avg {}",
+        palette.paint(BOLD, &crate::render::escape(name)),
+        buckets.len(),
+        palette.paint(crate::render::CYAN, &sparkline(&averages, true))
+    )];
+    let mut table = Table::new(&[
+        ("start", Align::Left),
+        ("avg", Align::Right),
+        ("min", Align::Right),
+        ("max", Align::Right),
+        ("count", Align::Right),
+    ]);
+    for b in buckets {
+        table.row(vec![
+            time(i64::from(b.start) * 1_000_000_000),
+            number(b.avg),
+            number(b.min),
+            number(b.max),
+            count(b.count),
+        ]);
+    }
+    lines.extend(table.render(palette));
+    lines
+}
+
+fn point_json(p: &MetricPoint) -> serde_json::Value {
+    json!({
+        "time": time(p.timestamp_ns),
+        "name": p.name,
+        "kind": p.kind,
+        "attributes": p.attributes.iter().cloned().collect::<BTreeMap<_, _>>(),
+        "value": p.value,
+        "delta": p.delta,
+        "count": p.count,
+        "sum": p.sum,
+        "min": p.min,
+        "max": p.max,
+        "quantiles": p.quantiles.iter().zip(&p.quantile_values)
+            .map(|(q, v)| json!({"q": q, "value": v})).collect::<Vec<_>>(),
+    })
+}
+
+fn aggregate_json(b: &Aggregate) -> serde_json::Value {
+    json!({
+        "start": time(i64::from(b.start) * 1_000_000_000),
+        "avg": b.avg, "min": b.min, "max": b.max, "count": b.count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(t: i64, kind: &str, value: f64, delta: f64) -> MetricPoint {
+        serde_json::from_value(json!({
+            "timestamp_ns": t * 60_000_000_000, "name": "orders", "kind": kind,
+            "attributes": [["channel", "web"]], "value": value, "delta": delta,
+            "count": 0, "sum": 0.0, "min": 0.0, "max": 0.0,
+            "quantiles": [], "quantile_values": [],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_gauge_has_its_sparkline_and_its_last_points() {
+        let points: Vec<MetricPoint> = [1.0, 5.0, 3.0]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| point(i as i64, "gauge", *v, 0.0))
+            .collect();
+        let lines = summary("orders", &points, &[], None, 2, Palette::new(false));
+        assert_eq!(
+            lines,
+            [
+                "orders (gauge): 3 points in 1 series, 1970-01-01T00:00:00.000000Z to \
+                 1970-01-01T00:02:00.000000Z",
+                "channel=web  ▁█▅  last 3, min 1, max 5",
+                "",
+                "time                         series       value",
+                "1970-01-01T00:01:00.000000Z  channel=web      5",
+                "1970-01-01T00:02:00.000000Z  channel=web      3",
+            ]
+        );
+        assert_eq!(
+            summary("x", &[], &[], None, 2, Palette::new(false)),
+            ["no points of x in the range"]
+        );
+    }
+}

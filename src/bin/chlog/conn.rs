@@ -1,0 +1,122 @@
+//! The configuration (the library's, from the environment, with the
+//! command line's overrides) and the client every command asks through.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use tracing_clickhouse::query::QueryClient;
+use tracing_clickhouse::{Builder, Config, ConfigError, Error};
+
+use crate::args::{ColorChoice, Global};
+use crate::fail::{Failure, status};
+use crate::render::Palette;
+
+/// What every command runs with.
+pub(crate) struct Context {
+    pub(crate) config: Config,
+    pub(crate) client: QueryClient,
+    /// How long to wait for an answer.
+    pub(crate) timeout: Duration,
+    /// Colors for stdout.
+    pub(crate) palette: Palette,
+}
+
+impl Context {
+    pub(crate) fn new(global: &Global) -> Result<Context, Failure> {
+        let config = config(global).map_err(|e| Failure::usage(e.to_string()))?;
+        let client =
+            QueryClient::new(&config).map_err(|e| Failure::new(status::USAGE, e.to_string()))?;
+        Ok(Context {
+            config,
+            client,
+            timeout: global.timeout.into(),
+            palette: Palette::new(colors(global.color, std::io::stdout().is_terminal())),
+        })
+    }
+
+    /// The failure for a library error, with what to do about it.
+    pub(crate) fn fail(&self, error: &Error) -> Failure {
+        Failure::from_error(error, &self.config.url(), self.config.database())
+    }
+
+    /// Waits for `answer`, at most [`Context::timeout`].
+    pub(crate) async fn ask<T>(
+        &self,
+        answer: impl Future<Output = tracing_clickhouse::Result<T>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout, answer).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.fail(&error)),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    pub(crate) fn timed_out(&self) -> Failure {
+        Failure::new(
+            status::UNREACHABLE,
+            format!(
+                "ClickHouse at {} did not answer within {} (--timeout)",
+                self.config.url(),
+                humantime::format_duration(self.timeout)
+            ),
+        )
+    }
+}
+
+/// The library's configuration from the environment, with the options
+/// given on the command line in its place.
+fn config(global: &Global) -> Result<Config, ConfigError> {
+    let mut builder = Builder::from_env();
+    if let Some(url) = &global.url {
+        builder = builder.url(url)?;
+    }
+    if let Some(host) = &global.host {
+        builder = builder.host(host)?;
+    }
+    if let Some(port) = global.port {
+        builder = builder.port(port)?;
+    }
+    if let Some(secure) = global.secure {
+        builder = builder.secure(secure);
+    }
+    if let Some(user) = &global.user {
+        builder = builder.user(user.clone());
+    }
+    if let Some(path) = &global.password_file {
+        let password = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+            setting: "--password-file",
+            value: path.display().to_string(),
+            reason: io_reason(&e),
+        })?;
+        builder = builder.password(password.lines().next().unwrap_or_default());
+    }
+    if let Some(database) = &global.database {
+        builder = builder.database(database)?;
+    }
+    if let Some(path) = &global.ca_cert {
+        builder = builder.ca_cert(path.clone())?;
+    }
+    builder.build_config()
+}
+
+fn io_reason(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file",
+        std::io::ErrorKind::PermissionDenied => "permission denied",
+        _ => "cannot be read",
+    }
+}
+
+/// Whether to color, given the choice and whether the output is a terminal:
+/// `NO_COLOR` (set and not empty) turns `auto` off, `CLICOLOR_FORCE` on.
+pub(crate) fn colors(choice: ColorChoice, terminal: bool) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto if set("NO_COLOR") => false,
+        ColorChoice::Auto if set("CLICOLOR_FORCE") => true,
+        ColorChoice::Auto => terminal && std::env::var("TERM").map_or(true, |t| t != "dumb"),
+    }
+}

@@ -1,0 +1,22 @@
+//! Standard output, buffered, for a command to print to.
+
+use std::io::{BufWriter, Stdout, Write};
+
+/// Buffered stdout; [`Out::flush`] after each batch a person waits for.
+pub(crate) struct Out(BufWriter<Stdout>);
+
+impl Out {
+    pub(crate) fn new() -> Self {
+        Out(BufWriter::new(std::io::stdout()))
+    }
+
+    /// Prints `line` and a newline.
+    pub(crate) fn line(&mut self, line: &str) -> std::io::Result<()> {
+        self.0.write_all(line.as_bytes())?;
+        self.0.write_all(b"\n")
+    }
+
+    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
