@@ -98,7 +98,7 @@ async fn metrics_show_rates_quantiles_gauges_and_aggregations() {
     );
     assert!(lines[1].starts_with("channel=web  "), "{}", lines[1]);
     assert!(
-        lines[1].ends_with("total 60, +54 in range, now 0.1/s"),
+        lines[1].ends_with("total 60, +60 in range, now 0.1/s"),
         "{}",
         lines[1]
     );

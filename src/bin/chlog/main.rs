@@ -2,6 +2,10 @@
 //! layer: the command line, calls into the library's `query`, `schema` and
 //! `health` modules, and rendering.
 
+// The options' doc comments are clap's help text (`[env: ...]`, `[:port]`),
+// not links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod args;
 mod cmd;
 mod conn;

@@ -61,6 +61,9 @@ pub(crate) struct LineStyle {
     pub(crate) palette: Palette,
     pub(crate) json: bool,
     pub(crate) all_attributes: bool,
+    /// Whether to end the line with the trace id (not where the trace is
+    /// the subject).
+    pub(crate) trace_id: bool,
 }
 
 pub(crate) async fn run(ctx: &Context, args: LogsArgs) -> Outcome {
@@ -69,6 +72,7 @@ pub(crate) async fn run(ctx: &Context, args: LogsArgs) -> Outcome {
         palette: ctx.palette,
         json: args.json,
         all_attributes: args.all_attributes,
+        trace_id: true,
     };
     let mut out = Out::new();
     if args.follow {
@@ -189,7 +193,7 @@ pub(crate) fn line(entry: &LogEntry, style: LineStyle) -> String {
         text.push(' ');
         text.push_str(&pairs(shown));
     }
-    if !entry.trace_id.is_empty() {
+    if style.trace_id && !entry.trace_id.is_empty() {
         text.push(' ');
         text.push_str(&palette.paint(DIM, &format!("trace={}", escape(&entry.trace_id))));
     }
@@ -240,6 +244,7 @@ mod tests {
             palette: Palette::new(false),
             json,
             all_attributes,
+            trace_id: true,
         }
     }
 

@@ -33,6 +33,11 @@ pub(crate) fn manifest_path(file: &Path) -> PathBuf {
     file.with_file_name(name)
 }
 
+/// RFC 3339 to the nanosecond, as the range is bound.
+fn nanos(at: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(at).to_string()
+}
+
 fn ns(at: SystemTime) -> i64 {
     at.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -46,8 +51,10 @@ impl Manifest<'_> {
             "format": self.query.format().extension(),
             "clickhouse_format": self.query.format().clickhouse_name(),
             "query": self.query.describe(),
-            "since": self.since.map(|t| time(ns(t))),
-            "until": self.until.map(|t| time(ns(t))),
+            "since": self.since.map(nanos),
+            "until": self.until.map(nanos),
+            "since_ns": self.since.map(ns),
+            "until_ns": self.until.map(ns),
             "rows": self.rows,
             "bytes": self.bytes,
             "sha256": self.sha256,

@@ -206,7 +206,8 @@ pub(crate) fn summary(
                     .filter(|r| r.attributes.as_slice() == *attributes)
                     .map(|r| r.per_second)
                     .collect();
-                let added: f64 = points.iter().skip(1).map(|p| p.delta).sum();
+                // Each snapshot's delta is what was added in the interval it ends.
+                let added: f64 = points.iter().map(|p| p.delta).sum();
                 let now = rates.last().map_or("-".into(), |r| rate(*r));
                 (
                     sparkline(&rates, false),

@@ -155,6 +155,7 @@ pub(crate) fn tree(
         palette,
         json: false,
         all_attributes: false,
+        trace_id: false,
     };
     for row in rows {
         let span = row.span;
@@ -215,6 +216,7 @@ fn trace_json(trace: &Trace) -> serde_json::Value {
         palette: Palette::new(false),
         json: true,
         all_attributes: true,
+        trace_id: true,
     };
     let mut logs: Vec<&LogEntry> = walk(trace).iter().flat_map(|r| r.logs.iter()).collect();
     logs.extend(&trace.unattached_logs);
