@@ -1,7 +1,8 @@
 # The two commands of README, and what they need.
 #
 #   make demo   run examples/quickstart.rs against ClickHouse (a local devserver
-#               unless CLICKHOUSE_URL or CLICKHOUSE_HOST is set)
+#               unless CLICKHOUSE_URL or CLICKHOUSE_HOST is set), then chlog on
+#               what it stored
 #   make test   the whole test suite, against a devserver started for it
 #
 # And, not part of `make test`:
@@ -32,13 +33,13 @@ $(VENV_STAMP): devserver/requirements.txt
 	touch $(VENV_STAMP)
 
 demo: venv
-	cargo build --example quickstart
-	scripts/with-devserver.sh --data target/devserver-demo -- cargo run --quiet --example quickstart
+	cargo build --features cli --example quickstart --bin chlog
+	scripts/with-devserver.sh --data target/devserver-demo -- scripts/demo.sh
 
 test: venv
-	cargo build --all-targets
+	cargo build --all-targets --features cli
 	$(VENV)/bin/python -m unittest discover -s devserver -p 'test_*.py' -v
-	scripts/with-devserver.sh -- sh -c 'cargo test --all-targets && cargo test --doc'
+	scripts/with-devserver.sh -- sh -c 'cargo test --all-targets --features cli && cargo test --doc --features cli'
 
 $(CONFORMANCE_STAMP): devserver/conformance/requirements.txt
 	$(PYTHON) -m venv $(CONFORMANCE_VENV)
@@ -55,6 +56,7 @@ devserver: venv
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features cli -- -D warnings
 	cargo clippy --no-default-features --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 	python3 ../shared/tools/module-cycles.py src
