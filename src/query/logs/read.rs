@@ -107,9 +107,9 @@ impl<'a> IntoIterator for &'a Logs {
     }
 }
 
-/// A log row with its place in the order of pages.
+/// A log row with its place in the order of pages (the tail's too).
 #[derive(Debug, Deserialize, clickhouse::Row)]
-struct PagedRow {
+pub(super) struct PagedRow {
     timestamp_ns: i64,
     row_hash: u64,
     level: String,
@@ -119,6 +119,13 @@ struct PagedRow {
     trace_id: String,
     span_id: String,
     attributes: Vec<(String, String)>,
+}
+
+impl PagedRow {
+    /// Its place in the order of pages.
+    pub(super) fn key(&self) -> RowKey {
+        (self.timestamp_ns, self.row_hash)
+    }
 }
 
 impl From<PagedRow> for LogEntry {
@@ -178,7 +185,7 @@ impl QueryClient {
                 });
             }
         };
-        let keys: Vec<RowKey> = rows.iter().map(|r| (r.timestamp_ns, r.row_hash)).collect();
+        let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
         let skip = query.after.map_or(0, |cursor| cursor.skip(&keys));
         let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
         let page = &keys[skip..keys.len().min(skip.saturating_add(limit_rows))];

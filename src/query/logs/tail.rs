@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::cursor::{LogCursor, ROW_HASH, RowKey};
 use super::filter::LogQuery;
-use super::read::LogEntry;
+use super::read::{LogEntry, PagedRow};
 use crate::error::Result;
 use crate::query::client::QueryClient;
 use crate::query::sql::{Order, Sql};
@@ -24,19 +24,6 @@ pub struct LogTail {
     backlog: u64,
     started: bool,
     cursor: Option<LogCursor>,
-}
-
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct TailRow {
-    timestamp_ns: i64,
-    row_hash: u64,
-    level: String,
-    source: String,
-    message: String,
-    service: String,
-    trace_id: String,
-    span_id: String,
-    attributes: Vec<(String, String)>,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -110,8 +97,8 @@ impl LogTail {
         sql.push(&format!(
             " ORDER BY Timestamp ASC, row_hash ASC LIMIT {rows}"
         ));
-        let rows: Vec<TailRow> = self.client.fetch(sql, "a tail").await?;
-        let keys: Vec<RowKey> = rows.iter().map(|r| (r.timestamp_ns, r.row_hash)).collect();
+        let rows: Vec<PagedRow> = self.client.fetch(sql, "a tail").await?;
+        let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
         let skip = self.cursor.map_or(0, |c| c.skip(&keys));
         if keys.len() > skip {
             self.cursor =
@@ -136,9 +123,9 @@ impl LogTail {
         sql.push(&format!(
             " ORDER BY Timestamp DESC, row_hash DESC LIMIT {limit}"
         ));
-        let mut rows: Vec<TailRow> = self.client.fetch(sql, "a tail").await?;
+        let mut rows: Vec<PagedRow> = self.client.fetch(sql, "a tail").await?;
         rows.reverse();
-        let keys: Vec<RowKey> = rows.iter().map(|r| (r.timestamp_ns, r.row_hash)).collect();
+        let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
         self.cursor = LogCursor::after_page(Order::OldestFirst, &keys, None);
         Ok(rows.into_iter().map(LogEntry::from).collect())
     }
@@ -163,20 +150,5 @@ impl LogTail {
             row_hash: key.row_hash,
             shown: u32::try_from(key.rows).unwrap_or(u32::MAX),
         }))
-    }
-}
-
-impl From<TailRow> for LogEntry {
-    fn from(row: TailRow) -> Self {
-        LogEntry {
-            timestamp_ns: row.timestamp_ns,
-            level: row.level,
-            source: row.source,
-            message: row.message,
-            service: row.service,
-            trace_id: row.trace_id,
-            span_id: row.span_id,
-            attributes: row.attributes,
-        }
     }
 }
