@@ -23,7 +23,7 @@ VENV_STAMP := $(VENV)/.installed
 CONFORMANCE_VENV := target/conformance-venv
 CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
 
-.PHONY: demo test venv devserver lint clean-venv conformance
+.PHONY: demo test venv devserver lint clean-venv conformance browser ui-bench
 
 venv: $(VENV_STAMP)
 
@@ -36,10 +36,17 @@ demo: venv
 	cargo build --features cli --example quickstart --bin chlog
 	scripts/with-devserver.sh --data target/devserver-demo -- scripts/demo.sh
 
-test: venv
+test: venv browser
 	cargo build --all-targets --features cli
 	$(VENV)/bin/python -m unittest discover -s devserver -p 'test_*.py' -v
 	scripts/with-devserver.sh -- sh -c 'cargo test --all-targets --features cli && cargo test --doc --features cli'
+
+# The browser tests/ui.rs drives: Debian's chromium and its WebDriver, installed
+# (with one apt-get update) only when either is missing.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
 
 $(CONFORMANCE_STAMP): devserver/conformance/requirements.txt
 	$(PYTHON) -m venv $(CONFORMANCE_VENV)
