@@ -7,6 +7,8 @@
 #
 # And, not part of `make test`:
 #
+#   make ui-bench      chlog ui's time to first rows and to the volume chart on
+#                      10 million logs (README, "chlog ui")
 #   make conformance   a client nobody here wrote (clickhouse-connect, pinned in
 #                      devserver/conformance/requirements.txt) against a devserver
 #                      it starts, or against CLICKHOUSE_URL; prints the pass counts
@@ -55,6 +57,11 @@ $(CONFORMANCE_STAMP): devserver/conformance/requirements.txt
 
 conformance: venv $(CONFORMANCE_STAMP)
 	$(CONFORMANCE_VENV)/bin/python devserver/conformance/check_clickhouse_connect.py --devserver-python $(VENV)/bin/python
+
+# chlog ui's answers on 10 million logs (the data stays in target/devserver-ui-bench).
+ui-bench: venv
+	cargo build --features cli --bin chlog
+	scripts/with-devserver.sh --data target/devserver-ui-bench -- scripts/ui-bench.sh
 
 # A devserver in the foreground on the usual HTTP port, for trying things by hand.
 devserver: venv

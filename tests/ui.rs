@@ -46,7 +46,12 @@ const HOSTILE: [&str; 9] = [
 
 /// Near misses: what each hostile string would also match if it were a
 /// LIKE pattern or the quotes were interpreted.
-const NEAR_MISSES: [&str; 4] = ["1000 done", "fileXname here", "nul byte", "line one line two"];
+const NEAR_MISSES: [&str; 4] = [
+    "1000 done",
+    "fileXname here",
+    "nul byte",
+    "line one line two",
+];
 
 impl Fixture {
     async fn load(prefix: &str) -> Fixture {
@@ -95,8 +100,8 @@ impl Fixture {
 /// Redis goes down after postgres came back; three alerts, of which
 /// `error-rate@checkout` (critical, fired again) and `cpu-high@host1` fire.
 fn statuses_and_alerts(base: i64) -> Vec<known::EventRow> {
-    let event = |minute: i64, event_type: &str, source: &str, details: &[(&str, &str)]| {
-        known::EventRow {
+    let event =
+        |minute: i64, event_type: &str, source: &str, details: &[(&str, &str)]| known::EventRow {
             timestamp_ns: base + minute * MINUTE,
             event_type: event_type.into(),
             source: source.into(),
@@ -105,10 +110,13 @@ fn statuses_and_alerts(base: i64) -> Vec<known::EventRow> {
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect(),
-        }
-    };
+        };
     let alert = |minute, firing: bool, key: &str, rule: &str, severity: &str, value: &str| {
-        let event_type = if firing { "alert_firing" } else { "alert_resolved" };
+        let event_type = if firing {
+            "alert_firing"
+        } else {
+            "alert_resolved"
+        };
         event(
             minute,
             event_type,
@@ -130,22 +138,54 @@ fn statuses_and_alerts(base: i64) -> Vec<known::EventRow> {
             5,
             "service_status",
             "monitor",
-            &[("service", "redis"), ("status", "down"), ("error", "connection refused")],
+            &[
+                ("service", "redis"),
+                ("status", "down"),
+                ("error", "connection refused"),
+            ],
         ),
         alert(1, true, "cpu-high@host1", "cpu high", "warning", "95"),
         alert(2, true, "disk-full@host1", "disk full", "critical", "99"),
         alert(5, false, "disk-full@host1", "disk full", "critical", "80"),
-        alert(3, true, "error-rate@checkout", "error rate", "critical", "97"),
-        alert(4, false, "error-rate@checkout", "error rate", "critical", "10"),
-        alert(6, true, "error-rate@checkout", "error rate", "critical", "98"),
+        alert(
+            3,
+            true,
+            "error-rate@checkout",
+            "error rate",
+            "critical",
+            "97",
+        ),
+        alert(
+            4,
+            false,
+            "error-rate@checkout",
+            "error rate",
+            "critical",
+            "10",
+        ),
+        alert(
+            6,
+            true,
+            "error-rate@checkout",
+            "error rate",
+            "critical",
+            "98",
+        ),
     ]
 }
 
 // ---- what the page shows ------------------------------------------------------
 
+/// A waterfall row: name, depth, status, start (ms into the trace), duration
+/// (ms), logs, and its bar's left and width (% of the trace).
+type WaterfallRow = (String, u64, String, f64, f64, u64, f64, f64);
+
 async fn total(b: &Browser) -> u64 {
     let text = b
-        .js("return document.getElementById('count').dataset.total || ''", vec![])
+        .js(
+            "return document.getElementById('count').dataset.total || ''",
+            vec![],
+        )
         .await;
     text.as_str().unwrap().parse().unwrap()
 }
@@ -188,10 +228,7 @@ async fn redrawn<F: std::future::Future<Output = ()>>(b: &Browser, change: F) {
 
 async fn go(b: &Browser, ui: &Ui, hash: &str) {
     redrawn(b, async {
-        b.client
-            .goto(&format!("{}#{hash}", ui.url))
-            .await
-            .unwrap()
+        b.client.goto(&format!("{}#{hash}", ui.url)).await.unwrap()
     })
     .await;
 }
@@ -214,7 +251,11 @@ async fn the_page_shows_what_is_stored_and_follows_the_filters() {
     assert_eq!(shown.len(), 100);
     assert_eq!(
         shown[0],
-        ("DEBUG".into(), "payments".into(), "handled request 119".into())
+        (
+            "DEBUG".into(),
+            "payments".into(),
+            "handled request 119".into()
+        )
     );
     assert_eq!(shown[99].2, "handled request 20");
     // The next page through the cursor: the 20 older ones, none twice.
@@ -248,7 +289,10 @@ async fn the_page_shows_what_is_stored_and_follows_the_filters() {
             vec![],
         )
         .await;
-    assert_eq!(by_level, json!({"INFO": 48, "WARN": 24, "ERROR": 24, "DEBUG": 24}));
+    assert_eq!(
+        by_level,
+        json!({"INFO": 48, "WARN": 24, "ERROR": 24, "DEBUG": 24})
+    );
 
     // Service statuses and firing alerts.
     let services = b
@@ -266,7 +310,10 @@ async fn the_page_shows_what_is_stored_and_follows_the_filters() {
         .await;
     assert_eq!(alerts[0][0], "error-rate@checkout");
     assert_eq!(alerts[0][1], "critical");
-    assert!(alerts[0][2].as_str().unwrap().contains("error rate is 98"), "{alerts}");
+    assert!(
+        alerts[0][2].as_str().unwrap().contains("error rate is 98"),
+        "{alerts}"
+    );
     assert_eq!(alerts[1][0], "cpu-high@host1");
     assert_eq!(alerts.as_array().unwrap().len(), 2, "{alerts}");
 
@@ -277,7 +324,10 @@ async fn the_page_shows_what_is_stored_and_follows_the_filters() {
             vec![],
         )
         .await;
-    assert_eq!(names, json!(["http.latency", "orders.placed", "queue.depth"]));
+    assert_eq!(
+        names,
+        json!(["http.latency", "orders.placed", "queue.depth"])
+    );
     b.client
         .find(Locator::Id("metric-name"))
         .await
@@ -295,11 +345,13 @@ async fn the_page_shows_what_is_stored_and_follows_the_filters() {
     let points: Vec<f64> = serde_json::from_value(points).unwrap();
     assert_eq!(points, (1..=10).map(f64::from).collect::<Vec<_>>());
     let granularity = b
-        .js("return document.getElementById('metric-info').dataset.granularity", vec![])
+        .js(
+            "return document.getElementById('metric-info').dataset.granularity",
+            vec![],
+        )
         .await;
     assert_eq!(granularity, "minute");
-    let overview = b.screenshot("overview").await;
-    assert!(std::fs::metadata(&overview).unwrap().len() > 10_000);
+    b.screenshot("logs").await;
 
     // A row expands to its attributes, and opens its trace as a waterfall.
     let first = b
@@ -337,20 +389,42 @@ async fn the_page_shows_what_is_stored_and_follows_the_filters() {
                parseFloat(r.querySelector('.span-bar').style.left), parseFloat(r.querySelector('.span-bar').style.width)]) : null;",
         )
         .await;
-    let spans: Vec<(String, u64, String, f64, f64, u64, f64, f64)> =
-        serde_json::from_value(spans).unwrap();
+    let spans: Vec<WaterfallRow> = serde_json::from_value(spans).unwrap();
     let expected = [
         ("handle_request", 0, "Unset", 0.0, 1200.0, 3, 0.0, 100.0),
-        ("db.query", 1, "Unset", 100.0, 100.0, 0, 100.0 / 12.0, 100.0 / 12.0),
+        (
+            "db.query",
+            1,
+            "Unset",
+            100.0,
+            100.0,
+            0,
+            100.0 / 12.0,
+            100.0 / 12.0,
+        ),
         ("charge", 1, "Error", 600.0, 500.0, 2, 50.0, 500.0 / 12.0),
     ];
     assert_eq!(spans.len(), 3, "{spans:?}");
     for (got, want) in spans.iter().zip(expected) {
-        assert_eq!((got.0.as_str(), got.1, got.2.as_str()), (want.0, want.1, want.2));
-        assert_eq!((got.3, got.4, got.5), (want.3, want.4, want.5), "{}", want.0);
-        assert!((got.6 - want.6).abs() < 0.01 && (got.7 - want.7).abs() < 0.01, "{got:?}");
+        assert_eq!(
+            (got.0.as_str(), got.1, got.2.as_str()),
+            (want.0, want.1, want.2)
+        );
+        assert_eq!(
+            (got.3, got.4, got.5),
+            (want.3, want.4, want.5),
+            "{}",
+            want.0
+        );
+        assert!(
+            (got.6 - want.6).abs() < 0.01 && (got.7 - want.7).abs() < 0.01,
+            "{got:?}"
+        );
     }
-    b.screenshot("trace").await;
+    // The README's screenshot (docs/ui.png): the top of the page, the trace beside.
+    b.js("window.scrollTo(0, 0)", vec![]).await;
+    let overview = b.screenshot("overview").await;
+    assert!(std::fs::metadata(&overview).unwrap().len() > 10_000);
 
     // Filters: a level from the list, then an attribute and a service typed in.
     redrawn(&b, async {
@@ -489,7 +563,10 @@ async fn hostile_filters_through_the_page(b: &Browser, ui: &Ui, fx: &Fixture) {
     go(b, ui, "range=21600&service=hostile").await;
     assert_eq!(total(b).await, (HOSTILE.len() + NEAR_MISSES.len()) as u64);
     let injected = b
-        .js("return document.querySelectorAll('#log-rows img, #log-rows script').length", vec![])
+        .js(
+            "return document.querySelectorAll('#log-rows img, #log-rows script').length",
+            vec![],
+        )
         .await;
     assert_eq!(injected, 0);
     // `'; DROP TABLE logs; --` did nothing but match.
@@ -504,7 +581,10 @@ async fn hostile_filters_through_the_page(b: &Browser, ui: &Ui, fx: &Fixture) {
         .unwrap();
     b.loaded_after(before).await;
     let error = b
-        .js("return document.getElementById('error').textContent", vec![])
+        .js(
+            "return document.getElementById('error').textContent",
+            vec![],
+        )
         .await;
     assert!(error.as_str().unwrap().contains("min_level"), "{error}");
     b.screenshot("hostile").await;
@@ -530,12 +610,19 @@ async fn the_server_answers_loopback_or_the_token_and_reads_only() {
     assert_eq!(status, 200);
     assert!(page.contains("<script src=\"app.js\">"));
     let stats = ui.json("/api/stats");
-    assert_eq!(stats["total"], 120 + (HOSTILE.len() + NEAR_MISSES.len()) as u64);
+    assert_eq!(
+        stats["total"],
+        120 + (HOSTILE.len() + NEAR_MISSES.len()) as u64
+    );
     // A page elsewhere that rebinds its name to 127.0.0.1 is refused.
     let (status, _) = ui.get("/api/stats", &[("Host", "evil.example:80")]);
     assert_eq!(status, 403);
     // No endpoint takes SQL, and the endpoints take GET only.
-    for path in ["/api/sql?query=SELECT%201", "/api/query?sql=SELECT%201", "/play"] {
+    for path in [
+        "/api/sql?query=SELECT%201",
+        "/api/query?sql=SELECT%201",
+        "/play",
+    ] {
         assert_eq!(ui.get(path, &[]).0, 404, "{path}");
     }
     // Bad parameters are a 400 that names them.
@@ -566,14 +653,22 @@ async fn the_server_answers_loopback_or_the_token_and_reads_only() {
 
     // With a token: nothing without it, everything with it.
     let guarded = fx.ui(&["--require-token"]);
-    let token = guarded.url.split("?token=").nth(1).expect("a token").to_owned();
+    let token = guarded
+        .url
+        .split("?token=")
+        .nth(1)
+        .expect("a token")
+        .to_owned();
     assert_eq!(token.len(), 64, "{}", guarded.banner);
     assert_eq!(guarded.get("/", &[]).0, 401);
     assert_eq!(guarded.get("/api/stats", &[]).0, 401);
     assert_eq!(guarded.get("/app.js", &[]).0, 401);
     assert_eq!(guarded.get("/api/stats?token=0000", &[]).0, 401);
     let wrong = format!("Bearer {}", "0".repeat(64));
-    assert_eq!(guarded.get("/api/stats", &[("Authorization", &wrong)]).0, 401);
+    assert_eq!(
+        guarded.get("/api/stats", &[("Authorization", &wrong)]).0,
+        401
+    );
     let bearer = format!("Bearer {token}");
     let (status, body) = guarded.get("/api/stats", &[("Authorization", &bearer)]);
     assert_eq!(status, 200, "{body}");
@@ -602,5 +697,43 @@ async fn the_page_opens_with_the_token_and_keeps_it_as_a_cookie() {
     b.client.goto(&ui.url).await.unwrap();
     b.loaded_after(0).await;
     assert_eq!(total(&b).await, 120);
+    b.close().await;
+}
+
+/// Not a check but a measurement, run by `make ui-bench` (scripts/ui-bench.sh)
+/// against the `chlog ui` it started on 10 million logs (`UI_BENCH_URL`):
+/// the time from navigation to the first rows drawn and to the volume chart
+/// drawn, in the browser, median of 5 fresh loads per range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for make ui-bench, on its 10-million-row database"]
+async fn page_timings_on_the_ui_bench_database() {
+    let url = std::env::var("UI_BENCH_URL").expect("UI_BENCH_URL: run it through make ui-bench");
+    let b = Browser::start().await;
+    println!("| range | first rows drawn | volume chart drawn | (in chromium, from navigation) |");
+    println!("| --- | --- | --- | --- |");
+    for (range, label) in [(3600, "1 h"), (86400, "24 h")] {
+        let mut rows = Vec::new();
+        let mut volume = Vec::new();
+        for _ in 0..5 {
+            b.client.goto("about:blank").await.unwrap();
+            b.client
+                .goto(&format!("{url}#range={range}"))
+                .await
+                .unwrap();
+            let marks = b
+                .until(
+                    "both marks",
+                    "const r = performance.getEntriesByName('chlog:rows')[0], \
+                     v = performance.getEntriesByName('chlog:volume')[0]; \
+                     return r && v ? [r.startTime, v.startTime] : null;",
+                )
+                .await;
+            rows.push(marks[0].as_f64().unwrap());
+            volume.push(marks[1].as_f64().unwrap());
+        }
+        rows.sort_by(f64::total_cmp);
+        volume.sort_by(f64::total_cmp);
+        println!("| {label} | {:.0} ms | {:.0} ms | |", rows[2], volume[2]);
+    }
     b.close().await;
 }

@@ -181,7 +181,10 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let error = self
-                    .js("return document.getElementById('error').textContent", vec![])
+                    .js(
+                        "return document.getElementById('error').textContent",
+                        vec![],
+                    )
                     .await;
                 panic!("waited 20 s for {what}; the page's error: {error}");
             }

@@ -232,12 +232,21 @@ mod tests {
             access.verdict(&none, Some("token=abc")),
             Verdict::AllowedSetCookie
         ));
-        assert!(matches!(access.verdict(&none, Some("token=abd")), Verdict::NoToken));
-        assert!(matches!(access.verdict(&none, Some("token=ab")), Verdict::NoToken));
+        assert!(matches!(
+            access.verdict(&none, Some("token=abd")),
+            Verdict::NoToken
+        ));
+        assert!(matches!(
+            access.verdict(&none, Some("token=ab")),
+            Verdict::NoToken
+        ));
         let cookie = headers(&[(header::COOKIE, "a=b; chlog_ui_9=abc")]);
         assert!(matches!(access.verdict(&cookie, None), Verdict::Allowed));
         let other_port = headers(&[(header::COOKIE, "chlog_ui_10=abc")]);
-        assert!(matches!(access.verdict(&other_port, None), Verdict::NoToken));
+        assert!(matches!(
+            access.verdict(&other_port, None),
+            Verdict::NoToken
+        ));
         let bearer = headers(&[(header::AUTHORIZATION, "Bearer abc")]);
         assert!(matches!(access.verdict(&bearer, None), Verdict::Allowed));
         let wrong = headers(&[(header::AUTHORIZATION, "Bearer abcd")]);

@@ -31,7 +31,10 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 
 pub(crate) fn routes() -> Router {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
+        )
         .route(
             "/app.css",
             get(|| async { asset("text/css; charset=utf-8", CSS) }),

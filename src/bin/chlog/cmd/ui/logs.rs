@@ -102,7 +102,10 @@ fn ns(time: SystemTime) -> u64 {
 /// widest of [`WIDTHS`] past that, for a range of years), and the range
 /// widened to whole intervals.
 fn intervals(since: SystemTime, until: SystemTime, bars: u64) -> (u64, SystemTime, SystemTime) {
-    let seconds = until.duration_since(since).unwrap_or_default().as_secs_f64();
+    let seconds = until
+        .duration_since(since)
+        .unwrap_or_default()
+        .as_secs_f64();
     let width = WIDTHS
         .into_iter()
         .find(|&w| seconds / w as f64 <= bars as f64)

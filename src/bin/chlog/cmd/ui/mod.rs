@@ -59,12 +59,13 @@ pub(crate) async fn run(ctx: &Context, args: UiArgs) -> Outcome {
         .map_err(|e| Failure::other(format!("cannot listen on {}: {e}", args.listen)))?;
     let access = Arc::new(access.on_port(bound.port()));
     let state = Arc::new(api::State::new(ctx));
-    let app = api::routes(state)
-        .merge(assets::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            access.clone(),
-            access::check,
-        ));
+    let app =
+        api::routes(state)
+            .merge(assets::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                access.clone(),
+                access::check,
+            ));
     let mut banner = format!(
         "chlog ui: serving {} on {}\n",
         ctx.config.database(),
@@ -78,7 +79,9 @@ pub(crate) async fn run(ctx: &Context, args: UiArgs) -> Outcome {
     banner.push_str("chlog ui: Ctrl-C stops it\n");
     // Said once; a closed stdout does not stop the server.
     let mut stdout = std::io::stdout();
-    let _ = stdout.write_all(banner.as_bytes()).and_then(|()| stdout.flush());
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
     axum::serve(listener, app)
         .await
         .map_err(|e| Failure::other(format!("the server stopped: {e}")))?;

@@ -26,7 +26,9 @@ pub(crate) async fn names(State(state): State<Shared>, RawQuery(query): RawQuery
         .await?;
     let names: Vec<_> = names
         .iter()
-        .map(|n| json!({ "name": n.name, "kind": n.kind, "series": n.series, "last_ns": n.last_ns }))
+        .map(
+            |n| json!({ "name": n.name, "kind": n.kind, "series": n.series, "last_ns": n.last_ns }),
+        )
         .collect();
     Ok(axum::Json(json!({ "names": names })))
 }
@@ -111,12 +113,27 @@ mod tests {
     fn long_ranges_read_the_rollups() {
         let now = SystemTime::now();
         let back = |hours: u64| Some(now - Duration::from_secs(hours * 3600));
-        assert_eq!(granularity(None, back(1), None).unwrap(), Granularity::Minute);
-        assert_eq!(granularity(None, back(6), Some(now)).unwrap(), Granularity::Minute);
-        assert_eq!(granularity(None, back(7), Some(now)).unwrap(), Granularity::Hour);
-        assert_eq!(granularity(None, back(24 * 90), Some(now)).unwrap(), Granularity::Day);
+        assert_eq!(
+            granularity(None, back(1), None).unwrap(),
+            Granularity::Minute
+        );
+        assert_eq!(
+            granularity(None, back(6), Some(now)).unwrap(),
+            Granularity::Minute
+        );
+        assert_eq!(
+            granularity(None, back(7), Some(now)).unwrap(),
+            Granularity::Hour
+        );
+        assert_eq!(
+            granularity(None, back(24 * 90), Some(now)).unwrap(),
+            Granularity::Day
+        );
         assert_eq!(granularity(None, None, None).unwrap(), Granularity::Day);
-        assert_eq!(granularity(Some("minute"), None, None).unwrap(), Granularity::Minute);
+        assert_eq!(
+            granularity(Some("minute"), None, None).unwrap(),
+            Granularity::Minute
+        );
         assert!(granularity(Some("week"), None, None).is_err());
     }
 }

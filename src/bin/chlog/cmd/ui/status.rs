@@ -114,8 +114,16 @@ mod tests {
     fn a_service_shows_its_latest_status_whatever_the_order() {
         let events = [
             event(3, "service_status", &[("service", "db"), ("status", "up")]),
-            event(1, "service_status", &[("service", "db"), ("status", "down")]),
-            event(2, "service_status", &[("service", "web"), ("status", "degraded")]),
+            event(
+                1,
+                "service_status",
+                &[("service", "db"), ("status", "down")],
+            ),
+            event(
+                2,
+                "service_status",
+                &[("service", "web"), ("status", "degraded")],
+            ),
             event(4, "service_status", &[("status", "up")]),
         ];
         let services = services(&events);
@@ -128,9 +136,8 @@ mod tests {
 
     #[test]
     fn an_alert_fires_while_its_latest_transition_is_firing() {
-        let fire = |ns, key, severity| {
-            event(ns, "alert_firing", &[("key", key), ("severity", severity)])
-        };
+        let fire =
+            |ns, key, severity| event(ns, "alert_firing", &[("key", key), ("severity", severity)]);
         let resolve = |ns, key| event(ns, "alert_resolved", &[("key", key)]);
         let transitions = [
             fire(1, "cpu", "warning"),
@@ -143,7 +150,10 @@ mod tests {
             resolve(6, "tie"),
         ];
         let firing = firing(&transitions);
-        let got: Vec<(&str, i64)> = firing.iter().map(|a| (a.key.as_str(), a.since_ns)).collect();
+        let got: Vec<(&str, i64)> = firing
+            .iter()
+            .map(|a| (a.key.as_str(), a.since_ns))
+            .collect();
         assert_eq!(got, [("errors", 4), ("cpu", 3)]);
     }
 }
