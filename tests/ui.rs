@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use browser::{Browser, Ui};
 use fantoccini::Locator;
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use serde_json::{Value, json};
 use tracing_clickhouse::query::QueryClient;
 
@@ -462,6 +463,57 @@ async fn the_page_shows_what_is_stored_and_follows_the_filters() {
     assert_eq!(zoom_out, false);
     redrawn(&b, b.click("#zoom-out")).await;
     assert_eq!(total(&b).await, 120);
+    // A drag across the middle half of the chart zooms into that stretch.
+    let chart = b.client.find(Locator::Id("volume")).await.unwrap();
+    let width = b
+        .js(
+            "return document.getElementById('volume').getBoundingClientRect().width",
+            vec![],
+        )
+        .await
+        .as_f64()
+        .unwrap();
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: chart.clone(),
+            duration: None,
+            x: -width / 4.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveToElement {
+            element: chart,
+            duration: Some(Duration::from_millis(300)),
+            x: width / 4.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    redrawn(&b, async { b.client.perform_actions(drag).await.unwrap() }).await;
+    let range = b
+        .js(
+            "const h = new URLSearchParams(location.hash.slice(1)); return [h.get('since'), h.get('until')];",
+            vec![],
+        )
+        .await;
+    let since: i64 = range[0].as_str().unwrap().parse().unwrap();
+    let until: i64 = range[1].as_str().unwrap().parse().unwrap();
+    let inside = (0..120)
+        .filter(|i| (since..until).contains(&(fx.base + i * 10 * SECOND)))
+        .count();
+    // Half of an hour and a minute or two (the chart's range is widened to whole minutes).
+    assert!(
+        (30 * MINUTE..=32 * MINUTE).contains(&(until - since)),
+        "a drag over half the chart, not a click: {} s",
+        (until - since) / SECOND
+    );
+    assert!(inside > 0 && inside < 120, "{inside} in the middle half");
+    assert_eq!(total(&b).await, inside as u64);
+    assert_eq!(rows(&b).await.len(), inside.min(100));
+    redrawn(&b, b.click("#zoom-out")).await;
 
     // Seven days: the metric from the hourly rollup, one point per hour.
     redrawn(&b, async {
