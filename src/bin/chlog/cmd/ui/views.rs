@@ -67,16 +67,18 @@ pub(crate) async fn trace(State(state): State<Shared>, RawQuery(query): RawQuery
 
 pub(crate) async fn status(State(state): State<Shared>) -> Answer {
     let newest = |event_type: &str| EventQuery::new().event_type(event_type).limit(TRANSITIONS);
-    let services = state
-        .ask(state.client.query_events(&newest("service_status")))
-        .await?;
     let alert = |event_type| newest(event_type).source("alert");
-    let fired = state
-        .ask(state.client.query_events(&alert("alert_firing")))
-        .await?;
-    let resolved = state
-        .ask(state.client.query_events(&alert("alert_resolved")))
-        .await?;
+    let (services, fired, resolved) = (
+        newest("service_status"),
+        alert("alert_firing"),
+        alert("alert_resolved"),
+    );
+    // The three at once: the panel waits for the slowest, not for the sum.
+    let (services, fired, resolved) = tokio::try_join!(
+        state.ask(state.client.query_events(&services)),
+        state.ask(state.client.query_events(&fired)),
+        state.ask(state.client.query_events(&resolved)),
+    )?;
     let transitions: Vec<_> = fired.entries.into_iter().chain(resolved.entries).collect();
     Ok(axum::Json(json!({
         "services": status::services(&services.entries),

@@ -315,7 +315,7 @@ function setUpZoom() {
 
 async function loadMetricNames() {
   await guarded(async (current) => {
-    const answer = await ask('api/metric_names', filterParams(null, null));
+    const answer = await ask('api/metric_names', new URLSearchParams());
     if (!current()) return;
     const select = $('metric-name');
     const options = answer.names.map((n) => el('option', { value: n.name }, `${n.name} (${n.kind})`));
