@@ -242,6 +242,15 @@ async fn the_page_shows_what_is_stored_and_follows_the_filters() {
     b.client.goto(&ui.url).await.unwrap();
     b.loaded_after(0).await;
 
+    // Everything the page loaded came from chlog ui itself.
+    let origins = b
+        .js(
+            "return [...new Set(performance.getEntriesByType('resource').map(r => new URL(r.name).origin))];",
+            vec![],
+        )
+        .await;
+    assert_eq!(origins, json!([format!("http://{}", ui.address)]));
+
     // Counts and the newest page, newest first.
     assert_eq!(total(&b).await, 120);
     assert_eq!(
