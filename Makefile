@@ -7,6 +7,8 @@
 #
 # And, not part of `make test`:
 #
+#   make ui-bench      chlog ui's time to first rows and to the volume chart on
+#                      10 million logs (README, "chlog ui")
 #   make conformance   a client nobody here wrote (clickhouse-connect, pinned in
 #                      devserver/conformance/requirements.txt) against a devserver
 #                      it starts, or against CLICKHOUSE_URL; prints the pass counts
@@ -23,7 +25,7 @@ VENV_STAMP := $(VENV)/.installed
 CONFORMANCE_VENV := target/conformance-venv
 CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
 
-.PHONY: demo test venv devserver lint clean-venv conformance
+.PHONY: demo test venv devserver lint clean-venv conformance browser ui-bench
 
 venv: $(VENV_STAMP)
 
@@ -36,10 +38,17 @@ demo: venv
 	cargo build --features cli --example quickstart --bin chlog
 	scripts/with-devserver.sh --data target/devserver-demo -- scripts/demo.sh
 
-test: venv
+test: venv browser
 	cargo build --all-targets --features cli
 	$(VENV)/bin/python -m unittest discover -s devserver -p 'test_*.py' -v
 	scripts/with-devserver.sh -- sh -c 'cargo test --all-targets --features cli && cargo test --doc --features cli'
+
+# The browser tests/ui.rs drives: Debian's chromium and its WebDriver, installed
+# (with one apt-get update) only when either is missing.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
 
 $(CONFORMANCE_STAMP): devserver/conformance/requirements.txt
 	$(PYTHON) -m venv $(CONFORMANCE_VENV)
@@ -48,6 +57,11 @@ $(CONFORMANCE_STAMP): devserver/conformance/requirements.txt
 
 conformance: venv $(CONFORMANCE_STAMP)
 	$(CONFORMANCE_VENV)/bin/python devserver/conformance/check_clickhouse_connect.py --devserver-python $(VENV)/bin/python
+
+# chlog ui's answers on 10 million logs (the data stays in target/devserver-ui-bench).
+ui-bench: venv
+	cargo build --features cli --bin chlog
+	scripts/with-devserver.sh --data target/devserver-ui-bench -- scripts/ui-bench.sh
 
 # A devserver in the foreground on the usual HTTP port, for trying things by hand.
 devserver: venv

@@ -24,6 +24,7 @@ Next, against the demo's data (the devserver keeps it in target/devserver-demo):
   scripts/with-devserver.sh --data target/devserver-demo -- target/debug/chlog health
   scripts/with-devserver.sh --data target/devserver-demo -- target/debug/chlog logs --since 1h --json
   scripts/with-devserver.sh --data target/devserver-demo -- target/debug/chlog export logs -o logs.parquet
+  scripts/with-devserver.sh --data target/devserver-demo -- target/debug/chlog ui     then open http://127.0.0.1:8080/
 Or install it (cargo install --path . --features cli) and point it at a server
 with CLICKHOUSE_URL; \`chlog --help\` has the rest.
 NEXT

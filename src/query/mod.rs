@@ -40,7 +40,7 @@ pub use logs::{
     LogVolume, Logs, MAX_ATTRIBUTE_FILTERS, VolumeBucket, message_pattern,
 };
 pub use metrics::{
-    Aggregate, Granularity, MetricPoint, MetricPoints, MetricQuery, Quantiles, Rate,
+    Aggregate, Granularity, MetricName, MetricPoint, MetricPoints, MetricQuery, Quantiles, Rate,
 };
 pub use sql::{MAX_FILTER_BYTES, Order};
 pub use traces::{

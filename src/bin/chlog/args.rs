@@ -21,6 +21,7 @@ Examples:
   chlog export logs --since 2026-11-01T00:00:00Z --until 2026-12-01T00:00:00Z \\
         --format parquet -o logs-november.parquet
   chlog health || page-someone                    non-zero exit when storage needs attention
+  chlog ui                                        a web page on http://127.0.0.1:8080/
 
 Configuration comes from the environment, as for the library: CLICKHOUSE_URL (or
 CLICKHOUSE_HOST, CLICKHOUSE_PORT, CLICKHOUSE_SECURE), CLICKHOUSE_USER, CLICKHOUSE_PASSWORD,
@@ -122,4 +123,7 @@ pub(crate) enum Command {
     /// The storage's health; exit status 3 when something needs attention
     #[command(after_help = cmd::health::EXAMPLES)]
     Health(cmd::health::HealthArgs),
+    /// A local web page: logs, their volume, metrics, traces, statuses, alerts
+    #[command(after_help = cmd::ui::EXAMPLES)]
+    Ui(cmd::ui::UiArgs),
 }

@@ -2,9 +2,11 @@
 //! quantiles over a range; minute, hour and day aggregations.
 
 mod filter;
+mod names;
 mod points;
 mod summaries;
 
 pub use filter::MetricQuery;
+pub use names::MetricName;
 pub use points::{MetricPoint, MetricPoints, Rate};
 pub use summaries::{Aggregate, Granularity, Quantiles};

@@ -11,3 +11,4 @@ pub(crate) mod schema;
 pub(crate) mod slow;
 pub(crate) mod stats;
 pub(crate) mod trace;
+pub(crate) mod ui;

@@ -1,0 +1,140 @@
+//! `/api/logs` (a page, with the cursor of the next), `/api/stats` (counts)
+//! and `/api/volume` (counts per interval and level: the chart).
+//!
+//! Times in nanoseconds travel as strings: a browser's JSON numbers hold
+//! 53 bits, and a nanosecond timestamp needs 61.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{RawQuery, State};
+use serde_json::{Value, json};
+use tracing_clickhouse::query::LogEntry;
+
+use super::api::{Answer, Shared, pairs};
+use super::params::{BadParam, Params};
+
+/// Rows of a page unless `limit` says otherwise, and the most it may say.
+const PAGE: u64 = 100;
+const MAX_PAGE: u64 = 1000;
+
+/// Bars the chart asks for unless `buckets` says otherwise, and the most.
+const BARS: u64 = 60;
+const MAX_BARS: u64 = 500;
+
+/// Interval widths the chart uses, in seconds: whole minutes from a minute
+/// up, so that the `logs_by_level` rollup can answer.
+const WIDTHS: [u64; 17] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400,
+];
+
+pub(crate) fn entry(entry: &LogEntry) -> Value {
+    json!({
+        "timestamp_ns": entry.timestamp_ns.to_string(),
+        "level": entry.level,
+        "service": entry.service,
+        "source": entry.source,
+        "message": entry.message,
+        "trace_id": entry.trace_id,
+        "span_id": entry.span_id,
+        "attributes": pairs(&entry.attributes),
+    })
+}
+
+pub(crate) async fn logs(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
+    let params = Params::parse(query.as_deref());
+    let query = params.log_page(PAGE, MAX_PAGE)?;
+    let page = state.ask(state.client.query_logs(&query)).await?;
+    Ok(axum::Json(json!({
+        "entries": page.entries.iter().map(entry).collect::<Vec<_>>(),
+        "next": page.next.map(|cursor| cursor.to_string()),
+    })))
+}
+
+pub(crate) async fn stats(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
+    let query = Params::parse(query.as_deref()).log_query()?;
+    let stats = state.ask(state.client.log_stats(&query)).await?;
+    Ok(axum::Json(json!({
+        "total": stats.total,
+        "by_level": stats.by_level,
+        "by_source": stats.by_source,
+        "first_ns": stats.first_ns.map(|ns| ns.to_string()),
+        "last_ns": stats.last_ns.map(|ns| ns.to_string()),
+    })))
+}
+
+/// The volume over `[since, until)` (both required) in about `buckets`
+/// intervals: the width is the smallest of [`WIDTHS`] that needs no more,
+/// and the range widens to whole intervals (the answer says which range).
+pub(crate) async fn volume(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
+    let params = Params::parse(query.as_deref());
+    let (Some(since), Some(until)) = params.range()? else {
+        return Err(BadParam("the volume needs since and until".into()).into());
+    };
+    let bars = match params.parsed::<u64>("buckets")? {
+        Some(n) if (1..=MAX_BARS).contains(&n) => n,
+        Some(_) => return Err(BadParam(format!("buckets: 1 to {MAX_BARS}")).into()),
+        None => BARS,
+    };
+    let (width, since, until) = intervals(since, until, bars);
+    let query = params.log_query()?.between(since, until);
+    let volume = state
+        .ask(state.client.log_volume(&query, Duration::from_secs(width)))
+        .await?;
+    let buckets: Vec<Value> = volume
+        .buckets
+        .iter()
+        .map(|b| json!({ "start_ns": b.start_ns.to_string(), "by_level": b.by_level }))
+        .collect();
+    Ok(axum::Json(json!({
+        "interval_s": width,
+        "since_ns": ns(since).to_string(),
+        "until_ns": ns(until).to_string(),
+        "buckets": buckets,
+    })))
+}
+
+fn ns(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The interval width for at most `bars` intervals over the range (the
+/// widest of [`WIDTHS`] past that, for a range of years), and the range
+/// widened to whole intervals.
+fn intervals(since: SystemTime, until: SystemTime, bars: u64) -> (u64, SystemTime, SystemTime) {
+    let seconds = until
+        .duration_since(since)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let width = WIDTHS
+        .into_iter()
+        .find(|&w| seconds / w as f64 <= bars as f64)
+        .unwrap_or_else(|| (seconds / bars as f64).ceil() as u64 / 86400 * 86400 + 86400);
+    let step = width * 1_000_000_000;
+    let start = ns(since) / step * step;
+    let end = ns(until).div_ceil(step) * step;
+    let at = |ns: u64| UNIX_EPOCH + Duration::from_nanos(ns);
+    (width, at(start), at(end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(seconds * 1000 + 300)
+    }
+
+    #[test]
+    fn the_width_fits_the_bars_and_the_range_widens_to_whole_intervals() {
+        let (width, since, until) = intervals(at(1_000_000), at(1_003_600), 60);
+        assert_eq!(width, 60);
+        assert_eq!(ns(since), 999_960 * 1_000_000_000);
+        assert_eq!(ns(until), 1_003_620 * 1_000_000_000);
+        assert_eq!(intervals(at(0), at(30), 60).0, 1);
+        assert_eq!(intervals(at(0), at(86400 * 7), 60).0, 21600);
+        let years = intervals(at(0), at(86400 * 365 * 3), 60).0;
+        assert_eq!(years % 86400, 0);
+        assert!(86400 * 365 * 3 / years <= 60, "{years}");
+    }
+}

@@ -1,0 +1,185 @@
+//! The endpoints' parameters: an address's query string (`?level=warn&
+//! service=a&service=b&attr=k%3Dv`), read into the library's queries. Every
+//! value goes into a query builder, which binds it; none is checked against
+//! a pattern here, so hostile text is matched literally, as stored.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing_clickhouse::Severity;
+use tracing_clickhouse::query::{LogCursor, LogQuery, Order};
+
+/// A bad parameter, said to the page as a 400.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct BadParam(pub(crate) String);
+
+/// The parameters of one request, in their order.
+#[derive(Debug, Default)]
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub(crate) fn parse(query: Option<&str>) -> Params {
+        Params(
+            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// Every non-empty value of `key`.
+    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The last non-empty value of `key`.
+    pub(crate) fn get<'a>(&'a self, key: &'a str) -> Option<&'a str> {
+        self.all(key).last()
+    }
+
+    /// `key` parsed, if given.
+    pub(crate) fn parsed<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, BadParam>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(key)
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|e| BadParam(format!("{key}={v:?}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// A time given as nanoseconds since the epoch.
+    pub(crate) fn time(&self, key: &str) -> Result<Option<SystemTime>, BadParam> {
+        Ok(self
+            .parsed::<u64>(key)?
+            .map(|ns| UNIX_EPOCH + Duration::from_nanos(ns)))
+    }
+
+    /// `since` and `until`, which must be in order.
+    pub(crate) fn range(&self) -> Result<(Option<SystemTime>, Option<SystemTime>), BadParam> {
+        let (since, until) = (self.time("since")?, self.time("until")?);
+        if let (Some(since), Some(until)) = (since, until)
+            && since >= until
+        {
+            return Err(BadParam("since must be before until".into()));
+        }
+        Ok((since, until))
+    }
+
+    /// `limit`, `default` when not given, at most `max`.
+    pub(crate) fn limit(&self, default: u64, max: u64) -> Result<u64, BadParam> {
+        match self.parsed::<u64>("limit")? {
+            Some(0) => Err(BadParam("limit must be at least 1".into())),
+            Some(n) if n > max => Err(BadParam(format!("limit must be at most {max}"))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    }
+
+    /// `attr=KEY=VALUE` pairs.
+    pub(crate) fn attributes(&self) -> Result<Vec<(&str, &str)>, BadParam> {
+        self.all("attr")
+            .map(|pair| match pair.split_once('=') {
+                Some((key, value)) if !key.is_empty() => Ok((key, value)),
+                _ => Err(BadParam(format!("attr={pair:?} is not KEY=VALUE"))),
+            })
+            .collect()
+    }
+
+    /// The log filters: `level`, `min_level`, `max_level`, `service` and
+    /// `source` (repeatable), `attr`, `trace`, `span`, `word` (repeatable),
+    /// `q` (contains, ignoring case), `since`, `until` (ns).
+    pub(crate) fn log_query(&self) -> Result<LogQuery, BadParam> {
+        let mut query = LogQuery::new();
+        let (since, until) = self.range()?;
+        if let Some(since) = since {
+            query = query.since(since);
+        }
+        if let Some(until) = until {
+            query = query.until(until);
+        }
+        if let Some(level) = self.parsed::<Severity>("level")? {
+            query = query.level(level);
+        }
+        if let Some(level) = self.parsed::<Severity>("min_level")? {
+            query = query.min_level(level);
+        }
+        if let Some(level) = self.parsed::<Severity>("max_level")? {
+            query = query.max_level(level);
+        }
+        for service in self.all("service") {
+            query = query.service(service);
+        }
+        for source in self.all("source") {
+            query = query.source(source);
+        }
+        for (key, value) in self.attributes()? {
+            query = query.attribute(key, value);
+        }
+        if let Some(id) = self.get("trace") {
+            query = query.trace_id(id);
+        }
+        if let Some(id) = self.get("span") {
+            query = query.span_id(id);
+        }
+        for word in self.all("word") {
+            query = query.token(word);
+        }
+        if let Some(text) = self.get("q") {
+            query = query.contains(text);
+        }
+        Ok(query)
+    }
+
+    /// The log query of a page: the filters, `order` (`oldest` or the
+    /// newest first), `limit` and `after` (a cursor).
+    pub(crate) fn log_page(&self, default: u64, max: u64) -> Result<LogQuery, BadParam> {
+        let mut query = self.log_query()?.limit(self.limit(default, max)?);
+        match self.get("order") {
+            None | Some("newest") => {}
+            Some("oldest") => query = query.order(Order::OldestFirst),
+            Some(other) => return Err(BadParam(format!("order={other:?}: newest or oldest"))),
+        }
+        if let Some(cursor) = self.parsed::<LogCursor>("after")? {
+            query = query.after(cursor);
+        }
+        Ok(query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_decoded_and_kept_as_given() {
+        let params = Params::parse(Some(
+            "q=%27%3B%20DROP%20TABLE%20logs%3B%20--&service=a&service=b&attr=k%3Dv%3Dw&x=%00%0A%25_",
+        ));
+        assert_eq!(params.get("q"), Some("'; DROP TABLE logs; --"));
+        assert_eq!(params.all("service").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(params.attributes().unwrap(), [("k", "v=w")]);
+        assert_eq!(params.get("x"), Some("\0\n%_"));
+        assert!(params.log_query().is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (query, says) in [
+            ("level=loud", "level="),
+            ("since=yesterday", "since="),
+            ("since=5&until=5", "before"),
+            ("attr=novalue", "KEY=VALUE"),
+            ("limit=0", "at least"),
+            ("limit=100000", "at most"),
+            ("order=sideways", "order="),
+            ("after=garbage", "after="),
+        ] {
+            let error = Params::parse(Some(query)).log_page(100, 1000).unwrap_err();
+            assert!(error.0.contains(says), "{query}: {}", error.0);
+        }
+    }
+}

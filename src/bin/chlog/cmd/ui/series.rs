@@ -1,0 +1,139 @@
+//! `/api/metric_names` (the picker) and `/api/metric` (one metric's chart:
+//! avg, min and max per minute from the raw rows, per hour from the
+//! `metrics_hourly` rollup past [`RAW_UP_TO`], per day from `metrics_daily`
+//! past [`HOURLY_UP_TO`]).
+
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{RawQuery, State};
+use serde_json::json;
+use tracing_clickhouse::query::{Granularity, MetricQuery};
+
+use super::api::{Answer, Shared};
+use super::params::{BadParam, Params};
+
+/// Longest range charted from the raw rows (at most 360 minutes).
+const RAW_UP_TO: Duration = Duration::from_secs(6 * 3600);
+/// Longest range charted from the hourly rollup (at most 1440 hours).
+const HOURLY_UP_TO: Duration = Duration::from_secs(60 * 86400);
+
+const MAX_NAMES: u64 = 1000;
+
+pub(crate) async fn names(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
+    let (since, until) = Params::parse(query.as_deref()).range()?;
+    let names = state
+        .ask(state.client.metric_names(since, until, MAX_NAMES))
+        .await?;
+    let names: Vec<_> = names
+        .iter()
+        .map(
+            |n| json!({ "name": n.name, "kind": n.kind, "series": n.series, "last_ns": n.last_ns }),
+        )
+        .collect();
+    Ok(axum::Json(json!({ "names": names })))
+}
+
+/// The granularity for a range: `granularity=minute|hour|day` if given,
+/// else by its length (an open range counts as long).
+fn granularity(
+    asked: Option<&str>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+) -> Result<Granularity, BadParam> {
+    Ok(match asked {
+        Some("minute") => Granularity::Minute,
+        Some("hour") => Granularity::Hour,
+        Some("day") => Granularity::Day,
+        Some(other) => {
+            return Err(BadParam(format!(
+                "granularity={other:?}: minute, hour or day"
+            )));
+        }
+        None => {
+            let length = since.map(|since| {
+                until
+                    .unwrap_or_else(SystemTime::now)
+                    .duration_since(since)
+                    .unwrap_or_default()
+            });
+            match length {
+                Some(length) if length <= RAW_UP_TO => Granularity::Minute,
+                Some(length) if length <= HOURLY_UP_TO => Granularity::Hour,
+                _ => Granularity::Day,
+            }
+        }
+    })
+}
+
+/// `name` (required), `service`, `attr=K=V`, `since`, `until`, `granularity`.
+pub(crate) async fn metric(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
+    let params = Params::parse(query.as_deref());
+    let Some(name) = params.get("name") else {
+        return Err(BadParam("name: which metric".into()).into());
+    };
+    let (since, until) = params.range()?;
+    let mut query = MetricQuery::new(name);
+    if let Some(service) = params.get("service") {
+        query = query.service(service);
+    }
+    for (key, value) in params.attributes()? {
+        query = query.attribute(key, value);
+    }
+    if let Some(since) = since {
+        query = query.since(since);
+    }
+    if let Some(until) = until {
+        query = query.until(until);
+    }
+    let granularity = granularity(params.get("granularity"), since, until)?;
+    let points = state
+        .ask(state.client.metric_aggregations(granularity, &query))
+        .await?;
+    let points: Vec<_> = points
+        .iter()
+        .map(|p| json!({ "start": p.start, "avg": p.avg, "min": p.min, "max": p.max, "count": p.count }))
+        .collect();
+    let granularity = match granularity {
+        Granularity::Minute => "minute",
+        Granularity::Hour => "hour",
+        Granularity::Day => "day",
+    };
+    Ok(axum::Json(json!({
+        "name": name,
+        "granularity": granularity,
+        "points": points,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_ranges_read_the_rollups() {
+        let now = SystemTime::now();
+        let back = |hours: u64| Some(now - Duration::from_secs(hours * 3600));
+        assert_eq!(
+            granularity(None, back(1), None).unwrap(),
+            Granularity::Minute
+        );
+        assert_eq!(
+            granularity(None, back(6), Some(now)).unwrap(),
+            Granularity::Minute
+        );
+        assert_eq!(
+            granularity(None, back(7), Some(now)).unwrap(),
+            Granularity::Hour
+        );
+        assert_eq!(
+            granularity(None, back(24 * 90), Some(now)).unwrap(),
+            Granularity::Day
+        );
+        assert_eq!(granularity(None, None, None).unwrap(), Granularity::Day);
+        assert_eq!(
+            granularity(Some("minute"), None, None).unwrap(),
+            Granularity::Minute
+        );
+        assert!(granularity(Some("week"), None, None).is_err());
+    }
+}

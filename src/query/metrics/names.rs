@@ -1,0 +1,51 @@
+//! Which metrics there are: [`QueryClient::metric_names`], for a picker
+//! (the web view's) to offer before a name is known.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use crate::error::Result;
+use crate::query::client::QueryClient;
+use crate::query::sql::Sql;
+
+/// One metric name with snapshots in the range.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct MetricName {
+    /// `MetricName`.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram` (of its latest snapshot).
+    pub kind: String,
+    /// Distinct attribute sets (series) in the range.
+    pub series: u64,
+    /// The latest snapshot's time (ns since the epoch).
+    pub last_ns: i64,
+}
+
+impl QueryClient {
+    /// The metric names with snapshots in `[since, until)`, by name, at
+    /// most `limit` of them.
+    ///
+    /// # Errors
+    ///
+    /// The ClickHouse or connection error;
+    /// [`Error::ClickHouseNeeded`](crate::Error::ClickHouseNeeded) on the
+    /// memory fallback (names come from the stored history).
+    pub async fn metric_names(
+        &self,
+        since: Option<SystemTime>,
+        until: Option<SystemTime>,
+        limit: u64,
+    ) -> Result<Vec<MetricName>> {
+        let mut sql = Sql::new(
+            "SELECT MetricName AS name, argMax(MetricKind, TimeUnix) AS kind, \
+             toUInt64(uniqExact(Attributes)) AS series, \
+             toUnixTimestamp64Nano(max(TimeUnix)) AS last_ns FROM metrics WHERE 1",
+        );
+        sql.push_time_range("TimeUnix", since, until);
+        let limit = sql.param(limit);
+        sql.push(&format!(" GROUP BY name ORDER BY name LIMIT {limit}"));
+        self.fetch(sql, "metric_names").await
+    }
+}
