@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,11 @@ const STALL: Duration = Duration::from_millis(100);
 /// How long `finish` waits for a writer at least, even past the deadline.
 const FINISH_AT_LEAST: Duration = Duration::from_millis(200);
 
+/// A chunk of rendered lines, and how many lines it holds.
+type Chunk = (Vec<u8>, u64);
+
 pub(super) struct Output {
-    chunks: Option<Sender<Vec<u8>>>,
+    chunks: Option<Sender<Chunk>>,
     /// Chunks handed over, and chunks the writer is done with.
     handed: u64,
     written: Arc<AtomicU64>,
@@ -39,20 +42,30 @@ pub(super) struct Output {
     done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
+    /// Set by the writer thread when the writer panicked: from then on the
+    /// lines are counted as dropped here, without being handed over.
+    broken: Arc<AtomicBool>,
     /// Whether the writer was found gone (said once).
     gone: bool,
 }
 
 impl Output {
     pub(super) fn start(writer: ConsoleWriter, counters: Arc<Counters>) -> std::io::Result<Output> {
-        let (chunks, to_write) = bounded::<Vec<u8>>(WAITING_CHUNKS);
+        let (chunks, to_write) = bounded::<Chunk>(WAITING_CHUNKS);
         let (give_back, spare) = bounded(WAITING_CHUNKS);
         let (done_tx, done) = bounded::<()>(0);
         let written = Arc::new(AtomicU64::new(0));
-        let written_by_thread = Arc::clone(&written);
+        let broken = Arc::new(AtomicBool::new(false));
+        let thread_side = WriterSide {
+            give_back,
+            written: Arc::clone(&written),
+            broken: Arc::clone(&broken),
+            counters: Arc::clone(&counters),
+            _done: done_tx,
+        };
         let thread = std::thread::Builder::new()
             .name("tracing-clickhouse-console".into())
-            .spawn(move || write_chunks(writer, to_write, give_back, written_by_thread, done_tx))?;
+            .spawn(move || write_chunks(writer, to_write, thread_side))?;
         Ok(Output {
             chunks: Some(chunks),
             handed: 0,
@@ -61,6 +74,7 @@ impl Output {
             done,
             thread: Some(thread),
             counters,
+            broken,
             gone: false,
         })
     }
@@ -71,16 +85,22 @@ impl Output {
         let Some(chunks) = &self.chunks else {
             return lines;
         };
-        let mut back = match chunks.try_send(lines) {
+        if self.broken.load(Ordering::Acquire) {
+            Counters::add(&self.counters.console_lines_dropped, count);
+            let mut lines = lines;
+            lines.clear();
+            return lines;
+        }
+        let mut back = match chunks.try_send((lines, count)) {
             Ok(()) => {
                 self.handed += 1;
                 self.spare.try_recv().unwrap_or_default()
             }
-            Err(TrySendError::Full(lines)) => {
+            Err(TrySendError::Full((lines, _))) => {
                 Counters::add(&self.counters.console_lines_dropped, count);
                 lines
             }
-            Err(TrySendError::Disconnected(lines)) => {
+            Err(TrySendError::Disconnected((lines, _))) => {
                 Counters::add(&self.counters.console_lines_dropped, count);
                 if !std::mem::replace(&mut self.gone, true) {
                     report("the console writer stopped; console lines are no longer printed");
@@ -135,27 +155,41 @@ impl Drop for Output {
     }
 }
 
-/// The writer thread: writes each chunk, gives its buffer back, and stops
-/// when the flusher's end is dropped or the writer panics.
-fn write_chunks(
-    mut writer: ConsoleWriter,
-    chunks: Receiver<Vec<u8>>,
+/// What the writer thread shares with the flusher.
+struct WriterSide {
+    /// Empty buffers going back to the flusher.
     give_back: Sender<Vec<u8>>,
+    /// Chunks done with (written, or counted as dropped).
     written: Arc<AtomicU64>,
+    broken: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    /// Dropped when the thread ends, which `finish` waits for.
     _done: Sender<()>,
-) {
-    for mut chunk in chunks {
-        let written_ok = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            // A console that cannot be written loses its lines, nothing else.
-            let _ = writer.write_all(&chunk);
-            let _ = writer.flush();
-        }));
-        if written_ok.is_err() {
-            report("the console writer panicked; console lines are no longer printed");
-            return;
+}
+
+/// The writer thread: writes each chunk and gives its buffer back, until
+/// the flusher's end is dropped. After the writer panicked it writes
+/// nothing more: the lines of that chunk and of every chunk already
+/// handed over are counted as dropped, and the flusher counts the rest
+/// without handing them over.
+fn write_chunks(mut writer: ConsoleWriter, chunks: Receiver<Chunk>, side: WriterSide) {
+    for (mut chunk, lines) in chunks {
+        if !side.broken.load(Ordering::Relaxed) {
+            let written_ok = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                // A console that cannot be written loses its lines, nothing else.
+                let _ = writer.write_all(&chunk);
+                let _ = writer.flush();
+            }));
+            if written_ok.is_err() {
+                report("the console writer panicked; console lines are no longer printed");
+                side.broken.store(true, Ordering::Release);
+            }
         }
-        written.fetch_add(1, Ordering::Release);
+        if side.broken.load(Ordering::Relaxed) {
+            Counters::add(&side.counters.console_lines_dropped, lines);
+        }
+        side.written.fetch_add(1, Ordering::Release);
         chunk.clear();
-        let _ = give_back.try_send(chunk);
+        let _ = side.give_back.try_send(chunk);
     }
 }
