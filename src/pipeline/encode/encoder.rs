@@ -30,7 +30,7 @@ impl Encoder {
 
     /// Takes a fresh reading of the clock for the records drained next.
     pub(crate) fn set_anchor(&mut self) {
-        self.anchor = self.clock.anchor();
+        self.anchor.renew();
     }
 
     /// The Unix time, in nanoseconds, of a capture-clock reading.
