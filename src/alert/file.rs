@@ -213,13 +213,17 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// The line of `key = ...` within `range` of `text`, else the range's first.
+/// The line of `key = ...` in the table that starts at `range` (up to the
+/// next table's header: a spanned array-of-tables entry may cover only its
+/// header), else the table's first line.
 fn line_of_key(text: &str, range: std::ops::Range<usize>, key: &str) -> usize {
     let start = range.start.min(text.len());
-    let block = &text[start..range.end.min(text.len())];
     let mut offset = start;
-    for line in block.split_inclusive('\n') {
+    for (i, line) in text[start..].split_inclusive('\n').enumerate() {
         let trimmed = line.trim_start();
+        if i > 0 && trimmed.starts_with('[') {
+            break;
+        }
         if let Some(rest) = trimmed.strip_prefix(key)
             && rest.trim_start().starts_with('=')
         {

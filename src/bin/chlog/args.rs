@@ -122,4 +122,7 @@ pub(crate) enum Command {
     /// The storage's health; exit status 3 when something needs attention
     #[command(after_help = cmd::health::EXAMPLES)]
     Health(cmd::health::HealthArgs),
+    /// Alert rules from a TOML file: check, run on an interval; what fires now
+    #[command(subcommand, after_help = cmd::alerts::EXAMPLES)]
+    Alerts(cmd::alerts::AlertsCommand),
 }
