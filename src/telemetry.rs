@@ -109,6 +109,7 @@ impl Builder {
 
     /// The pipeline, the layer and the guard, with the console on unless
     /// the builder was told otherwise and `console_by_default` is false.
+    #[cfg_attr(not(feature = "alerts"), allow(unused_mut))]
     fn start(mut self, console_by_default: bool) -> Result<(ClickHouseLayer, Telemetry)> {
         #[cfg(feature = "alerts")]
         let alerts = self.alerts.take();

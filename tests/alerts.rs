@@ -352,7 +352,10 @@ async fn a_service_down_for_too_long_fires() {
 /// A webhook receiver on loopback that answers 500 to its first `fail`
 /// requests, then 200; it records every request's `Idempotency-Key` and
 /// whether it was accepted.
-fn receiver(fail: usize) -> (String, Arc<Mutex<Vec<(String, bool, String)>>>) {
+/// Each request the receiver saw: its key, whether it was accepted, its body.
+type Requests = Arc<Mutex<Vec<(String, bool, String)>>>;
+
+fn receiver(fail: usize) -> (String, Requests) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
         "http://{}/hook/SECRET-TOKEN",

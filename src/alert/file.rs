@@ -208,6 +208,20 @@ impl RuleSpec {
     }
 }
 
+impl Alerts {
+    /// The rules, interval and webhook of a TOML file ([`parse_file`]
+    /// documents its form).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or its errors, each with its line.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Alerts, FileError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| FileError::unreadable(path, &e))?;
+        parse_file(&text)
+    }
+}
+
 /// The 1-based line of byte `offset` in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1

@@ -1,5 +1,5 @@
 //! Alert rules: what to watch, when it is wrong, and how long before that
-//! counts. Built in code here, or read from TOML by [`super::file`].
+//! counts. Built in code here, or read from a TOML file.
 
 use std::time::Duration;
 

@@ -2,11 +2,9 @@
 //! and [`Builder::alerts`], which has the guard evaluate them.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::file::{FileError, parse_file};
 use super::rule::Rule;
 use super::transition::Transition;
 use super::webhook::Webhook;
@@ -72,18 +70,6 @@ impl Alerts {
             webhook: None,
             callback: None,
         }
-    }
-
-    /// The rules, interval and webhook of a TOML file (see the module's
-    /// documentation for its form).
-    ///
-    /// # Errors
-    ///
-    /// The file cannot be read, or its errors, each with its line.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, FileError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| FileError::unreadable(path, &e))?;
-        parse_file(&text)
     }
 
     /// The rules.

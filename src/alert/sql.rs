@@ -70,8 +70,8 @@ impl Source {
         let whole = span.subsec_nanos() == 0;
         match () {
             _ if aggregation == Aggregation::Increase || !whole => Source::Raw,
-            _ if secs >= 2 * 86_400 && secs % 86_400 == 0 => Source::Daily,
-            _ if secs >= 3_600 && secs % 3_600 == 0 => Source::Hourly,
+            _ if secs >= 2 * 86_400 && secs.is_multiple_of(86_400) => Source::Daily,
+            _ if secs >= 3_600 && secs.is_multiple_of(3_600) => Source::Hourly,
             _ => Source::Raw,
         }
     }
