@@ -685,3 +685,75 @@ async fn chlog_alerts_check_run_and_status() {
         (Some("quiet_logs"), Some("checkout"))
     );
 }
+
+/// A log count anomaly per service over 5-minute buckets (a bucket without
+/// logs counts 0): `calm` logs one error an hour ago and one now, `burst`
+/// none for an hour then 10. Against a baseline of zeros the spread floor
+/// of 1 makes `calm`'s single error a score of 1 and `burst`'s ten a score
+/// of 10: only `burst` fires.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_count_anomaly_over_a_quiet_baseline_needs_more_than_one_log() {
+    let db = db("alerts_log_anomaly").await;
+    let now = minutes_ago(0);
+    db.run(&format!(
+        "INSERT INTO logs (Timestamp, SeverityText, ServiceName, Body) \
+         SELECT fromUnixTimestamp64Nano(toInt64({now}) - toInt64(m) * {MIN}), 'ERROR', s, 'x' \
+         FROM (SELECT 'calm' AS s, arrayJoin([2, 50]) AS m UNION ALL \
+               SELECT 'burst' AS s, 2 AS m FROM numbers(10) UNION ALL \
+               SELECT 'other' AS s, 3 AS m) \
+         WHERE 1"
+    ))
+    .await;
+    let rule = Rule::anomaly(
+        "spiky",
+        Signal::Logs(tracing_clickhouse::alert::LogSignal::errors().per_service()),
+        Method::Mad,
+        Duration::from_secs(300),
+        12,
+    );
+    let mut evaluator = db.evaluator(vec![rule.clone()]);
+    let evaluation = evaluator.evaluate_each(&[now]).await;
+    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
+    let keys: Vec<&str> = evaluation
+        .transitions
+        .iter()
+        .map(|t| t.key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        ["spiky{service=burst}"],
+        "{:?}",
+        evaluation.transitions
+    );
+    let t = &evaluation.transitions[0];
+    assert_eq!((t.value, t.baseline), (Some(10.0), Some((10.0, 0.0, 0.0))));
+    // Without the floor, one error over zeros is the largest score.
+    let mut evaluator = db.evaluator(vec![rule.min_spread(0.0)]);
+    let evaluation = evaluator.evaluate_each(&[now]).await;
+    assert_eq!(
+        evaluation.transitions.len(),
+        3,
+        "{:?}",
+        evaluation.transitions
+    );
+}
+
+/// A transition written twice (a retry after a lost answer) is stored once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transition_written_twice_is_stored_once() {
+    let db = db("alerts_write").await;
+    let mut evaluator = db.evaluator(vec![Rule::absence(
+        "gone",
+        AbsenceSource::Spans,
+        Duration::from_secs(60),
+    )]);
+    let transitions = evaluator.evaluate(SystemTime::now()).await.transitions;
+    assert_eq!(transitions.len(), 1);
+    for _ in 0..2 {
+        alert::write(&db.client, &transitions[0]).await.unwrap();
+    }
+    let n = db
+        .count("SELECT count() FROM events WHERE EventType = 'alert_firing' AND Details['key'] = 'gone'")
+        .await;
+    assert_eq!(n, 1);
+}

@@ -372,12 +372,13 @@ fn observe(rule: &Rule, row: &ValueRow) -> Option<Observation> {
             clear,
             direction,
             min_points,
+            min_spread,
             ..
         } => {
             if row.has_value == 0 || row.points < u64::from(*min_points) {
                 return None;
             }
-            let s = anomaly_score(v, row.center, row.spread);
+            let s = anomaly_score(v, row.center, row.spread.max(*min_spread));
             let signed = match direction {
                 Direction::Above => s,
                 Direction::Below => -s,

@@ -116,6 +116,7 @@ struct RuleSpec {
     score: Option<f64>,
     direction: Option<String>,
     min_points: Option<u32>,
+    min_spread: Option<f64>,
 }
 
 /// The keys of each kind, besides those every rule has.
@@ -166,6 +167,7 @@ fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
             "clear",
             "direction",
             "min_points",
+            "min_spread",
         ],
         _ => return None,
     })
@@ -199,6 +201,7 @@ impl RuleSpec {
             ("score", self.score.is_some()),
             ("direction", self.direction.is_some()),
             ("min_points", self.min_points.is_some()),
+            ("min_spread", self.min_spread.is_some()),
         ];
         present
             .into_iter()
@@ -441,6 +444,9 @@ fn anomaly(spec: &RuleSpec) -> Result<Rule, String> {
     });
     if let Some(points) = spec.min_points {
         rule = rule.min_points(points);
+    }
+    if let Some(spread) = spec.min_spread {
+        rule = rule.min_spread(spread);
     }
     Ok(rule)
 }

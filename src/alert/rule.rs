@@ -220,6 +220,7 @@ pub(crate) enum Kind {
         clear: Option<f64>,
         direction: Direction,
         min_points: u32,
+        min_spread: f64,
     },
 }
 
@@ -367,6 +368,12 @@ impl Rule {
         bucket: Duration,
         baseline: u32,
     ) -> Self {
+        // A count that is usually zero has no spread at all: without a
+        // floor, its first log would be an infinitely unlikely anomaly.
+        let min_spread = match signal {
+            Signal::Logs(_) => 1.0,
+            Signal::Metric(_) => 0.0,
+        };
         let kind = Kind::Anomaly {
             signal,
             method,
@@ -377,6 +384,7 @@ impl Rule {
             clear: None,
             direction: Direction::Both,
             min_points: baseline.div_ceil(2).max(3),
+            min_spread,
         };
         Rule::new(name, kind)
     }
@@ -496,6 +504,17 @@ impl Rule {
         self
     }
 
+    /// Anomaly: the smallest spread a score divides by (1 for log counts,
+    /// 0 for metrics, unless told): over a baseline that never moves, a
+    /// difference of `score × min_spread` fires; with 0, any difference
+    /// does.
+    pub fn min_spread(mut self, value: f64) -> Self {
+        if let Kind::Anomaly { min_spread, .. } = &mut self.kind {
+            *min_spread = value;
+        }
+        self
+    }
+
     /// The rule's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -570,16 +589,22 @@ impl Rule {
                 score,
                 clear,
                 min_points,
+                min_spread,
                 ..
-            } => check_anomaly(
-                signal,
-                *bucket,
-                *baseline,
-                *season,
-                *score,
-                *clear,
-                *min_points,
-            ),
+            } => {
+                if !(min_spread.is_finite() && *min_spread >= 0.0) {
+                    return Err(format!("min_spread: {min_spread}; a number, 0 or more"));
+                }
+                check_anomaly(
+                    signal,
+                    *bucket,
+                    *baseline,
+                    *season,
+                    *score,
+                    *clear,
+                    *min_points,
+                )
+            }
         }
     }
 }

@@ -52,7 +52,9 @@ pub async fn firing(client: &clickhouse::Client) -> Result<Vec<FiringAlert>> {
     Ok(sql.query(client).fetch_all().await?)
 }
 
-/// Writes `transition` to `events` (`Source` = `alert`).
+/// Writes `transition` to `events` (`Source` = `alert`), once however often
+/// it is written (its [`id`](Transition::id) is the insert's deduplication
+/// token).
 ///
 /// # Errors
 ///
@@ -70,6 +72,10 @@ pub async fn write(client: &clickhouse::Client, transition: &Transition) -> Resu
          SELECT fromUnixTimestamp64Nano({at}), {event_type}, {source}, {service}, \
          mapFromArrays({keys}, {values})"
     ));
-    sql.query(client).execute().await?;
+    // A write retried after a lost answer is stored once.
+    sql.query(client)
+        .with_setting("insert_deduplication_token", transition.id())
+        .execute()
+        .await?;
     Ok(())
 }

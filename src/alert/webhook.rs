@@ -143,7 +143,8 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[cfg(not(feature = "rustls"))]
 type Connector = HttpConnector;
 
-fn http_client() -> HttpClient {
+/// The client the deliveries post with; `None` if TLS cannot be set up.
+fn http_client() -> Option<HttpClient> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     #[cfg(feature = "rustls")]
@@ -153,7 +154,7 @@ fn http_client() -> HttpClient {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
+            .ok()?
             .with_root_certificates(roots)
             .with_no_client_auth();
         hyper_rustls::HttpsConnectorBuilder::new()
@@ -164,7 +165,7 @@ fn http_client() -> HttpClient {
     };
     #[cfg(not(feature = "rustls"))]
     let connector = http;
-    Client::builder(TokioExecutor::new()).build(connector)
+    Some(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 async fn deliver_all(
@@ -172,7 +173,13 @@ async fn deliver_all(
     mut queue: mpsc::Receiver<Transition>,
     stats: Arc<WebhookStats>,
 ) {
-    let client = http_client();
+    let Some(client) = http_client() else {
+        // Counted, as every transition the receiver never gets is.
+        while queue.recv().await.is_some() {
+            stats.given_up.fetch_add(1, Ordering::Relaxed);
+        }
+        return;
+    };
     while let Some(transition) = queue.recv().await {
         deliver(&client, &webhook, &transition, &stats).await;
     }

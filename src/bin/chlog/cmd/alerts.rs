@@ -135,13 +135,13 @@ async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
                 TransitionKind::Firing => ("FIRING", RED),
                 TransitionKind::Resolved => ("RESOLVED", GREEN),
             };
-            let value = transition.value.map_or("-".to_owned(), |v| v.to_string());
+            let value = transition.value.map_or("-".to_owned(), number);
             let line = format!(
                 "{} {} {} value={value} threshold={} severity={}",
                 humantime::format_rfc3339_seconds(transition.at()),
                 ctx.palette.paint(style, word),
                 ctx.palette.paint(BOLD, &escape(&transition.key)),
-                transition.threshold,
+                number(transition.threshold),
                 escape(&transition.severity),
             );
             out.line(&line).map_err(Failure::write)?;
@@ -171,7 +171,7 @@ async fn show_status(ctx: &Context, args: &StatusArgs) -> Outcome {
     let firing = ctx.ask(alert::firing(ctx.client.client())).await?;
     let mut out = Out::new();
     for alert in &firing {
-        let since = tracing_clickhouse_time(alert.since_ns);
+        let since = rfc3339(alert.since_ns);
         let line = match args.json {
             true => json!({
                 "key": alert.key, "rule": alert.rule, "group": alert.group,
@@ -183,8 +183,8 @@ async fn show_status(ctx: &Context, args: &StatusArgs) -> Outcome {
                 "{since}  {}  {}  value={} threshold={}  {}",
                 ctx.palette.paint(RED, &escape(&alert.severity)),
                 ctx.palette.paint(BOLD, &escape(&alert.key)),
-                escape(&alert.value),
-                escape(&alert.threshold),
+                shown(&alert.value),
+                shown(&alert.threshold),
                 escape(&alert.message),
             ),
         };
@@ -199,8 +199,18 @@ async fn show_status(ctx: &Context, args: &StatusArgs) -> Outcome {
     }
 }
 
+/// A value to read at a glance: at most 3 decimals.
+fn number(value: f64) -> String {
+    ((value * 1000.0).round() / 1000.0).to_string()
+}
+
+/// A stored value (`Details` keeps every digit), as [`number`] shows it.
+fn shown(text: &str) -> String {
+    text.parse::<f64>().map_or_else(|_| escape(text), number)
+}
+
 /// Nanoseconds since the epoch as RFC 3339 (seconds).
-fn tracing_clickhouse_time(ns: i64) -> String {
+fn rfc3339(ns: i64) -> String {
     let time = SystemTime::UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
     humantime::format_rfc3339_seconds(time).to_string()
 }
