@@ -726,7 +726,7 @@ async fn a_log_count_anomaly_over_a_quiet_baseline_needs_more_than_one_log() {
         evaluation.transitions
     );
     let t = &evaluation.transitions[0];
-    assert_eq!((t.value, t.baseline), (Some(10.0), Some((10.0, 0.0, 0.0))));
+    assert_eq!((t.value, t.baseline), (Some(10.0), Some((10.0, 0.0, 1.0))));
     // Without the floor, one error over zeros is the largest score.
     let mut evaluator = db.evaluator(vec![rule.min_spread(0.0)]);
     let evaluation = evaluator.evaluate_each(&[now]).await;

@@ -278,7 +278,10 @@ impl Watched {
         let rule = &self.rule;
         let value = observation.value();
         let baseline = match (&rule.kind, row) {
-            (Kind::Anomaly { .. }, Some(row)) => Some((row.value, row.center, row.spread)),
+            // The spread the score divided by (the floor, if above).
+            (Kind::Anomaly { min_spread, .. }, Some(row)) => {
+                Some((row.value, row.center, row.spread.max(*min_spread)))
+            }
             _ => None,
         };
         Transition {
