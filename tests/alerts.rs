@@ -757,3 +757,30 @@ async fn a_transition_written_twice_is_stored_once() {
         .await;
     assert_eq!(n, 1);
 }
+
+/// A callback that panics is an error of the cycle; the transition still
+/// reaches `events`, and the next cycle runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_callback_does_not_stop_alerting() {
+    let db = db("alerts_panic").await;
+    let rule = Rule::absence("gone", AbsenceSource::Spans, Duration::from_secs(60));
+    let alerts = Alerts::new(vec![rule]).on_transition(|_| panic!("a bad callback"));
+    let mut runner = Runner::new(alerts, db.client.clone(), "tc-test").unwrap();
+    let cycle = runner.cycle(SystemTime::now()).await;
+    assert_eq!(cycle.transitions.len(), 1);
+    assert!(
+        cycle.errors[0].contains("callback panicked"),
+        "{:?}",
+        cycle.errors
+    );
+    assert_eq!(
+        db.count("SELECT count() FROM events WHERE Source = 'alert'")
+            .await,
+        1
+    );
+    let cycle = runner.cycle(SystemTime::now()).await;
+    assert!(
+        cycle.errors.is_empty() && cycle.transitions.is_empty(),
+        "{cycle:?}"
+    );
+}

@@ -51,6 +51,15 @@ pub struct Evaluator {
     /// `ServiceName` of transitions whose group has no service.
     service: String,
     watched: Vec<Watched>,
+    /// The longest wait for one query.
+    timeout: Duration,
+}
+
+/// How long one rule's query may take unless told.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn timed_out(timeout: Duration) -> Error {
+    Error::Query(format!("no answer within {} ms", timeout.as_millis()))
 }
 
 impl Evaluator {
@@ -78,6 +87,7 @@ impl Evaluator {
             client,
             service: service.into(),
             watched,
+            timeout: DEFAULT_QUERY_TIMEOUT,
         })
     }
 
@@ -88,6 +98,18 @@ impl Evaluator {
     /// [`Error::Query`] naming the first invalid rule.
     pub fn check(rules: &[Rule]) -> Result<()> {
         check_rules(rules)
+    }
+
+    /// Gives up on a query after `timeout` ([`DEFAULT_QUERY_TIMEOUT`] unless told).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest wait for one query.
+    pub(crate) fn query_timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The rules.
@@ -103,7 +125,9 @@ impl Evaluator {
     ///
     /// ClickHouse could not be asked.
     pub async fn resume(&mut self) -> Result<usize> {
-        let firing = super::status::firing(&self.client).await?;
+        let firing = tokio::time::timeout(self.timeout, super::status::firing(&self.client))
+            .await
+            .map_err(|_| timed_out(self.timeout))??;
         let mut resumed = 0;
         for alert in firing {
             let Some(watched) = self.watched.iter_mut().find(|w| w.rule.name == alert.rule) else {
@@ -129,23 +153,32 @@ impl Evaluator {
     }
 
     /// Evaluates every rule at each of `times` (nanoseconds since the Unix
-    /// epoch, ascending), one query per rule, the states moving on through
-    /// the times in order.
+    /// epoch), one query per rule, the states moving on through the times
+    /// in order. A rule whose query fails or takes longer than the
+    /// [`timeout`](Evaluator::timeout) is an error of the evaluation, and
+    /// its alerts stay as they were.
     pub async fn evaluate_each(&mut self, times: &[i64]) -> Evaluation {
         let mut evaluation = Evaluation::default();
+        let mut times = times.to_vec();
+        times.sort_unstable();
+        times.dedup();
         if times.is_empty() {
             return evaluation;
         }
         for watched in &mut self.watched {
-            let sql = rule_query(&watched.rule, times);
-            match sql.query(&self.client).fetch_all::<ValueRow>().await {
-                Ok(rows) => {
-                    let transitions = watched.advance(times, &rows, &self.service);
+            let sql = rule_query(&watched.rule, &times);
+            let rows = sql.query(&self.client).fetch_all::<ValueRow>();
+            match tokio::time::timeout(self.timeout, rows).await {
+                Ok(Ok(rows)) => {
+                    let transitions = watched.advance(&times, &rows, &self.service);
                     evaluation.transitions.extend(transitions);
                 }
-                Err(error) => evaluation
+                Ok(Err(error)) => evaluation
                     .errors
                     .push((watched.rule.name.clone(), error.into())),
+                Err(_) => evaluation
+                    .errors
+                    .push((watched.rule.name.clone(), timed_out(self.timeout))),
             }
         }
         evaluation

@@ -44,7 +44,7 @@ mod task;
 mod transition;
 mod webhook;
 
-pub use engine::{Evaluation, Evaluator};
+pub use engine::{DEFAULT_QUERY_TIMEOUT, Evaluation, Evaluator};
 pub use file::{FileError, parse_file};
 pub use rule::{
     AbsenceSource, Aggregation, Comparison, DEFAULT_LOOKBACK, DEFAULT_SCORE, Direction, LogSignal,

@@ -99,7 +99,13 @@ impl Runner {
         }
         for transition in &evaluation.transitions {
             if let Some(callback) = &self.callback {
-                (callback.0)(transition);
+                // A panicking callback must not take alerting down with it.
+                let call = std::panic::AssertUnwindSafe(|| (callback.0)(transition));
+                if std::panic::catch_unwind(call).is_err() {
+                    cycle
+                        .errors
+                        .push(format!("the callback panicked on {}", transition.id()));
+                }
             }
             if let Some((deliveries, _)) = &self.deliveries {
                 deliveries.send(transition);
@@ -111,12 +117,20 @@ impl Runner {
             self.unwritten_dropped += 1;
         }
         while let Some(transition) = self.unwritten.front() {
-            match status::write(&self.client, transition).await {
-                Ok(()) => {
+            let timeout = self.evaluator.query_timeout();
+            match tokio::time::timeout(timeout, status::write(&self.client, transition)).await {
+                Ok(Ok(())) => {
                     self.unwritten.pop_front();
                 }
-                Err(error) => {
+                Ok(Err(error)) => {
                     cycle.errors.push(format!("writing to events: {error}"));
+                    break;
+                }
+                Err(_) => {
+                    let ms = timeout.as_millis();
+                    cycle
+                        .errors
+                        .push(format!("writing to events: no answer within {ms} ms"));
                     break;
                 }
             }
@@ -125,6 +139,14 @@ impl Runner {
         cycle.unwritten = self.unwritten.len();
         cycle.unwritten_dropped = self.unwritten_dropped;
         cycle
+    }
+
+    /// Gives up on a query or a write after `timeout`
+    /// ([`DEFAULT_QUERY_TIMEOUT`](super::engine::DEFAULT_QUERY_TIMEOUT) unless told).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.evaluator = self.evaluator.timeout(timeout);
+        self
     }
 
     /// The alerts firing now, as `(rule, group)`.

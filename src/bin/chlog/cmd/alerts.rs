@@ -121,15 +121,15 @@ async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
     }
     let interval = alerts.evaluation_interval();
     let mut runner = Runner::new(alerts, ctx.client.client().clone(), &args.service)
-        .map_err(|e| Failure::other(e.to_string()))?;
+        .map_err(|e| Failure::other(e.to_string()))?
+        .timeout(ctx.timeout);
     let mut out = Out::new();
     let mut done = 0;
     let mut failed = false;
     loop {
-        let cycle = match tokio::time::timeout(ctx.timeout, runner.cycle(SystemTime::now())).await {
-            Ok(cycle) => cycle,
-            Err(_) => return Err(ctx.timed_out()),
-        };
+        // Each query and write has --timeout; a failed one is an error of
+        // the cycle, said below, and the next cycle tries again.
+        let cycle = runner.cycle(SystemTime::now()).await;
         for transition in &cycle.transitions {
             let (word, style) = match transition.kind {
                 TransitionKind::Firing => ("FIRING", RED),
