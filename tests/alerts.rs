@@ -784,3 +784,71 @@ async fn a_panicking_callback_does_not_stop_alerting() {
         "{cycle:?}"
     );
 }
+
+/// On a devserver with faults: a rule's query answered after the timeout is
+/// an error of the cycle and moves nothing (the next cycle fires); a write
+/// to `events` that is stored but answered too late is retried at the next
+/// cycle and stored once; one refused is kept and written later.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_failing_servers_lose_and_repeat_nothing() {
+    let server = common::DevServer::start(common::Options {
+        faults: true,
+        ..common::Options::default()
+    });
+    let database = common::unique_database("alerts_faults");
+    let config = common::config_for(&server.url, &database);
+    tracing_clickhouse::schema::apply(&config).await.unwrap();
+    let client = QueryClient::new(&config).unwrap().client().clone();
+    let rules = vec![
+        Rule::absence("gone", AbsenceSource::Spans, Duration::from_secs(60)),
+        Rule::absence("away", AbsenceSource::Logs, Duration::from_secs(60)),
+    ];
+    let mut runner = Runner::new(Alerts::new(rules), client.clone(), "tc-test")
+        .unwrap()
+        .timeout(Duration::from_millis(700));
+    assert!(runner.cycle(SystemTime::now()).await.transitions.len() == 2);
+    let events = "SELECT count() FROM events WHERE Source = 'alert'";
+    assert_eq!(common::scalar(&client, events).await, 2);
+
+    // Resolve both (data arrives), with the rule's query slow once.
+    client
+        .query("INSERT INTO spans (Timestamp, TraceId, SpanId, SpanName, ServiceName) VALUES (now64(9), 't', 's', 'op', 'x')")
+        .execute()
+        .await
+        .unwrap();
+    client
+        .query("INSERT INTO logs (Timestamp, SeverityText, ServiceName, Body) VALUES (now64(9) - INTERVAL 1 MINUTE, 'INFO', 'x', 'b')")
+        .execute()
+        .await
+        .unwrap();
+    common::arm_fault(
+        &server.url,
+        r#"{"action": "delay", "count": 1, "match": "FROM spans", "seconds": 1.5}"#,
+    );
+    common::arm_fault(
+        &server.url,
+        r#"{"action": "delay", "count": 1, "match": "INSERT INTO events", "seconds": 1.5, "phase": "after"}"#,
+    );
+    let cycle = runner.cycle(SystemTime::now()).await;
+    assert_eq!(cycle.errors.len(), 2, "{cycle:?}");
+    assert!(
+        cycle.errors[0].contains("\"gone\"") && cycle.errors[0].contains("no answer"),
+        "{cycle:?}"
+    );
+    // `away` resolved; its write stored but answered too late.
+    assert_eq!(cycle.transitions.len(), 1, "{cycle:?}");
+    assert_eq!(cycle.unwritten, 1, "{cycle:?}");
+    common::arm_fault(
+        &server.url,
+        r#"{"action": "error", "count": 1, "match": "INSERT INTO events", "code": 202, "status": 500, "message": "busy"}"#,
+    );
+    let cycle = runner.cycle(SystemTime::now()).await;
+    // `gone` resolves now; the first write is refused, so both wait.
+    assert_eq!(cycle.transitions.len(), 1, "{cycle:?}");
+    assert_eq!(cycle.unwritten, 2, "{cycle:?}");
+    let cycle = runner.cycle(SystemTime::now()).await;
+    assert!(cycle.errors.is_empty() && cycle.unwritten == 0, "{cycle:?}");
+    let resolved = "SELECT count() FROM events WHERE EventType = 'alert_resolved'";
+    assert_eq!(common::scalar(&client, resolved).await, 2);
+    assert_eq!(common::scalar(&client, events).await, 4);
+}
