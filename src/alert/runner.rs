@@ -61,8 +61,14 @@ impl Runner {
     ///
     /// # Errors
     ///
-    /// An invalid rule.
+    /// An invalid rule, or a webhook and no tokio runtime.
     pub fn new(alerts: Alerts, client: clickhouse::Client, service: &str) -> Result<Runner> {
+        if alerts.webhook.is_some() && tokio::runtime::Handle::try_current().is_err() {
+            return Err(crate::Error::Query(
+                "alert::Runner::new with a webhook needs a tokio runtime (its deliveries run on it)"
+                    .to_owned(),
+            ));
+        }
         let evaluator = Evaluator::new(client.clone(), service, alerts.rules)?;
         Ok(Runner {
             evaluator,
