@@ -157,7 +157,7 @@ impl Builder {
 #[must_use = "dropping the guard flushes and stops the pipeline at once"]
 #[derive(Debug)]
 pub struct Telemetry {
-    /// Stopped first: its last transitions still reach the pipeline's server.
+    /// Stopped first, so no evaluation runs while the rest shuts down.
     #[cfg(feature = "alerts")]
     alerts: Option<crate::alert::AlertTask>,
     /// Stopped before the pipeline shuts down, so its last readings and

@@ -32,6 +32,7 @@
 //! read by [`Alerts::from_file`] ([`parse_file`] documents their form).
 
 mod bind;
+mod check;
 mod engine;
 mod file;
 mod rule;

@@ -116,6 +116,10 @@ impl Builder {
     /// of its own (off the application's threads and the flusher's), one
     /// query per rule every interval, transitions to `events`, the webhook
     /// and the callback. A rule that does not validate is the exit's error.
+    ///
+    /// The alerts are not part of the [`Config`](crate::Config): a builder
+    /// made back from [`Telemetry::config`](crate::Telemetry::config) has
+    /// none.
     pub fn alerts(mut self, alerts: Alerts) -> Self {
         self.alerts = Some(alerts);
         self
