@@ -313,3 +313,74 @@ async fn a_log_count_anomaly_over_a_quiet_baseline_needs_more_than_one_log() {
         evaluation.transitions
     );
 }
+
+/// Windows of whole hours and days read the rollups: a 6-hour average
+/// from `metrics_hourly` and a 2-day maximum from `metrics_daily` are the
+/// raw table's over the same whole hours and days, and fire as they should.
+#[tokio::test(flavor = "multi_thread")]
+async fn hour_and_day_windows_agree_with_the_raw_rows() {
+    let db = db("alerts_rollups").await;
+    let hour = 60 * MIN;
+    let start = minutes_ago(0) / hour * hour - 72 * hour;
+    // Four points an hour for three days, rising.
+    db.run(&format!(
+        "INSERT INTO metrics (TimeUnix, MetricName, MetricKind, ServiceName, Value) \
+         SELECT fromUnixTimestamp64Nano(toInt64({start}) + toInt64(number) * 15 * {MIN}), 'rise', \
+         'gauge', 'svc', number FROM numbers(288)"
+    ))
+    .await;
+    let at = start + 72 * hour - 20 * MIN;
+    let raw = |window: &str, agg: &str, start: &str| {
+        format!(
+            "SELECT toFloat64({agg}(Value)) FROM metrics WHERE MetricName = 'rise' \
+             AND TimeUnix >= {start}(fromUnixTimestamp64Nano(toInt64({at}))) - INTERVAL {window} \
+             AND TimeUnix < {start}(fromUnixTimestamp64Nano(toInt64({at})))"
+        )
+    };
+    let client = &db.client;
+    let value = |sql: String| async move { client.query(&sql).fetch_one::<f64>().await.unwrap() };
+    let hourly = value(raw("6 HOUR", "avg", "toStartOfHour")).await;
+    let daily = value(raw("2 DAY", "max", "toStartOfDay")).await;
+    let rule = |name: &str, aggregation, window: u64, threshold: f64| {
+        let signal = MetricSignal::new("rise").aggregation(aggregation);
+        Rule::threshold(
+            name,
+            signal,
+            Comparison::Above,
+            threshold,
+            Duration::from_secs(window),
+        )
+    };
+    let mut evaluator = db.evaluator(vec![
+        rule("hourly", alert::Aggregation::Avg, 6 * 3600, hourly - 0.5),
+        rule(
+            "hourly_quiet",
+            alert::Aggregation::Avg,
+            6 * 3600,
+            hourly + 0.5,
+        ),
+        rule("daily", alert::Aggregation::Max, 2 * 86_400, daily - 0.5),
+        rule("daily_quiet", alert::Aggregation::Max, 2 * 86_400, daily),
+    ]);
+    for rule in evaluator.rules() {
+        let (text, _) = rule.query_text(&[at]);
+        let table = if rule.name().starts_with("hourly") {
+            "metrics_hourly"
+        } else {
+            "metrics_daily"
+        };
+        assert!(
+            text.contains(&format!("FROM {table} ")),
+            "{}: {text}",
+            rule.name()
+        );
+    }
+    let evaluation = evaluator.evaluate_each(&[at]).await;
+    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
+    let fired: Vec<(&str, Option<f64>)> = evaluation
+        .transitions
+        .iter()
+        .map(|t| (t.rule.as_str(), t.value))
+        .collect();
+    assert_eq!(fired, [("daily", Some(daily)), ("hourly", Some(hourly))]);
+}
