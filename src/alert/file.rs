@@ -31,6 +31,7 @@ use super::rule::{
     Season, Signal,
 };
 use super::setup::Alerts;
+use super::webhook::Webhook;
 use crate::record::Severity;
 
 /// What is wrong with a rules file: each error with its line (1-based; 0
@@ -299,9 +300,9 @@ pub fn parse_file(text: &str) -> Result<Alerts, FileError> {
             }
         }
         if let Some(webhook) = &settings.webhook {
-            match alerts.clone().webhook(webhook) {
-                Ok(with) => alerts = with,
-                Err(e) => errors.push((line_of_key(text, range, "webhook"), e)),
+            match Webhook::parse("webhook", webhook) {
+                Ok(hook) => alerts = alerts.webhook_with(hook),
+                Err(e) => errors.push((line_of_key(text, range, "webhook"), e.to_string())),
             }
         }
     }
@@ -593,6 +594,13 @@ after = "soon"
             shown.contains("line 18: rule \"a\": after: \"soon\" is not a duration"),
             "{shown}"
         );
+        let error = parse_file("[settings]\ninterval = \"1s\"\nwebhook = \"ftp://h/TOKEN\"\n");
+        let error = error.unwrap_err().to_string();
+        assert!(
+            error.starts_with("line 3: webhook: invalid value \"ftp://h/…\""),
+            "{error}"
+        );
+        assert!(!error.contains("TOKEN"), "{error}");
         let error =
             parse_file("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = 5\n").unwrap_err();
         assert_eq!(error.errors[0].0, 4, "{error}");

@@ -9,6 +9,7 @@ use super::rule::Rule;
 use super::transition::Transition;
 use super::webhook::Webhook;
 use crate::config::Builder;
+use crate::error::ConfigError;
 
 /// A function called with every transition, on the alerting thread.
 pub type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
@@ -92,8 +93,8 @@ impl Alerts {
     ///
     /// # Errors
     ///
-    /// Not an http(s) URL.
-    pub fn webhook(self, url: &str) -> Result<Self, String> {
+    /// Not an http(s) URL (the error does not show its path).
+    pub fn webhook(self, url: &str) -> Result<Self, ConfigError> {
         Ok(self.webhook_with(Webhook::new(url)?))
     }
 

@@ -17,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
 use super::transition::Transition;
+use crate::error::ConfigError;
 
 /// Transitions waiting for the webhook, at most; more are dropped and
 /// counted (a receiver down for hours must not grow memory without bound).
@@ -59,18 +60,29 @@ impl Webhook {
     ///
     /// # Errors
     ///
-    /// Not an http(s) URL (the error does not repeat it).
-    pub fn new(url: &str) -> Result<Webhook, String> {
-        let parsed = url::Url::parse(url).map_err(|e| format!("webhook: not a URL ({e})"))?;
-        let https_ok = cfg!(feature = "rustls");
+    /// Not an http(s) URL with a host (the error shows no more of it than
+    /// scheme and host: its path often holds a token).
+    pub fn new(url: &str) -> Result<Webhook, ConfigError> {
+        Webhook::parse("Alerts::webhook", url)
+    }
+
+    /// [`Webhook::new`], its errors naming `setting`.
+    pub(crate) fn parse(setting: &'static str, url: &str) -> Result<Webhook, ConfigError> {
+        const HTTP_URL: &str = "an http:// or https:// URL with a host";
+        let bad = |shown: String| ConfigError::Invalid {
+            setting,
+            value: shown,
+            reason: HTTP_URL,
+        };
+        let parsed = url::Url::parse(url).map_err(|_| bad("(not shown)".to_owned()))?;
         match parsed.scheme() {
             "http" => {}
-            "https" if https_ok => {}
-            "https" => return Err("webhook: https needs the `rustls` feature".to_owned()),
-            _ => return Err("webhook: the URL must start with http:// or https://".to_owned()),
+            "https" if cfg!(feature = "rustls") => {}
+            "https" => return Err(ConfigError::TlsUnavailable { setting }),
+            _ => return Err(bad(redacted(&parsed))),
         }
-        if parsed.host_str().is_none() {
-            return Err("webhook: the URL has no host".to_owned());
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(bad(redacted(&parsed)));
         }
         Ok(Webhook {
             url: parsed,
@@ -232,8 +244,15 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_never_shown_whole() {
-        assert!(Webhook::new("ftp://x/").is_err());
-        assert!(Webhook::new("not a url").is_err());
+        let error = Webhook::new("ftp://x/SECRET").unwrap_err().to_string();
+        assert!(
+            error.starts_with("Alerts::webhook: ") && !error.contains("SECRET"),
+            "{error}"
+        );
+        let error = Webhook::new("not a url with a SECRET")
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("SECRET"), "{error}");
         let hook = Webhook::new("http://hooks.example:8080/services/T0/SECRET?token=abc").unwrap();
         let debug = format!("{hook:?}");
         assert!(debug.contains("http://hooks.example:8080/"), "{debug}");
