@@ -37,6 +37,8 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+#[cfg(feature = "alerts")]
+pub mod alert;
 mod batch;
 mod capture;
 mod clock;

@@ -109,8 +109,16 @@ impl Builder {
 
     /// The pipeline, the layer and the guard, with the console on unless
     /// the builder was told otherwise and `console_by_default` is false.
-    fn start(self, console_by_default: bool) -> Result<(ClickHouseLayer, Telemetry)> {
+    #[cfg_attr(not(feature = "alerts"), allow(unused_mut))]
+    fn start(mut self, console_by_default: bool) -> Result<(ClickHouseLayer, Telemetry)> {
+        #[cfg(feature = "alerts")]
+        let alerts = self.alerts.take();
         let (config, console_writer) = self.finish(console_by_default)?;
+        // Checked before anything starts: a bad rule is the exit's error.
+        #[cfg(feature = "alerts")]
+        if let Some(alerts) = &alerts {
+            crate::alert::Evaluator::check(alerts.rules())?;
+        }
         let pipeline = Pipeline::start(&config, console_writer)?;
         let capture = Arc::new(CaptureShared {
             queue: Arc::clone(pipeline.queue()),
@@ -127,6 +135,10 @@ impl Builder {
             Collector::new(Arc::clone(&capture)),
         )?;
         let telemetry = Telemetry {
+            #[cfg(feature = "alerts")]
+            alerts: alerts
+                .map(|alerts| crate::alert::AlertTask::start(alerts, &config))
+                .transpose()?,
             #[cfg(feature = "monitor")]
             monitor,
             query: QueryClient::new(&config)?.with_memory(Arc::clone(pipeline.unsent())),
@@ -145,6 +157,9 @@ impl Builder {
 #[must_use = "dropping the guard flushes and stops the pipeline at once"]
 #[derive(Debug)]
 pub struct Telemetry {
+    /// Stopped first, so no evaluation runs while the rest shuts down.
+    #[cfg(feature = "alerts")]
+    alerts: Option<crate::alert::AlertTask>,
     /// Stopped before the pipeline shuts down, so its last readings and
     /// events are delivered.
     #[cfg(feature = "monitor")]
@@ -176,6 +191,10 @@ impl Telemetry {
     /// Flushes within `timeout`, stops the flusher, and reports what could
     /// not be delivered. Blocks the calling thread.
     pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
+        #[cfg(feature = "alerts")]
+        if let Some(alerts) = &mut self.alerts {
+            alerts.stop();
+        }
         #[cfg(feature = "monitor")]
         self.monitor.stop();
         self.pipeline.shutdown(timeout)
@@ -212,6 +231,13 @@ impl Telemetry {
         &self.query
     }
 
+    /// What the background alerting ([`Builder::alerts`]) has done so far:
+    /// cycles, transitions, errors, what fires now. `None` without alerts.
+    #[cfg(feature = "alerts")]
+    pub fn alert_stats(&self) -> Option<crate::alert::AlertStats> {
+        self.alerts.as_ref().map(crate::alert::AlertTask::stats)
+    }
+
     /// The configuration in use ([`Config::into_builder`] makes a builder of it).
     pub fn config(&self) -> &Config {
         &self.config
@@ -220,6 +246,10 @@ impl Telemetry {
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
+        #[cfg(feature = "alerts")]
+        if let Some(alerts) = &mut self.alerts {
+            alerts.stop();
+        }
         #[cfg(feature = "monitor")]
         self.monitor.stop();
         let report = self

@@ -87,6 +87,9 @@ pub struct Builder {
     /// Which of host, port and secure a setter set (`HOST`, `PORT`,
     /// `SECURE`): all three replace `CLICKHOUSE_URL`.
     endpoint_set: u8,
+    /// Rules the guard evaluates ([`Builder::alerts`](crate::Builder::alerts)).
+    #[cfg(feature = "alerts")]
+    pub(crate) alerts: Option<crate::alert::Alerts>,
 }
 
 const HOST: u8 = 1;
@@ -110,6 +113,8 @@ impl From<Config> for Builder {
             config,
             errors: Vec::new(),
             endpoint_set: 0,
+            #[cfg(feature = "alerts")]
+            alerts: None,
         }
     }
 }
@@ -140,6 +145,8 @@ impl Builder {
             errors,
             console: None,
             endpoint_set: 0,
+            #[cfg(feature = "alerts")]
+            alerts: None,
         }
     }
 

@@ -126,4 +126,7 @@ pub(crate) enum Command {
     /// A local web page: logs, their volume, metrics, traces, statuses, alerts
     #[command(after_help = cmd::ui::EXAMPLES)]
     Ui(cmd::ui::UiArgs),
+    /// Alert rules from a TOML file: check, run on an interval; what fires now
+    #[command(subcommand, after_help = cmd::alerts::EXAMPLES)]
+    Alerts(cmd::alerts::AlertsCommand),
 }

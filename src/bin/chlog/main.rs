@@ -47,6 +47,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Command::Schema(command) => cmd::schema::run(&ctx, command).await,
             Command::Health(args) => cmd::health::run(&ctx, args).await,
             Command::Ui(args) => cmd::ui::run(&ctx, args).await,
+            Command::Alerts(command) => cmd::alerts::run(&ctx, command).await,
         }
     });
     // The runtime's connections go without waiting for the server.

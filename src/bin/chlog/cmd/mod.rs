@@ -1,5 +1,6 @@
 //! The commands, one file each.
 
+pub(crate) mod alerts;
 pub(crate) mod events;
 pub(crate) mod export;
 mod filters;

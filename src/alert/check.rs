@@ -1,0 +1,310 @@
+//! The checks a rule passes before it runs: each error names the setting
+//! as a file spells it (`window: ...`), so a file's error can be put on the
+//! setting's line.
+
+use std::time::Duration;
+
+use super::rule::{AbsenceSource, Comparison, Kind, LogSignal, MetricSignal, Rule, Season, Signal};
+
+impl Rule {
+    /// Checks the rule without a server.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, naming the setting (as a file spells it).
+    pub fn validate(&self) -> Result<(), String> {
+        check_name(&self.name)?;
+        if self.severity.trim().is_empty() {
+            return Err("severity: must not be empty".to_owned());
+        }
+        match &self.kind {
+            Kind::Threshold {
+                signal,
+                window,
+                comparison,
+                threshold,
+                clear,
+            } => {
+                check_metric(signal)?;
+                positive("window", *window)?;
+                check_threshold(*comparison, *threshold, *clear)
+            }
+            Kind::LogCount {
+                signal,
+                window,
+                comparison,
+                threshold,
+                clear,
+            } => {
+                check_logs(signal)?;
+                whole_minutes("window", *window)?;
+                check_threshold(*comparison, *threshold, *clear)
+            }
+            Kind::Absence {
+                source,
+                after,
+                lookback,
+                ..
+            } => {
+                if let AbsenceSource::Metrics(Some(name)) = source {
+                    non_empty("metric", name)?;
+                }
+                positive("after", *after)?;
+                if lookback <= after {
+                    return Err("lookback: must be longer than `after`".to_owned());
+                }
+                Ok(())
+            }
+            Kind::ServiceStatus {
+                states, lookback, ..
+            } => {
+                if states.is_empty() {
+                    return Err("states: name at least one state (down, degraded)".to_owned());
+                }
+                positive("lookback", *lookback)
+            }
+            Kind::Anomaly {
+                signal,
+                bucket,
+                baseline,
+                season,
+                score,
+                clear,
+                min_points,
+                min_spread,
+                ..
+            } => {
+                if !(min_spread.is_finite() && *min_spread >= 0.0) {
+                    return Err(format!("min_spread: {min_spread}; a number, 0 or more"));
+                }
+                check_anomaly(
+                    signal,
+                    *bucket,
+                    *baseline,
+                    *season,
+                    *score,
+                    *clear,
+                    *min_points,
+                )
+            }
+        }
+    }
+}
+
+/// The longest rule name: it becomes part of a deduplication key.
+const MAX_NAME: usize = 128;
+
+fn check_name(name: &str) -> Result<(), String> {
+    let good = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(good) {
+        return Err(format!(
+            "name: {name:?} is not a rule name (1-{MAX_NAME} letters, digits, `_`, `-`, `.`)"
+        ));
+    }
+    Ok(())
+}
+
+fn non_empty(what: &str, value: &str) -> Result<(), String> {
+    match value.trim().is_empty() {
+        true => Err(format!("{what}: must not be empty")),
+        false => Ok(()),
+    }
+}
+
+fn positive(what: &str, value: Duration) -> Result<(), String> {
+    match value.is_zero() {
+        true => Err(format!("{what}: must be longer than zero")),
+        false => Ok(()),
+    }
+}
+
+fn whole_minutes(what: &str, value: Duration) -> Result<(), String> {
+    positive(what, value)?;
+    match value.as_nanos() % 60_000_000_000 {
+        0 => Ok(()),
+        _ => Err(format!(
+            "{what}: log counts come from the per-minute rollup, so whole minutes (e.g. 5m)"
+        )),
+    }
+}
+
+fn check_metric(signal: &MetricSignal) -> Result<(), String> {
+    non_empty("metric", &signal.name)?;
+    for key in &signal.group_by {
+        non_empty("group_by", key)?;
+    }
+    Ok(())
+}
+
+fn check_logs(signal: &LogSignal) -> Result<(), String> {
+    match signal.levels.is_empty() {
+        true => Err("levels: name at least one level (e.g. [\"ERROR\"])".to_owned()),
+        false => Ok(()),
+    }
+}
+
+fn check_threshold(
+    comparison: Comparison,
+    threshold: f64,
+    clear: Option<f64>,
+) -> Result<(), String> {
+    if !threshold.is_finite() {
+        return Err(format!("threshold: {threshold} is not a finite number"));
+    }
+    let Some(clear) = clear else { return Ok(()) };
+    let wrong_side = match comparison {
+        Comparison::Above => clear > threshold,
+        Comparison::Below => clear < threshold,
+    };
+    if !clear.is_finite() || wrong_side {
+        let side = match comparison {
+            Comparison::Above => "at most",
+            Comparison::Below => "at least",
+        };
+        return Err(format!(
+            "clear: {clear} must be {side} the threshold {threshold}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_anomaly(
+    signal: &Signal,
+    bucket: Duration,
+    baseline: u32,
+    season: Season,
+    score: f64,
+    clear: Option<f64>,
+    min_points: u32,
+) -> Result<(), String> {
+    match signal {
+        Signal::Metric(metric) => {
+            check_metric(metric)?;
+            positive("bucket", bucket)?;
+        }
+        Signal::Logs(logs) => {
+            check_logs(logs)?;
+            whole_minutes("bucket", bucket)?;
+        }
+    }
+    if baseline < 3 {
+        return Err(format!("baseline: {baseline} buckets; at least 3"));
+    }
+    if min_points < 2 || min_points > baseline {
+        return Err(format!(
+            "min_points: {min_points}; between 2 and the baseline ({baseline})"
+        ));
+    }
+    if let Some(period) = season.period()
+        && period.as_nanos() % bucket.as_nanos() != 0
+    {
+        return Err(
+            "bucket: a seasonal baseline needs a bucket that divides the period".to_owned(),
+        );
+    }
+    if !(score.is_finite() && score > 0.0) {
+        return Err(format!("score: {score} must be a positive number"));
+    }
+    if let Some(clear) = clear
+        && !(clear.is_finite() && (0.0..=score).contains(&clear))
+    {
+        return Err(format!(
+            "clear: {clear} must be between 0 and the score {score}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::rule::Method;
+
+    const MIN5: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn validation_names_the_setting() {
+        let bad = [
+            (
+                Rule::log_count("x y", LogSignal::errors(), Comparison::Above, 1.0, MIN5),
+                "name",
+            ),
+            (
+                Rule::log_count(
+                    "a",
+                    LogSignal::errors(),
+                    Comparison::Above,
+                    1.0,
+                    Duration::from_secs(90),
+                ),
+                "window",
+            ),
+            (
+                Rule::threshold("a", MetricSignal::new(""), Comparison::Above, 1.0, MIN5),
+                "metric",
+            ),
+            (
+                Rule::threshold(
+                    "a",
+                    MetricSignal::new("m"),
+                    Comparison::Above,
+                    f64::NAN,
+                    MIN5,
+                ),
+                "threshold",
+            ),
+            (
+                Rule::threshold("a", MetricSignal::new("m"), Comparison::Above, 1.0, MIN5)
+                    .clear_at(2.0),
+                "clear",
+            ),
+            (
+                Rule::threshold("a", MetricSignal::new("m"), Comparison::Below, 1.0, MIN5)
+                    .clear_at(0.5),
+                "clear",
+            ),
+            (
+                Rule::absence("a", AbsenceSource::Logs, Duration::ZERO),
+                "after",
+            ),
+            (
+                Rule::absence("a", AbsenceSource::Logs, MIN5).lookback(MIN5),
+                "lookback",
+            ),
+            (
+                Rule::anomaly("a", Signal::Logs(LogSignal::errors()), Method::Mad, MIN5, 2),
+                "baseline",
+            ),
+            (
+                Rule::anomaly(
+                    "a",
+                    Signal::Metric(MetricSignal::new("m")),
+                    Method::ZScore,
+                    Duration::from_secs(7 * 60),
+                    7,
+                )
+                .seasonal(Season::Daily),
+                "bucket",
+            ),
+            (
+                Rule::anomaly(
+                    "a",
+                    Signal::Metric(MetricSignal::new("m")),
+                    Method::ZScore,
+                    MIN5,
+                    10,
+                )
+                .score(0.0),
+                "score",
+            ),
+            (
+                Rule::service_status("a", MIN5).states(Vec::<String>::new()),
+                "states",
+            ),
+        ];
+        for (rule, setting) in bad {
+            let error = rule.validate().expect_err(setting);
+            assert!(error.starts_with(setting), "{setting}: {error}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Alerting (feature `alerts`): rules over what the tables hold, evaluated
+//! in ClickHouse, with transitions written to `events` and delivered to a
+//! webhook and a callback.
+//!
+//! Five kinds of [`Rule`]: a metric's aggregate over a window against a
+//! threshold, grouped by attributes ([`Rule::threshold`]); a log count
+//! ([`Rule::log_count`]); the absence of data ([`Rule::absence`]); a
+//! checked service down for too long ([`Rule::service_status`]); and
+//! anomalies of a metric or a log count ([`Rule::anomaly`]: a z-score, or
+//! its robust variant with the median and MAD, against the buckets before
+//! or, seasonally, the same bucket on the days or weeks before).
+//!
+//! Each rule is one SQL query over the rollups (`metrics_hourly`,
+//! `metrics_daily`, `logs_by_level`) or, for short windows, the raw tables,
+//! returning one row per group (for anomalies with the baseline's centre
+//! and spread computed in SQL). An alert (a rule and a group) fires once
+//! its condition has held for the rule's `for` duration and resolves once
+//! it has been clear for its `resolve_after` (and, with
+//! [`clear_at`](Rule::clear_at), past a second threshold): a flapping
+//! signal does not flap.
+//!
+//! Transitions are `events` rows: `EventType` `alert_firing` or
+//! `alert_resolved`, `Source` `alert`, `ServiceName` the group's service
+//! (else the evaluating one), and `Details` `rule`, `value`, `threshold`,
+//! `group` (`k=v,k=v`), `severity`, `kind`, `key` (the deduplication key:
+//! rule and group), `message` (anomalies add `observed`, `center`,
+//! `spread`). What fires now is each key whose latest transition is
+//! `alert_firing` ([`firing`]).
+//!
+//! Rules run in the application with [`Builder::alerts`](crate::Builder::alerts)
+//! (a thread of the guard's), or with `chlog alerts run FILE`; files are
+//! read by [`Alerts::from_file`] ([`parse_file`] documents their form).
+
+mod bind;
+mod check;
+mod engine;
+mod file;
+mod rule;
+mod runner;
+mod setup;
+mod sql;
+mod state;
+mod status;
+mod task;
+mod transition;
+mod webhook;
+
+pub use engine::{DEFAULT_QUERY_TIMEOUT, Evaluation, Evaluator};
+pub use file::{FileError, parse_file};
+pub use rule::{
+    AbsenceSource, Aggregation, Comparison, DEFAULT_LOOKBACK, DEFAULT_SCORE, Direction, LogSignal,
+    Method, MetricSignal, Rule, Season, Signal,
+};
+pub use runner::{Cycle, Runner};
+pub use setup::{Alerts, Callback, DEFAULT_INTERVAL};
+pub use status::{FiringAlert, firing, write};
+pub use task::AlertStats;
+pub(crate) use task::AlertTask;
+pub use transition::{FIRING, RESOLVED, SOURCE, Transition, TransitionKind};
+pub use webhook::{Webhook, WebhookStats};

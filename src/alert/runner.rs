@@ -1,0 +1,188 @@
+//! One evaluation cycle and where its transitions go: `events` (kept and
+//! written again next cycle if ClickHouse did not take them), the callback
+//! and the webhook. Both the guard's background thread and `chlog alerts
+//! run` drive a [`Runner`].
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use super::engine::Evaluator;
+use super::setup::{Alerts, Callback};
+use super::status;
+use super::transition::Transition;
+use super::webhook::{Deliveries, WebhookStats};
+use crate::error::Result;
+
+/// Transitions kept for `events` while ClickHouse does not take them, at
+/// most; the oldest beyond are dropped and counted.
+const MAX_UNWRITTEN: usize = 10_000;
+
+/// What one cycle did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Cycle {
+    /// The transitions of this cycle.
+    pub transitions: Vec<Transition>,
+    /// What went wrong: a rule's query, a write to `events`.
+    pub errors: Vec<String>,
+    /// Transitions still waiting to be written to `events`.
+    pub unwritten: usize,
+    /// Transitions dropped from that wait so far (it is bounded).
+    pub unwritten_dropped: u64,
+}
+
+/// Evaluates on demand and delivers what changed.
+#[derive(Debug)]
+pub struct Runner {
+    evaluator: Evaluator,
+    client: clickhouse::Client,
+    callback: Option<CallbackBox>,
+    deliveries: Option<(Deliveries, tokio::task::JoinHandle<()>)>,
+    unwritten: VecDeque<Transition>,
+    unwritten_dropped: u64,
+    resumed: bool,
+}
+
+/// A callback with a `Debug`.
+struct CallbackBox(Callback);
+
+impl std::fmt::Debug for CallbackBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fn(&Transition)")
+    }
+}
+
+impl Runner {
+    /// A runner of `alerts` reading and writing through `client` (pointed at
+    /// the database), naming `service` in transitions whose group has no
+    /// service. Must be called on a tokio runtime: the webhook's delivery
+    /// task starts on it.
+    ///
+    /// # Errors
+    ///
+    /// An invalid rule, or a webhook and no tokio runtime.
+    pub fn new(alerts: Alerts, client: clickhouse::Client, service: &str) -> Result<Runner> {
+        if alerts.webhook.is_some() && tokio::runtime::Handle::try_current().is_err() {
+            return Err(crate::Error::Query(
+                "alert::Runner::new with a webhook needs a tokio runtime (its deliveries run on it)"
+                    .to_owned(),
+            ));
+        }
+        let evaluator = Evaluator::new(client.clone(), service, alerts.rules)?;
+        Ok(Runner {
+            evaluator,
+            client,
+            callback: alerts.callback.map(CallbackBox),
+            deliveries: alerts.webhook.map(Deliveries::start),
+            unwritten: VecDeque::new(),
+            unwritten_dropped: 0,
+            resumed: false,
+        })
+    }
+
+    /// Evaluates every rule at `at` and delivers the transitions. The first
+    /// cycle that reaches ClickHouse first takes up the alerts `events` says
+    /// are firing.
+    pub async fn cycle(&mut self, at: SystemTime) -> Cycle {
+        let mut cycle = Cycle::default();
+        if !self.resumed {
+            match self.evaluator.resume().await {
+                Ok(_) => self.resumed = true,
+                Err(error) => {
+                    // Without knowing what fires, evaluating could fire twice.
+                    cycle
+                        .errors
+                        .push(format!("reading the firing alerts: {error}"));
+                    cycle.unwritten = self.unwritten.len();
+                    return cycle;
+                }
+            }
+        }
+        let evaluation = self.evaluator.evaluate(at).await;
+        for (rule, error) in evaluation.errors {
+            cycle.errors.push(format!("rule {rule:?}: {error}"));
+        }
+        for transition in &evaluation.transitions {
+            if let Some(callback) = &self.callback {
+                // A panicking callback must not take alerting down with it.
+                let call = std::panic::AssertUnwindSafe(|| (callback.0)(transition));
+                if std::panic::catch_unwind(call).is_err() {
+                    cycle
+                        .errors
+                        .push(format!("the callback panicked on {}", transition.id()));
+                }
+            }
+            if let Some((deliveries, _)) = &self.deliveries {
+                deliveries.send(transition);
+            }
+            self.unwritten.push_back(transition.clone());
+        }
+        while self.unwritten.len() > MAX_UNWRITTEN {
+            self.unwritten.pop_front();
+            self.unwritten_dropped += 1;
+        }
+        while let Some(transition) = self.unwritten.front() {
+            let timeout = self.evaluator.query_timeout();
+            match tokio::time::timeout(timeout, status::write(&self.client, transition)).await {
+                Ok(Ok(())) => {
+                    self.unwritten.pop_front();
+                }
+                Ok(Err(error)) => {
+                    cycle.errors.push(format!("writing to events: {error}"));
+                    break;
+                }
+                Err(_) => {
+                    let ms = timeout.as_millis();
+                    cycle
+                        .errors
+                        .push(format!("writing to events: no answer within {ms} ms"));
+                    break;
+                }
+            }
+        }
+        cycle.transitions = evaluation.transitions;
+        cycle.unwritten = self.unwritten.len();
+        cycle.unwritten_dropped = self.unwritten_dropped;
+        cycle
+    }
+
+    /// Gives up on a query or a write after `timeout`
+    /// ([`DEFAULT_QUERY_TIMEOUT`](super::engine::DEFAULT_QUERY_TIMEOUT) unless told).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.evaluator = self.evaluator.timeout(timeout);
+        self
+    }
+
+    /// The alerts firing now, as `(rule, group)`.
+    pub fn firing(&self) -> Vec<(String, String)> {
+        self.evaluator.firing()
+    }
+
+    /// The webhook's counters, if there is one.
+    pub fn webhook_stats(&self) -> Option<&WebhookStats> {
+        self.deliveries.as_ref().map(|(d, _)| &*d.stats)
+    }
+
+    /// Waits (at most `timeout`) for the webhook to take what is queued,
+    /// then stops it. Returns how many transitions it did not deliver
+    /// (given up, dropped, or still queued at the timeout).
+    pub async fn finish(self, timeout: Duration) -> u64 {
+        let Some((deliveries, task)) = self.deliveries else {
+            return 0;
+        };
+        let stats = std::sync::Arc::clone(&deliveries.stats);
+        // Closing the queue lets the task end once it is empty.
+        drop(deliveries);
+        let mut task = task;
+        if tokio::time::timeout(timeout, &mut task).await.is_err() {
+            task.abort();
+        }
+        let delivered = stats.delivered.load(Ordering::Relaxed);
+        stats
+            .queued
+            .load(Ordering::Relaxed)
+            .saturating_sub(delivered)
+    }
+}

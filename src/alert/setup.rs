@@ -1,0 +1,128 @@
+//! What alerting runs with: the rules, the interval, where transitions go;
+//! and [`Builder::alerts`], which has the guard evaluate them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::rule::Rule;
+use super::transition::Transition;
+use super::webhook::Webhook;
+use crate::config::Builder;
+use crate::error::ConfigError;
+
+/// A function called with every transition, on the alerting thread.
+pub type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
+
+/// How often rules are evaluated unless told.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Rules and where their transitions go: always `events`; a webhook and a
+/// callback if given.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tracing_clickhouse::alert::{Alerts, Comparison, LogSignal, Rule};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let errors = Rule::log_count(
+///     "errors",
+///     LogSignal::errors().per_service(),
+///     Comparison::Above,
+///     10.0,
+///     Duration::from_secs(300),
+/// );
+/// let alerts = Alerts::new(vec![errors])
+///     .interval(Duration::from_secs(60))
+///     .webhook("https://hooks.example.com/alerts")?
+///     .on_transition(|t| eprintln!("{} {:?}", t.key, t.kind));
+/// let _telemetry = tracing_clickhouse::builder().alerts(alerts).install()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Alerts {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) interval: Duration,
+    pub(crate) webhook: Option<Webhook>,
+    pub(crate) callback: Option<Callback>,
+}
+
+impl fmt::Debug for Alerts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Alerts")
+            .field("rules", &self.rules)
+            .field("interval", &self.interval)
+            .field("webhook", &self.webhook)
+            .field(
+                "callback",
+                &self.callback.as_ref().map(|_| "Fn(&Transition)"),
+            )
+            .finish()
+    }
+}
+
+impl Alerts {
+    /// These rules, every [`DEFAULT_INTERVAL`], to `events` only.
+    pub fn new(rules: Vec<Rule>) -> Self {
+        Alerts {
+            rules,
+            interval: DEFAULT_INTERVAL,
+            webhook: None,
+            callback: None,
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The time between evaluations.
+    pub fn evaluation_interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Evaluates every `interval` (at least a second).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Posts every transition to `url` as JSON ([`Webhook::new`]'s retries).
+    ///
+    /// # Errors
+    ///
+    /// Not an http(s) URL (the error does not show its path).
+    pub fn webhook(self, url: &str) -> Result<Self, ConfigError> {
+        Ok(self.webhook_with(Webhook::new(url)?))
+    }
+
+    /// Posts every transition to this webhook.
+    pub fn webhook_with(mut self, webhook: Webhook) -> Self {
+        self.webhook = Some(webhook);
+        self
+    }
+
+    /// Calls `callback` with every transition, on the alerting thread (keep
+    /// it short: evaluation waits for it).
+    pub fn on_transition(mut self, callback: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.callback = Some(Arc::new(callback));
+        self
+    }
+}
+
+impl Builder {
+    /// Evaluates `alerts` in the background while the guard lives: a thread
+    /// of its own (off the application's threads and the flusher's), one
+    /// query per rule every interval, transitions to `events`, the webhook
+    /// and the callback. A rule that does not validate is the exit's error.
+    ///
+    /// The alerts are not part of the [`Config`](crate::Config): a builder
+    /// made back from [`Telemetry::config`](crate::Telemetry::config) has
+    /// none.
+    pub fn alerts(mut self, alerts: Alerts) -> Self {
+        self.alerts = Some(alerts);
+        self
+    }
+}

@@ -1,0 +1,81 @@
+//! Transitions in `events`: writing them, and reading back what fires now
+//! (the keys whose latest transition is `alert_firing`).
+
+use serde::Deserialize;
+
+use super::bind::Bound;
+use super::transition::{FIRING, RESOLVED, SOURCE, Transition};
+use crate::error::Result;
+
+/// An alert firing now, as `events` says.
+#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct FiringAlert {
+    /// The deduplication key.
+    pub key: String,
+    /// The rule's name.
+    pub rule: String,
+    /// The group, `k=v,k=v`.
+    pub group: String,
+    /// The group's service (or the evaluating service).
+    pub service: String,
+    /// The rule's severity.
+    pub severity: String,
+    /// The value when it fired.
+    pub value: String,
+    /// The threshold.
+    pub threshold: String,
+    /// The rule's message.
+    pub message: String,
+    /// When it fired, nanoseconds since the Unix epoch.
+    pub since_ns: i64,
+}
+
+/// The alerts firing now: for each key, the latest transition is
+/// `alert_firing`. Oldest first.
+///
+/// # Errors
+///
+/// ClickHouse could not be asked (or the database has no `events`).
+pub async fn firing(client: &clickhouse::Client) -> Result<Vec<FiringAlert>> {
+    let mut sql = Bound::default();
+    let (source, firing, resolved) = (sql.str(SOURCE), sql.str(FIRING), sql.str(RESOLVED));
+    sql.push(&format!(
+        "SELECT key, d['rule'] AS rule, d['group'] AS group, service, d['severity'] AS severity, \
+         d['value'] AS value, d['threshold'] AS threshold, d['message'] AS message, since_ns \
+         FROM (SELECT Details['key'] AS key, argMax(EventType, Timestamp) AS last, \
+         argMax(Details, Timestamp) AS d, argMax(toString(ServiceName), Timestamp) AS service, \
+         toUnixTimestamp64Nano(max(Timestamp)) AS since_ns FROM events \
+         WHERE Source = {source} AND EventType IN ({firing}, {resolved}) GROUP BY key) \
+         WHERE last = {firing} ORDER BY since_ns, key"
+    ));
+    Ok(sql.query(client).fetch_all().await?)
+}
+
+/// Writes `transition` to `events` (`Source` = `alert`), once however often
+/// it is written (its [`id`](Transition::id) is the insert's deduplication
+/// token).
+///
+/// # Errors
+///
+/// ClickHouse did not take it.
+pub async fn write(client: &clickhouse::Client, transition: &Transition) -> Result<()> {
+    let (keys, values): (Vec<String>, Vec<String>) = transition.details().into_iter().unzip();
+    let mut sql = Bound::default();
+    let at = sql.int(transition.at_ns);
+    let event_type = sql.str(transition.kind.event_type());
+    let source = sql.str(SOURCE);
+    let service = sql.str(&transition.service);
+    let (keys, values) = (sql.strs(&keys), sql.strs(&values));
+    sql.push(&format!(
+        "INSERT INTO events (Timestamp, EventType, Source, ServiceName, Details) \
+         SELECT fromUnixTimestamp64Nano({at}), {event_type}, {source}, {service}, \
+         mapFromArrays({keys}, {values})"
+    ));
+    // A write retried after a lost answer is stored once.
+    sql.query(client)
+        .with_setting("insert_deduplication_token", transition.id())
+        .execute()
+        .await?;
+    Ok(())
+}

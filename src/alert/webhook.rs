@@ -1,0 +1,264 @@
+//! Delivery of transitions to a webhook: a JSON POST each, in order, retried
+//! with exponential backoff until the receiver answers 2xx. Every attempt
+//! at one transition carries the same `Idempotency-Key` (its
+//! [`id`](super::Transition::id)), so a receiver that took one whose answer
+//! was lost can tell the retry apart.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::mpsc;
+
+use super::transition::Transition;
+use crate::error::ConfigError;
+
+/// Transitions waiting for the webhook, at most; more are dropped and
+/// counted (a receiver down for hours must not grow memory without bound).
+const QUEUE: usize = 1024;
+/// One attempt's limit.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where and how to post transitions.
+#[derive(Clone)]
+pub struct Webhook {
+    url: url::Url,
+    pub(crate) attempts: u32,
+    pub(crate) first_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+}
+
+impl fmt::Debug for Webhook {
+    /// Without the path and query, which often hold a token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &redacted(&self.url))
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://host:port/…`: what can be shown of a webhook's URL.
+pub(crate) fn redacted(url: &url::Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{port}/…",
+        url.scheme(),
+        url.host_str().unwrap_or("")
+    )
+}
+
+impl Webhook {
+    /// Posts to `url` (`http` or `https`), 8 attempts, backoff from 250 ms
+    /// doubling to at most 30 s.
+    ///
+    /// # Errors
+    ///
+    /// Not an http(s) URL with a host (the error shows no more of it than
+    /// scheme and host: its path often holds a token).
+    pub fn new(url: &str) -> Result<Webhook, ConfigError> {
+        Webhook::parse("Alerts::webhook", url)
+    }
+
+    /// [`Webhook::new`], its errors naming `setting`.
+    pub(crate) fn parse(setting: &'static str, url: &str) -> Result<Webhook, ConfigError> {
+        const HTTP_URL: &str = "an http:// or https:// URL with a host";
+        let bad = |shown: String| ConfigError::Invalid {
+            setting,
+            value: shown,
+            reason: HTTP_URL,
+        };
+        let parsed = url::Url::parse(url).map_err(|_| bad("(not shown)".to_owned()))?;
+        match parsed.scheme() {
+            "http" => {}
+            "https" if cfg!(feature = "rustls") => {}
+            "https" => return Err(ConfigError::TlsUnavailable { setting }),
+            _ => return Err(bad(redacted(&parsed))),
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(bad(redacted(&parsed)));
+        }
+        Ok(Webhook {
+            url: parsed,
+            attempts: 8,
+            first_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+        })
+    }
+
+    /// At most this many attempts per transition (at least 1).
+    #[must_use]
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The wait after the first failure, doubling after each, up to `max`.
+    #[must_use]
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.first_backoff = first;
+        self.max_backoff = max.max(first);
+        self
+    }
+}
+
+/// The webhook's counters.
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    /// Transitions handed to the webhook (dropped ones included).
+    pub queued: AtomicU64,
+    /// Transitions the receiver took (answered 2xx).
+    pub delivered: AtomicU64,
+    /// Attempts that failed (an error, a timeout or a non-2xx answer).
+    pub failed_attempts: AtomicU64,
+    /// Transitions given up after every attempt failed.
+    pub given_up: AtomicU64,
+    /// Transitions dropped because the queue was full.
+    pub dropped: AtomicU64,
+}
+
+/// The sending side of a running delivery task.
+#[derive(Debug, Clone)]
+pub(crate) struct Deliveries {
+    queue: mpsc::Sender<Transition>,
+    pub(crate) stats: Arc<WebhookStats>,
+}
+
+impl Deliveries {
+    /// Starts the delivery task on the current tokio runtime.
+    pub(crate) fn start(webhook: Webhook) -> (Deliveries, tokio::task::JoinHandle<()>) {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let stats = Arc::new(WebhookStats::default());
+        let task = tokio::spawn(deliver_all(webhook, receiver, Arc::clone(&stats)));
+        (Deliveries { queue, stats }, task)
+    }
+
+    /// Queues `transition`; counts it dropped when the queue is full.
+    pub(crate) fn send(&self, transition: &Transition) {
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if self.queue.try_send(transition.clone()).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+type HttpClient = Client<Connector, Full<Bytes>>;
+
+#[cfg(feature = "rustls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "rustls"))]
+type Connector = HttpConnector;
+
+/// The client the deliveries post with; `None` if TLS cannot be set up.
+fn http_client() -> Option<HttpClient> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    #[cfg(feature = "rustls")]
+    let connector = {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http)
+    };
+    #[cfg(not(feature = "rustls"))]
+    let connector = http;
+    Some(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+async fn deliver_all(
+    webhook: Webhook,
+    mut queue: mpsc::Receiver<Transition>,
+    stats: Arc<WebhookStats>,
+) {
+    let Some(client) = http_client() else {
+        // Counted, as every transition the receiver never gets is.
+        while queue.recv().await.is_some() {
+            stats.given_up.fetch_add(1, Ordering::Relaxed);
+        }
+        return;
+    };
+    while let Some(transition) = queue.recv().await {
+        deliver(&client, &webhook, &transition, &stats).await;
+    }
+}
+
+/// Posts one transition until it is taken or the attempts run out.
+async fn deliver(
+    client: &HttpClient,
+    webhook: &Webhook,
+    transition: &Transition,
+    stats: &WebhookStats,
+) {
+    let body = Bytes::from(transition.to_json().to_string());
+    let id = transition.id();
+    let mut backoff = webhook.first_backoff;
+    for attempt in 1..=webhook.attempts {
+        if post(client, &webhook.url, &id, body.clone()).await {
+            stats.delivered.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        if attempt < webhook.attempts {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(webhook.max_backoff);
+        }
+    }
+    stats.given_up.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One attempt: whether the receiver answered 2xx in time.
+async fn post(client: &HttpClient, url: &url::Url, id: &str, body: Bytes) -> bool {
+    let request = http::Request::post(url.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("Idempotency-Key", id)
+        .header(
+            http::header::USER_AGENT,
+            concat!("tracing-clickhouse/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Full::new(body));
+    let Ok(request) = request else { return false };
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(request)).await {
+        Ok(Ok(response)) => response.status().is_success(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_never_shown_whole() {
+        let error = Webhook::new("ftp://x/SECRET").unwrap_err().to_string();
+        assert!(
+            error.starts_with("Alerts::webhook: ") && !error.contains("SECRET"),
+            "{error}"
+        );
+        let error = Webhook::new("not a url with a SECRET")
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("SECRET"), "{error}");
+        let hook = Webhook::new("http://hooks.example:8080/services/T0/SECRET?token=abc").unwrap();
+        let debug = format!("{hook:?}");
+        assert!(debug.contains("http://hooks.example:8080/"), "{debug}");
+        assert!(
+            !debug.contains("SECRET") && !debug.contains("abc"),
+            "{debug}"
+        );
+    }
+}
