@@ -8,6 +8,7 @@
 //! value; the password never appears in an error or a `Debug` print.
 
 mod builder;
+mod cluster;
 mod env;
 mod monitoring;
 mod options;
@@ -17,6 +18,7 @@ mod values;
 
 pub use builder::Builder;
 pub(crate) use builder::ConsoleWriter;
+pub use cluster::{ClusterConfig, ClusterInsert};
 pub use monitoring::{
     CheckTarget, Colors, ConsoleConfig, MetricsConfig, MonitorConfig, ServiceCheck,
 };
