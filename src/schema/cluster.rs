@@ -47,7 +47,8 @@ pub const LOCAL_SUFFIX: &str = "_local";
 /// without a key rather than guess.
 pub fn sharding_key(table: &str) -> Option<&'static str> {
     match table {
-        "logs" | "events" => Some("cityHash64(ServiceName, ResourceAttributes)"),
+        "logs" => Some("cityHash64(ServiceName, ResourceAttributes)"),
+        "events" => Some("cityHash64(ServiceName)"),
         "spans" => Some("cityHash64(TraceId)"),
         "metrics" => Some("cityHash64(ServiceName, MetricName, Attributes)"),
         _ => None,

@@ -23,7 +23,7 @@ mod versions;
 
 pub use cluster::{LOCAL_SUFFIX, sharding_key};
 pub use ddl::{DEDUP_WINDOW, SCHEMA_SQL, statements, statements_of};
-pub(crate) use insert::insert_sql;
+pub(crate) use insert::insert_sql_for;
 pub use status::{PendingMigration, SchemaStatus, TableStatus, status};
 pub(crate) use versions::apply_with;
 pub use versions::{Applied, SCHEMA_VERSION, apply, installed_version};
