@@ -25,6 +25,8 @@ use crate::config::Config;
 use crate::error::ConfigError;
 
 pub(crate) mod health;
+#[cfg(feature = "rustls")]
+mod tls;
 
 /// Idle pooled connections are closed after this; below ClickHouse's own
 /// keep-alive timeout (3 s before 23.11, 10 s since), so the server never
@@ -136,44 +138,4 @@ where
             )
         })
     })
-}
-
-#[cfg(feature = "rustls")]
-mod tls {
-    use std::sync::Arc;
-
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    use crate::config::Config;
-    use crate::error::ConfigError;
-
-    pub(super) fn client_config(config: &Config) -> Result<rustls::ClientConfig, ConfigError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = &config.ca_cert {
-            // The setting the file came from, so the error names it.
-            let bad = |reason: String| ConfigError::CaCert {
-                setting: config.ca_cert_setting,
-                path: path.clone(),
-                reason,
-            };
-            let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| bad(e.to_string()))?;
-                roots.add(cert).map_err(|e| bad(e.to_string()))?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigError::CaCert {
-                setting: config.ca_cert_setting,
-                path: config.ca_cert.clone().unwrap_or_default(),
-                reason: e.to_string(),
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(tls)
-    }
 }
