@@ -7,6 +7,9 @@
 #
 # And, not part of `make test`:
 #
+#   make bench-async-insert   many small processes x few events into a
+#                      devserver, with and without async_insert (see README,
+#                      "Server-side batching")
 #   make conformance   a client nobody here wrote (clickhouse-connect, pinned in
 #                      devserver/conformance/requirements.txt) against a devserver
 #                      it starts, or against CLICKHOUSE_URL; prints the pass counts
@@ -23,7 +26,7 @@ VENV_STAMP := $(VENV)/.installed
 CONFORMANCE_VENV := target/conformance-venv
 CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
 
-.PHONY: demo test venv devserver lint clean-venv conformance
+.PHONY: demo test venv devserver lint clean-venv conformance bench-async-insert
 
 venv: $(VENV_STAMP)
 
@@ -48,6 +51,9 @@ $(CONFORMANCE_STAMP): devserver/conformance/requirements.txt
 
 conformance: venv $(CONFORMANCE_STAMP)
 	$(CONFORMANCE_VENV)/bin/python devserver/conformance/check_clickhouse_connect.py --devserver-python $(VENV)/bin/python
+
+bench-async-insert: venv
+	scripts/with-devserver.sh -- cargo bench --bench async_insert
 
 # A devserver in the foreground on the usual HTTP port, for trying things by hand.
 devserver: venv

@@ -192,11 +192,15 @@ impl Builder {
         Ok(self)
     }
 
-    /// Inserts with `async_insert=1, wait_for_async_insert=1`: the server
-    /// gathers the small inserts of many processes into one part before
-    /// answering (replaces `CLICKHOUSE_ASYNC_INSERT`). For fleets of many
-    /// small processes; see README, "Server-side batching", for what it
-    /// means for deduplication and the rollups.
+    /// Inserts `spans` and `events` with `async_insert=1,
+    /// wait_for_async_insert=1`: the server gathers the small inserts of
+    /// many processes into one part before answering (replaces
+    /// `CLICKHOUSE_ASYNC_INSERT`). `logs` and `metrics` stay synchronous:
+    /// ClickHouse never takes an `INSERT ... SELECT` into a table with
+    /// dependent views async, and their rollups keep exact deduplication.
+    /// Takes effect on ClickHouse 26.10 and later (earlier servers insert
+    /// every `INSERT ... SELECT` synchronously); see README, "Server-side
+    /// batching", for what was measured.
     pub fn async_insert(mut self, on: bool) -> Self {
         self.config.async_insert = on;
         self.replaced(&["CLICKHOUSE_ASYNC_INSERT"]);

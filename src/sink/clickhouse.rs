@@ -6,7 +6,7 @@ use clickhouse::Client;
 
 use super::endpoints::EndpointSet;
 use super::failure::{Failure, FailureKind, server_code_of};
-use crate::batch::Batch;
+use crate::batch::{Batch, Table};
 use crate::config::{ClusterInsert, Config};
 use crate::connect::endpoint_clients;
 use crate::error::{ConfigError, chain};
@@ -47,7 +47,7 @@ pub(crate) struct ClickHouseSink {
     endpoints: EndpointSet,
     /// Into the `_local` tables of a shard, not the `Distributed` ones.
     local_tables: bool,
-    /// `async_insert=1, wait_for_async_insert=1`.
+    /// `async_insert=1, wait_for_async_insert=1` (spans and events).
     async_insert: bool,
 }
 
@@ -108,19 +108,22 @@ impl ClickHouseSink {
             .insert_formatted_with(insert_sql_for(batch.table, self.local_tables))
             .with_setting("insert_deduplication_token", batch.token.clone())
             .with_timeouts(Some(timeout), Some(timeout));
-        insert = match self.async_insert {
+        // Server-side batching only for the tables no view depends on: an
+        // `INSERT ... SELECT` (ours, from `input()`) into a table with
+        // dependent views is always synchronous (ClickHouse 26.10+ takes
+        // the others async; older servers none), and the rollups keep their
+        // deduplication, which ClickHouse refuses for async inserts.
+        let async_table = self.async_insert && matches!(batch.table, Table::Spans | Table::Events);
+        insert = match async_table {
             // Without it a retried batch would be counted twice in the rollups.
             false => insert.with_setting("deduplicate_blocks_in_dependent_materialized_views", "1"),
             // The server gathers many processes' small inserts into one part
-            // and answers once it is written. ClickHouse refuses deduplication
-            // in dependent views for async inserts (see README, "Server-side
-            // batching"); the token still deduplicates the table itself on
-            // replicated tables.
+            // and answers once it is written; the token deduplicates a
+            // retried batch on replicated tables (`async_insert_deduplicate`).
             true => insert
                 .with_setting("async_insert", "1")
                 .with_setting("wait_for_async_insert", "1")
-                .with_setting("async_insert_deduplicate", "1")
-                .with_setting("deduplicate_blocks_in_dependent_materialized_views", "0"),
+                .with_setting("async_insert_deduplicate", "1"),
         };
         for (name, value) in &batch.constants.params {
             insert = insert.with_setting(name.clone(), value.clone());
