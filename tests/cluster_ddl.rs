@@ -140,6 +140,8 @@ async fn every_cluster_statement_parses_and_has_the_cluster_form() {
     // Seven tables of ours beside schema_version, each local and distributed.
     assert_eq!(creates("\nENGINE = Distributed("), 7, "{statements:#?}");
     assert_eq!(creates("ENGINE = Replicated"), 8);
+    let target = Regex::new(r" TO \S+\.(\w+) ").unwrap();
+    let source = Regex::new(r" FROM \S+\.(\w+) ").unwrap();
     for statement in &statements {
         let one_line = statement.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
@@ -155,9 +157,7 @@ async fn every_cluster_statement_parses_and_has_the_cluster_form() {
             assert!(one_line.contains(path), "{one_line}");
         }
         if one_line.starts_with("CREATE MATERIALIZED VIEW") {
-            let target = Regex::new(r" TO \S+\.(\w+) ").unwrap();
             assert!(target.captures(&one_line).unwrap()[1].ends_with(LOCAL_SUFFIX));
-            let source = Regex::new(r" FROM \S+\.(\w+) ").unwrap();
             assert!(source.captures(&one_line).unwrap()[1].ends_with(LOCAL_SUFFIX));
         }
     }

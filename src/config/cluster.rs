@@ -1,7 +1,6 @@
-//! Running at scale: a ClickHouse cluster, several endpoints, and
-//! server-side batching (`async_insert`); the section and its setters.
+//! Running at scale: the cluster section, and the endpoint list's parser
+//! (the builder's setters are in `scale.rs`).
 
-use super::builder::Builder;
 use super::values::{Endpoint, parse_url};
 use crate::error::{ConfigError, invalid};
 
@@ -147,65 +146,6 @@ pub(crate) fn parse_urls(setting: &'static str, raw: &str) -> Result<Vec<Endpoin
         return Err(invalid(setting, raw, "at least one http(s)://host[:port]"));
     }
     Ok(endpoints)
-}
-
-impl Builder {
-    // --- Running at scale -------------------------------------------------
-
-    /// Several servers (replicas of a cluster, or nodes behind no load
-    /// balancer): inserts and queries go to a healthy one, in this order of
-    /// preference; one that fails is set aside and probed back with
-    /// `/ping`. Replaces `CLICKHOUSE_URL` (which takes them comma-separated)
-    /// and host, port and secure.
-    ///
-    /// # Errors
-    ///
-    /// No URL, or one that [`url`](Builder::url) would refuse (credentials
-    /// are not repeated in the error).
-    pub fn endpoints<I, S>(self, urls: I) -> Result<Self, ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let joined = urls
-            .into_iter()
-            .map(|u| u.as_ref().to_owned())
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut endpoints = parse_urls("Builder::endpoints", &joined)?.into_iter();
-        let first = endpoints.next().expect("parse_urls gives at least one");
-        let mut builder = self.url(first.url())?;
-        builder.config.more_endpoints = endpoints.collect();
-        Ok(builder)
-    }
-
-    /// The schema `ON CLUSTER`, replicated, behind `Distributed` tables
-    /// (replaces `CLICKHOUSE_CLUSTER`).
-    ///
-    /// # Errors
-    ///
-    /// A cluster name, Keeper path or replica name that cannot go into DDL.
-    pub fn cluster(mut self, cluster: ClusterConfig) -> Result<Self, ConfigError> {
-        cluster.validate("Builder::cluster")?;
-        self.config.cluster = Some(cluster);
-        self.replaced(&["CLICKHOUSE_CLUSTER"]);
-        Ok(self)
-    }
-
-    /// Inserts `spans` and `events` with `async_insert=1,
-    /// wait_for_async_insert=1`: the server gathers the small inserts of
-    /// many processes into one part before answering (replaces
-    /// `CLICKHOUSE_ASYNC_INSERT`). `logs` and `metrics` stay synchronous:
-    /// ClickHouse never takes an `INSERT ... SELECT` into a table with
-    /// dependent views async, and their rollups keep exact deduplication.
-    /// Takes effect on ClickHouse 26.10 and later (earlier servers insert
-    /// every `INSERT ... SELECT` synchronously); see README, "Server-side
-    /// batching", for what was measured.
-    pub fn async_insert(mut self, on: bool) -> Self {
-        self.config.async_insert = on;
-        self.replaced(&["CLICKHOUSE_ASYNC_INSERT"]);
-        self
-    }
 }
 
 #[cfg(test)]
