@@ -9,6 +9,9 @@
 #
 #   make ui-bench      chlog ui's time to first rows and to the volume chart on
 #                      10 million logs (README, "chlog ui")
+#   make bench-async-insert   many small processes x few events into a
+#                      devserver, with and without async_insert (see README,
+#                      "Server-side batching")
 #   make conformance   a client nobody here wrote (clickhouse-connect, pinned in
 #                      devserver/conformance/requirements.txt) against a devserver
 #                      it starts, or against CLICKHOUSE_URL; prints the pass counts
@@ -25,7 +28,7 @@ VENV_STAMP := $(VENV)/.installed
 CONFORMANCE_VENV := target/conformance-venv
 CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
 
-.PHONY: demo test venv devserver lint clean-venv conformance browser ui-bench
+.PHONY: demo test venv devserver lint clean-venv conformance browser ui-bench bench-async-insert
 
 venv: $(VENV_STAMP)
 
@@ -62,6 +65,9 @@ conformance: venv $(CONFORMANCE_STAMP)
 ui-bench: venv
 	cargo build --features cli --bin chlog
 	scripts/with-devserver.sh --data target/devserver-ui-bench -- scripts/ui-bench.sh
+
+bench-async-insert: venv
+	scripts/with-devserver.sh -- cargo bench --bench async_insert
 
 # A devserver in the foreground on the usual HTTP port, for trying things by hand.
 devserver: venv

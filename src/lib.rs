@@ -73,6 +73,7 @@ pub use config::{
     MetricsConfig, MonitorConfig, PipelineConfig, QueuePolicy, Retention, ServiceCheck,
     SpoolConfig, SpoolFull, SpoolSync,
 };
+pub use config::{ClusterConfig, ClusterInsert};
 pub use error::{ConfigError, Error, Result, SpoolError};
 pub use error_kind::ErrorKind;
 pub use pipeline::ShutdownReport;

@@ -49,7 +49,7 @@ pub(crate) type ConsoleWriter = Box<dyn Write + Send>;
 ///
 /// | variable | default | setter |
 /// | --- | --- | --- |
-/// | `CLICKHOUSE_URL` | unset | [`url`](Builder::url): `http(s)://host[:port]`, replaces host, port and secure |
+/// | `CLICKHOUSE_URL` | unset | [`url`](Builder::url): `http(s)://host[:port]`, replaces host, port and secure; several, comma-separated: [`endpoints`](Builder::endpoints) |
 /// | `CLICKHOUSE_HOST` | `localhost` | [`host`](Builder::host) |
 /// | `CLICKHOUSE_PORT` | `8443` | [`port`](Builder::port) |
 /// | `CLICKHOUSE_SECURE` | `true` | [`secure`](Builder::secure): HTTPS (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`) |
@@ -70,6 +70,8 @@ pub(crate) type ConsoleWriter = Box<dyn Write + Send>;
 /// | `CLICKHOUSE_MONITOR` | `true` | [`system_monitor`](Builder::system_monitor): the system gauges (CPU, memory, disks, load, uptime, the process) |
 /// | `CLICKHOUSE_SPOOL_DIR` | unset | [`spool_dir`](Builder::spool_dir): the disk spool's directory; unset, no spool |
 /// | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | [`spool`](Builder::spool): disk space the spool may use |
+/// | `CLICKHOUSE_CLUSTER` | unset | [`cluster`](Builder::cluster): the schema `ON CLUSTER`, replicated, behind `Distributed` tables |
+/// | `CLICKHOUSE_ASYNC_INSERT` | `false` | [`async_insert`](Builder::async_insert): server-side batching |
 /// | `RUST_LOG` | `info` | [`filter`](Builder::filter): what `install` and `build_subscriber` let through |
 ///
 /// Empty variables count as unset, except `CLICKHOUSE_PASSWORD`. The other
@@ -161,6 +163,7 @@ impl Builder {
         self.endpoint_set |= part;
         self.replaced(&[var]);
         if self.endpoint_set == HOST | PORT | SECURE {
+            self.config.more_endpoints.clear();
             self.replaced(&["CLICKHOUSE_URL"]);
         }
     }
@@ -176,6 +179,7 @@ impl Builder {
     /// credentials are not repeated in the error).
     pub fn url(mut self, url: impl AsRef<str>) -> Result<Self, ConfigError> {
         self.config.endpoint = parse_url("Builder::url", url.as_ref())?;
+        self.config.more_endpoints.clear();
         self.endpoint_set = HOST | PORT | SECURE;
         self.replaced(&CONNECTION_VARS);
         Ok(self)

@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::cluster::{ClusterConfig, parse_urls};
 use super::resolved::Config;
 use super::values::{
     Endpoint, Secret, check_ca_cert, parse_bool, parse_count, parse_days, parse_host,
-    parse_identifier, parse_millis, parse_policy, parse_port, parse_url,
+    parse_identifier, parse_millis, parse_policy, parse_port,
 };
 use crate::error::{ConfigError, invalid};
 
@@ -67,8 +68,11 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
 
     // The URL replaces host, port and secure, which are then not read.
     if let Some(url) = env.get("CLICKHOUSE_URL") {
-        if let Some(endpoint) = read.ok(parse_url("CLICKHOUSE_URL", &url)) {
-            config.endpoint = endpoint;
+        // Several, comma-separated: the endpoint set (`Builder::endpoints`).
+        if let Some(endpoints) = read.ok(parse_urls("CLICKHOUSE_URL", &url)) {
+            let mut endpoints = endpoints.into_iter();
+            config.endpoint = endpoints.next().unwrap_or(config.endpoint);
+            config.more_endpoints = endpoints.collect();
         }
     } else {
         let defaults = config.endpoint.clone();
@@ -143,6 +147,15 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
     }
     if let Some(on) = read.var("CLICKHOUSE_MONITOR", parse_bool) {
         config.monitor.system = on;
+    }
+    if let Some(name) = env.get("CLICKHOUSE_CLUSTER") {
+        let cluster = ClusterConfig::new(name);
+        config.cluster = read
+            .ok(cluster.validate("CLICKHOUSE_CLUSTER"))
+            .map(|()| cluster);
+    }
+    if let Some(on) = read.var("CLICKHOUSE_ASYNC_INSERT", parse_bool) {
+        config.async_insert = on;
     }
     // Kept as given: only the exits that install the filter use it, and
     // check it (`Builder::with_filter_checked`).

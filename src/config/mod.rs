@@ -8,15 +8,18 @@
 //! value; the password never appears in an error or a `Debug` print.
 
 mod builder;
+mod cluster;
 mod env;
 mod monitoring;
 mod options;
 mod resolved;
+mod scale;
 mod sections;
 mod values;
 
 pub use builder::Builder;
 pub(crate) use builder::ConsoleWriter;
+pub use cluster::{ClusterConfig, ClusterInsert};
 pub use monitoring::{
     CheckTarget, Colors, ConsoleConfig, MetricsConfig, MonitorConfig, ServiceCheck,
 };

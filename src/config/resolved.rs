@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Builder;
+use super::cluster::ClusterConfig;
 use super::monitoring::{ConsoleConfig, MetricsConfig, MonitorConfig};
 use super::sections::{CaptureConfig, PipelineConfig, Retention, SpoolConfig};
 use super::values::{Endpoint, Secret, SharedWriter};
@@ -24,6 +25,10 @@ const DEFAULT_FILTER: &str = "info";
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) endpoint: Endpoint,
+    /// The endpoints after the first, in order of preference.
+    pub(crate) more_endpoints: Vec<Endpoint>,
+    pub(crate) cluster: Option<ClusterConfig>,
+    pub(crate) async_insert: bool,
     pub(crate) user: String,
     pub(crate) password: Secret,
     pub(crate) database: String,
@@ -68,6 +73,9 @@ impl Config {
                 host: DEFAULT_HOST.to_owned(),
                 port: DEFAULT_PORT,
             },
+            more_endpoints: Vec::new(),
+            cluster: None,
+            async_insert: false,
             user: DEFAULT_USER.to_owned(),
             password: Secret::default(),
             database: DEFAULT_DATABASE.to_owned(),
@@ -112,6 +120,25 @@ impl Config {
     /// The server's URL, `http(s)://host:port` (no credentials).
     pub fn url(&self) -> String {
         self.endpoint.url()
+    }
+
+    /// Every endpoint's URL, in order of preference (the first is
+    /// [`url`](Config::url)).
+    pub fn endpoints(&self) -> Vec<String> {
+        std::iter::once(&self.endpoint)
+            .chain(&self.more_endpoints)
+            .map(Endpoint::url)
+            .collect()
+    }
+
+    /// The cluster the schema is made for, if any.
+    pub fn cluster(&self) -> Option<&ClusterConfig> {
+        self.cluster.as_ref()
+    }
+
+    /// Whether inserts ask the server to batch them (`async_insert`).
+    pub fn async_insert(&self) -> bool {
+        self.async_insert
     }
 
     /// Whether the connection uses HTTPS.

@@ -117,7 +117,7 @@ impl Flusher {
         let (sink, schema_admin) = if config.dry_run {
             (Sink::Discard, None)
         } else {
-            let sink = Sink::ClickHouse(Box::new(ClickHouseSink::new(client(config, true)?)));
+            let sink = Sink::ClickHouse(Box::new(ClickHouseSink::new(config)?));
             let admin = match config.create_schema {
                 true => Some(client(config, false)?),
                 false => None,

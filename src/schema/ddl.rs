@@ -15,9 +15,30 @@ pub fn statements(config: &Config) -> Vec<String> {
     filled(SCHEMA_SQL, config)
 }
 
+/// The statements of `sql` (in `schema.sql`'s form, such as a migration)
+/// with their placeholders filled from `config`; for a cluster
+/// ([`Config::cluster`]), made `ON CLUSTER` DDL (see README, "Running at
+/// scale").
+pub fn statements_of(sql: &str, config: &Config) -> Vec<String> {
+    filled(sql, config)
+}
+
 /// The statements of `sql` (in `schema.sql`'s form) with their
-/// placeholders filled from `config`.
+/// placeholders filled from `config`, for its cluster if it has one.
 pub(super) fn filled(sql: &str, config: &Config) -> Vec<String> {
+    let single = filled_single(sql, config);
+    match &config.cluster {
+        None => single,
+        Some(cluster) => {
+            let mut known = filled_single(SCHEMA_SQL, config);
+            known.extend(single.iter().cloned());
+            super::cluster::ClusterDdl::new(cluster, &config.database, &known).rewrite(single)
+        }
+    }
+}
+
+/// The statements of `sql` for one server.
+fn filled_single(sql: &str, config: &Config) -> Vec<String> {
     let retention = config.retention;
     let values = [
         ("database", config.database.clone()),

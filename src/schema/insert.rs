@@ -1,7 +1,21 @@
 //! The insert statement of each table the pipeline writes, beside the DDL
 //! that creates the columns it names.
 
+use std::borrow::Cow;
+
 use crate::batch::Table;
+
+/// [`insert_sql`], into the table's `_local` table with `local_tables`
+/// (a cluster's shard written directly, `ClusterInsert::Local`).
+pub(crate) fn insert_sql_for(table: Table, local_tables: bool) -> Cow<'static, str> {
+    let sql = insert_sql(table);
+    if !local_tables {
+        return Cow::Borrowed(sql);
+    }
+    let into = format!("INSERT INTO {} ", table.name());
+    let local = format!("INSERT INTO {}{} ", table.name(), super::LOCAL_SUFFIX);
+    Cow::Owned(sql.replacen(&into, &local, 1))
+}
 
 /// The insert for a batch of `table`. Rows carry the `input()` columns in
 /// this order (the encoders in `pipeline::encode` write them, the readers in
@@ -59,6 +73,25 @@ pub(crate) fn insert_sql(table: Table) -> &'static str {
              Max Float64, Quantiles Array(Float64), QuantileValues Array(Float64), \
              BucketBounds Array(Float64), BucketCounts Array(UInt64)') \
              FORMAT RowBinary"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_is_written_through_its_local_tables() {
+        for table in [Table::Logs, Table::Spans, Table::Metrics, Table::Events] {
+            let local = insert_sql_for(table, true);
+            let name = table.name();
+            assert!(
+                local.starts_with(&format!("INSERT INTO {name}_local (")),
+                "{local}"
+            );
+            assert_eq!(local.replacen("_local", "", 1), insert_sql(table));
+            assert_eq!(insert_sql_for(table, false), insert_sql(table));
         }
     }
 }

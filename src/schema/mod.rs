@@ -15,13 +15,15 @@
 //! # Ok(()) }
 //! ```
 
+mod cluster;
 mod ddl;
 mod insert;
 mod status;
 mod versions;
 
-pub use ddl::{DEDUP_WINDOW, SCHEMA_SQL, statements};
-pub(crate) use insert::insert_sql;
+pub use cluster::{LOCAL_SUFFIX, sharding_key};
+pub use ddl::{DEDUP_WINDOW, SCHEMA_SQL, statements, statements_of};
+pub(crate) use insert::insert_sql_for;
 pub use status::{PendingMigration, SchemaStatus, TableStatus, status};
 pub(crate) use versions::apply_with;
 pub use versions::{Applied, SCHEMA_VERSION, apply, installed_version};

@@ -2,6 +2,7 @@
 //! asks of the pipeline.
 
 mod clickhouse;
+mod endpoints;
 mod failure;
 
 pub(crate) use clickhouse::{ClickHouseSink, Sink};

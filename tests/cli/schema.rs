@@ -182,3 +182,58 @@ async fn health_on_a_healthy_storage_and_on_one_that_needs_attention() {
     .unwrap();
     assert_eq!(value["problems"][0]["subject"], "metrics");
 }
+
+/// `chlog schema apply --cluster`: the ON CLUSTER statements printed, and
+/// run against a server without that cluster, refused by it with nothing
+/// created; a name that cannot go into DDL is bad usage.
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_apply_on_a_cluster() {
+    let db = Db::empty("cli_cluster");
+    let printed = db.run(&["schema", "apply", "--cluster", "telemetry_2x2", "--print"]);
+    let lines = printed.expect(0);
+    let text = lines.join("\n");
+    // What the library generates for that cluster, every statement once.
+    let config =
+        tracing_clickhouse::Builder::from_env_vars([("CLICKHOUSE_DATABASE", &db.database)])
+            .cluster(tracing_clickhouse::ClusterConfig::new("telemetry_2x2"))
+            .and_then(|b| b.build_config())
+            .unwrap();
+    let expected = tracing_clickhouse::schema::statements(&config);
+    assert!(expected.len() >= 19, "{expected:#?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.ends_with(';')).count(),
+        expected.len()
+    );
+    assert_eq!(text, format!("{};", expected.join(";\n")));
+    assert_eq!(
+        text.matches("ON CLUSTER 'telemetry_2x2'").count(),
+        expected.len()
+    );
+    assert!(text.matches("ENGINE = Distributed('telemetry_2x2'").count() >= 7);
+    assert!(text.contains(&format!(
+        "ENGINE = Distributed('telemetry_2x2', {}, spans_local, cityHash64(TraceId));",
+        db.database
+    )));
+    assert!(text.contains("ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', Count)"));
+
+    let refused = db.run(&["schema", "apply", "--cluster", "telemetry_2x2"]);
+    refused.expect(1);
+    assert!(
+        refused.stderr.contains("cluster 'telemetry_2x2' not found"),
+        "{}",
+        refused.stderr
+    );
+    let databases = scalar(
+        &clickhouse::Client::default().with_url(&db.url),
+        &format!(
+            "SELECT count() FROM system.databases WHERE name = '{}'",
+            db.database
+        ),
+    )
+    .await;
+    assert_eq!(databases, 0, "nothing created");
+
+    let bad = db.run(&["schema", "apply", "--cluster", "no spaces"]);
+    bad.expect(2);
+    assert!(bad.stderr.contains("--cluster"), "{}", bad.stderr);
+}

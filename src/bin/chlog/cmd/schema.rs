@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
+use tracing_clickhouse::ClusterConfig;
 use tracing_clickhouse::schema::{self, SchemaStatus};
 
 use crate::conn::Context;
@@ -15,12 +16,27 @@ use crate::render::{Align, BOLD, GREEN, Palette, RED, Table, YELLOW, escape};
 #[derive(Debug, Subcommand)]
 pub(crate) enum SchemaCommand {
     /// Create what is missing and run the migrations an older database needs
-    #[command(after_help = "Applying twice changes nothing; existing tables keep their TTLs.")]
-    Apply,
+    #[command(
+        after_help = "Applying twice changes nothing; existing tables keep their TTLs.\n\
+        With --cluster, the schema is made ON CLUSTER: replicated local tables and a \
+        Distributed table in front of each (see README, \"Running at scale\")."
+    )]
+    Apply(ApplyArgs),
     /// The database's version, each table's TTL, and what apply would change; exit 3 if anything
     Status(StatusArgs),
     /// Run the migrations of a database that has the schema (--dry-run: print them)
     Migrate(MigrateArgs),
+}
+
+/// `chlog schema apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The ClickHouse cluster (remote_servers) to create the schema on
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
+    /// Print the statements instead of running them
+    #[arg(long)]
+    print: bool,
 }
 
 /// `chlog schema status`.
@@ -40,8 +56,29 @@ pub(crate) struct MigrateArgs {
 }
 
 pub(crate) async fn run(ctx: &Context, command: SchemaCommand) -> Outcome {
-    let before = ctx.ask(schema::status(&ctx.config)).await?;
+    // With --cluster, the configuration of that cluster's schema.
+    let config = match &command {
+        SchemaCommand::Apply(ApplyArgs {
+            cluster: Some(name),
+            ..
+        }) => ctx
+            .config
+            .clone()
+            .into_builder()
+            .cluster(ClusterConfig::new(name))
+            .and_then(|b| b.build_config())
+            .map_err(|e| Failure::usage(format!("--cluster: {e}")))?,
+        _ => ctx.config.clone(),
+    };
     let mut out = Out::new();
+    if let SchemaCommand::Apply(ApplyArgs { print: true, .. }) = &command {
+        for statement in schema::statements(&config) {
+            out.line(&format!("{statement};"))?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let before = ctx.ask(schema::status(&config)).await?;
     let code = match command {
         SchemaCommand::Status(args) => {
             let lines = match args.json {
@@ -56,8 +93,8 @@ pub(crate) async fn run(ctx: &Context, command: SchemaCommand) -> Outcome {
                 false => ExitCode::from(status::ATTENTION),
             }
         }
-        SchemaCommand::Apply => {
-            let applied = ctx.ask(schema::apply(&ctx.config)).await?;
+        SchemaCommand::Apply(_) => {
+            let applied = ctx.ask(schema::apply(&config)).await?;
             let created: Vec<&str> = before.missing().map(|t| t.name.as_str()).collect();
             let db = escape(&before.database);
             match applied.from {
