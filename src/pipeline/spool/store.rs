@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::segment::{
-    MAGIC, RECORD_HEADER, decode_payload, encode_record, read_payload, scan_segment,
+    MAGIC, RECORD_HEADER, decode_payload, encode_record, read_payload, record_len, scan_segment,
 };
 use crate::batch::Batch;
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
@@ -134,6 +134,11 @@ impl Spool {
         self.segments.iter().map(|s| s.rows).sum()
     }
 
+    /// Batches waiting in the spool.
+    pub(crate) fn batches(&self) -> u64 {
+        self.segments.iter().map(|s| s.batches).sum()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.segments.is_empty()
     }
@@ -219,6 +224,23 @@ impl Spool {
             }
         }
         self.head.as_ref().map(|(batch, _)| batch)
+    }
+
+    /// Takes `batch` as the oldest batch not yet acknowledged without
+    /// reading it from disk. Only for a batch this process appended and
+    /// still holds in memory, when the caller knows nothing older waits in
+    /// the spool: the record after it is found from its encoded length.
+    pub(crate) fn know_head(&mut self, batch: &Batch) {
+        while self.head.is_none() {
+            let Some(segment) = self.segments.front() else {
+                return;
+            };
+            if segment.read_at >= segment.end {
+                self.remove_front_segment();
+                continue;
+            }
+            self.head = Some((batch.clone(), segment.read_at + record_len(batch)));
+        }
     }
 
     /// Marks the head batch acknowledged, if its token is `token` (it may
