@@ -690,13 +690,16 @@ async fn queries_answer_from_memory_while_down() {
 // it printed last before the kill gives the rows it had made safe (acknowledged
 // by ClickHouse or written to the spool), which must all be stored, once.
 
-/// Events per second the child emits.
+/// Events per second the child emits in the scenarios.
 const CHILD_RATE: u64 = 5_000;
 
-/// The pipeline of the crash scenarios: batches of 2 500 rows (two a
-/// second at the child's pace) while ClickHouse takes them, sealed every
-/// 250 ms during an outage.
+/// The pipeline of the crash scenarios: batches of `batch_max_rows` while
+/// ClickHouse takes them, sealed every 250 ms during an outage; or, with 0
+/// rows, every default but the spool (the measurement of issue 16).
 fn crash_config(url: &str, database: &str, spool: &Path, batch_max_rows: usize) -> Config {
+    if batch_max_rows == 0 {
+        return config(url, database, PipelineConfig::default(), Some(spool));
+    }
     let pipeline = pipeline_with(|p| {
         p.batch_max_rows = batch_max_rows;
         p.flush_interval = Duration::from_secs(10);
@@ -726,6 +729,7 @@ fn crash_child() {
         number("TC_CRASH_BATCH_ROWS") as usize,
     );
     let (from, count) = (number("TC_CRASH_FROM"), number("TC_CRASH_COUNT"));
+    let rate = number("TC_CRASH_RATE");
     std::thread::spawn(|| {
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         std::process::exit(3);
@@ -739,7 +743,7 @@ fn crash_child() {
         for i in 0..count {
             emit(&collector, from + i, from + i + 1);
             counter.store(i + 1, Relaxed);
-            let due = began + Duration::from_secs_f64((i + 1) as f64 / CHILD_RATE as f64);
+            let due = began + Duration::from_secs_f64((i + 1) as f64 / rate as f64);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
@@ -805,7 +809,7 @@ struct CrashChild {
 
 impl CrashChild {
     /// Starts the application on `database` with `spool`, emitting `count`
-    /// events numbered from `from`.
+    /// events numbered from `from`, `rate` a second.
     fn start(
         url: &str,
         database: &str,
@@ -813,6 +817,7 @@ impl CrashChild {
         batch_rows: usize,
         from: u64,
         count: u64,
+        rate: u64,
     ) -> Self {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
@@ -830,6 +835,7 @@ impl CrashChild {
             .env("TC_CRASH_BATCH_ROWS", batch_rows.to_string())
             .env("TC_CRASH_FROM", from.to_string())
             .env("TC_CRASH_COUNT", count.to_string())
+            .env("TC_CRASH_RATE", rate.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -939,7 +945,15 @@ async fn app_killed_during_outage() {
     let port = server.port();
     let data = server.keep_data();
     let database = database("crash_outage");
-    let mut child = CrashChild::start(&server.url, &database, spool.path(), 2_500, 0, 1_000_000);
+    let mut child = CrashChild::start(
+        &server.url,
+        &database,
+        spool.path(),
+        2_500,
+        0,
+        1_000_000,
+        CHILD_RATE,
+    );
     let up = child.wait(Duration::from_secs(60), |l| l.sent >= 5_000);
     assert_eq!(
         up.spooled, 0,
@@ -1009,7 +1023,15 @@ async fn app_killed_during_replay() {
         &server.url,
         r#"{"action": "delay", "count": 12, "match": "INSERT INTO logs", "seconds": 0.4}"#,
     );
-    let mut child = CrashChild::start(&url, &database, spool.path(), 1_000, 10_000, 1_000_000);
+    let mut child = CrashChild::start(
+        &url,
+        &database,
+        spool.path(),
+        1_000,
+        10_000,
+        1_000_000,
+        CHILD_RATE,
+    );
     // Mid-replay: some of the earlier run's rows sent, not all, and some
     // of the child's own written behind them although ClickHouse answers.
     let during = child.wait(Duration::from_secs(60), |l| {
@@ -1071,7 +1093,7 @@ async fn crash_between_insert_and_cursor() {
         &server.url,
         r#"{"action": "delay", "count": 1, "match": "INSERT INTO logs", "seconds": 10, "phase": "after"}"#,
     );
-    let child = CrashChild::start(&url, &database, spool.path(), 1_000, 5_000, 0);
+    let child = CrashChild::start(&url, &database, spool.path(), 1_000, 5_000, 0, CHILD_RATE);
     let config = crash_config(&url, &database, spool.path(), 1_000);
     let client = QueryClient::new(&config).unwrap();
     let give_up = Instant::now() + Duration::from_secs(60);
@@ -1146,4 +1168,95 @@ async fn spool_written_only_when_an_insert_fails() {
     let after = telemetry.stats();
     assert_eq!(after.spooled_batches, failed.spooled_batches, "{after:?}");
     check("13. one failed insert, with a spool", &config, 26_000, 0).await;
+}
+
+/// Issue 16's measurement, with every default but the spool: 400 000
+/// events paced over 20 s, the devserver SIGKILLed at 4 s, the application
+/// at 12 s, then a second start with the same spool. Prints what was stored
+/// and lost; `cargo test --features cli --test reliability -- --ignored
+/// issue_16_measurement --nocapture` (about 30 s).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement for README (about 30 s), not part of the suite"]
+async fn issue_16_measurement() {
+    const RATE: u64 = 20_000;
+    let spool = common::temp_dir("issue16");
+    let mut server = DevServer::start(Options::default());
+    let port = server.port();
+    let data = server.keep_data();
+    let database = database("issue16");
+    let mut child = CrashChild::start(&server.url, &database, spool.path(), 0, 0, 400_000, RATE);
+    let up = child.wait(Duration::from_secs(60), |l| l.emitted >= 4 * RATE);
+    server.kill();
+    child.wait(Duration::from_secs(60), |l| l.emitted >= 12 * RATE);
+    let last = child.kill();
+    let disk: u64 = segments(spool.path())
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+
+    let _server = DevServer::start(Options {
+        port,
+        data_dir: Some(server.data_dir.clone()),
+        ..Options::default()
+    });
+    let config = crash_config(&server.url, &database, spool.path(), 0);
+    let telemetry = start(&config);
+    let waiting = telemetry.stats().spool_rows;
+    flush(&telemetry);
+    let rows = check_after_crash(
+        "issue 16: 20 000 events/s, devserver SIGKILLed at 4 s, application at 12 s",
+        &config,
+        0,
+        last,
+        2 * RATE,
+    )
+    .await;
+    let lost = last.emitted.saturating_sub(rows);
+    println!(
+        "up: {up:?}; at the kill: {last:?}; spool: {waiting} rows in {disk} bytes; \
+         stored {rows}, lost {lost} of {} emitted by the last line ({:.0} ms of events)",
+        last.emitted,
+        lost as f64 * 1000.0 / RATE as f64
+    );
+    drop(data);
+}
+
+/// 14. A server that hangs rather than refuses (an insert held 1.5 s before
+/// it runs): batches that waited `write_after` (500 ms here) go to the spool
+/// before any insert failed, and are delivered once.
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_waiting_on_a_hung_server_are_spooled() {
+    let spool = common::temp_dir("spool14");
+    let server = faulty_server();
+    let mut spool_config = SpoolConfig::default();
+    spool_config.dir = Some(spool.path().to_owned());
+    spool_config.write_after = Duration::from_millis(500);
+    let config = builder(&server.url, &database("hung"), pipeline())
+        .spool(spool_config)
+        .and_then(Builder::build_config)
+        .unwrap();
+    let telemetry = start(&config);
+    emit(&telemetry.collector(), 0, 10);
+    flush(&telemetry);
+    arm_fault(
+        &server.url,
+        r#"{"action": "delay", "count": 1, "match": "INSERT INTO logs", "seconds": 1.5}"#,
+    );
+    emit(&telemetry.collector(), 10, 1_010);
+    let spooled = wait_for(&telemetry, Duration::from_secs(10), |s| {
+        s.spooled_rows >= 1_000
+    });
+    assert_eq!(spooled.failed_inserts, 0, "before any failure: {spooled:?}");
+    emit(&telemetry.collector(), 1_010, 2_010);
+    flush(&telemetry);
+    let stats = telemetry.stats();
+    assert_eq!(stats.spooled_rows, 2_000, "{stats:?}");
+    assert_eq!(stats.replayed_rows, 2_000, "{stats:?}");
+    check(
+        "14. insert held 1.5 s, batches spooled after 500 ms",
+        &config,
+        2_010,
+        0,
+    )
+    .await;
 }

@@ -170,14 +170,15 @@ impl Pending {
 
     /// Writes memory's batches that are not in the spool yet, oldest first:
     /// all of them during an outage, else those that have waited
-    /// `write_after` by `now`. Stops at the first that cannot be written
+    /// `write_after` by `now`, and every one after the first written. Stops at the first that cannot be written
     /// (the next call tries again), so the spool keeps their order.
     fn write_waiting(&mut self, now: Instant) {
-        let outage = self.in_outage();
         let Some(spool) = &mut self.spool else {
             return;
         };
         while let Some(waiting) = self.memory.get(self.written) {
+            // Once the spool holds a batch, the newer ones follow it.
+            let outage = self.outage || !spool.is_empty();
             if !outage && waiting.sealed_at + self.write_after > now {
                 break;
             }
@@ -367,3 +368,6 @@ impl Pending {
             .store(self.memory_bytes as u64, Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests;
