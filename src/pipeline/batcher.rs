@@ -196,9 +196,11 @@ mod tests {
 
     #[test]
     fn during_an_outage_a_batch_is_due_at_the_shorter_age() {
-        let mut pipeline = crate::PipelineConfig::default();
-        pipeline.flush_interval = Duration::from_secs(60);
-        pipeline.outage_flush_interval = Duration::from_millis(200);
+        let pipeline = crate::PipelineConfig {
+            flush_interval: Duration::from_secs(60),
+            outage_flush_interval: Duration::from_millis(200),
+            ..Default::default()
+        };
         let config = crate::Builder::from_env_vars::<&str, &str>([])
             .pipeline(pipeline)
             .and_then(crate::Builder::build_config)
@@ -213,9 +215,11 @@ mod tests {
         assert_eq!(batcher.due(outage, true).collect::<Vec<_>>(), [Table::Logs]);
 
         // Never longer than `flush_interval`.
-        let mut pipeline = crate::PipelineConfig::default();
-        pipeline.flush_interval = Duration::from_millis(100);
-        pipeline.outage_flush_interval = Duration::from_secs(5);
+        let pipeline = crate::PipelineConfig {
+            flush_interval: Duration::from_millis(100),
+            outage_flush_interval: Duration::from_secs(5),
+            ..Default::default()
+        };
         let config = crate::Builder::from_env_vars::<&str, &str>([])
             .pipeline(pipeline)
             .and_then(crate::Builder::build_config)

@@ -52,6 +52,9 @@ pub(crate) struct Spool {
     next_number: u64,
     /// The oldest unacknowledged batch and where the record after it starts.
     head: Option<(Batch, u64)>,
+    /// Whether the head came from memory ([`Spool::know_head`]) rather
+    /// than from disk: only a batch read back counts as replayed.
+    head_from_memory: bool,
     counters: Arc<Counters>,
 }
 
@@ -105,6 +108,7 @@ impl Spool {
             writer: None,
             next_number: numbers.last().map_or(1, |n| n + 1),
             head: None,
+            head_from_memory: false,
             counters,
         };
         for number in numbers {
@@ -213,7 +217,10 @@ impl Spool {
                 continue;
             }
             match self.read_record(number, at, end) {
-                Ok(next) => self.head = Some(next),
+                Ok(next) => {
+                    self.head = Some(next);
+                    self.head_from_memory = false;
+                }
                 Err(reason) => {
                     // The file changed since the scan: give up on the rest of it.
                     let segment = &self.segments[0];
@@ -240,6 +247,7 @@ impl Spool {
                 continue;
             }
             self.head = Some((batch.clone(), segment.read_at + record_len(batch)));
+            self.head_from_memory = true;
         }
     }
 
@@ -261,8 +269,10 @@ impl Spool {
         segment.rows = segment.rows.saturating_sub(batch.rows);
         segment.batches -= 1;
         let (number, read_at, end) = (segment.number, segment.read_at, segment.end);
-        Counters::add(&self.counters.replayed_rows, batch.rows);
-        Counters::add(&self.counters.replayed_batches, 1);
+        if !self.head_from_memory {
+            Counters::add(&self.counters.replayed_rows, batch.rows);
+            Counters::add(&self.counters.replayed_batches, 1);
+        }
         if read_at >= end {
             self.remove_front_segment();
         } else {
