@@ -1230,8 +1230,9 @@ async fn issue_16_measurement() {
 }
 
 /// 14. A server that hangs rather than refuses (an insert held 1.5 s before
-/// it runs): batches that waited `write_after` (500 ms here) go to the spool
-/// before any insert failed, and are delivered once.
+/// it runs): once it has gone `write_after` (500 ms here) unanswered, it
+/// and what follows go to the spool before any insert failed, and are
+/// delivered once.
 #[tokio::test(flavor = "multi_thread")]
 async fn batches_waiting_on_a_hung_server_are_spooled() {
     let spool = common::temp_dir("spool14");

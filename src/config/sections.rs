@@ -225,8 +225,9 @@ pub(crate) fn check_duration_max(
 ///
 /// A batch is written when an insert fails (it, every batch waiting
 /// behind it, and every batch sealed after it until the spool is empty
-/// again), when it has waited [`write_after`](Self::write_after) without an
-/// answer, or when the memory kept for waiting batches
+/// again), the same when an insert has gone
+/// [`write_after`](Self::write_after) without an answer, or when the memory
+/// kept for waiting batches
 /// ([`PipelineConfig::max_pending_bytes`]) is full. It also stays in memory,
 /// for retries and queries, until that is full. While ClickHouse takes every
 /// insert, nothing is written.
@@ -249,12 +250,12 @@ pub struct SpoolConfig {
     pub fsync: SpoolSync,
     /// What gives way when the spool is full.
     pub when_full: SpoolFull,
-    /// How long a sealed batch may wait for ClickHouse's answer before it is
-    /// written to the spool although no insert has failed yet: a server that
-    /// hangs rather than refuses makes an insert fail only after
-    /// [`PipelineConfig::insert_timeout`], and a crash meanwhile would lose
-    /// what waited. A healthy server answers well within it, so nothing is
-    /// written while it keeps up.
+    /// How long an insert may go without an answer before the batches
+    /// waiting are written to the spool although no insert has failed yet:
+    /// a server that hangs rather than refuses makes an insert fail only
+    /// after [`PipelineConfig::insert_timeout`], and a crash meanwhile would
+    /// lose what waited. A server that answers each insert within it writes
+    /// nothing, however many batches wait behind a busy one.
     pub write_after: Duration,
 }
 

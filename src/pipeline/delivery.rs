@@ -133,20 +133,25 @@ impl Delivery {
     }
 
     /// When the flusher should look again even if nothing wakes it: the end
-    /// of the backoff, if batches wait for it, or when a waiting batch is
-    /// due for the spool.
+    /// of the backoff, if batches wait for it, or when the insert under way
+    /// will have gone `write_after` without an answer.
     pub(crate) fn retry_at(&self) -> Option<Instant> {
         let retry = match (self.pending.rows() > 0, &self.in_flight) {
             (true, None) => self.retry.retry_at(),
             _ => None,
         };
-        retry.into_iter().chain(self.pending.overdue_at()).min()
+        let since = self.in_flight.as_ref().map(|f| f.started);
+        retry
+            .into_iter()
+            .chain(self.pending.hanging_at(since))
+            .min()
     }
 
     /// Collects a finished insert and starts the next one, if any may start.
     /// With a deadline, no new attempt may run past it.
     pub(crate) fn pump(&mut self, deadline: Option<Instant>) {
-        self.pending.write_overdue(Instant::now());
+        let since = self.in_flight.as_ref().map(|f| f.started);
+        self.pending.write_if_hanging(since, Instant::now());
         if let Some(in_flight) = &self.in_flight {
             let outcome = match in_flight.outcome.try_recv() {
                 Ok(outcome) => outcome,

@@ -4,11 +4,11 @@
 //! With a spool, a batch goes to disk as soon as ClickHouse fails to take
 //! it: a failed insert writes every batch waiting in memory, and from then
 //! on every batch sealed is written at once, until the spool is empty again
-//! (the outage is over and its batches delivered). A batch that waited
-//! `write_after` without an answer is written too (a server that hangs
-//! rather than refuses). So a crash during an outage loses only what was
-//! not sealed yet, and nothing is written while ClickHouse takes every
-//! insert.
+//! (the outage is over and its batches delivered). An insert that has
+//! gone `write_after` without an answer does the same (a server that hangs
+//! rather than refuses); a backlog behind a server that answers does not.
+//! So a crash during an outage loses only what was not sealed yet, and
+//! nothing is written while ClickHouse takes every insert.
 //!
 //! A written batch stays in memory (for retries without reading the disk,
 //! and for queries) until memory holds more than `max_pending_bytes`: then
@@ -51,7 +51,6 @@ pub(crate) struct Leftover {
 #[derive(Debug)]
 struct Waiting {
     batch: Batch,
-    sealed_at: Instant,
 }
 
 #[derive(Debug)]
@@ -66,7 +65,8 @@ pub(crate) struct Pending {
     /// What queries see of `memory`.
     unsent: Arc<UnsentBatches>,
     spool: Option<Spool>,
-    /// How long a batch waits for an answer before it is written.
+    /// How long an insert may go without an answer before what waits is
+    /// written.
     write_after: Duration,
     /// An insert failed and none succeeded since.
     outage: bool,
@@ -119,10 +119,7 @@ impl Pending {
     /// what memory cannot hold goes to the spool.
     pub(crate) fn push(&mut self, batch: Batch, now: Instant) {
         self.memory_bytes += batch.body.len();
-        self.memory.push_back(Waiting {
-            batch,
-            sealed_at: now,
-        });
+        self.memory.push_back(Waiting { batch });
         if self.in_outage() {
             self.write_waiting(now);
         }
@@ -146,42 +143,39 @@ impl Pending {
         self.publish();
     }
 
-    /// Writes the batches that have waited `write_after` by `now` to the
-    /// spool (all of them during an outage).
-    pub(crate) fn write_overdue(&mut self, now: Instant) {
-        if self.overdue_at().is_some_and(|at| at <= now) {
+    /// Writes every batch waiting in memory to the spool if the insert
+    /// under way since `insert_since` has gone `write_after` without an
+    /// answer by `now`; the batches sealed after them follow, as during an
+    /// outage, until the spool is empty again.
+    pub(crate) fn write_if_hanging(&mut self, insert_since: Option<Instant>, now: Instant) {
+        if self.hanging_at(insert_since).is_some_and(|at| at <= now) {
             self.write_waiting(now);
             self.publish();
         }
     }
 
-    /// When the oldest batch not in the spool has waited `write_after`
-    /// (after a failed write, not sooner than a second later: no spinning
-    /// on a broken disk).
-    pub(crate) fn overdue_at(&self) -> Option<Instant> {
+    /// When the insert under way since `insert_since` will have gone
+    /// `write_after` without an answer, if batches wait that are not in the
+    /// spool (after a failed write, not sooner than a second later: no
+    /// spinning on a broken disk).
+    pub(crate) fn hanging_at(&self, insert_since: Option<Instant>) -> Option<Instant> {
         self.spool.as_ref()?;
-        let oldest = self.memory.get(self.written)?;
-        let due = oldest.sealed_at + self.write_after;
+        self.memory.get(self.written)?;
+        let due = insert_since? + self.write_after;
         Some(match self.write_failed_at {
             Some(at) if self.spool_failing => due.max(at + WRITE_RETRY),
             _ => due,
         })
     }
 
-    /// Writes memory's batches that are not in the spool yet, oldest first:
-    /// all of them during an outage, else those that have waited
-    /// `write_after` by `now`, and every one after the first written. Stops at the first that cannot be written
-    /// (the next call tries again), so the spool keeps their order.
+    /// Writes memory's batches that are not in the spool yet, oldest first.
+    /// Stops at the first that cannot be written (the next call tries
+    /// again), so the spool keeps their order.
     fn write_waiting(&mut self, now: Instant) {
         let Some(spool) = &mut self.spool else {
             return;
         };
         while let Some(waiting) = self.memory.get(self.written) {
-            // Once the spool holds a batch, the newer ones follow it.
-            let outage = self.outage || !spool.is_empty();
-            if !outage && waiting.sealed_at + self.write_after > now {
-                break;
-            }
             match spool.append(&waiting.batch) {
                 Ok(Appended::Written) => {
                     self.written += 1;

@@ -1,6 +1,7 @@
 //! When batches are written to the spool, on a clock of the tests' own: not
 //! while inserts succeed, at once from a failed insert until the spool is
-//! empty again, after `write_after` without an answer; and written batches
+//! empty again, when an insert went `write_after` without an answer (not
+//! for a backlog behind inserts that are answered); and written batches
 //! kept in memory, sent from there and counted once.
 
 use std::path::Path;
@@ -69,9 +70,15 @@ fn nothing_is_written_while_inserts_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let (mut pending, counters) = pending(dir.path(), 64 << 20);
     let t0 = Instant::now();
+    // A backlog: five batches, each insert answered in 4 s, so the last
+    // waits 20 s; no insert went `write_after` (5 s) without an answer.
     for n in 0..5 {
         pending.push(batch(n), t0);
-        pending.write_overdue(t0 + Duration::from_secs(1));
+    }
+    for n in 0..5 {
+        let started = t0 + Duration::from_secs(4 * n);
+        let answered = started + Duration::from_secs(4);
+        pending.write_if_hanging(Some(started), answered);
         assert_eq!(deliver_oldest(&mut pending), format!("tc-pending-{n}"));
     }
     assert!(!pending.in_outage());
@@ -129,24 +136,29 @@ fn a_failed_insert_writes_what_waits_and_what_follows_until_the_spool_is_empty()
 }
 
 #[test]
-fn a_batch_without_an_answer_for_write_after_is_written() {
+fn an_insert_without_an_answer_for_write_after_writes_what_waits() {
     let dir = tempfile::tempdir().unwrap();
     let (mut pending, counters) = pending(dir.path(), 64 << 20);
     let t0 = Instant::now();
     let write_after = Duration::from_secs(5);
     pending.push(batch(0), t0);
     pending.push(batch(1), t0 + Duration::from_secs(1));
-    assert_eq!(pending.overdue_at(), Some(t0 + write_after));
-    pending.write_overdue(t0 + write_after - Duration::from_millis(1));
+    // No insert under way: nothing to wait for.
+    assert_eq!(pending.hanging_at(None), None);
+    pending.write_if_hanging(None, t0 + 3 * write_after);
+    assert_eq!(pending.hanging_at(Some(t0)), Some(t0 + write_after));
+    pending.write_if_hanging(Some(t0), t0 + write_after - Duration::from_millis(1));
     assert_eq!(counters.spooled_batches.load(Relaxed), 0);
-    // The first is overdue; the second follows it, since the spool now
-    // holds batches that newer ones queue behind.
-    pending.write_overdue(t0 + write_after);
+    pending.write_if_hanging(Some(t0), t0 + write_after);
     assert_eq!(counters.spooled_batches.load(Relaxed), 2);
-    assert_eq!(pending.overdue_at(), None);
-    assert_eq!(pending.rows(), 20);
+    assert_eq!(pending.hanging_at(Some(t0)), None, "nothing left to write");
+    // The spool now holds batches: a new one queues behind them on disk.
+    pending.push(batch(2), t0 + write_after);
+    assert_eq!(counters.spooled_batches.load(Relaxed), 3);
+    assert_eq!(pending.rows(), 30);
     assert_eq!(deliver_oldest(&mut pending), "tc-pending-0");
     assert_eq!(deliver_oldest(&mut pending), "tc-pending-1");
+    assert_eq!(deliver_oldest(&mut pending), "tc-pending-2");
     assert_eq!(pending.rows(), 0);
 }
 
