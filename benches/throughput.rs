@@ -9,8 +9,10 @@
 //!   (capture, queue, batching and RowBinary encoding included);
 //! - `devserver`: the same into ClickHouse (the devserver, or `CLICKHOUSE_URL`),
 //!   rows counted in ClickHouse after every run: stored == emitted;
-//! - `devserver_spool`: `devserver` with a disk spool configured, checked
-//!   after every run: nothing was written to it (ClickHouse took every insert);
+//! - `devserver_spool`: `devserver` with a disk spool configured, and memory
+//!   for waiting batches above the run's 71 MB (so that only a failed or
+//!   hung insert could write, not a backlog past `max_pending_bytes`),
+//!   checked after every run: nothing was written to it;
 //! - `devserver_drop_newest`: the default policy with a small queue,
 //!   checked after every run: stored + dropped == emitted, exactly;
 //! - `fmt_json_non_blocking` (the peer): `fmt().json()` into a lossless
@@ -162,8 +164,13 @@ fn throughput(c: &mut Criterion) {
             (0..iters)
                 .map(|_| {
                     let database = common::unique_database("bench_spool");
-                    let config = config(&url, &database, QueuePolicy::Block, 16_384)
+                    let config = config(&url, &database, QueuePolicy::Block, 16_384);
+                    let mut pipeline = config.pipeline().clone();
+                    pipeline.max_pending_bytes = 256 << 20;
+                    let config = config
                         .into_builder()
+                        .pipeline(pipeline)
+                        .unwrap()
                         .spool_dir(spool.path())
                         .build_config()
                         .unwrap();

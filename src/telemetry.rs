@@ -149,11 +149,17 @@ fn spool_line(config: &Config) -> String {
             "spool in {dir:?}: batches ClickHouse does not take are written there at once \
              and sent from there, also after a restart (nothing is written while it takes them)"
         ),
-        None => format!(
-            "no spool: batches waiting for ClickHouse are kept in memory only (up to {} MiB) \
-             and lost if the process dies; set CLICKHOUSE_SPOOL_DIR to keep them on disk",
-            config.pipeline.max_pending_bytes >> 20
-        ),
+        None => {
+            let bytes = config.pipeline.max_pending_bytes;
+            let bound = match bytes >> 20 {
+                0 => format!("{bytes} bytes"),
+                mib => format!("{mib} MiB"),
+            };
+            format!(
+                "no spool: batches waiting for ClickHouse are kept in memory only (up to {bound}) \
+                 and lost if the process dies; set CLICKHOUSE_SPOOL_DIR to keep them on disk"
+            )
+        }
     }
 }
 
