@@ -9,6 +9,10 @@
 //!   (capture, queue, batching and RowBinary encoding included);
 //! - `devserver`: the same into ClickHouse (the devserver, or `CLICKHOUSE_URL`),
 //!   rows counted in ClickHouse after every run: stored == emitted;
+//! - `devserver_spool`: `devserver` with a disk spool configured, and memory
+//!   for waiting batches above the run's 71 MB (so that only a failed or
+//!   hung insert could write, not a backlog past `max_pending_bytes`),
+//!   checked after every run: nothing was written to it;
 //! - `devserver_drop_newest`: the default policy with a small queue,
 //!   checked after every run: stored + dropped == emitted, exactly;
 //! - `fmt_json_non_blocking` (the peer): `fmt().json()` into a lossless
@@ -71,6 +75,8 @@ fn run_ours(config: Config, dry_run: bool, per_thread: u64) -> (Duration, u64, u
     assert_eq!(report.unsent_rows, 0, "{report:?}");
     let stats = report.stats;
     assert_eq!(stats.sent_rows, stats.queued, "{stats:?}");
+    // With a spool configured too: ClickHouse took every insert.
+    assert_eq!(stats.spooled_batches, 0, "{stats:?}");
     (
         elapsed,
         THREADS * per_thread,
@@ -147,6 +153,32 @@ fn throughput(c: &mut Criterion) {
                         emitted,
                         "stored == emitted"
                     );
+                    elapsed
+                })
+                .sum()
+        })
+    });
+    let spool = common::temp_dir("bench_spool");
+    group.bench_function(BenchmarkId::from_parameter("devserver_spool"), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let database = common::unique_database("bench_spool");
+                    let config = config(&url, &database, QueuePolicy::Block, 16_384);
+                    let mut pipeline = config.pipeline().clone();
+                    pipeline.max_pending_bytes = 256 << 20;
+                    let config = config
+                        .into_builder()
+                        .pipeline(pipeline)
+                        .unwrap()
+                        .spool_dir(spool.path())
+                        .build_config()
+                        .unwrap();
+                    prepare(&config, &runtime);
+                    let (elapsed, emitted, sent, dropped) =
+                        run_ours(config.clone(), false, per_thread);
+                    assert_eq!((sent, dropped), (emitted, 0));
+                    assert_eq!(count_stored(&config, &runtime), emitted);
                     elapsed
                 })
                 .sum()

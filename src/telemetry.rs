@@ -120,6 +120,9 @@ impl Builder {
             crate::alert::Evaluator::check(alerts.rules())?;
         }
         let pipeline = Pipeline::start(&config, console_writer)?;
+        if !config.dry_run {
+            crate::report::report(spool_line(&config));
+        }
         let capture = Arc::new(CaptureShared {
             queue: Arc::clone(pipeline.queue()),
             clock: pipeline.clock().clone(),
@@ -147,6 +150,28 @@ impl Builder {
             config,
         };
         Ok((layer, telemetry))
+    }
+}
+
+/// The line said on stderr at start: where unsent batches survive a crash,
+/// or that they do not (README, Reliability: why the spool is opt-in).
+fn spool_line(config: &Config) -> String {
+    match &config.spool.dir {
+        Some(dir) => format!(
+            "spool in {dir:?}: batches ClickHouse does not take are written there at once \
+             and sent from there, also after a restart (nothing is written while it takes them)"
+        ),
+        None => {
+            let bytes = config.pipeline.max_pending_bytes;
+            let bound = match bytes >> 20 {
+                0 => format!("{bytes} bytes"),
+                mib => format!("{mib} MiB"),
+            };
+            format!(
+                "no spool: batches waiting for ClickHouse are kept in memory only (up to {bound}) \
+                 and lost if the process dies; set CLICKHOUSE_SPOOL_DIR to keep them on disk"
+            )
+        }
     }
 }
 

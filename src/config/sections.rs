@@ -108,6 +108,13 @@ pub struct PipelineConfig {
     pub batch_max_bytes: usize,
     /// ...or when its oldest row is this old.
     pub flush_interval: Duration,
+    /// While ClickHouse fails to take batches (from a failed insert until
+    /// the spool is empty again), a batch is also sent when its oldest row is
+    /// this old, if that is sooner than `flush_interval`. With a spool, every
+    /// batch sealed then goes to disk at once, so this bounds what a crash of
+    /// the application during an outage can lose: the queue and the open
+    /// batches, at most this much time of events.
+    pub outage_flush_interval: Duration,
     /// Time allowed for one insert, from the first byte sent to the answer.
     pub insert_timeout: Duration,
     /// Encoded batches kept in memory until ClickHouse acknowledges them.
@@ -139,6 +146,7 @@ impl Default for PipelineConfig {
             batch_max_rows: 50_000,
             batch_max_bytes: 16 << 20,
             flush_interval: Duration::from_secs(1),
+            outage_flush_interval: Duration::from_secs(1),
             insert_timeout: Duration::from_secs(30),
             max_pending_bytes: 64 << 20,
             shutdown_timeout: Duration::from_secs(10),
@@ -161,6 +169,10 @@ impl PipelineConfig {
         }
         let durations = [
             ("PipelineConfig::flush_interval", self.flush_interval),
+            (
+                "PipelineConfig::outage_flush_interval",
+                self.outage_flush_interval,
+            ),
             ("PipelineConfig::insert_timeout", self.insert_timeout),
             ("PipelineConfig::max_retry_backoff", self.max_retry_backoff),
         ];
@@ -206,15 +218,24 @@ pub(crate) fn check_duration_max(
     Ok(d)
 }
 
-/// The disk spool: where batches go when ClickHouse is down and the memory
-/// kept for them ([`PipelineConfig::max_pending_bytes`]) is full, and where
-/// a shutdown leaves what it could not deliver. The next run of the
-/// application (or this one, when ClickHouse is back) replays it, oldest
-/// first, each batch with its original deduplication token.
+/// The disk spool: where batches go as soon as ClickHouse fails to take
+/// them, and where a shutdown leaves what it could not deliver. The next
+/// run of the application (or this one, when ClickHouse is back) replays
+/// it, oldest first, each batch with its original deduplication token.
+///
+/// A batch is written when an insert fails (it, every batch waiting
+/// behind it, and every batch sealed after it until the spool is empty
+/// again), the same when an insert has gone
+/// [`write_after`](Self::write_after) without an answer, or when the memory
+/// kept for waiting batches
+/// ([`PipelineConfig::max_pending_bytes`]) is full. It also stays in memory,
+/// for retries and queries, until that is full. While ClickHouse takes every
+/// insert, nothing is written.
 ///
 /// Off unless [`dir`](Self::dir) is set: the directory must be on storage
 /// that outlives the process and belong to one running instance (it is
-/// locked while in use).
+/// locked while in use). README's Reliability section says why it is not
+/// on by default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SpoolConfig {
@@ -229,6 +250,13 @@ pub struct SpoolConfig {
     pub fsync: SpoolSync,
     /// What gives way when the spool is full.
     pub when_full: SpoolFull,
+    /// How long an insert may go without an answer before the batches
+    /// waiting are written to the spool although no insert has failed yet:
+    /// a server that hangs rather than refuses makes an insert fail only
+    /// after [`PipelineConfig::insert_timeout`], and a crash meanwhile would
+    /// lose what waited. A server that answers each insert within it writes
+    /// nothing, however many batches wait behind a busy one.
+    pub write_after: Duration,
 }
 
 impl Default for SpoolConfig {
@@ -239,6 +267,7 @@ impl Default for SpoolConfig {
             segment_bytes: 64 << 20,
             fsync: SpoolSync::EveryBatch,
             when_full: SpoolFull::DropOldest,
+            write_after: Duration::from_secs(5),
         }
     }
 }
@@ -259,6 +288,7 @@ impl SpoolConfig {
                 "a positive number of bytes",
             ));
         }
+        check_duration("SpoolConfig::write_after", self.write_after)?;
         if self.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
             return Err(invalid("SpoolConfig::dir", "", "a directory path"));
         }

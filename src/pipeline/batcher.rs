@@ -1,6 +1,8 @@
 //! The open batches: rows gathered per table until a batch is full by rows
 //! or bytes, or old enough, then sealed with the deduplication token every
-//! attempt to send it will carry.
+//! attempt to send it will carry. "Old enough" is `flush_interval`, or
+//! during an outage the shorter `outage_flush_interval`: what is sealed then
+//! goes to the spool, so that age bounds what a crash can lose.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +63,8 @@ pub(super) struct Batcher {
     max_rows: u64,
     max_bytes: usize,
     max_age: Duration,
+    /// The age limit during an outage (never longer than `max_age`).
+    outage_max_age: Duration,
 }
 
 impl Batcher {
@@ -73,6 +77,7 @@ impl Batcher {
             max_rows: limits.batch_max_rows as u64,
             max_bytes: limits.batch_max_bytes,
             max_age: limits.flush_interval,
+            outage_max_age: limits.outage_flush_interval.min(limits.flush_interval),
         }
     }
 
@@ -110,18 +115,29 @@ impl Batcher {
         })
     }
 
-    /// The tables whose oldest row has waited `flush_interval` at `now`.
-    pub(super) fn due(&self, now: Instant) -> impl Iterator<Item = Table> + '_ {
+    /// The age limit of open batches, during an outage or not.
+    fn max_age(&self, outage: bool) -> Duration {
+        if outage {
+            self.outage_max_age
+        } else {
+            self.max_age
+        }
+    }
+
+    /// The tables whose oldest row has waited `flush_interval` at `now` (or
+    /// `outage_flush_interval`, during an outage).
+    pub(super) fn due(&self, now: Instant, outage: bool) -> impl Iterator<Item = Table> + '_ {
+        let max_age = self.max_age(outage);
         Table::ALL.into_iter().filter(move |&table| {
             let opened = self.open[table as usize].opened_at;
-            opened.is_some_and(|at| now.duration_since(at) >= self.max_age)
+            opened.is_some_and(|at| now.duration_since(at) >= max_age)
         })
     }
 
     /// When the next batch becomes due, if one is open.
-    pub(super) fn next_due(&self) -> Option<Instant> {
+    pub(super) fn next_due(&self, outage: bool) -> Option<Instant> {
         let opened = self.open.iter().filter_map(|batch| batch.opened_at);
-        opened.map(|at| at + self.max_age).min()
+        opened.map(|at| at + self.max_age(outage)).min()
     }
 
     /// Rows in the open batches.
@@ -160,7 +176,7 @@ mod tests {
             .unwrap();
         let mut batcher = Batcher::new(&config);
         assert_eq!(
-            (batcher.next_due(), batcher.seal(Table::Logs).is_none()),
+            (batcher.next_due(false), batcher.seal(Table::Logs).is_none()),
             (None, true)
         );
         let full: Vec<bool> = (0..3)
@@ -170,11 +186,47 @@ mod tests {
             })
             .collect();
         assert_eq!(full, [false, false, true]);
-        let due = batcher.next_due().unwrap();
-        assert_eq!(batcher.due(due).collect::<Vec<_>>(), [Table::Logs]);
+        let due = batcher.next_due(false).unwrap();
+        assert_eq!(batcher.due(due, false).collect::<Vec<_>>(), [Table::Logs]);
         assert_eq!(batcher.rows(), 3);
         let batch = batcher.seal(Table::Logs).unwrap();
         assert_eq!((batch.rows, &batch.body[..]), (3, &[1, 1, 1][..]));
-        assert_eq!((batcher.rows(), batcher.next_due()), (0, None));
+        assert_eq!((batcher.rows(), batcher.next_due(false)), (0, None));
+    }
+
+    #[test]
+    fn during_an_outage_a_batch_is_due_at_the_shorter_age() {
+        let pipeline = crate::PipelineConfig {
+            flush_interval: Duration::from_secs(60),
+            outage_flush_interval: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let config = crate::Builder::from_env_vars::<&str, &str>([])
+            .pipeline(pipeline)
+            .and_then(crate::Builder::build_config)
+            .unwrap();
+        let mut batcher = Batcher::new(&config);
+        batcher.body(Table::Logs).push(1);
+        assert!(!batcher.added(Table::Logs, 1));
+        let normal = batcher.next_due(false).unwrap();
+        let outage = batcher.next_due(true).unwrap();
+        assert_eq!(normal - outage, Duration::from_millis(59_800));
+        assert_eq!(batcher.due(outage, false).count(), 0);
+        assert_eq!(batcher.due(outage, true).collect::<Vec<_>>(), [Table::Logs]);
+
+        // Never longer than `flush_interval`.
+        let pipeline = crate::PipelineConfig {
+            flush_interval: Duration::from_millis(100),
+            outage_flush_interval: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let config = crate::Builder::from_env_vars::<&str, &str>([])
+            .pipeline(pipeline)
+            .and_then(crate::Builder::build_config)
+            .unwrap();
+        let mut batcher = Batcher::new(&config);
+        batcher.body(Table::Logs).push(1);
+        batcher.added(Table::Logs, 1);
+        assert_eq!(batcher.next_due(true), batcher.next_due(false));
     }
 }

@@ -8,7 +8,8 @@
 //! A batch stays in [`Pending`] until ClickHouse acknowledged it, and every
 //! attempt sends it with the same deduplication token, so one that
 //! ClickHouse stored before an error or timeout is not stored twice. When to
-//! try again after a failure is [`Retry`]'s to say.
+//! try again after a failure is [`Retry`]'s to say; a failure also sends
+//! what waits to the spool ([`Pending::insert_failed`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -111,7 +112,14 @@ impl Delivery {
 
     /// Queues a sealed batch for sending.
     pub(crate) fn push(&mut self, batch: Batch) {
-        self.pending.push(batch);
+        self.pending.push(batch, Instant::now());
+    }
+
+    /// Whether batches go to the spool as they are sealed (an insert failed
+    /// and none succeeded since, or the spool still holds batches); the
+    /// batcher seals by the outage's age limit then.
+    pub(crate) fn in_outage(&self) -> bool {
+        self.pending.in_outage()
     }
 
     /// Whether the waiting batches fill memory and nothing can take more.
@@ -125,17 +133,25 @@ impl Delivery {
     }
 
     /// When the flusher should look again even if nothing wakes it: the end
-    /// of the backoff, if batches wait for it.
+    /// of the backoff, if batches wait for it, or when the insert under way
+    /// will have gone `write_after` without an answer.
     pub(crate) fn retry_at(&self) -> Option<Instant> {
-        match (self.pending.rows() > 0, &self.in_flight) {
+        let retry = match (self.pending.rows() > 0, &self.in_flight) {
             (true, None) => self.retry.retry_at(),
             _ => None,
-        }
+        };
+        let since = self.in_flight.as_ref().map(|f| f.started);
+        retry
+            .into_iter()
+            .chain(self.pending.hanging_at(since))
+            .min()
     }
 
     /// Collects a finished insert and starts the next one, if any may start.
     /// With a deadline, no new attempt may run past it.
     pub(crate) fn pump(&mut self, deadline: Option<Instant>) {
+        let since = self.in_flight.as_ref().map(|f| f.started);
+        self.pending.write_if_hanging(since, Instant::now());
         if let Some(in_flight) = &self.in_flight {
             let outcome = match in_flight.outcome.try_recv() {
                 Ok(outcome) => outcome,
@@ -265,6 +281,7 @@ impl Delivery {
         if let Some(message) = decision.report {
             report(message);
         }
+        self.pending.insert_failed();
     }
 }
 

@@ -222,7 +222,7 @@ impl Flusher {
         let now = Instant::now();
         let snapshot = self.snapshots.as_ref().and_then(Snapshots::due_at);
         self.batcher
-            .next_due()
+            .next_due(delivery.in_outage())
             .into_iter()
             .chain(delivery.retry_at())
             .chain(snapshot)
@@ -292,9 +292,10 @@ impl Flusher {
         }
     }
 
-    /// Seals the batches whose oldest row waited `flush_interval`.
+    /// Seals the batches whose oldest row waited `flush_interval` (or
+    /// `outage_flush_interval`, during an outage).
     fn seal_due(&mut self, delivery: &mut Delivery, now: Instant) {
-        let due: Vec<Table> = self.batcher.due(now).collect();
+        let due: Vec<Table> = self.batcher.due(now, delivery.in_outage()).collect();
         for table in due {
             self.seal(delivery, table);
         }

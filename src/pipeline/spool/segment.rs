@@ -128,6 +128,24 @@ pub(crate) fn encode_record(batch: &Batch) -> Vec<u8> {
     record
 }
 
+/// The length of [`encode_record`]'s output for `batch`, without encoding
+/// it: for a batch this process appended, where the record after it starts.
+pub(crate) fn record_len(batch: &Batch) -> u64 {
+    fn uvarint_len(mut n: u64) -> u64 {
+        let mut len = 1;
+        while n >= 0x80 {
+            n >>= 7;
+            len += 1;
+        }
+        len
+    }
+    let str_len = |s: &str| uvarint_len(s.len() as u64) + s.len() as u64;
+    let params = &batch.constants.params;
+    let fixed = 1 + 1 + 8 + str_len(&batch.token) + uvarint_len(params.len() as u64);
+    let params_len: u64 = params.iter().map(|(n, v)| str_len(n) + str_len(v)).sum();
+    RECORD_HEADER + fixed + params_len + batch.body.len() as u64
+}
+
 /// The batch a payload holds.
 pub(crate) fn decode_payload(payload: &[u8]) -> Option<Batch> {
     let mut reader = RowReader::new(payload);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::segment::{
-    MAGIC, RECORD_HEADER, decode_payload, encode_record, read_payload, scan_segment,
+    MAGIC, RECORD_HEADER, decode_payload, encode_record, read_payload, record_len, scan_segment,
 };
 use crate::batch::Batch;
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
@@ -52,6 +52,9 @@ pub(crate) struct Spool {
     next_number: u64,
     /// The oldest unacknowledged batch and where the record after it starts.
     head: Option<(Batch, u64)>,
+    /// Whether the head came from memory ([`Spool::know_head`]) rather
+    /// than from disk: only a batch read back counts as replayed.
+    head_from_memory: bool,
     counters: Arc<Counters>,
 }
 
@@ -105,6 +108,7 @@ impl Spool {
             writer: None,
             next_number: numbers.last().map_or(1, |n| n + 1),
             head: None,
+            head_from_memory: false,
             counters,
         };
         for number in numbers {
@@ -132,6 +136,11 @@ impl Spool {
     /// Rows waiting in the spool.
     pub(crate) fn rows(&self) -> u64 {
         self.segments.iter().map(|s| s.rows).sum()
+    }
+
+    /// Batches waiting in the spool.
+    pub(crate) fn batches(&self) -> u64 {
+        self.segments.iter().map(|s| s.batches).sum()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -208,7 +217,10 @@ impl Spool {
                 continue;
             }
             match self.read_record(number, at, end) {
-                Ok(next) => self.head = Some(next),
+                Ok(next) => {
+                    self.head = Some(next);
+                    self.head_from_memory = false;
+                }
                 Err(reason) => {
                     // The file changed since the scan: give up on the rest of it.
                     let segment = &self.segments[0];
@@ -219,6 +231,24 @@ impl Spool {
             }
         }
         self.head.as_ref().map(|(batch, _)| batch)
+    }
+
+    /// Takes `batch` as the oldest batch not yet acknowledged without
+    /// reading it from disk. Only for a batch this process appended and
+    /// still holds in memory, when the caller knows nothing older waits in
+    /// the spool: the record after it is found from its encoded length.
+    pub(crate) fn know_head(&mut self, batch: &Batch) {
+        while self.head.is_none() {
+            let Some(segment) = self.segments.front() else {
+                return;
+            };
+            if segment.read_at >= segment.end {
+                self.remove_front_segment();
+                continue;
+            }
+            self.head = Some((batch.clone(), segment.read_at + record_len(batch)));
+            self.head_from_memory = true;
+        }
     }
 
     /// Marks the head batch acknowledged, if its token is `token` (it may
@@ -239,8 +269,10 @@ impl Spool {
         segment.rows = segment.rows.saturating_sub(batch.rows);
         segment.batches -= 1;
         let (number, read_at, end) = (segment.number, segment.read_at, segment.end);
-        Counters::add(&self.counters.replayed_rows, batch.rows);
-        Counters::add(&self.counters.replayed_batches, 1);
+        if !self.head_from_memory {
+            Counters::add(&self.counters.replayed_rows, batch.rows);
+            Counters::add(&self.counters.replayed_batches, 1);
+        }
         if read_at >= end {
             self.remove_front_segment();
         } else {

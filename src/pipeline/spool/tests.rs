@@ -34,6 +34,7 @@ fn config(max_bytes: u64, segment_bytes: u64, when_full: SpoolFull) -> SpoolConf
         segment_bytes,
         fsync: SpoolSync::EveryBatch,
         when_full,
+        write_after: std::time::Duration::from_secs(5),
     }
 }
 
@@ -251,6 +252,7 @@ proptest! {
         let record = encode_record(&batch);
         let back = decode_record(&record).expect("decodes");
         prop_assert!(same(&back, &batch));
+        prop_assert_eq!(record_len(&batch), record.len() as u64);
     }
 
     #[test]
