@@ -1,36 +1,48 @@
 //! Storage: bytes per row on disk and rows read, for our `logs` table (as
-//! `schema.sql` says, created by the crate), the OpenTelemetry collector's
-//! ClickHouse exporter's default `otel_logs` and a naive table, all holding
-//! the same generated rows.
+//! `schema::apply` makes it from `schema.sql`), the OpenTelemetry
+//! collector's ClickHouse exporter's default `otel_logs`, a naive table and
+//! any variants, all holding the same generated rows. README's "Storage
+//! layout, measured" has the numbers and the command that made them.
 //!
-//!   cargo bench --bench storage                      # 10 M rows, about 10 minutes here
 //!   STORAGE_ROWS=1000000 cargo bench --bench storage # a quick run
+//!   cargo bench --bench storage                      # 10 M rows
 //!
 //! Environment:
 //! - `STORAGE_ROWS` (10 000 000), `STORAGE_SEED` (42): the corpus;
 //! - `STORAGE_RUNS` (5): runs per query for the median latency (3 for the
-//!   full scan) and batches for the insert probe;
+//!   full scan) and inserts per layout for the insert probe;
 //! - `STORAGE_VARIANTS`: comma-separated DDL files (`CREATE TABLE
-//!   {db}.{table} (...)`), extra layouts measured beside the others;
-//! - `STORAGE_DATABASE` (`storage_bench`): the tables go there and the
-//!   corpus into `<it>_corpus`; `STORAGE_REUSE=1` keeps a corpus of the same
-//!   rows and seed from an earlier run (with `CLICKHOUSE_URL` pointing at a
-//!   server that outlives the run), `STORAGE_KEEP=1` leaves both databases;
+//!   {db}.{table} (...)`, see `benches/storage/study/`), extra layouts
+//!   measured beside the others;
+//! - `STORAGE_DATABASE` (`storage_bench`): every layout is `logs` in a
+//!   database of its own, `<it>_ours`, `<it>_exporter`, `<it>_<variant>`,
+//!   so that the crate's queries run on each unchanged; the corpus is
+//!   `<it>_corpus.logs` (the naive table);
+//! - `STORAGE_REUSE=1` keeps a corpus of the same rows and seed from an
+//!   earlier run (with `CLICKHOUSE_URL` pointing at a server that outlives
+//!   the run), `STORAGE_KEEP=1` leaves the databases;
+//! - `STORAGE_NO_READS=1`, `STORAGE_NO_MIGRATION=1` skip those phases,
+//!   `STORAGE_MIGRATION_ONLY=1` times the migration alone;
+//!   `STORAGE_SHOW_SQL=1` prints the SQL of each read on ours;
 //! - `CLICKHOUSE_URL`: the server; without it a devserver is started.
 //!
 //! Phases: generate the corpus into the naive table (one `INSERT ... SELECT
 //! ... FROM numbers(N)`), copy it into the other tables, `OPTIMIZE ... FINAL`
 //! each, then measure: active parts' bytes on disk (`system.parts`),
-//! compressed bytes per column (`system.columns`) and per skip index, rows
-//! each read would touch (`EXPLAIN ESTIMATE`, which counts the granules left
-//! after the primary key, partition pruning and skip indexes), the median
-//! latency of each read on the server, and the time of a 50 000-row
-//! RowBinary insert in the pipeline's own statement.
+//! compressed bytes per column (`system.columns`) and per skip index; for
+//! each read of `queries.rs`, made through the crate's `QueryClient`, the
+//! rows `EXPLAIN ESTIMATE` says it reads (the granules left after partition
+//! pruning, the primary key and the skip indexes) and its median latency;
+//! the time of a 50 000-row RowBinary insert in the pipeline's own
+//! statement; and how long `schema::apply` takes to migrate a version-1
+//! database of the corpus.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "storage/corpus.rs"]
 mod corpus;
+#[path = "storage/migrate.rs"]
+mod migrate;
 #[path = "storage/queries.rs"]
 mod queries;
 #[path = "storage/report.rs"]
@@ -116,6 +128,10 @@ fn main() {
         database: corpus_db.clone(),
         ddl: String::new(),
     };
+    if flag("STORAGE_MIGRATION_ONLY") {
+        migration(&server, &url, &prefix, &naive.table(), rows);
+        return;
+    }
 
     // Ours, from schema.sql through the crate; the exporter's; the variants.
     let ours = Layout {
@@ -265,6 +281,13 @@ fn main() {
     }
     phase("insert probe".into(), t);
 
+    // The migration of a version-1 database holding the corpus.
+    if !flag("STORAGE_NO_MIGRATION") {
+        let t = Instant::now();
+        migration(&server, &url, &prefix, &naive.table(), rows);
+        phase("migration".into(), t);
+    }
+
     // Targets.
     let ratio = (sizes[0].disk as f64 / sizes[0].rows as f64)
         / (sizes[1].disk as f64 / sizes[1].rows as f64);
@@ -329,4 +352,15 @@ fn verdict(query: &Query, shares: &[f64], misses: &mut Vec<String>) -> String {
             }
         }
     }
+}
+
+/// Times `schema::apply` migrating a version-1 database of the corpus.
+fn migration(server: &Server, url: &str, prefix: &str, corpus: &str, rows: u64) {
+    let config = config(url, &format!("{prefix}_migrate"));
+    let (took, migrated) = migrate::time_migration(server, &config, corpus);
+    assert_eq!(migrated, rows, "the migration kept every row");
+    println!(
+        "\n## schema::apply on a version-1 database of {rows} rows: {:.1} s\n",
+        took.as_secs_f64()
+    );
 }
