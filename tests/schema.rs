@@ -408,6 +408,21 @@ async fn a_version_1_database_migrates_to_2_with_every_row() {
         3002,
         "the old table is kept"
     );
+    // Strings in one stream where the server offers the choice, the
+    // copied rows included.
+    let offers = scalar(
+        &client,
+        "SELECT count() FROM system.merge_tree_settings \
+         WHERE name = 'string_serialization_version'",
+    )
+    .await;
+    let single = scalar(
+        &client,
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() \
+         AND name = 'logs' AND create_table_query LIKE '%string_serialization_version = \\'single_stream\\'%'",
+    )
+    .await;
+    assert_eq!(single, offers);
     let status = schema::status(&config).await.unwrap();
     assert_eq!(status.installed, Some(2));
     assert!(status.pending.is_empty(), "{:?}", status.pending);
