@@ -27,7 +27,7 @@
 -- `deduplicate_blocks_in_dependent_materialized_views = 1`, so a retried batch
 -- is not counted twice in `logs_by_level` or `metrics_hourly`.
 
--- schema version: 1
+-- schema version: 2
 --
 -- The database records the version it has in `schema_version`. A newer
 -- version of this file comes with a migration in `migrations/` that brings
@@ -50,15 +50,25 @@ ORDER BY Version;
 -- Logs: one row per tracing event, `log` record or `collect_log()` call.
 -- Seed vocabulary: level = SeverityText, message = Body, source = ScopeName,
 -- context = LogAttributes.
+--
+-- The layout is measured (README, "Storage layout, measured"; `cargo bench
+-- --bench storage`): rows sorted by hour, then service, level and source,
+-- so a time range reads only its hours and like rows compress together;
+-- `TimestampTime` is computed from `Timestamp`, not stored (an ALIAS
+-- cannot be in a key, so the keys use `Timestamp`); T64 before ZSTD for
+-- the small integers and the timestamp; ZSTD(3) for the attributes.
+-- `schema::apply()` also has the server store `logs`' strings in one
+-- stream where it offers the choice (25.10 and later), which this file
+-- cannot say for servers before it.
 CREATE TABLE IF NOT EXISTS {{database}}.logs
 (
-    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+    Timestamp DateTime64(9) CODEC(Delta(8), T64, ZSTD(1)),
+    TimestampTime DateTime ALIAS toDateTime(Timestamp),
     TraceId String CODEC(ZSTD(1)),
     SpanId String CODEC(ZSTD(1)),
-    TraceFlags UInt8,
+    TraceFlags UInt8 CODEC(T64, ZSTD(1)),
     SeverityText LowCardinality(String) CODEC(ZSTD(1)),
-    SeverityNumber UInt8,
+    SeverityNumber UInt8 CODEC(T64, ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
     Body String CODEC(ZSTD(1)),
     ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
@@ -67,7 +77,8 @@ CREATE TABLE IF NOT EXISTS {{database}}.logs
     ScopeName String CODEC(ZSTD(1)),
     ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
     ScopeAttributes Map(String, String) CODEC(ZSTD(1)),
-    LogAttributes Map(String, String) CODEC(ZSTD(1)),
+    LogAttributes Map(String, String) CODEC(ZSTD(3)),
+    INDEX idx_timestamp Timestamp TYPE minmax GRANULARITY 1,
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_scope_name ScopeName TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -75,10 +86,10 @@ CREATE TABLE IF NOT EXISTS {{database}}.logs
     INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
 )
 ENGINE = MergeTree
-PARTITION BY toDate(TimestampTime)
-PRIMARY KEY (ServiceName, SeverityText, TimestampTime)
-ORDER BY (ServiceName, SeverityText, TimestampTime, Timestamp)
-TTL TimestampTime + toIntervalDay({{logs_ttl_days}})
+PARTITION BY toDate(Timestamp)
+PRIMARY KEY (toStartOfHour(Timestamp), ServiceName, SeverityText)
+ORDER BY (toStartOfHour(Timestamp), ServiceName, SeverityText, ScopeName, Timestamp)
+TTL toDateTime(Timestamp) + toIntervalDay({{logs_ttl_days}})
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1,
     non_replicated_deduplication_window = {{dedup_window}};
 

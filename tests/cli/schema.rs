@@ -4,13 +4,16 @@
 use crate::Db;
 use crate::common::scalar;
 
+/// The version this chlog applies.
+const V: u32 = tracing_clickhouse::schema::SCHEMA_VERSION;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn schema_apply_twice_status_and_migrate() {
     let db = Db::empty("cli_schema");
     let before = db.run(&["schema", "status"]);
     let lines = before.expect(3);
     assert!(
-        lines[0].contains(": no schema (this chlog applies version 1)"),
+        lines[0].contains(&format!(": no schema (this chlog applies version {V})")),
         "{lines:?}"
     );
     assert_eq!(
@@ -25,7 +28,7 @@ async fn schema_apply_twice_status_and_migrate() {
     assert_eq!(
         first.expect(0),
         [format!(
-            "created the schema (version 1) in database {}: 11 tables and views",
+            "created the schema (version {V}) in database {}: 11 tables and views",
             db.database
         )]
     );
@@ -40,7 +43,7 @@ async fn schema_apply_twice_status_and_migrate() {
     assert_eq!(
         second.expect(0),
         [format!(
-            "database {} is at version 1: nothing to do",
+            "database {} is at version {V}: nothing to do",
             db.database
         )]
     );
@@ -53,7 +56,9 @@ async fn schema_apply_twice_status_and_migrate() {
     let status = db.run(&["schema", "status"]);
     let lines = status.expect(0);
     assert!(
-        lines[0].ends_with("version 1 (this chlog applies version 1); up to date"),
+        lines[0].ends_with(&format!(
+            "version {V} (this chlog applies version {V}); up to date"
+        )),
         "{lines:?}"
     );
     let logs = lines.iter().find(|l| l.starts_with("logs ")).unwrap();
@@ -66,7 +71,7 @@ async fn schema_apply_twice_status_and_migrate() {
         serde_json::from_str(db.run(&["schema", "status", "--json"]).expect(0)[0]).unwrap();
     assert_eq!(
         (json["installed"].as_u64(), json["current"].as_bool()),
-        (Some(1), Some(true))
+        (Some(u64::from(V)), Some(true))
     );
 
     db.client.query("DROP TABLE spans").execute().await.unwrap();
@@ -114,7 +119,7 @@ async fn health_on_a_healthy_storage_and_on_one_that_needs_attention() {
     assert_eq!(
         lines[1],
         format!(
-            "database {}: schema version 1 (this chlog applies 1)",
+            "database {}: schema version {V} (this chlog applies {V})",
             db.database
         )
     );
