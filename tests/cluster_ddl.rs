@@ -28,7 +28,7 @@ const TEST_MIGRATION: &str = "\
 ALTER TABLE {{database}}.logs
     ADD COLUMN IF NOT EXISTS EventName LowCardinality(String) DEFAULT '' CODEC(ZSTD(1)),
     ADD INDEX IF NOT EXISTS idx_event_name EventName TYPE bloom_filter(0.01) GRANULARITY 1,
-    MODIFY TTL TimestampTime + toIntervalDay({{logs_ttl_days}});
+    MODIFY TTL toDateTime(Timestamp) + toIntervalDay({{logs_ttl_days}});
 ALTER TABLE {{database}}.logs MODIFY SETTING non_replicated_deduplication_window = {{dedup_window}};
 CREATE TABLE IF NOT EXISTS {{database}}.profiles
 (

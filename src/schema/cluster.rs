@@ -20,7 +20,7 @@
 //! the `Distributed` table too; a `DROP` drops both; an `INSERT ... SELECT`
 //! runs once, through the `Distributed` tables.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -46,13 +46,24 @@ pub const LOCAL_SUFFIX: &str = "_local";
 /// ClickHouse refuses an insert into a multi-shard `Distributed` table
 /// without a key rather than guess.
 pub fn sharding_key(table: &str) -> Option<&'static str> {
-    match table {
+    match copied_table(table) {
         "logs" => Some("cityHash64(ServiceName, ResourceAttributes)"),
         "events" => Some("cityHash64(ServiceName)"),
         "spans" => Some("cityHash64(TraceId)"),
         "metrics" => Some("cityHash64(ServiceName, MetricName, Attributes)"),
         _ => None,
     }
+}
+
+/// The table a migration's copy stands for (`logs_v2` and `logs_before_v2`
+/// are `logs`): the copy shards as the table, so that the copy's insert
+/// through its `Distributed` table has a key.
+fn copied_table(name: &str) -> &str {
+    static COPY: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(\w+?)(?:_before)?_v\d+$").expect("a valid regex"));
+    COPY.captures(name)
+        .and_then(|c| c.get(1))
+        .map_or(name, |base| base.as_str())
 }
 
 /// A name of ours, by what the cluster makes of it.
@@ -72,6 +83,9 @@ pub(super) struct ClusterDdl<'a> {
     cluster: &'a ClusterConfig,
     database: &'a str,
     views: HashSet<String>,
+    /// The tables `schema.sql` defines with their columns, by name: what a
+    /// migration's `CREATE TABLE t AS u` makes on a cluster.
+    definitions: HashMap<String, String>,
     /// `database.name` followed by no identifier character.
     reference: Regex,
 }
@@ -93,10 +107,22 @@ impl<'a> ClusterDdl<'a> {
             .iter()
             .filter_map(|s| view.captures(s.trim()).map(|c| c[1].to_owned()))
             .collect();
+        let table = Regex::new(&format!(
+            r"^CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+{db}\.(\w+)\s*\("
+        ))
+        .expect("a valid regex");
+        let definitions = known
+            .iter()
+            .filter_map(|s| {
+                let s = s.trim();
+                table.captures(s).map(|c| (c[1].to_owned(), s.to_owned()))
+            })
+            .collect();
         ClusterDdl {
             cluster,
             database,
             views,
+            definitions,
             reference: Regex::new(&format!(r"\b{db}\.(\w+)\b")).expect("a valid regex"),
         }
     }
@@ -173,6 +199,11 @@ impl<'a> ClusterDdl<'a> {
         if let Some(c) = head(r"RENAME\s+TABLE\s+(.*)") {
             return self.rename(&c[1]);
         }
+        if let Some(c) = head(&format!(
+            r"EXCHANGE\s+TABLES\s+{db}\.(\w+)\s+AND\s+{db}\.(\w+)\s*$"
+        )) {
+            return self.exchange(&c[1], &c[2]);
+        }
         // INSERT ... SELECT (a migration's copy) runs once, through the
         // Distributed tables: it reads every shard and writes by the key.
         vec![sql.to_owned()]
@@ -210,6 +241,16 @@ impl<'a> ClusterDdl<'a> {
             }
             Kind::View => vec![format!("{create}{db}.{name}\n{on}{rest}")],
             Kind::Sharded => {
+                // `CREATE TABLE t AS u` (a migration making sure `t` exists):
+                // on a cluster, `t` as schema.sql defines it, since a copy
+                // of `u`'s replicated engine would share `u`'s Keeper path.
+                let copy = Regex::new(&format!(r"^\s*AS\s+{}\.\w+\s*$", regex::escape(db)))
+                    .expect("a valid regex");
+                if copy.is_match(rest)
+                    && let Some(definition) = self.definitions.get(name)
+                {
+                    return self.rewrite_one(definition);
+                }
                 let Some(body) = replicated(&self.cluster.keeper_path, &self.cluster.replica)
                 else {
                     // Not of the MergeTree family: made on every node as it is.
@@ -317,6 +358,29 @@ impl<'a> ClusterDdl<'a> {
         }
         let mut out = vec![format!("RENAME TABLE {} {on}", renames.join(", "))];
         out.extend(after);
+        out
+    }
+
+    /// `EXCHANGE TABLES a AND b` (a migration's swap after a copy): the
+    /// local tables are exchanged, and both Distributed tables made again
+    /// over them, since each keeps the columns of the table it was made on.
+    fn exchange(&self, a: &str, b: &str) -> Vec<String> {
+        let (database, on) = (self.database, self.on_cluster());
+        if self.kind(a) != Kind::Sharded || self.kind(b) != Kind::Sharded {
+            return vec![format!(
+                "EXCHANGE TABLES {database}.{a} AND {database}.{b} {on}"
+            )];
+        }
+        let mut out = vec![format!(
+            "EXCHANGE TABLES {database}.{a}{LOCAL_SUFFIX} AND {database}.{b}{LOCAL_SUFFIX} {on}"
+        )];
+        for name in [a, b] {
+            out.push(format!("DROP TABLE IF EXISTS {database}.{name} {on}"));
+            out.push(format!(
+                "CREATE TABLE IF NOT EXISTS {database}.{name}\n{on}\n{}",
+                self.distributed(name)
+            ));
+        }
         out
     }
 }
@@ -454,6 +518,48 @@ mod tests {
         assert!(out[2].contains("AS db.b_local\nENGINE = Distributed('c1', db, b_local)"));
         let copy = "INSERT INTO db.b SELECT * FROM db.a";
         assert_eq!(ddl(&[copy]), [copy]);
+    }
+
+    #[test]
+    fn a_swap_after_a_copy_exchanges_the_local_tables_and_remakes_both_fronts() {
+        let out = ddl(&["EXCHANGE TABLES db.logs AND db.logs_v2"]);
+        assert_eq!(
+            out[0],
+            "EXCHANGE TABLES db.logs_local AND db.logs_v2_local ON CLUSTER 'c1'"
+        );
+        assert_eq!(out[1], "DROP TABLE IF EXISTS db.logs ON CLUSTER 'c1'");
+        assert!(
+            out[2].contains(
+                "AS db.logs_local\nENGINE = Distributed('c1', db, logs_local, cityHash64("
+            )
+        );
+        assert_eq!(out[3], "DROP TABLE IF EXISTS db.logs_v2 ON CLUSTER 'c1'");
+        // The copy shards as the table it copies.
+        assert!(out[4].contains(
+            "Distributed('c1', db, logs_v2_local, cityHash64(ServiceName, ResourceAttributes))"
+        ));
+        assert_eq!(sharding_key("logs_before_v2"), sharding_key("logs"));
+        assert_eq!(sharding_key("logs_by_level"), None);
+    }
+
+    #[test]
+    fn making_sure_a_table_exists_as_a_copy_makes_it_as_the_schema_defines_it() {
+        let schema = "CREATE TABLE IF NOT EXISTS db.logs\n(\n    Body String\n)\nENGINE = MergeTree\nORDER BY Body";
+        let cluster = ClusterConfig::new("c1");
+        let known = vec![schema.to_owned()];
+        let out = ClusterDdl::new(&cluster, "db", &known).rewrite(vec![
+            "CREATE TABLE IF NOT EXISTS db.logs AS db.logs_v2".to_owned(),
+        ]);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(
+            out[0].starts_with("CREATE TABLE IF NOT EXISTS db.logs_local\nON CLUSTER 'c1'"),
+            "{out:?}"
+        );
+        assert!(out[0].contains("ReplicatedMergeTree("), "{out:?}");
+        assert!(
+            out[1].contains("AS db.logs_local\nENGINE = Distributed"),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -120,14 +120,14 @@ async fn single_stream_strings(
         .await?;
     if known > 0 {
         // Ours is a checked identifier; the table, one of our fixed names.
-        let db = &config.database;
-        client
-            .query(&format!(
-                "ALTER TABLE {db}.{table} MODIFY SETTING \
-                 string_serialization_version = 'single_stream'"
-            ))
-            .execute()
-            .await?;
+        // On a cluster the statement goes to the local tables, ON CLUSTER.
+        let alter = format!(
+            "ALTER TABLE {{{{database}}}}.{table} MODIFY SETTING \
+             string_serialization_version = 'single_stream';"
+        );
+        for statement in filled(&alter, config) {
+            client.query(&statement).execute().await?;
+        }
     }
     Ok(())
 }
