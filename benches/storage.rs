@@ -5,6 +5,9 @@
 //! layout, measured" has the numbers and the command that made them.
 //!
 //!   STORAGE_ROWS=1000000 cargo bench --bench storage # a quick run
+//!
+//! Under `cargo test --all-targets` (as `make test` runs it) it checks every
+//! phase on 20 000 rows, once.
 //!   cargo bench --bench storage                      # 10 M rows
 //!
 //! Environment:
@@ -87,9 +90,12 @@ fn config(url: &str, database: &str) -> tracing_clickhouse::Config {
 
 fn main() {
     let began = Instant::now();
-    let rows = env_u64("STORAGE_ROWS", 10_000_000);
+    // `cargo bench` passes --bench; `cargo test --all-targets` (make test)
+    // runs this program too, as a quick check of every phase on few rows.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let rows = env_u64("STORAGE_ROWS", if measuring { 10_000_000 } else { 20_000 });
     let seed = env_u64("STORAGE_SEED", 42);
-    let runs = env_u64("STORAGE_RUNS", 5).max(1) as usize;
+    let runs = env_u64("STORAGE_RUNS", if measuring { 5 } else { 1 }).max(1) as usize;
     let prefix = std::env::var("STORAGE_DATABASE").unwrap_or_else(|_| "storage_bench".into());
     let corpus_db = format!("{prefix}_corpus");
     let url = common::url();
