@@ -10,7 +10,8 @@
 //! (and never so that one thread's stamps go back, see [`Anchor`]).
 //! A record is converted within seconds of its capture, so the counter's
 //! calibration error (parts per million) shifts it by microseconds at most,
-//! and a step of the wall clock (NTP) reaches the rows from the next drain on.
+//! and a step of the wall clock (NTP) reaches the rows from the next drain on
+//! (a step back of less than a second is caught up gradually instead).
 
 use crate::record::now_ns;
 
