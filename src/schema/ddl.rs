@@ -12,7 +12,7 @@ pub const DEDUP_WINDOW: u32 = 10_000;
 
 /// The statements of `schema.sql` for this configuration, in order.
 pub fn statements(config: &Config) -> Vec<String> {
-    filled(SCHEMA_SQL, config)
+    statements_of(SCHEMA_SQL, config)
 }
 
 /// The statements of `sql` (in `schema.sql`'s form, such as a migration)
@@ -20,12 +20,6 @@ pub fn statements(config: &Config) -> Vec<String> {
 /// ([`Config::cluster`]), made `ON CLUSTER` DDL (see README, "Running at
 /// scale").
 pub fn statements_of(sql: &str, config: &Config) -> Vec<String> {
-    filled(sql, config)
-}
-
-/// The statements of `sql` (in `schema.sql`'s form) with their
-/// placeholders filled from `config`, for its cluster if it has one.
-pub(super) fn filled(sql: &str, config: &Config) -> Vec<String> {
     let single = filled_single(sql, config);
     match &config.cluster {
         None => single,

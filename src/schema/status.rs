@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::ddl::{filled, statements};
+use super::ddl::{statements, statements_of};
 use super::versions::{SCHEMA_VERSION, installed_version, pending_migrations};
 use crate::config::Config;
 use crate::connect::client;
@@ -112,16 +112,14 @@ pub async fn status(config: &Config) -> Result<SchemaStatus> {
             }
         })
         .collect();
-    let pending = match installed {
-        Some(v) if v > SCHEMA_VERSION => Vec::new(),
-        _ => pending_migrations(installed)
-            .into_iter()
-            .map(|(version, sql)| PendingMigration {
-                version,
-                statements: filled(sql, config),
-            })
-            .collect(),
-    };
+    // None for a newer database too: its versions are past every migration.
+    let pending = pending_migrations(installed)
+        .into_iter()
+        .map(|(version, sql)| PendingMigration {
+            version,
+            statements: statements_of(sql, config),
+        })
+        .collect();
     Ok(SchemaStatus {
         database: config.database.clone(),
         installed,

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::ddl::{filled, statements};
+use super::ddl::{statements, statements_of};
 use crate::config::Config;
 use crate::connect::client;
 use crate::error::{Error, Result};
@@ -69,18 +69,16 @@ pub(crate) async fn apply_with(client: &clickhouse::Client, config: &Config) -> 
         });
     }
     let mut migrated = Vec::new();
-    if let Some(found) = from {
-        for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
-            for statement in filled(migration.sql, config) {
-                client.query(&statement).execute().await?;
-                // The copy of a layout change is written as new parts are.
-                if let Some(table) = created_logs_table(&statement, config) {
-                    single_stream_strings(client, config, table).await?;
-                }
+    for (version, sql) in pending_migrations(from) {
+        for statement in statements_of(sql, config) {
+            client.query(&statement).execute().await?;
+            // The copy of a layout change is written as new parts are.
+            if let Some(table) = created_logs_table(&statement, config) {
+                single_stream_strings(client, config, table).await?;
             }
-            record(client, config, migration.version).await?;
-            migrated.push(migration.version);
         }
+        record(client, config, version).await?;
+        migrated.push(version);
     }
     // What is missing (a new database, or a table dropped since) is
     // created as the newest version has it.
@@ -125,7 +123,7 @@ async fn single_stream_strings(
             "ALTER TABLE {{{{database}}}}.{table} MODIFY SETTING \
              string_serialization_version = 'single_stream';"
         );
-        for statement in filled(&alter, config) {
+        for statement in statements_of(&alter, config) {
             client.query(&statement).execute().await?;
         }
     }
