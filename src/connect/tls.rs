@@ -15,15 +15,15 @@ use crate::error::ConfigError;
 
 /// HTTPS trusting the webpki roots and the configured CA file.
 pub(super) fn client_config(config: &Config) -> Result<rustls::ClientConfig, ConfigError> {
+    // The setting the file came from, so the error names it.
+    let bad = |reason: String| ConfigError::CaCert {
+        setting: config.ca_cert_setting,
+        path: config.ca_cert.clone().unwrap_or_default(),
+        reason,
+    };
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &config.ca_cert {
-        // The setting the file came from, so the error names it.
-        let bad = |reason: String| ConfigError::CaCert {
-            setting: config.ca_cert_setting,
-            path: path.clone(),
-            reason,
-        };
         let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
         for cert in certs {
             let cert = cert.map_err(|e| bad(e.to_string()))?;
@@ -33,18 +33,10 @@ pub(super) fn client_config(config: &Config) -> Result<rustls::ClientConfig, Con
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
-        .map_err(|e| ConfigError::CaCert {
-            setting: config.ca_cert_setting,
-            path: config.ca_cert.clone().unwrap_or_default(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| bad(e.to_string()))?;
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::CaCert {
-            setting: config.ca_cert_setting,
-            path: config.ca_cert.clone().unwrap_or_default(),
-            reason: e.to_string(),
-        })?
+        .map_err(|e| bad(e.to_string()))?
         .dangerous()
         // The webpki verifier, unchanged but for what it says on refusal.
         .with_custom_certificate_verifier(Arc::new(Explained(verifier)))
