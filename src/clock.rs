@@ -50,24 +50,25 @@ impl Clock {
     /// few tries, so that the thread being preempted between the two reads
     /// does not shift every stamp of a drain by the time it was away.
     fn reading(&self) -> Segment {
-        let mut best: Option<(u64, Segment)> = None;
-        for _ in 0..READING_TRIES {
+        let read = || {
             let before = self.ticks();
             let unix_ns = now_ns();
             let after = self.ticks();
             let width = self.nanos_between(before, after);
             let ticks = before + after.saturating_sub(before) / 2;
-            if best.is_none_or(|(narrowest, _)| width < narrowest) {
-                best = Some((width, Segment::at(ticks, unix_ns)));
-            }
-            if width <= TIGHT_READING_NS {
+            (width, Segment::at(ticks, unix_ns))
+        };
+        let mut best = read();
+        for _ in 1..READING_TRIES {
+            if best.0 <= TIGHT_READING_NS {
                 break;
             }
+            let next = read();
+            if next.0 < best.0 {
+                best = next;
+            }
         }
-        best.map_or_else(
-            || Segment::at(self.ticks(), now_ns()),
-            |(_, reading)| reading,
-        )
+        best.1
     }
 }
 
