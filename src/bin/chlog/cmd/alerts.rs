@@ -111,6 +111,7 @@ fn check(args: &CheckArgs) -> Outcome {
         alerts.rules().len()
     );
     out.line(&summary).map_err(Failure::write)?;
+    out.flush().map_err(Failure::write)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -146,6 +147,8 @@ async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
             );
             out.line(&line).map_err(Failure::write)?;
         }
+        // A cycle's transitions are shown when it ends, not when the buffer fills.
+        out.flush().map_err(Failure::write)?;
         for error in &cycle.errors {
             eprintln!("chlog: {error}");
             failed = true;
@@ -193,6 +196,7 @@ async fn show_status(ctx: &Context, args: &StatusArgs) -> Outcome {
     if firing.is_empty() && !args.json {
         out.line("nothing fires").map_err(Failure::write)?;
     }
+    out.flush().map_err(Failure::write)?;
     match firing.is_empty() {
         true => Ok(ExitCode::SUCCESS),
         false => Ok(ExitCode::from(status::ATTENTION)),
