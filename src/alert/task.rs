@@ -54,9 +54,9 @@ pub(crate) struct AlertTask {
 }
 
 impl AlertTask {
-    /// Checks the rules and starts the thread.
+    /// Starts the thread, for rules the builder checked before anything
+    /// started ([`Evaluator::check`](super::Evaluator::check)).
     pub(crate) fn start(alerts: Alerts, config: &Config) -> Result<AlertTask> {
-        super::engine::check_rules(&alerts.rules)?;
         let client = QueryClient::new(config)?.client().clone();
         let service = config.service_name().to_owned();
         let shared = Arc::new(Shared::default());
