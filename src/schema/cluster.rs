@@ -176,7 +176,7 @@ impl<'a> ClusterDdl<'a> {
         if let Some(c) = head(&format!(
             r"(DROP\s+(?:TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?){db}\.(\w+)(.*)"
         )) {
-            let (prefix, name, rest) = (&c[1], &c[2], &c[3]);
+            let (prefix, name, rest) = (&c[1], &c[2], rest_with_sync(&c[3]));
             let drop =
                 |n: &str| format!("{prefix}{}.{n} {}{rest}", self.database, self.on_cluster());
             return match self.kind(name) {
@@ -205,7 +205,12 @@ impl<'a> ClusterDdl<'a> {
             return self.exchange(&c[1], &c[2]);
         }
         // INSERT ... SELECT (a migration's copy) runs once, through the
-        // Distributed tables: it reads every shard and writes by the key.
+        // Distributed tables: it reads every shard and writes by the key,
+        // in the foreground, so that every row is on its shard before the
+        // next statement (a swap) renames the tables the rows go to.
+        if head(r"INSERT\s").is_some() {
+            return vec![in_the_foreground(sql)];
+        }
         vec![sql.to_owned()]
     }
 
@@ -385,6 +390,29 @@ impl<'a> ClusterDdl<'a> {
     }
 }
 
+/// A drop's tail with `SYNC`: a replicated table leaves Keeper at once,
+/// so that a migration run again can make a table of the same path.
+fn rest_with_sync(rest: &str) -> String {
+    match rest.to_ascii_uppercase().contains("SYNC") {
+        true => rest.to_owned(),
+        false => format!("{} SYNC", rest.trim_end()),
+    }
+}
+
+/// An insert through a `Distributed` table that returns once the shards
+/// have the rows, rather than once they are queued on this node.
+fn in_the_foreground(insert: &str) -> String {
+    const SETTING: &str = "distributed_foreground_insert = 1";
+    let settings = Regex::new(r"(?is)\bSETTINGS\s+[^()]*$").expect("a valid regex");
+    match settings.is_match(insert) {
+        true => format!("{}, {SETTING}", insert.trim_end().trim_end_matches(';')),
+        false => format!(
+            "{} SETTINGS {SETTING}",
+            insert.trim_end().trim_end_matches(';')
+        ),
+    }
+}
+
 /// A replicated table keeps its deduplication log in Keeper
 /// (`replicated_deduplication_window`); the non-replicated setting would be
 /// ignored there.
@@ -504,9 +532,9 @@ mod tests {
         assert_eq!(
             out,
             [
-                "DROP TABLE IF EXISTS db.old ON CLUSTER 'c1'",
-                "DROP TABLE IF EXISTS db.old_local ON CLUSTER 'c1'",
-                "DROP VIEW IF EXISTS db.old_mv ON CLUSTER 'c1'",
+                "DROP TABLE IF EXISTS db.old ON CLUSTER 'c1' SYNC",
+                "DROP TABLE IF EXISTS db.old_local ON CLUSTER 'c1' SYNC",
+                "DROP VIEW IF EXISTS db.old_mv ON CLUSTER 'c1' SYNC",
             ]
         );
         let out = ddl(&["RENAME TABLE db.a TO db.b"]);
@@ -517,7 +545,17 @@ mod tests {
         assert_eq!(out[1], "DROP TABLE IF EXISTS db.a ON CLUSTER 'c1'");
         assert!(out[2].contains("AS db.b_local\nENGINE = Distributed('c1', db, b_local)"));
         let copy = "INSERT INTO db.b SELECT * FROM db.a";
-        assert_eq!(ddl(&[copy]), [copy]);
+        assert_eq!(
+            ddl(&[copy]),
+            [format!("{copy} SETTINGS distributed_foreground_insert = 1")]
+        );
+        let with_settings = "INSERT INTO db.b SELECT * FROM db.a SETTINGS insert_deduplicate = 0";
+        assert_eq!(
+            ddl(&[with_settings]),
+            [format!(
+                "{with_settings}, distributed_foreground_insert = 1"
+            )]
+        );
     }
 
     #[test]
