@@ -78,6 +78,10 @@ unsafe impl<T: Send> Send for Ring<T> {}
 unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
+    /// Memory of one slot: the value, its stamp and the padding that keeps
+    /// slots on cache lines of their own.
+    pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot<T>>();
+
     /// A ring of `capacity` slots (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);

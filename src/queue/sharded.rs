@@ -21,8 +21,8 @@ use crate::threads;
 /// How long a blocked producer sleeps between looks once spinning is over.
 const BLOCKED_SLEEP: Duration = Duration::from_micros(50);
 
-/// Memory of one queue slot: the record and the ring's stamp.
-pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Record>() + 8;
+/// Memory of one queue slot (derived from the slot's own layout).
+pub(crate) const SLOT_BYTES: usize = Ring::<Record>::SLOT_BYTES;
 
 /// Rings per queue: enough that the threads of a busy program rarely share
 /// one, few enough that the flusher's merge across them stays cheap.
