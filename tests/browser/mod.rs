@@ -132,7 +132,7 @@ impl Browser {
         let driver_path = which("chromedriver").expect(
             "no chromedriver on PATH: `make browser` installs Debian's chromium and chromium-driver",
         );
-        let port = free_port();
+        let port = crate::common::free_port();
         // A process group of its own, so that dropping the browser ends
         // chromium and its helpers too, even when a test panicked before
         // the session was closed.
@@ -253,9 +253,4 @@ impl Drop for Browser {
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
-}
-
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
