@@ -57,7 +57,8 @@ pub enum Error {
         /// This crate's.
         known: u32,
     },
-    /// The pipeline did not finish in time; the message says what was left.
+    /// Something did not finish in time (a flush, a shutdown, an alert's
+    /// query or write); the message says what was left.
     #[error("timed out: {0}")]
     Timeout(String),
 }

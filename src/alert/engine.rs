@@ -58,8 +58,10 @@ pub struct Evaluator {
 /// How long one rule's query may take unless told.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn timed_out(timeout: Duration) -> Error {
-    Error::Query(format!("no answer within {} ms", timeout.as_millis()))
+/// A query or write that got no answer in time: not an invalid query (it
+/// was sent), so not `Error::Query`.
+pub(super) fn timed_out(timeout: Duration) -> Error {
+    Error::Timeout(format!("no answer within {} ms", timeout.as_millis()))
 }
 
 impl Evaluator {

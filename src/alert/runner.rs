@@ -133,10 +133,8 @@ impl Runner {
                     break;
                 }
                 Err(_) => {
-                    let ms = timeout.as_millis();
-                    cycle
-                        .errors
-                        .push(format!("writing to events: no answer within {ms} ms"));
+                    let error = super::engine::timed_out(timeout);
+                    cycle.errors.push(format!("writing to events: {error}"));
                     break;
                 }
             }
