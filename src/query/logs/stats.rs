@@ -183,7 +183,9 @@ fn rollup_levels(query: &LogQuery, width_ns: i64) -> Option<Option<Vec<String>>>
         && query.tokens.is_empty()
         && query.attributes.is_empty()
         && query.trace_id.is_none()
-        && query.span_id.is_none();
+        && query.span_id.is_none()
+        // A page's cursor bounds the rows; the rollup cannot.
+        && query.after.is_none();
     if !(only_rollup_filters
         && width_ns % MINUTE_NS == 0
         && on_minute(query.since)
@@ -235,7 +237,8 @@ fn volume_from_rollup(query: &LogQuery, levels: Option<&[String]>, width_ns: i64
     match query.services.as_slice() {
         [] => {}
         services => {
-            let services = sql.param(services);
+            // Checked for length as the raw path checks it.
+            let services = sql.filter_set("service", services);
             sql.push(&format!(" AND ServiceName IN {services}"));
         }
     }
