@@ -3,7 +3,7 @@
 //! away, a refused login and a database without the tables.
 
 use crate::error::Error;
-use crate::sink::FailureKind;
+use crate::sink::{FailureKind, is_missing_schema};
 
 /// The broad reason of an [`Error`], with what fixes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,9 +28,6 @@ pub enum ErrorKind {
     /// Anything else ClickHouse or the connection answered.
     Other,
 }
-
-/// UNKNOWN_TABLE, UNKNOWN_DATABASE.
-const MISSING_SCHEMA_CODES: [u32; 2] = [60, 81];
 
 impl Error {
     /// What kind of error this is (see [`ErrorKind`]).
@@ -57,27 +54,13 @@ fn kind_of(error: &clickhouse::error::Error) -> ErrorKind {
     if matches!(error, Ch::Network(_) | Ch::TimedOut) {
         return ErrorKind::Unreachable;
     }
-    if let Ch::BadResponse(text) = error
-        && code(text).is_some_and(|code| MISSING_SCHEMA_CODES.contains(&code))
-    {
+    if is_missing_schema(error) {
         return ErrorKind::MissingSchema;
     }
     match FailureKind::of(error) {
         FailureKind::Auth => ErrorKind::Auth,
         _ => ErrorKind::Other,
     }
-}
-
-/// The code of `Code: 60. DB::Exception: ...`, or a bare code (the
-/// `X-ClickHouse-Exception-Code` header the crate reports without a body).
-fn code(text: &str) -> Option<u32> {
-    let text = text.trim();
-    let digits = match text.strip_prefix("Code: ") {
-        Some(rest) => rest.split(|c: char| !c.is_ascii_digit()).next()?,
-        None if text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit()) => text,
-        None => return None,
-    };
-    digits.parse().ok()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clickhouse::Client;
 
 use super::endpoints::EndpointSet;
-use super::failure::{Failure, FailureKind, server_code_of};
+use super::failure::{Failure, FailureKind, is_missing_schema};
 use crate::batch::{Batch, Table};
 use crate::config::{ClusterInsert, Config};
 use crate::connect::endpoint_clients;
@@ -28,7 +28,7 @@ impl Sink {
                     .await
                     .map_err(|(at, e)| Failure {
                         kind: FailureKind::of(&e),
-                        missing_table: matches!(server_code_of(&e), Some(60 | 81)),
+                        missing_table: is_missing_schema(&e),
                         message: format!(
                             "insert into {} failed{at}: {}",
                             batch.table.name(),

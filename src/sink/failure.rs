@@ -87,6 +87,12 @@ pub(crate) fn server_code_of(error: &::clickhouse::error::Error) -> Option<u32> 
     }
 }
 
+/// Whether the server said our database or a table of it does not exist
+/// (UNKNOWN_TABLE 60, UNKNOWN_DATABASE 81): the schema is to be applied.
+pub(crate) fn is_missing_schema(error: &::clickhouse::error::Error) -> bool {
+    matches!(server_code_of(error), Some(60 | 81))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
