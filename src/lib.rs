@@ -50,9 +50,12 @@ pub mod health;
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 mod histogram;
 mod ids;
+#[cfg(feature = "middleware")]
+pub mod middleware;
 #[cfg(feature = "monitor")]
 pub mod monitor;
 mod pipeline;
+pub mod propagation;
 pub mod query;
 mod queue;
 mod record;

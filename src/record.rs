@@ -152,6 +152,8 @@ pub(crate) struct LogRecord {
     /// source is the payload's scope entry.
     pub(crate) metadata: Option<&'static Metadata<'static>>,
     pub(crate) trace: Option<TraceContext>,
+    /// `TraceFlags`: 1 in a sampled trace, else 0.
+    pub(crate) trace_flags: u8,
     /// Our own number for the emitting thread; see `capture::thread`.
     pub(crate) thread_id: u32,
     /// Message and fields; see `capture::payload`.
@@ -174,6 +176,8 @@ pub(crate) struct SpanRecord {
     pub(crate) payload: Box<[u8]>,
     /// The field that made the span an error (`error`, or one recorded as an error).
     pub(crate) error_field: Option<&'static str>,
+    /// The `tracestate` the trace came with.
+    pub(crate) trace_state: crate::propagation::TraceState,
 }
 
 /// One `events` row (`record_event`).

@@ -64,6 +64,11 @@ impl<'a> RowReader<'a> {
         self.bytes.is_empty()
     }
 
+    /// How many bytes are left unread.
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// What is left unread.
     pub(crate) fn rest(self) -> &'a [u8] {
         self.bytes

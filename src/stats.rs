@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crossbeam::utils::CachePadded;
+
 /// Shared counters. Producers touch only the counters of rare events
 /// (truncation, panics); the rest are written by the flusher, so the hot path
 /// adds no shared write. The queue counts what it accepts and refuses itself
@@ -45,6 +47,27 @@ pub(crate) struct Counters {
     pub(crate) metrics_series_refused: AtomicU64,
     pub(crate) metrics_values_rejected: AtomicU64,
     pub(crate) metrics_rows: AtomicU64,
+    /// Spans of unsampled traces, written by every capturing thread.
+    pub(crate) spans_sampled_out: ShardedCounter,
+    pub(crate) trace_context_rejected: AtomicU64,
+}
+
+/// A counter that many threads add to all the time: one cache line per
+/// shard, a thread adding to the shard of its number, so two threads do not
+/// fight over one line.
+#[derive(Debug, Default)]
+pub(crate) struct ShardedCounter([CachePadded<AtomicU64>; 8]);
+
+impl ShardedCounter {
+    #[inline]
+    pub(crate) fn add_one(&self) {
+        let shard = crate::threads::current_id() as usize % self.0.len();
+        self.0[shard].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        self.0.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+    }
 }
 
 /// What the queue counts itself (on the producers' own cache lines).
@@ -113,6 +136,8 @@ impl Counters {
             metrics_series_refused: get(&self.metrics_series_refused),
             metrics_values_rejected: get(&self.metrics_values_rejected),
             metrics_rows: get(&self.metrics_rows),
+            spans_sampled_out: self.spans_sampled_out.sum(),
+            trace_context_rejected: get(&self.trace_context_rejected),
         }
     }
 }
@@ -207,6 +232,13 @@ pub struct Stats {
     /// Console lines not printed because the console's writer could not
     /// keep up (or stopped); their rows are stored as usual.
     pub console_lines_dropped: u64,
+    /// Spans not recorded because their trace is not sampled
+    /// ([`Builder::trace_sample_ratio`](crate::Builder::trace_sample_ratio),
+    /// or the caller's sampled flag). Not lost: left out on purpose.
+    pub spans_sampled_out: u64,
+    /// Incoming `traceparent`/`tracestate` fields that were invalid or
+    /// repeated (the span started a new trace, or dropped the `tracestate`).
+    pub trace_context_rejected: u64,
 }
 
 impl Stats {

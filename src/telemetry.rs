@@ -129,6 +129,7 @@ impl Builder {
             limits: config.capture.limits,
             span_fields_in_logs: config.capture.span_fields_in_logs,
             console_spans: config.console.enabled,
+            sampler: crate::capture::sampler::Sampler::new(config.trace_sample_ratio),
         });
         let layer = ClickHouseLayer::new(Arc::clone(&capture));
         #[cfg(feature = "monitor")]

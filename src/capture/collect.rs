@@ -57,10 +57,12 @@ impl Collector {
         message: &str,
         context: impl IntoIterator<Item = (&'a str, Value<'a>)>,
     ) {
+        let trace = current_trace();
         let head = LogHead {
             severity: level,
             metadata: None,
-            trace: current_trace(),
+            trace: trace.map(|(context, _)| context),
+            sampled: trace.is_some_and(|(_, sampled)| sampled),
         };
         self.shared.capture_log(
             head,
@@ -93,18 +95,19 @@ impl Collector {
             ticks: self.shared.clock.ticks(),
             event_type: super::payload::cut_at_char_boundary(event_type, limit).to_owned(),
             source: super::payload::cut_at_char_boundary(source, limit).to_owned(),
-            trace: current_trace(),
+            trace: current_trace().map(|(context, _)| context),
             payload,
         }));
     }
 }
 
-/// The trace context of the current tracing span, if the current subscriber
-/// is built on the registry and our layer tracks that span.
-fn current_trace() -> Option<TraceContext> {
+/// The trace context of the current tracing span and whether it is
+/// sampled, if the current subscriber is built on the registry and our
+/// layer tracks that span.
+fn current_trace() -> Option<(TraceContext, bool)> {
     let id = tracing::Span::current().id()?;
     tracing::dispatcher::get_default(|dispatch| {
         let registry = dispatch.downcast_ref::<Registry>()?;
-        super::layer::tracked_context(&registry.span(&id)?)
+        super::span_state::tracked_context(&registry.span(&id)?)
     })
 }

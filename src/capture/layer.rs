@@ -1,16 +1,19 @@
-//! The `tracing` Layer: events become `logs` rows, closed spans `spans` rows.
+//! The `tracing` Layer: events become `logs` rows, closed spans of sampled
+//! traces `spans` rows.
 
-use std::num::NonZeroU64;
+use std::any::TypeId;
 use std::sync::Arc;
 
 use tracing::span::{Attributes, Id, Record as SpanValues};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::LookupSpan;
 
 use super::fields::FieldVisitor;
-use super::{CaptureShared, LogHead, skipped};
+use super::span_state::{Parent, SpanState, innermost, tracked_context};
+use super::{CaptureShared, LogHead, remote, skipped};
 use crate::ids::{new_span_id, new_trace_id};
+use crate::propagation::{self, ContextHook, RemoteContext, TraceState};
 use crate::record::{Record, Severity, SpanRecord, TraceContext};
 use crate::stats::Counters;
 use crate::threads;
@@ -36,7 +39,10 @@ use crate::threads;
 ///
 /// A span's row carries its wall-clock duration from creation to close, however
 /// often it was entered (an async task's span is entered at every poll). Logs
-/// emitted inside a span carry its `TraceId` and `SpanId`.
+/// emitted inside a span carry its `TraceId` and `SpanId`. A span continues
+/// another service's trace when it takes a remote parent
+/// ([`propagation`](crate::propagation)); traces are recorded by the
+/// [sampling ratio](crate::Builder::trace_sample_ratio).
 ///
 /// Events and spans of this crate and of its transport (`clickhouse`,
 /// `hyper`, `rustls`, `tokio`, ...) are never captured, nor anything emitted
@@ -44,43 +50,29 @@ use crate::threads;
 #[derive(Clone, Debug)]
 pub struct ClickHouseLayer {
     shared: Arc<CaptureShared>,
-}
-
-/// What the layer keeps for an open span, in the registry's extensions.
-#[derive(Debug)]
-pub(super) struct SpanState {
-    trace_id: u128,
-    span_id: NonZeroU64,
-    parent_span_id: u64,
-    start_ticks: u64,
-    thread_id: u32,
-    fields: Vec<u8>,
-    field_count: usize,
-    error_field: Option<&'static str>,
-}
-
-impl SpanState {
-    fn context(&self) -> TraceContext {
-        TraceContext::new(self.trace_id, self.span_id)
-    }
-}
-
-/// The innermost span of `span`'s scope that we track (internal spans are not).
-pub(super) fn tracked_context<S>(span: &SpanRef<'_, S>) -> Option<TraceContext>
-where
-    S: for<'a> LookupSpan<'a>,
-{
-    span.scope()
-        .find_map(|span| span.extensions().get::<SpanState>().map(SpanState::context))
+    /// How `propagation` reaches the spans of the subscriber this layer
+    /// was added to.
+    hook: Option<ContextHook>,
 }
 
 impl ClickHouseLayer {
     pub(crate) fn new(shared: Arc<CaptureShared>) -> Self {
-        ClickHouseLayer { shared }
+        ClickHouseLayer { shared, hook: None }
     }
 
     fn counters(&self) -> &Counters {
         &self.shared.queue.counters
+    }
+
+    pub(super) fn shared(&self) -> &CaptureShared {
+        &self.shared
+    }
+
+    /// Counts a remote context's rejected `traceparent` or `tracestate`.
+    pub(super) fn count_rejection(&self, remote: &RemoteContext) {
+        if remote.rejected().is_some() {
+            Counters::add(&self.counters().trace_context_rejected, 1);
+        }
     }
 
     /// The pipeline's counters, as [`Telemetry::stats`](crate::Telemetry::stats)
@@ -95,42 +87,71 @@ impl<S> Layer<S> for ClickHouseLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.hook = Some(remote::hook::<S>());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let metadata = attrs.metadata();
         if skipped(metadata) {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let parent = span.parent().as_ref().and_then(tracked_context);
-        let (trace_id, parent_span_id) = match parent {
-            Some(parent) => (parent.trace_id(), parent.span_id()),
-            None => (new_trace_id(), 0),
-        };
-        // Written through the scratch buffer into one exact-size allocation,
-        // which `on_record` may grow and `on_close` hands on without copying.
-        let (fields, (error_field, replaced_utf8, field_count)) =
-            self.shared.capture_boxed(|writer| {
-                let mut visitor = FieldVisitor::new(writer);
-                attrs.record(&mut visitor);
-                (visitor.error_field, visitor.replaced_utf8, visitor.fields())
-            });
-        Counters::add(&self.counters().replaced_utf8, replaced_utf8);
-        span.extensions_mut().insert(SpanState {
-            trace_id,
-            span_id: new_span_id(),
-            parent_span_id,
-            start_ticks: self.shared.clock.ticks(),
-            thread_id: threads::current_id(),
-            fields: fields.into_vec(),
-            field_count,
-            error_field,
+        // A remote parent given at creation wins over the current span.
+        let remote = propagation::take_pending().and_then(|remote| {
+            self.count_rejection(&remote);
+            Parent::remote(&remote)
         });
+        let parent = remote
+            .or_else(|| {
+                span.parent()
+                    .and_then(|p| innermost(&p, SpanState::as_parent))
+            })
+            .unwrap_or_else(|| {
+                let trace_id = new_trace_id();
+                Parent {
+                    trace_id,
+                    span_id: 0,
+                    sampled: self.shared.sampler.sample_root(trace_id),
+                    trace_state: TraceState::default(),
+                }
+            });
+        let context = TraceContext::new(parent.trace_id, new_span_id());
+        let mut state = SpanState {
+            context,
+            parent_span_id: parent.span_id,
+            sampled: parent.sampled,
+            trace_state: parent.trace_state,
+            start_ticks: 0,
+            thread_id: 0,
+            fields: Vec::new(),
+            field_count: 0,
+            error_field: None,
+        };
+        if state.sampled {
+            // Written through the scratch buffer into one exact-size
+            // allocation, which `on_record` may grow and `on_close` hands on
+            // without copying.
+            let (fields, (error_field, replaced_utf8, field_count)) =
+                self.shared.capture_boxed(|writer| {
+                    let mut visitor = FieldVisitor::new(writer);
+                    attrs.record(&mut visitor);
+                    (visitor.error_field, visitor.replaced_utf8, visitor.fields())
+                });
+            Counters::add(&self.counters().replaced_utf8, replaced_utf8);
+            state.fields = fields.into_vec();
+            state.field_count = field_count;
+            state.error_field = error_field;
+            state.start_ticks = self.shared.clock.ticks();
+            state.thread_id = threads::current_id();
+        }
+        span.extensions_mut().insert(state);
     }
 
     fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
-        let Some(state) = extensions.get_mut::<SpanState>() else {
+        let Some(state) = extensions.get_mut::<SpanState>().filter(|s| s.sampled) else {
             return;
         };
         let ((error_field, replaced_utf8), field_count) =
@@ -155,7 +176,8 @@ where
         let head = LogHead {
             severity: Severity::from_tracing(metadata.level()),
             metadata: Some(metadata),
-            trace,
+            trace: trace.map(|(context, _)| context),
+            sampled: trace.is_some_and(|(_, sampled)| sampled),
         };
         let (span_fields, console_spans) =
             (self.shared.span_fields_in_logs, self.shared.console_spans);
@@ -187,18 +209,42 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<SpanState>() {
+            None => return,
+            Some(state) if !state.sampled => {
+                // Left for the registry to free with the span.
+                self.counters().spans_sampled_out.add_one();
+                return;
+            }
+            Some(_) => {}
+        }
+        let Some(state) = extensions.remove::<SpanState>() else {
             return;
         };
+        drop(extensions);
         self.shared.queue.push(Record::Span(SpanRecord {
             start_ticks: state.start_ticks,
             end_ticks: self.shared.clock.ticks(),
             metadata: span.metadata(),
-            context: state.context(),
+            context: state.context,
             parent_span_id: state.parent_span_id,
             thread_id: state.thread_id,
             payload: state.fields.into_boxed_slice(),
             error_field: state.error_field,
+            trace_state: state.trace_state,
         }));
+    }
+
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(std::ptr::from_ref(self).cast())
+        } else if id == TypeId::of::<ContextHook>() {
+            self.hook
+                .as_ref()
+                .map(|hook| std::ptr::from_ref(hook).cast())
+        } else {
+            None
+        }
     }
 }

@@ -12,10 +12,13 @@ mod layer;
 pub(crate) mod payload;
 #[cfg(feature = "metrics")]
 pub(crate) mod recorder;
+mod remote;
+pub(crate) mod sampler;
 #[cfg(feature = "metrics")]
 pub(crate) mod series;
 mod shared;
 mod skip;
+mod span_state;
 
 pub use collect::Collector;
 pub use layer::ClickHouseLayer;

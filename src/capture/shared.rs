@@ -24,6 +24,8 @@ pub(crate) struct CaptureShared {
     pub(crate) span_fields_in_logs: bool,
     /// Whether a log carries the spans around it for the console.
     pub(crate) console_spans: bool,
+    /// Which new traces are recorded.
+    pub(crate) sampler: super::sampler::Sampler,
 }
 
 impl CaptureShared {
@@ -100,6 +102,7 @@ impl CaptureShared {
                     severity: head.severity,
                     metadata: head.metadata,
                     trace: head.trace,
+                    trace_flags: u8::from(head.sampled),
                     thread_id,
                     payload: Payload::EMPTY,
                 }));
@@ -122,6 +125,8 @@ pub(super) struct LogHead {
     pub(super) severity: Severity,
     pub(super) metadata: Option<&'static tracing::Metadata<'static>>,
     pub(super) trace: Option<TraceContext>,
+    /// Whether the trace is sampled (`TraceFlags` 1).
+    pub(super) sampled: bool,
 }
 
 /// Scratch buffers larger than this are not kept for the next event.

@@ -71,6 +71,7 @@ pub(crate) type ConsoleWriter = Box<dyn Write + Send>;
 /// | `CLICKHOUSE_SPOOL_DIR` | unset | [`spool_dir`](Builder::spool_dir): the disk spool's directory; unset, no spool |
 /// | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | [`spool`](Builder::spool): disk space the spool may use |
 /// | `CLICKHOUSE_CLUSTER` | unset | [`cluster`](Builder::cluster): the schema `ON CLUSTER`, replicated, behind `Distributed` tables |
+/// | `CLICKHOUSE_TRACE_SAMPLE_RATIO` | `1` | [`trace_sample_ratio`](Builder::trace_sample_ratio): the share of new traces whose spans are recorded (parent-based; logs are always kept) |
 /// | `CLICKHOUSE_ASYNC_INSERT` | `false` | [`async_insert`](Builder::async_insert): server-side batching |
 /// | `RUST_LOG` | `info` | [`filter`](Builder::filter): what `install` and `build_subscriber` let through |
 ///

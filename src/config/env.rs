@@ -154,6 +154,12 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
             .ok(cluster.validate("CLICKHOUSE_CLUSTER"))
             .map(|()| cluster);
     }
+    if let Some(ratio) = read.var(
+        super::sampling::SAMPLE_RATIO_VAR,
+        super::sampling::parse_ratio,
+    ) {
+        config.trace_sample_ratio = ratio;
+    }
     if let Some(on) = read.var("CLICKHOUSE_ASYNC_INSERT", parse_bool) {
         config.async_insert = on;
     }

@@ -13,6 +13,7 @@ mod env;
 mod monitoring;
 mod options;
 mod resolved;
+mod sampling;
 mod scale;
 mod sections;
 mod values;

@@ -62,6 +62,8 @@ pub struct Config {
     pub(crate) create_schema: bool,
     pub(crate) dry_run: bool,
     pub(crate) global_metrics: bool,
+    /// The share of new traces whose spans are recorded (`config::sampling`).
+    pub(crate) trace_sample_ratio: f64,
 }
 
 impl Config {
@@ -97,6 +99,7 @@ impl Config {
             create_schema: true,
             dry_run: false,
             global_metrics: true,
+            trace_sample_ratio: 1.0,
         }
     }
 

@@ -45,6 +45,8 @@ pub(super) struct MemorySpan {
     pub(super) status: String,
     pub(super) status_message: String,
     pub(super) service: String,
+    pub(super) kind: String,
+    pub(super) trace_state: String,
 }
 
 /// A `metrics` row read back from a batch.
@@ -139,7 +141,7 @@ fn read_span(reader: &mut RowReader<'_>, service: &str) -> Option<MemorySpan> {
     let span_id = reader.string()?;
     let parent_span_id = reader.string()?;
     let name = reader.string()?;
-    let _kind = reader.string()?;
+    let kind = reader.string()?;
     Some(MemorySpan {
         timestamp_ns,
         trace_id,
@@ -151,7 +153,9 @@ fn read_span(reader: &mut RowReader<'_>, service: &str) -> Option<MemorySpan> {
         duration_ns: reader.u64()?,
         status: reader.string()?,
         status_message: reader.string()?,
+        trace_state: reader.string()?,
         service: service.to_owned(),
+        kind,
     })
 }
 

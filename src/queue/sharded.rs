@@ -384,6 +384,7 @@ mod tests {
             severity: Severity::Info,
             metadata: None,
             trace: None,
+            trace_flags: 0,
             thread_id: 0,
             payload: Payload::copy_of(&vec![0; payload_bytes]),
         })

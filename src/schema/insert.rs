@@ -37,17 +37,17 @@ pub(crate) fn insert_sql(table: Table) -> &'static str {
              FORMAT RowBinary"
         }
         Table::Spans => {
-            "INSERT INTO spans (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, \
-             ServiceName, ResourceAttributes, ScopeName, SpanAttributes, Duration, StatusCode, \
-             StatusMessage) \
-             SELECT Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, \
+            "INSERT INTO spans (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, \
+             SpanKind, ServiceName, ResourceAttributes, ScopeName, SpanAttributes, Duration, \
+             StatusCode, StatusMessage) \
+             SELECT Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, \
              {service:String}, \
              mapFromArrays({resource_keys:Array(String)}, {resource_values:Array(String)}), \
              ScopeName, SpanAttributes, Duration, StatusCode, StatusMessage \
              FROM input('Timestamp DateTime64(9), TraceId String, SpanId String, \
              ParentSpanId String, SpanName String, SpanKind String, ScopeName String, \
              SpanAttributes Map(String, String), Duration UInt64, StatusCode String, \
-             StatusMessage String') \
+             StatusMessage String, TraceState String') \
              FORMAT RowBinary"
         }
         Table::Events => {

@@ -322,6 +322,7 @@ mod tests {
             severity,
             metadata: None,
             trace: None,
+            trace_flags: 0,
             thread_id: 1,
             payload: Payload::copy_of(&buf),
         }

@@ -75,14 +75,14 @@ pub(super) fn field_entries(payload: &[u8]) -> impl Iterator<Item = (&[u8], Raw<
     })
 }
 
-/// `TraceId`, `SpanId` and `TraceFlags` (sampled inside a span) of a log row.
+/// `TraceId`, `SpanId` and `TraceFlags` (1 in a sampled trace) of a log row.
 #[inline]
-pub(super) fn put_trace(out: &mut Vec<u8>, trace: Option<TraceContext>) {
+pub(super) fn put_trace(out: &mut Vec<u8>, trace: Option<TraceContext>, flags: u8) {
     match trace {
         Some(trace) => {
             put_hex(out, trace.trace_id(), 32);
             put_hex(out, u128::from(trace.span_id()), 16);
-            put_u8(out, 1);
+            put_u8(out, flags);
         }
         None => {
             put_str(out, "");

@@ -54,7 +54,7 @@ impl Encoder {
         let origin = self.origins.get(callsite, origin);
 
         put_i64(out, self.anchor.unix_ns(record.ticks));
-        put_trace(out, record.trace);
+        put_trace(out, record.trace, record.trace_flags);
         put_str(out, record.severity.as_str());
         put_u8(out, record.severity.number());
         put_bytes(out, message);

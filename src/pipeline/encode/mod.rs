@@ -17,3 +17,4 @@ mod span;
 pub(crate) use encoder::Encoder;
 #[cfg(feature = "metrics")]
 pub(crate) use metric::encode_metric;
+pub(crate) use span::add_trace_state;

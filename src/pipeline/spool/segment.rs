@@ -15,7 +15,8 @@ pub(super) const MAGIC: &[u8; 8] = b"TCSPOOL\x01";
 pub(super) const RECORD_HEADER: u64 = 8;
 /// No batch is this large; a longer length means a corrupt record.
 const MAX_RECORD: u32 = 1 << 30;
-const PAYLOAD_VERSION: u8 = 1;
+/// 2: `spans` rows end with `TraceState`; version 1's are read too.
+const PAYLOAD_VERSION: u8 = 2;
 
 /// What a segment holds: where its records start, their rows, and where
 /// the intact part ends.
@@ -149,17 +150,23 @@ pub(crate) fn record_len(batch: &Batch) -> u64 {
 /// The batch a payload holds.
 pub(crate) fn decode_payload(payload: &[u8]) -> Option<Batch> {
     let mut reader = RowReader::new(payload);
-    if reader.u8()? != PAYLOAD_VERSION {
+    let version = reader.u8()?;
+    if version != PAYLOAD_VERSION && version != 1 {
         return None;
     }
     let table = Table::from_code(reader.u8()?)?;
     let rows = reader.u64()?;
     let token = reader.string()?;
     let params = reader.string_map()?;
+    let body = match (version, table) {
+        // Spans rows from before `TraceState`.
+        (1, Table::Spans) => Bytes::from(crate::pipeline::encode::add_trace_state(reader.rest())?),
+        _ => Bytes::copy_from_slice(reader.rest()),
+    };
     Some(Batch {
         table,
         rows,
-        body: Bytes::copy_from_slice(reader.rest()),
+        body,
         constants: Arc::new(BatchConstants { params }),
         token,
     })

@@ -38,6 +38,10 @@ pub struct SpanEntry {
     pub status_message: String,
     /// `SpanAttributes`: the span's fields.
     pub attributes: Vec<(String, String)>,
+    /// `SpanKind`: `Internal`, `Server`, `Client`, `Producer` or `Consumer`.
+    pub kind: String,
+    /// `TraceState`: the `tracestate` the trace came with.
+    pub trace_state: String,
 }
 
 impl SpanEntry {
@@ -74,6 +78,8 @@ impl From<MemorySpan> for SpanEntry {
             status: span.status,
             status_message: span.status_message,
             attributes: span.attributes,
+            kind: span.kind,
+            trace_state: span.trace_state,
         }
     }
 }
@@ -99,7 +105,8 @@ impl std::ops::Deref for Spans {
 pub(super) const SPAN_COLUMNS: &str = "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, \
      TraceId AS trace_id, SpanId AS span_id, ParentSpanId AS parent_span_id, \
      SpanName AS name, ServiceName AS service, ScopeName AS source, Duration AS duration_ns, \
-     StatusCode AS status, StatusMessage AS status_message, SpanAttributes AS attributes \
+     StatusCode AS status, StatusMessage AS status_message, SpanAttributes AS attributes, \
+     SpanKind AS kind, TraceState AS trace_state \
      FROM spans";
 
 impl QueryClient {

@@ -228,6 +228,8 @@ mod tests {
             status: "Unset".into(),
             status_message: String::new(),
             attributes: vec![],
+            kind: "Internal".into(),
+            trace_state: String::new(),
         }
     }
 

@@ -237,7 +237,7 @@ mod tests {
             "timestamp_ns": start_ms * 1_000_000, "trace_id": "t", "span_id": id,
             "parent_span_id": "", "name": name, "service": "checkout", "source": "app",
             "duration_ns": ms * 1_000_000, "status": status, "status_message": "card declined",
-            "attributes": [],
+            "attributes": [], "kind": "Internal", "trace_state": "",
         }))
         .unwrap()
     }

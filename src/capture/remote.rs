@@ -1,0 +1,58 @@
+//! How `propagation` reaches our spans: setting a remote parent on a span
+//! already created, and reading the context a span passes on.
+
+use tracing::span::Id;
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::layer::ClickHouseLayer;
+use super::span_state::{Parent, SpanState, innermost};
+use crate::propagation::{ContextHook, RemoteContext, SpanContext};
+use crate::threads;
+
+/// The hook for a layer added to a subscriber of type `S`.
+pub(super) fn hook<S>() -> ContextHook
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    ContextHook {
+        set_parent: set_parent::<S>,
+        context: context::<S>,
+    }
+}
+
+fn set_parent<S>(dispatch: &Dispatch, id: &Id, remote: &RemoteContext)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(layer) = dispatch.downcast_ref::<ClickHouseLayer>() else {
+        return;
+    };
+    layer.count_rejection(remote);
+    let (Some(parent), Some(subscriber)) = (Parent::remote(remote), dispatch.downcast_ref::<S>())
+    else {
+        return;
+    };
+    let Some(span) = subscriber.span(id) else {
+        return;
+    };
+    let mut extensions = span.extensions_mut();
+    let Some(state) = extensions.get_mut::<SpanState>() else {
+        return;
+    };
+    let was_sampled = state.sampled;
+    state.adopt(parent);
+    if state.sampled && !was_sampled {
+        // Recorded from now on.
+        state.start_ticks = layer.shared().clock.ticks();
+        state.thread_id = threads::current_id();
+    }
+}
+
+fn context<S>(dispatch: &Dispatch, id: &Id) -> Option<SpanContext>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = dispatch.downcast_ref::<S>()?.span(id)?;
+    innermost(&span, SpanState::span_context)
+}
