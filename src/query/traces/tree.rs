@@ -23,6 +23,10 @@ pub struct SpanNode {
     pub logs: Vec<LogEntry>,
     /// The spans it started, by start.
     pub children: Vec<SpanNode>,
+    /// Whether the span names a parent that is not in the trace's rows: not
+    /// sampled there, not closed or arrived yet, or in a service whose
+    /// spans are not stored here. Such a span is one of the trace's roots.
+    pub parent_missing: bool,
 }
 
 impl Drop for SpanNode {
@@ -43,7 +47,8 @@ pub struct Trace {
     /// The trace's id.
     pub trace_id: String,
     /// The spans without a parent in the trace (the root, and spans whose
-    /// parent has no row, e.g. it has not closed yet), by start.
+    /// parent has no row, marked [`parent_missing`](SpanNode::parent_missing)),
+    /// by start.
     pub roots: Vec<SpanNode>,
     /// Logs of the trace whose span has no row (yet), oldest first.
     pub unattached_logs: Vec<LogEntry>,
@@ -58,6 +63,18 @@ impl Trace {
     /// Whether nothing of the trace was found.
     pub fn is_empty(&self) -> bool {
         self.roots.is_empty() && self.unattached_logs.is_empty()
+    }
+
+    /// The services of its spans, each once, in the order of
+    /// [`spans`](Self::spans).
+    pub fn services(&self) -> Vec<&str> {
+        let mut services: Vec<&str> = Vec::new();
+        for (_, span) in self.spans() {
+            if !services.contains(&span.service.as_str()) {
+                services.push(&span.service);
+            }
+        }
+        services
     }
 
     /// Every span, depth first, with its depth (0 for a root).
@@ -182,6 +199,7 @@ fn build_tree(spans: Vec<SpanEntry>, logs: Vec<LogEntry>) -> (Vec<SpanNode>, Vec
                 span,
                 logs,
                 children: Vec::new(),
+                parent_missing: false,
             })
         })
         .collect();
@@ -207,6 +225,9 @@ fn build_tree(spans: Vec<SpanEntry>, logs: Vec<LogEntry>) -> (Vec<SpanNode>, Vec
         stack.extend(node.children.iter_mut());
     }
     let mut roots: Vec<SpanNode> = roots.into_iter().filter_map(|r| nodes[r].take()).collect();
+    for root in &mut roots {
+        root.parent_missing = !root.span.parent_span_id.is_empty();
+    }
     roots.sort_by(by_start);
     (roots, unattached)
 }
@@ -263,6 +284,8 @@ mod tests {
         let (roots, unattached) = build_tree(spans, logs);
         let names: Vec<&str> = roots.iter().map(|r| r.span.name.as_str()).collect();
         assert_eq!(names, ["root", "orphan"]);
+        let missing: Vec<bool> = roots.iter().map(|r| r.parent_missing).collect();
+        assert_eq!(missing, [false, true], "the orphan is kept and marked");
         let root = &roots[0];
         assert_eq!(root.logs[0].message, "top");
         let children: Vec<&str> = root.children.iter().map(|c| c.span.name.as_str()).collect();

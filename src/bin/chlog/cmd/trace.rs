@@ -72,17 +72,23 @@ pub(crate) struct Row<'a> {
     span: &'a SpanEntry,
     logs: &'a [LogEntry],
     has_children: bool,
+    /// A root whose parent has no row: drawn under a line that says so.
+    parent_missing: bool,
 }
 
 /// Every span of the trace, depth first, with the prefix that draws the tree.
 fn walk(trace: &Trace) -> Vec<Row<'_>> {
     let mut rows = Vec::new();
     // (the node, its own connector, the prefix of its children)
+    // A root whose parent is missing hangs under the line that says so.
     let mut stack: Vec<(&SpanNode, String, String)> = trace
         .roots
         .iter()
         .rev()
-        .map(|n| (n, String::new(), String::new()))
+        .map(|n| match n.parent_missing {
+            true => (n, "└─ ".to_owned(), "   ".to_owned()),
+            false => (n, String::new(), String::new()),
+        })
         .collect();
     while let Some((node, connector, below)) = stack.pop() {
         let count = node.children.len();
@@ -98,6 +104,7 @@ fn walk(trace: &Trace) -> Vec<Row<'_>> {
             span: &node.span,
             logs: &node.logs,
             has_children: count > 0,
+            parent_missing: node.parent_missing,
         });
     }
     rows
@@ -125,10 +132,18 @@ pub(crate) fn tree(
         .unwrap_or(start);
     let total = (end - start).max(1) as f64;
     let logs: usize = rows.iter().map(|r| r.logs.len()).sum::<usize>() + unattached.len();
+    let mut services: Vec<&str> = Vec::new();
+    for row in rows {
+        if !services.contains(&row.span.service.as_str()) {
+            services.push(&row.span.service);
+        }
+    }
     let mut lines = vec![format!(
-        "trace {}: {} spans, {} logs, {}, from {}",
+        "trace {}: {} spans in {} service{}, {} logs, {}, from {}",
         palette.paint(BOLD, &escape(trace_id)),
         rows.len(),
+        services.len(),
+        if services.len() == 1 { "" } else { "s" },
         logs,
         duration(Duration::from_nanos(
             u64::try_from(end - start).unwrap_or(0)
@@ -159,6 +174,15 @@ pub(crate) fn tree(
     };
     for row in rows {
         let span = row.span;
+        if row.parent_missing {
+            lines.push(palette.paint(
+                YELLOW,
+                &format!(
+                    "⋯ parent {} not stored (not sampled there, not arrived yet, or not a service stored here)",
+                    escape(&span.parent_span_id)
+                ),
+            ));
+        }
         let name = format!("{}{}", row.connector, escape(&span.name));
         let from = (span.timestamp_ns - start) as f64 / total;
         let to = from + span.duration_ns as f64 / total;
@@ -206,7 +230,8 @@ fn trace_json(trace: &Trace) -> serde_json::Value {
         .map(|(depth, s)| {
             json!({
                 "depth": depth, "span_id": s.span_id, "parent_span_id": s.parent_span_id,
-                "name": s.name, "service": s.service, "start": time(s.timestamp_ns),
+                "parent_missing": depth == 0 && !s.parent_span_id.is_empty(),
+                "name": s.name, "service": s.service, "kind": s.kind, "start": time(s.timestamp_ns),
                 "duration_ns": s.duration_ns, "status": s.status, "status_message": s.status_message,
                 "attributes": s.attributes.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             })
@@ -225,7 +250,8 @@ fn trace_json(trace: &Trace) -> serde_json::Value {
         .into_iter()
         .filter_map(|l| serde_json::from_str(&line(l, style)).ok())
         .collect();
-    json!({ "trace_id": trace.trace_id, "truncated": trace.truncated, "spans": spans, "logs": logs })
+    json!({ "trace_id": trace.trace_id, "truncated": trace.truncated, "services": trace.services(),
+            "spans": spans, "logs": logs })
 }
 
 #[cfg(test)]
@@ -262,6 +288,7 @@ mod tests {
                 span,
                 logs,
                 has_children,
+                parent_missing: false,
             };
         let logs: &'static [LogEntry] = Box::leak(Box::new(logs));
         let rows = [
@@ -273,7 +300,7 @@ mod tests {
         let bar = |from: usize, len: usize| format!("{}{}", " ".repeat(from), "█".repeat(len));
         assert_eq!(
             lines[0],
-            "trace t: 3 spans, 1 logs, 1 s, from 1970-01-01T00:00:00.000000Z"
+            "trace t: 3 spans in 1 service, 1 logs, 1 s, from 1970-01-01T00:00:00.000000Z"
         );
         assert_eq!(
             lines[1],

@@ -44,8 +44,12 @@ pub(crate) async fn trace(State(state): State<Shared>, RawQuery(query): RawQuery
                 "depth": depth,
                 "span_id": span.span_id,
                 "parent_span_id": span.parent_span_id,
+                // A root that names a parent without a row (another
+                // service's, unsampled, not arrived yet): shown, marked.
+                "parent_missing": *depth == 0 && !span.parent_span_id.is_empty(),
                 "name": span.name,
                 "service": span.service,
+                "kind": span.kind,
                 "offset_ns": span.timestamp_ns - start,
                 "duration_ns": span.duration_ns,
                 "status": span.status,
@@ -57,6 +61,7 @@ pub(crate) async fn trace(State(state): State<Shared>, RawQuery(query): RawQuery
         .collect();
     Ok(axum::Json(json!({
         "trace_id": trace.trace_id,
+        "services": trace.services(),
         "start_ns": start.to_string(),
         "duration_ns": end - start,
         "spans": spans,

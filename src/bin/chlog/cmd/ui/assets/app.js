@@ -391,21 +391,34 @@ function drawTrace(trace) {
   $('trace-id').textContent = trace.trace_id;
   const total = Number(trace.duration_ns) || 1;
   const logs = trace.spans.reduce((n, s) => n + s.logs.length, trace.unattached_logs.length);
+  const services = trace.services.length === 1 ? '1 service' : `${trace.services.length} services`;
   $('trace-info').textContent = trace.spans.length
-    ? `${trace.spans.length} spans · ${duration(total)} · ${logs} logs${trace.truncated ? ' · truncated' : ''}`
+    ? `${trace.spans.length} spans · ${services} · ${duration(total)} · ${logs} logs${trace.truncated ? ' · truncated' : ''}`
     : 'No spans stored for this trace.';
-  const rows = trace.spans.map((span) => {
-    const label = el('div', { class: 'span-label', title: `${span.service}: ${span.name}` }, span.name + ' ', el('span', { class: 'dim' }, span.service));
-    label.style.paddingLeft = (span.depth * 12) + 'px';
+  const rows = [];
+  for (const span of trace.spans) {
+    // A span whose parent has no row hangs under a line that says so.
+    if (span.parent_missing) {
+      rows.push(el('div', { class: 'span-missing', 'data-parent': span.parent_span_id,
+        title: 'not sampled there, not arrived yet, or from a service not stored here' },
+      `⋯ parent ${span.parent_span_id} not stored`));
+    }
+    const depth = span.depth + (span.parent_missing ? 1 : 0);
+    const label = el('div', { class: 'span-label', title: `${span.service}: ${span.name} (${span.kind})` },
+      span.name + ' ', el('span', { class: 'span-service' }, span.service));
+    label.style.paddingLeft = (depth * 12) + 'px';
     const bar = el('div', { class: 'span-bar' + (span.status === 'Error' ? ' error' : '') });
     const left = (Number(span.offset_ns) / total) * 100, width = (Number(span.duration_ns) / total) * 100;
     bar.style.left = left + '%';
     bar.style.width = width + '%';
     bar.title = `${duration(span.duration_ns)} from ${duration(span.offset_ns)}${span.status_message ? ' — ' + span.status_message : ''}`;
-    return el('div', { class: 'span-row', 'data-name': span.name, 'data-depth': span.depth, 'data-status': span.status,
+    rows.push(el('div', { class: 'span-row' + (span.parent_missing ? ' orphan' : ''), 'data-name': span.name,
+      'data-depth': span.depth, 'data-status': span.status, 'data-service': span.service, 'data-kind': span.kind,
+      'data-span-id': span.span_id, 'data-parent-span-id': span.parent_span_id,
+      'data-parent-missing': span.parent_missing ? 'true' : 'false',
       'data-offset-ns': span.offset_ns, 'data-duration-ns': span.duration_ns, 'data-logs': span.logs.length },
-    label, el('div', { class: 'span-track' }, bar), el('span', { class: 'span-time' }, duration(span.duration_ns)));
-  });
+    label, el('div', { class: 'span-track' }, bar), el('span', { class: 'span-time' }, duration(span.duration_ns))));
+  }
   $('waterfall').replaceChildren(...rows);
 }
 
