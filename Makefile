@@ -28,6 +28,10 @@ VENV_STAMP := $(VENV)/.installed
 CONFORMANCE_VENV := target/conformance-venv
 CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
 
+# Every feature the tests cover: chlog, the middleware with axum's routes,
+# and the tracing-opentelemetry interop.
+TEST_FEATURES := cli,axum,opentelemetry
+
 .PHONY: demo test venv devserver lint clean-venv conformance browser ui-bench bench-async-insert
 
 venv: $(VENV_STAMP)
@@ -42,9 +46,9 @@ demo: venv
 	scripts/with-devserver.sh --data target/devserver-demo -- scripts/demo.sh
 
 test: venv browser
-	cargo build --all-targets --features cli
+	cargo build --all-targets --features $(TEST_FEATURES)
 	$(VENV)/bin/python -m unittest discover -s devserver -p 'test_*.py' -v
-	scripts/with-devserver.sh -- sh -c 'cargo test --all-targets --features cli && cargo test --doc --features cli'
+	scripts/with-devserver.sh -- sh -c 'cargo test --all-targets --features $(TEST_FEATURES) && cargo test --doc --features $(TEST_FEATURES)'
 
 # The browser tests/ui.rs drives: Debian's chromium and its WebDriver, installed
 # (with one apt-get update) only when either is missing.
@@ -78,6 +82,8 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features cli -- -D warnings
 	cargo clippy --no-default-features --all-targets -- -D warnings
+	cargo clippy --all-targets --features $(TEST_FEATURES) -- -D warnings
+	cargo clippy --no-default-features --features middleware -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 	python3 ../shared/tools/module-cycles.py src
 

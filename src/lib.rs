@@ -54,6 +54,8 @@ mod ids;
 pub mod middleware;
 #[cfg(feature = "monitor")]
 pub mod monitor;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod pipeline;
 pub mod propagation;
 pub mod query;

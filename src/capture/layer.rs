@@ -114,12 +114,16 @@ where
                     span_id: 0,
                     sampled: self.shared.sampler.sample_root(trace_id),
                     trace_state: TraceState::default(),
+                    remote: false,
                 }
             });
         let context = TraceContext::new(parent.trace_id, new_span_id());
         let mut state = SpanState {
             context,
             parent_span_id: parent.span_id,
+            remote_parent: parent.remote,
+            #[cfg(feature = "opentelemetry")]
+            otel_synced: false,
             sampled: parent.sampled,
             trace_state: parent.trace_state,
             start_ticks: 0,
@@ -146,6 +150,11 @@ where
             state.thread_id = threads::current_id();
         }
         span.extensions_mut().insert(state);
+    }
+
+    #[cfg(feature = "opentelemetry")]
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        remote::take_opentelemetry_ids(id, &ctx);
     }
 
     fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: Context<'_, S>) {

@@ -15,6 +15,11 @@ pub(super) struct SpanState {
     pub(super) context: TraceContext,
     /// 0 for a root.
     pub(super) parent_span_id: u64,
+    /// Whether the parent is another process's (its id came with the request).
+    pub(super) remote_parent: bool,
+    /// Whether the ids were taken from the span's OpenTelemetry span.
+    #[cfg(feature = "opentelemetry")]
+    pub(super) otel_synced: bool,
     /// Whether the span is recorded (a `spans` row at close).
     pub(super) sampled: bool,
     pub(super) trace_state: TraceState,
@@ -34,6 +39,8 @@ pub(super) struct Parent {
     pub(super) span_id: u64,
     pub(super) sampled: bool,
     pub(super) trace_state: TraceState,
+    /// Another process's span.
+    pub(super) remote: bool,
 }
 
 impl Parent {
@@ -45,6 +52,7 @@ impl Parent {
             span_id: parent.parent_id(),
             sampled: parent.is_sampled(),
             trace_state: remote.trace_state().clone(),
+            remote: true,
         })
     }
 }
@@ -57,6 +65,7 @@ impl SpanState {
             span_id: self.context.span_id(),
             sampled: self.sampled,
             trace_state: self.trace_state.clone(),
+            remote: false,
         }
     }
 
@@ -75,6 +84,7 @@ impl SpanState {
         let span_id = NonZeroU64::new(self.context.span_id()).unwrap_or(NonZeroU64::MIN);
         self.context = TraceContext::new(parent.trace_id, span_id);
         self.parent_span_id = parent.span_id;
+        self.remote_parent = parent.remote;
         self.sampled = parent.sampled;
         self.trace_state = parent.trace_state;
         if !self.sampled {

@@ -192,8 +192,26 @@ impl RemoteContext {
                 PENDING.set(self.0.take());
             }
         }
-        let _restore = Restore(previous);
-        make()
+        let restore = Restore(previous);
+        let span = make();
+        drop(restore);
+        #[cfg(feature = "opentelemetry")]
+        self.give_to_opentelemetry(&span);
+        span
+    }
+
+    /// Makes the parent OpenTelemetry's too, so both continue one trace.
+    #[cfg(feature = "opentelemetry")]
+    fn give_to_opentelemetry(&self, span: &Span) {
+        if let Some(parent) = self.parent {
+            crate::otel::set_remote_parent(
+                span,
+                parent.trace_id(),
+                parent.parent_id(),
+                parent.is_sampled(),
+                self.state.as_str(),
+            );
+        }
     }
 }
 
@@ -220,6 +238,8 @@ pub fn set_parent(span: &Span, remote: &RemoteContext) {
             (hook.set_parent)(dispatch, id, remote);
         }
     });
+    #[cfg(feature = "opentelemetry")]
+    remote.give_to_opentelemetry(span);
 }
 
 /// What a span passes on: its trace, its own id, whether it is sampled,
