@@ -21,6 +21,8 @@
 //! - `ours, 64k queue`: the same with a queue that holds a whole round, so
 //!   nothing is dropped (the default queue drops what a burst of two
 //!   threads at full speed leaves no room for);
+//! - `ours, unsampled`: ours with a trace sample ratio of 0 (spans are
+//!   tracked for their logs' trace ids, and not recorded);
 //! - `init() defaults`: the subscriber `init()` installs (the `info` filter,
 //!   our layer, the console), the console's lines going to `/dev/null`, the
 //!   monitor and pipeline metrics on, a dry run;
@@ -79,6 +81,23 @@ fn ours_roomy() -> Subject {
         .unwrap();
     Subject {
         name: "ours, 64k queue",
+        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
+        telemetry: Some(telemetry),
+        _appender: None,
+    }
+}
+
+/// Ours with no trace sampled (ratio 0): a span cycle that records
+/// nothing, against the registry alone.
+fn ours_unsampled() -> Subject {
+    let (layer, telemetry) = dry_run()
+        .trace_sample_ratio(0.0)
+        .unwrap()
+        .quiet()
+        .build()
+        .unwrap();
+    Subject {
+        name: "ours, unsampled",
         dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
         telemetry: Some(telemetry),
         _appender: None,
@@ -186,6 +205,7 @@ fn run(kind: &str, work: fn(u64), threads: usize, rounds: u64, calls: u64) {
     let subjects = [
         ours(),
         ours_roomy(),
+        ours_unsampled(),
         init_defaults(),
         appender(PEER, true),
         appender("fmt() text", false),

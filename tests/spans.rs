@@ -271,3 +271,79 @@ async fn logs_carry_the_ids_of_their_span_and_optionally_its_fields() {
         .unwrap();
     assert_eq!(flags, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otel_fields_set_the_name_kind_and_status_columns() {
+    let (dispatch, telemetry) = start("otel_fields");
+    dispatcher::with_default(&dispatch, || {
+        let order = 7;
+        drop(tracing::info_span!(
+            "publish",
+            otel.name = format!("orders.{order} publish").as_str(),
+            otel.kind = "producer",
+            messaging.system = "kafka",
+        ));
+        let failed = tracing::info_span!(
+            "call",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+        );
+        failed.record("otel.status_code", "error");
+        failed.record("otel.status_message", "upstream said 503");
+        drop(failed);
+        // An explicit `ok` wins over an error field.
+        drop(tracing::info_span!(
+            "retried",
+            error = "first try failed",
+            otel.status_code = "ok"
+        ));
+    });
+    telemetry.flush(FLUSH).unwrap();
+    #[derive(Debug, Deserialize, clickhouse::Row)]
+    struct Columns {
+        name: String,
+        kind: String,
+        status: String,
+        message: String,
+        keys: Vec<String>,
+    }
+    let rows: Vec<Columns> = telemetry
+        .query()
+        .client()
+        .query(
+            "SELECT SpanName AS name, SpanKind AS kind, StatusCode AS status, \
+             StatusMessage AS message, arrayFilter(k -> NOT startsWith(k, 'code.') \
+             AND NOT startsWith(k, 'thread.'), mapKeys(SpanAttributes)) AS keys \
+             FROM spans ORDER BY Timestamp",
+        )
+        .fetch_all()
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str, &str, &str, Vec<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.kind.as_str(),
+                r.status.as_str(),
+                r.message.as_str(),
+                r.keys.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "orders.7 publish",
+                "Producer",
+                "Unset",
+                "",
+                vec!["messaging.system"]
+            ),
+            ("call", "Client", "Error", "upstream said 503", vec![]),
+            ("retried", "Internal", "Ok", "", vec!["error"]),
+        ]
+    );
+}

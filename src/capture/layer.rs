@@ -218,20 +218,13 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let mut extensions = span.extensions_mut();
-        match extensions.get_mut::<SpanState>() {
-            None => return,
-            Some(state) if !state.sampled => {
-                // Left for the registry to free with the span.
-                self.counters().spans_sampled_out.add_one();
-                return;
-            }
-            Some(_) => {}
-        }
-        let Some(state) = extensions.remove::<SpanState>() else {
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
             return;
         };
-        drop(extensions);
+        if !state.sampled {
+            self.counters().spans_sampled_out.add_one();
+            return;
+        }
         self.shared.queue.push(Record::Span(SpanRecord {
             start_ticks: state.start_ticks,
             end_ticks: self.shared.clock.ticks(),

@@ -154,10 +154,7 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
             .ok(cluster.validate("CLICKHOUSE_CLUSTER"))
             .map(|()| cluster);
     }
-    if let Some(ratio) = read.var(
-        super::sampling::SAMPLE_RATIO_VAR,
-        super::sampling::parse_ratio,
-    ) {
+    if let Some(ratio) = read.var(super::ratio::SAMPLE_RATIO_VAR, super::ratio::parse_ratio) {
         config.trace_sample_ratio = ratio;
     }
     if let Some(on) = read.var("CLICKHOUSE_ASYNC_INSERT", parse_bool) {

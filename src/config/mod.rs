@@ -12,6 +12,7 @@ mod cluster;
 mod env;
 mod monitoring;
 mod options;
+mod ratio;
 mod resolved;
 mod sampling;
 mod scale;

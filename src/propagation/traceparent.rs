@@ -108,9 +108,9 @@ impl TraceParent {
     pub fn to_bytes(&self) -> [u8; TRACEPARENT_LEN] {
         let mut out = [b'-'; TRACEPARENT_LEN];
         out[0..2].copy_from_slice(b"00");
-        put_hex(&mut out[3..35], self.trace_id.get());
-        put_hex(&mut out[36..52], u128::from(self.parent_id.get()));
-        put_hex(&mut out[53..55], u128::from(self.flags & Self::SAMPLED));
+        put_hex(&mut out[3..35], &self.trace_id.get().to_be_bytes());
+        put_hex(&mut out[36..52], &self.parent_id.get().to_be_bytes());
+        put_hex(&mut out[53..55], &[self.flags & Self::SAMPLED]);
         out
     }
 }
@@ -151,12 +151,12 @@ fn hex(digits: &[u8]) -> Option<u128> {
     Some(n)
 }
 
-/// `value` as `out.len()` lower-case hex digits.
+/// `bytes` as lower-case hex digits into `out` (twice as long).
 #[inline]
-fn put_hex(out: &mut [u8], value: u128) {
+fn put_hex(out: &mut [u8], bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let len = out.len();
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = DIGITS[((value >> ((len - 1 - i) * 4)) & 0xf) as usize];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
 }
