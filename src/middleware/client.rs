@@ -75,7 +75,8 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let span = call_span(&request);
-        if let Some(context) = SpanContext::of(&span) {
+        // The call's span, or (if a filter left it out) the one around it.
+        if let Some(context) = SpanContext::of(&span).or_else(SpanContext::current) {
             context.inject(request.headers_mut());
         }
         let future = span.in_scope(|| self.inner.call(request));

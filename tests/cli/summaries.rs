@@ -195,7 +195,9 @@ async fn events_trace_and_slow_operations() {
     let trace = db.run(&["trace", TRACE]);
     let lines = trace.expect(0);
     assert!(
-        lines[0].starts_with(&format!("trace {TRACE}: 3 spans, 5 logs, 1.2 s, from ")),
+        lines[0].starts_with(&format!(
+            "trace {TRACE}: 3 spans in 2 services, 5 logs, 1.2 s, from "
+        )),
         "{lines:?}"
     );
     let span = |name: &str| *lines.iter().find(|l| l.contains(name)).unwrap();
