@@ -73,13 +73,18 @@ bench-async-insert: venv
 devserver: venv
 	$(VENV)/bin/python devserver/chdevserver.py --port 8123 --data target/devserver-data
 
+# What CI checks besides the tests: formatting, clippy for every feature set,
+# the docs (warnings denied), and no import cycle between modules.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features cli -- -D warnings
-	cargo clippy --no-default-features --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
-	python3 ../shared/tools/module-cycles.py src
+	cargo clippy --all-targets --no-default-features -- -D warnings
+	cargo clippy --all-targets --no-default-features --features alerts -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features cli
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --no-default-features
+	$(PYTHON) -m unittest discover -s scripts -p 'test_*.py'
+	$(PYTHON) scripts/module-cycles.py src
 
 clean-venv:
 	rm -rf $(VENV)

@@ -89,9 +89,11 @@ pub struct Builder {
     /// Which of host, port and secure a setter set (`HOST`, `PORT`,
     /// `SECURE`): all three replace `CLICKHOUSE_URL`.
     endpoint_set: u8,
-    /// Rules the guard evaluates ([`Builder::alerts`](crate::Builder::alerts)).
+    /// The rules the guard evaluates, as [`Builder::alerts`](crate::Builder::alerts)
+    /// (in `telemetry`, beside the exits that start them) left them: opaque
+    /// here, so that the configuration, below alerting, does not depend on it.
     #[cfg(feature = "alerts")]
-    pub(crate) alerts: Option<crate::alert::Alerts>,
+    pub(crate) alerts: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 const HOST: u8 = 1;
@@ -118,6 +120,25 @@ impl From<Config> for Builder {
             #[cfg(feature = "alerts")]
             alerts: None,
         }
+    }
+}
+
+impl Config {
+    /// The configuration from the process environment (see the
+    /// [`Builder`]'s table); a shorthand for `builder().build_config()`,
+    /// for programs that only read history back or manage the schema.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the first invalid variable.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Builder::from_env().build_config()
+    }
+
+    /// A builder starting from this configuration (not from the
+    /// environment), to change some of it.
+    pub fn into_builder(self) -> Builder {
+        Builder::from(self)
     }
 }
 

@@ -157,10 +157,10 @@ impl Builder {
         self
     }
 
-    /// Whether [`install`](Builder::install) also makes our
-    /// [`MetricsRecorder`](crate::MetricsRecorder) the global `metrics`
-    /// recorder (feature `metrics`). Turn it off to install your own, or a
-    /// fan-out of ours and another ([`Telemetry::recorder`](crate::Telemetry::recorder)).
+    /// Whether [`install`](Builder::install) also makes our `MetricsRecorder`
+    /// the global `metrics` recorder (feature `metrics`). Turn it off to
+    /// install your own, or a fan-out of ours and another
+    /// (`Telemetry::recorder`).
     pub fn global_metrics(mut self, install: bool) -> Self {
         self.config.global_metrics = install;
         self
