@@ -87,6 +87,12 @@ pub mod fuzzing {
     pub use crate::pipeline::spool::read_segment_image;
 }
 
+/// The queue's models for loom's checker (`tests/loom.rs`, built with
+/// `--cfg tracing_clickhouse_loom`); not part of the API.
+#[cfg(tracing_clickhouse_loom)]
+#[doc(hidden)]
+pub use queue::models as queue_models;
+
 /// README's examples, compiled as doctests so they cannot rot.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
