@@ -24,10 +24,13 @@ mod reader;
 mod value;
 mod writer;
 
+pub use reader::read_payload;
 pub(crate) use reader::{Entry, entries};
 pub(crate) use value::Raw;
 pub use value::Value;
 pub(crate) use writer::{PayloadWriter, cut_at_char_boundary};
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;
