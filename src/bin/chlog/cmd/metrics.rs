@@ -48,8 +48,9 @@ pub(crate) struct MetricsArgs {
     /// avg, min, max and count per minute, hour (metrics_hourly) or day (metrics_daily)
     #[arg(long, value_enum, value_name = "WIDTH")]
     agg: Option<Width>,
-    /// How many of the latest points to list
-    #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
+    /// How many of the latest points to list (1 to 1000000)
+    #[arg(long, short = 'n', default_value_t = 20, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::cmd::MAX_LIMIT))]
     limit: usize,
     /// One JSON object per point (or per bucket with --agg)
     #[arg(long)]
