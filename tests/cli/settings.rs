@@ -66,6 +66,26 @@ fn a_connection_flag_refused_by_the_library_is_named_as_typed() {
 }
 
 #[test]
+fn filters_the_library_refuses_are_named_by_their_flags() {
+    let db = Db::empty("cli_filter_names");
+    // Named `LogQuery::token` and `LogQuery`, before.
+    let stderr = refused(&db, &["logs", "-w", "time-out"]);
+    assert!(
+        stderr.starts_with("chlog: --word: \"time-out\""),
+        "{stderr}"
+    );
+    let pairs: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+    let mut args = vec!["logs"];
+    for pair in &pairs {
+        args.extend(["-a", pair]);
+    }
+    let stderr = refused(&db, &args);
+    assert!(stderr.starts_with("chlog: --attr: at most 32"), "{stderr}");
+    args[0] = "stats";
+    assert!(refused(&db, &args).starts_with("chlog: --attr: "));
+}
+
+#[test]
 fn a_password_file_is_read_to_its_first_line_and_checked() {
     let db = Db::empty("cli_password_file");
     let dir = crate::common::temp_dir("cli_password_file");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use tracing_clickhouse::query::{
-    Aggregate, Granularity, MetricPoint, MetricQuery, Quantiles, Rate,
+    Aggregate, Granularity, MAX_ATTRIBUTE_FILTERS, MetricPoint, MetricQuery, Quantiles, Rate,
 };
 
 use super::filters::pair;
@@ -72,6 +72,12 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
         Some(Duration::from_secs(3600)),
     )?;
     let mut query = MetricQuery::new(&args.name);
+    if args.attributes.len() > MAX_ATTRIBUTE_FILTERS {
+        return Err(crate::fail::bad_option(
+            "--attr",
+            format!("at most {MAX_ATTRIBUTE_FILTERS} of them"),
+        ));
+    }
     for (key, value) in &args.attributes {
         query = query.attribute(key, value);
     }

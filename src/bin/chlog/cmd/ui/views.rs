@@ -46,7 +46,7 @@ pub(crate) async fn trace(State(state): State<Shared>, RawQuery(query): RawQuery
                 "parent_span_id": span.parent_span_id,
                 "name": span.name,
                 "service": span.service,
-                "offset_ns": span.timestamp_ns - start,
+                "offset_ns": span.timestamp_ns.saturating_sub(start),
                 "duration_ns": span.duration_ns,
                 "status": span.status,
                 "status_message": span.status_message,
@@ -58,7 +58,7 @@ pub(crate) async fn trace(State(state): State<Shared>, RawQuery(query): RawQuery
     Ok(axum::Json(json!({
         "trace_id": trace.trace_id,
         "start_ns": start.to_string(),
-        "duration_ns": end - start,
+        "duration_ns": end.saturating_sub(start),
         "spans": spans,
         "unattached_logs": trace.unattached_logs.iter().map(entry).collect::<Vec<_>>(),
         "truncated": trace.truncated,
