@@ -218,7 +218,7 @@ mod tests {
             for text in [query.as_str(), raw.as_str()] {
                 let params = Params::parse(Some(text));
                 if let Err(BadParam(message)) = params.log_page(100, 1000) {
-                    let named = ["since", "until", "level", "min_level", "max_level", "attr", "limit", "order", "after"]
+                    let named = ["since", "until", "level", "min_level", "max_level", "attr", "word", "limit", "order", "after"]
                         .iter()
                         .any(|key| message.contains(key));
                     prop_assert!(named, "{text:?}: {message}");
