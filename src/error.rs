@@ -127,6 +127,27 @@ impl ConfigError {
             | ConfigError::TlsUnavailable { setting } => setting,
         }
     }
+
+    /// The same error, naming `name` as the setting: for a tool that takes
+    /// a value under a name of its own (a command-line flag, a key of its
+    /// configuration file) and hands it to a [`Builder`](crate::Builder)
+    /// setter, so that its users read the name they gave it by.
+    ///
+    /// ```
+    /// let error = tracing_clickhouse::Builder::from_env_vars::<&str, &str>([])
+    ///     .port(0)
+    ///     .unwrap_err()
+    ///     .with_setting("--port");
+    /// assert!(error.to_string().starts_with("--port: "));
+    /// ```
+    pub fn with_setting(mut self, name: &'static str) -> Self {
+        match &mut self {
+            ConfigError::Invalid { setting, .. }
+            | ConfigError::CaCert { setting, .. }
+            | ConfigError::TlsUnavailable { setting } => *setting = name,
+        }
+        self
+    }
 }
 
 /// A value that does not parse or is out of range, for `setting`.

@@ -89,8 +89,16 @@ pub use telemetry::{Telemetry, builder, init};
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::capture::payload::read_payload;
     pub use crate::pipeline::spool::read_segment_image;
+    pub use crate::rowbinary::read_values;
 }
+
+/// The queue's models for loom's checker (`tests/loom.rs`, built with
+/// `--cfg tracing_clickhouse_loom`); not part of the API.
+#[cfg(tracing_clickhouse_loom)]
+#[doc(hidden)]
+pub use queue::models as queue_models;
 
 /// README's examples, compiled as doctests so they cannot rot.
 #[doc = include_str!("../README.md")]

@@ -111,8 +111,12 @@ impl Builder {
     /// the builder was told otherwise and `console_by_default` is false.
     #[cfg_attr(not(feature = "alerts"), allow(unused_mut))]
     fn start(mut self, console_by_default: bool) -> Result<(ClickHouseLayer, Telemetry)> {
+        // Only `Builder::alerts` (below) leaves anything there.
         #[cfg(feature = "alerts")]
-        let alerts = self.alerts.take();
+        let alerts = self
+            .alerts
+            .take()
+            .and_then(|alerts| alerts.downcast::<crate::alert::Alerts>().ok());
         let (config, console_writer) = self.finish(console_by_default)?;
         // Checked before anything starts: a bad rule is the exit's error.
         #[cfg(feature = "alerts")]
@@ -141,7 +145,7 @@ impl Builder {
         let telemetry = Telemetry {
             #[cfg(feature = "alerts")]
             alerts: alerts
-                .map(|alerts| crate::alert::AlertTask::start(alerts, &config))
+                .map(|alerts| crate::alert::AlertTask::start(*alerts, &config))
                 .transpose()?,
             #[cfg(feature = "monitor")]
             monitor,
@@ -151,6 +155,21 @@ impl Builder {
             config,
         };
         Ok((layer, telemetry))
+    }
+}
+
+#[cfg(feature = "alerts")]
+impl Builder {
+    /// Evaluates `alerts` in the background while the guard lives: a thread
+    /// of its own (off the application's threads and the flusher's), one
+    /// query per rule every interval, transitions to `events`, the webhook
+    /// and the callback. A rule that does not validate is the exit's error.
+    ///
+    /// The alerts are not part of the [`Config`]: a builder made back from
+    /// [`Telemetry::config`] has none.
+    pub fn alerts(mut self, alerts: crate::alert::Alerts) -> Self {
+        self.alerts = Some(Box::new(alerts));
+        self
     }
 }
 

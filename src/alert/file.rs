@@ -32,6 +32,7 @@ use super::rule::{
 };
 use super::setup::Alerts;
 use super::webhook::Webhook;
+use crate::config::read_setting_file;
 use crate::record::Severity;
 
 /// What is wrong with a rules file: each error with its line (1-based; 0
@@ -221,7 +222,11 @@ impl Alerts {
     /// The file cannot be read, or its errors, each with its line.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Alerts, FileError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| FileError::unreadable(path, &e))?;
+        let bytes = read_setting_file(path).map_err(|e| FileError::unreadable(path, &e))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            let not_text = std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text");
+            FileError::unreadable(path, &not_text)
+        })?;
         parse_file(&text)
     }
 }
@@ -294,7 +299,14 @@ pub fn parse_file(text: &str) -> Result<Alerts, FileError> {
         let range = settings.span();
         let settings = settings.into_inner();
         if let Some(interval) = &settings.interval {
-            match duration("interval", interval) {
+            let bounded =
+                duration("interval", interval).and_then(|d| {
+                    match (Duration::from_secs(1)..=MAX_INTERVAL).contains(&d) {
+                        true => Ok(d),
+                        false => Err(format!("interval: {interval:?} is not from 1s to 365 days")),
+                    }
+                });
+            match bounded {
                 Ok(interval) => alerts = alerts.interval(interval),
                 Err(e) => errors.push((line_of_key(text, range.clone(), "interval"), e)),
             }
@@ -522,6 +534,9 @@ fn required(value: Option<&String>, key: &str) -> Result<Duration, String> {
         value.ok_or_else(|| format!("{key}: missing (a duration such as 5m)"))?,
     )
 }
+
+/// The longest evaluation interval a file may set.
+const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 fn duration(key: &str, text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{key}: {text:?} is not a duration ({e})"))

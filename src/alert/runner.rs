@@ -24,7 +24,8 @@ const MAX_UNWRITTEN: usize = 10_000;
 pub struct Cycle {
     /// The transitions of this cycle.
     pub transitions: Vec<Transition>,
-    /// What went wrong: a rule's query, a write to `events`.
+    /// What went wrong: a rule's query, a write to `events`, and the
+    /// webhook's failures since the last cycle.
     pub errors: Vec<String>,
     /// Transitions still waiting to be written to `events`.
     pub unwritten: usize,
@@ -42,6 +43,9 @@ pub struct Runner {
     unwritten: VecDeque<Transition>,
     unwritten_dropped: u64,
     resumed: bool,
+    /// The webhook's failed attempts, given-up and dropped transitions as
+    /// the last cycle reported them.
+    webhook_reported: [u64; 3],
 }
 
 /// A callback with a `Debug`.
@@ -78,6 +82,7 @@ impl Runner {
             unwritten: VecDeque::new(),
             unwritten_dropped: 0,
             resumed: false,
+            webhook_reported: [0; 3],
         })
     }
 
@@ -86,6 +91,7 @@ impl Runner {
     /// are firing.
     pub async fn cycle(&mut self, at: SystemTime) -> Cycle {
         let mut cycle = Cycle::default();
+        self.webhook_errors(&mut cycle.errors);
         if !self.resumed {
             match self.evaluator.resume().await {
                 Ok(_) => self.resumed = true,
@@ -143,6 +149,42 @@ impl Runner {
         cycle.unwritten = self.unwritten.len();
         cycle.unwritten_dropped = self.unwritten_dropped;
         cycle
+    }
+
+    /// What went wrong with the webhook since the last cycle (its deliveries
+    /// run on their own, between cycles): failed attempts (an error answer,
+    /// a refused connection, no answer in time), transitions given up and
+    /// transitions dropped.
+    fn webhook_errors(&mut self, errors: &mut Vec<String>) {
+        let Some((deliveries, _)) = &self.deliveries else {
+            return;
+        };
+        let stats = &deliveries.stats;
+        let now = [
+            stats.failed_attempts.load(Ordering::Relaxed),
+            stats.given_up.load(Ordering::Relaxed),
+            stats.dropped.load(Ordering::Relaxed),
+        ];
+        let [failed, given_up, dropped] =
+            std::array::from_fn(|i| now[i].saturating_sub(self.webhook_reported[i]));
+        self.webhook_reported = now;
+        if given_up > 0 {
+            let attempts = deliveries.attempts;
+            errors.push(format!(
+                "webhook: {given_up} transitions given up after {attempts} attempts each"
+            ));
+        }
+        if dropped > 0 {
+            errors.push(format!(
+                "webhook: {dropped} transitions dropped (too many were waiting for it)"
+            ));
+        }
+        if failed > 0 {
+            let why = deliveries.last_failure.lock().clone().unwrap_or_default();
+            errors.push(format!(
+                "webhook: {failed} attempts failed, the last: {why}"
+            ));
+        }
     }
 
     /// Gives up on a query or a write after `timeout`

@@ -1,5 +1,5 @@
 //! What alerting runs with: the rules, the interval, where transitions go;
-//! and [`Builder::alerts`], which has the guard evaluate them.
+//! ([`Builder::alerts`](crate::Builder::alerts) has the guard evaluate them).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,7 +8,6 @@ use std::time::Duration;
 use super::rule::Rule;
 use super::transition::Transition;
 use super::webhook::Webhook;
-use crate::config::Builder;
 use crate::error::ConfigError;
 
 /// A function called with every transition, on the alerting thread.
@@ -108,21 +107,6 @@ impl Alerts {
     /// it short: evaluation waits for it).
     pub fn on_transition(mut self, callback: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
         self.callback = Some(Arc::new(callback));
-        self
-    }
-}
-
-impl Builder {
-    /// Evaluates `alerts` in the background while the guard lives: a thread
-    /// of its own (off the application's threads and the flusher's), one
-    /// query per rule every interval, transitions to `events`, the webhook
-    /// and the callback. A rule that does not validate is the exit's error.
-    ///
-    /// The alerts are not part of the [`Config`](crate::Config): a builder
-    /// made back from [`Telemetry::config`](crate::Telemetry::config) has
-    /// none.
-    pub fn alerts(mut self, alerts: Alerts) -> Self {
-        self.alerts = Some(alerts);
         self
     }
 }

@@ -28,7 +28,9 @@ pub struct AlertStats {
     pub cycles: u64,
     /// Transitions (firing and resolved).
     pub transitions: u64,
-    /// Errors (a rule's query, a write to `events`), counted.
+    /// Errors (a rule's query, a write to `events`, a webhook attempt that
+    /// failed or got no answer in time, a transition it gave up or
+    /// dropped), counted.
     pub errors: u64,
     /// The last error, if any.
     pub last_error: Option<String>,

@@ -22,8 +22,13 @@ use crate::error::ConfigError;
 /// Transitions waiting for the webhook, at most; more are dropped and
 /// counted (a receiver down for hours must not grow memory without bound).
 const QUEUE: usize = 1024;
-/// One attempt's limit.
+/// One attempt's limit unless told.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest and longest an attempt may be given.
+const ATTEMPT_TIMEOUT_BOUNDS: (Duration, Duration) = (
+    Duration::from_millis(1),
+    Duration::from_secs(365 * 24 * 60 * 60),
+);
 
 /// Where and how to post transitions.
 #[derive(Clone)]
@@ -32,6 +37,7 @@ pub struct Webhook {
     pub(crate) attempts: u32,
     pub(crate) first_backoff: Duration,
     pub(crate) max_backoff: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl fmt::Debug for Webhook {
@@ -40,6 +46,7 @@ impl fmt::Debug for Webhook {
         f.debug_struct("Webhook")
             .field("url", &redacted(&self.url))
             .field("attempts", &self.attempts)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -55,8 +62,8 @@ pub(crate) fn redacted(url: &url::Url) -> String {
 }
 
 impl Webhook {
-    /// Posts to `url` (`http` or `https`), 8 attempts, backoff from 250 ms
-    /// doubling to at most 30 s.
+    /// Posts to `url` (`http` or `https`), 8 attempts of at most 10 s each,
+    /// backoff from 250 ms doubling to at most 30 s.
     ///
     /// # Errors
     ///
@@ -89,7 +96,19 @@ impl Webhook {
             attempts: 8,
             first_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
+            timeout: ATTEMPT_TIMEOUT,
         })
+    }
+
+    /// How long one attempt may wait for the receiver's answer (10 s
+    /// unless told; kept within 1 ms and 365 days). A receiver that does
+    /// not answer in time fails the attempt, which alerting counts as an
+    /// error ([`AlertStats::errors`](super::AlertStats::errors)).
+    #[must_use]
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        let (shortest, longest) = ATTEMPT_TIMEOUT_BOUNDS;
+        self.timeout = limit.clamp(shortest, longest);
+        self
     }
 
     /// At most this many attempts per transition (at least 1).
@@ -128,15 +147,24 @@ pub struct WebhookStats {
 pub(crate) struct Deliveries {
     queue: mpsc::Sender<Transition>,
     pub(crate) stats: Arc<WebhookStats>,
+    /// Why the last failed attempt failed, for the cycle that reports it.
+    pub(crate) last_failure: Arc<parking_lot::Mutex<Option<String>>>,
+    /// How many attempts each transition gets.
+    pub(crate) attempts: u32,
 }
 
 impl Deliveries {
     /// Starts the delivery task on the current tokio runtime.
     pub(crate) fn start(webhook: Webhook) -> (Deliveries, tokio::task::JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        let stats = Arc::new(WebhookStats::default());
-        let task = tokio::spawn(deliver_all(webhook, receiver, Arc::clone(&stats)));
-        (Deliveries { queue, stats }, task)
+        let deliveries = Deliveries {
+            queue,
+            stats: Arc::default(),
+            last_failure: Arc::default(),
+            attempts: webhook.attempts,
+        };
+        let task = tokio::spawn(deliver_all(webhook, receiver, deliveries.clone()));
+        (deliveries, task)
     }
 
     /// Queues `transition`; counts it dropped when the queue is full.
@@ -183,9 +211,11 @@ fn http_client() -> Option<HttpClient> {
 async fn deliver_all(
     webhook: Webhook,
     mut queue: mpsc::Receiver<Transition>,
-    stats: Arc<WebhookStats>,
+    deliveries: Deliveries,
 ) {
+    let stats = &deliveries.stats;
     let Some(client) = http_client() else {
+        *deliveries.last_failure.lock() = Some("no TLS client could be set up".to_owned());
         // Counted, as every transition the receiver never gets is.
         while queue.recv().await.is_some() {
             stats.given_up.fetch_add(1, Ordering::Relaxed);
@@ -193,7 +223,7 @@ async fn deliver_all(
         return;
     };
     while let Some(transition) = queue.recv().await {
-        deliver(&client, &webhook, &transition, &stats).await;
+        deliver(&client, &webhook, &transition, &deliveries).await;
     }
 }
 
@@ -202,16 +232,22 @@ async fn deliver(
     client: &HttpClient,
     webhook: &Webhook,
     transition: &Transition,
-    stats: &WebhookStats,
+    deliveries: &Deliveries,
 ) {
+    let stats = &deliveries.stats;
     let body = Bytes::from(transition.to_json().to_string());
     let id = transition.id();
     let mut backoff = webhook.first_backoff;
     for attempt in 1..=webhook.attempts {
-        if post(client, &webhook.url, &id, body.clone()).await {
-            stats.delivered.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+        let failure = match post(client, webhook, &id, body.clone()).await {
+            Ok(()) => {
+                stats.delivered.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(failure) => failure,
+        };
+        // The reason first: a cycle that sees the count finds it.
+        *deliveries.last_failure.lock() = Some(failure);
         stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
         if attempt < webhook.attempts {
             tokio::time::sleep(backoff).await;
@@ -221,20 +257,23 @@ async fn deliver(
     stats.given_up.fetch_add(1, Ordering::Relaxed);
 }
 
-/// One attempt: whether the receiver answered 2xx in time.
-async fn post(client: &HttpClient, url: &url::Url, id: &str, body: Bytes) -> bool {
-    let request = http::Request::post(url.as_str())
+/// One attempt: the receiver answered 2xx in time, or why not.
+async fn post(client: &HttpClient, webhook: &Webhook, id: &str, body: Bytes) -> Result<(), String> {
+    let request = http::Request::post(webhook.url.as_str())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header("Idempotency-Key", id)
         .header(
             http::header::USER_AGENT,
             concat!("tracing-clickhouse/", env!("CARGO_PKG_VERSION")),
         )
-        .body(Full::new(body));
-    let Ok(request) = request else { return false };
-    match tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(request)).await {
-        Ok(Ok(response)) => response.status().is_success(),
-        _ => false,
+        .body(Full::new(body))
+        .map_err(|e| format!("cannot make the request: {e}"))?;
+    let to = redacted(&webhook.url);
+    match tokio::time::timeout(webhook.timeout, client.request(request)).await {
+        Ok(Ok(response)) if response.status().is_success() => Ok(()),
+        Ok(Ok(response)) => Err(format!("{to} answered {}", response.status())),
+        Ok(Err(error)) => Err(format!("{to}: {}", crate::error::chain(&error))),
+        Err(_) => Err(format!("{to} did not answer within {:?}", webhook.timeout)),
     }
 }
 

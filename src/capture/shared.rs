@@ -94,8 +94,8 @@ impl CaptureShared {
             let heap_bytes = heap.as_ref().map_or(0, |bytes| bytes.len());
             let ticks = self.clock.ticks();
             let thread_id = threads::current_id();
-            // SAFETY: the closure writes the record first thing, and what
-            // follows (copying bytes into its payload) cannot panic.
+            // The closure writes the record first thing, and what follows
+            // (copying bytes into its payload) cannot panic.
             let init = |slot: &mut std::mem::MaybeUninit<Record>| {
                 let record = slot.write(Record::Log(LogRecord {
                     ticks,
@@ -113,6 +113,7 @@ impl CaptureShared {
                     }
                 }
             };
+            // SAFETY: `init` writes the record (above).
             unsafe { self.queue.push_with(heap_bytes, init) };
             out
         })

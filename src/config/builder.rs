@@ -8,7 +8,8 @@ use super::env::{self, CONNECTION_VARS, EnvSource, RETENTION_VARS};
 use super::resolved::Config;
 use super::sections::Retention;
 use super::values::{
-    Secret, check_ca_cert, env_filter, parse_host, parse_identifier, parse_port, parse_url,
+    Secret, check_ca_cert, check_credential, env_filter, parse_host, parse_identifier, parse_port,
+    parse_url,
 };
 use crate::error::{ConfigError, invalid};
 
@@ -53,23 +54,23 @@ pub(crate) type ConsoleWriter = Box<dyn Write + Send>;
 /// | `CLICKHOUSE_HOST` | `localhost` | [`host`](Builder::host) |
 /// | `CLICKHOUSE_PORT` | `8443` | [`port`](Builder::port) |
 /// | `CLICKHOUSE_SECURE` | `true` | [`secure`](Builder::secure): HTTPS (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`) |
-/// | `CLICKHOUSE_USER` | `default` | [`user`](Builder::user) |
-/// | `CLICKHOUSE_PASSWORD` | empty | [`password`](Builder::password) (never printed) |
+/// | `CLICKHOUSE_USER` | `default` | [`user`](Builder::user) (no control characters: it is sent in an HTTP header) |
+/// | `CLICKHOUSE_PASSWORD` | empty | [`password`](Builder::password) (never printed; no control characters) |
 /// | `CLICKHOUSE_DATABASE` | `ai_backlog_admin` | [`database`](Builder::database) (a plain identifier) |
-/// | `CLICKHOUSE_CA_CERT` | unset | [`ca_cert`](Builder::ca_cert): PEM file of CAs to trust for HTTPS, besides the webpki roots |
+/// | `CLICKHOUSE_CA_CERT` | unset | [`ca_cert`](Builder::ca_cert): PEM file of CAs to trust for HTTPS, besides the webpki roots (at most 4 MiB) |
 /// | `OTEL_SERVICE_NAME` | executable name | [`service_name`](Builder::service_name): `ServiceName` of every row |
 /// | `CLICKHOUSE_LOGS_TTL_DAYS` | `180` | [`retention`](Builder::retention): of `logs` and `logs_by_level` |
 /// | `CLICKHOUSE_SPANS_TTL_DAYS` | `180` | of `spans` |
 /// | `CLICKHOUSE_METRICS_TTL_DAYS` | `730` | of `metrics` and its rollups |
 /// | `CLICKHOUSE_EVENTS_TTL_DAYS` | `365` | of `events` |
-/// | `CLICKHOUSE_QUEUE_CAPACITY` | `16384` | [`queue_capacity`](Builder::queue_capacity): records the capture queue holds |
+/// | `CLICKHOUSE_QUEUE_CAPACITY` | `16384` | [`queue_capacity`](Builder::queue_capacity): records the capture queue holds, 1-4194304 (256 bytes each, allocated at start) |
 /// | `CLICKHOUSE_QUEUE_POLICY` | `drop_newest` | [`queue_policy`](Builder::queue_policy): `drop_newest` or `block` |
-/// | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | [`batch_max_rows`](Builder::batch_max_rows): rows per insert, at most |
-/// | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | [`flush_interval`](Builder::flush_interval): a batch is sent when its oldest row is this old (at most 365 days) |
-/// | `CLICKHOUSE_METRICS_INTERVAL_MS` | `10000` | [`metrics_interval`](Builder::metrics_interval): how often metric series are written (at most 365 days) |
+/// | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | [`batch_max_rows`](Builder::batch_max_rows): rows per insert, at most; 1-10000000 |
+/// | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | [`flush_interval`](Builder::flush_interval): a batch is sent when its oldest row is this old (10 ms to 365 days) |
+/// | `CLICKHOUSE_METRICS_INTERVAL_MS` | `10000` | [`metrics_interval`](Builder::metrics_interval): how often metric series are written (1 s to 365 days) |
 /// | `CLICKHOUSE_MONITOR` | `true` | [`system_monitor`](Builder::system_monitor): the system gauges (CPU, memory, disks, load, uptime, the process) |
 /// | `CLICKHOUSE_SPOOL_DIR` | unset | [`spool_dir`](Builder::spool_dir): the disk spool's directory; unset, no spool |
-/// | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | [`spool`](Builder::spool): disk space the spool may use |
+/// | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | [`spool`](Builder::spool): disk space the spool may use (positive) |
 /// | `CLICKHOUSE_CLUSTER` | unset | [`cluster`](Builder::cluster): the schema `ON CLUSTER`, replicated, behind `Distributed` tables |
 /// | `CLICKHOUSE_TRACE_SAMPLE_RATIO` | `1` | [`trace_sample_ratio`](Builder::trace_sample_ratio): the share of new traces whose spans are recorded (parent-based; logs are always kept) |
 /// | `CLICKHOUSE_ASYNC_INSERT` | `false` | [`async_insert`](Builder::async_insert): server-side batching |
@@ -90,9 +91,11 @@ pub struct Builder {
     /// Which of host, port and secure a setter set (`HOST`, `PORT`,
     /// `SECURE`): all three replace `CLICKHOUSE_URL`.
     endpoint_set: u8,
-    /// Rules the guard evaluates ([`Builder::alerts`](crate::Builder::alerts)).
+    /// The rules the guard evaluates, as [`Builder::alerts`](crate::Builder::alerts)
+    /// (in `telemetry`, beside the exits that start them) left them: opaque
+    /// here, so that the configuration, below alerting, does not depend on it.
     #[cfg(feature = "alerts")]
-    pub(crate) alerts: Option<crate::alert::Alerts>,
+    pub(crate) alerts: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 const HOST: u8 = 1;
@@ -119,6 +122,25 @@ impl From<Config> for Builder {
             #[cfg(feature = "alerts")]
             alerts: None,
         }
+    }
+}
+
+impl Config {
+    /// The configuration from the process environment (see the
+    /// [`Builder`]'s table); a shorthand for `builder().build_config()`,
+    /// for programs that only read history back or manage the schema.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the first invalid variable.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Builder::from_env().build_config()
+    }
+
+    /// A builder starting from this configuration (not from the
+    /// environment), to change some of it.
+    pub fn into_builder(self) -> Builder {
+        Builder::from(self)
     }
 }
 
@@ -216,15 +238,30 @@ impl Builder {
         self
     }
 
-    /// User.
+    /// User. One with a control character (a newline, say: it travels in
+    /// an HTTP header) is reported by the exit.
     pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.config.user = user.into();
+        const SETTING: &str = "Builder::user";
+        let user = user.into();
+        self.replaced(&["CLICKHOUSE_USER", SETTING]);
+        match check_credential(SETTING, &user, false) {
+            Ok(()) => self.config.user = user,
+            Err(error) => self.errors.push(error),
+        }
         self
     }
 
-    /// Password; never printed.
+    /// Password; never printed. One with a control character (a newline,
+    /// say: it travels in an HTTP header) is reported by the exit, without
+    /// the password.
     pub fn password(mut self, password: impl Into<String>) -> Self {
-        self.config.password = Secret::new(password.into());
+        const SETTING: &str = "Builder::password";
+        let password = password.into();
+        self.replaced(&["CLICKHOUSE_PASSWORD", SETTING]);
+        match check_credential(SETTING, &password, true) {
+            Ok(()) => self.config.password = Secret::new(password),
+            Err(error) => self.errors.push(error),
+        }
         self
     }
 

@@ -7,11 +7,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::bounds::{
+    BATCH_ROWS, BUDGET, FLUSH_INTERVAL, QUEUE_CAPACITY, SNAPSHOT_INTERVAL, TTL_DAYS,
+};
 use super::cluster::{ClusterConfig, parse_urls};
 use super::resolved::Config;
 use super::values::{
-    Endpoint, Secret, check_ca_cert, parse_bool, parse_count, parse_days, parse_host,
-    parse_identifier, parse_millis, parse_policy, parse_port,
+    Endpoint, Secret, check_ca_cert, check_credential, parse_bool, parse_host, parse_identifier,
+    parse_policy, parse_port,
 };
 use crate::error::{ConfigError, invalid};
 
@@ -88,10 +91,18 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
                 .unwrap_or(defaults.secure),
         };
     }
-    if let Some(user) = env.get("CLICKHOUSE_USER") {
+    if let Some(user) = env.get("CLICKHOUSE_USER")
+        && read
+            .ok(check_credential("CLICKHOUSE_USER", &user, false))
+            .is_some()
+    {
         config.user = user;
     }
-    if let Some(password) = env.get("CLICKHOUSE_PASSWORD") {
+    if let Some(password) = env.get("CLICKHOUSE_PASSWORD")
+        && read
+            .ok(check_credential("CLICKHOUSE_PASSWORD", &password, true))
+            .is_some()
+    {
         config.password = Secret::new(password);
     }
     if let Some(database) = read.var("CLICKHOUSE_DATABASE", parse_identifier) {
@@ -119,30 +130,37 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
         (&mut retention.events_days, RETENTION_VARS[3]),
     ];
     for (setting, var) in days {
-        if let Some(value) = read.var(var, parse_days) {
-            *setting = value;
+        // At most 36500: fits.
+        if let Some(value) = read.var(var, |var, raw| TTL_DAYS.parse(var, raw)) {
+            *setting = value as u32;
         }
     }
 
     let pipeline = &mut config.pipeline;
-    if let Some(n) = read.var("CLICKHOUSE_QUEUE_CAPACITY", parse_count) {
+    let var = "CLICKHOUSE_QUEUE_CAPACITY";
+    if let Some(n) = read.var(var, |var, raw| QUEUE_CAPACITY.parse_usize(var, raw)) {
         pipeline.queue_capacity = n;
     }
     if let Some(policy) = read.var("CLICKHOUSE_QUEUE_POLICY", parse_policy) {
         pipeline.queue_policy = policy;
     }
-    if let Some(n) = read.var("CLICKHOUSE_BATCH_MAX_ROWS", parse_count) {
+    let var = "CLICKHOUSE_BATCH_MAX_ROWS";
+    if let Some(n) = read.var(var, |var, raw| BATCH_ROWS.parse_usize(var, raw)) {
         pipeline.batch_max_rows = n;
     }
-    if let Some(interval) = read.var("CLICKHOUSE_FLUSH_INTERVAL_MS", parse_millis) {
+    let var = "CLICKHOUSE_FLUSH_INTERVAL_MS";
+    if let Some(interval) = read.var(var, |var, raw| FLUSH_INTERVAL.parse_millis(var, raw)) {
         pipeline.flush_interval = interval;
     }
 
     config.spool.dir = env.get("CLICKHOUSE_SPOOL_DIR").map(PathBuf::from);
-    if let Some(n) = read.var("CLICKHOUSE_SPOOL_MAX_BYTES", parse_count) {
-        config.spool.max_bytes = n as u64;
+    if let Some(n) = read.var("CLICKHOUSE_SPOOL_MAX_BYTES", |var, raw| {
+        BUDGET.parse(var, raw)
+    }) {
+        config.spool.max_bytes = n;
     }
-    if let Some(interval) = read.var("CLICKHOUSE_METRICS_INTERVAL_MS", parse_millis) {
+    let var = "CLICKHOUSE_METRICS_INTERVAL_MS";
+    if let Some(interval) = read.var(var, |var, raw| SNAPSHOT_INTERVAL.parse_millis(var, raw)) {
         config.metrics.interval = interval;
     }
     if let Some(on) = read.var("CLICKHOUSE_MONITOR", parse_bool) {
@@ -180,7 +198,7 @@ impl Reader<'_> {
     fn var<T>(
         &mut self,
         var: &'static str,
-        parse: fn(&'static str, &str) -> Result<T, ConfigError>,
+        parse: impl FnOnce(&'static str, &str) -> Result<T, ConfigError>,
     ) -> Option<T> {
         let raw = self.env.get(var)?;
         self.ok(parse(var, &raw))

@@ -7,6 +7,7 @@
 //! names the variable, the builder method or the section field, and the
 //! value; the password never appears in an error or a `Debug` print.
 
+mod bounds;
 mod builder;
 mod cluster;
 mod env;
@@ -30,6 +31,14 @@ pub use sections::{
     CaptureConfig, CaptureLimits, PipelineConfig, QueuePolicy, Retention, SpoolConfig, SpoolFull,
     SpoolSync,
 };
+// Used by the CA file's reader (feature `rustls`) and alert files (`alerts`).
+#[cfg_attr(
+    not(any(feature = "rustls", feature = "alerts")),
+    allow(unused_imports)
+)]
+pub(crate) use values::read_setting_file;
 
+#[cfg(test)]
+mod settings_tests;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::sections::{check_count, check_duration, check_duration_max};
+use super::bounds::{BUDGET, CHECK_INTERVAL, POSITIVE, SNAPSHOT_INTERVAL, WAIT};
 use super::values::redact_url;
 use crate::error::{ConfigError, invalid};
 use crate::record::Severity;
@@ -13,7 +13,7 @@ use crate::record::Severity;
 #[non_exhaustive]
 pub struct MetricsConfig {
     /// How often the recorder's series are written to `metrics` (one row
-    /// per series each time); positive, at most 365 days.
+    /// per series each time); from 1 s to 365 days.
     pub interval: Duration,
     /// Series (metric name plus labels) the recorder keeps; registrations
     /// of new ones past it are refused and counted.
@@ -35,8 +35,8 @@ impl Default for MetricsConfig {
 
 impl MetricsConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        check_duration("MetricsConfig::interval", self.interval)?;
-        check_count("MetricsConfig::max_series", self.max_series)?;
+        SNAPSHOT_INTERVAL.check("MetricsConfig::interval", self.interval)?;
+        BUDGET.check_usize("MetricsConfig::max_series", self.max_series)?;
         Ok(())
     }
 }
@@ -48,7 +48,7 @@ pub struct MonitorConfig {
     /// Whether the system gauges are recorded every `interval`.
     pub system: bool,
     /// How often the system is read (the recorder's snapshots decide how
-    /// often it is written); positive, at most 365 days.
+    /// often it is written); from 1 s to 365 days.
     pub interval: Duration,
     /// Services to check.
     pub services: Vec<ServiceCheck>,
@@ -66,7 +66,7 @@ impl Default for MonitorConfig {
 
 impl MonitorConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        check_duration("MonitorConfig::interval", self.interval)?;
+        SNAPSHOT_INTERVAL.check("MonitorConfig::interval", self.interval)?;
         self.services.iter().try_for_each(ServiceCheck::validate)
     }
 }
@@ -79,7 +79,7 @@ pub struct ServiceCheck {
     pub name: String,
     /// What to check.
     pub target: CheckTarget,
-    /// Time between checks; positive, at most 365 days.
+    /// Time between checks; from 10 ms to 365 days.
     pub interval: Duration,
     /// A check that takes longer failed (the service is down); positive, at
     /// most 365 days.
@@ -127,11 +127,11 @@ impl ServiceCheck {
                 "a non-empty name",
             ));
         }
-        check_duration("ServiceCheck::interval", self.interval)?;
-        check_duration("ServiceCheck::timeout", self.timeout)?;
-        check_duration_max("ServiceCheck::degraded_after", self.degraded_after)?;
+        CHECK_INTERVAL.check("ServiceCheck::interval", self.interval)?;
+        POSITIVE.check("ServiceCheck::timeout", self.timeout)?;
+        WAIT.check("ServiceCheck::degraded_after", self.degraded_after)?;
         if let CheckTarget::Http(url) = &self.target
-            && !url.starts_with("http://")
+            && (!url.starts_with("http://") || url::Url::parse(url).is_err())
         {
             return Err(invalid(
                 "CheckTarget::Http",

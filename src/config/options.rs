@@ -5,13 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::bounds::{BATCH_ROWS, FLUSH_INTERVAL, QUEUE_CAPACITY, SNAPSHOT_INTERVAL, WAIT};
 use super::builder::Builder;
 use super::env::{PIPELINE_VARS, SPOOL_VARS};
 use super::monitoring::{Colors, MetricsConfig, MonitorConfig, ServiceCheck};
-use super::sections::{
-    CaptureConfig, PipelineConfig, QueuePolicy, SpoolConfig, check_count, check_duration,
-    check_duration_max,
-};
+use super::sections::{CaptureConfig, PipelineConfig, QueuePolicy, SpoolConfig};
 use super::values::{SharedWriter, parse_filter};
 use crate::error::ConfigError;
 use crate::record::Severity;
@@ -23,8 +21,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A zero count or duration (but `shutdown_timeout`), or a duration
-    /// longer than 365 days.
+    /// A field outside its bounds ([`PipelineConfig`] lists them).
     pub fn pipeline(mut self, pipeline: PipelineConfig) -> Result<Self, ConfigError> {
         pipeline.validate()?;
         self.config.pipeline = pipeline;
@@ -32,13 +29,14 @@ impl Builder {
         Ok(self)
     }
 
-    /// Records the capture queue holds.
+    /// Records the capture queue holds (256 bytes each, allocated at start).
     ///
     /// # Errors
     ///
-    /// Zero.
+    /// Zero, or more than 4194304 (1 GiB of slots).
     pub fn queue_capacity(mut self, records: usize) -> Result<Self, ConfigError> {
-        self.config.pipeline.queue_capacity = check_count("Builder::queue_capacity", records)?;
+        self.config.pipeline.queue_capacity =
+            QUEUE_CAPACITY.check_usize("Builder::queue_capacity", records)?;
         self.replaced(&["CLICKHOUSE_QUEUE_CAPACITY"]);
         Ok(self)
     }
@@ -54,9 +52,10 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// Zero.
+    /// Zero, or more than 10000000.
     pub fn batch_max_rows(mut self, rows: usize) -> Result<Self, ConfigError> {
-        self.config.pipeline.batch_max_rows = check_count("Builder::batch_max_rows", rows)?;
+        self.config.pipeline.batch_max_rows =
+            BATCH_ROWS.check_usize("Builder::batch_max_rows", rows)?;
         self.replaced(&["CLICKHOUSE_BATCH_MAX_ROWS"]);
         Ok(self)
     }
@@ -65,9 +64,10 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// Zero, or longer than 365 days.
+    /// Shorter than 10 ms (each batch is an insert), or longer than 365 days.
     pub fn flush_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
-        self.config.pipeline.flush_interval = check_duration("Builder::flush_interval", interval)?;
+        self.config.pipeline.flush_interval =
+            FLUSH_INTERVAL.check("Builder::flush_interval", interval)?;
         self.replaced(&["CLICKHOUSE_FLUSH_INTERVAL_MS"]);
         Ok(self)
     }
@@ -77,7 +77,7 @@ impl Builder {
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         const SETTING: &str = "Builder::shutdown_timeout";
         self.replaced(&[SETTING]);
-        match check_duration_max(SETTING, timeout) {
+        match WAIT.check(SETTING, timeout) {
             Ok(timeout) => self.config.pipeline.shutdown_timeout = timeout,
             Err(error) => self.errors.push(error),
         }
@@ -90,7 +90,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A zero size, or an empty directory path.
+    /// A zero size or interval, an interval longer than 365 days, or an
+    /// empty directory path.
     pub fn spool(mut self, spool: SpoolConfig) -> Result<Self, ConfigError> {
         spool.validate()?;
         self.config.spool = spool;
@@ -112,7 +113,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A zero size limit.
+    /// A size limit of zero or above 64 MiB, or more than 4096 fields.
     pub fn capture(mut self, capture: CaptureConfig) -> Result<Self, ConfigError> {
         capture.validate()?;
         self.config.capture = capture;
@@ -131,7 +132,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A zero interval or series cap, or an interval longer than 365 days.
+    /// An interval shorter than 1 s or longer than 365 days, or a zero
+    /// series cap.
     pub fn metrics(mut self, metrics: MetricsConfig) -> Result<Self, ConfigError> {
         metrics.validate()?;
         self.config.metrics = metrics;
@@ -139,13 +141,14 @@ impl Builder {
         Ok(self)
     }
 
-    /// How often metric series are written.
+    /// How often metric series are written (a row per series each time).
     ///
     /// # Errors
     ///
-    /// Zero, or longer than 365 days.
+    /// Shorter than 1 s, or longer than 365 days.
     pub fn metrics_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
-        self.config.metrics.interval = check_duration("Builder::metrics_interval", interval)?;
+        self.config.metrics.interval =
+            SNAPSHOT_INTERVAL.check("Builder::metrics_interval", interval)?;
         self.replaced(&["CLICKHOUSE_METRICS_INTERVAL_MS"]);
         Ok(self)
     }
@@ -157,10 +160,10 @@ impl Builder {
         self
     }
 
-    /// Whether [`install`](Builder::install) also makes our
-    /// [`MetricsRecorder`](crate::MetricsRecorder) the global `metrics`
-    /// recorder (feature `metrics`). Turn it off to install your own, or a
-    /// fan-out of ours and another ([`Telemetry::recorder`](crate::Telemetry::recorder)).
+    /// Whether [`install`](Builder::install) also makes our `MetricsRecorder`
+    /// the global `metrics` recorder (feature `metrics`). Turn it off to
+    /// install your own, or a fan-out of ours and another
+    /// (`Telemetry::recorder`).
     pub fn global_metrics(mut self, install: bool) -> Self {
         self.config.global_metrics = install;
         self
@@ -172,8 +175,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A zero interval or one longer than 365 days, or a service check that
-    /// [`service_check`](Builder::service_check) refuses.
+    /// An interval shorter than 1 s or longer than 365 days, or a service
+    /// check that [`service_check`](Builder::service_check) refuses.
     pub fn monitor(mut self, monitor: MonitorConfig) -> Result<Self, ConfigError> {
         monitor.validate()?;
         self.config.monitor = monitor;
@@ -193,9 +196,9 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// A check without a name, with a zero interval or timeout, with a
-    /// duration longer than 365 days, or an HTTP target that is not
-    /// `http://`.
+    /// A check without a name, with an interval shorter than 10 ms, a zero
+    /// timeout, a duration longer than 365 days, or an HTTP target that is
+    /// not `http://`.
     pub fn service_check(mut self, check: ServiceCheck) -> Result<Self, ConfigError> {
         check.validate()?;
         self.config.monitor.services.push(check);

@@ -2,12 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Builder;
 use super::cluster::ClusterConfig;
 use super::monitoring::{ConsoleConfig, MetricsConfig, MonitorConfig};
 use super::sections::{CaptureConfig, PipelineConfig, Retention, SpoolConfig};
 use super::values::{Endpoint, Secret, SharedWriter};
-use crate::error::ConfigError;
 
 const DEFAULT_HOST: &str = "localhost";
 const DEFAULT_PORT: u16 = 8443;
@@ -19,7 +17,7 @@ const DEFAULT_FILTER: &str = "info";
 
 /// The complete, checked configuration, as [`Telemetry::config`](crate::Telemetry::config)
 /// reports it. Read it with the getters; change it by turning it back into a
-/// [`Builder`] ([`Config::into_builder`]).
+/// [`Builder`](crate::Builder) ([`Config::into_builder`]).
 ///
 /// `Debug` prints everything but the password (and the console's writer).
 #[derive(Clone, Debug)]
@@ -101,23 +99,6 @@ impl Config {
             global_metrics: true,
             trace_sample_ratio: 1.0,
         }
-    }
-
-    /// The configuration from the process environment (see the
-    /// [`Builder`]'s table); a shorthand for `builder().build_config()`,
-    /// for programs that only read history back or manage the schema.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the first invalid variable.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Builder::from_env().build_config()
-    }
-
-    /// A builder starting from this configuration (not from the
-    /// environment), to change some of it.
-    pub fn into_builder(self) -> Builder {
-        Builder::from(self)
     }
 
     /// The server's URL, `http(s)://host:port` (no credentials).
@@ -209,10 +190,10 @@ impl Config {
         self.console
     }
 
-    /// The `EnvFilter` directives [`Builder::install`] uses, as given. An
+    /// The `EnvFilter` directives [`Builder::install`](crate::Builder::install) uses, as given. An
     /// invalid `RUST_LOG` is kept here and reported only by
-    /// [`install`](Builder::install) and
-    /// [`build_subscriber`](Builder::build_subscriber), the exits that use it.
+    /// [`install`](crate::Builder::install) and
+    /// [`build_subscriber`](crate::Builder::build_subscriber), the exits that use it.
     pub fn filter(&self) -> &str {
         &self.filter
     }
@@ -227,7 +208,7 @@ impl Config {
         self.dry_run
     }
 
-    /// Whether [`Builder::install`] makes our recorder the global `metrics` one.
+    /// Whether [`Builder::install`](crate::Builder::install) makes our recorder the global `metrics` one.
     pub fn global_metrics(&self) -> bool {
         self.global_metrics
     }

@@ -10,16 +10,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::bounds::{
+    BATCH_BYTES, BATCH_ROWS, BUDGET, FIELDS, FLUSH_INTERVAL, INSERT_TIMEOUT, POSITIVE,
+    QUEUE_CAPACITY, RETRY_BACKOFF, TEXT_BYTES, TTL_DAYS, WAIT,
+};
 use crate::error::{ConfigError, invalid};
 
-/// Longest TTL accepted, in days (100 years).
-pub(crate) const MAX_TTL_DAYS: u32 = 36_500;
-
-/// Longest duration any setting takes (365 days): every interval, timeout
-/// and backoff is added to an `Instant`, which a larger one could overflow.
-pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-
-/// How long each table keeps its rows, in days (ClickHouse `TTL`).
+/// How long each table keeps its rows, in days (ClickHouse `TTL`), each
+/// 1-36500.
 ///
 /// Defaults are the seed's: logs 6 months, metrics 2 years, events 1 year.
 /// They take effect when the tables are created; existing tables keep theirs.
@@ -56,21 +54,9 @@ impl Retention {
             ("Retention::events_days", self.events_days),
         ];
         for (setting, days) in all {
-            check_days(setting, days)?;
+            TTL_DAYS.check(setting, u64::from(days))?;
         }
         Ok(())
-    }
-}
-
-pub(crate) fn check_days(setting: &'static str, days: u32) -> Result<u32, ConfigError> {
-    if (1..=MAX_TTL_DAYS).contains(&days) {
-        Ok(days)
-    } else {
-        Err(invalid(
-            setting,
-            &days.to_string(),
-            "a number of days, 1-36500",
-        ))
     }
 }
 
@@ -88,34 +74,37 @@ pub enum QueuePolicy {
 
 /// Limits of the capture queue and the flusher's batches.
 ///
-/// Every duration is at most 365 days; all but `shutdown_timeout` are
-/// positive.
+/// Every duration is at most 365 days; each field says its lower bound,
+/// and the upper one where it is less.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PipelineConfig {
     /// Records the queue between the application and the flusher holds
-    /// (256 bytes each, allocated when the pipeline starts).
+    /// (256 bytes each, allocated when the pipeline starts): 1-4194304.
     pub queue_capacity: usize,
     /// Heap memory the queued records may hold beyond their slots, in bytes
     /// (approximately): the payloads too large for a slot, and the fields
-    /// of spans and events.
+    /// of spans and events. Positive.
     pub max_queue_bytes: usize,
     /// What happens to a record when the queue is full by either bound.
     pub queue_policy: QueuePolicy,
-    /// A batch is sent when it reaches this many rows...
+    /// A batch is sent when it reaches this many rows (1-10000000)...
     pub batch_max_rows: usize,
-    /// ...or this many encoded bytes...
+    /// ...or this many encoded bytes (1 to 512 MiB: a batch must fit a
+    /// spool record)...
     pub batch_max_bytes: usize,
-    /// ...or when its oldest row is this old.
+    /// ...or when its oldest row is this old (at least 10 ms: each batch is
+    /// an insert).
     pub flush_interval: Duration,
     /// While ClickHouse fails to take batches (from a failed insert until
     /// the spool is empty again), a batch is also sent when its oldest row is
     /// this old, if that is sooner than `flush_interval`. With a spool, every
     /// batch sealed then goes to disk at once, so this bounds what a crash of
     /// the application during an outage can lose: the queue and the open
-    /// batches, at most this much time of events.
+    /// batches, at most this much time of events. At least 10 ms.
     pub outage_flush_interval: Duration,
-    /// Time allowed for one insert, from the first byte sent to the answer.
+    /// Time allowed for one insert, from the first byte sent to the answer;
+    /// at least 100 ms.
     pub insert_timeout: Duration,
     /// Encoded batches kept in memory until ClickHouse acknowledges them.
     /// Past this size they go to the spool if there is one; without one the
@@ -124,15 +113,15 @@ pub struct PipelineConfig {
     /// records are dropped and counted). Only with the console on and
     /// `DropNewest` does the flusher keep taking records, printing them and
     /// dropping (and counting) what it cannot keep, so the console keeps
-    /// going while ClickHouse is away.
+    /// going while ClickHouse is away. Positive.
     pub max_pending_bytes: usize,
     /// How long dropping the guard waits for the queue to drain (zero: it
     /// does not wait).
     pub shutdown_timeout: Duration,
-    /// Longest wait between two attempts of a failed insert. Transient
-    /// failures back off exponentially from 100 ms up to this; failures that
-    /// need a person (authentication, a missing or different table) wait
-    /// this long at once.
+    /// Longest wait between two attempts of a failed insert, at least
+    /// 100 ms. Transient failures back off exponentially from 100 ms up to
+    /// this; failures that need a person (authentication, a missing or
+    /// different table) wait this long at once.
     pub max_retry_backoff: Duration,
 }
 
@@ -158,64 +147,67 @@ impl Default for PipelineConfig {
 impl PipelineConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let counts = [
-            ("PipelineConfig::queue_capacity", self.queue_capacity),
-            ("PipelineConfig::max_queue_bytes", self.max_queue_bytes),
-            ("PipelineConfig::batch_max_rows", self.batch_max_rows),
-            ("PipelineConfig::batch_max_bytes", self.batch_max_bytes),
-            ("PipelineConfig::max_pending_bytes", self.max_pending_bytes),
+            (
+                "PipelineConfig::queue_capacity",
+                self.queue_capacity,
+                QUEUE_CAPACITY,
+            ),
+            (
+                "PipelineConfig::max_queue_bytes",
+                self.max_queue_bytes,
+                BUDGET,
+            ),
+            (
+                "PipelineConfig::batch_max_rows",
+                self.batch_max_rows,
+                BATCH_ROWS,
+            ),
+            (
+                "PipelineConfig::batch_max_bytes",
+                self.batch_max_bytes,
+                BATCH_BYTES,
+            ),
+            (
+                "PipelineConfig::max_pending_bytes",
+                self.max_pending_bytes,
+                BUDGET,
+            ),
         ];
-        for (setting, n) in counts {
-            check_count(setting, n)?;
+        for (setting, n, bounds) in counts {
+            bounds.check_usize(setting, n)?;
         }
         let durations = [
-            ("PipelineConfig::flush_interval", self.flush_interval),
+            (
+                "PipelineConfig::flush_interval",
+                self.flush_interval,
+                FLUSH_INTERVAL,
+            ),
             (
                 "PipelineConfig::outage_flush_interval",
                 self.outage_flush_interval,
+                FLUSH_INTERVAL,
             ),
-            ("PipelineConfig::insert_timeout", self.insert_timeout),
-            ("PipelineConfig::max_retry_backoff", self.max_retry_backoff),
+            (
+                "PipelineConfig::insert_timeout",
+                self.insert_timeout,
+                INSERT_TIMEOUT,
+            ),
+            (
+                "PipelineConfig::max_retry_backoff",
+                self.max_retry_backoff,
+                RETRY_BACKOFF,
+            ),
+            (
+                "PipelineConfig::shutdown_timeout",
+                self.shutdown_timeout,
+                WAIT,
+            ),
         ];
-        for (setting, d) in durations {
-            check_duration(setting, d)?;
+        for (setting, d, bounds) in durations {
+            bounds.check(setting, d)?;
         }
-        check_duration_max("PipelineConfig::shutdown_timeout", self.shutdown_timeout)?;
         Ok(())
     }
-}
-
-pub(crate) fn check_count(setting: &'static str, n: usize) -> Result<usize, ConfigError> {
-    if n == 0 {
-        return Err(invalid(setting, "0", "a positive integer"));
-    }
-    Ok(n)
-}
-
-/// A positive duration, at most [`MAX_DURATION`].
-pub(crate) fn check_duration(setting: &'static str, d: Duration) -> Result<Duration, ConfigError> {
-    if d.is_zero() {
-        return Err(invalid(
-            setting,
-            "0s",
-            "a positive duration, at most 365 days",
-        ));
-    }
-    check_duration_max(setting, d)
-}
-
-/// A duration of at most [`MAX_DURATION`], zero included.
-pub(crate) fn check_duration_max(
-    setting: &'static str,
-    d: Duration,
-) -> Result<Duration, ConfigError> {
-    if d > MAX_DURATION {
-        return Err(invalid(
-            setting,
-            &format!("{d:?}"),
-            "a duration of at most 365 days",
-        ));
-    }
-    Ok(d)
 }
 
 /// The disk spool: where batches go as soon as ClickHouse fails to take
@@ -274,21 +266,9 @@ impl Default for SpoolConfig {
 
 impl SpoolConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_bytes == 0 {
-            return Err(invalid(
-                "SpoolConfig::max_bytes",
-                "0",
-                "a positive number of bytes",
-            ));
-        }
-        if self.segment_bytes == 0 {
-            return Err(invalid(
-                "SpoolConfig::segment_bytes",
-                "0",
-                "a positive number of bytes",
-            ));
-        }
-        check_duration("SpoolConfig::write_after", self.write_after)?;
+        BUDGET.check("SpoolConfig::max_bytes", self.max_bytes)?;
+        BUDGET.check("SpoolConfig::segment_bytes", self.segment_bytes)?;
+        POSITIVE.check("SpoolConfig::write_after", self.write_after)?;
         if self.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
             return Err(invalid("SpoolConfig::dir", "", "a directory path"));
         }
@@ -326,11 +306,11 @@ pub enum SpoolFull {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CaptureLimits {
-    /// Longest message, in bytes.
+    /// Longest message, in bytes: 1 to 64 MiB.
     pub max_message_bytes: usize,
-    /// Most fields per event (or span, or `collect_log` context).
+    /// Most fields per event (or span, or `collect_log` context): 0-4096.
     pub max_fields: usize,
-    /// Longest field value, in bytes.
+    /// Longest field value, in bytes: 1 to 64 MiB.
     pub max_value_bytes: usize,
 }
 
@@ -357,21 +337,10 @@ pub struct CaptureConfig {
 
 impl CaptureConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let all = [
-            (
-                "CaptureLimits::max_message_bytes",
-                self.limits.max_message_bytes,
-            ),
-            (
-                "CaptureLimits::max_value_bytes",
-                self.limits.max_value_bytes,
-            ),
-        ];
-        for (setting, n) in all {
-            if n == 0 {
-                return Err(invalid(setting, "0", "a positive number of bytes"));
-            }
-        }
+        let limits = &self.limits;
+        TEXT_BYTES.check_usize("CaptureLimits::max_message_bytes", limits.max_message_bytes)?;
+        TEXT_BYTES.check_usize("CaptureLimits::max_value_bytes", limits.max_value_bytes)?;
+        FIELDS.check_usize("CaptureLimits::max_fields", limits.max_fields)?;
         Ok(())
     }
 }

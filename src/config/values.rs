@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use super::sections::{MAX_DURATION, MAX_TTL_DAYS, QueuePolicy};
+use super::sections::QueuePolicy;
 use crate::error::{ConfigError, invalid};
 
 /// A password: compared and sent, never printed.
@@ -102,37 +101,11 @@ pub(crate) fn parse_bool(setting: &'static str, raw: &str) -> Result<bool, Confi
     }
 }
 
-pub(crate) fn parse_days(setting: &'static str, raw: &str) -> Result<u32, ConfigError> {
-    match raw.trim().parse::<u32>() {
-        Ok(days) if (1..=MAX_TTL_DAYS).contains(&days) => Ok(days),
-        _ => Err(invalid(setting, raw, "a number of days, 1-36500")),
-    }
-}
-
 pub(crate) fn parse_policy(setting: &'static str, raw: &str) -> Result<QueuePolicy, ConfigError> {
     match raw.trim().to_ascii_lowercase().replace('-', "_").as_str() {
         "drop_newest" => Ok(QueuePolicy::DropNewest),
         "block" => Ok(QueuePolicy::Block),
         _ => Err(invalid(setting, raw, "drop_newest or block")),
-    }
-}
-
-/// A number of milliseconds, positive and at most [`MAX_DURATION`].
-pub(crate) fn parse_millis(setting: &'static str, raw: &str) -> Result<Duration, ConfigError> {
-    match raw.trim().parse::<u64>().map(Duration::from_millis) {
-        Ok(d) if !d.is_zero() && d <= MAX_DURATION => Ok(d),
-        _ => Err(invalid(
-            setting,
-            raw,
-            "a number of milliseconds, 1-31536000000 (365 days)",
-        )),
-    }
-}
-
-pub(crate) fn parse_count(setting: &'static str, raw: &str) -> Result<usize, ConfigError> {
-    match raw.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(invalid(setting, raw, "a positive integer")),
     }
 }
 
@@ -231,13 +204,18 @@ fn names_a_port(raw: &str) -> bool {
 }
 
 /// The URL with everything up to its last `@` (a `user:password@` part)
+/// and its query and fragment (`?password=...`, `?access_token=...`)
 /// masked, fit for an error message. The last `@` of the whole value, not
 /// only of the authority: a password written unescaped may hold `/`, `?` or
 /// `#`, which would end the authority early.
 pub(crate) fn redact_url(raw: &str) -> String {
     let start = raw.find("://").map_or(0, |i| i + 3);
     let (scheme, rest) = raw.split_at(start);
-    format!("{scheme}{}", redact_userinfo(rest))
+    let rest = redact_userinfo(rest);
+    match rest.find(['?', '#']) {
+        Some(at) => format!("{scheme}{}{}<redacted>", &rest[..at], &rest[at..=at]),
+        None => format!("{scheme}{rest}"),
+    }
 }
 
 /// `user:password@host` as `<redacted>@host`; a value without `@` as it is.
@@ -249,7 +227,7 @@ fn redact_userinfo(raw: &str) -> String {
 }
 
 pub(crate) fn check_ca_cert(setting: &'static str, path: PathBuf) -> Result<PathBuf, ConfigError> {
-    let reason = match std::fs::read(&path) {
+    let reason = match read_setting_file(&path) {
         Err(err) => err.to_string(),
         Ok(pem) if contains_pem_certificate(&pem) => return Ok(path),
         Ok(_) => "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".to_owned(),
@@ -261,8 +239,51 @@ pub(crate) fn check_ca_cert(setting: &'static str, path: PathBuf) -> Result<Path
     })
 }
 
+/// Most bytes read from a file a setting names: a CA file (the usual
+/// bundles are a few hundred KiB) or a file of alert rules.
+pub(crate) const MAX_SETTING_FILE_BYTES: u64 = 4 << 20;
+
+/// The contents of a file a setting names, read whole but never past
+/// [`MAX_SETTING_FILE_BYTES`]: a device such as `/dev/zero` given by
+/// mistake is an error, not a process reading forever.
+pub(crate) fn read_setting_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SETTING_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SETTING_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "larger than 4 MiB (read no further)",
+        ));
+    }
+    Ok(bytes)
+}
+
 fn contains_pem_certificate(pem: &[u8]) -> bool {
     pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----")
+}
+
+/// A user or password: they travel in HTTP headers (`X-ClickHouse-User`,
+/// `X-ClickHouse-Key`), which cannot hold control characters, so one (the
+/// newline a file or `echo` leaves, say) would fail every request. A
+/// password is not repeated in the error.
+pub(crate) fn check_credential(
+    setting: &'static str,
+    value: &str,
+    secret: bool,
+) -> Result<(), ConfigError> {
+    let control = |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f;
+    if !value.bytes().any(control) {
+        return Ok(());
+    }
+    let shown = if secret { "<redacted>" } else { value };
+    Err(invalid(
+        setting,
+        shown,
+        "no control characters such as a newline (it is sent in an HTTP header)",
+    ))
 }
 
 pub(crate) fn default_service_name() -> String {

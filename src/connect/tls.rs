@@ -10,7 +10,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureScheme};
 
-use crate::config::Config;
+use crate::config::{Config, read_setting_file};
 use crate::error::ConfigError;
 
 /// HTTPS trusting the webpki roots and the configured CA file.
@@ -24,8 +24,8 @@ pub(super) fn client_config(config: &Config) -> Result<rustls::ClientConfig, Con
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &config.ca_cert {
-        let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?;
-        for cert in certs {
+        let pem = read_setting_file(path).map_err(|e| bad(e.to_string()))?;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| bad(e.to_string()))?;
             roots.add(cert).map_err(|e| bad(e.to_string()))?;
         }

@@ -1,7 +1,7 @@
 //! The rows waiting in memory for ClickHouse, read back from their batches
 //! for the queries' fallback while ClickHouse cannot answer.
 
-use super::MetricPoint;
+use super::metrics::MetricPoint;
 use crate::batch::{Table, UnsentBatches};
 use crate::rowbinary::RowReader;
 

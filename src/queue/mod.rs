@@ -24,8 +24,17 @@
 //! The flusher polls on a short interval; a producer wakes it early every
 //! half lap of its ring, when heap memory passes half its bound, or when it
 //! has to wait (at most once per drain).
+//!
+//! The rings' and the queue's atomics are model-checked: `models` (built
+//! with `--cfg tracing_clickhouse_loom`, run by `tests/loom.rs` in `make
+//! test`) has loom run small scenarios over them in every interleaving
+//! within a bound, through `sync`, which is std's types in the ordinary
+//! build and loom's in that one.
 
+#[cfg(tracing_clickhouse_loom)]
+pub mod models;
 mod ring;
 mod sharded;
+mod sync;
 
 pub(crate) use sharded::{Queue, QueueReader};

@@ -26,11 +26,11 @@
 //! more than a century at a billion pushes a second. On 64-bit targets this
 //! costs nothing.
 
-use std::cell::UnsafeCell;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam::utils::{Backoff, CachePadded};
+use crossbeam::utils::CachePadded;
+
+use super::sync::{AtomicU64, Backoff, Ordering, UnsafeCell};
 
 /// Set in a stamp (with the position's usual `position + 1`) when the
 /// producer's `init` panicked: the slot holds no value, and the consumer
@@ -75,6 +75,8 @@ pub(crate) struct Ring<T> {
 // head's release/acquire pairs order those accesses. Values cross threads,
 // hence `T: Send`.
 unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as for `Send`: shared, the ring hands each value from the one
+// producer that wrote it to the one consumer, never to two threads at once.
 unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
@@ -104,7 +106,7 @@ impl<T> Ring<T> {
 
     /// An empty ring whose head and tail start at `position` instead of 0,
     /// as if that many positions had been used.
-    #[cfg(test)]
+    #[cfg(all(test, not(tracing_clickhouse_loom)))]
     fn starting_at(capacity: usize, position: u64) -> Self {
         let mut ring = Ring::new(capacity);
         assert!(ring.index(position) < ring.capacity(), "not a position");
@@ -219,9 +221,11 @@ impl<T> Ring<T> {
             stamp: &slot.stamp,
             position: tail,
         };
-        // SAFETY: winning the CAS made this position ours, and the head says
-        // the consumer is done with the slot's previous value.
-        init(unsafe { &mut *slot.value.get() });
+        slot.value.with_mut(|value| {
+            // SAFETY: winning the CAS made this position ours, and the head
+            // says the consumer is done with the slot's previous value.
+            init(unsafe { &mut *value })
+        });
         // Release: the value's bytes reach the consumer with the stamp.
         reserved.written();
         Ok(index)
@@ -264,9 +268,11 @@ impl<T> Ring<T> {
     pub(crate) unsafe fn peek_with<R>(&self, look: impl FnOnce(&T) -> R) -> Option<R> {
         // SAFETY: we are the consumer (the caller's promise).
         let (_, slot) = unsafe { self.ready_slot() }?;
-        // SAFETY: the stamp says the value is written; only the consumer
-        // (the caller, alone) takes it away.
-        Some(look(unsafe { (*slot.value.get()).assume_init_ref() }))
+        Some(slot.value.with(|value| {
+            // SAFETY: the stamp says the value is written; only the consumer
+            // (the caller, alone) takes it away.
+            look(unsafe { (*value).assume_init_ref() })
+        }))
     }
 
     /// Takes the oldest value: `read` sees it in its slot, then it is
@@ -281,14 +287,15 @@ impl<T> Ring<T> {
     pub(crate) unsafe fn pop_with<R>(&self, read: impl FnOnce(&mut T) -> R) -> Option<R> {
         // SAFETY: we are the consumer (the caller's promise).
         let (head, slot) = unsafe { self.ready_slot() }?;
-        // SAFETY: as in `peek_with`; and the value is ours to drop.
-        let value = unsafe { (*slot.value.get()).assume_init_mut() };
-        let free = FreeSlot {
-            value,
-            head: &self.head,
-            next: self.next(head),
-        };
-        Some(read(&mut *free.value))
+        Some(slot.value.with_mut(|value| {
+            let free = FreeSlot {
+                // SAFETY: as in `peek_with`; and the value is ours to drop.
+                value: unsafe { (*value).assume_init_mut() },
+                head: &self.head,
+                next: self.next(head),
+            };
+            read(&mut *free.value)
+        }))
     }
 
     /// Values pushed into the ring since it was made (reserved ones count,
@@ -390,7 +397,7 @@ impl<T> std::fmt::Debug for Ring<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(tracing_clickhouse_loom)))]
 mod tests {
     use super::*;
     use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -412,9 +419,41 @@ mod tests {
         push_value(ring, value.to_owned())
     }
 
+    /// `pop_with`, as the ring's one consumer.
+    fn take<T, R>(ring: &Ring<T>, read: impl FnOnce(&mut T) -> R) -> Option<R> {
+        // SAFETY: each test has one consumer, the thread calling this.
+        unsafe { ring.pop_with(read) }
+    }
+
+    /// `peek_with`, as the ring's one consumer.
+    fn look<T, R>(ring: &Ring<T>, look: impl FnOnce(&T) -> R) -> Option<R> {
+        // SAFETY: each test has one consumer, the thread calling this.
+        unsafe { ring.peek_with(look) }
+    }
+
     fn pop<T: Default>(ring: &Ring<T>) -> Option<T> {
-        // SAFETY: each test has one consumer.
-        unsafe { ring.pop_with(std::mem::take) }
+        take(ring, std::mem::take)
+    }
+
+    /// A push whose `init` panics, after writing `value` if there is one:
+    /// `Some(())` when it panicked, `None` when the ring was full.
+    fn push_failing<T>(ring: &Ring<T>, value: Option<T>) -> Option<()> {
+        let pushed = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: `init` does not return.
+            unsafe {
+                ring.push_with(|slot| {
+                    if let Some(value) = value {
+                        slot.write(value);
+                    }
+                    fail()
+                })
+            }
+        }));
+        match pushed {
+            Err(_) => Some(()),
+            Ok(Err(_)) => None,
+            Ok(Ok(_)) => unreachable!("init returned"),
+        }
     }
 
     /// Panics without the panic hook (which would print a message).
@@ -428,17 +467,14 @@ mod tests {
         assert!(push(&ring, "a") && push(&ring, "b") && push(&ring, "c"));
         assert!(!push(&ring, "d"), "full");
         assert_eq!((ring.len(), ring.pushed()), (3, 3));
-        assert_eq!(
-            unsafe { ring.peek_with(|v| v.clone()) }.as_deref(),
-            Some("a")
-        );
+        assert_eq!(look(&ring, |v| v.clone()).as_deref(), Some("a"));
         assert_eq!(pop(&ring).as_deref(), Some("a"));
         assert!(push(&ring, "d"));
         for expected in ["b", "c", "d"] {
             assert_eq!(pop(&ring).as_deref(), Some(expected));
         }
         assert_eq!((pop(&ring), ring.len(), ring.pushed()), (None, 0, 4));
-        assert_eq!(unsafe { ring.peek_with(|v| v.clone()) }, None);
+        assert_eq!(look(&ring, |v| v.clone()), None);
         // Many laps around a ring of one.
         let one = Ring::new(1);
         for i in 0..1000 {
@@ -466,12 +502,10 @@ mod tests {
             assert!(push_value(&ring, Tracked(Arc::clone(&live))));
         }
         for _ in 0..3 {
-            unsafe { ring.pop_with(|_| ()) }.unwrap();
+            take(&ring, |_| ()).unwrap();
         }
         assert_eq!(live.load(Ordering::Relaxed), 5);
-        let panicked = catch_unwind(AssertUnwindSafe(|| unsafe {
-            ring.pop_with(|_| panic!("reader failed"))
-        }));
+        let panicked = catch_unwind(AssertUnwindSafe(|| take(&ring, |_| fail())));
         assert!(panicked.is_err());
         assert_eq!(live.load(Ordering::Relaxed), 4, "dropped despite the panic");
         live.fetch_add(1, Ordering::Relaxed);
@@ -547,16 +581,16 @@ mod tests {
         };
         let ring = Ring::new(2);
         assert!(push_value(&ring, value(1, true)) && push_value(&ring, value(2, false)));
-        let popped = catch_unwind(AssertUnwindSafe(|| unsafe { ring.pop_with(|v| v.id) }));
+        let popped = catch_unwind(AssertUnwindSafe(|| take(&ring, |v| v.id)));
         assert!(popped.is_err(), "the drop's panic reaches the caller");
         assert_eq!(drops.load(Ordering::Relaxed), 1);
         assert_eq!(ring.len(), 1, "its slot is free");
         assert!(push_value(&ring, value(3, false)));
         assert_eq!(ring.len(), 2);
         for id in [2, 3] {
-            assert_eq!(unsafe { ring.pop_with(|v| v.id) }, Some(id));
+            assert_eq!(take(&ring, |v| v.id), Some(id));
         }
-        assert_eq!(unsafe { ring.pop_with(|v| v.id) }, None);
+        assert_eq!(take(&ring, |v| v.id), None);
         assert_eq!(drops.load(Ordering::Relaxed), 3, "each value dropped once");
         drop(ring);
         assert_eq!(drops.load(Ordering::Relaxed), 3);
@@ -569,26 +603,19 @@ mod tests {
             live.fetch_add(1, Ordering::Relaxed);
             (id, Tracked(Arc::clone(&live)))
         };
-        let id = |ring: &Ring<(u32, Tracked)>| unsafe { ring.pop_with(|v| v.0) };
+        let id = |ring: &Ring<(u32, Tracked)>| take(ring, |v| v.0);
         let ring = Ring::new(3);
         assert!(push_value(&ring, tracked(1)));
         // One fails after writing its value, one before.
-        for write in [true, false] {
-            let pushed = catch_unwind(AssertUnwindSafe(|| unsafe {
-                ring.push_with(|slot| {
-                    if write {
-                        slot.write(tracked(2));
-                    }
-                    fail()
-                })
-            }));
-            assert!(pushed.is_err(), "the panic reaches the caller");
+        for value in [Some(tracked(2)), None] {
+            let failed = push_failing(&ring, value);
+            assert_eq!(failed, Some(()), "the panic reaches the caller");
         }
         assert_eq!((ring.len(), ring.pushed()), (3, 3), "their slots are used");
         assert!(!push_value(&ring, tracked(0)), "full");
         assert_eq!(id(&ring), Some(1));
         assert!(push_value(&ring, tracked(3)));
-        assert_eq!(unsafe { ring.peek_with(|v| v.0) }, Some(3), "passed over");
+        assert_eq!(look(&ring, |v| v.0), Some(3), "passed over");
         assert_eq!(ring.len(), 1);
         assert_eq!((id(&ring), id(&ring)), (Some(3), None));
         for i in 0..10 {
@@ -619,17 +646,7 @@ mod tests {
                         let value = (producer, n);
                         let pushed = loop {
                             let pushed = if fails(n) {
-                                let pushed = catch_unwind(AssertUnwindSafe(|| unsafe {
-                                    ring.push_with(|slot| {
-                                        slot.write(value);
-                                        fail()
-                                    })
-                                }));
-                                match pushed {
-                                    Err(_) => Some(false),
-                                    Ok(Err(_)) => None,
-                                    Ok(Ok(_)) => unreachable!("init returned"),
-                                }
+                                push_failing(ring, Some(value)).map(|()| false)
                             } else {
                                 push_value(ring, value).then_some(true)
                             };
@@ -650,7 +667,7 @@ mod tests {
             let mut seen = vec![Vec::new(); 3];
             loop {
                 let finished = done.load(Ordering::Acquire) == 3;
-                while let Some((producer, n)) = unsafe { ring.pop_with(|value| *value) } {
+                while let Some((producer, n)) = take(&ring, |value| *value) {
                     seen[producer as usize].push(n);
                 }
                 if finished {

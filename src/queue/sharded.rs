@@ -5,18 +5,18 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
 use std::time::Duration;
 
-use crossbeam::utils::{Backoff, CachePadded};
+use crossbeam::utils::CachePadded;
 
 use super::ring::Ring;
+use super::sync::{
+    self, AtomicBool, AtomicU64, AtomicUsize, Backoff, Ordering, Thread, last_ring, set_last_ring,
+};
 use crate::config::QueuePolicy;
 use crate::record::Record;
 use crate::stats::{Counters, QueueCounts, Stats};
-use crate::threads;
 
 /// How long a blocked producer sleeps between looks once spinning is over.
 const BLOCKED_SLEEP: Duration = Duration::from_micros(50);
@@ -32,11 +32,6 @@ fn ring_count(capacity: usize) -> usize {
 }
 
 const MAX_RINGS: usize = 16;
-
-thread_local! {
-    /// The ring this thread pushed into last (a hint: any ring is correct).
-    static LAST_RING: Cell<usize> = const { Cell::new(usize::MAX) };
-}
 
 /// What producers read on every push and nobody writes while they run.
 #[derive(Debug)]
@@ -59,11 +54,14 @@ pub(crate) struct Queue {
     /// is still queued then, or pushed by a producer that passed the
     /// `closed` check just before it was set, will never be taken.
     reader_gone: AtomicBool,
-    /// Set by a producer that found every ring full, cleared by the reader
-    /// when it starts taking records: while it is set a push gives up at
-    /// once, instead of looking at every ring's head (which the flusher
-    /// keeps moving) to find no room.
-    all_full: CachePadded<AtomicBool>,
+    /// Odd while every ring is full: a push then gives up at once, instead
+    /// of looking at every ring's head (which the flusher keeps moving) to
+    /// find no room. A producer that found every ring full makes it odd,
+    /// from the even value it read before it looked; the reader makes it
+    /// the next even value each time it has freed slots. So a producer that
+    /// looked while the reader freed slots finds the value moved on and
+    /// leaves it: the flag never outlives the room the reader made.
+    all_full: CachePadded<AtomicU64>,
     flusher: OnceLock<Thread>,
     /// Records refused because the queue was full, counted by the refused
     /// thread's home ring: one counter per line, so threads dropping at once
@@ -96,7 +94,7 @@ impl Queue {
             heap_bytes: CachePadded::new(AtomicUsize::new(0)),
             wake_pending: CachePadded::new(AtomicBool::new(false)),
             reader_gone: AtomicBool::new(false),
-            all_full: CachePadded::new(AtomicBool::new(false)),
+            all_full: CachePadded::new(AtomicU64::new(0)),
             flusher: OnceLock::new(),
             refused: (0..count).map(|_| CachePadded::default()).collect(),
             counters,
@@ -134,7 +132,7 @@ impl Queue {
         F: FnOnce(&mut MaybeUninit<Record>),
     {
         let backoff = Backoff::new();
-        let home = threads::current_id() as usize % self.rings.len();
+        let home = sync::thread_number() % self.rings.len();
         loop {
             if self.limits.closed.load(Ordering::Relaxed) {
                 Counters::add(&self.counters.dropped_closed, 1);
@@ -157,7 +155,7 @@ impl Queue {
                 QueuePolicy::Block => {
                     self.wake_flusher();
                     if backoff.is_completed() {
-                        std::thread::sleep(BLOCKED_SLEEP);
+                        sync::sleep(BLOCKED_SLEEP);
                     } else {
                         backoff.snooze();
                     }
@@ -174,11 +172,14 @@ impl Queue {
     where
         F: FnOnce(&mut MaybeUninit<Record>),
     {
-        if self.all_full.load(Ordering::Relaxed) {
+        // Acquire: if the reader freed slots and moved this on, the heads
+        // read below are the ones it published before.
+        let seen = self.all_full.load(Ordering::Acquire);
+        if seen % 2 == 1 {
             return Err(init);
         }
         let count = self.rings.len();
-        let last = LAST_RING.try_with(Cell::get).unwrap_or(home);
+        let last = last_ring();
         let first = if last < count { last } else { home };
         let rest = (0..count).map(|offset| (home + offset) % count);
         for at in std::iter::once(first).chain(rest.filter(|&at| at != first)) {
@@ -187,7 +188,7 @@ impl Queue {
             match unsafe { ring.push_with(init) } {
                 Ok(index) => {
                     if at != first {
-                        let _ = LAST_RING.try_with(|last| last.set(at));
+                        set_last_ring(at);
                     }
                     // Every half lap of a ring.
                     if index % ring.capacity().div_ceil(2) == 0 {
@@ -198,8 +199,12 @@ impl Queue {
                 Err(rejected) => init = rejected,
             }
         }
-        self.all_full.store(true, Ordering::Relaxed);
-        // The reader clears it when it next drains: let that be now.
+        // Unless the reader freed slots since `seen` was read (it then moved
+        // the value on, and this fails): all full, until it next does.
+        let _ =
+            self.all_full
+                .compare_exchange(seen, seen + 1, Ordering::Relaxed, Ordering::Relaxed);
+        // Let it be now.
         self.wake_flusher();
         Err(init)
     }
@@ -258,8 +263,8 @@ impl Queue {
     }
 
     /// Registers the thread that [`Queue::wake_flusher`] unparks.
-    pub(crate) fn set_flusher(&self, thread: Thread) {
-        let _ = self.flusher.set(thread);
+    pub(crate) fn set_flusher(&self, thread: impl Into<Thread>) {
+        let _ = self.flusher.set(thread.into());
     }
 
     /// Wakes the flusher now (once until it next calls [`QueueReader::drained`]).
@@ -319,13 +324,9 @@ impl QueueReader {
         mut read: impl FnMut(&mut Record) -> ControlFlow<()>,
     ) -> usize {
         let rings = &self.queue.rings;
-        // Room is about to be made: let producers look for it again.
-        if self.queue.all_full.load(Ordering::Relaxed) {
-            self.queue.all_full.store(false, Ordering::Relaxed);
-        }
-        // SAFETY (here and below): this reader is the rings' one consumer,
-        // and `&mut self` keeps its calls from overlapping.
         let head = |ring: &Ring<Record>| {
+            // SAFETY: this reader is the rings' one consumer, and `&mut
+            // self` keeps its calls from overlapping.
             unsafe { ring.peek_with(Record::ticks) }.filter(|&ticks| ticks <= until)
         };
         // The capture time of each ring's oldest record; `None` once empty.
@@ -341,17 +342,36 @@ impl QueueReader {
                 .filter_map(|(i, ticks)| ticks.map(|t| (t, i)))
                 .min();
             let Some((_, i)) = oldest else { break };
+            // SAFETY: as for `head`.
             let flow = unsafe { rings[i].pop_with(&mut read) };
             taken += 1;
-            if taken % 64 == 0 && self.queue.all_full.load(Ordering::Relaxed) {
-                self.queue.all_full.store(false, Ordering::Relaxed);
+            if taken % 64 == 0 {
+                self.made_room();
             }
             heads[i] = head(&rings[i]);
             if flow == Some(ControlFlow::Break(())) {
                 break;
             }
         }
+        if taken % 64 != 0 {
+            self.made_room();
+        }
         taken
+    }
+
+    /// Slots were freed: producers that found every ring full before may
+    /// look again, and one looking now will not say they are all full.
+    fn made_room(&self) {
+        // The next even value, in one atomic step: a producer's change from
+        // the value before (to odd) either comes first and is undone, or
+        // comes after and fails. Release: a producer that reads the new
+        // value sees the heads published before it.
+        let _ = self
+            .queue
+            .all_full
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |seen| {
+                Some((seen | 1) + 1)
+            });
     }
 
     /// Gives back the heap bytes of records taken with [`QueueReader::drain`].

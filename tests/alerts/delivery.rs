@@ -251,6 +251,62 @@ async fn the_guard_evaluates_in_the_background() {
     assert!(error.to_string().contains("bad name"), "{error}");
 }
 
+/// A webhook that takes the connection and never answers: every attempt
+/// runs out its time, and the guard's stats count it as an error, naming
+/// the webhook (they said nothing, before: the attempts were counted only in
+/// the webhook's own counters, which the guard does not show).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_that_hangs_shows_in_the_guards_errors() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/hook/SECRET-TOKEN",
+        listener.local_addr().unwrap()
+    );
+    // Accepts, reads nothing, answers nothing; keeps every connection open.
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().map_while(Result::ok).collect();
+        drop(held);
+    });
+    let config = common::config("alerts_hanging_hook");
+    tracing_clickhouse::schema::apply(&config).await.unwrap();
+    let rule = Rule::absence(
+        "nobody",
+        AbsenceSource::Metrics(Some("never".into())),
+        Duration::from_secs(60),
+    );
+    let webhook = Webhook::new(&url)
+        .unwrap()
+        .timeout(Duration::from_millis(200))
+        .attempts(2)
+        .backoff(Duration::from_millis(10), Duration::from_millis(10));
+    let alerts = Alerts::new(vec![rule])
+        .interval(Duration::from_secs(1))
+        .webhook_with(webhook);
+    let (_, telemetry) = config.into_builder().alerts(alerts).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stats = loop {
+        let stats = telemetry.alert_stats().unwrap();
+        if stats.errors >= 2 {
+            break stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no webhook error in 30 s: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let last = stats.last_error.unwrap_or_default();
+    assert!(
+        last.starts_with("webhook: ") && !last.contains("SECRET-TOKEN"),
+        "{last}"
+    );
+    assert!(
+        last.contains("did not answer within 200ms") || last.contains("given up after 2 attempts"),
+        "{last}"
+    );
+    assert_eq!(stats.transitions, 1, "the rule fired once");
+}
+
 /// A transition written twice (a retry after a lost answer) is stored once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transition_written_twice_is_stored_once() {

@@ -23,7 +23,7 @@ pub struct Ui {
     _stdout: BufReader<std::process::ChildStdout>,
     /// The address it printed (with `?token=` when it has one).
     pub url: String,
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` (or the address it was told to listen on).
     pub address: String,
     /// What it printed first.
     pub banner: String,
@@ -31,8 +31,13 @@ pub struct Ui {
 
 impl Ui {
     pub fn start(clickhouse_url: &str, database: &str, extra: &[&str]) -> Ui {
+        Ui::start_on("127.0.0.1:0", clickhouse_url, database, extra)
+    }
+
+    /// A `chlog ui` listening on `listen`.
+    pub fn start_on(listen: &str, clickhouse_url: &str, database: &str, extra: &[&str]) -> Ui {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chlog"))
-            .args(["ui", "--listen", "127.0.0.1:0"])
+            .args(["ui", "--listen", listen])
             .args(extra)
             .env_clear()
             .env("CLICKHOUSE_URL", clickhouse_url)

@@ -104,3 +104,94 @@ async fn each_format_reads_back_and_its_manifest_tells_the_truth() {
         );
     }
 }
+
+/// `--force` replaced a FIFO (and, run as root, a device node) with a
+/// regular file and reported success, before: only regular files are
+/// written, anything else is refused by what it is, and left as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_regular_files_are_written_or_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+
+    let (db, _) = Db::loaded("cli_export_targets").await;
+    let dir = temp_dir("cli_export_targets");
+    let fifo = dir.path().join("fifo.jsonl");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let socket = dir.path().join("socket.jsonl");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let folder = dir.path().join("folder.jsonl");
+    std::fs::create_dir(&folder).unwrap();
+    let target = dir.path().join("target.txt");
+    std::fs::write(&target, "kept").unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let cases = [
+        (&fifo, "is a FIFO"),
+        (&socket, "is a socket"),
+        (&folder, "is a directory"),
+        (&link, "is a symbolic link"),
+    ];
+    for (path, what) in cases {
+        let run = db.run(&["export", "logs", "--force", "-o", path.to_str().unwrap()]);
+        run.expect(2);
+        assert!(
+            run.stderr.contains("--output") && run.stderr.contains(what),
+            "{what}: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+
+    // A manifest path that is not a regular file stops the export before
+    // anything is written.
+    let data = dir.path().join("data.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("data.jsonl.manifest.json"))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let run = db.run(&["export", "logs", "-o", data.to_str().unwrap()]);
+    run.expect(2);
+    assert!(
+        run.stderr.contains("manifest.json is a FIFO"),
+        "{}",
+        run.stderr
+    );
+    assert!(!data.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dash_is_stdout_with_the_count_and_hash_on_stderr() {
+    let (db, _) = Db::loaded("cli_export_stdout").await;
+    let run = db.run(&["export", "events", "-F", "jsonl", "-o", "-"]);
+    let lines = run.expect(0);
+    assert_eq!(lines.len(), 5, "{}", run.stdout);
+    for line in &lines {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(row["EventType"].is_string(), "{row}");
+    }
+    let sha = format!("{:x}", Sha256::digest(run.stdout.as_bytes()));
+    assert!(
+        run.stderr.starts_with("chlog: wrote 5 rows, ") && run.stderr.contains(&sha),
+        "{}",
+        run.stderr
+    );
+    let without_format = db.run(&["export", "events", "-o", "-"]);
+    without_format.expect(2);
+    assert!(
+        without_format.stderr.contains("--format"),
+        "{}",
+        without_format.stderr
+    );
+}

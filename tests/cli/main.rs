@@ -15,6 +15,7 @@ mod failures;
 mod follow;
 mod logs;
 mod schema;
+mod settings;
 mod summaries;
 
 use std::process::{Command, Output};

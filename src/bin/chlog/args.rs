@@ -1,10 +1,10 @@
-//! The command line: global options and the commands.
+//! The command line: the commands (the options every command takes are
+//! `conn::Global`).
 
-use std::path::PathBuf;
-
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::cmd;
+use crate::conn::Global;
 
 const ABOUT: &str = "Search, follow and summarize what a service stored with tracing-clickhouse: \
 logs, spans, metrics and events; export them; manage the schema; check the storage's health.";
@@ -47,50 +47,6 @@ pub(crate) struct Cli {
     pub(crate) global: Global,
     #[command(subcommand)]
     pub(crate) command: Command,
-}
-
-/// Options every command takes.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Connection and output (every command)")]
-pub(crate) struct Global {
-    /// ClickHouse's URL, http(s)://host[:port] [env: CLICKHOUSE_URL]
-    #[arg(long, global = true, value_name = "URL")]
-    pub(crate) url: Option<String>,
-    /// Server host [env: CLICKHOUSE_HOST]
-    #[arg(long, global = true)]
-    pub(crate) host: Option<String>,
-    /// HTTP(S) port [env: CLICKHOUSE_PORT]
-    #[arg(long, global = true)]
-    pub(crate) port: Option<u16>,
-    /// Use HTTPS: true or false [env: CLICKHOUSE_SECURE]
-    #[arg(long, global = true, value_name = "BOOL", hide_possible_values = true)]
-    pub(crate) secure: Option<bool>,
-    /// User [env: CLICKHOUSE_USER]
-    #[arg(long, global = true)]
-    pub(crate) user: Option<String>,
-    /// Read the password from this file (its first line) [env: CLICKHOUSE_PASSWORD]
-    #[arg(long, global = true, value_name = "FILE")]
-    pub(crate) password_file: Option<PathBuf>,
-    /// Database [env: CLICKHOUSE_DATABASE]
-    #[arg(long, short = 'd', global = true, value_name = "NAME")]
-    pub(crate) database: Option<String>,
-    /// PEM file of CAs to trust for HTTPS [env: CLICKHOUSE_CA_CERT]
-    #[arg(long, global = true, value_name = "FILE")]
-    pub(crate) ca_cert: Option<PathBuf>,
-    /// Give up on ClickHouse after this long without an answer
-    #[arg(long, global = true, default_value = "30s", value_name = "DURATION")]
-    pub(crate) timeout: humantime::Duration,
-    /// Color: auto (on a terminal, unless NO_COLOR is set), always, never
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, hide_possible_values = true)]
-    pub(crate) color: ColorChoice,
-}
-
-/// When to color the output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ColorChoice {
-    Auto,
-    Always,
-    Never,
 }
 
 /// The commands.

@@ -69,6 +69,36 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
+/// A bound as people write it: whole days as days (humantime would say a
+/// year is "11months 30days 3h 50m 24s").
+fn say(duration: Duration) -> String {
+    const DAY: u64 = 24 * 60 * 60;
+    match duration.as_secs() {
+        secs if secs >= DAY && secs % DAY == 0 && duration.subsec_nanos() == 0 => {
+            format!("{} days", secs / DAY)
+        }
+        _ => humantime::format_duration(duration).to_string(),
+    }
+}
+
+/// The longest duration an option takes.
+pub(crate) const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// A parser of duration options from `min` to `max` (clap names the option
+/// in its error).
+pub(crate) fn duration_within(
+    min: Duration,
+    max: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        let duration = parse_duration(text)?;
+        if duration < min || duration > max {
+            return Err(format!("{text:?} is not from {} to {}", say(min), say(max)));
+        }
+        Ok(duration)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

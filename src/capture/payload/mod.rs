@@ -29,5 +29,21 @@ pub(crate) use value::Raw;
 pub use value::Value;
 pub(crate) use writer::{PayloadWriter, cut_at_char_boundary};
 
+/// Reads `bytes` as a payload: its entries, and the fields copied into a
+/// payload of their own (as a span's fields are copied into its events),
+/// read back; returns how many entries each gave. For the fuzz target
+/// (`fuzz/`) and tests of hostile input: never panics, whatever the bytes.
+#[doc(hidden)]
+pub fn read_payload(bytes: &[u8]) -> (usize, usize) {
+    let read = entries(bytes).count();
+    let mut copy = Vec::new();
+    let mut writer = PayloadWriter::resume(&mut copy, Default::default(), 0);
+    writer.copy_fields(bytes);
+    writer.finish();
+    (read, entries(&copy).count())
+}
+
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;

@@ -24,4 +24,6 @@ pub use segment::read_segment_image;
 pub(crate) use store::{Appended, Spool};
 
 #[cfg(test)]
+mod segment_props;
+#[cfg(test)]
 mod tests;

@@ -20,10 +20,12 @@
 //! # Ok(()) }
 //! ```
 
+mod format;
 mod parquet;
 mod rows;
 mod stream;
 
+pub use format::ExportFormat;
 pub use parquet::parquet_row_count;
 pub use rows::RowCounter;
-pub use stream::{ExportFormat, ExportQuery, ExportStream, ExportTable};
+pub use stream::{ExportQuery, ExportStream, ExportTable};

@@ -1,6 +1,6 @@
 //! Counting the rows of an export as its chunks go by, without keeping them.
 
-use super::ExportFormat;
+use super::format::ExportFormat;
 
 /// Counts the rows of a JSON lines or CSV export chunk by chunk (a chunk
 /// may end anywhere, inside a row or a quoted field). Parquet keeps its

@@ -167,6 +167,14 @@ impl LogQuery {
         self
     }
 
+    /// Whether `word` can be a [`token`](LogQuery::token): one word of
+    /// ASCII letters, digits and non-ASCII characters. (A tool that takes
+    /// words under a name of its own checks them with this, so that its
+    /// error names that.)
+    pub fn is_token(word: &str) -> bool {
+        !word.is_empty() && word.bytes().all(is_token_byte)
+    }
+
     /// Refuses what cannot be asked of ClickHouse, before anything is sent.
     pub(super) fn check(&self) -> Result<()> {
         if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
@@ -176,7 +184,7 @@ impl LogQuery {
             )));
         }
         for word in &self.tokens {
-            if word.is_empty() || !word.bytes().all(is_token_byte) {
+            if !LogQuery::is_token(word) {
                 return Err(Error::Query(format!(
                     "LogQuery::token({word:?}): a token is one word of ASCII letters, digits \
                      and non-ASCII characters; search for each word, or use `contains`"

@@ -3,10 +3,12 @@
 
 mod filter;
 mod names;
+mod point;
 mod points;
 mod summaries;
 
 pub use filter::MetricQuery;
 pub use names::MetricName;
-pub use points::{MetricPoint, MetricPoints, Rate};
+pub use point::MetricPoint;
+pub use points::{MetricPoints, Rate};
 pub use summaries::{Aggregate, Granularity, Quantiles};

@@ -48,9 +48,10 @@ pub(crate) struct CheckArgs {
 pub(crate) struct RunArgs {
     /// The TOML file
     file: PathBuf,
-    /// Between evaluations (overrides the file's settings.interval)
-    #[arg(long, value_name = "DURATION")]
-    interval: Option<humantime::Duration>,
+    /// Between evaluations, 1s to 365d (overrides the file's settings.interval)
+    #[arg(long, value_name = "DURATION",
+          value_parser = crate::time::duration_within(std::time::Duration::from_secs(1), crate::time::YEAR))]
+    interval: Option<std::time::Duration>,
     /// Stop after this many evaluations (0: run until stopped)
     #[arg(long, default_value_t = 0)]
     cycles: u64,
@@ -118,7 +119,7 @@ fn check(args: &CheckArgs) -> Outcome {
 async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
     let mut alerts = load(&args.file)?;
     if let Some(interval) = args.interval {
-        alerts = alerts.interval(interval.into());
+        alerts = alerts.interval(interval);
     }
     let interval = alerts.evaluation_interval();
     let mut runner = Runner::new(alerts, ctx.client.client().clone(), &args.service)

@@ -32,8 +32,9 @@ pub(crate) struct EventsArgs {
     /// Before this time
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
-    /// At most this many, the newest
-    #[arg(long, short = 'n', default_value_t = 50, value_name = "N")]
+    /// At most this many, the newest (1 to 1000000)
+    #[arg(long, short = 'n', default_value_t = 50, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=crate::cmd::MAX_LIMIT))]
     limit: u64,
     /// One JSON object per line
     #[arg(long)]

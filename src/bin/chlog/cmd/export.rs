@@ -9,9 +9,11 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportTable, parquet_row_count};
+use tracing_clickhouse::query::{
+    ExportFormat, ExportQuery, ExportStream, ExportTable, parquet_row_count,
+};
 
-use super::manifest::{Manifest, hex};
+use super::manifest::{Manifest, hex, manifest_path};
 use crate::conn::Context;
 use crate::fail::{Failure, Outcome, bad_option};
 use crate::out::Out;
@@ -23,11 +25,16 @@ Examples:
   chlog export spans --since 24h --format csv -o spans.csv
   chlog export events -o events.jsonl             every event until now
 
+  chlog export logs --since 1h -F jsonl -o - | jq .Body    to stdout
+
 The rows go straight from the server to the file (memory stays flat whatever
 the size), oldest first, every column. Beside FILE, FILE.manifest.json records
 the query, the time range, the row count, the size and the file's SHA-256.
 --until defaults to the moment the export starts, so the manifest's range is
-exact. The file is written as FILE.partial and renamed when complete.";
+exact. The file is written as FILE.partial and renamed when complete; FILE and
+its manifest are only ever regular files (chlog refuses to replace a device, a
+FIFO, a socket, a directory or a symbolic link, --force or not). With -o -
+the rows go to stdout, and the count and SHA-256 to stderr.";
 
 /// `chlog export`.
 #[derive(Debug, Args)]
@@ -43,17 +50,24 @@ pub(crate) struct ExportArgs {
     /// jsonl, csv or parquet [default: from the file's extension]
     #[arg(long, short = 'F', value_name = "FORMAT")]
     format: Option<ExportFormat>,
-    /// The file to write
+    /// The file to write (a regular file), or - for stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
-    /// Replace the file if it exists
+    /// Replace the file (and its manifest) if they exist as regular files
     #[arg(long)]
     force: bool,
 }
 
 pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
+    let to_stdout = args.output.as_os_str() == "-";
     let format = match args.format {
         Some(format) => format,
+        None if to_stdout => {
+            return Err(bad_option(
+                "--format",
+                "needed with -o - (stdout): jsonl, csv or parquet",
+            ));
+        }
         None => format_of(&args.output)?,
     };
     let (since, until) = crate::time::range(
@@ -68,12 +82,13 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
     if let Some(until) = until {
         query = query.until(until);
     }
-    if args.output.exists() && !args.force {
-        return Err(bad_option(
-            "--output",
-            format!("{} exists (--force replaces it)", args.output.display()),
-        ));
+    if to_stdout {
+        return to_stdout_with_summary(ctx, &query, args.table).await;
     }
+    // Checked before anything is written: neither may be anything but a
+    // regular file (`rename` would replace a device node or a FIFO).
+    check_output(&args.output, args.force)?;
+    check_output(&manifest_path(&args.output), args.force)?;
     let partial = with_suffix(&args.output, ".partial");
     let started = SystemTime::now();
     let written = write(ctx, &query, &partial).await;
@@ -116,8 +131,68 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Streams the export into `path`, hashing as it goes: the rows, the bytes
-/// and the SHA-256.
+/// Refuses `path` unless it is free or, with `force`, a regular file:
+/// never a device, a FIFO, a socket, a directory or a symbolic link (which
+/// the rename would replace, or the write follow), named as such.
+fn check_output(path: &Path, force: bool) -> Result<(), Failure> {
+    let kind = match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(file_failure(path, e)),
+        Ok(meta) => meta.file_type(),
+    };
+    let what = match kind {
+        kind if kind.is_file() => match force {
+            true => return Ok(()),
+            false => "exists (--force replaces it)",
+        },
+        kind if kind.is_symlink() => "is a symbolic link (name the file it points to)",
+        kind if kind.is_dir() => "is a directory",
+        kind => special_kind(kind),
+    };
+    let only = match kind.is_file() {
+        true => "",
+        false => "; chlog writes only regular files, or stdout with -o -",
+    };
+    Err(bad_option(
+        "--output",
+        format!("{} {what}{only}", path.display()),
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(kind: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    match kind {
+        kind if kind.is_fifo() => "is a FIFO",
+        kind if kind.is_char_device() => "is a character device",
+        kind if kind.is_block_device() => "is a block device",
+        kind if kind.is_socket() => "is a socket",
+        _ => "is not a regular file",
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: fs::FileType) -> &'static str {
+    "is not a regular file"
+}
+
+/// `-o -`: the rows to stdout, what was written to stderr.
+async fn to_stdout_with_summary(ctx: &Context, query: &ExportQuery, table: ExportTable) -> Outcome {
+    let mut stdout = std::io::stdout().lock();
+    let (stream, sha256) = stream_into(ctx, query, &mut stdout, Failure::write).await?;
+    stdout.flush().map_err(Failure::write)?;
+    let rows = stream
+        .rows()
+        .map_or_else(String::new, |rows| format!("{} rows, ", count(rows)));
+    eprintln!(
+        "chlog: wrote {rows}{} of {table} to stdout (sha256 {sha256})",
+        bytes(stream.bytes())
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Streams the export into a new file at `path` (never an existing one),
+/// hashing as it goes: the rows, the bytes and the SHA-256.
 async fn write(
     ctx: &Context,
     query: &ExportQuery,
@@ -129,6 +204,28 @@ async fn write(
         .open(path)
         .map_err(|e| file_failure(path, e))?;
     let mut file = BufWriter::with_capacity(1 << 16, file);
+    let (stream, sha256) = stream_into(ctx, query, &mut file, |e| file_failure(path, e)).await?;
+    let file = file
+        .into_inner()
+        .map_err(|e| file_failure(path, e.into_error()))?;
+    file.sync_all().map_err(|e| file_failure(path, e))?;
+    drop(file);
+    let rows = match stream.rows() {
+        Some(rows) => rows,
+        None => parquet_row_count(&mut File::open(path).map_err(|e| file_failure(path, e))?)
+            .map_err(|e| Failure::other(format!("the server's Parquet does not read back: {e}")))?,
+    };
+    Ok((rows, stream.bytes(), sha256))
+}
+
+/// Copies the export's stream into `out`, hashing as it goes, with a
+/// progress line on a terminal; the stream (its counts) and the SHA-256.
+async fn stream_into(
+    ctx: &Context,
+    query: &ExportQuery,
+    out: &mut impl Write,
+    failed: impl Fn(std::io::Error) -> Failure,
+) -> Result<(ExportStream, String), Failure> {
     let mut hasher = Sha256::new();
     let mut stream = ctx.client.export(query).map_err(|e| ctx.fail(&e))?;
     let progress = progress_bar();
@@ -140,7 +237,7 @@ async fn write(
             Err(_) => return Err(ctx.timed_out()),
         };
         hasher.update(&chunk);
-        file.write_all(&chunk).map_err(|e| file_failure(path, e))?;
+        out.write_all(&chunk).map_err(&failed)?;
         if let Some(bar) = &progress {
             bar.set_message(match stream.rows() {
                 Some(rows) => format!("{} rows, {}", count(rows), bytes(stream.bytes())),
@@ -148,20 +245,10 @@ async fn write(
             });
         }
     }
-    let file = file
-        .into_inner()
-        .map_err(|e| file_failure(path, e.into_error()))?;
-    file.sync_all().map_err(|e| file_failure(path, e))?;
-    drop(file);
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let rows = match stream.rows() {
-        Some(rows) => rows,
-        None => parquet_row_count(&mut File::open(path).map_err(|e| file_failure(path, e))?)
-            .map_err(|e| Failure::other(format!("the server's Parquet does not read back: {e}")))?,
-    };
-    Ok((rows, stream.bytes(), hex(hasher)))
+    Ok((stream, hex(hasher)))
 }
 
 /// A spinner with the rows and bytes so far, on a terminal only.
@@ -202,4 +289,20 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 fn file_failure(path: &Path, error: std::io::Error) -> Failure {
     Failure::other(format!("cannot write {}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_is_refused_by_what_it_is_even_with_force() {
+        let refused = check_output(Path::new("/dev/null"), true).unwrap_err();
+        assert!(
+            refused.message.contains("/dev/null is a character device"),
+            "{}",
+            refused.message
+        );
+        assert!(check_output(Path::new("/no/such/file"), false).is_ok());
+    }
 }

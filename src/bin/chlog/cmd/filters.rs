@@ -4,9 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use tracing_clickhouse::Severity;
-use tracing_clickhouse::query::LogQuery;
+use tracing_clickhouse::query::{LogQuery, MAX_ATTRIBUTE_FILTERS};
 
-use crate::fail::Failure;
+use crate::fail::{Failure, bad_option};
 
 /// A query with the range it was given.
 pub(crate) type Ranged = (LogQuery, Option<SystemTime>, Option<SystemTime>);
@@ -84,6 +84,12 @@ impl LogFilter {
         for source in &self.source {
             query = query.source(source);
         }
+        if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
+            return Err(bad_option(
+                "--attr",
+                format!("at most {MAX_ATTRIBUTE_FILTERS} of them"),
+            ));
+        }
         for (key, value) in &self.attributes {
             query = query.attribute(key, value);
         }
@@ -94,6 +100,9 @@ impl LogFilter {
             query = query.span_id(id);
         }
         for word in &self.words {
+            if !LogQuery::is_token(word) {
+                return Err(bad_option("--word", format!("{word:?}: {ONE_WORD}")));
+            }
             query = query.token(word);
         }
         if let Some(text) = &self.contains {
@@ -102,6 +111,10 @@ impl LogFilter {
         Ok((query, since, until))
     }
 }
+
+/// What `--word` (and the page's `word`) takes.
+pub(crate) const ONE_WORD: &str = "one word of ASCII letters, digits and non-ASCII characters \
+                                   (search for each word, or for the text with --grep)";
 
 /// `KEY=VALUE` (the value may hold `=`; the key may not be empty).
 pub(crate) fn pair(text: &str) -> Result<(String, String), String> {

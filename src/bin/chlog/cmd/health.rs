@@ -32,8 +32,9 @@ Exit status: 0 healthy, 3 something needs attention, 4 unreachable, 5 login refu
 /// `chlog health`.
 #[derive(Debug, Args)]
 pub(crate) struct HealthArgs {
-    /// Count the rows and queries of this last stretch of time
-    #[arg(long, default_value = "5m", value_parser = crate::time::parse_duration, value_name = "DURATION")]
+    /// Count the rows and queries of this last stretch of time (1s to 365d)
+    #[arg(long, default_value = "5m", value_name = "DURATION",
+          value_parser = crate::time::duration_within(Duration::from_secs(1), crate::time::YEAR))]
     window: Duration,
     /// A disk with less free space than this (percent) needs attention
     #[arg(long, default_value_t = 10.0, value_name = "PERCENT")]

@@ -32,8 +32,8 @@ it keeps going while ClickHouse restarts or is away, and says so on stderr.";
 pub(crate) struct LogsArgs {
     #[command(flatten)]
     filter: LogFilter,
-    /// At most this many logs [default: 100; with --follow, 10 before following]
-    #[arg(long, short = 'n', value_name = "N")]
+    /// At most this many logs, 1 to 1000000 (more: chlog export) [default: 100; with --follow, 10 before following]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::cmd::MAX_LIMIT))]
     limit: Option<u64>,
     /// The oldest first from --since, instead of the newest
     #[arg(long)]
@@ -44,8 +44,9 @@ pub(crate) struct LogsArgs {
     /// Follow: print new logs as they arrive, until interrupted
     #[arg(long, short = 'f', conflicts_with_all = ["after", "oldest_first"])]
     follow: bool,
-    /// How often --follow asks for new logs
-    #[arg(long, default_value = "1s", value_parser = crate::time::parse_duration, value_name = "DURATION")]
+    /// How often --follow asks for new logs (100ms to 365d)
+    #[arg(long, default_value = "1s", value_name = "DURATION",
+          value_parser = crate::time::duration_within(Duration::from_millis(100), crate::time::YEAR))]
     interval: Duration,
     /// One JSON object per line
     #[arg(long)]

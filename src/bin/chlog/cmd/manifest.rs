@@ -66,7 +66,8 @@ impl Manifest<'_> {
         })
     }
 
-    /// Writes it beside the file (through a temporary file, renamed).
+    /// Writes it beside the file (through a new temporary file, renamed;
+    /// the caller checked that the path is free or a regular file).
     pub(crate) fn write(&self) -> std::io::Result<PathBuf> {
         let path = manifest_path(self.file);
         let mut temporary = path.clone().into_os_string();
@@ -74,7 +75,10 @@ impl Manifest<'_> {
         let temporary = PathBuf::from(temporary);
         let mut text = serde_json::to_string_pretty(&self.json()).map_err(std::io::Error::other)?;
         text.push('\n');
-        let mut file = fs::File::create(&temporary)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         fs::rename(&temporary, &path)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use tracing_clickhouse::query::{
-    Aggregate, Granularity, MetricPoint, MetricQuery, Quantiles, Rate,
+    Aggregate, Granularity, MAX_ATTRIBUTE_FILTERS, MetricPoint, MetricQuery, Quantiles, Rate,
 };
 
 use super::filters::pair;
@@ -48,8 +48,9 @@ pub(crate) struct MetricsArgs {
     /// avg, min, max and count per minute, hour (metrics_hourly) or day (metrics_daily)
     #[arg(long, value_enum, value_name = "WIDTH")]
     agg: Option<Width>,
-    /// How many of the latest points to list
-    #[arg(long, short = 'n', default_value_t = 20, value_name = "N")]
+    /// How many of the latest points to list (1 to 1000000)
+    #[arg(long, short = 'n', default_value_t = 20, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::cmd::MAX_LIMIT))]
     limit: usize,
     /// One JSON object per point (or per bucket with --agg)
     #[arg(long)]
@@ -71,6 +72,12 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
         Some(Duration::from_secs(3600)),
     )?;
     let mut query = MetricQuery::new(&args.name);
+    if args.attributes.len() > MAX_ATTRIBUTE_FILTERS {
+        return Err(crate::fail::bad_option(
+            "--attr",
+            format!("at most {MAX_ATTRIBUTE_FILTERS} of them"),
+        ));
+    }
     for (key, value) in &args.attributes {
         query = query.attribute(key, value);
     }

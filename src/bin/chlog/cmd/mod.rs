@@ -1,5 +1,9 @@
 //! The commands, one file each.
 
+/// The most rows a listing asks for (`--limit`): more are for `chlog export`,
+/// which streams them to a file instead of holding them.
+pub(crate) const MAX_LIMIT: u64 = 1_000_000;
+
 pub(crate) mod alerts;
 pub(crate) mod events;
 pub(crate) mod export;

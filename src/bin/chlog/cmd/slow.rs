@@ -32,8 +32,9 @@ pub(crate) struct SlowArgs {
     /// Spans started before this time
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
-    /// How many operations
-    #[arg(long, short = 'n', default_value_t = 10, value_name = "N")]
+    /// How many operations (1 to 1000000)
+    #[arg(long, short = 'n', default_value_t = 10, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=crate::cmd::MAX_LIMIT))]
     limit: u64,
     /// One JSON object per operation
     #[arg(long)]

@@ -31,8 +31,8 @@ const COLUMNS: u64 = 60;
 pub(crate) struct StatsArgs {
     #[command(flatten)]
     filter: LogFilter,
-    /// How many error patterns to show
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// How many error patterns to show (1 to 1000)
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
     top: u64,
     /// As one JSON object
     #[arg(long)]

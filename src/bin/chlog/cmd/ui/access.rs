@@ -127,18 +127,34 @@ enum Verdict {
     WrongHost,
 }
 
-/// Whether `Host` names this server on loopback (`127.0.0.1`, `localhost`,
-/// `[::1]`, with this port).
+/// Whether `Host` names this server on loopback, with this port: an
+/// address of 127.0.0.0/8 (`--listen 127.0.0.2:8080` is loopback too),
+/// `[::1]`, or `localhost` (in any case). Without a port, the port is 80.
 fn host_is_loopback(headers: &HeaderMap, port: u16) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let name = match host.rsplit_once(':') {
-        Some((name, given)) if given == port.to_string() => name,
-        Some(_) => return false,
-        None => return false,
+    // `[::1]:8080`, `[::1]`, `127.0.0.2:8080`, `localhost`.
+    let (name, given) = match host.rsplit_once(':') {
+        Some((name, given)) if !given.ends_with(']') => (name, Some(given)),
+        _ => (host, None),
     };
-    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+    let port_matches = match given {
+        Some(given) => given.parse::<u16>() == Ok(port),
+        None => port == 80,
+    };
+    let loopback = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(v6) => v6
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+    };
+    port_matches && loopback
 }
 
 /// 32 random bytes as hex.
@@ -175,7 +191,7 @@ pub(crate) async fn check(
             .into_response(),
         Verdict::WrongHost => (
             StatusCode::FORBIDDEN,
-            "this chlog ui answers only requests for 127.0.0.1, localhost or [::1]\n",
+            "this chlog ui answers only requests for a loopback address (127.0.0.0/8, [::1]) or localhost\n",
         )
             .into_response(),
     }
@@ -266,6 +282,18 @@ mod tests {
             ("127.0.0.1:8081", false),
             ("evil.example:8080", false),
             ("localhost", false),
+            // All of 127/8 is loopback (403 for `--listen 127.0.0.2`, before).
+            ("127.0.0.2:8080", true),
+            ("127.255.255.254:8080", true),
+            ("LocalHost:8080", true),
+            ("[::1]", false),
+            ("[0:0:0:0:0:0:0:1]:8080", true),
+            ("128.0.0.1:8080", false),
+            ("127.0.0.1.evil.example:8080", false),
+            ("[::2]:8080", false),
+            ("127.0.0.1:08080", true),
+            ("127.0.0.1:", false),
+            ("[::1:8080", false),
         ] {
             let verdict = access.verdict(&headers(&[(header::HOST, host)]), None);
             assert_eq!(matches!(verdict, Verdict::Allowed), allowed, "{host}");
@@ -274,5 +302,28 @@ mod tests {
             access.verdict(&HeaderMap::new(), None),
             Verdict::WrongHost
         ));
+        let on_80 = Access {
+            token: None,
+            port: 80,
+        };
+        for (host, allowed) in [("localhost", true), ("[::1]", true), ("127.0.0.9", true)] {
+            let verdict = on_80.verdict(&headers(&[(header::HOST, host)]), None);
+            assert_eq!(matches!(verdict, Verdict::Allowed), allowed, "{host}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any `Host` header: an answer, never a panic; and only a loopback
+        /// name with this port lets a request in.
+        #[test]
+        fn any_host_header_is_judged_without_panicking(host in "\\PC{0,40}") {
+            let access = Access { token: None, port: 8080 };
+            let Ok(value) = HeaderValue::from_str(&host) else { return Ok(()) };
+            let mut map = HeaderMap::new();
+            map.insert(header::HOST, value);
+            if matches!(access.verdict(&map, None), Verdict::Allowed) {
+                proptest::prop_assert!(host.ends_with(":8080") || host.ends_with(":08080"), "{}", host);
+            }
+        }
     }
 }

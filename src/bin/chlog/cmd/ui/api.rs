@@ -1,20 +1,17 @@
-//! The JSON endpoints, each a call into the library's `query` module, and
-//! how their failures reach the page.
+//! What the JSON endpoints share: what they read with, how their failures
+//! reach the page, and how their answers are shaped.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 use tracing_clickhouse::ErrorKind;
 use tracing_clickhouse::query::QueryClient;
 
 use super::params::BadParam;
-use super::{logs, series, views};
 use crate::conn::Context;
 use crate::fail::Failure;
 
@@ -83,20 +80,6 @@ impl IntoResponse for Reply {
 
 /// An endpoint's answer.
 pub(crate) type Answer = Result<axum::Json<Value>, Reply>;
-
-/// The endpoints, all `GET`, all read-only.
-pub(crate) fn routes(state: Shared) -> Router {
-    Router::new()
-        .route("/api/logs", get(logs::logs))
-        .route("/api/stats", get(logs::stats))
-        .route("/api/volume", get(logs::volume))
-        .route("/api/metric_names", get(series::names))
-        .route("/api/metric", get(series::metric))
-        .route("/api/trace", get(views::trace))
-        .route("/api/status", get(views::status))
-        .route("/api/events", get(views::events))
-        .with_state(state)
-}
 
 /// Key-value pairs as `[[k, v], ...]` (keys may repeat, order kept).
 pub(crate) fn pairs(pairs: &[(String, String)]) -> Value {

@@ -106,14 +106,21 @@ fn intervals(since: SystemTime, until: SystemTime, bars: u64) -> (u64, SystemTim
         .duration_since(since)
         .unwrap_or_default()
         .as_secs_f64();
+    let bars = bars.max(1);
     let width = WIDTHS
         .into_iter()
         .find(|&w| seconds / w as f64 <= bars as f64)
-        .unwrap_or_else(|| (seconds / bars as f64).ceil() as u64 / 86400 * 86400 + 86400);
-    let step = width * 1_000_000_000;
-    let start = ns(since) / step * step;
-    let end = ns(until).div_ceil(step) * step;
-    let at = |ns: u64| UNIX_EPOCH + Duration::from_nanos(ns);
+        .unwrap_or_else(|| {
+            // Whole days (the float-to-int cast saturates).
+            let days = ((seconds / bars as f64).ceil() as u64 / 86400).saturating_add(1);
+            days.saturating_mul(86400)
+        });
+    // In u128: a range near the end of time, widened to whole intervals,
+    // ends past what u64 nanoseconds hold; such an end is cut there.
+    let step = u128::from(width) * 1_000_000_000;
+    let start = u128::from(ns(since)) / step * step;
+    let end = u128::from(ns(until)).div_ceil(step) * step;
+    let at = |ns: u128| UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
     (width, at(start), at(end))
 }
 
@@ -136,5 +143,21 @@ mod tests {
         let years = intervals(at(0), at(86400 * 365 * 3), 60).0;
         assert_eq!(years % 86400, 0);
         assert!(86400 * 365 * 3 / years <= 60, "{years}");
+    }
+
+    proptest::proptest! {
+        /// Any range and count of bars, to the end of time: a width, and
+        /// the range widened to whole intervals of it (it panicked on an
+        /// overflow near `u64::MAX`, before).
+        #[test]
+        fn any_range_gets_intervals(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY, bars in 1u64..=MAX_BARS) {
+            let (since, until) = (a.min(b), a.max(b));
+            let t = |ns: u64| UNIX_EPOCH + Duration::from_nanos(ns);
+            let (width, start, end) = intervals(t(since), t(until), bars);
+            proptest::prop_assert!(width >= 1);
+            proptest::prop_assert!(ns(start) <= since && ns(end) >= until.min(ns(end)));
+            let step = u128::from(width) * 1_000_000_000;
+            proptest::prop_assert_eq!(u128::from(ns(start)) % step, 0);
+        }
     }
 }

@@ -59,13 +59,12 @@ pub(crate) async fn run(ctx: &Context, args: UiArgs) -> Outcome {
         .map_err(|e| Failure::other(format!("cannot listen on {}: {e}", args.listen)))?;
     let access = Arc::new(access.on_port(bound.port()));
     let state = Arc::new(api::State::new(ctx));
-    let app =
-        api::routes(state)
-            .merge(assets::routes())
-            .layer(axum::middleware::from_fn_with_state(
-                access.clone(),
-                access::check,
-            ));
+    let app = routes(state)
+        .merge(assets::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            access.clone(),
+            access::check,
+        ));
     let mut banner = format!(
         "chlog ui: serving {} on {}\n",
         ctx.config.database(),
@@ -86,4 +85,20 @@ pub(crate) async fn run(ctx: &Context, args: UiArgs) -> Outcome {
         .await
         .map_err(|e| Failure::other(format!("the server stopped: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON endpoints, all `GET`, all read-only, each a call into the
+/// library's `query` module.
+fn routes(state: api::Shared) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/api/logs", get(logs::logs))
+        .route("/api/stats", get(logs::stats))
+        .route("/api/volume", get(logs::volume))
+        .route("/api/metric_names", get(series::names))
+        .route("/api/metric", get(series::metric))
+        .route("/api/trace", get(views::trace))
+        .route("/api/status", get(views::status))
+        .route("/api/events", get(views::events))
+        .with_state(state)
 }

@@ -6,7 +6,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing_clickhouse::Severity;
-use tracing_clickhouse::query::{LogCursor, LogQuery, Order};
+use tracing_clickhouse::query::{LogCursor, LogQuery, MAX_ATTRIBUTE_FILTERS, Order};
+
+/// The last nanosecond after the epoch a `DateTime64(9)` holds.
+pub(crate) const LATEST_NS: u64 = i64::MAX as u64;
 
 /// A bad parameter, said to the page as a 400.
 #[derive(Debug, PartialEq, Eq)]
@@ -51,11 +54,15 @@ impl Params {
             .transpose()
     }
 
-    /// A time given as nanoseconds since the epoch.
+    /// A time given as nanoseconds since the epoch, up to the last
+    /// nanosecond ClickHouse's `DateTime64(9)` holds (2262-04-11).
     pub(crate) fn time(&self, key: &str) -> Result<Option<SystemTime>, BadParam> {
-        Ok(self
-            .parsed::<u64>(key)?
-            .map(|ns| UNIX_EPOCH + Duration::from_nanos(ns)))
+        match self.parsed::<u64>(key)? {
+            Some(ns) if ns > LATEST_NS => Err(BadParam(format!(
+                "{key}={ns}: at most {LATEST_NS} (2262-04-11, the last time ClickHouse stores)"
+            ))),
+            time => Ok(time.map(|ns| UNIX_EPOCH + Duration::from_nanos(ns))),
+        }
     }
 
     /// `since` and `until`, which must be in order.
@@ -79,14 +86,21 @@ impl Params {
         }
     }
 
-    /// `attr=KEY=VALUE` pairs.
+    /// `attr=KEY=VALUE` pairs, at most [`MAX_ATTRIBUTE_FILTERS`].
     pub(crate) fn attributes(&self) -> Result<Vec<(&str, &str)>, BadParam> {
-        self.all("attr")
+        let pairs = self
+            .all("attr")
             .map(|pair| match pair.split_once('=') {
                 Some((key, value)) if !key.is_empty() => Ok((key, value)),
                 _ => Err(BadParam(format!("attr={pair:?} is not KEY=VALUE"))),
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if pairs.len() > MAX_ATTRIBUTE_FILTERS {
+            return Err(BadParam(format!(
+                "attr: at most {MAX_ATTRIBUTE_FILTERS} of them"
+            )));
+        }
+        Ok(pairs)
     }
 
     /// The log filters: `level`, `min_level`, `max_level`, `service` and
@@ -126,6 +140,12 @@ impl Params {
             query = query.span_id(id);
         }
         for word in self.all("word") {
+            if !LogQuery::is_token(word) {
+                return Err(BadParam(format!(
+                    "word={word:?}: one word of ASCII letters, digits and non-ASCII characters \
+                     (search for each word, or for the text with q)"
+                )));
+            }
             query = query.token(word);
         }
         if let Some(text) = self.get("q") {
@@ -164,6 +184,59 @@ mod tests {
         assert_eq!(params.attributes().unwrap(), [("k", "v=w")]);
         assert_eq!(params.get("x"), Some("\0\n%_"));
         assert!(params.log_query().is_ok());
+    }
+
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        /// Any query string, of known keys with any values or of anything:
+        /// a query or a 400 that names what was wrong, never a panic.
+        #[test]
+        fn any_query_string_is_read_or_refused_by_name(
+            pairs in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "since", "until", "level", "min_level", "max_level", "service", "source",
+                    "attr", "trace", "span", "word", "q", "limit", "order", "after", "x",
+                ]),
+                proptest::prop_oneof![
+                    proptest::num::u64::ANY.prop_map(|n| n.to_string()),
+                    "\\PC{0,30}",
+                    proptest::sample::select(vec![
+                        "18446744073709551615".to_owned(), "9223372036854775808".to_owned(),
+                        "-1".to_owned(), "k=v".to_owned(), "=".to_owned(), "oldest".to_owned(),
+                        "warn".to_owned(), "%00".to_owned(),
+                    ]),
+                ],
+            ), 0..8),
+            raw in "\\PC{0,60}",
+        ) {
+            let query: String = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+                .collect::<Vec<_>>()
+                .join("&");
+            for text in [query.as_str(), raw.as_str()] {
+                let params = Params::parse(Some(text));
+                if let Err(BadParam(message)) = params.log_page(100, 1000) {
+                    let named = ["since", "until", "level", "min_level", "max_level", "attr", "word", "limit", "order", "after"]
+                        .iter()
+                        .any(|key| message.contains(key));
+                    prop_assert!(named, "{text:?}: {message}");
+                }
+                let _ = params.range();
+            }
+        }
+    }
+
+    #[test]
+    fn times_past_what_clickhouse_stores_are_refused_by_name() {
+        for key in ["since", "until"] {
+            let query = format!("{key}=18446744073709551615");
+            let error = Params::parse(Some(&query)).range().unwrap_err();
+            assert!(error.0.starts_with(&format!("{key}=")), "{}", error.0);
+            let last = format!("{key}={LATEST_NS}");
+            assert!(Params::parse(Some(&last)).range().is_ok());
+        }
     }
 
     #[test]

@@ -1,0 +1,45 @@
+//! One snapshot of one series, as ClickHouse and the in-memory fallback
+//! both give it.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use crate::record::from_unix_ns;
+
+/// One snapshot of one series.
+#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct MetricPoint {
+    /// When the snapshot was taken (ns since the epoch).
+    pub timestamp_ns: i64,
+    /// `MetricName`.
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: String,
+    /// The series' labels.
+    pub attributes: Vec<(String, String)>,
+    /// Counter: the total; gauge: the value; histogram: the interval's mean.
+    pub value: f64,
+    /// Counter: the increase since the previous snapshot.
+    pub delta: f64,
+    /// Histogram: samples in the interval.
+    pub count: u64,
+    /// Histogram: their sum.
+    pub sum: f64,
+    /// Histogram: the smallest.
+    pub min: f64,
+    /// Histogram: the largest.
+    pub max: f64,
+    /// Histogram: the interval's quantiles (0.5, 0.9, 0.99) ...
+    pub quantiles: Vec<f64>,
+    /// ... and their values.
+    pub quantile_values: Vec<f64>,
+}
+
+impl MetricPoint {
+    /// When the snapshot was taken.
+    pub fn timestamp(&self) -> SystemTime {
+        from_unix_ns(self.timestamp_ns)
+    }
+}
