@@ -139,6 +139,7 @@ fn record(ticks: u64) -> Record {
         severity: Severity::Info,
         metadata: None,
         trace: None,
+        trace_flags: 0,
         thread_id: 0,
         payload: Payload::EMPTY,
     })
