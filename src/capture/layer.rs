@@ -13,7 +13,7 @@ use super::fields::FieldVisitor;
 use super::span_state::{Parent, SpanState, innermost, tracked_context};
 use super::{CaptureShared, LogHead, remote, skipped};
 use crate::ids::{new_span_id, new_trace_id};
-use crate::propagation::{self, ContextHook, RemoteContext, TraceState};
+use crate::propagation::{self, ContextHook, TraceState};
 use crate::record::{Record, Severity, SpanRecord, TraceContext};
 use crate::stats::Counters;
 use crate::threads;
@@ -64,17 +64,6 @@ impl ClickHouseLayer {
         &self.shared.queue.counters
     }
 
-    pub(super) fn shared(&self) -> &CaptureShared {
-        &self.shared
-    }
-
-    /// Counts a remote context's rejected `traceparent` or `tracestate`.
-    pub(super) fn count_rejection(&self, remote: &RemoteContext) {
-        if remote.rejected().is_some() {
-            Counters::add(&self.counters().trace_context_rejected, 1);
-        }
-    }
-
     /// The pipeline's counters, as [`Telemetry::stats`](crate::Telemetry::stats)
     /// gives them, and still after the guard is gone: events emitted after
     /// shutdown show up in `dropped_after_shutdown`.
@@ -99,7 +88,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         // A remote parent given at creation wins over the current span.
         let remote = propagation::take_pending().and_then(|remote| {
-            self.count_rejection(&remote);
+            self.shared.count_rejection(&remote);
             Parent::remote(&remote)
         });
         let parent = remote
@@ -241,6 +230,9 @@ where
     unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
         if id == TypeId::of::<Self>() {
             Some(std::ptr::from_ref(self).cast())
+        } else if id == TypeId::of::<CaptureShared>() {
+            // How `remote` reaches what the layer shares, without naming the layer.
+            Some(std::ptr::from_ref(&*self.shared).cast())
         } else if id == TypeId::of::<ContextHook>() {
             self.hook
                 .as_ref()

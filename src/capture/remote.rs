@@ -5,7 +5,7 @@ use tracing::span::Id;
 use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::layer::ClickHouseLayer;
+use super::CaptureShared;
 use super::span_state::{Parent, SpanState, innermost};
 use crate::propagation::{ContextHook, RemoteContext, SpanContext};
 use crate::threads;
@@ -25,10 +25,10 @@ fn set_parent<S>(dispatch: &Dispatch, id: &Id, remote: &RemoteContext)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(layer) = dispatch.downcast_ref::<ClickHouseLayer>() else {
+    let Some(shared) = dispatch.downcast_ref::<CaptureShared>() else {
         return;
     };
-    layer.count_rejection(remote);
+    shared.count_rejection(remote);
     let (Some(parent), Some(subscriber)) = (Parent::remote(remote), dispatch.downcast_ref::<S>())
     else {
         return;
@@ -44,7 +44,7 @@ where
     state.adopt(parent);
     if state.sampled && !was_sampled {
         // Recorded from now on.
-        state.start_ticks = layer.shared().clock.ticks();
+        state.start_ticks = shared.clock.ticks();
         state.thread_id = threads::current_id();
     }
 }
