@@ -22,12 +22,15 @@ from contextlib import contextmanager
 from chdb import _chdb
 
 from . import formats
+from .request import SQL_DATA_FORMATS
+from .sandbox import Sandbox
 from .errors import (BAD_ARGUMENTS, NOT_IMPLEMENTED, READONLY, SESSION_IS_LOCKED, SESSION_NOT_FOUND, SYNTAX_ERROR,
                      ClickHouseError)
 
 # The `input('structure')` table function of `INSERT ... SELECT ... FROM input(...)`.
 INPUT_FUNCTION = re.compile(r"\binput\s*\(\s*('(?:[^'\\]|\\.)*')\s*\)", re.IGNORECASE)
 SET_STATEMENT = re.compile(r"\s*SET\s", re.IGNORECASE)
+USE_STATEMENT = re.compile(r"\s*USE\s", re.IGNORECASE)
 
 # Native protocol revisions (src/Core/ProtocolDefines.h): from LOW_CARDINALITY
 # on, LowCardinality columns are sent as they are; from CUSTOM_SERIALIZATION
@@ -86,7 +89,7 @@ class Session:
 class Engine:
     """The chDB engine of one data directory, and the named sessions on it."""
 
-    def __init__(self, path):
+    def __init__(self, path, allow_external_access=False):
         self.path = path
         config = os.path.join(path, "devserver-engine.xml")
         with open(config, "w") as f:
@@ -98,6 +101,10 @@ class Engine:
         self.main = self._connect(f"{self.spec}&config-file={config}")
         self.version = _scalar(self.main, "SELECT version()")
         self.timezone = _scalar(self.main, "SELECT timezone()")
+        names = {kind: _scalar(self.main, f"SELECT arrayStringConcat(groupArray(name), ' ') FROM system.{kind}").split()
+                 for kind in ("table_functions", "table_engines", "database_engines")}
+        self.sandbox = Sandbox(names["table_functions"], names["table_engines"], names["database_engines"],
+                               allow=allow_external_access)
         self.sessions = {}
         self.sessions_lock = threading.Lock()
 
@@ -159,6 +166,7 @@ class Engine:
         if req.method == "GET" and readonly in (None, "0"):
             readonly = "2"  # ClickHouse: a GET is readonly=2 unless the request asks for more
         settings = [(k, v) for k, v in settings if k != "readonly"]
+        self._check_reach(req)
 
         if req.session_id is None:
             with self._fresh(req, req.database, settings, readonly) as run:
@@ -181,6 +189,17 @@ class Engine:
         finally:
             self._release(session)
 
+    def _check_reach(self, req):
+        """Refuses what would reach files, the network or programs (sandbox.py)."""
+        self.sandbox.check_settings(name for name, _ in req.settings)
+        self.sandbox.check(req.sql, req.query_params)
+        if req.insert_format and req.insert_format.lower() in SQL_DATA_FORMATS:
+            self.sandbox.check(req.insert_data.first.decode(errors="replace"))
+        for table in req.external:
+            self.sandbox.check(f"CREATE TEMPORARY TABLE t ({table.structure})")
+            if table.format.lower() in SQL_DATA_FORMATS:
+                self.sandbox.check(table.data.decode(errors="replace"))
+
     @contextmanager
     def _fresh(self, req, database, settings, readonly):
         conn = self._connect(self.spec)
@@ -194,7 +213,9 @@ class Engine:
             if req.roles:
                 _run(conn, "SET ROLE " + ", ".join(quote_identifier(r) for r in req.roles))
             self._create_external(conn, req)
-            yield Run(self, conn, req, enforce_readonly=None)
+            # The engine applies readonly, and the front checks it too: the
+            # engine lets INSERT INTO FUNCTION and INTO OUTFILE through it.
+            yield Run(self, conn, req, enforce_readonly=None if readonly in (None, "0") else readonly)
         finally:
             conn.close()
 
@@ -320,7 +341,7 @@ class Run:
             raise ClickHouseError.new(SYNTAX_ERROR, "Multi-statements are not allowed")
         kind = info["query_class"]
         if self.enforce_readonly and kind != _chdb.query_class.UNKNOWN:
-            allowed = kind == _chdb.query_class.READ_ONLY or (
+            allowed = kind == _chdb.query_class.READ_ONLY or USE_STATEMENT.match(sql) or (
                 self.enforce_readonly == "2" and SET_STATEMENT.match(sql))
             if not allowed:
                 raise ClickHouseError.new(READONLY, "Cannot execute query in readonly mode")
@@ -377,13 +398,13 @@ class Run:
         try:
             inserter = self.conn.send_insert(self.req.sql, self.req.insert_format)
             try:
-                if self.req.insert_data:
-                    self.conn.insert_append(inserter, self.req.insert_data)
+                for piece in self.req.insert_data.pieces():  # as the body arrives
+                    self.conn.insert_append(inserter, piece)
                 result = self.conn.insert_done(inserter)
             except BaseException:
                 self.conn.insert_cancel(inserter)
                 raise
-        except ClickHouseError:
+        except (ClickHouseError, ConnectionError, TimeoutError):  # the client's: its body
             raise
         except Exception as exc:
             raise ClickHouseError.from_engine(exc) from None
@@ -398,7 +419,8 @@ class Run:
         fd, path = tempfile.mkstemp(prefix="devserver-input-", suffix=".bin")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(self.req.insert_data or b"")
+                for piece in self.req.insert_data.pieces():
+                    f.write(piece)
             source = f"file({quote_string(path)}, {quote_string(self.req.insert_format)}, "
             sql = INPUT_FUNCTION.sub(lambda m: source + m.group(1) + ")", self.req.sql)
             result = _run(self.conn, sql, "TabSeparated", self.req.query_params)
