@@ -4,9 +4,9 @@
 This is development and test infrastructure for tracing-clickhouse, not a
 ClickHouse server. It speaks ClickHouse's HTTP interface (see README's "The
 devserver" for what it supports and what it does not) and hands every
-statement to chDB, ClickHouse 26.x compiled as a library. The parts live in
-devserver/chdev/: request parsing, the engine and its sessions, formats,
-compression, faults.
+statement to chDB, ClickHouse compiled as a library (chdb-core 26.x, or an
+older chDB for an older ClickHouse: chdev/engine.py). The parts live in
+devserver/chdev/ (see its __init__.py).
 """
 
 import argparse
@@ -34,7 +34,7 @@ from chdev import compression, request, sandbox  # noqa: E402
 from chdev.body import decoded, open_body, read_all  # noqa: E402
 from chdev.answer import DISPLAY_NAME, Answer  # noqa: E402
 from chdev.connection import TimedReader  # noqa: E402
-from chdev.engine import Engine  # noqa: E402
+from chdev.engine import open_engine  # noqa: E402
 from chdev.errors import AUTHENTICATION_FAILED, STD_EXCEPTION, ClickHouseError  # noqa: E402
 from chdev.faults import DropConnection, Faults  # noqa: E402
 
@@ -271,11 +271,22 @@ def seconds(text):
     return value
 
 
-def watch_stdin(stop):
+def watch_stdin(fd, stop):
     # Unbuffered reads: a buffered reader would hold its lock at interpreter exit.
-    while os.read(sys.stdin.fileno(), 4096):
+    while os.read(fd, 4096):
         pass
     stop()
+
+
+def detach_stdin():
+    """The process's stdin moved to another descriptor (returned), and /dev/null
+    in its place: older chDB reads an INSERT's data from a stdin that is a
+    pipe, even with FROM INFILE, and would wait for it forever."""
+    kept = os.dup(0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return kept
 
 
 class Server(ThreadingHTTPServer):
@@ -328,8 +339,9 @@ def main(argv=None):
     user_files = os.path.join(data, "user_files")
     os.makedirs(user_files, exist_ok=True)
     os.chdir(user_files)
+    stdin = detach_stdin()
     server = Server((args.host, args.port), Handler)
-    server.engine = Engine(data, allow_external_access=args.allow_external_access)
+    server.engine = open_engine(data, allow_external_access=args.allow_external_access)
     server.user = args.user
     server.password = args.password
     server.limits = Limits(args.max_body_bytes, args.max_query_bytes, args.keep_alive_timeout, args.receive_timeout)
@@ -353,7 +365,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if args.stdin_watch:
-        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
+        threading.Thread(target=watch_stdin, args=(stdin, stop), daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -324,8 +324,8 @@ class SlowClients(SafetyTest):
         sock = socket.create_connection(("127.0.0.1", self.server.port))
         self.addCleanup(sock.close)
         started = time.monotonic()
-        self.assertTrue(self.closed_within(sock, 5))
-        self.assertLess(time.monotonic() - started, 3)
+        self.assertTrue(self.closed_within(sock, 8))
+        self.assertLess(time.monotonic() - started, 5)  # 1 s, and room for a loaded machine
 
     def test_a_kept_alive_connection_is_closed_when_idle(self):
         sock = socket.create_connection(("127.0.0.1", self.server.port))
@@ -350,11 +350,11 @@ class SlowClients(SafetyTest):
         thread = threading.Thread(target=trickle)
         thread.start()
         started = time.monotonic()
-        closed = self.closed_within(sock, 6)
+        closed = self.closed_within(sock, 10)
         stop.set()
         thread.join()
         self.assertTrue(closed)
-        self.assertLess(time.monotonic() - started, 4)
+        self.assertLess(time.monotonic() - started, 6)  # 2 s, and room for a loaded machine
 
     def test_a_body_that_stops_is_cut_off(self):
         sock = socket.create_connection(("127.0.0.1", self.server.port))
@@ -362,8 +362,8 @@ class SlowClients(SafetyTest):
         query = urllib.parse.quote("SELECT 1")
         sock.sendall(f"POST /?query={query} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc".encode())
         started = time.monotonic()
-        self.assertTrue(self.closed_within(sock, 6))
-        self.assertLess(time.monotonic() - started, 4)
+        self.assertTrue(self.closed_within(sock, 10))
+        self.assertLess(time.monotonic() - started, 6)
 
 
 if __name__ == "__main__":

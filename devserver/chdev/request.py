@@ -9,7 +9,10 @@ with a file name, described by `<name>_structure` or `<name>_types` and
 """
 
 import io
+import os
 import re
+import tempfile
+from contextlib import contextmanager
 from base64 import b64decode
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -193,6 +196,18 @@ class Data:
             yield self.first
         while self.rest is not None and (piece := self.rest.read(PIECE)):
             yield piece
+
+    @contextmanager
+    def in_file(self):
+        """The path of a temporary file holding the data (written as it arrives), removed afterwards."""
+        fd, path = tempfile.mkstemp(prefix="devserver-data-", suffix=".bin")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for piece in self.pieces():
+                    f.write(piece)
+            yield path
+        finally:
+            os.unlink(path)
 
 
 def _text(data, what):
