@@ -58,7 +58,7 @@ pub enum Error {
         known: u32,
     },
     /// The server is older than the oldest ClickHouse this crate supports
-    /// ([`MIN_SERVER_VERSION`](crate::schema::MIN_SERVER_VERSION); README,
+    /// (`schema::MIN_SERVER_VERSION`; README,
     /// "Supported ClickHouse versions").
     #[error(
         "ClickHouse {found} is older than {minimum}, the oldest this tracing-clickhouse supports: \
