@@ -37,6 +37,10 @@ CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
 # on PyPI: chdb 1.4.1 is ClickHouse 23.10, 2.1.1 is 24.8, 3.7.2 is 25.8, and
 # chdb-core 26.9.0 (the .venv, devserver/requirements.txt) is 26.9.
 CH_ENGINES ?= 23.10 24.8 25.8 26.9
+# Older than the oldest the crate supports (chdb 0.15.0 is ClickHouse 23.6):
+# `make compat` checks there that the crate refuses it by name
+# (tests/server_version.rs), nothing more.
+CH_TOO_OLD ?= 23.6
 # What `make test` runs `make compat` on, besides the full suite on 26.9: the
 # test binaries of every part of the crate's life (README, "Supported
 # ClickHouse versions"). An older chDB answers each query in tens of
@@ -47,6 +51,7 @@ COMPAT_CI_TESTS ?= server_version schema pipeline logs spans metrics query expor
 # The binaries `make compat` runs (empty: every one of tests/).
 COMPAT_TESTS ?=
 ENGINE ?= 26.9
+CHDB_23.6 := chdb==0.15.0
 CHDB_23.10 := chdb==1.4.1
 CHDB_24.8 := chdb==2.1.1
 CHDB_25.8 := chdb==3.7.2
@@ -96,23 +101,25 @@ bench-async-insert: venv
 
 # An older chDB in a venv of its own, with the devserver's other requirements.
 target/venv-ch%/.installed: devserver/requirements.txt
-	@test -n "$(CHDB_$*)" || { echo "no chDB known for ClickHouse $* (known: 23.10 24.8 25.8 26.9)"; exit 2; }
+	@test -n "$(CHDB_$*)" || { echo "no chDB known for ClickHouse $* (known: 23.6 23.10 24.8 25.8 26.9)"; exit 2; }
 	$(PYTHON) -m venv target/venv-ch$*
 	grep -v '^chdb-core' devserver/requirements.txt > target/venv-ch$*/requirements.txt
 	target/venv-ch$*/bin/python -m pip install --quiet --disable-pip-version-check $(CHDB_$*) -r target/venv-ch$*/requirements.txt
 	touch $@
 
-# The venvs of CH_ENGINES.
-engines: $(foreach e,$(filter-out 26.9,$(CH_ENGINES)),target/venv-ch$(e)/.installed) $(if $(filter 26.9,$(CH_ENGINES)),venv)
+# The venvs of CH_ENGINES and CH_TOO_OLD.
+engines: $(foreach e,$(filter-out 26.9,$(CH_ENGINES) $(CH_TOO_OLD)),target/venv-ch$(e)/.installed) $(if $(filter 26.9,$(CH_ENGINES)),venv)
 
 # A devserver in the foreground on the usual HTTP port, for trying things by hand.
 devserver: $(if $(filter 26.9,$(ENGINE)),venv,target/venv-ch$(ENGINE)/.installed)
 	$(call engine_venv,$(ENGINE))/bin/python devserver/chdevserver.py --port 8123 --data $(if $(filter 26.9,$(ENGINE)),target/devserver-data,target/devserver-data-ch$(ENGINE))
 
-# The crate's whole life on each version of CH_ENGINES; a table of what passed.
+# The crate's whole life on each version of CH_ENGINES, and its refusal of
+# CH_TOO_OLD; a table of what passed.
 compat: venv engines
 	cargo build --all-targets --features cli
 	COMPAT_TESTS="$(COMPAT_TESTS)" scripts/compat.sh $(foreach e,$(CH_ENGINES),$(e)=$(call engine_venv,$(e))/bin/python)
+	$(if $(CH_TOO_OLD),COMPAT_TESTS=server_version COMPAT_ENGINE_TESTS=no scripts/compat.sh $(foreach e,$(CH_TOO_OLD),$(e)=$(call engine_venv,$(e))/bin/python))
 
 lint:
 	cargo fmt --all -- --check

@@ -29,6 +29,9 @@ settings on a statement that takes no query-level SETTINGS (DDL).
 """
 
 import json
+import os
+import sys
+import tempfile
 import threading
 from contextlib import contextmanager
 
@@ -36,7 +39,7 @@ from chdb import _chdb
 
 from . import formats, sql
 from .checks import INPUT_FUNCTION, check_reach, protocol_settings, readonly_of, refuse_if_readonly, with_input_file
-from .errors import (BAD_ARGUMENTS, NO_SUCH_COLUMN_IN_TABLE, NOT_IMPLEMENTED, SYNTAX_ERROR, UNFINISHED,
+from .errors import (ERROR_CODE, BAD_ARGUMENTS, NO_SUCH_COLUMN_IN_TABLE, NOT_IMPLEMENTED, SYNTAX_ERROR, UNFINISHED,
                      ClickHouseError)
 from .request import SETTING_NAME
 from .run import RunBase
@@ -57,6 +60,9 @@ class Engine:
             self._conn = None
             self._call = lambda statement, fmt: _chdb.query(statement, fmt, path=path)
         self.sync_drops = self._conn is None  # see drop_sync
+        # chDB 0.x (ClickHouse 23.6, older than the crate supports: kept to
+        # test its refusal) has no error in its results: it prints them.
+        self._errors_to_stderr = not hasattr(self._call("SELECT 1", "TSV"), "has_error")
         self.version = self.scalar("SELECT version()")
         self.timezone = self.scalar("SELECT timezone()")
         # 23.10's current database is an in-memory `_local`; clients expect `default`.
@@ -69,11 +75,15 @@ class Engine:
         """One call of the engine; its errors as ClickHouse's."""
         with self.lock:
             try:
-                result = self._call(statement, fmt)
+                if self._errors_to_stderr:
+                    result, error = _with_stderr(lambda: self._call(statement, fmt))
+                else:
+                    result = self._call(statement, fmt)
+                    error = result.error_message() if result.has_error() else None
             except Exception as exc:
                 raise ClickHouseError.from_engine(exc) from None
-        if result.has_error():
-            raise ClickHouseError.from_engine(result.error_message())
+        if error:
+            raise ClickHouseError.from_engine(error)
         return result
 
     def _names(self, catalog):
@@ -140,6 +150,24 @@ def drop_sync(statement, sync):
     if toks[-1].kind == "word" and toks[-1].text.lower() == "sync":
         statement = statement[:toks[-1].start].rstrip()
     return (statement + " SYNC" if sync else statement), True
+
+
+def _with_stderr(call):
+    """(what `call` returns, what the engine printed on stderr meanwhile, if
+    it was an error). Calls are one at a time (Engine.lock)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            result = call()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        printed = capture.read().decode(errors="replace")
+    match = ERROR_CODE.search(printed)
+    return result, printed[match.start():].strip() if match else None
 
 
 class ScriptRun(RunBase):
