@@ -61,26 +61,31 @@ class Server:
         return body
 
 
-# One server per set of options, shared by the classes that use it: starting
-# one (loading the engine) is the slowest part of these tests.
-_servers = {}
+def shared_servers(prefix):
+    """(a TestCase base, the module's tearDownModule): the base's subclasses
+    share one server per set of `server_args` (starting one, loading the
+    engine, is the slowest part of these tests), and the teardown stops them."""
+    servers = {}
+
+    class SharedServerTest(unittest.TestCase):
+        server_args = ()
+
+        @classmethod
+        def setUpClass(cls):
+            if cls.server_args not in servers:
+                data_dir = tempfile.mkdtemp(prefix=prefix)
+                servers[cls.server_args] = (Server(data_dir, *cls.server_args), data_dir)
+            cls.server = servers[cls.server_args][0]
+
+    def stop_all():
+        for server, data_dir in servers.values():
+            server.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    return SharedServerTest, stop_all
 
 
-def tearDownModule():
-    for server, data_dir in _servers.values():
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-class ServerTest(unittest.TestCase):
-    server_args = ()
-
-    @classmethod
-    def setUpClass(cls):
-        if cls.server_args not in _servers:
-            data_dir = tempfile.mkdtemp(prefix="devserver-test-")
-            _servers[cls.server_args] = (Server(data_dir, *cls.server_args), data_dir)
-        cls.server = _servers[cls.server_args][0]
+ServerTest, tearDownModule = shared_servers("devserver-test-")
 
 
 class QueriesAndFormats(ServerTest):

@@ -22,27 +22,12 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_devserver import Server  # noqa: E402
+from test_devserver import Server, shared_servers  # noqa: E402
 
-_servers = {}
-
-
-def tearDownModule():
-    for server, data_dir in _servers.values():
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+SharedServerTest, tearDownModule = shared_servers("devserver-safety-")
 
 
-class SafetyTest(unittest.TestCase):
-    server_args = ()
-
-    @classmethod
-    def setUpClass(cls):
-        if cls.server_args not in _servers:
-            data_dir = tempfile.mkdtemp(prefix="devserver-safety-")
-            _servers[cls.server_args] = (Server(data_dir, *cls.server_args), data_dir)
-        cls.server = _servers[cls.server_args][0]
-
+class SafetyTest(SharedServerTest):
     def setUp(self):
         self.scratch = tempfile.mkdtemp(prefix="devserver-scratch-")
         self.addCleanup(shutil.rmtree, self.scratch, ignore_errors=True)

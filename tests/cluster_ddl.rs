@@ -304,12 +304,7 @@ async fn columns(client: &clickhouse::Client, database: &str, table: &str) -> Ve
 
 async fn run_all(client: &clickhouse::Client, statements: &[String]) {
     // Fitted to the server as `schema::apply` fits them (an older ClickHouse).
-    let version = client
-        .query("SELECT version()")
-        .fetch_one::<String>()
-        .await
-        .unwrap();
-    let version = schema::ServerVersion::parse(&version).unwrap();
+    let version = common::server_version(client).await;
     for statement in &schema::fit_to(version, statements.to_vec()) {
         client
             .query(statement)

@@ -472,12 +472,7 @@ async fn an_interrupted_migration_runs_again_without_losing_a_row() {
         let before = digests(&client).await;
         let admin = client.clone().with_database("default");
         // As `schema::apply` would run them on this server (an older ClickHouse).
-        let version = admin
-            .query("SELECT version()")
-            .fetch_one::<String>()
-            .await
-            .unwrap();
-        let version = schema::ServerVersion::parse(&version).unwrap();
+        let version = common::server_version(&admin).await;
         for statement in &schema::fit_to(version, migration_2(config.database()))[..cut] {
             admin.query(statement).execute().await.unwrap();
         }

@@ -26,13 +26,7 @@ const DELTA_T64: ServerVersion = ServerVersion {
 
 /// The server's version, asked without a database of ours.
 async fn version(config: &Config) -> ServerVersion {
-    let client = admin(config);
-    let text = client
-        .query("SELECT version()")
-        .fetch_one::<String>()
-        .await
-        .unwrap();
-    ServerVersion::parse(&text).unwrap()
+    common::server_version(&admin(config)).await
 }
 
 fn admin(config: &Config) -> clickhouse::Client {

@@ -119,12 +119,8 @@ class Run(RunBase):
         if result.rows_written():  # INSERT ... VALUES / SELECT: ClickHouse counts the written rows as the result
             self.stats["result_rows"] = result.rows_written()
             self.stats["result_bytes"] = result.bytes_written()
-        data = result.bytes()
-        if data and self.format == "Native" and self.req.client_protocol_version > 0:
-            # The statements answered whole (DESCRIBE, SHOW, EXISTS, ...) give
-            # one block: it gets the BlockInfo a client revision > 0 expects.
-            data = formats.Joiner("Native", block_info=True).join(data)
-        return data
+        # The statements answered whole (DESCRIBE, SHOW, EXISTS, ...) give one block.
+        return formats.with_block_info(result.bytes(), self.format, self.req.client_protocol_version)
 
     def _insert(self):
         try:

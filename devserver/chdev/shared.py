@@ -232,7 +232,4 @@ class ScriptRun(RunBase):
         if hasattr(result, "storage_rows_read"):
             self.stats["read_rows"] = result.storage_rows_read()
             self.stats["read_bytes"] = result.storage_bytes_read()
-        data = result.bytes()
-        if data and self.format == "Native" and self.req.client_protocol_version > 0:
-            data = formats.Joiner("Native", block_info=True).join(data)
-        return data
+        return formats.with_block_info(result.bytes(), self.format, self.req.client_protocol_version)
