@@ -26,9 +26,10 @@ from chdev.errors import ClickHouseError  # noqa: E402
 # kind, heredocs, numbers with exponents, unicode spaces.
 FRAGMENTS = ["SELECT ", "1", " ", "\n", "'", '"', "`", "--", "//", "/*", "*/", "#", "# ", "#!", "$$", "$a$",
              "$", "\\", "x'", "b'", "0x", "1e", "-", "+", ".", ",", "(", ")", "''", "``", "f", "ile", "\u00a0",
-             "\u2003", "é", "e", "0", "AS ", "a", "1.", "*", "=", "'/*'", "'--'", "/* /* */", "$$'$$"]
+             "\u2003", "é", "e", "0", "AS ", "a", "1.", "*", "=", "'/*'", "'--'", "/* /* */", "$$'$$",
+             "\\x27", "\\x", "\\"]
 CALLS = ["file('m')", "`file`('m')", '"file"(\'m\')', "file /**/ ('m')", "file\u00a0('m')", "url('m')",
-         "file\n('m')", "FILE('m')"]
+         "file\n('m')", "FILE('m')", "`fi\\x6Ce`('m')", '"\\x66ile"(\'m\')']
 SEED = 20261207
 CASES = 3000
 

@@ -109,6 +109,15 @@ class ExternalAccessIsRefused(SafetyTest):
             f"SELECT 1 SETTINGS output_format_schema = '{written}'",
             f"CREATE DICTIONARY via_http (k UInt64) PRIMARY KEY k SOURCE(HTTP(url 'http://{address}/x' "
             f"format 'TSV')) LAYOUT(FLAT()) LIFETIME(0)",
+            # Escapes the engine decodes: \x2F is `/`, \x6C is `l`.
+            "SELECT * FROM `" + secret.replace("/", "\\x2F") + "`",
+            "SELECT * FROM '" + secret.replace("/", "\\x2F") + "'",
+            f"SELECT `fi\\x6Ce`('{secret}')",
+            # SQL in settings, in a table name argument, in Values data.
+            f"SELECT * FROM numbers(1) SETTINGS additional_table_filters = {{'numbers': 'file(\\'{secret}\\') = 1'}}",
+            f"SELECT count() FROM system.one SETTINGS additional_result_filter = 'file(\\'{secret}\\') = 1'",
+            f"SELECT hasColumnInTable('default', '{secret}', 'c1')",
+            f"SELECT * FROM format(Values, 's String', '(file(\\'{secret}\\'))')",
         ]
         for sql in statements:
             status, code, body = self.code(sql)

@@ -55,13 +55,20 @@ SAFE_DATABASE_ENGINES = {"atomic", "ordinary", "memory", "replicated", "lazy", "
 ALWAYS_DENIED = {
     "file", "disk", "http", "executable", "executable_pool", "cassandra", "mongodb", "redis", "mysql",
     "postgresql", "clickhouse", "odbc", "jdbc", "yamlregexptree", "ssd_cache", "complex_key_ssd_cache",
+    "catboostevaluate",
 }
+# Functions whose string arguments name tables (a path, for the default
+# database's file system part).
+TABLE_NAMING_CALLS = {"hascolumnintable", "joinget", "joingetornull"}
 # Settings whose value is a path or a URL the engine opens, or an
 # expression of the client's around the query.
 DENIED_SETTINGS = {
     "format_schema", "format_template_resultset", "format_template_row", "output_format_schema",
     "input_format_record_errors_file_path", "format_avro_schema_registry_url", "url_base", "s3_base",
-    "select", "filter", "order", "sort",
+    "select", "filter", "order", "sort", "additional_table_filters", "additional_result_filter",
+    "parallel_replicas_custom_key", "default_table_engine", "default_temporary_table_engine",
+    # The input format of an INSERT whatever its FORMAT says (Values evaluates expressions).
+    "format",
 }
 # Where a name that follows is a table's.
 TABLE_KEYWORDS = {"from", "join", "table", "describe", "desc", "exists", "into", "truncate", "optimize", "check"}
@@ -97,7 +104,7 @@ class Sandbox:
                 raise refused(f"the setting {name}")
 
     def _refusal(self, toks, params):
-        depth, from_depths = 0, set()
+        depth, from_depths, naming_depths = 0, set(), set()
         for i, (kind, text) in enumerate(toks):
             low = text.lower()
             prev = toks[i - 1] if i else ("", "")
@@ -113,8 +120,13 @@ class Sandbox:
                 return f"the name `{text}` (a path)"
             if kind == "string" and "/" in text and (
                     (prev[0] == "word" and prev[1].lower() in TABLE_KEYWORDS)
-                    or (prev == ("punct", ",") and depth in from_depths)):
+                    or (prev == ("punct", ",") and depth in from_depths)
+                    or any(d in naming_depths for d in range(depth + 1))):
                 return f"the table '{text}' (a path)"
+            if kind == "word" and low == "format" and after == ("punct", "("):
+                what = self._values_data(toks, i + 1, params)
+                if what:
+                    return what
             if kind == "word" and (low == "settings" or (low == "set" and i == 0)):
                 for name in setting_names(toks, i + 1):
                     if name.lower() in DENIED_SETTINGS:
@@ -124,13 +136,37 @@ class Sandbox:
                     return f"the identifier parameter {toks[i + 1][1]} (a path)"
             if kind == "punct" and text in "([":
                 depth += 1
+                if prev[0] == "word" and prev[1].lower() in TABLE_NAMING_CALLS:
+                    naming_depths.add(depth)
             elif kind == "punct" and text in ")]":
                 from_depths.discard(depth)
+                naming_depths.discard(depth)
                 depth -= 1
             elif kind == "word" and low == "from":
                 from_depths.add(depth)
             elif kind == "word" and low in CLAUSE_KEYWORDS:
                 from_depths.discard(depth)
+        return None
+
+
+    def _values_data(self, toks, i, params):
+        """What the data of a format() table function reaches, when its format
+        is Values (whose expressions are evaluated): its strings, read as SQL."""
+        depth, inside = 0, []
+        for token in toks[i:]:
+            if token in (("punct", "("), ("punct", "[")):
+                depth += 1
+            elif token in (("punct", ")"), ("punct", "]")):
+                depth -= 1
+            if depth == 0:
+                break
+            inside.append(token)
+        if not any(t[0] in ("word", "string") and t[1].lower() == "values" for t in inside):
+            return None
+        for kind, text in inside:
+            what = kind == "string" and self._refusal(tokens(text), params)
+            if what:
+                return what
         return None
 
 

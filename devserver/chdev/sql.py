@@ -28,9 +28,29 @@ _NUMBER_AFTER_DOT = re.compile(r"[0-9_]*")  # `t.1.2`: only an integer after a d
 _DOT_NUMBER = re.compile(r"\.[0-9_]*" + _EXPONENT, re.DOTALL)
 
 
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "0": "\0", "a": "\a", "v": "\v",
+            "e": "\x1b"}
+_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)|(['\"`])\2", re.DOTALL)
+
+
 def _unquote(text):
+    """The value of a quoted string or identifier, escapes decoded as the
+    engine decodes them (`\\x2F` is `/`, `\\n` a newline, `''` a quote)."""
     body = text[1:-1] if len(text) > 1 and text[-1] == text[0] else text[1:]
-    return re.sub(r"\\(.)", r"\1", body.replace(text[0] * 2, text[0]), flags=re.DOTALL)
+
+    def decode(match):
+        escaped, doubled = match.group(1), match.group(2)
+        if doubled:
+            return doubled
+        if escaped[0] == "x" and len(escaped) == 3:
+            return bytes([int(escaped[1:], 16)]).decode("latin-1")
+        return _ESCAPES.get(escaped, escaped)
+    raw = _ESCAPE.sub(decode, body)
+    # \xHH escapes are bytes: read the whole as UTF-8 where it is.
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw
 
 
 class Token(tuple):
