@@ -57,6 +57,19 @@ pub enum Error {
         /// This crate's.
         known: u32,
     },
+    /// The server is older than the oldest ClickHouse this crate supports
+    /// (`schema::MIN_SERVER_VERSION`; README,
+    /// "Supported ClickHouse versions").
+    #[error(
+        "ClickHouse {found} is older than {minimum}, the oldest this tracing-clickhouse supports: \
+         upgrade the server; nothing was changed"
+    )]
+    ServerTooOld {
+        /// The server's version (`22.8`).
+        found: String,
+        /// The oldest supported.
+        minimum: String,
+    },
     /// Something did not finish in time (a flush, a shutdown, an alert's
     /// query or write); the message says what was left.
     #[error("timed out: {0}")]

@@ -312,6 +312,10 @@ async fn create_schema(plan: &SchemaPlan, timeout: Duration) -> Result<(), Failu
             FailureKind::Schema,
             format!("cannot create the schema: {e}"),
         )),
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(applied)) => {
+            // What an older server does without, once per apply.
+            applied.notes.iter().for_each(report);
+            Ok(())
+        }
     }
 }

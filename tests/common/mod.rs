@@ -290,3 +290,15 @@ pub async fn scalar(client: &clickhouse::Client, sql: &str) -> u64 {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+/// The version of the server `client` talks to (`SELECT version()`).
+pub async fn server_version(
+    client: &clickhouse::Client,
+) -> tracing_clickhouse::schema::ServerVersion {
+    let text = client
+        .query("SELECT version()")
+        .fetch_one::<String>()
+        .await
+        .expect("SELECT version()");
+    tracing_clickhouse::schema::ServerVersion::parse(&text).expect("a version")
+}
