@@ -208,7 +208,9 @@ impl Telemetry {
     /// # Errors
     ///
     /// [`Error::Timeout`](crate::Error::Timeout) saying how many rows are
-    /// still waiting and why.
+    /// still waiting and why; [`Error::Dropped`](crate::Error::Dropped)
+    /// when every row was settled but some were dropped meanwhile (the
+    /// memory bound or the spool was full).
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.pipeline.flush(timeout)
     }

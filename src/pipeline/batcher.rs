@@ -9,14 +9,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::batch::{Batch, BatchConstants, Table};
+use crate::batch::{Batch, BatchConstants, Cut, Table};
 use crate::config::Config;
+
+/// How far apart a batch's cuts are, at least: where it can be split when
+/// the spool has room for only part of it (0.4 % of its size in cuts).
+const CUT_EVERY: usize = 4 << 10;
 
 /// Rows being gathered for the next insert of one table.
 #[derive(Debug)]
 struct OpenBatch {
     rows: u64,
     body: Vec<u8>,
+    cuts: Vec<Cut>,
     opened_at: Option<Instant>,
 }
 
@@ -27,6 +32,7 @@ impl OpenBatch {
         OpenBatch {
             rows: 0,
             body: Vec::with_capacity(capacity),
+            cuts: Vec::new(),
             opened_at: None,
         }
     }
@@ -50,6 +56,17 @@ impl Tokens {
     fn next(&mut self) -> String {
         self.next += 1;
         format!("tc-{:016x}-{}", self.prefix, self.next)
+    }
+
+    /// The number of a token this run made (the parts of a split batch
+    /// share theirs); `None` for another run's.
+    fn number(&self, token: &str) -> Option<u64> {
+        let rest = token.strip_prefix("tc-")?;
+        let (prefix, number) = rest.split_once('-')?;
+        if u64::from_str_radix(prefix, 16).ok()? != self.prefix {
+            return None;
+        }
+        number.split('.').next()?.parse().ok()
     }
 }
 
@@ -94,6 +111,13 @@ impl Batcher {
         if rows > 0 {
             batch.rows += rows;
             batch.opened_at.get_or_insert_with(Instant::now);
+            let last_cut = batch.cuts.last().map_or(0, |cut| cut.at);
+            if batch.body.len() - last_cut >= CUT_EVERY {
+                batch.cuts.push(Cut {
+                    rows: batch.rows,
+                    at: batch.body.len(),
+                });
+            }
         }
         batch.rows >= self.max_rows || batch.body.len() >= self.max_bytes
     }
@@ -112,6 +136,7 @@ impl Batcher {
             token: self.tokens.next(),
             body: Bytes::from(open.body),
             constants: Arc::clone(&self.constants),
+            cuts: open.cuts.into(),
         })
     }
 
@@ -140,6 +165,17 @@ impl Batcher {
         opened.map(|at| at + self.max_age(outage)).min()
     }
 
+    /// How many batches were sealed so far: a mark for [`Batcher::sealed_after`].
+    pub(super) fn sealed(&self) -> u64 {
+        self.tokens.next
+    }
+
+    /// Whether the batch with `token` was sealed after the `sealed` mark
+    /// (not if it is an earlier run's, from the spool).
+    pub(super) fn sealed_after(&self, token: &str, sealed: u64) -> bool {
+        self.tokens.number(token).is_some_and(|n| n > sealed)
+    }
+
     /// Rows in the open batches.
     pub(super) fn rows(&self) -> u64 {
         self.open.iter().map(|b| b.rows).sum()
@@ -165,6 +201,10 @@ mod tests {
         assert_ne!(a1, a2);
         assert_ne!(a1, b1);
         assert!(a1.starts_with("tc-") && a1.ends_with("-1"), "{a1}");
+        assert_eq!(a.number(&a2), Some(2));
+        assert_eq!(a.number(&format!("{a2}.2.1")), Some(2));
+        assert_eq!(a.number(&b1), None);
+        assert_eq!(a.number("tc-zz-1"), None);
     }
 
     #[test]
@@ -192,6 +232,30 @@ mod tests {
         let batch = batcher.seal(Table::Logs).unwrap();
         assert_eq!((batch.rows, &batch.body[..]), (3, &[1, 1, 1][..]));
         assert_eq!((batcher.rows(), batcher.next_due(false)), (0, None));
+    }
+
+    #[test]
+    fn a_sealed_batch_can_be_cut_about_every_few_kilobytes() {
+        let config = crate::Builder::from_env_vars::<&str, &str>([])
+            .build_config()
+            .unwrap();
+        let mut batcher = Batcher::new(&config);
+        for _ in 0..100 {
+            batcher.body(Table::Logs).extend_from_slice(&[7; 1_000]);
+            batcher.added(Table::Logs, 1);
+        }
+        let batch = batcher.seal(Table::Logs).unwrap();
+        let cuts: Vec<(u64, usize)> = batch.cuts.iter().map(|c| (c.rows, c.at)).collect();
+        let expected: Vec<(u64, usize)> = (1..=20).map(|i| (5 * i, 5_000 * i as usize)).collect();
+        assert_eq!(cuts, expected);
+        let mark = batcher.sealed();
+        assert!(!batcher.sealed_after(&batch.token, mark));
+        batcher.body(Table::Logs).push(1);
+        batcher.added(Table::Logs, 1);
+        let next = batcher.seal(Table::Logs).unwrap();
+        assert!(batcher.sealed_after(&next.token, mark));
+        assert!(batcher.sealed_after(&format!("{}.2", next.token), mark));
+        assert!(!batcher.sealed_after("tc-0000000000000001-99", mark));
     }
 
     #[test]

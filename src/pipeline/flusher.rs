@@ -49,13 +49,30 @@ const OWED_RECHECK: Duration = Duration::from_millis(1);
 /// burst, not the trickle of a quiet program (which it would spin on).
 const BURST: usize = 256;
 
+/// Why a flush did not deliver everything it was to.
+#[derive(Debug)]
+pub(crate) enum Unflushed {
+    /// The deadline came first; says how many rows were left, and why.
+    Timeout(String),
+    /// Every row was settled, but some were dropped (and counted) meanwhile.
+    Dropped(String),
+}
+
+impl std::fmt::Display for Unflushed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unflushed::Timeout(message) | Unflushed::Dropped(message) => f.write_str(message),
+        }
+    }
+}
+
 /// Requests from the guard.
 #[derive(Debug)]
 pub(crate) enum Control {
     /// Send everything queued so far; answer whether all of it was acknowledged.
     Flush {
         deadline: Instant,
-        done: Sender<Result<(), String>>,
+        done: Sender<Result<(), Unflushed>>,
     },
     /// Like `Flush`, then stop; answers the rows that could not be sent.
     Shutdown {
@@ -324,23 +341,25 @@ impl Flusher {
     ///
     /// First the records queued before the call are drained (those after
     /// wait their turn, as they arrive in capture order) and every batch is
-    /// sealed; from then on the flush waits for ClickHouse to acknowledge
-    /// that many rows more than it had, while the flusher goes on as usual
-    /// with what arrives (batches are acknowledged oldest first, so the
-    /// count is reached exactly when the older rows are through).
-    fn flush_all(&mut self, delivery: &mut Delivery, deadline: Instant) -> Result<(), String> {
+    /// sealed; from then on the flush waits until no batch sealed by then is
+    /// waiting (each was acknowledged, or dropped and counted), while the
+    /// flusher goes on as usual with what arrives. Batches leave oldest
+    /// first, so it is enough to look at the oldest.
+    fn flush_all(&mut self, delivery: &mut Delivery, deadline: Instant) -> Result<(), Unflushed> {
         // The metrics as they are now are part of what a flush delivers.
         self.snapshot_metrics(delivery, true);
         let mut owed = self.reader.queue().len();
-        // The `sent_rows` that says every row of the flush is acknowledged.
-        let mut target = None;
+        let dropped_before = self.counters().dropped_after_queue();
+        // Once all are sealed: how many batches were, and the rows owed then.
+        let mut sealed = None;
         loop {
-            match target {
+            match sealed {
                 None => {
                     owed -= self.drain(delivery, owed, self.when_full);
                     if owed == 0 {
                         self.seal_all(delivery);
-                        target = Some(self.acknowledged_rows() + delivery.pending_rows());
+                        let rows = self.acknowledged_rows() + delivery.pending_rows();
+                        sealed = Some((self.batcher.sealed(), rows));
                     }
                 }
                 Some(_) => {
@@ -350,25 +369,39 @@ impl Flusher {
             }
             delivery.pump(Some(deadline));
             self.update_pending_rows(delivery);
-            let left = match target {
-                None => owed as u64 + self.batcher.rows() + delivery.pending_rows(),
-                Some(target) => target.saturating_sub(self.acknowledged_rows()),
-            };
-            if left == 0 || Instant::now() >= deadline {
+            let done = sealed.is_some_and(|(mark, _)| {
+                delivery
+                    .oldest_token()
+                    .is_none_or(|token| self.batcher.sealed_after(token, mark))
+            });
+            if done || Instant::now() >= deadline {
                 // What a flush printed is out, too (as far as the writer
                 // keeps up).
                 if let Some(console) = &mut self.console {
                     console.sync(deadline);
                 }
             }
-            if left == 0 {
-                return Ok(());
+            let dropped = self.counters().dropped_after_queue() - dropped_before;
+            if done {
+                return match dropped {
+                    0 => Ok(()),
+                    n => Err(Unflushed::Dropped(format!(
+                        "{n} rows were dropped while flushing (memory or the spool was full; \
+                         see Stats)"
+                    ))),
+                };
             }
             if Instant::now() >= deadline {
+                let left = match sealed {
+                    None => owed as u64 + self.batcher.rows() + delivery.pending_rows(),
+                    Some((_, rows)) => rows.saturating_sub(self.acknowledged_rows() + dropped),
+                };
                 let error = delivery.last_error().unwrap_or("timed out");
-                return Err(format!("{left} rows not acknowledged: {error}"));
+                return Err(Unflushed::Timeout(format!(
+                    "{left} rows not acknowledged: {error}"
+                )));
             }
-            let wait_until = match target {
+            let wait_until = match sealed {
                 // Records still owed are being written by their producers
                 // (the queue counts a slot once it is reserved): look again
                 // soon, rather than wait for an insert that may not be under way.
@@ -403,11 +436,16 @@ impl Flusher {
         if let Some(console) = &mut self.console {
             console.finish(deadline);
         }
+        // Rows lost for the spool's sake are lost for that reason first.
+        let error = match (leftover.spool_error, result.err().map(|e| e.to_string())) {
+            (Some(spool), Some(delivery)) => Some(format!("{spool}; {delivery}")),
+            (spool, delivery) => spool.or(delivery),
+        };
         ShutdownReport {
             unsent_rows,
             spooled_rows: leftover.spooled_rows,
             spool_dir: delivery.spool_dir(),
-            error: result.err(),
+            error,
             // Filled in by the handle, which reads the queue too.
             stats: Stats::default(),
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clickhouse::Client;
 
 use super::endpoints::EndpointSet;
-use super::failure::{Failure, FailureKind, is_missing_schema};
+use super::failure::{Failure, FailureKind, is_missing_schema, never_stored};
 use crate::batch::{Batch, Table};
 use crate::config::{ClusterInsert, Config};
 use crate::connect::endpoint_clients;
@@ -26,9 +26,10 @@ impl Sink {
             Sink::ClickHouse(sink) => {
                 sink.insert(batch, timeout)
                     .await
-                    .map_err(|(at, e)| Failure {
+                    .map_err(|(at, e, maybe_stored)| Failure {
                         kind: FailureKind::of(&e),
                         missing_table: is_missing_schema(&e),
+                        maybe_stored,
                         message: format!(
                             "insert into {} failed{at}: {}",
                             batch.table.name(),
@@ -67,13 +68,15 @@ impl ClickHouseSink {
     /// Inserts the batch as one `INSERT ... FORMAT RowBinary`, into the
     /// first endpoint that takes it; a transient failure moves on to the
     /// next at once, with the same token. The error is the last endpoint's,
-    /// with ` at URL` when there are several.
+    /// with ` at URL` when there are several, and whether any endpoint may
+    /// have stored the batch.
     pub(crate) async fn insert(
         &self,
         batch: &Batch,
         timeout: Duration,
-    ) -> Result<(), (String, clickhouse::error::Error)> {
+    ) -> Result<(), (String, clickhouse::error::Error, bool)> {
         let mut last = None;
+        let mut maybe_stored = false;
         for member in self.endpoints.candidates().await {
             match self.insert_into(&member.client, batch, timeout).await {
                 Ok(()) => {
@@ -81,6 +84,7 @@ impl ClickHouseSink {
                     return Ok(());
                 }
                 Err(error) => {
+                    maybe_stored |= !never_stored(&error);
                     let at = match self.endpoints.several() {
                         true => format!(" at {}", member.url),
                         false => String::new(),
@@ -88,14 +92,15 @@ impl ClickHouseSink {
                     if FailureKind::of(&error) != FailureKind::Transient {
                         // Refused rows or credentials: another endpoint of
                         // the same cluster would say the same.
-                        return Err((at, error));
+                        return Err((at, error, maybe_stored));
                     }
                     self.endpoints.failed(member);
                     last = Some((at, error));
                 }
             }
         }
-        Err(last.expect("there is always a candidate"))
+        let (at, error) = last.expect("there is always a candidate");
+        Err((at, error, maybe_stored))
     }
 
     async fn insert_into(

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::Pending;
-use crate::batch::{Batch, BatchConstants, Table, UnsentBatches};
-use crate::config::Config;
+use crate::batch::{Batch, BatchConstants, Cut, Table, UnsentBatches};
+use crate::config::{Config, SpoolConfig, SpoolFull};
 use crate::stats::Counters;
 
 fn batch(n: u64) -> Batch {
@@ -25,6 +25,7 @@ fn batch(n: u64) -> Batch {
             params: vec![("param_service".into(), "svc".into())],
         }),
         token: format!("tc-pending-{n}"),
+        cuts: Arc::new([]),
     }
 }
 
@@ -44,6 +45,40 @@ fn pending(spool: &Path, max_pending_bytes: usize) -> (Pending, Arc<Counters>) {
     let counters = Arc::new(Counters::default());
     let unsent = Arc::new(UnsentBatches::default());
     let config = config(spool, max_pending_bytes);
+    let pending = Pending::new(&config, true, Arc::clone(&counters), unsent).unwrap();
+    (pending, counters)
+}
+
+/// A batch of 100 rows of 100 bytes, with a cut every 10 rows.
+fn cut_batch(n: u64) -> Batch {
+    let cuts: Vec<Cut> = (1..=10)
+        .map(|i| Cut {
+            rows: 10 * i,
+            at: 1_000 * i as usize,
+        })
+        .collect();
+    Batch {
+        rows: 100,
+        body: Bytes::from(vec![n as u8; 10_000]),
+        cuts: cuts.into(),
+        ..batch(n)
+    }
+}
+
+/// A pending with a spool of `max_bytes` that refuses what does not fit.
+fn pending_capped(spool: &Path, max_bytes: u64) -> (Pending, Arc<Counters>) {
+    let counters = Arc::new(Counters::default());
+    let spool_config = SpoolConfig {
+        dir: Some(spool.to_owned()),
+        max_bytes,
+        when_full: SpoolFull::DropNewest,
+        ..Default::default()
+    };
+    let config = crate::Builder::from_env_vars::<&str, &str>([])
+        .spool(spool_config)
+        .and_then(crate::Builder::build_config)
+        .unwrap();
+    let unsent = Arc::new(UnsentBatches::default());
     let pending = Pending::new(&config, true, Arc::clone(&counters), unsent).unwrap();
     (pending, counters)
 }
@@ -96,7 +131,7 @@ fn a_failed_insert_writes_what_waits_and_what_follows_until_the_spool_is_empty()
     pending.push(batch(0), t0);
     pending.push(batch(1), t0);
     assert_eq!(counters.spooled_batches.load(Relaxed), 0);
-    pending.insert_failed();
+    pending.insert_failed(false);
     assert!(pending.in_outage());
     assert_eq!(counters.spooled_batches.load(Relaxed), 2);
     pending.push(batch(2), t0);
@@ -169,7 +204,7 @@ fn written_batches_leave_full_memory_without_a_second_write() {
     let (mut pending, counters) = pending(dir.path(), 2_000);
     let t0 = Instant::now();
     pending.push(batch(0), t0);
-    pending.insert_failed();
+    pending.insert_failed(false);
     for n in 1..5 {
         pending.push(batch(n), t0);
     }
@@ -185,4 +220,55 @@ fn written_batches_leave_full_memory_without_a_second_write() {
     // The three that left memory were read back; the two it kept were not.
     assert_eq!(counters.replayed_batches.load(Relaxed), 3);
     assert_eq!(pending.rows(), 0);
+}
+
+#[test]
+fn what_fits_of_a_batch_is_spooled_and_the_rest_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    // Room for half a batch.
+    let (mut pending, counters) = pending_capped(dir.path(), 6_000);
+    pending.push(cut_batch(0), Instant::now());
+    pending.insert_failed(false);
+    assert_eq!(counters.spooled_rows.load(Relaxed), 50);
+    assert_eq!(counters.dropped_spool_full.load(Relaxed), 50);
+    assert_eq!(pending.rows(), 50);
+    assert_eq!(deliver_oldest(&mut pending), "tc-pending-0.1");
+    assert_eq!(pending.rows(), 0);
+}
+
+#[test]
+fn a_batch_that_may_be_stored_is_never_split() {
+    for maybe_stored in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut pending, counters) = pending_capped(dir.path(), 6_000);
+        pending.push(cut_batch(0), Instant::now());
+        assert_eq!(pending.oldest().unwrap().token, "tc-pending-0");
+        // The attempt timed out (maybe stored), or was refused (not stored).
+        pending.insert_failed(maybe_stored);
+        let (spooled, dropped) = match maybe_stored {
+            true => (0, 100),
+            false => (50, 50),
+        };
+        assert_eq!(counters.spooled_rows.load(Relaxed), spooled);
+        assert_eq!(counters.dropped_spool_full.load(Relaxed), dropped);
+        assert_eq!(pending.rows(), spooled);
+    }
+}
+
+#[test]
+fn closing_counts_what_the_spool_cannot_take_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let (mut pending, counters) = pending(&spool, 64 << 20);
+    for n in 0..3 {
+        pending.push(batch(n), Instant::now());
+    }
+    // The spool's directory is gone: no segment can be made.
+    std::fs::remove_dir_all(&spool).unwrap();
+    let leftover = pending.close();
+    assert_eq!(leftover.unsent_rows, 30);
+    assert_eq!(leftover.spooled_rows, 0);
+    assert_eq!(counters.dropped_unsent.load(Relaxed), 30);
+    let error = leftover.spool_error.unwrap();
+    assert!(error.starts_with("cannot write to the spool"), "{error}");
 }

@@ -29,6 +29,10 @@ pub(super) struct SegmentScan {
     pub(super) end: u64,
     /// Where and why reading stopped before the end of the file.
     pub(super) damage: Option<(u64, String)>,
+    /// Rows lost with the damage: those the damaged record says it holds
+    /// (when its header and row count are there to read), and those of the
+    /// intact records after it.
+    pub(super) lost_rows: u64,
 }
 
 /// Reads a segment of `len` bytes front to back, stopping at the first
@@ -49,24 +53,120 @@ pub(super) fn scan_segment(reader: &mut impl Read, len: u64) -> SegmentScan {
     };
     while scan.end < len {
         let at = scan.end;
-        let record = read_payload(reader, len - at).and_then(|payload| {
-            // Decoded whole, so that what the scan accepts, replay can send.
-            let batch = decode_payload(&payload).ok_or("the record does not decode")?;
-            let rows = batch.rows;
-            Ok((rows, payload.len() as u64))
-        });
-        match record {
-            Ok((rows, payload_len)) => {
+        match read_batch(reader, len - at) {
+            Ok((rows, record_len)) => {
                 scan.records.push((at, rows));
-                scan.end = at + RECORD_HEADER + payload_len;
+                scan.end = at + record_len;
             }
-            Err(reason) => {
-                scan.damage = Some((at, reason));
+            Err(damage) => {
+                scan.lost_rows = damage.claimed_rows.unwrap_or(0);
+                if let Some(record_len) = damage.whole {
+                    scan.lost_rows = scan
+                        .lost_rows
+                        .saturating_add(rows_after_damage(reader, len - at - record_len));
+                }
+                scan.damage = Some((at, damage.reason));
                 break;
             }
         }
     }
     scan
+}
+
+/// Reads one record and decodes it whole (so that what the scan accepts,
+/// replay can send): its rows and its length, header included.
+fn read_batch(reader: &mut impl Read, available: u64) -> Result<(u64, u64), Damage> {
+    let payload = read_record(reader, available)?;
+    let Some(batch) = decode_payload(&payload) else {
+        return Err(Damage {
+            reason: "the record does not decode".to_owned(),
+            claimed_rows: claimed_rows(&payload, payload.len() as u64),
+            whole: Some(RECORD_HEADER + payload.len() as u64),
+        });
+    };
+    Ok((batch.rows, RECORD_HEADER + payload.len() as u64))
+}
+
+/// The rows of the records after a damaged one that was whole (so the
+/// next one starts where its length says), `available` bytes in all: the
+/// intact records' rows, and the rows a damaged one says it holds. Stops
+/// at the first record that cannot be followed (cut short, or a length
+/// past the end). A bad length that happens to land on bytes passing a
+/// checksum is as unlikely as any CRC-32 collision.
+fn rows_after_damage(reader: &mut impl Read, mut available: u64) -> u64 {
+    let mut rows = 0u64;
+    while available > 0 {
+        let (found, record_len) = match read_batch(reader, available) {
+            Ok(intact) => intact,
+            Err(damage) => match damage.whole {
+                Some(record_len) => (damage.claimed_rows.unwrap_or(0), record_len),
+                None => return rows.saturating_add(damage.claimed_rows.unwrap_or(0)),
+            },
+        };
+        rows = rows.saturating_add(found);
+        available -= record_len;
+    }
+    rows
+}
+
+/// Why a record could not be read, and what can still be learned from it.
+#[derive(Debug)]
+struct Damage {
+    reason: String,
+    /// The row count its payload gives, if that much of it is there and the
+    /// count is possible (no more rows than its length has bytes):
+    /// unchecked, as the checksum failed or could not be computed.
+    claimed_rows: Option<u64>,
+    /// Its whole length (header included), when all of it was read: the
+    /// next record starts after it.
+    whole: Option<u64>,
+}
+
+/// The row count a payload of `len` bytes starts with (after its version
+/// and table bytes), from the part of it that is there.
+fn claimed_rows(payload: &[u8], len: u64) -> Option<u64> {
+    let rows = u64::from_le_bytes(payload.get(2..10)?.try_into().ok()?);
+    (payload.first() == Some(&PAYLOAD_VERSION) && rows <= len).then_some(rows)
+}
+
+/// Reads one record's payload, checking its length (at most `available`
+/// bytes in all, header included) and checksum.
+fn read_record(reader: &mut impl Read, available: u64) -> Result<Vec<u8>, Damage> {
+    let damage = |reason: String, payload: &[u8], len: u32, whole| Damage {
+        reason,
+        claimed_rows: claimed_rows(payload, u64::from(len)),
+        whole,
+    };
+    let mut header = [0; RECORD_HEADER as usize];
+    if reader.read_exact(&mut header).is_err() {
+        return Err(damage("truncated record header".to_owned(), &[], 0, None));
+    }
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+    let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+    if len > MAX_RECORD {
+        return Err(damage(
+            format!("record length {len} is impossible"),
+            &[],
+            len,
+            None,
+        ));
+    }
+    // What the file has of it: all of it, or up to the end (a record cut
+    // short by a crash), bounded by the file either way.
+    let present = u64::from(len).min(available.saturating_sub(RECORD_HEADER));
+    let mut payload = Vec::with_capacity(present as usize);
+    if reader.take(present).read_to_end(&mut payload).is_err() || payload.len() as u64 != present {
+        return Err(damage("truncated record".to_owned(), &payload, len, None));
+    }
+    if present < u64::from(len) {
+        let reason = format!("record length {len} runs past the end");
+        return Err(damage(reason, &payload, len, None));
+    }
+    if crc32fast::hash(&payload) != crc {
+        let whole = Some(RECORD_HEADER + payload.len() as u64);
+        return Err(damage("checksum mismatch".to_owned(), &payload, len, whole));
+    }
+    Ok(payload)
 }
 
 /// Reads a segment file's bytes as opening the spool does: the rows of its
@@ -85,23 +185,7 @@ pub fn read_segment_image(bytes: &[u8]) -> (u64, u64) {
 /// Reads one record's payload, checking its length (at most `available`
 /// bytes in all) and checksum.
 pub(super) fn read_payload(reader: &mut impl Read, available: u64) -> Result<Vec<u8>, String> {
-    let mut header = [0; RECORD_HEADER as usize];
-    reader
-        .read_exact(&mut header)
-        .map_err(|_| "truncated record header".to_owned())?;
-    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
-    let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-    if len > MAX_RECORD || u64::from(len) + RECORD_HEADER > available {
-        return Err(format!("record length {len} runs past the end"));
-    }
-    let mut payload = vec![0; len as usize];
-    reader
-        .read_exact(&mut payload)
-        .map_err(|_| "truncated record".to_owned())?;
-    if crc32fast::hash(&payload) != crc {
-        return Err("checksum mismatch".to_owned());
-    }
-    Ok(payload)
+    read_record(reader, available).map_err(|damage| damage.reason)
 }
 
 /// A batch as a spool record (header included).
@@ -162,6 +246,7 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Option<Batch> {
         body: Bytes::copy_from_slice(reader.rest()),
         constants: Arc::new(BatchConstants { params }),
         token,
+        cuts: Arc::new([]),
     })
 }
 

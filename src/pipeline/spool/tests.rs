@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use proptest::prelude::*;
 
+use super::append::Appended;
 use super::segment::*;
 use super::store::*;
 use crate::batch::{Batch, BatchConstants, Table};
@@ -24,6 +25,7 @@ fn batch(n: u64, body_len: usize) -> Batch {
             params: vec![("param_service".into(), format!("svc-{n}"))],
         }),
         token: format!("tc-test-{n}"),
+        cuts: Arc::new([]),
     }
 }
 
@@ -75,7 +77,7 @@ fn batches_come_back_in_order_across_segments_and_restarts() {
     {
         let (mut spool, counters) = open(dir.path(), &config);
         for b in &written {
-            assert_eq!(spool.append(b).unwrap(), Appended::Written);
+            assert!(matches!(spool.append(b, None).unwrap(), Appended::Written));
         }
         assert_eq!(spool.rows(), (1..=10).sum::<u64>());
         assert_eq!(get(&counters.spooled_batches), 10);
@@ -130,7 +132,7 @@ fn when_full_the_oldest_segment_goes_and_is_counted() {
     let config = config(800, 300, SpoolFull::DropOldest);
     let (mut spool, counters) = open(dir.path(), &config);
     for n in 0..20 {
-        spool.append(&batch(n, 100)).unwrap();
+        spool.append(&batch(n, 100), None).unwrap();
     }
     assert!(spool.bytes() <= 800, "{}", spool.bytes());
     let kept = spool.rows();
@@ -150,11 +152,12 @@ fn drop_newest_refuses_what_does_not_fit() {
     let (mut spool, counters) = open(dir.path(), &config);
     let mut refused = 0;
     for n in 0..20 {
-        if spool.append(&batch(n, 100)).unwrap() == Appended::Dropped {
+        if let Appended::OverCap { .. } = spool.append(&batch(n, 100), None).unwrap() {
             refused += n + 1;
         }
     }
-    assert_eq!(get(&counters.dropped_spool_full), refused);
+    // Refused, not dropped: the caller decides (and counts).
+    assert_eq!(get(&counters.dropped_spool_full), 0);
     assert_eq!(spool.rows() + refused, (1..=20).sum::<u64>());
     // The oldest survived.
     assert_eq!(drain(&mut spool)[0], "tc-test-0");
@@ -165,7 +168,7 @@ fn written_segments(dir: &Path, n: u64, segment_bytes: u64) -> Vec<PathBuf> {
     let config = config(1 << 20, segment_bytes, SpoolFull::DropOldest);
     let (mut spool, _) = open(dir, &config);
     for i in 0..n {
-        spool.append(&batch(i, 100)).unwrap();
+        spool.append(&batch(i, 100), None).unwrap();
     }
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
@@ -191,6 +194,8 @@ fn a_corrupt_record_ends_its_segment_and_replay_goes_on() {
     let config = config(1 << 20, 3 * 160, SpoolFull::DropOldest);
     let (mut spool, counters) = open(dir.path(), &config);
     assert!(get(&counters.spool_corrupt_bytes) > 0);
+    // The damaged record's rows (its count is intact) and the next one's.
+    assert_eq!(get(&counters.dropped_spool_corrupt), 2 + 3);
     let tokens = drain(&mut spool);
     assert_eq!(tokens, ["tc-test-0", "tc-test-3", "tc-test-4", "tc-test-5"]);
 }
@@ -212,8 +217,10 @@ fn a_truncated_segment_gives_back_its_intact_records() {
     let (mut spool, counters) = open(dir.path(), &config);
     assert_eq!(spool.rows(), 1 + 2);
     assert!(get(&counters.spool_corrupt_bytes) > 0);
+    // The cut record's rows, read from what is left of it.
+    assert_eq!(get(&counters.dropped_spool_corrupt), 3);
     // New batches go to a new segment, never after the damage.
-    spool.append(&batch(7, 10)).unwrap();
+    spool.append(&batch(7, 10), None).unwrap();
     assert_eq!(drain(&mut spool), ["tc-test-0", "tc-test-1", "tc-test-7"]);
 }
 
@@ -225,7 +232,7 @@ fn a_file_that_is_not_a_segment_is_skipped() {
     let (mut spool, counters) = open(dir.path(), &config);
     assert!(spool.is_empty());
     assert_eq!(get(&counters.spool_corrupt_bytes), 7);
-    spool.append(&batch(1, 10)).unwrap();
+    spool.append(&batch(1, 10), None).unwrap();
     assert_eq!(drain(&mut spool), ["tc-test-1"]);
 }
 
@@ -243,6 +250,7 @@ fn arb_batch() -> impl Strategy<Value = Batch> {
             body: Bytes::from(body),
             constants: Arc::new(BatchConstants { params }),
             token,
+            cuts: Arc::new([]),
         })
 }
 
@@ -291,6 +299,35 @@ proptest! {
         let kept = if whole == 0 { MAGIC.len().min(cut) } else { ends[whole - 1] };
         let skipped = if cut < MAGIC.len() { cut } else { cut - kept };
         prop_assert_eq!(read_segment_image(&image[..cut]), (rows, skipped as u64));
+    }
+
+    #[test]
+    fn rows_cut_off_are_counted_lost_when_their_count_is_there(
+        batches in proptest::collection::vec(arb_batch(), 1..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // Possible batches: no more rows than their body has bytes.
+        let batches: Vec<Batch> = batches
+            .into_iter()
+            .map(|b| Batch { rows: b.rows % (b.body.len() as u64 + 1), ..b })
+            .collect();
+        let mut image = MAGIC.to_vec();
+        let mut starts = Vec::new();
+        for batch in &batches {
+            starts.push(image.len());
+            image.extend_from_slice(&encode_record(batch));
+        }
+        let cut = MAGIC.len() + cut.index(image.len() - MAGIC.len() + 1);
+        let scan = scan_segment(&mut &image[..cut], cut as u64);
+        let kept: u64 = scan.records.iter().map(|&(_, rows)| rows).sum();
+        // A record's count is its payload's bytes 2..10, after the header.
+        let readable: u64 = batches
+            .iter()
+            .zip(&starts)
+            .filter(|&(_, &start)| start + RECORD_HEADER as usize + 10 <= cut)
+            .map(|(b, _)| b.rows)
+            .sum();
+        prop_assert_eq!(kept + scan.lost_rows, readable);
     }
 
     #[test]
