@@ -9,10 +9,10 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{DevServer, Options, free_port, scalar};
+use tokio::sync::{Mutex, MutexGuard};
 use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{
     Builder, Collector, Config, Error, PipelineConfig, QueuePolicy, Severity, ShutdownReport,
@@ -28,10 +28,10 @@ struct SmallDisk {
     _one_at_a_time: MutexGuard<'static, ()>,
 }
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+async fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
 }
 
 impl SmallDisk {
@@ -174,7 +174,7 @@ fn check_exact(report: &ShutdownReport, emitted: u64) {
 async fn a_full_disk_keeps_what_fits_and_counts_the_rest() {
     // Batches larger than the disk (the default 50,000 rows), and small ones.
     for batch_rows in [50_000, 1_000] {
-        let disk = SmallDisk::mount("2m", one_at_a_time());
+        let disk = SmallDisk::mount("2m", one_at_a_time().await);
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let database = common::unique_database("disk_full");
@@ -204,7 +204,7 @@ async fn a_full_disk_keeps_what_fits_and_counts_the_rest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn space_freed_during_an_outage_is_used_and_nothing_is_damaged() {
-    let disk = SmallDisk::mount("2m", one_at_a_time());
+    let disk = SmallDisk::mount("2m", one_at_a_time().await);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let database = common::unique_database("disk_freed");
@@ -238,7 +238,7 @@ async fn space_freed_during_an_outage_is_used_and_nothing_is_damaged() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flush_ends_when_the_spool_drops_the_rows_it_waits_for() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = one_at_a_time().await;
     let spool = common::temp_dir("flush_dropped");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
