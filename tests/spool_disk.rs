@@ -199,6 +199,10 @@ async fn a_full_disk_keeps_what_fits_and_counts_the_rest() {
             (spooled, spooled, spooled - 1),
             "the oldest, once each"
         );
+        println!(
+            "| 2 MB disk, batches of {batch_rows} rows | 60000 | {spooled} | {} |",
+            report.stats.dropped_spool_full
+        );
     }
 }
 
@@ -234,6 +238,10 @@ async fn space_freed_during_an_outage_is_used_and_nothing_is_damaged() {
 
     let stored = replay(port, &config).await;
     assert_eq!(stored, (10_000, 10_000, 9_999));
+    println!(
+        "| 2 MB disk full ({} rows kept in memory), then freed | 10000 | 10000 | 0 |",
+        full.pending_rows - full.spool_rows
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,4 +293,7 @@ async fn a_flush_ends_when_the_spool_drops_the_rows_it_waits_for() {
     let client = QueryClient::new(&config).unwrap();
     let stored = scalar(client.client(), "SELECT count() FROM logs").await;
     assert_eq!(stored + dropped, 2_150, "{report:?}");
+    println!(
+        "| a flush's rows dropped by the spool cap: it ended in {took:?} | 2150 | {stored} | {dropped} |"
+    );
 }
