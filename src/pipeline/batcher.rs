@@ -7,35 +7,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use crate::batch::{Batch, BatchConstants, Cut, Table};
+use crate::batch::{Batch, BatchConstants, BodyBuilder, Table};
 use crate::config::Config;
 
-/// How far apart a batch's cuts are, at least: where it can be split when
-/// the spool has room for only part of it (0.4 % of its size in cuts).
-const CUT_EVERY: usize = 4 << 10;
-
-/// Rows being gathered for the next insert of one table.
-#[derive(Debug)]
+/// Rows being gathered for the next insert of one table (compressed as
+/// they come, a chunk at a time).
+#[derive(Debug, Default)]
 struct OpenBatch {
     rows: u64,
-    body: Vec<u8>,
-    cuts: Vec<Cut>,
+    body: BodyBuilder,
     opened_at: Option<Instant>,
-}
-
-impl OpenBatch {
-    /// An empty batch with room for `capacity` bytes (the size of the
-    /// table's last batch, so a steady stream does not grow it by copying).
-    fn with_capacity(capacity: usize) -> Self {
-        OpenBatch {
-            rows: 0,
-            body: Vec::with_capacity(capacity),
-            cuts: Vec::new(),
-            opened_at: None,
-        }
-    }
 }
 
 /// Deduplication tokens: unique per process run, fixed per batch.
@@ -88,7 +69,7 @@ impl Batcher {
     pub(super) fn new(config: &Config) -> Self {
         let limits = &config.pipeline;
         Batcher {
-            open: Table::ALL.map(|_| OpenBatch::with_capacity(0)),
+            open: Default::default(),
             tokens: Tokens::new(),
             constants: Arc::new(BatchConstants::new(config)),
             max_rows: limits.batch_max_rows as u64,
@@ -101,7 +82,7 @@ impl Batcher {
     /// The body of `table`'s open batch, to append rows to (then [`Batcher::added`]).
     #[inline]
     pub(super) fn body(&mut self, table: Table) -> &mut Vec<u8> {
-        &mut self.open[table as usize].body
+        self.open[table as usize].body.plain()
     }
 
     /// `rows` were appended to `table`'s batch; returns whether it is full.
@@ -111,32 +92,25 @@ impl Batcher {
         if rows > 0 {
             batch.rows += rows;
             batch.opened_at.get_or_insert_with(Instant::now);
-            let last_cut = batch.cuts.last().map_or(0, |cut| cut.at);
-            if batch.body.len() - last_cut >= CUT_EVERY {
-                batch.cuts.push(Cut {
-                    rows: batch.rows,
-                    at: batch.body.len(),
-                });
-            }
+            batch.body.added(rows);
         }
         batch.rows >= self.max_rows || batch.body.len() >= self.max_bytes
     }
 
     /// Closes `table`'s open batch, if it has rows.
     pub(super) fn seal(&mut self, table: Table) -> Option<Batch> {
-        let slot = &mut self.open[table as usize];
-        if slot.rows == 0 {
+        let open = &mut self.open[table as usize];
+        if open.rows == 0 {
             return None;
         }
-        let capacity = slot.body.len();
-        let open = std::mem::replace(slot, OpenBatch::with_capacity(capacity));
+        let rows = std::mem::take(&mut open.rows);
+        open.opened_at = None;
         Some(Batch {
             table,
-            rows: open.rows,
+            rows,
             token: self.tokens.next(),
-            body: Bytes::from(open.body),
+            body: open.body.finish(),
             constants: Arc::clone(&self.constants),
-            cuts: open.cuts.into(),
         })
     }
 
@@ -184,7 +158,7 @@ impl Batcher {
     /// Drops the open batches; returns their rows.
     pub(super) fn discard(&mut self) -> u64 {
         let rows = self.rows();
-        self.open = Table::ALL.map(|_| OpenBatch::with_capacity(0));
+        self.open = Default::default();
         rows
     }
 }
@@ -230,12 +204,12 @@ mod tests {
         assert_eq!(batcher.due(due, false).collect::<Vec<_>>(), [Table::Logs]);
         assert_eq!(batcher.rows(), 3);
         let batch = batcher.seal(Table::Logs).unwrap();
-        assert_eq!((batch.rows, &batch.body[..]), (3, &[1, 1, 1][..]));
+        assert_eq!((batch.rows, batch.body.to_plain()), (3, vec![1, 1, 1]));
         assert_eq!((batcher.rows(), batcher.next_due(false)), (0, None));
     }
 
     #[test]
-    fn a_sealed_batch_can_be_cut_about_every_few_kilobytes() {
+    fn a_batch_is_compressed_as_it_fills_and_marks_which_batches_were_sealed_after() {
         let config = crate::Builder::from_env_vars::<&str, &str>([])
             .build_config()
             .unwrap();
@@ -244,10 +218,12 @@ mod tests {
             batcher.body(Table::Logs).extend_from_slice(&[7; 1_000]);
             batcher.added(Table::Logs, 1);
         }
+        // One chunk compressed, the rest still plain.
+        assert_eq!(batcher.body(Table::Logs).len(), 100_000 - 66_000);
         let batch = batcher.seal(Table::Logs).unwrap();
-        let cuts: Vec<(u64, usize)> = batch.cuts.iter().map(|c| (c.rows, c.at)).collect();
-        let expected: Vec<(u64, usize)> = (1..=20).map(|i| (5 * i, 5_000 * i as usize)).collect();
-        assert_eq!(cuts, expected);
+        assert_eq!((batch.rows, batch.body.len()), (100, 100_000));
+        assert_eq!(batch.body.to_plain(), vec![7; 100_000]);
+        assert!(batch.body.memory() < 1_000, "{}", batch.body.memory());
         let mark = batcher.sealed();
         assert!(!batcher.sealed_after(&batch.token, mark));
         batcher.body(Table::Logs).push(1);

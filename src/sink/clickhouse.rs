@@ -12,6 +12,9 @@ use crate::connect::endpoint_clients;
 use crate::error::{ConfigError, chain};
 use crate::schema::insert_sql_for;
 
+/// How much of a batch's body is compressed and sent at a time.
+const SEND_SLICE: usize = 256 << 10;
+
 /// The flusher's destination.
 #[derive(Debug)]
 pub(crate) enum Sink {
@@ -133,7 +136,11 @@ impl ClickHouseSink {
         for (name, value) in &batch.constants.params {
             insert = insert.with_setting(name.clone(), value.clone());
         }
-        insert.send(batch.body.clone()).await?;
+        // A slice at a time: the body is held compressed, and what is plain
+        // (and compressed again for the wire) is a slice's worth.
+        for slice in batch.body.plain(SEND_SLICE) {
+            insert.send(slice).await?;
+        }
         insert.end().await
     }
 }

@@ -130,7 +130,7 @@ impl Pending {
     /// Keeps a sealed batch, written to the spool at once during an outage;
     /// what memory cannot hold goes to the spool.
     pub(crate) fn push(&mut self, batch: Batch, now: Instant) {
-        self.memory_bytes += batch.body.len();
+        self.memory_bytes += batch.body.memory();
         self.memory.push_back(Waiting {
             batch,
             maybe_stored: false,
@@ -271,7 +271,7 @@ impl Pending {
         if self.memory.front().is_some_and(|w| w.batch.token == token)
             && let Some(gone) = self.memory.pop_front()
         {
-            self.memory_bytes -= gone.batch.body.len();
+            self.memory_bytes -= gone.batch.body.memory();
             self.written = self.written.saturating_sub(1);
         }
         self.publish();

@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::Pending;
-use crate::batch::{Batch, BatchConstants, Cut, Table, UnsentBatches};
+use crate::batch::{Batch, BatchConstants, Body, Table, UnsentBatches, noise, noise_body};
 use crate::config::{Config, SpoolConfig, SpoolFull};
 use crate::stats::Counters;
 
@@ -20,12 +18,11 @@ fn batch(n: u64) -> Batch {
     Batch {
         table: Table::Logs,
         rows: 10,
-        body: Bytes::from(vec![n as u8; 1_000]),
+        body: Body::from_plain(&noise(n, 1_000)),
         constants: Arc::new(BatchConstants {
             params: vec![("param_service".into(), "svc".into())],
         }),
         token: format!("tc-pending-{n}"),
-        cuts: Arc::new([]),
     }
 }
 
@@ -49,18 +46,12 @@ fn pending(spool: &Path, max_pending_bytes: usize) -> (Pending, Arc<Counters>) {
     (pending, counters)
 }
 
-/// A batch of 100 rows of 100 bytes, with a cut every 10 rows.
+/// A batch of 100 rows of 1,000 bytes: a compressed chunk of 66 rows and
+/// one of 34, which it can be split between.
 fn cut_batch(n: u64) -> Batch {
-    let cuts: Vec<Cut> = (1..=10)
-        .map(|i| Cut {
-            rows: 10 * i,
-            at: 1_000 * i as usize,
-        })
-        .collect();
     Batch {
         rows: 100,
-        body: Bytes::from(vec![n as u8; 10_000]),
-        cuts: cuts.into(),
+        body: noise_body(n, 100, 1_000),
         ..batch(n)
     }
 }
@@ -200,8 +191,9 @@ fn an_insert_without_an_answer_for_write_after_writes_what_waits() {
 #[test]
 fn written_batches_leave_full_memory_without_a_second_write() {
     let dir = tempfile::tempdir().unwrap();
-    // Room for two batches of 1 000 bytes.
-    let (mut pending, counters) = pending(dir.path(), 2_000);
+    // Room for two batches (of 1,000 bytes that do not compress).
+    let two = 2 * batch(0).body.memory();
+    let (mut pending, counters) = pending(dir.path(), two);
     let t0 = Instant::now();
     pending.push(batch(0), t0);
     pending.insert_failed(false);
@@ -209,7 +201,7 @@ fn written_batches_leave_full_memory_without_a_second_write() {
         pending.push(batch(n), t0);
     }
     assert_eq!(counters.spooled_batches.load(Relaxed), 5);
-    assert_eq!(counters.memory_bytes.load(Relaxed), 2_000);
+    assert_eq!(counters.memory_bytes.load(Relaxed), two as u64);
     assert_eq!(pending.rows(), 50);
     let tokens: Vec<String> = (0..5).map(|_| deliver_oldest(&mut pending)).collect();
     let expected: Vec<String> = (0..5).map(|n| format!("tc-pending-{n}")).collect();
@@ -225,13 +217,13 @@ fn written_batches_leave_full_memory_without_a_second_write() {
 #[test]
 fn what_fits_of_a_batch_is_spooled_and_the_rest_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    // Room for half a batch.
-    let (mut pending, counters) = pending_capped(dir.path(), 6_000);
+    // Room for the batch's first chunk.
+    let (mut pending, counters) = pending_capped(dir.path(), 80_000);
     pending.push(cut_batch(0), Instant::now());
     pending.insert_failed(false);
-    assert_eq!(counters.spooled_rows.load(Relaxed), 50);
-    assert_eq!(counters.dropped_spool_full.load(Relaxed), 50);
-    assert_eq!(pending.rows(), 50);
+    assert_eq!(counters.spooled_rows.load(Relaxed), 66);
+    assert_eq!(counters.dropped_spool_full.load(Relaxed), 34);
+    assert_eq!(pending.rows(), 66);
     assert_eq!(deliver_oldest(&mut pending), "tc-pending-0.1");
     assert_eq!(pending.rows(), 0);
 }
@@ -240,14 +232,14 @@ fn what_fits_of_a_batch_is_spooled_and_the_rest_dropped() {
 fn a_batch_that_may_be_stored_is_never_split() {
     for maybe_stored in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let (mut pending, counters) = pending_capped(dir.path(), 6_000);
+        let (mut pending, counters) = pending_capped(dir.path(), 80_000);
         pending.push(cut_batch(0), Instant::now());
         assert_eq!(pending.oldest().unwrap().token, "tc-pending-0");
         // The attempt timed out (maybe stored), or was refused (not stored).
         pending.insert_failed(maybe_stored);
         let (spooled, dropped) = match maybe_stored {
             true => (0, 100),
-            false => (50, 50),
+            false => (66, 34),
         };
         assert_eq!(counters.spooled_rows.load(Relaxed), spooled);
         assert_eq!(counters.dropped_spool_full.load(Relaxed), dropped);

@@ -177,7 +177,7 @@ impl Pending {
     /// Removes memory's oldest batch.
     fn pop_front(&mut self) {
         if let Some(gone) = self.memory.pop_front() {
-            self.memory_bytes -= gone.batch.body.len();
+            self.memory_bytes -= gone.batch.body.memory();
         }
     }
 
@@ -186,7 +186,7 @@ impl Pending {
         let Some(gone) = self.memory.remove(index) else {
             return 0;
         };
-        self.memory_bytes -= gone.batch.body.len();
+        self.memory_bytes -= gone.batch.body.memory();
         gone.batch.rows
     }
 }

@@ -6,7 +6,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 
-use super::segment::{MAGIC, encode_record};
+use super::segment::{MAGIC, Record, encode_record};
 use super::store::{Segment, Spool};
 use crate::batch::Batch;
 use crate::config::{SpoolFull, SpoolSync};
@@ -48,7 +48,7 @@ impl Spool {
     /// ([`Spool::acknowledge_evicted`], [`Spool::insert_ended`]).
     pub(crate) fn append(&mut self, batch: &Batch, sending: Option<&str>) -> io::Result<Appended> {
         let record = encode_record(batch);
-        let size = record.len() as u64;
+        let size = record.len();
         let oldest_goes = self.config.when_full == SpoolFull::DropOldest;
         while self.bytes() + size + MAGIC.len() as u64 > self.config.max_bytes {
             if !oldest_goes || self.segments.is_empty() {
@@ -90,8 +90,8 @@ impl Spool {
     /// Writes a record at the end of the newest segment (a new one if it
     /// is full). On failure nothing of it stays in the file, and the error
     /// comes with the bytes the disk took before it failed.
-    fn write_record(&mut self, record: &[u8]) -> Result<(), (io::Error, u64)> {
-        let size = record.len() as u64;
+    fn write_record(&mut self, record: &Record<'_>) -> Result<(), (io::Error, u64)> {
+        let size = record.len();
         let rotate = match self.segments.back() {
             Some(last) if self.writer.is_some() => {
                 last.end > MAGIC.len() as u64 && last.end + size > self.config.segment_bytes
@@ -106,17 +106,23 @@ impl Spool {
         };
         let mut taken = 0;
         let mut result = Ok(());
-        while taken < record.len() {
-            match file.write(&record[taken..]) {
-                Ok(0) => {
-                    result = Err(io::Error::from(io::ErrorKind::WriteZero));
-                    break;
-                }
-                Ok(n) => taken += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
+        'pieces: for piece in record.pieces() {
+            let mut at = 0;
+            while at < piece.len() {
+                match file.write(&piece[at..]) {
+                    Ok(0) => {
+                        result = Err(io::Error::from(io::ErrorKind::WriteZero));
+                        break 'pieces;
+                    }
+                    Ok(n) => {
+                        at += n;
+                        taken += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        result = Err(e);
+                        break 'pieces;
+                    }
                 }
             }
         }
@@ -131,7 +137,7 @@ impl Spool {
         if file.set_len(segment.end).is_err() {
             self.writer = None;
         }
-        Err((error, taken as u64))
+        Err((error, taken))
     }
 
     fn start_segment(&mut self) -> io::Result<()> {

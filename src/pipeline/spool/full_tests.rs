@@ -9,11 +9,9 @@ use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-
 use super::append::Appended;
 use super::store::*;
-use crate::batch::{Batch, BatchConstants, Table};
+use crate::batch::{Batch, BatchConstants, Body, Table};
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
 use crate::stats::Counters;
 
@@ -75,10 +73,9 @@ fn batch(n: u64, body_len: usize) -> Batch {
     Batch {
         table: Table::Logs,
         rows: 10,
-        body: Bytes::from(vec![n as u8; body_len]),
+        body: Body::from_plain(&vec![n as u8; body_len]),
         constants: Arc::new(BatchConstants { params: vec![] }),
         token: format!("tc-full-{n}"),
-        cuts: Arc::new([]),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::batch::{Batch, BatchConstants, Table};
+use crate::batch::{Batch, BatchConstants, Body, Table};
 use crate::rowbinary::{RowReader, put_str, put_u8, put_u64, put_uvarint};
 
 /// The first bytes of every segment file; the last byte is the format version.
@@ -188,28 +188,64 @@ pub(super) fn read_payload(reader: &mut impl Read, available: u64) -> Result<Vec
     read_record(reader, available).map_err(|damage| damage.reason)
 }
 
-/// A batch as a spool record (header included).
-pub(crate) fn encode_record(batch: &Batch) -> Vec<u8> {
-    // The payload's fields in RowBinary, read back by the same `RowReader`
-    // as rows are; the body, already RowBinary, is the rest.
-    let params = &batch.constants.params;
-    let mut payload = Vec::with_capacity(64 + batch.token.len() + batch.body.len());
-    put_u8(&mut payload, PAYLOAD_VERSION);
-    put_u8(&mut payload, batch.table.code());
-    put_u64(&mut payload, batch.rows);
-    put_str(&mut payload, &batch.token);
-    put_uvarint(&mut payload, params.len() as u64);
-    for (name, value) in params {
-        put_str(&mut payload, name);
-        put_str(&mut payload, value);
-    }
-    payload.extend_from_slice(&batch.body);
+/// How much of a batch's body a record is written (and checked) in at a time.
+const PIECE: usize = 256 << 10;
 
-    let mut record = Vec::with_capacity(RECORD_HEADER as usize + payload.len());
-    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    record.extend_from_slice(&payload);
-    record
+/// A batch as a spool record: `len | crc32 | payload`, the payload being
+/// the batch's fields in RowBinary (read back by the same `RowReader` as
+/// rows are) and then its body's plain bytes. Its bytes come a piece at a
+/// time ([`Record::pieces`]), so a batch is never held plain whole.
+pub(crate) struct Record<'a> {
+    /// The header and the fields.
+    head: Vec<u8>,
+    body: &'a Body,
+}
+
+impl Record<'_> {
+    /// Its length, header included.
+    pub(crate) fn len(&self) -> u64 {
+        (self.head.len() + self.body.len()) as u64
+    }
+
+    /// Its bytes, in order.
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = Bytes> + '_ {
+        std::iter::once(Bytes::copy_from_slice(&self.head)).chain(self.body.plain(PIECE))
+    }
+
+    /// Its bytes at once (for tests of the codec).
+    #[cfg(test)]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        self.pieces().flat_map(|piece| piece.to_vec()).collect()
+    }
+}
+
+/// `batch` as a spool record.
+pub(crate) fn encode_record(batch: &Batch) -> Record<'_> {
+    let params = &batch.constants.params;
+    let mut fields = Vec::with_capacity(64 + batch.token.len());
+    put_u8(&mut fields, PAYLOAD_VERSION);
+    put_u8(&mut fields, batch.table.code());
+    put_u64(&mut fields, batch.rows);
+    put_str(&mut fields, &batch.token);
+    put_uvarint(&mut fields, params.len() as u64);
+    for (name, value) in params {
+        put_str(&mut fields, name);
+        put_str(&mut fields, value);
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&fields);
+    for piece in batch.body.plain(PIECE) {
+        crc.update(&piece);
+    }
+    let payload_len = (fields.len() + batch.body.len()) as u32;
+    let mut head = Vec::with_capacity(RECORD_HEADER as usize + fields.len());
+    head.extend_from_slice(&payload_len.to_le_bytes());
+    head.extend_from_slice(&crc.finalize().to_le_bytes());
+    head.extend_from_slice(&fields);
+    Record {
+        head,
+        body: &batch.body,
+    }
 }
 
 /// The length of [`encode_record`]'s output for `batch`, without encoding
@@ -243,10 +279,9 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Option<Batch> {
     Some(Batch {
         table,
         rows,
-        body: Bytes::copy_from_slice(reader.rest()),
+        body: Body::from_plain(reader.rest()),
         constants: Arc::new(BatchConstants { params }),
         token,
-        cuts: Arc::new([]),
     })
 }
 

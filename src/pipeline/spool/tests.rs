@@ -5,13 +5,12 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::append::Appended;
 use super::segment::*;
 use super::store::*;
-use crate::batch::{Batch, BatchConstants, Table};
+use crate::batch::{Batch, BatchConstants, Body, Table};
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
 use crate::error::SpoolError;
 use crate::stats::Counters;
@@ -20,12 +19,11 @@ fn batch(n: u64, body_len: usize) -> Batch {
     Batch {
         table: Table::ALL[(n % 3) as usize],
         rows: n + 1,
-        body: Bytes::from(vec![n as u8; body_len]),
+        body: Body::from_plain(&vec![n as u8; body_len]),
         constants: Arc::new(BatchConstants {
             params: vec![("param_service".into(), format!("svc-{n}"))],
         }),
         token: format!("tc-test-{n}"),
-        cuts: Arc::new([]),
     }
 }
 
@@ -64,7 +62,7 @@ fn drain(spool: &mut Spool) -> Vec<String> {
 fn same(a: &Batch, b: &Batch) -> bool {
     a.table == b.table
         && a.rows == b.rows
-        && a.body == b.body
+        && a.body.to_plain() == b.body.to_plain()
         && a.token == b.token
         && a.constants.params == b.constants.params
 }
@@ -247,17 +245,16 @@ fn arb_batch() -> impl Strategy<Value = Batch> {
         .prop_map(|(table, rows, token, params, body)| Batch {
             table: Table::from_code(table).unwrap(),
             rows,
-            body: Bytes::from(body),
+            body: Body::from_plain(&body),
             constants: Arc::new(BatchConstants { params }),
             token,
-            cuts: Arc::new([]),
         })
 }
 
 proptest! {
     #[test]
     fn records_round_trip(batch in arb_batch()) {
-        let record = encode_record(&batch);
+        let record = encode_record(&batch).to_vec();
         let back = decode_record(&record).expect("decodes");
         prop_assert!(same(&back, &batch));
         prop_assert_eq!(record_len(&batch), record.len() as u64);
@@ -269,7 +266,7 @@ proptest! {
         at in any::<prop::sample::Index>(),
         flip in 1u8..=255,
     ) {
-        let mut record = encode_record(&batch);
+        let mut record = encode_record(&batch).to_vec();
         let at = at.index(record.len());
         record[at] ^= flip;
         // Either the damage is caught, or (a flipped length that still
@@ -287,7 +284,7 @@ proptest! {
         let mut image = MAGIC.to_vec();
         let mut ends = Vec::new();
         for batch in &batches {
-            image.extend_from_slice(&encode_record(batch));
+            image.extend_from_slice(&encode_record(batch).to_vec());
             ends.push(image.len());
         }
         let total = batches.iter().fold(0u64, |s, b| s.saturating_add(b.rows));
@@ -315,7 +312,7 @@ proptest! {
         let mut starts = Vec::new();
         for batch in &batches {
             starts.push(image.len());
-            image.extend_from_slice(&encode_record(batch));
+            image.extend_from_slice(&encode_record(batch).to_vec());
         }
         let cut = MAGIC.len() + cut.index(image.len() - MAGIC.len() + 1);
         let scan = scan_segment(&mut &image[..cut], cut as u64);

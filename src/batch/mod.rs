@@ -1,10 +1,15 @@
 //! Sealed batches: what the flusher hands to delivery, the spool keeps, and
 //! queries read back while ClickHouse is away.
 
+mod body;
+
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
+
+pub(crate) use body::{Body, BodyBuilder};
+#[cfg(test)]
+pub(crate) use body::{noise, noise_body};
 
 use crate::config::Config;
 use crate::record::Record;
@@ -56,59 +61,28 @@ impl Table {
 pub(crate) struct Batch {
     pub(crate) table: Table,
     pub(crate) rows: u64,
-    pub(crate) body: Bytes,
+    pub(crate) body: Body,
     pub(crate) constants: Arc<BatchConstants>,
     /// `insert_deduplication_token`: the same for every attempt of this batch.
     pub(crate) token: String,
-    /// Row boundaries the batch can be cut at, in order (none for a batch
-    /// read back from the spool).
-    pub(crate) cuts: Arc<[Cut]>,
-}
-
-/// A row boundary in a batch's body: `rows` rows end at byte `at`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Cut {
-    pub(crate) rows: u64,
-    pub(crate) at: usize,
 }
 
 impl Batch {
-    /// The batch in two parts at its last cut whose first part's body is at
-    /// most `max_body` bytes, or `None` without such a cut. Only for a batch
-    /// never sent: the parts get tokens of their own (this token with `.1`
-    /// and `.2`), so a server that stored the whole would store them again.
-    pub(crate) fn split(&self, max_body: usize) -> Option<(Batch, Batch)> {
-        let last = self
-            .cuts
-            .iter()
-            .rposition(|cut| cut.at <= max_body && cut.at > 0 && cut.rows < self.rows)?;
-        let cut = self.cuts[last];
-        let part = |rows, body, token_end, cuts| Batch {
+    /// The batch in two parts at its last chunk boundary whose first part's
+    /// body is at most `max_len` plain bytes, or `None` without such a
+    /// boundary. Only for a batch never sent: the parts get tokens of their
+    /// own (this token with `.1` and `.2`), so a server that stored the
+    /// whole would store them again.
+    pub(crate) fn split(&self, max_len: usize) -> Option<(Batch, Batch)> {
+        let ((first, first_rows), (rest, rest_rows)) = self.body.split(max_len)?;
+        let part = |rows, body, token_end| Batch {
             table: self.table,
             rows,
             body,
             constants: Arc::clone(&self.constants),
             token: format!("{}.{token_end}", self.token),
-            cuts,
         };
-        let after = self.cuts[last + 1..].iter().map(|c| Cut {
-            rows: c.rows - cut.rows,
-            at: c.at - cut.at,
-        });
-        Some((
-            part(
-                cut.rows,
-                self.body.slice(..cut.at),
-                1,
-                self.cuts[..last].into(),
-            ),
-            part(
-                self.rows - cut.rows,
-                self.body.slice(cut.at..),
-                2,
-                after.collect(),
-            ),
-        ))
+        Some((part(first_rows, first, 1), part(rest_rows, rest, 2)))
     }
 }
 
@@ -255,34 +229,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_batch_splits_at_its_last_cut_that_fits() {
-        let cuts = [(2, 20), (5, 50), (9, 90)].map(|(rows, at)| Cut { rows, at });
+    fn a_batch_splits_into_parts_with_tokens_of_their_own() {
+        let mut body = BodyBuilder::default();
+        for _ in 0..200 {
+            body.plain().extend_from_slice(&[7; 1_000]);
+            body.added(1);
+        }
         let batch = Batch {
             table: Table::Logs,
-            rows: 10,
-            body: Bytes::from((0..100u8).collect::<Vec<_>>()),
+            rows: 200,
+            body: body.finish(),
             constants: Arc::new(BatchConstants { params: vec![] }),
             token: "tc-1".into(),
-            cuts: cuts.into(),
         };
-        let (first, rest) = batch.split(60).unwrap();
+        let (first, rest) = batch.split(140_000).unwrap();
         assert_eq!(
             (first.rows, first.body.len(), &*first.token),
-            (5, 50, "tc-1.1")
+            (132, 132_000, "tc-1.1")
         );
         assert_eq!(
             (rest.rows, rest.body.len(), &*rest.token),
-            (5, 50, "tc-1.2")
+            (68, 68_000, "tc-1.2")
         );
-        assert_eq!(rest.body[0], 50);
-        assert_eq!(*first.cuts, [Cut { rows: 2, at: 20 }]);
-        assert_eq!(*rest.cuts, [Cut { rows: 4, at: 40 }]);
-        // The rest splits again by its own cuts.
-        let (again, last) = rest.split(45).unwrap();
-        assert_eq!((again.rows, last.rows, &*last.token), (4, 1, "tc-1.2.2"));
-        // Nothing fits: no split.
-        assert!(batch.split(19).is_none());
-        assert!(last.split(usize::MAX).is_none());
+        let (_, last) = rest.split(66_000).unwrap();
+        assert_eq!((last.rows, &*last.token), (2, "tc-1.2.2"));
+        assert!(batch.split(60_000).is_none());
     }
 
     #[test]
