@@ -49,6 +49,12 @@ const OWED_RECHECK: Duration = Duration::from_millis(1);
 /// burst, not the trickle of a quiet program (which it would spin on).
 const BURST: usize = 256;
 
+/// Records one turn of the loop takes at most: about a millisecond of
+/// encoding. Then the flusher yields its core and looks again, so that on
+/// a small machine the application's threads wait at most that long for it
+/// (a whole queue at once held the core for tens of milliseconds).
+const DRAIN_CHUNK: usize = 1024;
+
 /// Why a flush did not deliver everything it was to.
 #[derive(Debug)]
 pub(crate) enum Unflushed {
@@ -224,7 +230,8 @@ impl Flusher {
                     return;
                 }
                 Err(TryRecvError::Empty) => {
-                    let taken = self.drain(&mut delivery, self.drain_limit, self.when_full);
+                    let limit = self.drain_limit.min(DRAIN_CHUNK);
+                    let taken = self.drain(&mut delivery, limit, self.when_full);
                     busy = taken >= BURST;
                     self.snapshot_metrics(&mut delivery, false);
                     self.seal_due(&mut delivery, Instant::now());
