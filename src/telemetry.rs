@@ -120,7 +120,7 @@ impl Builder {
             crate::alert::Evaluator::check(alerts.rules())?;
         }
         let pipeline = Pipeline::start(&config, console_writer)?;
-        if !config.dry_run {
+        if !config.dry_run && config.start_line {
             crate::report::report(spool_line(&config));
         }
         let capture = Arc::new(CaptureShared {

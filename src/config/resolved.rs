@@ -60,6 +60,8 @@ pub struct Config {
     /// Where `filter` came from (`RUST_LOG` or `Builder::filter`).
     pub(crate) filter_setting: &'static str,
     pub(crate) create_schema: bool,
+    /// Whether the start says where unsent batches survive.
+    pub(crate) start_line: bool,
     pub(crate) dry_run: bool,
     pub(crate) global_metrics: bool,
 }
@@ -97,6 +99,7 @@ impl Config {
             create_schema: true,
             dry_run: false,
             global_metrics: true,
+            start_line: true,
         }
     }
 
@@ -217,6 +220,11 @@ impl Config {
     /// Whether the pipeline creates missing tables before its first insert.
     pub fn create_schema(&self) -> bool {
         self.create_schema
+    }
+
+    /// Whether the start says on stderr where unsent batches survive.
+    pub fn start_line(&self) -> bool {
+        self.start_line
     }
 
     /// Whether batches are encoded and thrown away instead of inserted.
