@@ -129,6 +129,58 @@ fn drops_are_said_on_stderr_at_most_every_five_seconds_and_add_up() {
 }
 
 #[test]
+fn drops_behind_a_stalled_server_say_so_and_what_to_change() {
+    if is_child() {
+        let mut pipeline = tracing_clickhouse::PipelineConfig::default();
+        // Small enough for the stall to fill (the default holds seconds of
+        // a busy service's rows, compressed).
+        pipeline.max_pending_bytes = 64 << 10;
+        pipeline.queue_capacity = 256;
+        pipeline.flush_interval = Duration::from_millis(50);
+        let url = std::env::var("TC_NOTICES_URL").unwrap();
+        let telemetry = common::builder_for(&url, &std::env::var("TC_NOTICES_DB").unwrap())
+            .pipeline(pipeline)
+            .unwrap()
+            .build()
+            .unwrap()
+            .1;
+        flood(&telemetry, Instant::now() + Duration::from_millis(2_500));
+        drop(telemetry);
+        return;
+    }
+    let server = common::DevServer::start(common::Options {
+        faults: true,
+        ..common::Options::default()
+    });
+    // Every insert for 3 s waits.
+    common::arm_fault(
+        &server.url,
+        r#"{"action": "delay", "count": 1, "match": "INSERT", "seconds": 3, "phase": "before"}"#,
+    );
+    let database = common::unique_database("stalled");
+    let (lines, _) = child(
+        "drops_behind_a_stalled_server_say_so_and_what_to_change",
+        &[
+            ("TC_NOTICES_URL", &server.url),
+            ("TC_NOTICES_DB", &database),
+        ],
+    );
+    let said: Vec<&String> = lines
+        .iter()
+        .map(|(_, l)| l)
+        .filter(|l| l.starts_with("tracing-clickhouse: dropped "))
+        .collect();
+    assert!(!said.is_empty(), "{lines:?}");
+    assert!(
+        said[0]
+            .contains("which filled while ClickHouse was not taking batches as fast as they came"),
+        "{}",
+        said[0]
+    );
+    assert!(said[0].contains("set CLICKHOUSE_SPOOL_DIR"), "{}", said[0]);
+}
+
+#[test]
 fn the_start_line_says_where_unsent_batches_survive_unless_told_not_to() {
     if is_child() {
         // No server: nothing is sent, and the start line is about that.
