@@ -86,7 +86,10 @@ impl Delivery {
             .worker_threads(1)
             .thread_name("tracing-clickhouse-sender")
             // Nothing emitted while sending may come back into the queue.
-            .on_thread_start(suppress_capture_on_this_thread)
+            .on_thread_start(|| {
+                suppress_capture_on_this_thread();
+                crate::threads::run_in_background();
+            })
             .enable_all()
             .build()
             .map_err(Error::Thread)?;

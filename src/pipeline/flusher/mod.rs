@@ -178,6 +178,7 @@ impl Flusher {
         // Nothing this thread emits (ours, hyper's, the clickhouse crate's)
         // may come back into the queue.
         suppress_capture_on_this_thread();
+        crate::threads::run_in_background();
         let Some(plan) = self.plan.take() else { return };
         let counters = Arc::clone(&self.reader.queue().counters);
         let delivery = Delivery::new(
