@@ -39,10 +39,11 @@ impl Body {
     /// The plain bytes, compressed in chunks of [`CHUNK_BYTES`] (which may
     /// cut rows: such a body is never split).
     pub(crate) fn from_plain(plain: &[u8]) -> Body {
+        let mut scratch = Vec::new();
         let chunks: Arc<[Chunk]> = plain
             .chunks(CHUNK_BYTES)
             .map(|part| Chunk {
-                lz4: Bytes::from(lz4_flex::block::compress(part)),
+                lz4: compress(part, &mut scratch),
                 len: part.len(),
                 rows: None,
             })
@@ -132,6 +133,19 @@ impl Body {
     }
 }
 
+/// `plain` compressed, in an allocation of its compressed size (compressing
+/// into `scratch` first: lz4_flex's own `compress` returns a vector with
+/// room for the largest output, which would hold several times the chunk).
+fn compress(plain: &[u8], scratch: &mut Vec<u8>) -> Bytes {
+    let room = lz4_flex::block::get_maximum_output_size(plain.len());
+    if scratch.len() < room {
+        scratch.resize(room, 0);
+    }
+    let len = lz4_flex::block::compress_into(plain, scratch)
+        .expect("the output has room for the largest compressed size");
+    Bytes::copy_from_slice(&scratch[..len])
+}
+
 /// A body being written: rows go into a plain chunk, compressed when it fills.
 #[derive(Debug, Default)]
 pub(crate) struct BodyBuilder {
@@ -141,6 +155,8 @@ pub(crate) struct BodyBuilder {
     /// The chunk being written, and its rows so far.
     plain: Vec<u8>,
     plain_rows: u64,
+    /// Where a chunk is compressed before it is copied out at its size.
+    scratch: Vec<u8>,
 }
 
 impl BodyBuilder {
@@ -169,7 +185,7 @@ impl BodyBuilder {
             return;
         }
         self.chunks.push(Chunk {
-            lz4: Bytes::from(lz4_flex::block::compress(&self.plain)),
+            lz4: compress(&self.plain, &mut self.scratch),
             len: self.plain.len(),
             rows: Some(self.plain_rows),
         });
