@@ -5,8 +5,11 @@
 //! Log rows compress about six-fold at 2 GB/s on one core, so what a busy
 //! service keeps for ClickHouse (the open batches, the one being sent, the
 //! ones waiting) takes a sixth of the rows' size, for about half a
-//! microsecond per kilobyte of rows. Readers get the plain bytes back a
-//! chunk at a time.
+//! microsecond per kilobyte of rows. Each chunk is kept as a block of
+//! ClickHouse's native compression framing (checksum, method, sizes, then
+//! the LZ4 block), so an insert sends the blocks as they are
+//! (`decompress=1`) and nothing is compressed twice. Readers get the plain
+//! bytes back a chunk at a time.
 
 use std::sync::Arc;
 
@@ -16,10 +19,18 @@ use bytes::Bytes;
 /// window, so a larger chunk would compress no better.
 pub(crate) const CHUNK_BYTES: usize = 64 << 10;
 
+/// ClickHouse's native compression framing: a CityHash128 checksum of the
+/// rest, then the method, the framed size and the plain size.
+const CHECKSUM: usize = 16;
+const HEADER: usize = 9;
+/// The method byte of LZ4.
+const LZ4: u8 = 0x82;
+
 /// One compressed chunk.
 #[derive(Clone, Debug)]
 struct Chunk {
-    lz4: Bytes,
+    /// The chunk in ClickHouse's framing.
+    block: Bytes,
     /// Its plain length.
     len: usize,
     /// Rows it holds, when it ends at a row boundary (a body compressed
@@ -43,7 +54,7 @@ impl Body {
         let chunks: Arc<[Chunk]> = plain
             .chunks(CHUNK_BYTES)
             .map(|part| Chunk {
-                lz4: compress(part, &mut scratch),
+                block: compress(part, &mut scratch),
                 len: part.len(),
                 rows: None,
             })
@@ -61,7 +72,13 @@ impl Body {
 
     /// What it takes in memory.
     pub(crate) fn memory(&self) -> usize {
-        self.chunks.iter().map(|c| c.lz4.len()).sum()
+        self.chunks.iter().map(|c| c.block.len()).sum()
+    }
+
+    /// Its chunks in ClickHouse's compression framing, in order: a body
+    /// to send with `decompress=1`.
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = Bytes> + '_ {
+        self.chunks.iter().map(|chunk| chunk.block.clone())
     }
 
     /// The plain bytes, at least `at_least` at a time (but for the last
@@ -78,7 +95,8 @@ impl Body {
                 let start = piece.len();
                 piece.resize(start + chunk.len, 0);
                 // Our own compression, of exactly this length.
-                let n = lz4_flex::block::decompress_into(&chunk.lz4, &mut piece[start..])
+                let lz4 = &chunk.block[CHECKSUM + HEADER..];
+                let n = lz4_flex::block::decompress_into(lz4, &mut piece[start..])
                     .expect("a chunk decompresses to the length it was compressed from");
                 debug_assert_eq!(n, chunk.len);
             }
@@ -133,17 +151,26 @@ impl Body {
     }
 }
 
-/// `plain` compressed, in an allocation of its compressed size (compressing
-/// into `scratch` first: lz4_flex's own `compress` returns a vector with
-/// room for the largest output, which would hold several times the chunk).
+/// `plain` compressed, framed for ClickHouse, in an allocation of its
+/// framed size (it is compressed into `scratch` first: lz4_flex's own
+/// `compress` returns a vector with room for the largest output, which
+/// would hold several times the chunk).
 fn compress(plain: &[u8], scratch: &mut Vec<u8>) -> Bytes {
-    let room = lz4_flex::block::get_maximum_output_size(plain.len());
+    let room = CHECKSUM + HEADER + lz4_flex::block::get_maximum_output_size(plain.len());
     if scratch.len() < room {
         scratch.resize(room, 0);
     }
-    let len = lz4_flex::block::compress_into(plain, scratch)
+    let lz4_len = lz4_flex::block::compress_into(plain, &mut scratch[CHECKSUM + HEADER..])
         .expect("the output has room for the largest compressed size");
-    Bytes::copy_from_slice(&scratch[..len])
+    let framed = &mut scratch[CHECKSUM..CHECKSUM + HEADER + lz4_len];
+    framed[0] = LZ4;
+    // Chunks are 64 KiB and a row is at most a few MiB: both sizes fit.
+    framed[1..5].copy_from_slice(&((HEADER + lz4_len) as u32).to_le_bytes());
+    framed[5..9].copy_from_slice(&(plain.len() as u32).to_le_bytes());
+    // As the clickhouse crate writes it (`native_framing::write_meta`).
+    let checksum = cityhash_rs::cityhash_102_128(framed).rotate_right(64);
+    scratch[..CHECKSUM].copy_from_slice(&checksum.to_le_bytes());
+    Bytes::copy_from_slice(&scratch[..CHECKSUM + HEADER + lz4_len])
 }
 
 /// A body being written: rows go into a plain chunk, compressed when it fills.
@@ -185,7 +212,7 @@ impl BodyBuilder {
             return;
         }
         self.chunks.push(Chunk {
-            lz4: compress(&self.plain, &mut self.scratch),
+            block: compress(&self.plain, &mut self.scratch),
             len: self.plain.len(),
             rows: Some(self.plain_rows),
         });
@@ -271,6 +298,28 @@ mod tests {
         assert_eq!(pieces.concat(), plain(1_000, 300));
         assert_eq!(Body::from_plain(&plain(7, 3)).to_plain(), plain(7, 3));
         assert_eq!(Body::default().plain(1).count(), 0);
+    }
+
+    #[test]
+    fn chunks_are_framed_as_clickhouse_reads_them() {
+        let body = body(200, 1_000);
+        let blocks: Vec<Bytes> = body.blocks().collect();
+        assert_eq!(blocks.len(), 4);
+        let mut plain = Vec::new();
+        for block in &blocks {
+            let header = &block[CHECKSUM..CHECKSUM + HEADER];
+            assert_eq!(header[0], LZ4);
+            let framed = u32::from_le_bytes(header[1..5].try_into().unwrap()) as usize;
+            let len = u32::from_le_bytes(header[5..9].try_into().unwrap()) as usize;
+            assert_eq!(CHECKSUM + framed, block.len());
+            let checksum = cityhash_rs::cityhash_102_128(&block[CHECKSUM..]).rotate_right(64);
+            assert_eq!(block[..CHECKSUM], checksum.to_le_bytes());
+            let start = plain.len();
+            plain.resize(start + len, 0);
+            lz4_flex::block::decompress_into(&block[CHECKSUM + HEADER..], &mut plain[start..])
+                .unwrap();
+        }
+        assert_eq!(plain, super::tests::plain(200, 1_000));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clickhouse::Client;
+use clickhouse::{Client, Compression};
 
 use super::endpoints::EndpointSet;
 use super::failure::{Failure, FailureKind, is_missing_schema, never_stored};
@@ -11,9 +11,6 @@ use crate::config::{ClusterInsert, Config};
 use crate::connect::endpoint_clients;
 use crate::error::{ConfigError, chain};
 use crate::schema::insert_sql_for;
-
-/// How much of a batch's body is compressed and sent at a time.
-const SEND_SLICE: usize = 256 << 10;
 
 /// The flusher's destination.
 #[derive(Debug)]
@@ -58,8 +55,14 @@ pub(crate) struct ClickHouseSink {
 impl ClickHouseSink {
     /// A sink for `config`'s endpoints (the flusher's, in its database).
     pub(crate) fn new(config: &Config) -> Result<Self, ConfigError> {
+        // The batches are compressed already, in ClickHouse's framing: the
+        // client sends them as they are, with `decompress=1`.
+        let mut clients = endpoint_clients(config, true)?;
+        for endpoint in &mut clients {
+            endpoint.client = endpoint.client.clone().with_compression(Compression::None);
+        }
         Ok(ClickHouseSink {
-            endpoints: EndpointSet::new(endpoint_clients(config, true)?),
+            endpoints: EndpointSet::new(clients),
             local_tables: config
                 .cluster
                 .as_ref()
@@ -114,6 +117,7 @@ impl ClickHouseSink {
     ) -> Result<(), clickhouse::error::Error> {
         let mut insert = client
             .insert_formatted_with(insert_sql_for(batch.table, self.local_tables))
+            .with_setting("decompress", "1")
             .with_setting("insert_deduplication_token", batch.token.clone())
             .with_timeouts(Some(timeout), Some(timeout));
         // Server-side batching only for the tables no view depends on: an
@@ -136,10 +140,8 @@ impl ClickHouseSink {
         for (name, value) in &batch.constants.params {
             insert = insert.with_setting(name.clone(), value.clone());
         }
-        // A slice at a time: the body is held compressed, and what is plain
-        // (and compressed again for the wire) is a slice's worth.
-        for slice in batch.body.plain(SEND_SLICE) {
-            insert.send(slice).await?;
+        for block in batch.body.blocks() {
+            insert.send(block).await?;
         }
         insert.end().await
     }
