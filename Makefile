@@ -12,6 +12,9 @@
 #   make bench-async-insert   many small processes x few events into a
 #                      devserver, with and without async_insert (see README,
 #                      "Server-side batching")
+#   make service-bench what the crate costs an axum service beside
+#                      fmt().json(), loaded by wrk (README, "What it costs a
+#                      service"); SERVICE_BENCH_ARGS passes options on
 #   make conformance   a client nobody here wrote (clickhouse-connect, pinned in
 #                      devserver/conformance/requirements.txt) against a devserver
 #                      it starts, or against CLICKHOUSE_URL; prints the pass counts
@@ -61,7 +64,7 @@ CHDB_24.8 := chdb==2.1.1
 CHDB_25.8 := chdb==3.7.2
 engine_venv = $(if $(filter 26.9,$(1)),$(VENV),target/venv-ch$(1))
 
-.PHONY: demo test loom venv devserver lint clean-venv conformance browser ui-bench bench-async-insert compat engines
+.PHONY: demo test loom venv devserver lint clean-venv conformance browser ui-bench bench-async-insert compat engines service-bench
 
 venv: $(VENV_STAMP)
 
@@ -109,6 +112,17 @@ ui-bench: venv
 
 bench-async-insert: venv
 	scripts/with-devserver.sh -- cargo bench --bench async_insert
+
+# An axum service in every mode at both TraceLayer levels, pinned to core 1,
+# loaded by wrk from core 0 (with the devserver there too, for the second
+# setup). About 15 minutes with the defaults (3 rounds of 10 s per run).
+# Its own crate (benches/service), built into target/.
+service-bench: venv
+	@if ! command -v wrk >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk; \
+	fi
+	cargo build --release --manifest-path benches/service/Cargo.toml --target-dir target
+	target/release/service-bench run --repo . --out target/service-bench $(SERVICE_BENCH_ARGS)
 
 # An older chDB in a venv of its own, with the devserver's other requirements.
 target/venv-ch%/.installed: devserver/requirements.txt

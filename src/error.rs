@@ -74,6 +74,11 @@ pub enum Error {
     /// query or write); the message says what was left.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A flush ended with rows it was to deliver dropped meanwhile (memory
+    /// or the spool was full; counted in [`Stats`](crate::Stats)); the
+    /// message says how many.
+    #[error("dropped: {0}")]
+    Dropped(String),
 }
 
 /// An invalid configuration value.
