@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 
 use super::segment::{MAGIC, Record, encode_record};
-use super::store::{Segment, Spool};
+use super::store::{Evicted, Segment, Spool};
 use crate::batch::Batch;
 use crate::config::{SpoolFull, SpoolSync};
 use crate::stats::Counters;
@@ -29,15 +29,6 @@ pub(crate) enum Appended {
         room: u64,
         error: io::Error,
     },
-}
-
-/// The batch being sent when the spool deleted its segment to make room
-/// (`SpoolFull::DropOldest`): its rows are counted when its insert ends,
-/// as sent or as dropped, never both.
-#[derive(Debug)]
-pub(super) struct Evicted {
-    pub(super) token: String,
-    pub(super) rows: u64,
 }
 
 impl Spool {

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::append::Evicted;
 use super::segment::{RECORD_HEADER, decode_payload, read_payload, record_len, scan_segment};
 use crate::batch::Batch;
 use crate::config::{SpoolConfig, SpoolSync};
@@ -33,6 +32,15 @@ pub(super) struct Segment {
     /// Rows and batches not yet acknowledged.
     pub(super) rows: u64,
     pub(super) batches: u64,
+}
+
+/// The batch being sent when the spool deleted its segment to make room
+/// (`SpoolFull::DropOldest`): its rows are counted when its insert ends,
+/// as sent or as dropped, never both.
+#[derive(Debug)]
+pub(super) struct Evicted {
+    pub(super) token: String,
+    pub(super) rows: u64,
 }
 
 /// The open spool directory. Used by the flusher thread only.
