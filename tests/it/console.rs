@@ -91,8 +91,12 @@ fn lines_look_like_fmt_and_the_rows_are_stored_too() {
         got,
         [
             "DEBUG app::db: query done rows=3",
-            " WARN request{route=\"/cart\"}:auth: console: slow login user=\"ada\" ratio=0.5 ok=true",
-            "ERROR console: write failed error=disk full",
+            format!(
+                " WARN request{{route=\"/cart\"}}:auth: {}: slow login user=\"ada\" ratio=0.5 ok=true",
+                module_path!()
+            )
+            .as_str(),
+            format!("ERROR {}: write failed error=disk full", module_path!()).as_str(),
             "FATAL billing: out of money cents=12",
         ]
     );
@@ -140,7 +144,7 @@ fn lines_come_in_capture_order_across_threads() {
         .map(|l| without_time(l).to_owned())
         .collect();
     let expected: Vec<String> = (0..TURNS)
-        .flat_map(|i| ["a", "b"].map(|who| format!(" INFO console: {who} i={i}")))
+        .flat_map(|i| ["a", "b"].map(|who| format!(" INFO {}: {who} i={i}", module_path!())))
         .collect();
     assert_eq!(got, expected);
 }

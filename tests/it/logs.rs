@@ -100,7 +100,8 @@ async fn events_from_several_threads_are_stored_exactly_once_and_in_order() {
         assert_eq!(row.level, "INFO");
         assert_eq!(row.severity_number, 9);
         assert_eq!(
-            row.source, "logs",
+            row.source,
+            module_path!(),
             "the target is the test crate's module path"
         );
         assert_eq!(row.thread_name, format!("emitter-{t}"));
@@ -193,7 +194,7 @@ async fn levels_fields_and_locations_are_stored() {
         ("big", "340282366920938463463374607431768211455"),
         ("maybe", "Some(3)"),
         ("shown", "displayed"),
-        ("code.namespace", "logs"),
+        ("code.namespace", module_path!()),
         ("code.file.path", file!()),
         ("code.line.number", &line.to_string()),
     ];

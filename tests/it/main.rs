@@ -6,7 +6,8 @@
 //! The tests that must be alone in their process have binaries of their own:
 //! `loom` (a build of its own), `allocations` and `hostile_bytes` (counting
 //! allocators), `metrics_memory` (the process's memory), `feedback` (a global
-//! subscriber).
+//! subscriber) and `log_bridge` (a global `log` logger, which would turn the
+//! `log` records of every other test's HTTP clients into their rows).
 
 mod common;
 mod known;
@@ -29,7 +30,6 @@ mod health;
 mod history;
 #[cfg(feature = "opentelemetry")]
 mod interop;
-mod log_bridge;
 mod logs;
 #[cfg(feature = "metrics")]
 mod metrics;

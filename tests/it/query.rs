@@ -102,7 +102,7 @@ async fn query_logs_filters_by_level_source_text_and_time() {
     let default_limit = client.query_logs(&LogQuery::new()).await.unwrap();
     assert_eq!(default_limit.len(), 21, "under the default limit of 100");
 
-    assert_eq!(all[0].attribute("code.namespace"), Some("query"));
+    assert_eq!(all[0].attribute("code.namespace"), Some(module_path!()));
     assert!(
         count(LogQuery::new().source("it's ' OR 1=1 --"))
             .await

@@ -100,7 +100,7 @@ async fn nested_spans_link_to_their_parents_and_share_the_trace() {
         assert!(is_hex(&row.trace_id, 32), "{row:?}");
         assert!(is_hex(&row.span_id, 16), "{row:?}");
         assert_eq!(row.trace_id, root.trace_id, "one trace");
-        assert_eq!(row.scope, "spans");
+        assert_eq!(row.scope, module_path!());
         assert_eq!(row.status, "Unset");
     }
     assert_eq!(root.parent_span_id, "");
@@ -129,7 +129,7 @@ async fn nested_spans_link_to_their_parents_and_share_the_trace() {
         Some("42"),
         "recorded after creation"
     );
-    assert_eq!(child.attribute("code.namespace"), Some("spans"));
+    assert_eq!(child.attribute("code.namespace"), Some(module_path!()));
 }
 
 #[test]

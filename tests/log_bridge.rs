@@ -1,7 +1,8 @@
 //! `log` records reach the `logs` table through `tracing-log`, with their own
 //! target, file and line.
 
-use crate::common;
+#[path = "it/common/mod.rs"]
+mod common;
 
 use std::time::Duration;
 
