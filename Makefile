@@ -46,7 +46,7 @@ TEST_FEATURES := cli,axum,opentelemetry
 CH_ENGINES ?= 23.10 24.8 25.8 26.9
 # Older than the oldest the crate supports (chdb 0.15.0 is ClickHouse 23.6):
 # `make compat` checks there that the crate refuses it by name
-# (tests/server_version.rs), nothing more.
+# (tests/it/server_version.rs), nothing more.
 CH_TOO_OLD ?= 23.6
 # What `make test` runs `make compat` on, besides the full suite on 26.9: the
 # test binaries of every part of the crate's life (README, "Supported
@@ -90,7 +90,7 @@ LOOM := RUSTFLAGS="--cfg tracing_clickhouse_loom" CARGO_TARGET_DIR=target/loom
 loom:
 	$(LOOM) cargo test --release --no-default-features --test loom
 
-# The browser tests/ui.rs drives: Debian's chromium and its WebDriver, installed
+# The browser tests/it/ui.rs drives: Debian's chromium and its WebDriver, installed
 # (with one apt-get update) only when either is missing.
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
@@ -146,8 +146,13 @@ compat: venv engines
 	COMPAT_FEATURES=$(TEST_FEATURES) COMPAT_TESTS="$(COMPAT_TESTS)" scripts/compat.sh $(foreach e,$(CH_ENGINES),$(e)=$(call engine_venv,$(e))/bin/python)
 	$(if $(CH_TOO_OLD),COMPAT_FEATURES=$(TEST_FEATURES) COMPAT_TESTS=server_version COMPAT_ENGINE_TESTS=no scripts/compat.sh $(foreach e,$(CH_TOO_OLD),$(e)=$(call engine_venv,$(e))/bin/python))
 
+# The public items reachable from the crate root may not grow past this
+# (scripts/public-items.py; issue 25 aims at 250).
+PUBLIC_ITEMS_MAX := 476
+
 # What CI checks besides the tests: formatting, clippy for every feature set,
-# the docs (warnings denied), and no import cycle between modules.
+# the docs (warnings denied), no import cycle between modules, and the
+# public API's size.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
@@ -161,6 +166,7 @@ lint:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --no-default-features
 	$(PYTHON) -m unittest discover -s scripts -p 'test_*.py'
 	$(PYTHON) scripts/module-cycles.py src
+	$(PYTHON) scripts/public-items.py --max $(PUBLIC_ITEMS_MAX)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -40,7 +40,7 @@
 //! statement; and how long `schema::apply` takes to migrate a version-1
 //! database of the corpus.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "storage/corpus.rs"]
 mod corpus;

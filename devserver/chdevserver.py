@@ -72,13 +72,15 @@ class Handler(BaseHTTPRequestHandler):
         self.timed = TimedReader(self.connection)
         self.rfile = io.BufferedReader(self.timed, 65536)
         self.body = None
+        self.body_refused = False
 
     def handle_one_request(self):
         limits = self.server.limits
         self.timed.await_request(limits.keep_alive_timeout, limits.receive_timeout)
         self.body = None
+        self.body_refused = False
         super().handle_one_request()
-        if self.body is not None and not self.body.done:
+        if self.body_refused or (self.body is not None and not self.body.done):
             self._linger()  # an answer before the whole body: the rest is not a next request
 
     def parse_request(self):
@@ -134,6 +136,8 @@ class Handler(BaseHTTPRequestHandler):
         except ClickHouseError as err:
             if self.body is None or not self.body.done:
                 self.close_connection = True  # the rest of the body is unread, or its framing is broken
+            # Refused by its head (too large, bad framing): none of it was read.
+            self.body_refused = self.body is None
             answer.error(err)
         except DropConnection:
             self._drop()
