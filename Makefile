@@ -1,4 +1,4 @@
-# The two commands of README, and what they need.
+# The two commands of README (make demo, make test), and what they need.
 #
 #   make demo   run examples/quickstart.rs against ClickHouse (a local devserver
 #               unless CLICKHOUSE_URL or CLICKHOUSE_HOST is set), then chlog on
@@ -8,19 +8,19 @@
 # And, not part of `make test`:
 #
 #   make ui-bench      chlog ui's time to first rows and to the volume chart on
-#                      10 million logs (README, "chlog ui")
+#                      10 million logs (docs/web-view.md)
 #   make bench-async-insert   many small processes x few events into a
-#                      devserver, with and without async_insert (see README,
+#                      devserver, with and without async_insert (see docs/operations.md,
 #                      "Server-side batching")
 #   make service-bench what the crate costs an axum service beside
-#                      fmt().json(), loaded by wrk (README, "What it costs a
-#                      service"); SERVICE_BENCH_ARGS passes options on
+#                      fmt().json(), loaded by wrk (docs/performance.md, "What it
+#                      costs a service"); SERVICE_BENCH_ARGS passes options on
 #   make conformance   a client nobody here wrote (clickhouse-connect, pinned in
 #                      devserver/conformance/requirements.txt) against a devserver
 #                      it starts, or against CLICKHOUSE_URL; prints the pass counts
 #   make compat        the crate's whole life against a devserver on each
-#                      ClickHouse version of CH_ENGINES (README, "Supported
-#                      ClickHouse versions"); `make test` runs it on COMPAT_CI
+#                      ClickHouse version of CH_ENGINES (docs/operations.md,
+#                      "Supported ClickHouse versions"); `make test` runs it on COMPAT_CI
 #   make devserver ENGINE=24.8   a devserver on that version, by hand
 #
 # Each installs what it uses: the devserver's Python venv (.venv), the
@@ -49,8 +49,8 @@ CH_ENGINES ?= 23.10 24.8 25.8 26.9
 # (tests/it/server_version.rs), nothing more.
 CH_TOO_OLD ?= 23.6
 # What `make test` runs `make compat` on, besides the full suite on 26.9: the
-# test binaries of every part of the crate's life (README, "Supported
-# ClickHouse versions"). An older chDB answers each query in tens of
+# test binaries of every part of the crate's life (docs/operations.md,
+# "Supported ClickHouse versions"). An older chDB answers each query in tens of
 # milliseconds, so the slowest binaries (history: 3.5 min on 24.8) stay in
 # the full `make compat` only.
 COMPAT_CI ?= 24.8

@@ -31,7 +31,7 @@
 //! - the registry alone (the floor).
 //!
 //! (Why the criterion version of this bench measured the peer three times
-//! slower than a plain loop, and our layer faster: see README, Performance.)
+//! slower than a plain loop, and our layer faster: see docs/performance.md.)
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -2,8 +2,8 @@
 """devserver: ClickHouse's HTTP interface on loopback, served by chDB.
 
 This is development and test infrastructure for tracing-clickhouse, not a
-ClickHouse server. It speaks ClickHouse's HTTP interface (see README's "The
-devserver" for what it supports and what it does not) and hands every
+ClickHouse server. It speaks ClickHouse's HTTP interface (see docs/devserver.md
+for what it supports and what it does not) and hands every
 statement to chDB, ClickHouse compiled as a library (chdb-core 26.x, or an
 older chDB for an older ClickHouse: chdev/engine.py). The parts live in
 devserver/chdev/ (see its __init__.py).

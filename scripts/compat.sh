@@ -10,7 +10,7 @@
 # all) against a devserver on it
 # (CLICKHOUSE_URL; the tests that start devservers of their own start them
 # with PYTHON too, through DEVSERVER_PYTHON). Prints a line per binary as it
-# goes and, at the end, the table README's "Supported ClickHouse versions"
+# goes and, at the end, the table of docs/operations.md's "Supported ClickHouse versions"
 # shows; every binary's log stays in target/compat/ (built with the
 # features of COMPAT_FEATURES, default cli). Exits non-zero if
 # anything failed.

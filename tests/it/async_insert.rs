@@ -2,7 +2,7 @@
 //! whose answer was lost retried with its token and not stored twice, and
 //! the rollups exact (`logs` and `metrics` stay synchronous: views depend
 //! on them). What it changes on the server is measured by
-//! `make bench-async-insert` (see README, "Server-side batching").
+//! `make bench-async-insert` (see docs/operations.md, "Server-side batching").
 
 use crate::common;
 

@@ -87,7 +87,7 @@ async fn stored(config: &Config) -> Stored {
 
 /// Checks that ClickHouse holds each of the `emitted - dropped` events
 /// exactly once, in `logs` and in `logs_by_level`, and prints the line of
-/// README's Reliability table (`cargo test --test it -- reliability:: --nocapture`).
+/// docs/reliability.md's table (`cargo test --test it -- reliability:: --nocapture`).
 async fn check(scenario: &str, config: &Config, emitted: u64, dropped: u64) {
     let found = stored(config).await;
     println!(
@@ -548,7 +548,7 @@ async fn missing_table_then_created() {
     flush(&telemetry);
     // Only the raw table: a retry can land between the CREATE of `logs` and
     // that of its rollup view, and ClickHouse has no DDL transaction to
-    // prevent it (README: create the schema before writers use it, or let
+    // prevent it (docs/reliability.md: create the schema before writers use it, or let
     // the pipeline manage it).
     let found = stored(&config).await;
     assert_eq!((found.rows, found.distinct), (500, 500));
@@ -1186,7 +1186,7 @@ async fn spool_written_only_when_an_insert_fails() {
 /// and lost; `cargo test --features cli --test it --
 /// reliability::issue_16_measurement --ignored --nocapture` (about 30 s).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "a measurement for README (about 30 s), not part of the suite"]
+#[ignore = "a measurement for docs/reliability.md (about 30 s), not part of the suite"]
 async fn issue_16_measurement() {
     const RATE: u64 = 20_000;
     let spool = common::temp_dir("issue16");

@@ -16,7 +16,7 @@
 -- keys are `String`, not `LowCardinality(String)`. We insert RowBinary, and
 -- the server parses LowCardinality values from RowBinary one dictionary
 -- lookup at a time: with LowCardinality keys a 50k-row `logs` batch took
--- 0.47 s to insert instead of 0.21 s (chDB 26.9, see README). Queries read
+-- 0.47 s to insert instead of 0.21 s (chDB 26.9, see docs/storage.md). Queries read
 -- both alike, and ZSTD stores the repeated keys compactly either way.
 --
 -- Values that are the same for a whole batch (`ServiceName`,
