@@ -165,7 +165,7 @@ pub use config::{
     SpoolSync,
 };
 pub use config::{ClusterConfig, ClusterInsert};
-pub use error::{ConfigError, Error, Result, SpoolError};
+pub use error::{ClickHouseError, ConfigError, Error, Result, SpoolError};
 pub use error_kind::ErrorKind;
 pub use pipeline::ShutdownReport;
 pub use record::{Severity, UnknownSeverity};

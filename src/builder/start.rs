@@ -57,7 +57,7 @@ impl Builder {
         // setting anything), set the recorder, then the subscriber.
         let subscriber = match tracing::dispatcher::has_been_set() {
             true => {
-                subscriber.try_init()?;
+                subscriber.try_init().map_err(already_set)?;
                 None
             }
             false => Some(subscriber),
@@ -69,7 +69,7 @@ impl Builder {
         }
         if let Some(subscriber) = subscriber {
             // Also installs the `log` bridge (tracing-subscriber's `tracing-log`).
-            subscriber.try_init()?;
+            subscriber.try_init().map_err(already_set)?;
         }
         Ok(telemetry)
     }
@@ -190,4 +190,9 @@ fn spool_line(config: &Config) -> String {
             )
         }
     }
+}
+
+/// A global subscriber was there before ours.
+fn already_set(error: tracing_subscriber::util::TryInitError) -> crate::Error {
+    crate::Error::SubscriberAlreadySet(Box::new(error))
 }
