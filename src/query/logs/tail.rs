@@ -113,33 +113,56 @@ impl LogTail {
         self.cursor
     }
 
-    /// The newest `n` rows, oldest first, and the cursor after them.
+    /// The newest `n` rows, oldest first, and the cursor after them: from
+    /// the minutes the rollup says hold them, if they are all there, else
+    /// from the whole range.
     async fn newest(&mut self, n: u64) -> Result<Vec<LogEntry>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {COLUMNS}, {ROW_HASH} AS row_hash FROM logs"
-        ));
-        self.query.filter(&mut sql);
-        let limit = sql.param(n);
-        sql.push(&format!(
-            " ORDER BY Timestamp DESC, row_hash DESC LIMIT {limit}"
-        ));
-        let mut rows: Vec<PagedRow> = self.client.fetch(sql, "a tail").await?;
+        let mut rows = Vec::new();
+        if let Some(narrow) = self.client.narrowed(&self.query, n).await {
+            rows = self.newest_of(&narrow, n).await?;
+        }
+        if (rows.len() as u64) < n {
+            rows = self.newest_of(&self.query, n).await?;
+        }
         rows.reverse();
         let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
         self.cursor = LogCursor::after_page(Order::OldestFirst, &keys, None);
         Ok(rows.into_iter().map(LogEntry::from).collect())
     }
 
-    /// The cursor just past the newest row (and every row identical to it).
+    /// The newest `n` rows of `query`, newest first.
+    async fn newest_of(&self, query: &LogQuery, n: u64) -> Result<Vec<PagedRow>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS}, {ROW_HASH} AS row_hash FROM logs"
+        ));
+        query.filter(&mut sql);
+        let limit = sql.param(n);
+        sql.push(&format!(
+            " ORDER BY Timestamp DESC, row_hash DESC LIMIT {limit}"
+        ));
+        self.client.fetch(sql, "a tail").await
+    }
+
+    /// The cursor just past the newest row (and every row identical to it):
+    /// looked for in the minute the rollup says it is in, then everywhere.
     async fn newest_key(&self) -> Result<Option<LogCursor>> {
+        if let Some(narrow) = self.client.narrowed(&self.query, 1).await
+            && let Some(key) = self.newest_key_of(&narrow).await?
+        {
+            return Ok(Some(key));
+        }
+        self.newest_key_of(&self.query).await
+    }
+
+    async fn newest_key_of(&self, query: &LogQuery) -> Result<Option<LogCursor>> {
         let mut sql = Sql::new(&format!(
             "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, {ROW_HASH} AS row_hash, \
              count() AS rows FROM logs"
         ));
-        self.query.filter(&mut sql);
+        query.filter(&mut sql);
         // Only the rows of the newest time are grouped.
         sql.push(" AND Timestamp >= (SELECT max(Timestamp) FROM logs");
-        self.query.filter(&mut sql);
+        query.filter(&mut sql);
         sql.push(
             ") GROUP BY timestamp_ns, row_hash ORDER BY timestamp_ns DESC, row_hash DESC LIMIT 1",
         );
