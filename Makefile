@@ -9,6 +9,9 @@
 #
 #   make ui-bench      chlog ui's time to first rows and to the volume chart on
 #                      10 million logs (README, "chlog ui")
+#   make scale-bench   every chlog read and chlog ui endpoint on 100 M and
+#                      300 M logs over the last 24 hours, the release build
+#                      (README, "Reads at scale")
 #   make bench-async-insert   many small processes x few events into a
 #                      devserver, with and without async_insert (see README,
 #                      "Server-side batching")
@@ -32,7 +35,7 @@ CONFORMANCE_STAMP := $(CONFORMANCE_VENV)/.installed
 # and the tracing-opentelemetry interop.
 TEST_FEATURES := cli,axum,opentelemetry
 
-.PHONY: demo test venv devserver lint clean-venv conformance browser ui-bench bench-async-insert
+.PHONY: demo test venv devserver lint clean-venv conformance browser ui-bench bench-async-insert scale-bench
 
 venv: $(VENV_STAMP)
 
@@ -69,6 +72,12 @@ conformance: venv $(CONFORMANCE_STAMP)
 ui-bench: venv
 	cargo build --features cli --bin chlog
 	scripts/with-devserver.sh --data target/devserver-ui-bench -- scripts/ui-bench.sh
+
+# The data stays in target/devserver-scale (about 14 GB at 300 M rows; the
+# bench's SCALE_* variables are in benches/scale.rs). The release profile,
+# so that chlog is the release build.
+scale-bench: venv
+	cargo bench --profile release --features cli --bench scale
 
 bench-async-insert: venv
 	scripts/with-devserver.sh -- cargo bench --bench async_insert
