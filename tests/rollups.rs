@@ -75,6 +75,8 @@ struct Ask {
     max: Option<Severity>,
     services: Vec<&'static str>,
     sources: Vec<&'static str>,
+    /// A text the message contains, ignoring case (no rollup keeps it).
+    text: Option<&'static str>,
     since: Option<i64>,
     until: Option<i64>,
 }
@@ -97,6 +99,9 @@ impl Ask {
         for s in &self.sources {
             q = q.source(*s);
         }
+        if let Some(text) = self.text {
+            q = q.contains(text);
+        }
         if let Some(ns) = self.since {
             q = q.since(at(ns));
         }
@@ -114,6 +119,9 @@ impl Ask {
                 .is_none_or(|l| row.severity_number <= l.number() + 3)
             && (self.services.is_empty() || self.services.contains(&row.service.as_str()))
             && (self.sources.is_empty() || self.sources.contains(&row.source.as_str()))
+            && self
+                .text
+                .is_none_or(|t| row.body.to_lowercase().contains(&t.to_lowercase()))
             && self.since.is_none_or(|t| row.timestamp_ns >= t)
             && self.until.is_none_or(|t| row.timestamp_ns < t)
     }
@@ -171,6 +179,20 @@ fn filters() -> Vec<Ask> {
         },
         Ask {
             min: Some(Severity::Error),
+            ..ask()
+        },
+        // Read from the rows: frequent, rare and absent texts.
+        Ask {
+            text: Some("HANDLED request"),
+            ..ask()
+        },
+        Ask {
+            text: Some("reset by peer"),
+            services: vec!["auth"],
+            ..ask()
+        },
+        Ask {
+            text: Some("no such text"),
             ..ask()
         },
     ]

@@ -158,17 +158,14 @@ impl QueryClient {
         query.check()?;
         let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
         let shown = query.after.map_or(0, |cursor| u64::from(cursor.shown));
-        // The newest rows of a first page: from the minute the rollup says
-        // they start in, when it can say, and they are all there.
+        // The newest rows of a first page, without reading the whole range
+        // when that can be avoided (see the newest module).
         if query.order == Order::NewestFirst
             && query.after.is_none()
             && limit > 0
-            && let Some(narrow) = self.narrowed(query, limit).await
+            && let Some(rows) = self.newest_rows(query, limit, page_sql).await
         {
-            let rows: Vec<PagedRow> = self.fetch(page_sql(&narrow, limit), "paging").await?;
-            if rows.len() as u64 >= limit {
-                return Ok(page(query, limit, rows));
-            }
+            return Ok(page(query, limit, rows));
         }
         let sql = page_sql(query, limit.saturating_add(shown));
         // A page after the first needs ClickHouse: memory has no cursor.
