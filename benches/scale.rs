@@ -15,6 +15,8 @@
 //!   storage study's generator with 12 services: `benches/storage/corpus.rs`);
 //! - `SCALE_RUNS` (3): runs of each read, the median reported;
 //! - `SCALE_DATABASE` (`scale_bench`); `SCALE_DROP=1` drops it at the end;
+//! - `SCALE_PHASES` (`reads,exports,follow`): what to measure after each
+//!   fill;
 //! - `SCALE_FOLLOW_RATE` (50 000 rows/s), `SCALE_FOLLOW_SECONDS` (20);
 //! - `SCALE_JSONL_FILE=1`: `chlog export` to JSON lines too (12 M rows of an
 //!   hour at 300 M/day are about 8 GB of file);
@@ -60,6 +62,11 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 fn flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| v == "1")
+}
+
+/// Whether `SCALE_PHASES` (every phase when unset) names `name`.
+fn phase(name: &str) -> bool {
+    std::env::var("SCALE_PHASES").map_or(true, |phases| phases.split(',').any(|p| p.trim() == name))
 }
 
 /// The server: `CLICKHOUSE_URL`, or a devserver of the bench's own whose
@@ -117,18 +124,13 @@ fn main() {
 
     let mut measured = Vec::new();
     for (i, &rows) in sizes.iter().enumerate() {
-        let filled = fill::fill_day(&db, rows, 1000 + i as u64);
+        let seed = 1000 * (i as u64 + 1) + now_secs() as u64 % 1000;
+        let filled = fill::fill_day(&db, rows, seed);
         println!("filled {} rows in {:.0} s", filled.added, filled.seconds);
-        let settle_began = now_secs();
         let parts = db.settle(Duration::from_secs(if measuring { 900 } else { 10 }));
         db.fill_metrics();
         // The minutes the fill and the merges took, at the size's rate.
-        fill::catch_up(
-            &db,
-            settle_began - filled.seconds as i64,
-            rows,
-            2000 + i as u64,
-        );
+        fill::catch_up(&db, rows, seed + 7);
         let rate = (rows / 86_400).max(10);
         let writer = Writer::start(config.clone(), "checkout", rate);
         std::thread::sleep(Duration::from_secs(if measuring { 30 } else { 2 }));
@@ -136,17 +138,23 @@ fn main() {
         println!(
             "{in_day} rows in the last 24 hours, {parts} parts of logs; the writer adds {rate}/s"
         );
-        let reads = run_reads(&db, &chlog, &url, runs);
+        let reads = match phase("reads") {
+            true => run_reads(&db, &chlog, &url, runs),
+            false => Vec::new(),
+        };
         let written = writer.stop();
         println!("the writer wrote {written} rows meanwhile");
-        let exports = streams::exports(
-            &db,
-            &client,
-            &chlog,
-            &url,
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scale-export"),
-            flag("SCALE_JSONL_FILE"),
-        );
+        let exports = match phase("exports") {
+            true => streams::exports(
+                &db,
+                &client,
+                &chlog,
+                &url,
+                &Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scale-export"),
+                flag("SCALE_JSONL_FILE"),
+            ),
+            false => Vec::new(),
+        };
         measured.push(AtSize {
             rows: in_day,
             reads,
@@ -160,20 +168,25 @@ fn main() {
             );
         }
     }
-    let followed = streams::follow(
-        &config,
-        &chlog,
-        &url,
-        &database,
-        env_u64("SCALE_FOLLOW_RATE", if measuring { 50_000 } else { 2_000 }),
-        env_u64("SCALE_FOLLOW_SECONDS", if measuring { 20 } else { 3 }),
-    );
+    let followed = phase("follow").then(|| {
+        streams::follow(
+            &config,
+            &chlog,
+            &url,
+            &database,
+            env_u64("SCALE_FOLLOW_RATE", if measuring { 50_000 } else { 2_000 }),
+            env_u64("SCALE_FOLLOW_SECONDS", if measuring { 20 } else { 3 }),
+        )
+    });
     let mut text = format!(
         "Reads (median of {runs}; rows read: `read_rows` of `system.query_log`, every query of the read):\n\n{}\n\
          Exports:\n\n{}\n{}\n",
         report::reads_table(&measured),
         report::exports_table(&measured),
-        report::follow_line(&followed),
+        followed
+            .as_ref()
+            .map(report::follow_line)
+            .unwrap_or_default(),
     );
     text.push_str(&format!(
         "\nThe run took {:.0} s.\n",
@@ -189,11 +202,13 @@ fn main() {
         std::fs::write(&out, &text).unwrap();
         println!("written to {}", out.display());
     }
-    // Under `cargo test` every read answered, and the tail kept up.
-    assert!(
-        followed.printed >= followed.written,
-        "chlog logs -f lost rows"
-    );
+    // Under `cargo test` every read answered, and the tail lost nothing.
+    if let Some(followed) = &followed {
+        assert!(
+            followed.printed >= followed.written,
+            "chlog logs -f lost rows"
+        );
+    }
     if !measuring || flag("SCALE_DROP") {
         db.exec(&format!("DROP DATABASE IF EXISTS {database} SYNC"));
     }

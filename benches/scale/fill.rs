@@ -193,34 +193,43 @@ pub struct Filled {
     pub seconds: f64,
 }
 
-/// Tops the last day up to `target` rows: the rows missing, spread over the
-/// last 24 hours like the rest.
+/// Brings the last day to `target` rows spread evenly over it: the time
+/// since the newest row (a run before this one) filled at the target's
+/// rate, then the rows still missing spread over the whole day.
 pub fn fill_day(db: &Db, target: u64, seed: u64) -> Filled {
+    let began = Instant::now();
+    let mut added = catch_up(db, target, seed);
     let have = db.rows_in_day();
     let missing = target.saturating_sub(have);
-    if missing < target / 50 {
-        return Filled {
-            added: 0,
-            seconds: 0.0,
-        };
+    if missing >= target / 50 {
+        println!("filling {missing} rows over the last 24 hours ({have} there)");
+        db.generate(missing, seed + 1, now_secs() - DAY_SECS, DAY_SECS);
+        added += missing;
     }
-    println!("filling {missing} rows over the last 24 hours ({have} there)");
-    let seconds = db.generate(missing, seed, now_secs() - DAY_SECS, DAY_SECS);
     Filled {
-        added: missing,
-        seconds,
+        added,
+        seconds: began.elapsed().as_secs_f64(),
     }
 }
 
-/// Fills the time since `since_secs` at the rate of `per_day` rows a day
-/// (the minutes a fill or a settle took), so the last minutes hold what
-/// they would hold in production.
-pub fn catch_up(db: &Db, since_secs: i64, per_day: u64, seed: u64) {
-    let span = now_secs() - since_secs;
-    if span > 0 {
-        let rows = per_day * span as u64 / DAY_SECS as u64;
-        db.generate(rows, seed, since_secs, span);
+/// Fills the time since the newest row of the last day (the minutes a
+/// fill or a settle took, or since a run before) at the rate of `per_day`
+/// rows a day, so the last minutes hold what they would hold in
+/// production; the rows added.
+pub fn catch_up(db: &Db, per_day: u64, seed: u64) -> u64 {
+    let newest = db.number(
+        "SELECT toUInt64(ifNull(max(toUnixTimestamp(Timestamp)), 0)) FROM logs \
+         WHERE Timestamp >= now64(9) - INTERVAL 1 DAY",
+    ) as i64;
+    let span = now_secs() - newest;
+    if newest == 0 || span <= 0 {
+        return 0;
     }
+    let since_secs = newest;
+    let rows = per_day * span as u64 / DAY_SECS as u64;
+    println!("filling {rows} rows over the last {span} s");
+    db.generate(rows, seed, since_secs, span);
+    rows
 }
 
 /// Our pipeline in a thread of its own, emitting a mix of events at a
