@@ -73,9 +73,9 @@ ui-bench: venv
 	cargo build --features cli --bin chlog
 	scripts/with-devserver.sh --data target/devserver-ui-bench -- scripts/ui-bench.sh
 
-# The data stays in target/devserver-scale (about 14 GB at 300 M rows; the
-# bench's SCALE_* variables are in benches/scale.rs). The release profile,
-# so that chlog is the release build.
+# The data stays in target/devserver-scale (33 bytes a row: about 10 GB at
+# 300 M rows; the bench's SCALE_* variables are in benches/scale.rs). The
+# release profile, so that chlog is the release build.
 scale-bench: venv
 	cargo bench --profile release --features cli --bench scale
 

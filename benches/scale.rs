@@ -4,7 +4,7 @@
 //! and `chlog logs -f` behind a fast writer. README's "Reads at scale" has
 //! the numbers and the command that made them:
 //!
-//!   make scale-bench          # 100 M, then 300 M rows: about 2 hours, 14 GB
+//!   make scale-bench          # 100 M, then 300 M rows: about 2 hours, 10 GB
 //!
 //! Under `cargo test --all-targets` (as `make test` runs it) it checks every
 //! phase on 200 000 rows, once, with the debug build of chlog.
