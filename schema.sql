@@ -27,7 +27,7 @@
 -- `deduplicate_blocks_in_dependent_materialized_views = 1`, so a retried batch
 -- is not counted twice in `logs_by_level` or `metrics_hourly`.
 
--- schema version: 2
+-- schema version: 3
 --
 -- The database records the version it has in `schema_version`. A newer
 -- version of this file comes with a migration in `migrations/` that brings
@@ -189,18 +189,25 @@ TTL toDateTime(Timestamp) + toIntervalDay({{events_ttl_days}})
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1,
     non_replicated_deduplication_window = {{dedup_window}};
 
--- Rollup: log count per minute, service and level. Rows of one key are summed
--- when parts merge; readers always re-aggregate with GROUP BY.
+-- Rollup: log count per minute, service, level and source, with the first
+-- and last time of each. Every column says how rows of one key combine when
+-- parts merge; readers always re-aggregate with GROUP BY. Sorted by hour
+-- first, as `logs`, so that a time range reads only its hours. What reads
+-- it, and why its answers are exact: README, "Reads at scale".
 CREATE TABLE IF NOT EXISTS {{database}}.logs_by_level
 (
     Minute DateTime CODEC(DoubleDelta, ZSTD(1)),
     ServiceName LowCardinality(String),
     SeverityText LowCardinality(String),
-    Count UInt64
+    SeverityNumber UInt8,
+    ScopeName LowCardinality(String),
+    Count SimpleAggregateFunction(sum, UInt64),
+    FirstSeen SimpleAggregateFunction(min, DateTime64(9)) CODEC(ZSTD(1)),
+    LastSeen SimpleAggregateFunction(max, DateTime64(9)) CODEC(ZSTD(1))
 )
-ENGINE = SummingMergeTree(Count)
+ENGINE = AggregatingMergeTree
 PARTITION BY toDate(Minute)
-ORDER BY (ServiceName, SeverityText, Minute)
+ORDER BY (toStartOfHour(Minute), ServiceName, SeverityText, ScopeName, SeverityNumber, Minute)
 TTL Minute + toIntervalDay({{logs_ttl_days}})
 SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = {{dedup_window}};
 
@@ -210,9 +217,58 @@ AS SELECT
     toStartOfMinute(TimestampTime) AS Minute,
     ServiceName,
     SeverityText,
-    count() AS Count
+    SeverityNumber,
+    ScopeName,
+    count() AS Count,
+    min(Timestamp) AS FirstSeen,
+    max(Timestamp) AS LastSeen
 FROM {{database}}.logs
-GROUP BY Minute, ServiceName, SeverityText;
+GROUP BY Minute, ServiceName, SeverityText, SeverityNumber, ScopeName;
+
+-- Rollup: the message patterns of warnings and errors (SeverityNumber 13
+-- and up) per minute, service, level and source: the message with numbers,
+-- hex ids and UUIDs replaced, as `query::message_pattern` does (the same
+-- four replacements, in order; a test holds the two to each other), with
+-- the count, the smallest message as the example, the first and last time.
+CREATE TABLE IF NOT EXISTS {{database}}.logs_patterns
+(
+    Minute DateTime CODEC(DoubleDelta, ZSTD(1)),
+    ServiceName LowCardinality(String),
+    SeverityText LowCardinality(String),
+    SeverityNumber UInt8,
+    ScopeName LowCardinality(String),
+    Pattern String CODEC(ZSTD(1)),
+    Count SimpleAggregateFunction(sum, UInt64),
+    Example SimpleAggregateFunction(min, String) CODEC(ZSTD(1)),
+    FirstSeen SimpleAggregateFunction(min, DateTime64(9)) CODEC(ZSTD(1)),
+    LastSeen SimpleAggregateFunction(max, DateTime64(9)) CODEC(ZSTD(1))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toDate(Minute)
+ORDER BY (toStartOfHour(Minute), ServiceName, SeverityText, ScopeName, SeverityNumber, Pattern, Minute)
+TTL Minute + toIntervalDay({{logs_ttl_days}})
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = {{dedup_window}};
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.logs_patterns_mv
+TO {{database}}.logs_patterns
+AS SELECT
+    toStartOfMinute(TimestampTime) AS Minute,
+    ServiceName,
+    SeverityText,
+    SeverityNumber,
+    ScopeName,
+    replaceRegexpAll(replaceRegexpAll(replaceRegexpAll(replaceRegexpAll(Body,
+        '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<uuid>'),
+        '\\b0[xX][0-9a-fA-F]+\\b', '<hex>'),
+        '\\b[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\\b|\\b[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*[0-9][0-9a-fA-F]*\\b', '<hex>'),
+        '[0-9]+', '<num>') AS Pattern,
+    count() AS Count,
+    min(Body) AS Example,
+    min(Timestamp) AS FirstSeen,
+    max(Timestamp) AS LastSeen
+FROM {{database}}.logs
+WHERE SeverityNumber >= 13
+GROUP BY Minute, ServiceName, SeverityText, SeverityNumber, ScopeName, Pattern;
 
 -- Rollup: avg (as sum and count), min and max per hour, metric and series.
 CREATE TABLE IF NOT EXISTS {{database}}.metrics_hourly

@@ -23,7 +23,7 @@ cd "$root"
 # Every part of the integration tests: the modules of tests/it (one binary,
 # run a module at a time with a filter) and the binaries of their own
 # (tests/NAME.rs) but loom's, which has a build of its own.
-it_modules=$(sed -nE 's/^mod ([a-z_]+);$/\1/p' tests/it/main.rs | grep -vxE 'common|known|browser')
+it_modules=$(sed -nE 's/^mod ([a-z_]+);$/\1/p' tests/it/main.rs | grep -vxE 'common|known|browser|schemas')
 own_binaries=$(ls tests/*.rs | sed -E 's#^tests/##; s#\.rs$##' | grep -vx loom)
 all_tests=$(echo $it_modules $own_binaries)
 tests=${COMPAT_TESTS:-$all_tests}

@@ -24,6 +24,7 @@ if [ "$have" -lt "$rows" ]; then
   echo "ui-bench: writing $rows logs over the last 24 hours (once; kept in target/devserver-ui-bench)"
   ask "TRUNCATE TABLE logs"
   ask "TRUNCATE TABLE logs_by_level"
+  ask "TRUNCATE TABLE logs_patterns"
   start=$(date +%s.%N)
   ask "INSERT INTO logs (Timestamp, TraceId, SpanId, SeverityText, SeverityNumber, ServiceName, Body, ScopeName, LogAttributes)
     SELECT

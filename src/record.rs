@@ -64,7 +64,7 @@ impl Severity {
     }
 
     /// The stored `SeverityNumber` (OpenTelemetry's first number of the range).
-    pub fn number(self) -> u8 {
+    pub const fn number(self) -> u8 {
         match self {
             Severity::Trace => 1,
             Severity::Debug => 5,

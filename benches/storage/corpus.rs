@@ -1,13 +1,16 @@
-//! The corpus: a week of logs from 20 services, generated server-side by one
-//! `INSERT ... SELECT ... FROM numbers(N)` whose every choice is a hash of
-//! the seed and the row number, so a run with the same `STORAGE_ROWS` and
-//! `STORAGE_SEED` stores the same rows.
+//! The corpus: logs generated server-side by an `INSERT ... SELECT ... FROM
+//! numbers(N)` whose every choice is a hash of the seed and the row number,
+//! so a run with the same rows and seed stores the same rows. The storage
+//! study's is a week of 20 services (`STORAGE_ROWS`, `STORAGE_SEED`); the
+//! scale bench (`benches/scale.rs`, which shares this file) generates the
+//! last 24 hours of 12 of them.
 //!
 //! What it models:
-//! - time: 7 days ending at [`END_SECS`], rows in time order with a daily
-//!   swing of the rate (about 0.7x to 2x the mean) and nanosecond jitter;
-//! - 20 services with a skewed share (the biggest about 22 %, the smallest
-//!   about 2.5 %), 1 to 3 replicas each, a deploy every 36 hours that
+//! - time: the span (the study's: 7 days ending at [`END_SECS`]), rows in
+//!   time order with a daily swing of the rate (about 0.7x to 2x the mean)
+//!   and nanosecond jitter;
+//! - 20 services (or the first of them) with a skewed share (the biggest
+//!   about 22 %, the smallest about 2.5 %), 1 to 3 replicas each, a deploy every 36 hours that
 //!   changes `service.version`, the pod-like `host.name` and `process.pid`;
 //! - levels TRACE 2 %, DEBUG 32 %, INFO 58.5 %, WARN 6 %, ERROR 1.5 %; each
 //!   row comes from a call site (26 templates x 20 services) that fixes the
@@ -21,6 +24,9 @@
 //! - a third of the rows inside traces: about 10 rows per trace, from 2
 //!   services, 1 to 3 spans per service (TraceId 32 hex, SpanId 16 hex,
 //!   TraceFlags 1).
+
+// The scale bench uses the generator only.
+#![allow(dead_code)]
 
 /// The corpus ends here (2026-11-30 00:00:00 UTC, exclusive): the "now" of
 /// every query.
@@ -54,10 +60,12 @@ ENGINE = MergeTree
 ORDER BY Timestamp
 COMMENT '__COMMENT__'";
 
-/// The generator. `__DB__`, `__ROWS__`, `__SEED__` and `__START_NS__` are
-/// replaced by [`generate_sql`].
-const GENERATE: &str = r"INSERT INTO __DB__.logs
-WITH
+/// The generator: the rows as a `SELECT` of every column of the naive
+/// table. `__ROWS__` (the rows of the whole span), `__FIRST__` and
+/// `__COUNT__` (the row numbers generated), `__SEED__`, `__START_NS__`,
+/// `__SPAN_NS__`, `__DAYS__` (the daily swings in the span) and
+/// `__SERVICES__` are replaced by [`Generator::select`].
+const GENERATE: &str = r"WITH
     ['api-gateway','checkout','payments','inventory','search','auth','users','orders','notifications','shipping',
      'recommendations','pricing','catalog','cart','billing','reporting','scheduler','media','geo','audit'] AS services,
     ['TRACE','DEBUG','INFO','WARN','ERROR'] AS levels,
@@ -211,7 +219,7 @@ FROM
     (
         SELECT
             *,
-            1 + toUInt64(pow(if(traced, cityHash64(trace_h, h7 % 2), h0) % 1000003 / 1000003, 2) * 20) AS s,
+            1 + toUInt64(pow(if(traced, cityHash64(trace_h, h7 % 2), h0) % 1000003 / 1000003, 2) * __SERVICES__) AS s,
             multiIf(lu < 0.02, 1, lu < 0.34, 2, lu < 0.925, 3, lu < 0.985, 4, 5) AS lvl,
             arrayFilter(i -> t_level[i] = lvl, arrayEnumerate(t_level)) AS level_templates,
             level_templates[1 + (s * 3 + toUInt64(pow((h2 % 10007) / 10007, 2) * length(level_templates))) % length(level_templates)] AS tpl
@@ -227,21 +235,60 @@ FROM
                 cityHash64(__SEED__, 't', intDiv(n, 128), h6 % 4) AS trace_h,
                 (cityHash64(__SEED__, n, 11) % 1000003) / 1000003 AS lu,
                 (n + (h1 % 1000) / 1000) / __ROWS__ AS u,
-                __START_NS__ + toInt64(__SPAN_NS__ * (u + 0.5 * (cos(2 * pi() * 7 * u) - 1) / (2 * pi() * 7))) AS t_ns
-            FROM numbers(__ROWS__)
+                __START_NS__ + toInt64(__SPAN_NS__ * (u + 0.5 * (cos(2 * pi() * __DAYS__ * u) - 1) / (2 * pi() * __DAYS__))) AS t_ns
+            FROM numbers(__FIRST__, __COUNT__)
         )
     )
 )";
 
-/// The statement that fills `database.logs` with `rows` rows.
+/// The rows of a corpus: `rows` over `span_secs` seconds from
+/// `start_secs`, from `services` services (at most 20), with a daily swing
+/// of the rate; the same rows for the same values and `seed`.
+#[derive(Clone, Copy, Debug)]
+pub struct Generator {
+    pub rows: u64,
+    pub seed: u64,
+    pub start_secs: i64,
+    pub span_secs: i64,
+    pub services: u32,
+}
+
+impl Generator {
+    /// The storage study's week of 20 services, ending at [`END_SECS`].
+    pub fn week(rows: u64, seed: u64) -> Generator {
+        Generator {
+            rows,
+            seed,
+            start_secs: END_SECS - SPAN_SECS,
+            span_secs: SPAN_SECS,
+            services: 20,
+        }
+    }
+
+    /// Rows `first .. first + count` of the corpus as a `SELECT` of every
+    /// column of the naive table (`TimestampTime` included).
+    pub fn select(&self, first: u64, count: u64) -> String {
+        let days = (self.span_secs as f64 / 86_400.0).max(1.0).round();
+        GENERATE
+            .replace("__ROWS__", &self.rows.to_string())
+            .replace("__FIRST__", &first.to_string())
+            .replace("__COUNT__", &count.to_string())
+            .replace("__SEED__", &self.seed.to_string())
+            .replace(
+                "__START_NS__",
+                &(self.start_secs as i128 * 1_000_000_000).to_string(),
+            )
+            .replace("__SPAN_NS__", &format!("{}e9", self.span_secs))
+            .replace("__DAYS__", &days.to_string())
+            .replace("__SERVICES__", &self.services.min(20).to_string())
+    }
+}
+
+/// The statement that fills `database.logs` (the naive table) with the
+/// study's corpus of `rows` rows.
 pub fn generate_sql(database: &str, rows: u64, seed: u64) -> String {
-    let start_ns = (END_SECS - SPAN_SECS) as i128 * 1_000_000_000;
-    GENERATE
-        .replace("__DB__", database)
-        .replace("__ROWS__", &rows.to_string())
-        .replace("__SEED__", &seed.to_string())
-        .replace("__START_NS__", &start_ns.to_string())
-        .replace("__SPAN_NS__", &format!("{}e9", SPAN_SECS))
+    let select = Generator::week(rows, seed).select(0, rows);
+    format!("INSERT INTO {database}.logs\n{select}")
 }
 
 /// The naive table's DDL, with the corpus's identity in its comment.

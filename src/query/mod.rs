@@ -32,9 +32,7 @@ mod traces;
 pub use blocking::BlockingQueryClient;
 pub use client::{Origin, QueryClient};
 pub use events::{DEFAULT_EVENT_LIMIT, EventEntry, EventQuery, Events};
-pub use export::{
-    ExportFormat, ExportQuery, ExportStream, ExportTable, RowCounter, parquet_row_count,
-};
+pub use export::{ExportFormat, ExportQuery, ExportStream, ExportTable, parquet_row_count};
 pub use logs::{
     DEFAULT_LIMIT, LogCursor, LogEntry, LogPattern, LogPatterns, LogQuery, LogStats, LogTail,
     LogVolume, Logs, MAX_ATTRIBUTE_FILTERS, VolumeBucket, message_pattern,

@@ -40,8 +40,12 @@ pub const LOCAL_SUFFIX: &str = "_local";
 ///   trace's tree is read from one node, and joins by trace stay local).
 /// - `metrics`: the series (service, name, attributes), so a series'
 ///   points sit together and its rollup rows merge on one shard.
+/// - `logs_by_level`, `logs_patterns`: the service. The views fill the
+///   local tables on the shard the logs landed on; only a migration's
+///   backfill inserts through the `Distributed` table, and readers add up
+///   every shard's rows, so where a rollup row lives changes no answer.
 ///
-/// The rollup targets and tables not named here have none: nothing inserts
+/// The metric rollups and tables not named here have none: nothing inserts
 /// through their `Distributed` table (the views fill the local ones), and
 /// ClickHouse refuses an insert into a multi-shard `Distributed` table
 /// without a key rather than guess.
@@ -51,6 +55,7 @@ pub fn sharding_key(table: &str) -> Option<&'static str> {
         "events" => Some("cityHash64(ServiceName)"),
         "spans" => Some("cityHash64(TraceId)"),
         "metrics" => Some("cityHash64(ServiceName, MetricName, Attributes)"),
+        "logs_by_level" | "logs_patterns" => Some("cityHash64(ServiceName)"),
         _ => None,
     }
 }
@@ -577,7 +582,11 @@ mod tests {
             "Distributed('c1', db, logs_v2_local, cityHash64(ServiceName, ResourceAttributes))"
         ));
         assert_eq!(sharding_key("logs_before_v2"), sharding_key("logs"));
-        assert_eq!(sharding_key("logs_by_level"), None);
+        assert_eq!(
+            sharding_key("logs_by_level_v3"),
+            sharding_key("logs_by_level")
+        );
+        assert_eq!(sharding_key("metrics_hourly"), None);
     }
 
     #[test]

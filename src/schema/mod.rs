@@ -26,6 +26,8 @@ mod status;
 mod versions;
 
 pub use cluster::{LOCAL_SUFFIX, sharding_key};
+#[cfg(test)]
+pub(crate) use ddl::SCHEMA_SQL;
 pub use ddl::{statements, statements_of};
 pub(crate) use insert::insert_sql_for;
 pub use server::{MIN_SERVER_VERSION, ServerVersion, fit_to};

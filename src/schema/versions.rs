@@ -11,7 +11,7 @@ use crate::connect::client;
 use crate::error::{Error, Result};
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A migration: the statements that bring a database of `version - 1` to
 /// `version` (in `schema.sql`'s form, see `migrations/README.md`).
@@ -22,10 +22,16 @@ struct Migration {
 }
 
 /// Every migration, oldest first, one per version after the first.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 2,
-    sql: include_str!("../../migrations/002_logs_layout.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/002_logs_layout.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/003_log_rollups.sql"),
+    },
+];
 
 /// What [`apply`] found and did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -303,16 +309,37 @@ mod tests {
         &sql[at..at + end]
     }
 
+    /// The `CREATE TABLE` of `table` in `schema.sql`, as a migration
+    /// writes it for its copy `table_vN` (without `IF NOT EXISTS`).
+    fn as_copy(table: &str, copy: &str) -> String {
+        statement(
+            SCHEMA_SQL,
+            &format!("CREATE TABLE IF NOT EXISTS {{{{database}}}}.{table}\n"),
+        )
+        .replace("IF NOT EXISTS ", "")
+        .replace(&format!(".{table}\n"), &format!(".{copy}\n"))
+    }
+
     #[test]
-    fn migration_2_makes_the_logs_and_the_view_schema_sql_makes() {
+    fn migration_2_makes_the_logs_schema_sql_makes() {
         let sql = MIGRATIONS[0].sql;
         assert_eq!(
-            statement(sql, "CREATE TABLE {{database}}.logs_v2\n").replace("logs_v2\n", "logs\n"),
-            statement(SCHEMA_SQL, "CREATE TABLE IF NOT EXISTS {{database}}.logs\n")
-                .replace("IF NOT EXISTS ", ""),
+            statement(sql, "CREATE TABLE {{database}}.logs_v2\n"),
+            as_copy("logs", "logs_v2")
         );
-        let view = "CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.logs_by_level_mv";
-        assert_eq!(statement(sql, view), statement(SCHEMA_SQL, view));
+    }
+
+    #[test]
+    fn migration_3_makes_the_rollups_and_views_schema_sql_makes() {
+        let sql = MIGRATIONS[1].sql;
+        for table in ["logs_by_level", "logs_patterns"] {
+            let copy = format!("{table}_v3");
+            let create = format!("CREATE TABLE {{{{database}}}}.{copy}\n");
+            assert_eq!(statement(sql, &create), as_copy(table, &copy));
+            let view =
+                format!("CREATE MATERIALIZED VIEW IF NOT EXISTS {{{{database}}}}.{table}_mv");
+            assert_eq!(statement(sql, &view), statement(SCHEMA_SQL, &view));
+        }
     }
 
     #[test]

@@ -6,4 +6,4 @@ mod endpoints;
 mod failure;
 
 pub(crate) use clickhouse::{ClickHouseSink, Sink};
-pub(crate) use failure::{Failure, FailureKind, is_missing_schema};
+pub(crate) use failure::{Failure, FailureKind, is_missing_schema, server_code_of};

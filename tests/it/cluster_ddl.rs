@@ -192,7 +192,10 @@ async fn every_cluster_statement_parses_and_has_the_cluster_form() {
     };
     assert!(distributed("spans").ends_with("spans_local, cityHash64(TraceId))"));
     assert!(distributed("logs").ends_with("cityHash64(ServiceName, ResourceAttributes))"));
-    assert!(distributed("logs_by_level").ends_with("logs_by_level_local)"));
+    assert!(
+        distributed("logs_by_level").ends_with("logs_by_level_local, cityHash64(ServiceName))")
+    );
+    assert!(distributed("metrics_hourly").ends_with("metrics_hourly_local)"));
 
     // The migrations as shipped, and one written here.
     for (file, sql) in shipped_migrations() {

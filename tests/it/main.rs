@@ -11,6 +11,7 @@
 
 mod common;
 mod known;
+mod schemas;
 
 #[cfg(feature = "cli")]
 mod alerts;
@@ -33,6 +34,7 @@ mod interop;
 mod logs;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod migration_3;
 #[cfg(feature = "monitor")]
 mod monitor;
 mod notices;
@@ -41,6 +43,7 @@ mod pipeline;
 mod propagation;
 mod query;
 mod reliability;
+mod rollups;
 mod schema;
 mod server_version;
 mod spans;

@@ -2,6 +2,7 @@
 //! and the rollups fill as logs arrive.
 
 use crate::common;
+use crate::schemas::{V1, digests, sorting_key, statements_of, tables, with_rows};
 
 use std::time::Duration;
 
@@ -10,24 +11,6 @@ use serde::Deserialize;
 use tracing::{Level, dispatcher};
 use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{Retention, schema};
-
-#[derive(Debug, PartialEq, Deserialize, clickhouse::Row)]
-struct TableDdl {
-    name: String,
-    create_table_query: String,
-}
-
-async fn tables(client: &clickhouse::Client, database: &str) -> Vec<TableDdl> {
-    client
-        .query(
-            "SELECT name, create_table_query FROM system.tables \
-             WHERE database = {db:String} ORDER BY name",
-        )
-        .param("db", database)
-        .fetch_all()
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_is_idempotent_and_creates_every_table() {
@@ -43,6 +26,8 @@ async fn apply_is_idempotent_and_creates_every_table() {
             "logs",
             "logs_by_level",
             "logs_by_level_mv",
+            "logs_patterns",
+            "logs_patterns_mv",
             "metrics",
             "metrics_daily",
             "metrics_daily_mv",
@@ -168,31 +153,6 @@ async fn logs_by_level_equals_the_raw_counts() {
     assert_eq!(per_level("INFO"), 30);
 }
 
-/// The statements of a schema file in `schema.sql`'s form, filled in.
-fn statements_of(sql: &str, database: &str) -> Vec<String> {
-    let mut statements = Vec::new();
-    let mut current = String::new();
-    for line in sql.lines().filter(|l| !l.trim().starts_with("--")) {
-        current.push_str(line);
-        current.push('\n');
-        if line.trim().ends_with(';') {
-            let statement = current
-                .trim()
-                .trim_end_matches(';')
-                .replace("{{database}}", database)
-                .replace("{{dedup_window}}", "10000");
-            let statement = ["logs", "spans", "metrics", "events"]
-                .iter()
-                .fold(statement, |s, t| {
-                    s.replace(&format!("{{{{{t}_ttl_days}}}}"), "30")
-                });
-            statements.push(statement);
-            current.clear();
-        }
-    }
-    statements
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn versions_are_recorded_once_and_a_newer_database_is_refused() {
     let config = common::config("versions");
@@ -249,7 +209,7 @@ async fn a_database_from_before_versions_is_version_1_and_keeps_its_rows() {
     let config = common::config("legacy");
     let client = QueryClient::new(&config).unwrap();
     let admin = client.client().clone().with_database("default");
-    for statement in statements_of(include_str!("schemas/v1.sql"), config.database()) {
+    for statement in statements_of(V1, config.database()) {
         admin.query(&statement).execute().await.unwrap();
     }
     client
@@ -283,120 +243,20 @@ async fn a_database_from_before_versions_is_version_1_and_keeps_its_rows() {
     );
 }
 
-/// A version-1 database (the fixture) with rows in every table, the
-/// rollups fed by their views as the rows went in.
-async fn version_1_with_rows(prefix: &str) -> (tracing_clickhouse::Config, clickhouse::Client) {
-    let config = common::config(prefix);
-    let client = QueryClient::new(&config).unwrap().client().clone();
-    let admin = client.clone().with_database("default");
-    for statement in statements_of(include_str!("schemas/v1.sql"), config.database()) {
-        admin.query(&statement).execute().await.unwrap();
-    }
-    // Times in the last hours (within the fixture's 30-day TTL), some rows
-    // in traces, and two identical rows, which must stay two.
-    let now = "toUnixTimestamp64Nano(now64(9))";
-    for sql in [
-        format!(
-            "INSERT INTO logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, \
-             ServiceName, Body, ResourceAttributes, ScopeName, LogAttributes) \
-             SELECT fromUnixTimestamp64Nano({now} - number * 4999999937), \
-             if(number % 3 = 0, concat(lower(hex(cityHash64(number))), lower(hex(cityHash64(number, 2)))), ''), \
-             if(number % 3 = 0, lower(hex(cityHash64(number, 1))), ''), toUInt8(number % 3 = 0), \
-             ['INFO', 'WARN', 'ERROR'][1 + number % 3], [9, 13, 17][1 + number % 3], \
-             concat('svc', toString(number % 4)), concat('order ', toString(number), ' created'), \
-             map('service.name', concat('svc', toString(number % 4)), 'process.pid', '42'), \
-             concat('app::m', toString(number % 5)), \
-             map('n', toString(number), 'code.line.number', toString(number % 90)) \
-             FROM numbers(3000)"
-        ),
-        "INSERT INTO logs (Timestamp, SeverityText, SeverityNumber, ServiceName, Body) VALUES \
-         (now64(9), 'INFO', 9, 'twin', 'same'), (now64(9), 'INFO', 9, 'twin', 'same')"
-            .to_owned(),
-        "INSERT INTO spans (Timestamp, TraceId, SpanId, SpanName, ServiceName, Duration) \
-         SELECT now64(9) - toIntervalSecond(number), hex(number), hex(number * 7), 'op', 'svc', number \
-         FROM numbers(50)"
-            .to_owned(),
-        "INSERT INTO metrics (TimeUnix, MetricName, MetricKind, ServiceName, Value) \
-         SELECT now64(9) - toIntervalSecond(number * 60), 'm', 'gauge', 'svc', number / 3 \
-         FROM numbers(50)"
-            .to_owned(),
-        "INSERT INTO events (Timestamp, EventType, Source, Details) \
-         SELECT now64(9) - toIntervalSecond(number), 'deploy', 'ci', map('n', toString(number)) \
-         FROM numbers(20)"
-            .to_owned(),
-    ] {
-        client.query(&sql).execute().await.unwrap();
-    }
-    (config, client)
-}
-
-/// Rows and a content digest of every table, over the columns both
-/// versions have (`TimestampTime` included: stored in 1, an ALIAS in 2);
-/// the rollups re-aggregated, as their readers do.
-async fn digests(client: &clickhouse::Client) -> Vec<(String, u64, u64)> {
-    let logs = "Timestamp, TimestampTime, TraceId, SpanId, TraceFlags, SeverityText, \
-                SeverityNumber, ServiceName, Body, ResourceSchemaUrl, ResourceAttributes, \
-                ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, LogAttributes";
-    let sources = [
-        ("logs", format!("SELECT {logs} FROM logs")),
-        ("spans", "SELECT * FROM spans".to_owned()),
-        ("metrics", "SELECT * FROM metrics".to_owned()),
-        ("events", "SELECT * FROM events".to_owned()),
-        (
-            "logs_by_level",
-            "SELECT Minute, ServiceName, SeverityText, sum(Count) FROM logs_by_level \
-             GROUP BY ALL"
-                .to_owned(),
-        ),
-        (
-            "metrics_hourly",
-            "SELECT Hour, ServiceName, MetricName, Attributes, sum(ValueSum), sum(ValueCount), \
-             min(ValueMin), max(ValueMax) FROM metrics_hourly GROUP BY ALL"
-                .to_owned(),
-        ),
-    ];
-    let mut out = Vec::new();
-    for (table, select) in sources {
-        #[derive(Deserialize, clickhouse::Row)]
-        struct Digest {
-            rows: u64,
-            digest: u64,
-        }
-        let d: Digest = client
-            .query(&format!(
-                "SELECT count() AS rows, sum(cityHash64(*)) AS digest FROM ({select})"
-            ))
-            .fetch_one()
-            .await
-            .unwrap_or_else(|e| panic!("{table}: {e}"));
-        out.push((table.to_owned(), d.rows, d.digest));
-    }
-    out
-}
-
-async fn sorting_key(client: &clickhouse::Client, table: &str) -> String {
-    client
-        .query(
-            "SELECT sorting_key FROM system.tables \
-             WHERE database = currentDatabase() AND name = ?",
-        )
-        .bind(table)
-        .fetch_one::<String>()
-        .await
-        .unwrap()
-}
-
 const NEW_KEY: &str = "toStartOfHour(Timestamp), ServiceName, SeverityText, ScopeName, Timestamp";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_1_database_migrates_to_2_with_every_row() {
-    let (config, client) = version_1_with_rows("migrate").await;
+    let (config, client) = with_rows("migrate", V1, None).await;
     let before = digests(&client).await;
     assert_eq!(before[0].1, 3002, "{before:?}");
     assert!(before[4].1 > 0, "the rollup was fed: {before:?}");
 
     let applied = schema::apply(&config).await.unwrap();
-    assert_eq!((applied.from, applied.migrated.clone()), (Some(1), vec![2]));
+    assert_eq!(
+        (applied.from, applied.migrated.clone()),
+        (Some(1), vec![2, 3])
+    );
     assert_eq!(
         digests(&client).await,
         before,
@@ -424,7 +284,7 @@ async fn a_version_1_database_migrates_to_2_with_every_row() {
     .await;
     assert_eq!(single, offers);
     let status = schema::status(&config).await.unwrap();
-    assert_eq!(status.installed, Some(2));
+    assert_eq!(status.installed, Some(schema::SCHEMA_VERSION));
     assert!(status.pending.is_empty(), "{:?}", status.pending);
 
     // The rollup is fed by the new table, through the pipeline's insert.
@@ -443,7 +303,10 @@ async fn a_version_1_database_migrates_to_2_with_every_row() {
     let after = digests(&client).await;
     let ddl = tables(&client, config.database()).await;
     let again = schema::apply(&config).await.unwrap();
-    assert_eq!((again.from, again.migrated), (Some(2), vec![]));
+    assert_eq!(
+        (again.from, again.migrated),
+        (Some(schema::SCHEMA_VERSION), vec![])
+    );
     assert_eq!(digests(&client).await, after);
     assert_eq!(tables(&client, config.database()).await, ddl);
     assert_eq!(
@@ -471,7 +334,7 @@ async fn an_interrupted_migration_runs_again_without_losing_a_row() {
     // the view dropped.
     for cut in [2, 4, 5, 7, 8] {
         assert!(cut < statements);
-        let (config, client) = version_1_with_rows("interrupted").await;
+        let (config, client) = with_rows("interrupted", V1, None).await;
         let before = digests(&client).await;
         let admin = client.clone().with_database("default");
         // As `schema::apply` would run them on this server (an older ClickHouse).
@@ -480,7 +343,7 @@ async fn an_interrupted_migration_runs_again_without_losing_a_row() {
             admin.query(statement).execute().await.unwrap();
         }
         let applied = schema::apply(&config).await.unwrap();
-        assert_eq!(applied.migrated, [2], "cut after {cut}");
+        assert_eq!(applied.migrated, [2, 3], "cut after {cut}");
         assert_eq!(digests(&client).await, before, "cut after {cut}");
         assert_eq!(
             sorting_key(&client, "logs").await,

@@ -70,15 +70,15 @@ async fn a_tail_hands_out_the_backlog_then_each_new_row_once() {
     let first = tail.poll().await.unwrap();
     assert_eq!(first.len() as u64, LogTail::PAGE);
     let second = tail.poll().await.unwrap();
-    assert_eq!(
-        bodies(&second),
-        ["m1000", "m1001", "m1002", "m1003", "m1004"]
-    );
+    let page = LogTail::PAGE;
+    let rest: Vec<String> = (page..page + 5).map(|i| format!("m{i}")).collect();
+    assert_eq!(bodies(&second), rest);
     assert_eq!(first[0].message, "m0");
 
     // Without a backlog: only what comes after the newest row now, which
     // is followed by two identical rows (neither is new).
-    let twin = row(2000, "a", "last twin");
+    let last = 100 + LogTail::PAGE as i64 + 1000;
+    let twin = row(last, "a", "last twin");
     known::insert(client.client(), "logs", &[twin.clone(), twin]).await;
     let mut fresh = client.tail(&LogQuery::new().service("a"), 0);
     assert!(fresh.poll().await.unwrap().is_empty());
@@ -86,7 +86,7 @@ async fn a_tail_hands_out_the_backlog_then_each_new_row_once() {
         fresh.poll().await.unwrap().is_empty(),
         "the newest rows are not new"
     );
-    known::insert(client.client(), "logs", &[row(2001, "a", "after")]).await;
+    known::insert(client.client(), "logs", &[row(last + 1, "a", "after")]).await;
     assert_eq!(bodies(&fresh.poll().await.unwrap()), ["after"]);
 }
 

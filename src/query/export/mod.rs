@@ -27,5 +27,5 @@ mod stream;
 
 pub use format::ExportFormat;
 pub use parquet::parquet_row_count;
-pub use rows::RowCounter;
+pub(crate) use rows::RowCounter;
 pub use stream::{ExportQuery, ExportStream, ExportTable};

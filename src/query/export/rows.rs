@@ -6,7 +6,7 @@ use super::format::ExportFormat;
 /// may end anywhere, inside a row or a quoted field). Parquet keeps its
 /// count in the file's footer: see [`parquet_row_count`](super::parquet_row_count).
 #[derive(Clone, Debug)]
-pub struct RowCounter {
+pub(crate) struct RowCounter {
     format: ExportFormat,
     newlines: u64,
     in_quotes: bool,
@@ -16,7 +16,7 @@ pub struct RowCounter {
 
 impl RowCounter {
     /// A counter for `format`.
-    pub fn new(format: ExportFormat) -> Self {
+    pub(crate) fn new(format: ExportFormat) -> Self {
         RowCounter {
             format,
             newlines: 0,
@@ -26,7 +26,7 @@ impl RowCounter {
     }
 
     /// Counts the rows ended in `chunk`.
-    pub fn feed(&mut self, chunk: &[u8]) {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
         match self.format {
             // JSON escapes newlines inside strings: one line, one row.
             ExportFormat::JsonLines => {
@@ -52,7 +52,7 @@ impl RowCounter {
 
     /// The rows so far (the header line of CSV aside; a last line without
     /// its newline counted too); `None` for Parquet.
-    pub fn rows(&self) -> Option<u64> {
+    pub(crate) fn rows(&self) -> Option<u64> {
         let lines = self.newlines + u64::from(!self.at_line_start);
         match self.format {
             ExportFormat::JsonLines => Some(lines),

@@ -196,7 +196,7 @@ impl LogQuery {
 
     /// The highest `SeverityNumber` of `max_level`'s range (OpenTelemetry
     /// gives each level four numbers: WARN is 13 to 16).
-    fn max_number(&self) -> Option<u8> {
+    pub(super) fn max_number(&self) -> Option<u8> {
         self.max_level.map(|level| level.number() + 3)
     }
 

@@ -3,14 +3,18 @@
 
 mod cursor;
 mod filter;
+mod newest;
 mod patterns;
 mod read;
+mod rollup;
 mod stats;
 mod tail;
+mod volume;
 
 pub use cursor::LogCursor;
 pub use filter::{DEFAULT_LIMIT, LogQuery, MAX_ATTRIBUTE_FILTERS};
 pub use patterns::{LogPattern, LogPatterns, message_pattern};
 pub use read::{LogEntry, Logs};
-pub use stats::{LogStats, LogVolume, VolumeBucket};
+pub use stats::LogStats;
 pub use tail::LogTail;
+pub use volume::{LogVolume, VolumeBucket};

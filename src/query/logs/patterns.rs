@@ -9,6 +9,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 
 use super::filter::LogQuery;
+use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::query::client::{Origin, QueryClient};
@@ -67,7 +68,8 @@ pub struct LogPattern {
     pub pattern: String,
     /// Matching logs with this pattern.
     pub count: u64,
-    /// One of their messages.
+    /// One of their messages: the smallest (in byte order), so that every
+    /// reader of the same rows gives the same one.
     pub example: String,
     /// The oldest one's time (ns since the epoch).
     pub first_ns: i64,
@@ -88,34 +90,57 @@ pub struct LogPatterns {
 impl QueryClient {
     /// The `limit` most frequent message patterns among the logs matching
     /// `query` (its own order and limit do not apply), each with a count
-    /// and an example: for the top errors of a day, a query with
-    /// `min_level(Severity::Error)` and the day's range.
+    /// and an example (the smallest message of the pattern): for the top
+    /// errors of a day, a query with `min_level(Severity::Error)` and the
+    /// day's range.
+    ///
+    /// With a minimum level of WARN or above and no filters but service,
+    /// source, level and time, the whole minutes of the range are read
+    /// from the `logs_patterns` rollup and the pieces of minute at its ends
+    /// from the logs: the same answer.
     ///
     /// # Errors
     ///
     /// As [`query_logs`](Self::query_logs).
     pub async fn top_patterns(&self, query: &LogQuery, limit: u64) -> Result<LogPatterns> {
         query.check()?;
-        let mut pattern = "Body".to_owned();
-        let mut sql = Sql::new("");
-        for (expression, with) in REPLACEMENTS {
-            let expression = sql.param(re2(expression));
-            let with = sql.param(with);
-            pattern = format!("replaceRegexpAll({pattern}, {expression}, {with})");
-        }
-        sql.push(&format!(
-            "SELECT {pattern} AS pattern, count() AS count, any(Body) AS example, \
-             toUnixTimestamp64Nano(min(Timestamp)) AS first_ns, \
-             toUnixTimestamp64Nano(max(Timestamp)) AS last_ns FROM logs"
-        ));
-        query.filter(&mut sql);
-        let rows = sql.param(limit);
-        sql.push(&format!(
-            " GROUP BY pattern ORDER BY count DESC, pattern ASC LIMIT {rows}"
-        ));
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let build = |rollup| {
+            let mut sql = Sql::new("");
+            let mut pattern = "Body".to_owned();
+            for (expression, with) in REPLACEMENTS {
+                let expression = sql.param(re2(expression));
+                let with = sql.param(with);
+                pattern = format!("replaceRegexpAll({pattern}, {expression}, {with})");
+            }
+            sql.push(
+                "SELECT pattern, toUInt64(sum(count)) AS count, min(example) AS example, \
+                 min(first_ns) AS first_ns, max(last_ns) AS last_ns FROM (",
+            );
+            let raw = format!(
+                "SELECT {pattern} AS pattern, count() AS count, min(Body) AS example, \
+                 toUnixTimestamp64Nano(min(Timestamp)) AS first_ns, \
+                 toUnixTimestamp64Nano(max(Timestamp)) AS last_ns"
+            );
+            Union {
+                rollup,
+                raw: &raw,
+                rolled: "SELECT Pattern AS pattern, toUInt64(sum(Count)) AS count, \
+                         min(Example) AS example, toUnixTimestamp64Nano(min(FirstSeen)) AS first_ns, \
+                         toUnixTimestamp64Nano(max(LastSeen)) AS last_ns",
+                group_by: "pattern",
+            }
+            .push(query, &mut sql);
+            let rows = sql.param(limit);
+            sql.push(&format!(
+                ") GROUP BY pattern ORDER BY count DESC, pattern ASC LIMIT {rows}"
+            ));
+            sql
+        };
+        let kept = usize::try_from(limit).unwrap_or(usize::MAX);
         let (patterns, origin) = self
-            .fetch_or_memory(sql, |memory| patterns_from_memory(memory, query, limit))
+            .fetch_rolled(Rollup::Patterns, build, |memory| {
+                patterns_from_memory(memory, query, kept)
+            })
             .await?;
         Ok(LogPatterns { patterns, origin })
     }
@@ -131,11 +156,15 @@ fn patterns_from_memory(memory: &UnsentBatches, query: &LogQuery, limit: usize) 
         let group = groups.entry(pattern.clone()).or_insert(LogPattern {
             pattern,
             count: 0,
-            example: row.message,
+            example: row.message.clone(),
             first_ns: row.timestamp_ns,
             last_ns: row.timestamp_ns,
         });
         group.count += 1;
+        // The smallest message, as ClickHouse's min(Body) (byte order).
+        if row.message < group.example {
+            group.example = row.message;
+        }
         group.first_ns = group.first_ns.min(row.timestamp_ns);
         group.last_ns = group.last_ns.max(row.timestamp_ns);
     }
@@ -181,5 +210,32 @@ mod tests {
     fn the_expressions_for_clickhouse_drop_only_the_crates_wrapper() {
         assert_eq!(re2(REPLACEMENTS[3].0), "[0-9]+");
         assert!(REPLACEMENTS.iter().all(|(e, _)| !re2(e).contains("(?-u")));
+    }
+
+    /// The expression the rollup's view and the migration's backfill
+    /// write, from the same replacements.
+    fn as_written_in_schema() -> String {
+        let mut expression = "Body".to_owned();
+        for (regex, with) in REPLACEMENTS {
+            let literal = re2(regex).replace('\\', "\\\\");
+            expression = format!("replaceRegexpAll({expression},'{literal}','{with}')");
+        }
+        format!("{expression}ASPattern")
+    }
+
+    #[test]
+    fn the_rollup_replaces_as_message_pattern_does() {
+        let squash = |sql: &str| sql.split_whitespace().collect::<String>();
+        let expected = as_written_in_schema();
+        let schema = squash(crate::schema::SCHEMA_SQL);
+        assert_eq!(schema.matches(&expected).count(), 1, "{expected}");
+        let migration = squash(include_str!("../../../migrations/003_log_rollups.sql"));
+        assert_eq!(migration.matches(&expected).count(), 2, "{expected}");
+        let floor = format!(
+            "WHERESeverityNumber>={}",
+            super::super::rollup::PATTERNS_MIN_SEVERITY
+        );
+        assert_eq!(schema.matches(&floor).count(), 1);
+        assert_eq!(migration.matches(&floor).count(), 2);
     }
 }

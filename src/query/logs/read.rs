@@ -158,18 +158,16 @@ impl QueryClient {
         query.check()?;
         let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
         let shown = query.after.map_or(0, |cursor| u64::from(cursor.shown));
-        let mut sql = Sql::new(&format!(
-            "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, {ROW_HASH} AS row_hash, \
-             SeverityText AS level, ScopeName AS source, Body AS message, \
-             ServiceName AS service, TraceId AS trace_id, SpanId AS span_id, \
-             LogAttributes AS attributes FROM logs"
-        ));
-        query.filter(&mut sql);
-        let order = query.order.sql();
-        let rows = sql.param(limit.saturating_add(shown));
-        sql.push(&format!(
-            " ORDER BY Timestamp {order}, row_hash {order} LIMIT {rows}"
-        ));
+        // The newest rows of a first page, without reading the whole range
+        // when that can be avoided (see the newest module).
+        if query.order == Order::NewestFirst
+            && query.after.is_none()
+            && limit > 0
+            && let Some(rows) = self.newest_rows(query, limit, page_sql).await
+        {
+            return Ok(page(query, limit, rows));
+        }
+        let sql = page_sql(query, limit.saturating_add(shown));
         // A page after the first needs ClickHouse: memory has no cursor.
         let memory = query
             .after
@@ -185,24 +183,48 @@ impl QueryClient {
                 });
             }
         };
-        let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
-        let skip = query.after.map_or(0, |cursor| cursor.skip(&keys));
-        let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
-        let page = &keys[skip..keys.len().min(skip.saturating_add(limit_rows))];
-        let next = match limit > 0 && page.len() as u64 >= limit {
-            true => LogCursor::after_page(query.order, page, query.after.as_ref()),
-            false => None,
-        };
-        Ok(Logs {
-            entries: rows
-                .into_iter()
-                .skip(skip)
-                .take(limit_rows)
-                .map(LogEntry::from)
-                .collect(),
-            origin: Origin::ClickHouse,
-            next,
-        })
+        Ok(page(query, limit, rows))
+    }
+}
+
+/// The rows of a page of `query`: at most `rows`, in its order.
+fn page_sql(query: &LogQuery, rows: u64) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, {ROW_HASH} AS row_hash, \
+         SeverityText AS level, ScopeName AS source, Body AS message, \
+         ServiceName AS service, TraceId AS trace_id, SpanId AS span_id, \
+         LogAttributes AS attributes FROM logs"
+    ));
+    query.filter(&mut sql);
+    let order = query.order.sql();
+    let rows = sql.param(rows);
+    sql.push(&format!(
+        " ORDER BY Timestamp {order}, row_hash {order} LIMIT {rows}"
+    ));
+    sql
+}
+
+/// The page of `query` (at most `limit` entries) from the rows read for
+/// it, the rows its cursor already showed dropped, and the cursor of the
+/// next page if this one is full.
+fn page(query: &LogQuery, limit: u64, rows: Vec<PagedRow>) -> Logs {
+    let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
+    let skip = query.after.map_or(0, |cursor| cursor.skip(&keys));
+    let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
+    let page = &keys[skip..keys.len().min(skip.saturating_add(limit_rows))];
+    let next = match limit > 0 && page.len() as u64 >= limit {
+        true => LogCursor::after_page(query.order, page, query.after.as_ref()),
+        false => None,
+    };
+    Logs {
+        entries: rows
+            .into_iter()
+            .skip(skip)
+            .take(limit_rows)
+            .map(LogEntry::from)
+            .collect(),
+        origin: Origin::ClickHouse,
+        next,
     }
 }
 

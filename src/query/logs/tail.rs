@@ -15,6 +15,7 @@ use super::read::{LogEntry, PagedRow};
 use crate::error::Result;
 use crate::query::client::QueryClient;
 use crate::query::sql::{Order, Sql};
+use crate::record::from_unix_ns;
 
 /// A live tail of the logs matching a query (see [`QueryClient::tail`]).
 #[derive(Clone, Debug)]
@@ -60,11 +61,14 @@ impl QueryClient {
 
 impl LogTail {
     /// Rows one [`poll`](Self::poll) returns at most: a full answer means
-    /// more are waiting.
-    pub const PAGE: u64 = 1000;
+    /// more are waiting. Each poll reads the rows past the cursor once, so
+    /// the page is large enough to follow 50 000 rows a second with a few
+    /// polls (README, "Reads at scale"), and small enough to hold (a few
+    /// MB).
+    pub const PAGE: u64 = 10_000;
 
     /// The logs that arrived since the last successful poll (the first
-    /// time: the last `backlog` ones), oldest first; at most 1000 at once,
+    /// time: the last `backlog` ones), oldest first; at most [`Self::PAGE`] at once,
     /// so a full answer means to poll again right away. A failed poll
     /// changes nothing: the next one starts where this one would have.
     ///
@@ -113,33 +117,42 @@ impl LogTail {
         self.cursor
     }
 
-    /// The newest `n` rows, oldest first, and the cursor after them.
+    /// The newest `n` rows, oldest first, and the cursor after them: read
+    /// without the whole range when that can be avoided (see the newest
+    /// module).
     async fn newest(&mut self, n: u64) -> Result<Vec<LogEntry>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {COLUMNS}, {ROW_HASH} AS row_hash FROM logs"
-        ));
-        self.query.filter(&mut sql);
-        let limit = sql.param(n);
-        sql.push(&format!(
-            " ORDER BY Timestamp DESC, row_hash DESC LIMIT {limit}"
-        ));
-        let mut rows: Vec<PagedRow> = self.client.fetch(sql, "a tail").await?;
+        let mut rows = match self.client.newest_rows(&self.query, n, newest_sql).await {
+            Some(rows) => rows,
+            None => {
+                self.client
+                    .fetch(newest_sql(&self.query, n), "a tail")
+                    .await?
+            }
+        };
         rows.reverse();
         let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
         self.cursor = LogCursor::after_page(Order::OldestFirst, &keys, None);
         Ok(rows.into_iter().map(LogEntry::from).collect())
     }
 
-    /// The cursor just past the newest row (and every row identical to it).
+    /// The cursor just past the newest row (and every row identical to it):
+    /// looked for from the newest row's time, found as above.
     async fn newest_key(&self) -> Result<Option<LogCursor>> {
+        let query = match self.client.newest_rows(&self.query, 1, newest_sql).await {
+            Some(rows) => match rows.first() {
+                Some(row) => self.query.clone().since(from_unix_ns(row.key().0)),
+                None => return Ok(None),
+            },
+            None => self.query.clone(),
+        };
         let mut sql = Sql::new(&format!(
             "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, {ROW_HASH} AS row_hash, \
              count() AS rows FROM logs"
         ));
-        self.query.filter(&mut sql);
+        query.filter(&mut sql);
         // Only the rows of the newest time are grouped.
         sql.push(" AND Timestamp >= (SELECT max(Timestamp) FROM logs");
-        self.query.filter(&mut sql);
+        query.filter(&mut sql);
         sql.push(
             ") GROUP BY timestamp_ns, row_hash ORDER BY timestamp_ns DESC, row_hash DESC LIMIT 1",
         );
@@ -151,4 +164,17 @@ impl LogTail {
             shown: u32::try_from(key.rows).unwrap_or(u32::MAX),
         }))
     }
+}
+
+/// The newest `n` rows of `query`, newest first.
+fn newest_sql(query: &LogQuery, n: u64) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {COLUMNS}, {ROW_HASH} AS row_hash FROM logs"
+    ));
+    query.filter(&mut sql);
+    let limit = sql.param(n);
+    sql.push(&format!(
+        " ORDER BY Timestamp DESC, row_hash DESC LIMIT {limit}"
+    ));
+    sql
 }

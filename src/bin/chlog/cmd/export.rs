@@ -28,7 +28,9 @@ Examples:
   chlog export logs --since 1h -F jsonl -o - | jq .Body    to stdout
 
 The rows go straight from the server to the file (memory stays flat whatever
-the size), oldest first, every column. Beside FILE, FILE.manifest.json records
+the size), every column: logs hour by hour, oldest first (within an hour in
+the table's order: by service, level, source, then time; no sort), the other
+tables oldest first. Beside FILE, FILE.manifest.json records
 the query, the time range, the row count, the size and the file's SHA-256.
 --until defaults to the moment the export starts, so the manifest's range is
 exact. The file is written as FILE.partial and renamed when complete; FILE and
