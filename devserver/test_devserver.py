@@ -30,11 +30,11 @@ import chdevserver  # noqa: E402  (for its codecs)
 class Server:
     """A devserver process on a free port."""
 
-    def __init__(self, data_dir, *args):
+    def __init__(self, data_dir, *args, cwd=None):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "chdevserver.py"), "--port", "0",
              "--data", data_dir, "--stdin-watch", *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd)
         line = self.proc.stdout.readline()
         assert "listening on http" in line, line
         self.port = int(line.split()[3].rsplit(":", 1)[1])
@@ -61,26 +61,31 @@ class Server:
         return body
 
 
-# One server per set of options, shared by the classes that use it: starting
-# one (loading the engine) is the slowest part of these tests.
-_servers = {}
+def shared_servers(prefix):
+    """(a TestCase base, the module's tearDownModule): the base's subclasses
+    share one server per set of `server_args` (starting one, loading the
+    engine, is the slowest part of these tests), and the teardown stops them."""
+    servers = {}
+
+    class SharedServerTest(unittest.TestCase):
+        server_args = ()
+
+        @classmethod
+        def setUpClass(cls):
+            if cls.server_args not in servers:
+                data_dir = tempfile.mkdtemp(prefix=prefix)
+                servers[cls.server_args] = (Server(data_dir, *cls.server_args), data_dir)
+            cls.server = servers[cls.server_args][0]
+
+    def stop_all():
+        for server, data_dir in servers.values():
+            server.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    return SharedServerTest, stop_all
 
 
-def tearDownModule():
-    for server, data_dir in _servers.values():
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-class ServerTest(unittest.TestCase):
-    server_args = ()
-
-    @classmethod
-    def setUpClass(cls):
-        if cls.server_args not in _servers:
-            data_dir = tempfile.mkdtemp(prefix="devserver-test-")
-            _servers[cls.server_args] = (Server(data_dir, *cls.server_args), data_dir)
-        cls.server = _servers[cls.server_args][0]
+ServerTest, tearDownModule = shared_servers("devserver-test-")
 
 
 class QueriesAndFormats(ServerTest):
@@ -607,11 +612,13 @@ class Sessions(ServerTest):
         # Once released, the session takes requests again; other sessions were never blocked.
         self.assertEqual(self.session("SELECT 1", "busy")[0], 200)
 
-    def test_sessions_are_per_user(self):
-        self.session("SET max_threads = 1", "shared-name")
-        _, _, body = self.server.request(params={"query": "SELECT getSetting('max_threads') = 1",
-                                                 "session_id": "shared-name", "user": "someone_else"})
-        self.assertEqual(body, b"0\n")
+    def test_a_session_is_reached_only_with_the_right_credentials(self):
+        # (Sessions are keyed by user; with one user the key cannot be seen otherwise.)
+        self.session("SET max_threads = 1", "guarded")
+        status, headers, _ = self.server.request(params={"query": "SELECT getSetting('max_threads')",
+                                                         "session_id": "guarded", "user": "someone_else"})
+        self.assertEqual((status, headers.get("x-clickhouse-exception-code")), (403, "516"))
+        self.assertEqual(self.session("SELECT getSetting('max_threads')", "guarded")[2], b"1\n")
 
 
 class Streaming(ServerTest):
@@ -818,14 +825,17 @@ class StatusCodes(ServerTest):
         self.assertTrue(answer.startswith(b"HTTP/1.1 411"), answer)
 
     def test_bad_input_gets_a_clear_error(self):
+        self.server.query("CREATE TABLE IF NOT EXISTS bad_in (n UInt8) ENGINE = Memory")
         cases = [
             ({"query": "SELECT 1", "client_protocol_version": "x"}, {}, b"", "36"),
             ({"query": "SELECT 1"}, {"Authorization": "Basic !!!"}, b"", "516"),
             ({"query": "SELECT 1"}, {"Authorization": "Bearer abc"}, b"", "516"),
             ({"query": "SELECT 1", "user": "u"}, {"X-ClickHouse-User": "u"}, b"", "516"),
-            ({"query": "INSERT INTO x FORMAT RowBinary"}, {"Content-Encoding": "zstd"}, b"not zstd", "271"),
-            ({"query": "INSERT INTO x FORMAT RowBinary", "decompress": "1"}, {}, b"short", "271"),
-            ({"query": "INSERT INTO x FORMAT RowBinary"}, {"Content-Encoding": "br"}, b"x", "89"),
+            # (The body is decoded as the insert reads it: the table must exist for its errors to show.)
+            ({"query": "INSERT INTO bad_in FORMAT RowBinary"}, {"Content-Encoding": "zstd"}, b"not zstd", "271"),
+            ({"query": "INSERT INTO bad_in FORMAT RowBinary"}, {"Content-Encoding": "gzip"}, b"not gzip", "271"),
+            ({"query": "INSERT INTO bad_in FORMAT RowBinary", "decompress": "1"}, {}, b"short", "271"),
+            ({"query": "INSERT INTO bad_in FORMAT RowBinary"}, {"Content-Encoding": "br"}, b"x", "89"),
             # A parameter name goes into a SET statement only if it can be a setting's name.
             ({"query": "SELECT 1", "max_threads = 1; DROP DATABASE default; --": "1"}, {}, b"", "115"),
         ]
@@ -834,6 +844,7 @@ class StatusCodes(ServerTest):
             self.assertEqual(got.get("x-clickhouse-exception-code"), code, (params, headers, data))
             self.assertTrue(data.startswith(f"Code: {code}.".encode()), data)
         self.assertEqual(self.server.query("SELECT 1"), b"1\n", "the server is still up")
+        self.assertEqual(self.server.query("SELECT count() FROM bad_in"), b"0\n")
 
 
 class Persistence(unittest.TestCase):

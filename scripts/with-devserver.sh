@@ -3,17 +3,21 @@
 # names, or else a devserver started here (on a free port) and stopped when
 # the command ends, whether it succeeds or not.
 #
-#   scripts/with-devserver.sh [--data DIR] -- command args...
+#   scripts/with-devserver.sh [--data DIR] [--python PYTHON] -- command args...
 #
 # The devserver's data lives in DIR (default: a fresh temporary directory,
-# removed afterwards). Needs the venv that `make venv` builds.
+# removed afterwards). It runs on PYTHON (default: $DEVSERVER_PYTHON, else
+# the venv that `make venv` builds); an older ClickHouse is another venv's
+# Python (`make engines`).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=""
+python="${DEVSERVER_PYTHON:-$root/.venv/bin/python}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data="$2"; shift 2 ;;
+    --python) python="$2"; shift 2 ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -32,7 +36,7 @@ fi
 mkdir -p "$data"
 log=$(mktemp "${TMPDIR:-/tmp}/tc-devserver-log.XXXXXX")
 
-"$root/.venv/bin/python" "$root/devserver/chdevserver.py" --port 0 --data "$data" >"$log" 2>&1 &
+"$python" "$root/devserver/chdevserver.py" --port 0 --data "$data" >"$log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true

@@ -26,7 +26,7 @@ use crate::error::ConfigError;
 
 pub(crate) mod health;
 #[cfg(feature = "rustls")]
-mod tls;
+pub(crate) mod tls;
 
 /// Idle pooled connections are closed after this; below ClickHouse's own
 /// keep-alive timeout (3 s before 23.11, 10 s since), so the server never

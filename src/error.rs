@@ -57,10 +57,28 @@ pub enum Error {
         /// This crate's.
         known: u32,
     },
+    /// The server is older than the oldest ClickHouse this crate supports
+    /// (`schema::MIN_SERVER_VERSION`; README,
+    /// "Supported ClickHouse versions").
+    #[error(
+        "ClickHouse {found} is older than {minimum}, the oldest this tracing-clickhouse supports: \
+         upgrade the server; nothing was changed"
+    )]
+    ServerTooOld {
+        /// The server's version (`22.8`).
+        found: String,
+        /// The oldest supported.
+        minimum: String,
+    },
     /// Something did not finish in time (a flush, a shutdown, an alert's
     /// query or write); the message says what was left.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A flush ended with rows it was to deliver dropped meanwhile (memory
+    /// or the spool was full; counted in [`Stats`](crate::Stats)); the
+    /// message says how many.
+    #[error("dropped: {0}")]
+    Dropped(String),
 }
 
 /// An invalid configuration value.

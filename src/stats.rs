@@ -95,6 +95,15 @@ impl Counters {
         }
     }
 
+    /// Rows dropped after they left the queue: for a full memory (with the
+    /// console on), or by the spool (full, or damaged).
+    pub(crate) fn dropped_after_queue(&self) -> u64 {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        get(&self.dropped_pending_full)
+            + get(&self.dropped_spool_full)
+            + get(&self.dropped_spool_corrupt)
+    }
+
     pub(crate) fn snapshot(&self, queue: QueueCounts) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let dropped_pending_full = get(&self.dropped_pending_full);
@@ -198,9 +207,13 @@ pub struct Stats {
     pub spool_errors: u64,
     /// Bytes of damaged spool segments that were skipped.
     pub spool_corrupt_bytes: u64,
-    /// Rows dropped because the spool was full (by its `when_full` policy).
+    /// Rows dropped because the spool was full: at its `max_bytes` (by its
+    /// `when_full` policy), or its disk full (rows it could not take by
+    /// shutdown).
     pub dropped_spool_full: u64,
-    /// Rows lost with a spool segment that was damaged after it was checked.
+    /// Rows lost with damaged spool records: found damaged when the spool
+    /// was opened (the rows a damaged record says it holds, and those of
+    /// the records after it in its segment), or damaged after that.
     pub dropped_spool_corrupt: u64,
     /// Time the last acknowledged insert took, in microseconds.
     pub last_insert_micros: u64,

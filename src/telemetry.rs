@@ -124,7 +124,7 @@ impl Builder {
             crate::alert::Evaluator::check(alerts.rules())?;
         }
         let pipeline = Pipeline::start(&config, console_writer)?;
-        if !config.dry_run {
+        if !config.dry_run && config.start_line {
             crate::report::report(spool_line(&config));
         }
         let capture = Arc::new(CaptureShared {
@@ -228,7 +228,9 @@ impl Telemetry {
     /// # Errors
     ///
     /// [`Error::Timeout`](crate::Error::Timeout) saying how many rows are
-    /// still waiting and why.
+    /// still waiting and why; [`Error::Dropped`](crate::Error::Dropped)
+    /// when every row was settled but some were dropped meanwhile (the
+    /// memory bound or the spool was full).
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.pipeline.flush(timeout)
     }

@@ -45,6 +45,23 @@ pub(crate) fn name_of(id: u32) -> Option<Arc<str>> {
     NAMES.read().get(&id).cloned()
 }
 
+/// Marks the calling thread as the crate's background work (the flusher,
+/// delivery's worker, the console's writer): on Linux, `SCHED_BATCH`, so
+/// that waking it never preempts the application's threads, which run
+/// first and for their whole slice; it still gets its fair share of the
+/// CPU (the same weight), so it keeps up. Elsewhere, or where the system
+/// refuses, nothing changes.
+pub(crate) fn run_in_background() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: with pid 0, sched_setscheduler changes the calling thread
+        // only; `param` is a valid sched_param (SCHED_BATCH takes priority
+        // 0) that outlives the call. An error leaves the thread as it was.
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

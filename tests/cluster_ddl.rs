@@ -303,7 +303,9 @@ async fn columns(client: &clickhouse::Client, database: &str, table: &str) -> Ve
 }
 
 async fn run_all(client: &clickhouse::Client, statements: &[String]) {
-    for statement in statements {
+    // Fitted to the server as `schema::apply` fits them (an older ClickHouse).
+    let version = common::server_version(client).await;
+    for statement in &schema::fit_to(version, statements.to_vec()) {
         client
             .query(statement)
             .execute()

@@ -151,7 +151,8 @@ fn lines_keep_coming_while_clickhouse_is_down() {
     let mut pipeline = PipelineConfig::default();
     // Memory for the waiting batches fills after a few hundred rows.
     pipeline.batch_max_rows = 100;
-    pipeline.max_pending_bytes = 16 << 10;
+    // Less than one batch of 100 rows, compressed.
+    pipeline.max_pending_bytes = 1 << 10;
     pipeline.queue_capacity = 256;
     let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
         .pipeline(pipeline)
@@ -371,7 +372,8 @@ fn lines_keep_coming_during_a_flush_while_clickhouse_is_down() {
     let lines = Lines::default();
     let mut pipeline = PipelineConfig::default();
     pipeline.batch_max_rows = 100;
-    pipeline.max_pending_bytes = 16 << 10;
+    // Less than one batch of 100 rows, compressed.
+    pipeline.max_pending_bytes = 1 << 10;
     pipeline.queue_capacity = 256;
     let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
         .pipeline(pipeline)

@@ -281,3 +281,55 @@ fn with_drop_newest_an_unreachable_server_costs_only_counted_events() {
     );
     assert_eq!(report.unsent_rows, stats.queued);
 }
+
+/// The scheduling policy (`/proc/self/task/TID/stat`, field 41) of each of
+/// this process's threads whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn policies(prefix: &str) -> Vec<(String, u32)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        // Fields after the name's closing parenthesis start at field 3.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        found.push((comm.trim().to_owned(), fields[41 - 3].parse().unwrap()));
+    }
+    found
+}
+
+/// The crate's own threads run `SCHED_BATCH` (3): waking them never
+/// preempts the application's threads.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_crates_threads_never_preempt_the_application() {
+    let (layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
+        .dry_run(true)
+        .console(true)
+        .build()
+        .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    dispatcher::with_default(&dispatch, || tracing::info!("wakes the console"));
+    telemetry.flush(Duration::from_secs(10)).unwrap();
+    // Threads named "tracing-clickhouse-…" (15 characters of it).
+    let ours = policies("tracing-clickho");
+    // The flusher, delivery's worker, the console's writer (and the
+    // monitor, with its feature).
+    assert!(ours.len() >= 3, "{ours:?}");
+    assert!(ours.iter().all(|(_, policy)| *policy == 3), "{ours:?}");
+    // The test's own thread is left as it was (SCHED_OTHER).
+    assert!(policies("the_crates_thre").iter().all(|(_, p)| *p == 0));
+    drop(telemetry);
+}

@@ -473,6 +473,8 @@ async fn damaged_spool_segments() {
     let stats = telemetry.stats();
     assert!(stats.spool_corrupt_bytes > 0, "{stats:?}");
     assert_eq!(stats.spool_rows, 3_000 - lost, "{stats:?}");
+    // The rows of the damaged records and of those after them, counted.
+    assert_eq!(stats.dropped_spool_corrupt, lost, "{stats:?}");
     flush(&telemetry);
     check("8. corrupted + truncated segment", &config, 3_000, lost).await;
     assert_eq!(telemetry.stats().replayed_rows, 3_000 - lost);

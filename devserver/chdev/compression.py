@@ -2,12 +2,12 @@
 
 Native blocks are what `decompress=1` request bodies and `compress=1`
 answers carry: a CityHash128 checksum, a method byte, the compressed and
-the raw size, the payload. HTTP encodings are the usual Content-Encoding /
-Accept-Encoding ones; answers are encoded incrementally so that a streamed
-result can be decoded chunk by chunk.
+the raw size, the payload. HTTP encodings are the usual Accept-Encoding
+ones; answers are encoded incrementally so that a streamed result can be
+decoded chunk by chunk. (Request bodies are decoded as they arrive, in
+body.py.)
 """
 
-import gzip
 import struct
 import zlib
 
@@ -25,14 +25,29 @@ NONE, LZ4, ZSTD = 0x02, 0x82, 0x90
 MAX_BLOCK_SIZE = 1 << 20
 
 
-def _checksum(block):
+def checksum(block):
+    """The CityHash128 a native block is preceded by."""
     value = CityHash128(block)
     # CityHash128 yields (low64, high64); the python binding packs high64 first.
     return struct.pack("<QQ", value >> 64, value & 0xFFFFFFFFFFFFFFFF)
 
 
+def decompress_block(method, payload, raw_size):
+    """The raw bytes of one native block's payload."""
+    try:
+        if method == LZ4:
+            return lz4.block.decompress(payload, uncompressed_size=raw_size)
+        if method == ZSTD:
+            return zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw_size)
+        if method == NONE:
+            return payload
+    except (lz4.block.LZ4BlockError, zstandard.ZstdError) as exc:
+        raise ClickHouseError.new(CANNOT_DECOMPRESS, f"Cannot decompress block: {exc}") from None
+    raise ClickHouseError.new(UNKNOWN_COMPRESSION_METHOD, f"Unknown compression method: {method:#x}")
+
+
 def native_decompress(data):
-    """The raw bytes of a body of native compressed blocks (`decompress=1`)."""
+    """The raw bytes of a whole body of native compressed blocks (`compress=1` answers, in tests)."""
     out = bytearray()
     pos = 0
     while pos < len(data):
@@ -43,20 +58,9 @@ def native_decompress(data):
         end = head + size
         if size < HEADER_SIZE or end > len(data):
             raise ClickHouseError.new(CANNOT_DECOMPRESS, "Truncated compressed block")
-        if _checksum(data[head:end]) != data[pos:head]:
+        if checksum(data[head:end]) != data[pos:head]:
             raise ClickHouseError.new(CHECKSUM_DOESNT_MATCH, "Checksum doesn't match: corrupted data")
-        payload = data[head + HEADER_SIZE:end]
-        try:
-            if method == LZ4:
-                out += lz4.block.decompress(payload, uncompressed_size=raw_size)
-            elif method == ZSTD:
-                out += zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw_size)
-            elif method == NONE:
-                out += payload
-            else:
-                raise ClickHouseError.new(UNKNOWN_COMPRESSION_METHOD, f"Unknown compression method: {method:#x}")
-        except (lz4.block.LZ4BlockError, zstandard.ZstdError) as exc:
-            raise ClickHouseError.new(CANNOT_DECOMPRESS, f"Cannot decompress block: {exc}") from None
+        out += decompress_block(method, data[head + HEADER_SIZE:end], raw_size)
         pos = end
     return bytes(out)
 
@@ -72,39 +76,7 @@ def native_compress(data, method="lz4", level=1):
         else:
             code, payload = LZ4, lz4.block.compress(raw, store_size=False)
         block = struct.pack("<BII", code, HEADER_SIZE + len(payload), len(raw)) + payload
-        out += _checksum(block) + block
-    return bytes(out)
-
-
-def http_decode(data, encoding):
-    """A request body decoded by its Content-Encoding."""
-    encoding = (encoding or "").strip().lower()
-    try:
-        if encoding in ("", "identity", "none"):
-            return data
-        if encoding == "gzip":
-            return gzip.decompress(data)
-        if encoding == "deflate":
-            return zlib.decompress(data)
-        if encoding == "lz4":
-            return _lz4_frames(data)
-        if encoding == "zstd":
-            with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True) as reader:
-                return reader.read()
-    except Exception as exc:  # a corrupt body is the client's error, not a crash
-        raise ClickHouseError.new(CANNOT_DECOMPRESS, f"Cannot decode {encoding} body: {exc}") from None
-    raise ClickHouseError.new(UNKNOWN_COMPRESSION_METHOD, f"Unknown Content-Encoding: {encoding}")
-
-
-def _lz4_frames(data):
-    """LZ4 frames one after another (a client may compress block by block)."""
-    out = bytearray()
-    while data:
-        frame = lz4.frame.LZ4FrameDecompressor()
-        out += frame.decompress(data)
-        if not frame.eof:
-            raise ValueError("truncated LZ4 frame")
-        data = frame.unused_data
+        out += checksum(block) + block
     return bytes(out)
 
 

@@ -140,3 +140,11 @@ def exception_frame(message, tag):
     tag = tag.encode()
     return (b"\r\n__exception__\r\n" + tag + b"\r\n" + text
             + str(len(text)).encode() + b" " + tag + b"\r\n__exception__\r\n")
+
+
+def with_block_info(data, fmt, client_protocol_version):
+    """An answer given whole, in Native for a client revision > 0: its one
+    block gets the BlockInfo such a client expects."""
+    if data and fmt == "Native" and client_protocol_version > 0:
+        return Joiner("Native", block_info=True).join(data)
+    return data

@@ -8,11 +8,16 @@ with a file name, described by `<name>_structure` or `<name>_types` and
 `<name>_format`).
 """
 
+import io
+import os
 import re
+import tempfile
+from contextlib import contextmanager
 from base64 import b64decode
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from .body import PIECE, read_all, too_large
 from .errors import AUTHENTICATION_FAILED, BAD_ARGUMENTS, INVALID_SESSION_TIMEOUT, UNKNOWN_SETTING, ClickHouseError
 
 # URL parameters that belong to the HTTP interface (HTTPHandler's reserved
@@ -26,6 +31,9 @@ DEFAULT_SESSION_TIMEOUT = 60  # default_session_timeout
 MAX_SESSION_TIMEOUT = 3600  # max_session_timeout
 
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+QUERY_LIMIT_FLAG = "--max-query-bytes"
+# Formats whose data is SQL (VALUES expressions are evaluated): held whole and checked as SQL.
+SQL_DATA_FORMATS = {"values", "mysqldump"}
 # `INSERT INTO ... FORMAT Name`: what follows the format name is data.
 INSERT_WITH_FORMAT = re.compile(
     rb"\s*(INSERT\s+INTO\s.*?)\bFORMAT\s+([A-Za-z0-9_]+)", re.IGNORECASE | re.DOTALL)
@@ -46,7 +54,7 @@ class Request:
     headers: object  # the request's http.client.HTTPMessage
     sql: str = ""
     insert_format: str = None
-    insert_data: bytes = None
+    insert_data: "Data" = None
     external: list = field(default_factory=list)
     param_items: list = field(default_factory=list)  # every (name, value), repeats kept (role=a&role=b)
 
@@ -175,48 +183,99 @@ def external_table(name, data, params):
     return ExternalTable(name, structure, params.get(f"{name}_format", "TabSeparated"), data)
 
 
-def split_statement(query, body):
-    """(sql, insert format, insert data) for a query given in the URL and/or the body."""
-    text = query.encode() if query is not None else body
-    match = INSERT_WITH_FORMAT.match(text)
-    if match:
-        statement = match.group(1).decode().strip()
-        fmt = match.group(2).decode()
-        if query is not None:
-            # ClickHouse reads the URL's query and then the body as one text.
-            return statement, fmt, text[match.end():].lstrip() + body
-        data = text[match.end():]
-        if data[:2] == b"\r\n":
-            data = data[2:]
-        elif data[:1] in (b"\n", b" "):
-            data = data[1:]
-        return statement, fmt, data
+class Data:
+    """An INSERT's data: what came with the statement, then the rest of the
+    body as it arrives (`rest` is None when it is all in `first`)."""
+
+    def __init__(self, first, rest=None):
+        self.first = first
+        self.rest = rest
+
+    def pieces(self):
+        if self.first:
+            yield self.first
+        while self.rest is not None and (piece := self.rest.read(PIECE)):
+            yield piece
+
+    @contextmanager
+    def in_file(self):
+        """The path of a temporary file holding the data (written as it arrives), removed afterwards."""
+        fd, path = tempfile.mkstemp(prefix="devserver-data-", suffix=".bin")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for piece in self.pieces():
+                    f.write(piece)
+            yield path
+        finally:
+            os.unlink(path)
+
+
+def _text(data, what):
     try:
-        sql = text.decode()
-        if query is not None and body:
-            sql += "\n" + body.decode()
+        return data.decode()
     except UnicodeDecodeError:
-        raise ClickHouseError.new(BAD_ARGUMENTS, "The query is not valid UTF-8") from None
-    return sql, None, None
+        raise ClickHouseError.new(BAD_ARGUMENTS, f"{what} is not valid UTF-8") from None
 
 
-def parse(method, url_query, headers, body):
-    """The Request of an HTTP request whose body is already decoded."""
+def _statement_head(reader, limit):
+    """(bytes read, whether the body ended): the body up to where an INSERT's
+    data starts (the statement and a little after it), or all of it."""
+    head = b""
+    while True:
+        piece = reader.read(PIECE)
+        head += piece
+        match = INSERT_WITH_FORMAT.match(head)
+        if not piece or (match and match.end() + 2 <= len(head)):
+            return head, not piece
+        if len(head) > limit:
+            raise too_large("A query held in memory (the SQL text, VALUES, a form)", limit, QUERY_LIMIT_FLAG)
+
+
+def split_statement(query, reader, limit):
+    """(sql, insert format, insert Data) for a query given in the URL and/or
+    the body. Only the data of `INSERT ... FORMAT` streams; the rest of a
+    request (the SQL text, VALUES, the data of the Values format, whose
+    expressions are SQL) is read whole, at most `limit` bytes of it."""
+    if query is not None:
+        text, ended = query.encode(), False
+    else:
+        text, ended = _statement_head(reader, limit)
+    match = INSERT_WITH_FORMAT.match(text)
+    if not match:
+        body = b"" if ended else read_all(reader, limit - len(text), QUERY_LIMIT_FLAG)
+        if query is None:
+            return _text(text + body, "The query"), None, None
+        return _text(text + b"\n" + body if body else text, "The query"), None, None
+    statement, fmt = match.group(1).decode().strip(), match.group(2).decode()
+    first = text[match.end():]
+    if query is not None:
+        first = first.lstrip()  # ClickHouse reads the URL's query and then the body as one text
+    elif first[:2] == b"\r\n":
+        first = first[2:]
+    elif first[:1] in (b"\n", b" "):
+        first = first[1:]
+    rest = None if ended else reader
+    if fmt.lower() in SQL_DATA_FORMATS:
+        data = first + (read_all(rest, limit - len(first), QUERY_LIMIT_FLAG) if rest else b"")
+        return statement, fmt, Data(data)
+    return statement, fmt, Data(first, rest)
+
+
+def parse(method, url_query, headers, body, limit):
+    """The Request of an HTTP request; `body` is its decoded body, read as
+    far as the statement needs (the data of an INSERT stays unread)."""
     params = dict(parse_qsl(url_query, keep_blank_values=True))
     request = Request(method, params, headers)
     request.param_items = parse_qsl(url_query, keep_blank_values=True)
     query = params.get("query")
     content_type = headers.get("Content-Type", "")
     if content_type.startswith("multipart/form-data"):
-        fields, files = parse_multipart(body, content_type)
-        try:
-            decoded = {k: v.decode() for k, v in fields.items()}
-        except UnicodeDecodeError:
-            raise ClickHouseError.new(BAD_ARGUMENTS, "A form field is not valid UTF-8") from None
+        fields, files = parse_multipart(read_all(body, limit, QUERY_LIMIT_FLAG), content_type)
+        decoded = {k: _text(v, "A form field") for k, v in fields.items()}
         params.update(decoded)
         request.param_items += list(decoded.items())
         query = params.get("query")
         request.external = [external_table(name, data, params) for name, data in files]
-        body = b""
-    request.sql, request.insert_format, request.insert_data = split_statement(query, body)
+        body = io.BytesIO(b"")
+    request.sql, request.insert_format, request.insert_data = split_statement(query, body, limit)
     return request

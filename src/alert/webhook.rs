@@ -191,8 +191,7 @@ fn http_client() -> Option<HttpClient> {
     let connector = {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
+        let tls = rustls::ClientConfig::builder_with_provider(crate::connect::tls::provider())
             .with_safe_default_protocol_versions()
             .ok()?
             .with_root_certificates(roots)

@@ -15,7 +15,7 @@ use super::span_state::{Parent, SpanStart, SpanState};
 use super::span_table::SpanTable;
 use super::{CaptureShared, LogHead, remote, skipped};
 use crate::ids::{new_span_id, new_trace_id};
-use crate::propagation::{self, ContextHook, RemoteContext, TraceState};
+use crate::propagation::{self, ContextHook, TraceState};
 use crate::record::{Record, Severity, SpanPayload, SpanRecord, TraceContext};
 use crate::stats::Counters;
 use crate::threads;
@@ -49,10 +49,13 @@ use crate::threads;
 /// Events and spans of this crate and of its transport (`clickhouse`,
 /// `hyper`, `rustls`, `tokio`, ...) are never captured, nor anything emitted
 /// on the flusher thread.
-#[derive(Clone, Debug)]
+///
+/// A clone shares the pipeline and tracks spans of its own: add it to
+/// another subscriber (span ids are unique within one subscriber only).
+#[derive(Debug)]
 pub struct ClickHouseLayer {
     shared: Arc<CaptureShared>,
-    /// The state of the open spans we track.
+    /// The state of the open spans we track (in this subscriber).
     spans: Arc<SpanTable>,
     /// How `propagation` reaches the spans of the subscriber this layer
     /// was added to.
@@ -70,21 +73,6 @@ impl ClickHouseLayer {
 
     fn counters(&self) -> &Counters {
         &self.shared.queue.counters
-    }
-
-    pub(super) fn shared(&self) -> &CaptureShared {
-        &self.shared
-    }
-
-    pub(super) fn spans(&self) -> &SpanTable {
-        &self.spans
-    }
-
-    /// Counts a remote context's rejected `traceparent` or `tracestate`.
-    pub(super) fn count_rejection(&self, remote: &RemoteContext) {
-        if remote.rejected().is_some() {
-            Counters::add(&self.counters().trace_context_rejected, 1);
-        }
     }
 
     /// The parent in this process of the new span `id`, as the registry
@@ -121,6 +109,15 @@ impl ClickHouseLayer {
     }
 }
 
+impl Clone for ClickHouseLayer {
+    /// The same pipeline, and a table of its own for the spans of the
+    /// subscriber the clone is added to (another subscriber's span ids
+    /// would collide with this one's).
+    fn clone(&self) -> Self {
+        ClickHouseLayer::new(Arc::clone(&self.shared))
+    }
+}
+
 impl<S> Layer<S> for ClickHouseLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -136,7 +133,7 @@ where
         }
         // A remote parent given at creation wins over the current span.
         let remote = propagation::take_pending().and_then(|remote| {
-            self.count_rejection(&remote);
+            self.shared.count_rejection(&remote);
             Parent::remote(&remote)
         });
         let parent = remote
@@ -323,6 +320,12 @@ where
     unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
         if id == TypeId::of::<Self>() {
             Some(std::ptr::from_ref(self).cast())
+        } else if id == TypeId::of::<CaptureShared>() {
+            // How `remote` reaches what the layer shares, without naming the layer.
+            Some(std::ptr::from_ref(&*self.shared).cast())
+        } else if id == TypeId::of::<SpanTable>() {
+            // How `remote` reaches the spans, without naming the layer.
+            Some(std::ptr::from_ref(&*self.spans).cast())
         } else if id == TypeId::of::<ContextHook>() {
             self.hook
                 .as_ref()

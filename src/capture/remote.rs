@@ -5,9 +5,8 @@ use tracing::span::Id;
 use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::layer::ClickHouseLayer;
+use super::CaptureShared;
 use super::span_state::{Parent, SpanState};
-#[cfg(feature = "opentelemetry")]
 use super::span_table::SpanTable;
 use crate::propagation::{ContextHook, RemoteContext, SpanContext};
 use crate::threads;
@@ -26,15 +25,18 @@ where
 /// Sets span `id`'s remote parent (in our table alone: the subscriber's
 /// type does not matter).
 fn set_parent(dispatch: &Dispatch, id: &Id, remote: &RemoteContext) {
-    let Some(layer) = dispatch.downcast_ref::<ClickHouseLayer>() else {
+    let (Some(shared), Some(spans)) = (
+        dispatch.downcast_ref::<CaptureShared>(),
+        dispatch.downcast_ref::<SpanTable>(),
+    ) else {
         return;
     };
-    layer.count_rejection(remote);
+    shared.count_rejection(remote);
     let Some(parent) = Parent::remote(remote) else {
         return;
     };
-    let (ticks, thread_id) = (layer.shared().clock.ticks(), threads::current_id());
-    layer.spans().update(id, |state| {
+    let (ticks, thread_id) = (shared.clock.ticks(), threads::current_id());
+    spans.update(id, |state| {
         let was_sampled = state.sampled;
         state.adopt(parent);
         if state.sampled && !was_sampled {
@@ -51,7 +53,7 @@ fn context<S>(dispatch: &Dispatch, id: &Id) -> Option<SpanContext>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let spans = dispatch.downcast_ref::<ClickHouseLayer>()?.spans();
+    let spans = dispatch.downcast_ref::<SpanTable>()?;
     spans.read(id, SpanState::span_context).or_else(|| {
         let span = dispatch.downcast_ref::<S>()?.span(id)?;
         spans.innermost(&span, SpanState::span_context)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::payload::PayloadWriter;
 use crate::clock::Clock;
 use crate::config::CaptureLimits;
+use crate::propagation::RemoteContext;
 use crate::queue::Queue;
 use crate::record::{INLINE_PAYLOAD, LogRecord, Payload, Record, Severity, TraceContext};
 use crate::stats::Counters;
@@ -35,6 +36,13 @@ impl CaptureShared {
 
     pub(crate) fn stats(&self) -> crate::Stats {
         self.queue.stats()
+    }
+
+    /// Counts a remote context's rejected `traceparent` or `tracestate`.
+    pub(super) fn count_rejection(&self, remote: &RemoteContext) {
+        if remote.rejected().is_some() {
+            Counters::add(&self.counters().trace_context_rejected, 1);
+        }
     }
 
     /// Writes entries at the end of `buf` within the limits (`fields` were

@@ -74,6 +74,7 @@ pub(crate) type ConsoleWriter = Box<dyn Write + Send>;
 /// | `CLICKHOUSE_CLUSTER` | unset | [`cluster`](Builder::cluster): the schema `ON CLUSTER`, replicated, behind `Distributed` tables |
 /// | `CLICKHOUSE_TRACE_SAMPLE_RATIO` | `1` | [`trace_sample_ratio`](Builder::trace_sample_ratio): the share of new traces whose spans are recorded (parent-based; logs are always kept) |
 /// | `CLICKHOUSE_ASYNC_INSERT` | `false` | [`async_insert`](Builder::async_insert): server-side batching |
+/// | `CLICKHOUSE_START_LINE` | `true` | [`start_line`](Builder::start_line): the line at start that says where unsent batches survive |
 /// | `RUST_LOG` | `info` | [`filter`](Builder::filter): what `install` and `build_subscriber` let through |
 ///
 /// Empty variables count as unset, except `CLICKHOUSE_PASSWORD`. The other

@@ -178,6 +178,9 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
     if let Some(on) = read.var("CLICKHOUSE_ASYNC_INSERT", parse_bool) {
         config.async_insert = on;
     }
+    if let Some(on) = read.var("CLICKHOUSE_START_LINE", parse_bool) {
+        config.start_line = on;
+    }
     // Kept as given: only the exits that install the filter use it, and
     // check it (`Builder::with_filter_checked`).
     if let Some(directives) = env.get("RUST_LOG") {

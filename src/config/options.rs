@@ -262,6 +262,16 @@ impl Builder {
         self
     }
 
+    /// Whether the start says on stderr where batches that ClickHouse has
+    /// not taken survive (the spool, or that there is none and they would
+    /// be lost with the process); default `true`, `CLICKHOUSE_START_LINE`.
+    /// The lines about dropped records and outages are printed either way.
+    pub fn start_line(mut self, on: bool) -> Self {
+        self.config.start_line = on;
+        self.replaced(&["CLICKHOUSE_START_LINE"]);
+        self
+    }
+
     /// Encodes every batch and throws it away instead of inserting it: the
     /// whole pipeline without a server (no schema, no network), for
     /// measuring capture and encoding. Rows count as sent.

@@ -58,6 +58,8 @@ pub struct Config {
     /// Where `filter` came from (`RUST_LOG` or `Builder::filter`).
     pub(crate) filter_setting: &'static str,
     pub(crate) create_schema: bool,
+    /// Whether the start says where unsent batches survive.
+    pub(crate) start_line: bool,
     pub(crate) dry_run: bool,
     pub(crate) global_metrics: bool,
     /// The share of new traces whose spans are recorded (`config::sampling`).
@@ -98,6 +100,7 @@ impl Config {
             dry_run: false,
             global_metrics: true,
             trace_sample_ratio: 1.0,
+            start_line: true,
         }
     }
 
@@ -201,6 +204,11 @@ impl Config {
     /// Whether the pipeline creates missing tables before its first insert.
     pub fn create_schema(&self) -> bool {
         self.create_schema
+    }
+
+    /// Whether the start says on stderr where unsent batches survive.
+    pub fn start_line(&self) -> bool {
+        self.start_line
     }
 
     /// Whether batches are encoded and thrown away instead of inserted.

@@ -13,6 +13,14 @@ use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureSchem
 use crate::config::{Config, read_setting_file};
 use crate::error::ConfigError;
 
+/// The cryptography every TLS connection of the crate uses: aws-lc-rs, as
+/// rustls itself defaults to (its *ring* provider is deprecated for lacking
+/// post-quantum key exchange). Given explicitly, so that a process-wide
+/// default (or two providers enabled in one build) changes nothing here.
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
 /// HTTPS trusting the webpki roots and the configured CA file.
 pub(super) fn client_config(config: &Config) -> Result<rustls::ClientConfig, ConfigError> {
     // The setting the file came from, so the error names it.
@@ -30,7 +38,7 @@ pub(super) fn client_config(config: &Config) -> Result<rustls::ClientConfig, Con
             roots.add(cert).map_err(|e| bad(e.to_string()))?;
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| bad(e.to_string()))?;

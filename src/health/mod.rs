@@ -6,7 +6,9 @@
 //! last minutes, the oldest and newest row), `system.parts` (rows, bytes,
 //! parts per partition), `system.tables` (TTLs, through
 //! [`schema::status`](crate::schema::status)), `system.disks`,
-//! `system.merge_tree_settings` and `system.query_log`.
+//! `system.merge_tree_settings` and `system.query_log`; and what the
+//! services' pipelines say of themselves (the records they dropped, from
+//! their `tracing_clickhouse.*` metrics).
 //!
 //! ```no_run
 //! # async fn run() -> tracing_clickhouse::Result<()> {
@@ -70,6 +72,21 @@ pub struct StorageHealth {
     /// kind (`Select`, `Insert`, ...); empty if the server keeps no
     /// `system.query_log`.
     pub queries: Vec<QueryStats>,
+    /// Records the services' own pipelines dropped in the window, by
+    /// service and reason (their `tracing_clickhouse.dropped_rows` metric).
+    pub dropped: Vec<DroppedRecords>,
+}
+
+/// Records one service's pipeline dropped for one reason, in the window.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
+#[non_exhaustive]
+pub struct DroppedRecords {
+    /// `ServiceName`.
+    pub service: String,
+    /// `queue_full`, `unsent`, `spool_full`, `spool_corrupt`, `after_shutdown`.
+    pub reason: String,
+    /// How many.
+    pub records: u64,
 }
 
 /// One table or view.

@@ -61,7 +61,8 @@ impl fmt::Display for Problem {
 impl StorageHealth {
     /// What needs attention, the most urgent first: a missing schema or
     /// table, pending migrations, too many parts in a partition, a disk
-    /// running full, a data table without TTL, failed inserts.
+    /// running full, a data table without TTL, a service dropping records,
+    /// failed inserts.
     pub fn problems(&self, thresholds: &Thresholds) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut add = |urgency, subject: &str, message: String| {
@@ -171,6 +172,26 @@ impl StorageHealth {
                 );
             }
         }
+        let mut services: Vec<&str> = self.dropped.iter().map(|d| d.service.as_str()).collect();
+        services.sort_unstable();
+        services.dedup();
+        for service in services {
+            let reasons: Vec<String> = self
+                .dropped
+                .iter()
+                .filter(|d| d.service == service)
+                .map(|d| format!("{} {}", d.records, d.reason))
+                .collect();
+            add(
+                Urgency::Critical,
+                &format!("service {service}"),
+                format!(
+                    "dropped records in the last {} s ({}): its stderr says what to change",
+                    self.window.as_secs(),
+                    reasons.join(", ")
+                ),
+            );
+        }
         for stats in &self.queries {
             if stats.kind == "Insert" && stats.failed > 0 {
                 add(
@@ -193,7 +214,7 @@ impl StorageHealth {
 mod tests {
     use std::time::Duration;
 
-    use super::super::{DiskHealth, QueryStats, TableHealth};
+    use super::super::{DiskHealth, DroppedRecords, QueryStats, TableHealth};
     use super::*;
 
     fn healthy() -> StorageHealth {
@@ -225,6 +246,7 @@ mod tests {
             parts_to_delay_insert: 1000,
             parts_to_throw_insert: 3000,
             queries: vec![],
+            dropped: vec![],
         }
     }
 
@@ -311,5 +333,31 @@ mod tests {
         health.schema_version = Some(0);
         health.tables.iter_mut().for_each(|t| t.exists = true);
         assert_eq!(subjects(&health), [(Urgency::Warning, "schema".to_owned())]);
+    }
+
+    #[test]
+    fn a_service_that_dropped_records_is_critical_once_with_every_reason() {
+        let mut health = healthy();
+        let dropped = |service: &str, reason: &str, records| DroppedRecords {
+            service: service.into(),
+            reason: reason.into(),
+            records,
+        };
+        health.dropped = vec![
+            dropped("checkout", "queue_full", 900),
+            dropped("checkout", "spool_full", 40),
+            dropped("search", "queue_full", 7),
+        ];
+        let problems = health.problems(&Thresholds::default());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[0].subject, "service checkout");
+        assert_eq!(problems[0].urgency, Urgency::Critical);
+        assert!(
+            problems[0]
+                .message
+                .contains("(900 queue_full, 40 spool_full)"),
+            "{}",
+            problems[0]
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::{DATA_TABLES, DiskHealth, QueryStats, StorageHealth, TableHealth};
+use super::{DATA_TABLES, DiskHealth, DroppedRecords, QueryStats, StorageHealth, TableHealth};
 use crate::config::Config;
 use crate::connect::client;
 use crate::error::Result;
@@ -82,6 +82,14 @@ pub async fn check(config: &Config, window: Duration) -> Result<StorageHealth> {
 
     let data = client(config, true)?;
     let since_ns = unix_ns(SystemTime::now().checked_sub(window).unwrap_or(UNIX_EPOCH));
+    let metrics_exist = status
+        .tables
+        .iter()
+        .any(|t| t.name == "metrics" && t.exists);
+    let dropped = match metrics_exist {
+        true => dropped_records(&data, since_ns).await?,
+        false => Vec::new(),
+    };
     let mut tables = Vec::with_capacity(status.tables.len());
     for table in status.tables {
         let parts = by_table
@@ -167,7 +175,24 @@ pub async fn check(config: &Config, window: Duration) -> Result<StorageHealth> {
         parts_to_delay_insert: setting("parts_to_delay_insert", DEFAULT_PARTS_TO_DELAY_INSERT),
         parts_to_throw_insert: setting("parts_to_throw_insert", DEFAULT_PARTS_TO_THROW_INSERT),
         queries: query_stats(&admin, db, window).await,
+        dropped,
     })
+}
+
+/// The records each service's pipeline dropped since `since_ns`, by reason
+/// (the deltas of its `tracing_clickhouse.dropped_rows` counter).
+async fn dropped_records(data: &clickhouse::Client, since_ns: i64) -> Result<Vec<DroppedRecords>> {
+    Ok(data
+        .query(
+            "SELECT ServiceName AS service, Attributes['reason'] AS reason, \
+             toUInt64(sum(Delta)) AS records FROM metrics \
+             WHERE MetricName = 'tracing_clickhouse.dropped_rows' \
+             AND TimeUnix >= fromUnixTimestamp64Nano({since:Int64}) \
+             GROUP BY service, reason HAVING records > 0 ORDER BY records DESC, service, reason",
+        )
+        .param("since", since_ns)
+        .fetch_all()
+        .await?)
 }
 
 /// The queries on `db` that finished or failed in the last `window`, by

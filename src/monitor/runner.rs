@@ -90,6 +90,7 @@ fn run(
     stop: &Receiver<()>,
 ) {
     crate::capture::suppress_capture_on_this_thread();
+    crate::threads::run_in_background();
     let now = Instant::now();
     let mut next_system = config.system.then_some(now);
     let mut next_check: Vec<Instant> = config.services.iter().map(|_| now).collect();

@@ -7,29 +7,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use crate::batch::{Batch, BatchConstants, Table};
+use crate::batch::{Batch, BatchConstants, BodyBuilder, Table};
 use crate::config::Config;
 
-/// Rows being gathered for the next insert of one table.
-#[derive(Debug)]
+/// Rows being gathered for the next insert of one table (compressed as
+/// they come, a chunk at a time).
+#[derive(Debug, Default)]
 struct OpenBatch {
     rows: u64,
-    body: Vec<u8>,
+    body: BodyBuilder,
     opened_at: Option<Instant>,
-}
-
-impl OpenBatch {
-    /// An empty batch with room for `capacity` bytes (the size of the
-    /// table's last batch, so a steady stream does not grow it by copying).
-    fn with_capacity(capacity: usize) -> Self {
-        OpenBatch {
-            rows: 0,
-            body: Vec::with_capacity(capacity),
-            opened_at: None,
-        }
-    }
 }
 
 /// Deduplication tokens: unique per process run, fixed per batch.
@@ -51,6 +38,17 @@ impl Tokens {
         self.next += 1;
         format!("tc-{:016x}-{}", self.prefix, self.next)
     }
+
+    /// The number of a token this run made (the parts of a split batch
+    /// share theirs); `None` for another run's.
+    fn number(&self, token: &str) -> Option<u64> {
+        let rest = token.strip_prefix("tc-")?;
+        let (prefix, number) = rest.split_once('-')?;
+        if u64::from_str_radix(prefix, 16).ok()? != self.prefix {
+            return None;
+        }
+        number.split('.').next()?.parse().ok()
+    }
 }
 
 #[derive(Debug)]
@@ -71,7 +69,7 @@ impl Batcher {
     pub(super) fn new(config: &Config) -> Self {
         let limits = &config.pipeline;
         Batcher {
-            open: Table::ALL.map(|_| OpenBatch::with_capacity(0)),
+            open: Default::default(),
             tokens: Tokens::new(),
             constants: Arc::new(BatchConstants::new(config)),
             max_rows: limits.batch_max_rows as u64,
@@ -84,7 +82,7 @@ impl Batcher {
     /// The body of `table`'s open batch, to append rows to (then [`Batcher::added`]).
     #[inline]
     pub(super) fn body(&mut self, table: Table) -> &mut Vec<u8> {
-        &mut self.open[table as usize].body
+        self.open[table as usize].body.plain()
     }
 
     /// `rows` were appended to `table`'s batch; returns whether it is full.
@@ -94,23 +92,24 @@ impl Batcher {
         if rows > 0 {
             batch.rows += rows;
             batch.opened_at.get_or_insert_with(Instant::now);
+            batch.body.added(rows);
         }
         batch.rows >= self.max_rows || batch.body.len() >= self.max_bytes
     }
 
     /// Closes `table`'s open batch, if it has rows.
     pub(super) fn seal(&mut self, table: Table) -> Option<Batch> {
-        let slot = &mut self.open[table as usize];
-        if slot.rows == 0 {
+        let open = &mut self.open[table as usize];
+        if open.rows == 0 {
             return None;
         }
-        let capacity = slot.body.len();
-        let open = std::mem::replace(slot, OpenBatch::with_capacity(capacity));
+        let rows = std::mem::take(&mut open.rows);
+        open.opened_at = None;
         Some(Batch {
             table,
-            rows: open.rows,
+            rows,
             token: self.tokens.next(),
-            body: Bytes::from(open.body),
+            body: open.body.finish(),
             constants: Arc::clone(&self.constants),
         })
     }
@@ -140,6 +139,17 @@ impl Batcher {
         opened.map(|at| at + self.max_age(outage)).min()
     }
 
+    /// How many batches were sealed so far: a mark for [`Batcher::sealed_after`].
+    pub(super) fn sealed(&self) -> u64 {
+        self.tokens.next
+    }
+
+    /// Whether the batch with `token` was sealed after the `sealed` mark
+    /// (not if it is an earlier run's, from the spool).
+    pub(super) fn sealed_after(&self, token: &str, sealed: u64) -> bool {
+        self.tokens.number(token).is_some_and(|n| n > sealed)
+    }
+
     /// Rows in the open batches.
     pub(super) fn rows(&self) -> u64 {
         self.open.iter().map(|b| b.rows).sum()
@@ -148,7 +158,7 @@ impl Batcher {
     /// Drops the open batches; returns their rows.
     pub(super) fn discard(&mut self) -> u64 {
         let rows = self.rows();
-        self.open = Table::ALL.map(|_| OpenBatch::with_capacity(0));
+        self.open = Default::default();
         rows
     }
 }
@@ -165,6 +175,10 @@ mod tests {
         assert_ne!(a1, a2);
         assert_ne!(a1, b1);
         assert!(a1.starts_with("tc-") && a1.ends_with("-1"), "{a1}");
+        assert_eq!(a.number(&a2), Some(2));
+        assert_eq!(a.number(&format!("{a2}.2.1")), Some(2));
+        assert_eq!(a.number(&b1), None);
+        assert_eq!(a.number("tc-zz-1"), None);
     }
 
     #[test]
@@ -190,8 +204,34 @@ mod tests {
         assert_eq!(batcher.due(due, false).collect::<Vec<_>>(), [Table::Logs]);
         assert_eq!(batcher.rows(), 3);
         let batch = batcher.seal(Table::Logs).unwrap();
-        assert_eq!((batch.rows, &batch.body[..]), (3, &[1, 1, 1][..]));
+        assert_eq!((batch.rows, batch.body.to_plain()), (3, vec![1, 1, 1]));
         assert_eq!((batcher.rows(), batcher.next_due(false)), (0, None));
+    }
+
+    #[test]
+    fn a_batch_is_compressed_as_it_fills_and_marks_which_batches_were_sealed_after() {
+        let config = crate::Builder::from_env_vars::<&str, &str>([])
+            .build_config()
+            .unwrap();
+        let mut batcher = Batcher::new(&config);
+        for _ in 0..100 {
+            batcher.body(Table::Logs).extend_from_slice(&[7; 1_000]);
+            batcher.added(Table::Logs, 1);
+        }
+        // One chunk compressed, the rest still plain.
+        assert_eq!(batcher.body(Table::Logs).len(), 100_000 - 66_000);
+        let batch = batcher.seal(Table::Logs).unwrap();
+        assert_eq!((batch.rows, batch.body.len()), (100, 100_000));
+        assert_eq!(batch.body.to_plain(), vec![7; 100_000]);
+        assert!(batch.body.memory() < 1_000, "{}", batch.body.memory());
+        let mark = batcher.sealed();
+        assert!(!batcher.sealed_after(&batch.token, mark));
+        batcher.body(Table::Logs).push(1);
+        batcher.added(Table::Logs, 1);
+        let next = batcher.seal(Table::Logs).unwrap();
+        assert!(batcher.sealed_after(&next.token, mark));
+        assert!(batcher.sealed_after(&format!("{}.2", next.token), mark));
+        assert!(!batcher.sealed_after("tc-0000000000000001-99", mark));
     }
 
     #[test]

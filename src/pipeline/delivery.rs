@@ -86,7 +86,10 @@ impl Delivery {
             .worker_threads(1)
             .thread_name("tracing-clickhouse-sender")
             // Nothing emitted while sending may come back into the queue.
-            .on_thread_start(suppress_capture_on_this_thread)
+            .on_thread_start(|| {
+                suppress_capture_on_this_thread();
+                crate::threads::run_in_background();
+            })
             .enable_all()
             .build()
             .map_err(Error::Thread)?;
@@ -132,6 +135,11 @@ impl Delivery {
         self.pending.rows()
     }
 
+    /// The token of the oldest batch not yet acknowledged nor dropped.
+    pub(crate) fn oldest_token(&mut self) -> Option<&str> {
+        self.pending.oldest_token()
+    }
+
     /// When the flusher should look again even if nothing wakes it: the end
     /// of the backoff, if batches wait for it, or when the insert under way
     /// will have gone `write_after` without an answer.
@@ -159,6 +167,7 @@ impl Delivery {
                 Err(TryRecvError::Disconnected) => Err(Failure {
                     kind: FailureKind::Transient,
                     missing_table: false,
+                    maybe_stored: true,
                     message: "the insert task ended without an answer".into(),
                 }),
             };
@@ -274,6 +283,7 @@ impl Delivery {
             },
             1,
         );
+        let maybe_stored = failure.maybe_stored;
         let decision = self
             .retry
             .failed(failure, Instant::now(), crate::ids::random_u64());
@@ -281,15 +291,17 @@ impl Delivery {
         if let Some(message) = decision.report {
             report(message);
         }
-        self.pending.insert_failed();
+        self.pending.insert_failed(maybe_stored);
     }
 }
 
 /// Creates the schema, within `timeout`.
 async fn create_schema(plan: &SchemaPlan, timeout: Duration) -> Result<(), Failure> {
+    // Before the insert: nothing of the batch was sent.
     let failure = |kind, message| Failure {
         kind,
         missing_table: false,
+        maybe_stored: false,
         message,
     };
     let apply = crate::schema::apply_with(&plan.admin, &plan.config);
@@ -298,10 +310,17 @@ async fn create_schema(plan: &SchemaPlan, timeout: Duration) -> Result<(), Failu
             FailureKind::Transient,
             "schema creation timed out".to_owned(),
         )),
-        Ok(Err(Error::ClickHouse(e))) => Err(failure(
-            FailureKind::of(&e),
-            format!("cannot create the schema: {}", crate::error::chain(&e)),
-        )),
+        Ok(Err(Error::ClickHouse(e))) => {
+            let kind = FailureKind::of(&e);
+            let doing = match kind {
+                FailureKind::Transient => "cannot reach ClickHouse to create the schema",
+                _ => "cannot create the schema",
+            };
+            Err(failure(
+                kind,
+                format!("{doing}: {}", crate::error::chain(&e)),
+            ))
+        }
         // Inserts into a newer schema work as long as it kept our columns:
         // say so once and go on.
         Ok(Err(e @ Error::SchemaTooNew { .. })) => {
@@ -312,6 +331,10 @@ async fn create_schema(plan: &SchemaPlan, timeout: Duration) -> Result<(), Failu
             FailureKind::Schema,
             format!("cannot create the schema: {e}"),
         )),
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(applied)) => {
+            // What an older server does without, once per apply.
+            applied.notes.iter().for_each(report);
+            Ok(())
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{Sender, bounded, unbounded};
 
 use super::console::Console;
-use super::flusher::{Control, Flusher};
+use super::flusher::{Control, Flusher, Unflushed};
 use super::shutdown::ShutdownReport;
 #[cfg(feature = "metrics")]
 use super::snapshots::Snapshots;
@@ -134,7 +134,8 @@ impl Pipeline {
         }
         match answer.recv_deadline(later(deadline, self.answer_grace)) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(left)) => Err(Error::Timeout(left)),
+            Ok(Err(Unflushed::Timeout(left))) => Err(Error::Timeout(left)),
+            Ok(Err(Unflushed::Dropped(dropped))) => Err(Error::Dropped(dropped)),
             Err(_) => Err(Error::Timeout("the flusher did not answer in time".into())),
         }
     }

@@ -9,6 +9,7 @@ mod delivery;
 mod encode;
 mod flusher;
 mod handle;
+mod notices;
 mod pending;
 mod retry;
 mod shutdown;

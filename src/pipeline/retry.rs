@@ -135,6 +135,7 @@ mod tests {
         Failure {
             kind,
             missing_table,
+            maybe_stored: false,
             message: format!("{kind:?} failure"),
         }
     }

@@ -84,7 +84,8 @@ fn rows<T>(
     let mut rows = Vec::new();
     for batch in unsent.of(table) {
         let service = batch.constants.service();
-        let mut reader = RowReader::new(&batch.body);
+        let plain = batch.body.to_plain();
+        let mut reader = RowReader::new(&plain);
         while !reader.is_empty() {
             match read(&mut reader, &service) {
                 Some(row) => rows.push(row),

@@ -21,10 +21,9 @@
 //! target would run out of positions after 2^31 or so pushes into one ring,
 //! and a wrapped tail looks far behind the head, so a full ring would look
 //! empty and a producer would overwrite a value the consumer is reading. A
-//! position is at most about twice the number of pushes, so staying below
-//! 2^63 (which [`SKIPPED`] relies on) takes over 2^62 pushes into one ring:
-//! more than a century at a billion pushes a second. On 64-bit targets this
-//! costs nothing.
+//! position is at most about twice the number of pushes, so running out
+//! takes over 2^63 pushes into one ring: more than a century at a billion
+//! pushes a second. On 64-bit targets this costs nothing.
 
 use std::mem::{ManuallyDrop, MaybeUninit};
 
@@ -32,17 +31,11 @@ use crossbeam::utils::CachePadded;
 
 use super::sync::{AtomicU64, Backoff, Ordering, UnsafeCell};
 
-/// Set in a stamp (with the position's usual `position + 1`) when the
-/// producer's `init` panicked: the slot holds no value, and the consumer
-/// passes over it. Positions never reach this bit (see the module docs).
-const SKIPPED: u64 = 1 << 63;
-
 #[repr(align(64))]
 struct Slot<T> {
     /// One more than the position of the value it holds, once written
     /// (0 before the first); the consumer takes the value at position `p`
-    /// when it reads `p + 1` here, and passes over the slot when it reads
-    /// `(p + 1) | SKIPPED`.
+    /// when it reads `p + 1` here.
     stamp: AtomicU64,
     value: UnsafeCell<MaybeUninit<T>>,
 }
@@ -172,10 +165,9 @@ impl<T> Ring<T> {
     /// returning the value's index in the ring. When the ring is full,
     /// `init` is not called and comes back as the error.
     ///
-    /// If `init` panics, the slot is stamped to be passed over: the consumer
-    /// skips it, whatever `init` wrote there is leaked (never read nor
-    /// dropped), and the position still counts in [`Ring::pushed`]. The
-    /// panic goes on to the caller.
+    /// `init` must not panic: the consumer waits for the slot it was given
+    /// (and every value after it, and a flush for all of them), so if it
+    /// does, the process aborts rather than hang.
     ///
     /// # Safety
     ///
@@ -232,7 +224,7 @@ impl<T> Ring<T> {
         }
         let index = self.index(tail);
         let slot = &self.slots[index];
-        // Stamps the slot to be skipped if `init` panics.
+        // Aborts if `init` panics.
         let reserved = Reserved {
             stamp: &slot.stamp,
             position: tail,
@@ -247,31 +239,20 @@ impl<T> Ring<T> {
         Ok(index)
     }
 
-    /// The oldest value's slot, if a producer has finished writing it;
-    /// passes over slots whose producer panicked.
+    /// The oldest value's slot, if a producer has finished writing it.
     ///
     /// # Safety
     ///
-    /// As for the consumer's methods: it may move the head.
+    /// As for the consumer's methods.
     #[inline]
     unsafe fn ready_slot(&self) -> Option<(u64, &Slot<T>)> {
-        loop {
-            // Only the consumer writes the head.
-            let head = self.head.load(Ordering::Relaxed);
-            let slot = &self.slots[self.index(head)];
-            // Acquire: pairs with the producer's release of the stamp, so
-            // the value it wrote is visible.
-            let stamp = slot.stamp.load(Ordering::Acquire);
-            if stamp == head + 1 {
-                return Some((head, slot));
-            }
-            if stamp != (head + 1) | SKIPPED {
-                return None;
-            }
-            // No value to drop: free the slot as `FreeSlot` would. Release
-            // hands what the panicked producer wrote on to the next one.
-            self.head.store(self.next(head), Ordering::Release);
-        }
+        // Only the consumer writes the head.
+        let head = self.head.load(Ordering::Relaxed);
+        let slot = &self.slots[self.index(head)];
+        // Acquire: pairs with the producer's release of the stamp, so the
+        // value it wrote is visible.
+        let stamp = slot.stamp.load(Ordering::Acquire);
+        (stamp == head + 1).then_some((head, slot))
     }
 
     /// Lets `look` see the oldest value without taking it. `None` when the
@@ -314,8 +295,7 @@ impl<T> Ring<T> {
         }))
     }
 
-    /// Values pushed into the ring since it was made (reserved ones count,
-    /// and ones whose `init` panicked).
+    /// Values pushed into the ring since it was made (reserved ones count).
     pub(crate) fn pushed(&self) -> u64 {
         self.count(self.producers.tail.load(Ordering::Relaxed))
     }
@@ -331,7 +311,7 @@ impl<T> Ring<T> {
 }
 
 /// A position won by a producer whose value is not written yet: dropped
-/// (when `init` panics) it stamps the slot to be passed over.
+/// (when `init` panics) it aborts the process.
 struct Reserved<'a> {
     stamp: &'a AtomicU64,
     position: u64,
@@ -349,10 +329,10 @@ impl Reserved<'_> {
 impl Drop for Reserved<'_> {
     #[cold]
     fn drop(&mut self) {
-        // Release, so that what `init` wrote comes before the next lap's
-        // producer writes the slot (through the consumer's head).
-        self.stamp
-            .store((self.position + 1) | SKIPPED, Ordering::Release);
+        // The slot would never be written, and the consumer would wait for
+        // it forever (with every value after it, and every flush).
+        eprintln!("tracing-clickhouse: a record's initialization panicked in the queue; aborting");
+        std::process::abort();
     }
 }
 
@@ -449,27 +429,6 @@ mod tests {
 
     fn pop<T: Default>(ring: &Ring<T>) -> Option<T> {
         take(ring, std::mem::take)
-    }
-
-    /// A push whose `init` panics, after writing `value` if there is one:
-    /// `Some(())` when it panicked, `None` when the ring was full.
-    fn push_failing<T>(ring: &Ring<T>, value: Option<T>) -> Option<()> {
-        let pushed = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: `init` does not return.
-            unsafe {
-                ring.push_with(|slot| {
-                    if let Some(value) = value {
-                        slot.write(value);
-                    }
-                    fail()
-                })
-            }
-        }));
-        match pushed {
-            Err(_) => Some(()),
-            Ok(Err(_)) => None,
-            Ok(Ok(_)) => unreachable!("init returned"),
-        }
     }
 
     /// Panics without the panic hook (which would print a message).
@@ -613,68 +572,49 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_whose_init_panicked_is_passed_over() {
-        let live = Arc::new(AtomicU64::new(0));
-        let tracked = |id: u32| {
-            live.fetch_add(1, Ordering::Relaxed);
-            (id, Tracked(Arc::clone(&live)))
-        };
-        let id = |ring: &Ring<(u32, Tracked)>| take(ring, |v| v.0);
-        let ring = Ring::new(3);
-        assert!(push_value(&ring, tracked(1)));
-        // One fails after writing its value, one before.
-        for value in [Some(tracked(2)), None] {
-            let failed = push_failing(&ring, value);
-            assert_eq!(failed, Some(()), "the panic reaches the caller");
+    fn a_panicking_init_aborts_the_process() {
+        const CHILD: &str = "RING_INIT_PANICS";
+        if std::env::var_os(CHILD).is_some() {
+            let ring = Ring::<u64>::new(2);
+            // SAFETY: `init` does not return.
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { ring.push_with(|_| fail()) }));
+            // Not reached: the process is gone.
+            std::process::exit(0);
         }
-        assert_eq!((ring.len(), ring.pushed()), (3, 3), "their slots are used");
-        assert!(!push_value(&ring, tracked(0)), "full");
-        assert_eq!(id(&ring), Some(1));
-        assert!(push_value(&ring, tracked(3)));
-        assert_eq!(look(&ring, |v| v.0), Some(3), "passed over");
-        assert_eq!(ring.len(), 1);
-        assert_eq!((id(&ring), id(&ring)), (Some(3), None));
-        for i in 0..10 {
-            assert!(push_value(&ring, tracked(i)));
-            assert_eq!(id(&ring), Some(i));
-        }
-        assert_eq!((ring.len(), ring.pushed()), (0, 14));
-        drop(ring);
-        // What the failed `init` wrote is leaked, never read nor dropped.
-        assert_eq!(live.load(Ordering::Relaxed), 1);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "queue::ring::tests::a_panicking_init_aborts_the_process",
+            ])
+            .args(["--test-threads", "1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "SIGABRT: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("initialization panicked"), "{stderr}");
     }
 
     /// Three producers and a consumer on a ring whose positions start at
-    /// `start`; every `fail_every`-th push of a producer panics in `init`,
-    /// and a push refused is given up, or tried again if `retry`. Returns
-    /// the tail it ended at.
-    fn concurrent(start: u64, fail_every: u64, retry: bool) -> u64 {
+    /// `start`; a push refused is given up, or tried again if `retry`.
+    /// Returns the tail it ended at.
+    fn concurrent(start: u64, retry: bool) -> u64 {
         const PER_PRODUCER: u64 = 200_000;
         let ring: Ring<(u64, u64)> = Ring::starting_at(100, start);
-        let (refused, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+        let refused = AtomicU64::new(0);
         let done = AtomicUsize::new(0);
-        let fails = |n: u64| n % fail_every == fail_every - 1;
         let mut seen = std::thread::scope(|scope| {
             for producer in 0..3 {
-                let (ring, refused, failed, done) = (&ring, &refused, &failed, &done);
+                let (ring, refused, done) = (&ring, &refused, &done);
                 scope.spawn(move || {
                     for n in 0..PER_PRODUCER {
-                        let value = (producer, n);
-                        let pushed = loop {
-                            let pushed = if fails(n) {
-                                push_failing(ring, Some(value)).map(|()| false)
-                            } else {
-                                push_value(ring, value).then_some(true)
-                            };
-                            match pushed {
-                                None if retry => std::thread::yield_now(),
-                                pushed => break pushed,
+                        while !push_value(ring, (producer, n)) {
+                            if !retry {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                                break;
                             }
-                        };
-                        match pushed {
-                            Some(true) => {}
-                            Some(false) => _ = failed.fetch_add(1, Ordering::Relaxed),
-                            None => _ = refused.fetch_add(1, Ordering::Relaxed),
+                            std::thread::yield_now();
                         }
                     }
                     done.fetch_add(1, Ordering::Release);
@@ -692,15 +632,13 @@ mod tests {
             }
         });
         let taken: u64 = seen.iter().map(|s| s.len() as u64).sum();
-        let (refused, failed) = (refused.into_inner(), failed.into_inner());
-        assert_eq!(taken + refused + failed, 3 * PER_PRODUCER);
+        let refused = refused.into_inner();
+        assert_eq!(taken + refused, 3 * PER_PRODUCER);
         assert!(!retry || refused == 0);
-        assert_eq!(ring.pushed() - ring.count(start), taken + failed);
+        assert_eq!(ring.pushed() - ring.count(start), taken);
         for numbers in &mut seen {
-            // Each producer's values arrive in the order it pushed them,
-            // once each, and none whose `init` failed.
+            // Each producer's values arrive in the order it pushed them, once each.
             assert!(numbers.windows(2).all(|w| w[0] < w[1]));
-            assert!(!numbers.iter().any(|&n| fails(n)));
         }
         assert_eq!(ring.len(), 0);
         ring.producers.tail.load(Ordering::Relaxed)
@@ -708,14 +646,14 @@ mod tests {
 
     #[test]
     fn concurrent_producers_and_a_consumer_lose_and_repeat_nothing() {
-        concurrent(0, u64::MAX, false);
+        concurrent(0, false);
     }
 
     #[test]
-    fn concurrently_across_the_old_32_bit_wrap_with_failing_pushes() {
+    fn concurrently_across_the_old_32_bit_wrap() {
         // A hundred slots are 128 positions a lap: a thousand laps before
         // the wrap, and 6000 laps of pushes.
-        let tail = concurrent(WRAP_32 - 1000 * 128, 1000, true);
+        let tail = concurrent(WRAP_32 - 1000 * 128, true);
         assert!(tail > WRAP_32);
     }
 }

@@ -124,8 +124,7 @@ impl Queue {
     /// # Safety
     ///
     /// If `init` returns, it has written the record (see [`Ring::push_with`]).
-    /// It should not panic either: the ring passes over such a slot, but
-    /// the record counts as accepted and its heap reservation stays taken.
+    /// It must not panic: the process would abort.
     #[inline]
     pub(crate) unsafe fn push_with<F>(&self, heap: usize, mut init: F)
     where

@@ -7,6 +7,9 @@
 //! is missing, runs the migrations an older database needs (recorded in
 //! the `schema_version` table), and refuses a database newer than this
 //! crate. Applying twice changes nothing; existing tables keep their TTLs.
+//! The server's version is checked first: one older than
+//! [`MIN_SERVER_VERSION`] is refused, and what an older server cannot take
+//! is left out of the statements, [`Applied::notes`] saying what.
 //!
 //! ```no_run
 //! # async fn run() -> tracing_clickhouse::Result<()> {
@@ -18,12 +21,14 @@
 mod cluster;
 mod ddl;
 mod insert;
+mod server;
 mod status;
 mod versions;
 
 pub use cluster::{LOCAL_SUFFIX, sharding_key};
 pub use ddl::{DEDUP_WINDOW, SCHEMA_SQL, statements, statements_of};
 pub(crate) use insert::insert_sql_for;
+pub use server::{MIN_SERVER_VERSION, ServerVersion, fit_to};
 pub use status::{PendingMigration, SchemaStatus, TableStatus, status};
 pub(crate) use versions::apply_with;
 pub use versions::{Applied, SCHEMA_VERSION, apply, installed_version};

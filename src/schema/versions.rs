@@ -3,7 +3,9 @@
 
 use serde::Deserialize;
 
+use super::cluster::LOCAL_SUFFIX;
 use super::ddl::{statements, statements_of};
+use super::server::Fit;
 use crate::config::Config;
 use crate::connect::client;
 use crate::error::{Error, Result};
@@ -35,23 +37,38 @@ pub struct Applied {
     pub to: u32,
     /// The migrations run, by the version each brought it to.
     pub migrated: Vec<u32>,
+    /// One line per part of the schema the server does without (an older
+    /// ClickHouse; README, "Supported ClickHouse versions").
+    pub notes: Vec<String>,
 }
 
 /// Brings the database up to [`SCHEMA_VERSION`]: creates what does not
 /// exist, runs the migrations an older database needs (in order, recording
 /// each), and refuses a database newer than this crate knows. Applying
-/// twice changes nothing.
+/// twice changes nothing. The statements are fitted to the server's
+/// version: what an older ClickHouse cannot take is left out, and
+/// [`Applied::notes`] says what.
 ///
 /// # Errors
 ///
-/// [`Error::SchemaTooNew`] for a newer database (nothing is changed); the
-/// first statement ClickHouse rejects, or the connection error.
+/// [`Error::ServerTooOld`] for a server older than
+/// [`MIN_SERVER_VERSION`](super::MIN_SERVER_VERSION) and
+/// [`Error::SchemaTooNew`] for a newer database (nothing is changed for
+/// either); the first statement ClickHouse rejects, or the connection error.
 pub async fn apply(config: &Config) -> Result<Applied> {
     apply_with(&client(config, false)?, config).await
 }
 
 pub(crate) async fn apply_with(client: &clickhouse::Client, config: &Config) -> Result<Applied> {
-    let all = statements(config);
+    let version = client
+        .query("SELECT version()")
+        .fetch_one::<String>()
+        .await?;
+    let fit = Fit::for_answer(&version)?;
+    let all: Vec<String> = statements(config)
+        .into_iter()
+        .map(|statement| fit.statement(statement))
+        .collect();
     let (bootstrap, rest): (Vec<_>, Vec<_>) = all
         .into_iter()
         .enumerate()
@@ -71,6 +88,7 @@ pub(crate) async fn apply_with(client: &clickhouse::Client, config: &Config) -> 
     let mut migrated = Vec::new();
     for (version, sql) in pending_migrations(from) {
         for statement in statements_of(sql, config) {
+            let statement = fit.statement(statement);
             client.query(&statement).execute().await?;
             // The copy of a layout change is written as new parts are.
             if let Some(table) = created_logs_table(&statement, config) {
@@ -85,7 +103,15 @@ pub(crate) async fn apply_with(client: &clickhouse::Client, config: &Config) -> 
     for (_, statement) in &rest {
         client.query(statement).execute().await?;
     }
-    single_stream_strings(client, config, "logs").await?;
+    repair_codecs(client, config, &fit).await?;
+    let mut notes = fit.notes();
+    if !single_stream_strings(client, config, "logs").await? {
+        notes.push(format!(
+            "ClickHouse {}: logs keep each string's length apart from its bytes \
+             (one stream needs 25.10; about a third more bytes a row)",
+            fit.version
+        ));
+    }
     if recorded != Some(SCHEMA_VERSION) && migrated.last() != Some(&SCHEMA_VERSION) {
         record(client, config, SCHEMA_VERSION).await?;
     }
@@ -93,7 +119,31 @@ pub(crate) async fn apply_with(client: &clickhouse::Client, config: &Config) -> 
         from,
         to: SCHEMA_VERSION,
         migrated,
+        notes,
     })
+}
+
+/// Gives `logs.Timestamp` codecs the server can write, if an earlier apply
+/// (of a crate that did not fit the schema to the server) left it with ones
+/// every insert fails on.
+async fn repair_codecs(client: &clickhouse::Client, config: &Config, fit: &Fit) -> Result<()> {
+    let codecs = client
+        .query(
+            "SELECT compression_codec FROM system.columns WHERE database = {db:String} \
+             AND table IN ('logs', {local:String}) AND name = 'Timestamp'",
+        )
+        .param("db", &config.database)
+        .param("local", format!("logs{LOCAL_SUFFIX}"))
+        .fetch_all::<String>()
+        .await?;
+    if let Some(repaired) = codecs.iter().find_map(|c| fit.codec_repair(c)) {
+        let alter =
+            format!("ALTER TABLE {{{{database}}}}.logs MODIFY COLUMN Timestamp {repaired};");
+        for statement in statements_of(&alter, config) {
+            client.query(&statement).execute().await?;
+        }
+    }
+    Ok(())
 }
 
 /// Has `logs` store its strings in one stream, lengths beside the bytes,
@@ -103,12 +153,12 @@ pub(crate) async fn apply_with(client: &clickhouse::Client, config: &Config) -> 
 /// our corpus the separate lengths cost 18.8 of 55.3 bytes per row, most of
 /// it in the maps (README, "Storage layout, measured"). New parts and
 /// merges are written this way; parts already on disk keep theirs until
-/// they are merged.
+/// they are merged. Whether the server has the choice.
 async fn single_stream_strings(
     client: &clickhouse::Client,
     config: &Config,
     table: &str,
-) -> Result<()> {
+) -> Result<bool> {
     let known = client
         .query(
             "SELECT count() FROM system.merge_tree_settings \
@@ -127,7 +177,7 @@ async fn single_stream_strings(
             client.query(&statement).execute().await?;
         }
     }
-    Ok(())
+    Ok(known > 0)
 }
 
 /// `logs_v2` if `statement` creates it (the new `logs` of a migration).

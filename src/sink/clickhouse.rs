@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use clickhouse::Client;
+use clickhouse::{Client, Compression};
 
 use super::endpoints::EndpointSet;
-use super::failure::{Failure, FailureKind, is_missing_schema};
+use super::failure::{Failure, FailureKind, is_missing_schema, never_stored};
 use crate::batch::{Batch, Table};
 use crate::config::{ClusterInsert, Config};
 use crate::connect::endpoint_clients;
@@ -26,9 +26,10 @@ impl Sink {
             Sink::ClickHouse(sink) => {
                 sink.insert(batch, timeout)
                     .await
-                    .map_err(|(at, e)| Failure {
+                    .map_err(|(at, e, maybe_stored)| Failure {
                         kind: FailureKind::of(&e),
                         missing_table: is_missing_schema(&e),
+                        maybe_stored,
                         message: format!(
                             "insert into {} failed{at}: {}",
                             batch.table.name(),
@@ -54,8 +55,14 @@ pub(crate) struct ClickHouseSink {
 impl ClickHouseSink {
     /// A sink for `config`'s endpoints (the flusher's, in its database).
     pub(crate) fn new(config: &Config) -> Result<Self, ConfigError> {
+        // The batches are compressed already, in ClickHouse's framing: the
+        // client sends them as they are, with `decompress=1`.
+        let mut clients = endpoint_clients(config, true)?;
+        for endpoint in &mut clients {
+            endpoint.client = endpoint.client.clone().with_compression(Compression::None);
+        }
         Ok(ClickHouseSink {
-            endpoints: EndpointSet::new(endpoint_clients(config, true)?),
+            endpoints: EndpointSet::new(clients),
             local_tables: config
                 .cluster
                 .as_ref()
@@ -67,13 +74,15 @@ impl ClickHouseSink {
     /// Inserts the batch as one `INSERT ... FORMAT RowBinary`, into the
     /// first endpoint that takes it; a transient failure moves on to the
     /// next at once, with the same token. The error is the last endpoint's,
-    /// with ` at URL` when there are several.
+    /// with ` at URL` when there are several, and whether any endpoint may
+    /// have stored the batch.
     pub(crate) async fn insert(
         &self,
         batch: &Batch,
         timeout: Duration,
-    ) -> Result<(), (String, clickhouse::error::Error)> {
+    ) -> Result<(), (String, clickhouse::error::Error, bool)> {
         let mut last = None;
+        let mut maybe_stored = false;
         for member in self.endpoints.candidates().await {
             match self.insert_into(&member.client, batch, timeout).await {
                 Ok(()) => {
@@ -81,6 +90,7 @@ impl ClickHouseSink {
                     return Ok(());
                 }
                 Err(error) => {
+                    maybe_stored |= !never_stored(&error);
                     let at = match self.endpoints.several() {
                         true => format!(" at {}", member.url),
                         false => String::new(),
@@ -88,14 +98,15 @@ impl ClickHouseSink {
                     if FailureKind::of(&error) != FailureKind::Transient {
                         // Refused rows or credentials: another endpoint of
                         // the same cluster would say the same.
-                        return Err((at, error));
+                        return Err((at, error, maybe_stored));
                     }
                     self.endpoints.failed(member);
                     last = Some((at, error));
                 }
             }
         }
-        Err(last.expect("there is always a candidate"))
+        let (at, error) = last.expect("there is always a candidate");
+        Err((at, error, maybe_stored))
     }
 
     async fn insert_into(
@@ -106,6 +117,7 @@ impl ClickHouseSink {
     ) -> Result<(), clickhouse::error::Error> {
         let mut insert = client
             .insert_formatted_with(insert_sql_for(batch.table, self.local_tables))
+            .with_setting("decompress", "1")
             .with_setting("insert_deduplication_token", batch.token.clone())
             .with_timeouts(Some(timeout), Some(timeout));
         // Server-side batching only for the tables no view depends on: an
@@ -128,7 +140,9 @@ impl ClickHouseSink {
         for (name, value) in &batch.constants.params {
             insert = insert.with_setting(name.clone(), value.clone());
         }
-        insert.send(batch.body.clone()).await?;
+        for block in batch.body.blocks() {
+            insert.send(block).await?;
+        }
         insert.end().await
     }
 }

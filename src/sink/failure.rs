@@ -7,6 +7,11 @@ pub(crate) struct Failure {
     pub(crate) kind: FailureKind,
     /// The table or database does not exist (creating the schema fixes it).
     pub(crate) missing_table: bool,
+    /// ClickHouse may have stored the batch all the same (an attempt timed
+    /// out, or its connection broke after the rows were sent): it must be
+    /// sent again whole, with its token, never in parts with tokens of
+    /// their own.
+    pub(crate) maybe_stored: bool,
     pub(crate) message: String,
 }
 
@@ -63,6 +68,31 @@ impl FailureKind {
             _ => FailureKind::Transient,
         }
     }
+}
+
+/// Whether an insert that failed with `error` certainly stored nothing:
+/// ClickHouse answered with an error (an insert of one block is atomic), or
+/// the connection was never made.
+pub(crate) fn never_stored(error: &::clickhouse::error::Error) -> bool {
+    use std::io::ErrorKind::{
+        AddrNotAvailable, ConnectionRefused, HostUnreachable, NetworkUnreachable,
+    };
+    if server_code_of(error).is_some() {
+        return true;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
+            )
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The code of a ClickHouse error text: `Code: 60. DB::Exception: ...`, or
@@ -133,5 +163,22 @@ mod tests {
             FailureKind::of(&Error::Network(Box::new(reset))),
             FailureKind::Transient
         );
+    }
+
+    #[test]
+    fn only_an_answer_or_no_connection_says_nothing_was_stored() {
+        let io = |kind| Error::Network(Box::new(std::io::Error::from(kind)));
+        // Wrapped as hyper wraps it: the io error is a cause further down.
+        let wrapped = Error::Network(Box::new(std::io::Error::other(io(
+            std::io::ErrorKind::ConnectionRefused,
+        ))));
+        assert!(never_stored(&wrapped));
+        assert!(never_stored(&io(std::io::ErrorKind::ConnectionRefused)));
+        assert!(never_stored(&Error::BadResponse(
+            "Code: 241. DB::Exception: Memory limit".into()
+        )));
+        assert!(!never_stored(&Error::TimedOut));
+        assert!(!never_stored(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(!never_stored(&Error::BadResponse("502 Bad Gateway".into())));
     }
 }

@@ -66,11 +66,17 @@ impl DevServer {
             .clone()
             .unwrap_or_else(|| temp.as_ref().unwrap().path().to_owned());
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("devserver/chdevserver.py");
+        // Below the ephemeral range even when any port will do: tests restart
+        // servers on the port they had (see `free_port`).
+        let port = match options.port {
+            0 => free_port(),
+            port => port,
+        };
         let mut command = Command::new(python());
         command
             .arg(script)
             .arg("--port")
-            .arg(options.port.to_string())
+            .arg(port.to_string())
             .args(["--stdin-watch", "--data"])
             .arg(&data_dir)
             .stdin(Stdio::piped())
@@ -143,10 +149,40 @@ impl Drop for DevServer {
     }
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, below the kernel's ephemeral range.
+///
+/// Tests stop a server and start it again on this port while the pipeline
+/// keeps connecting to it. A port in the ephemeral range can be taken in
+/// between: a connect to a port nobody listens on may be given that very
+/// port as its local one and connect to itself (TCP simultaneous open),
+/// and the restarted server then fails with "address already in use".
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let ephemeral_start: u16 = range
+        .split_whitespace()
+        .next()
+        .and_then(|low| low.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_start.max(10_001));
+    let seed = std::process::id() as u64 ^ u64::from(next_port_seed());
+    for attempt in 0..1_000u64 {
+        let offset = (seed.wrapping_mul(2_654_435_761) + attempt * 7_919) % u64::from(high - low);
+        let port = low + offset as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {low} and {high}");
+}
+
+fn next_port_seed() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(40_503)
 }
 
 /// Arms a failure on a devserver started with `faults: true` (see
@@ -253,4 +289,16 @@ pub async fn scalar(client: &clickhouse::Client, sql: &str) -> u64 {
         .fetch_one::<u64>()
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The version of the server `client` talks to (`SELECT version()`).
+pub async fn server_version(
+    client: &clickhouse::Client,
+) -> tracing_clickhouse::schema::ServerVersion {
+    let text = client
+        .query("SELECT version()")
+        .fetch_one::<String>()
+        .await
+        .expect("SELECT version()");
+    tracing_clickhouse::schema::ServerVersion::parse(&text).expect("a version")
 }

@@ -65,7 +65,10 @@ impl Output {
         };
         let thread = std::thread::Builder::new()
             .name("tracing-clickhouse-console".into())
-            .spawn(move || write_chunks(writer, to_write, thread_side))?;
+            .spawn(move || {
+                crate::threads::run_in_background();
+                write_chunks(writer, to_write, thread_side)
+            })?;
         Ok(Output {
             chunks: Some(chunks),
             handed: 0,

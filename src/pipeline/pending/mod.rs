@@ -20,6 +20,11 @@
 //! policy applies), or, with the console on and `DropNewest`, prints what it
 //! takes and drops it. After every change the batches in memory are
 //! published for queries ([`UnsentBatches`]).
+//!
+//! Writing to the spool ([`write`]) keeps what fits: a batch the spool has
+//! room for only part of is split, the part written and the rest kept in
+//! memory (a full disk) or dropped (the spool's `max_bytes`). Every row
+//! ends exactly once as acknowledged, in the spool, or counted dropped.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -27,16 +32,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::spool::{Appended, Spool};
+use super::spool::Spool;
 use crate::batch::{Batch, UnsentBatches};
 use crate::config::Config;
 use crate::error::Result;
 use crate::report::report;
 use crate::stats::Counters;
-
-/// How long after a failed spool write the batches overdue for the spool are
-/// tried again (sooner if another batch is sealed during an outage).
-const WRITE_RETRY: Duration = Duration::from_secs(1);
 
 /// What was left when delivery closed.
 #[derive(Debug, Default)]
@@ -45,12 +46,18 @@ pub(crate) struct Leftover {
     pub(crate) unsent_rows: u64,
     /// Rows in the spool, for the next run.
     pub(crate) spooled_rows: u64,
+    /// Why rows the spool was to keep are lost, if some are.
+    pub(crate) spool_error: Option<String>,
 }
 
 /// A batch waiting in memory.
 #[derive(Debug)]
 struct Waiting {
     batch: Batch,
+    /// An attempt to send it ended without an answer (or was stopped): it
+    /// may be stored under its token, so it is never split into parts with
+    /// tokens of their own.
+    maybe_stored: bool,
 }
 
 #[derive(Debug)]
@@ -70,8 +77,12 @@ pub(crate) struct Pending {
     write_after: Duration,
     /// An insert failed and none succeeded since.
     outage: bool,
-    /// The last spool write failed: memory keeps what it cannot hand over.
-    spool_failing: bool,
+    /// The token of the batch being sent, from [`Pending::oldest`] until
+    /// its insert ends.
+    sending: Option<String>,
+    /// Why the last spool write failed, until one succeeds: memory keeps
+    /// what the spool cannot take.
+    spool_failing: Option<write::Failing>,
     /// When a spool write last failed.
     write_failed_at: Option<Instant>,
     counters: Arc<Counters>,
@@ -109,7 +120,8 @@ impl Pending {
             spool,
             write_after: config.spool.write_after,
             outage: false,
-            spool_failing: false,
+            sending: None,
+            spool_failing: None,
             write_failed_at: None,
             counters,
         })
@@ -118,12 +130,15 @@ impl Pending {
     /// Keeps a sealed batch, written to the spool at once during an outage;
     /// what memory cannot hold goes to the spool.
     pub(crate) fn push(&mut self, batch: Batch, now: Instant) {
-        self.memory_bytes += batch.body.len();
-        self.memory.push_back(Waiting { batch });
+        self.memory_bytes += batch.body.memory();
+        self.memory.push_back(Waiting {
+            batch,
+            maybe_stored: false,
+        });
         if self.in_outage() {
             self.write_waiting(now);
         }
-        self.spill_over(self.max_memory_bytes);
+        self.spill_over(self.max_memory_bytes, now);
     }
 
     /// Whether batches go to the spool as they are sealed: an insert failed
@@ -137,10 +152,24 @@ impl Pending {
 
     /// An insert failed: every batch waiting in memory goes to the spool,
     /// and so will every batch sealed until the spool is empty again.
-    pub(crate) fn insert_failed(&mut self) {
+    pub(crate) fn insert_failed(&mut self, maybe_stored: bool) {
         self.outage = true;
+        self.insert_ended(maybe_stored);
         self.write_waiting(Instant::now());
         self.publish();
+    }
+
+    /// The insert under way ended without an acknowledgement; its batch
+    /// may be stored all the same if `maybe_stored`.
+    fn insert_ended(&mut self, maybe_stored: bool) {
+        if let Some(token) = self.sending.take()
+            && let Some(waiting) = self.memory.iter_mut().find(|w| w.batch.token == token)
+        {
+            waiting.maybe_stored |= maybe_stored;
+        }
+        if let Some(spool) = &mut self.spool {
+            spool.insert_ended();
+        }
     }
 
     /// Writes every batch waiting in memory to the spool if the insert
@@ -163,113 +192,24 @@ impl Pending {
         self.memory.get(self.written)?;
         let due = insert_since? + self.write_after;
         Some(match self.write_failed_at {
-            Some(at) if self.spool_failing => due.max(at + WRITE_RETRY),
+            Some(at) if self.spool_failing.is_some() => due.max(at + write::WRITE_RETRY),
             _ => due,
         })
     }
 
-    /// Writes memory's batches that are not in the spool yet, oldest first.
-    /// Stops at the first that cannot be written (the next call tries
-    /// again), so the spool keeps their order.
-    fn write_waiting(&mut self, now: Instant) {
-        let Some(spool) = &mut self.spool else {
-            return;
-        };
-        while let Some(waiting) = self.memory.get(self.written) {
-            match spool.append(&waiting.batch) {
-                Ok(Appended::Written) => {
-                    self.written += 1;
-                    self.spool_failing = false;
-                }
-                Ok(Appended::Dropped) => {
-                    // Refused by the full spool, and counted as dropped: it
-                    // goes, as it would have when spilled over.
-                    if let Some(gone) = self.memory.remove(self.written) {
-                        self.memory_bytes -= gone.batch.body.len();
-                    }
-                }
-                Err(error) => {
-                    Self::write_failed(&self.counters, &mut self.spool_failing, spool, &error);
-                    self.write_failed_at = Some(now);
-                    break;
-                }
-            }
-        }
-        self.forget_dropped();
-    }
-
-    /// Memory's written batches that the spool no longer holds (it deleted
-    /// its oldest segment to make room, counting their rows as dropped)
-    /// leave memory too, so that what is counted as dropped is not sent.
-    fn forget_dropped(&mut self) {
-        let held = self.spool.as_ref().map_or(0, Spool::batches);
-        while self.written as u64 > held {
-            if let Some(gone) = self.memory.pop_front() {
-                self.memory_bytes -= gone.batch.body.len();
-            }
-            self.written -= 1;
-        }
-    }
-
-    fn write_failed(
-        counters: &Counters,
-        spool_failing: &mut bool,
-        spool: &Spool,
-        error: &std::io::Error,
-    ) {
-        Counters::add(&counters.spool_errors, 1);
-        if !*spool_failing {
-            report(format_args!(
-                "cannot write to the spool {:?}: {error}; keeping the rows in memory",
-                spool.dir()
-            ));
-        }
-        *spool_failing = true;
-    }
-
-    /// Moves the oldest batches out of memory until it holds at most `keep`
-    /// bytes: those already in the spool just leave memory, the others are
-    /// written first. Returns the rows the spool could not take.
-    fn spill_over(&mut self, keep: usize) -> u64 {
-        let mut refused = 0;
-        if let Some(spool) = &mut self.spool {
-            while self.memory_bytes > keep {
-                let Some(waiting) = self.memory.pop_front() else {
-                    break;
-                };
-                if self.written > 0 {
-                    self.written -= 1;
-                    self.memory_bytes -= waiting.batch.body.len();
-                    continue;
-                }
-                match spool.append(&waiting.batch) {
-                    Ok(Appended::Written | Appended::Dropped) => {
-                        self.memory_bytes -= waiting.batch.body.len();
-                        self.spool_failing = false;
-                    }
-                    Err(error) => {
-                        Self::write_failed(&self.counters, &mut self.spool_failing, spool, &error);
-                        refused += waiting.batch.rows;
-                        self.memory.push_front(waiting);
-                        break;
-                    }
-                }
-            }
-        }
-        self.forget_dropped();
-        self.publish();
-        refused
-    }
-
     /// Whether memory is full and nothing can take its overflow.
     pub(crate) fn is_full(&self) -> bool {
-        let can_spill = self.spool.is_some() && !self.spool_failing;
+        let can_spill = self.spool.is_some() && self.spool_failing.is_none();
         self.memory_bytes >= self.max_memory_bytes && !can_spill
     }
 
-    /// Rows not yet acknowledged, in memory and in the spool (once each).
+    /// Rows not yet acknowledged, in memory and in the spool (once each),
+    /// and the batch in flight whose segment the spool deleted.
     pub(crate) fn rows(&self) -> u64 {
-        let spooled = self.spool.as_ref().map_or(0, Spool::rows);
+        let spooled = self
+            .spool
+            .as_ref()
+            .map_or(0, |s| s.rows() + s.evicted_rows());
         let not_written = self.memory.iter().skip(self.written);
         not_written.map(|w| w.batch.rows).sum::<u64>() + spooled
     }
@@ -291,12 +231,26 @@ impl Pending {
         spool.head()
     }
 
-    /// The oldest unsent batch: the spool's head, else memory's.
+    /// The oldest unsent batch, to send: the spool's head, else memory's.
     pub(crate) fn oldest(&mut self) -> Option<Batch> {
-        if let Some(batch) = self.spool_head() {
-            return Some(batch.clone());
+        let batch = match self.spool_head() {
+            Some(batch) => batch.clone(),
+            None => self.memory.front()?.batch.clone(),
+        };
+        self.sending = Some(batch.token.clone());
+        Some(batch)
+    }
+
+    /// The token of the oldest batch not yet acknowledged nor dropped (the
+    /// one being sent, even if the spool deleted it meanwhile).
+    pub(crate) fn oldest_token(&mut self) -> Option<&str> {
+        if self.spool.as_ref().is_some_and(|s| s.evicted_rows() > 0) {
+            return self.sending.as_deref();
         }
-        self.memory.front().map(|w| w.batch.clone())
+        if self.spool_head().is_some() {
+            return self.spool_head().map(|b| b.token.as_str());
+        }
+        self.memory.front().map(|w| w.batch.token.as_str())
     }
 
     /// ClickHouse acknowledged the batch with this token (the oldest, from
@@ -305,27 +259,41 @@ impl Pending {
     /// only while the spool still holds some).
     pub(crate) fn acknowledge(&mut self, token: &str) {
         self.outage = false;
-        let head_is_it = self.spool_head().is_some_and(|head| head.token == token);
+        self.sending = None;
+        let evicted = self
+            .spool
+            .as_mut()
+            .is_some_and(|s| s.acknowledge_evicted(token));
+        let head_is_it = !evicted && self.spool_head().is_some_and(|head| head.token == token);
         if head_is_it && let Some(spool) = &mut self.spool {
             spool.acknowledge(token);
         }
         if self.memory.front().is_some_and(|w| w.batch.token == token)
             && let Some(gone) = self.memory.pop_front()
         {
-            self.memory_bytes -= gone.batch.body.len();
+            self.memory_bytes -= gone.batch.body.memory();
             self.written = self.written.saturating_sub(1);
         }
         self.publish();
     }
 
     /// Puts what is left in the spool if there is one; what cannot go there
-    /// is dropped and counted.
+    /// is dropped and counted (as `dropped_spool_full` when the spool's disk
+    /// is full, else as `dropped_unsent`).
     pub(crate) fn close(&mut self) -> Leftover {
-        let unsent_rows = self.spill_over(0) + self.memory_rows();
+        // The insert under way was stopped, maybe after ClickHouse had it.
+        self.insert_ended(true);
+        self.spill_over(0, Instant::now());
+        let unsent_rows = self.memory_rows();
         self.memory.clear();
         self.memory_bytes = 0;
         self.written = 0;
-        Counters::add(&self.counters.dropped_unsent, unsent_rows);
+        let disk_full = matches!(self.spool_failing, Some(write::Failing::DiskFull(_)));
+        let counter = match disk_full {
+            true => &self.counters.dropped_spool_full,
+            false => &self.counters.dropped_unsent,
+        };
+        Counters::add(counter, unsent_rows);
         let mut spooled_rows = 0;
         if let Some(spool) = &mut self.spool {
             if let Err(error) = spool.sync() {
@@ -337,9 +305,14 @@ impl Pending {
             spooled_rows = spool.rows();
         }
         self.publish();
+        let spool_error = match (unsent_rows, &self.spool_failing) {
+            (1.., Some(failing)) => Some(failing.to_string()),
+            _ => None,
+        };
         Leftover {
             unsent_rows,
             spooled_rows,
+            spool_error,
         }
     }
 
@@ -365,3 +338,4 @@ impl Pending {
 
 #[cfg(test)]
 mod tests;
+mod write;

@@ -17,12 +17,17 @@
 //! decode ends the segment there: the rest is skipped and reported, never
 //! appended to, and never crashes the replay.
 
+mod append;
 mod segment;
 mod store;
 
+pub(crate) use append::Appended;
 pub use segment::read_segment_image;
-pub(crate) use store::{Appended, Spool};
+pub(crate) use segment::record_len;
+pub(crate) use store::Spool;
 
+#[cfg(test)]
+mod full_tests;
 #[cfg(test)]
 mod segment_props;
 #[cfg(test)]

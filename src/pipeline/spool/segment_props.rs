@@ -5,14 +5,13 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::segment::{
     MAGIC, RECORD_HEADER, decode_record, encode_record, read_segment_image, record_len,
     scan_segment,
 };
-use crate::batch::{Batch, BatchConstants, Table};
+use crate::batch::{Batch, BatchConstants, Body, Table};
 
 fn batch() -> impl Strategy<Value = Batch> {
     (
@@ -25,7 +24,7 @@ fn batch() -> impl Strategy<Value = Batch> {
         .prop_map(|(table, rows, body, params, token)| Batch {
             table,
             rows,
-            body: Bytes::from(body),
+            body: Body::from_plain(&body),
             constants: Arc::new(BatchConstants { params }),
             token,
         })
@@ -36,15 +35,26 @@ fn segment(batches: &[Batch]) -> (Vec<u8>, Vec<u64>) {
     let mut file = MAGIC.to_vec();
     let mut ends = Vec::new();
     for batch in batches {
-        file.extend_from_slice(&encode_record(batch));
+        file.extend_from_slice(&encode_record(batch).to_vec());
         ends.push(file.len() as u64);
     }
     (file, ends)
 }
 
 fn same(a: &Batch, b: &Batch) -> bool {
-    (a.table, a.rows, &a.body, &a.constants.params, &a.token)
-        == (b.table, b.rows, &b.body, &b.constants.params, &b.token)
+    (
+        a.table,
+        a.rows,
+        a.body.to_plain(),
+        &a.constants.params,
+        &a.token,
+    ) == (
+        b.table,
+        b.rows,
+        b.body.to_plain(),
+        &b.constants.params,
+        &b.token,
+    )
 }
 
 /// The rows of the first `n` batches, as the scan adds them.
@@ -71,8 +81,8 @@ proptest! {
         prop_assert_eq!(&scan.records, &expected);
         for (batch, &(at, _)) in batches.iter().zip(&scan.records) {
             let record = encode_record(batch);
-            prop_assert_eq!(record_len(batch), record.len() as u64);
-            let back = decode_record(&file[at as usize..at as usize + record.len()]);
+            prop_assert_eq!(record_len(batch), record.len());
+            let back = decode_record(&file[at as usize..(at + record.len()) as usize]);
             prop_assert!(back.is_some_and(|back| same(&back, batch)));
         }
         prop_assert_eq!(read_segment_image(&file), (rows(&batches, batches.len()), 0));

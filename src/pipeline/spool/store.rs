@@ -1,61 +1,68 @@
-//! The spool directory: its lock, its segments, its cursor; appending,
-//! the head, acknowledgements, and the scan at opening.
+//! The spool directory: its lock, its segments, its cursor; the head,
+//! acknowledgements, and the scan at opening (appending is in `append`).
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::segment::{
-    MAGIC, RECORD_HEADER, decode_payload, encode_record, read_payload, record_len, scan_segment,
-};
+use super::segment::{RECORD_HEADER, decode_payload, read_payload, record_len, scan_segment};
 use crate::batch::Batch;
-use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
+use crate::config::{SpoolConfig, SpoolSync};
 use crate::error::SpoolError;
 use crate::report::report;
 use crate::stats::Counters;
 
-/// What [`Spool::append`] did with a batch.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Appended {
-    Written,
-    /// The spool was full and refused it (`SpoolFull::DropNewest`, or a
-    /// batch larger than the whole spool); its rows were counted as dropped.
-    Dropped,
-}
+/// How long opening waits for the lock before it calls the spool taken.
+/// A lock this process has just released can be held a moment longer by a
+/// child it forked meanwhile on another thread (the child's copy of the
+/// descriptor keeps the lock until its `exec` closes it).
+const LOCK_WAIT: Duration = Duration::from_millis(500);
 
 /// One segment file and how much of it is still owed to ClickHouse.
 #[derive(Debug)]
-struct Segment {
-    number: u64,
+pub(super) struct Segment {
+    pub(super) number: u64,
     /// Where the first unacknowledged record starts.
-    read_at: u64,
+    pub(super) read_at: u64,
     /// The end of the last intact record.
-    end: u64,
+    pub(super) end: u64,
     /// Rows and batches not yet acknowledged.
-    rows: u64,
-    batches: u64,
+    pub(super) rows: u64,
+    pub(super) batches: u64,
+}
+
+/// The batch being sent when the spool deleted its segment to make room
+/// (`SpoolFull::DropOldest`): its rows are counted when its insert ends,
+/// as sent or as dropped, never both.
+#[derive(Debug)]
+pub(super) struct Evicted {
+    pub(super) token: String,
+    pub(super) rows: u64,
 }
 
 /// The open spool directory. Used by the flusher thread only.
 #[derive(Debug)]
 pub(crate) struct Spool {
-    dir: PathBuf,
-    config: SpoolConfig,
+    pub(super) dir: PathBuf,
+    pub(super) config: SpoolConfig,
     /// Held for the lock; released when the spool is dropped.
     _lock: File,
     /// Oldest first; the last one is appended to when `writer` is set.
-    segments: VecDeque<Segment>,
+    pub(super) segments: VecDeque<Segment>,
     /// The newest segment's file, while it may still grow.
-    writer: Option<File>,
-    next_number: u64,
+    pub(super) writer: Option<File>,
+    pub(super) next_number: u64,
     /// The oldest unacknowledged batch and where the record after it starts.
-    head: Option<(Batch, u64)>,
+    pub(super) head: Option<(Batch, u64)>,
     /// Whether the head came from memory ([`Spool::know_head`]) rather
     /// than from disk: only a batch read back counts as replayed.
-    head_from_memory: bool,
-    counters: Arc<Counters>,
+    pub(super) head_from_memory: bool,
+    /// The batch in flight whose segment was deleted to make room.
+    pub(super) evicted: Option<Evicted>,
+    pub(super) counters: Arc<Counters>,
 }
 
 impl Spool {
@@ -78,14 +85,20 @@ impl Spool {
             .write(true)
             .open(&lock_path)
             .map_err(io_error(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(SpoolError::Locked {
-                    path: dir.to_owned(),
-                });
+        let waited_since = Instant::now();
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if waited_since.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(LOCK_WAIT / 20);
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(SpoolError::Locked {
+                        path: dir.to_owned(),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path)(e)),
             }
-            Err(fs::TryLockError::Error(e)) => return Err(io_error(&lock_path)(e)),
         }
 
         let mut numbers = Vec::new();
@@ -109,6 +122,7 @@ impl Spool {
             next_number: numbers.last().map_or(1, |n| n + 1),
             head: None,
             head_from_memory: false,
+            evicted: None,
             counters,
         };
         for number in numbers {
@@ -162,50 +176,6 @@ impl Spool {
         self.segments.iter().map(|s| s.end).sum()
     }
 
-    /// Appends a batch, making room by the `when_full` policy.
-    pub(crate) fn append(&mut self, batch: &Batch) -> io::Result<Appended> {
-        let record = encode_record(batch);
-        let size = record.len() as u64;
-        while self.bytes() + size + MAGIC.len() as u64 > self.config.max_bytes {
-            let oldest_goes = self.config.when_full == SpoolFull::DropOldest;
-            if !oldest_goes || self.segments.is_empty() {
-                Counters::add(&self.counters.dropped_spool_full, batch.rows);
-                return Ok(Appended::Dropped);
-            }
-            self.drop_oldest_segment()?;
-        }
-        let rotate = match self.segments.back() {
-            Some(last) if self.writer.is_some() => {
-                last.end > MAGIC.len() as u64 && last.end + size > self.config.segment_bytes
-            }
-            _ => true,
-        };
-        if rotate {
-            self.start_segment()?;
-        }
-        let (Some(file), Some(segment)) = (self.writer.as_mut(), self.segments.back_mut()) else {
-            return Err(io::Error::other("no spool segment open for writing"));
-        };
-        if let Err(error) = file.write_all(&record) {
-            // Cut the partial record off; if even that fails, never append
-            // to this file again (its intact part stays readable).
-            if file.set_len(segment.end).is_err() {
-                self.writer = None;
-            }
-            return Err(error);
-        }
-        if self.config.fsync == SpoolSync::EveryBatch {
-            file.sync_data()?;
-        }
-        segment.end += size;
-        segment.rows = segment.rows.saturating_add(batch.rows);
-        segment.batches += 1;
-        Counters::add(&self.counters.spooled_rows, batch.rows);
-        Counters::add(&self.counters.spooled_batches, 1);
-        self.update_gauges();
-        Ok(Appended::Written)
-    }
-
     /// The oldest batch not yet acknowledged, read from disk once.
     pub(crate) fn head(&mut self) -> Option<&Batch> {
         while self.head.is_none() {
@@ -251,6 +221,21 @@ impl Spool {
         }
     }
 
+    /// Marks the batch in flight whose segment was deleted to make room
+    /// acknowledged, if its token is `token`: it counts as sent, not dropped.
+    pub(crate) fn acknowledge_evicted(&mut self, token: &str) -> bool {
+        let it = self.evicted.as_ref().is_some_and(|e| e.token == token);
+        if it {
+            self.evicted = None;
+        }
+        it
+    }
+
+    /// The rows of the batch in flight whose segment was deleted.
+    pub(crate) fn evicted_rows(&self) -> u64 {
+        self.evicted.as_ref().map_or(0, |e| e.rows)
+    }
+
     /// Marks the head batch acknowledged, if its token is `token` (it may
     /// have been dropped to make room while it was being sent).
     pub(crate) fn acknowledge(&mut self, token: &str) -> bool {
@@ -283,6 +268,15 @@ impl Spool {
         true
     }
 
+    /// The insert under way ended without an acknowledgement (it failed,
+    /// or delivery closed): if its batch's segment was deleted meanwhile,
+    /// its rows are dropped now.
+    pub(crate) fn insert_ended(&mut self) {
+        if let Some(evicted) = self.evicted.take() {
+            Counters::add(&self.counters.dropped_spool_full, evicted.rows);
+        }
+    }
+
     /// Forces what was written to the disk (at shutdown).
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         match (&self.writer, self.config.fsync) {
@@ -291,48 +285,11 @@ impl Spool {
         }
     }
 
-    fn segment_path(&self, number: u64) -> PathBuf {
+    pub(super) fn segment_path(&self, number: u64) -> PathBuf {
         self.dir.join(format!("{number:020}.seg"))
     }
 
-    fn start_segment(&mut self) -> io::Result<()> {
-        if let Some(file) = self.writer.take()
-            && self.config.fsync != SpoolSync::Never
-        {
-            file.sync_data()?;
-        }
-        let number = self.next_number;
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(self.segment_path(number))?;
-        file.write_all(MAGIC)?;
-        if self.config.fsync != SpoolSync::Never {
-            // The new file's directory entry must survive a crash too.
-            file.sync_all()?;
-            File::open(&self.dir)?.sync_all()?;
-        }
-        self.next_number += 1;
-        self.segments.push_back(Segment {
-            number,
-            read_at: MAGIC.len() as u64,
-            end: MAGIC.len() as u64,
-            rows: 0,
-            batches: 0,
-        });
-        self.writer = Some(file);
-        Ok(())
-    }
-
-    /// Deletes the oldest segment to make room, counting its rows as dropped.
-    fn drop_oldest_segment(&mut self) -> io::Result<()> {
-        let rows = self.segments.front().map_or(0, |s| s.rows);
-        Counters::add(&self.counters.dropped_spool_full, rows);
-        self.remove_front_segment();
-        Ok(())
-    }
-
-    fn remove_front_segment(&mut self) {
+    pub(super) fn remove_front_segment(&mut self) {
         let Some(segment) = self.segments.pop_front() else {
             return;
         };
@@ -373,6 +330,7 @@ impl Spool {
         let scan = scan_segment(&mut BufReader::with_capacity(1 << 16, file), len);
         if let Some((at, reason)) = &scan.damage {
             self.report_corrupt(number, *at, len - at, reason);
+            Counters::add(&self.counters.dropped_spool_corrupt, scan.lost_rows);
         }
         let resume_at = if resume_at == 0 || resume_at >= scan.end {
             resume_at.min(scan.end)
@@ -406,7 +364,7 @@ impl Spool {
         Counters::add(&self.counters.spool_corrupt_bytes, bytes);
     }
 
-    fn update_gauges(&self) {
+    pub(super) fn update_gauges(&self) {
         use std::sync::atomic::Ordering::Relaxed;
         self.counters.spool_rows.store(self.rows(), Relaxed);
         self.counters.spool_bytes.store(self.bytes(), Relaxed);

@@ -5,12 +5,12 @@ use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use proptest::prelude::*;
 
+use super::append::Appended;
 use super::segment::*;
 use super::store::*;
-use crate::batch::{Batch, BatchConstants, Table};
+use crate::batch::{Batch, BatchConstants, Body, Table};
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
 use crate::error::SpoolError;
 use crate::stats::Counters;
@@ -19,7 +19,7 @@ fn batch(n: u64, body_len: usize) -> Batch {
     Batch {
         table: Table::ALL[(n % 3) as usize],
         rows: n + 1,
-        body: Bytes::from(vec![n as u8; body_len]),
+        body: Body::from_plain(&vec![n as u8; body_len]),
         constants: Arc::new(BatchConstants {
             params: vec![("param_service".into(), format!("svc-{n}"))],
         }),
@@ -62,7 +62,7 @@ fn drain(spool: &mut Spool) -> Vec<String> {
 fn same(a: &Batch, b: &Batch) -> bool {
     a.table == b.table
         && a.rows == b.rows
-        && a.body == b.body
+        && a.body.to_plain() == b.body.to_plain()
         && a.token == b.token
         && a.constants.params == b.constants.params
 }
@@ -75,7 +75,7 @@ fn batches_come_back_in_order_across_segments_and_restarts() {
     {
         let (mut spool, counters) = open(dir.path(), &config);
         for b in &written {
-            assert_eq!(spool.append(b).unwrap(), Appended::Written);
+            assert!(matches!(spool.append(b, None).unwrap(), Appended::Written));
         }
         assert_eq!(spool.rows(), (1..=10).sum::<u64>());
         assert_eq!(get(&counters.spooled_batches), 10);
@@ -130,7 +130,7 @@ fn when_full_the_oldest_segment_goes_and_is_counted() {
     let config = config(800, 300, SpoolFull::DropOldest);
     let (mut spool, counters) = open(dir.path(), &config);
     for n in 0..20 {
-        spool.append(&batch(n, 100)).unwrap();
+        spool.append(&batch(n, 100), None).unwrap();
     }
     assert!(spool.bytes() <= 800, "{}", spool.bytes());
     let kept = spool.rows();
@@ -150,11 +150,12 @@ fn drop_newest_refuses_what_does_not_fit() {
     let (mut spool, counters) = open(dir.path(), &config);
     let mut refused = 0;
     for n in 0..20 {
-        if spool.append(&batch(n, 100)).unwrap() == Appended::Dropped {
+        if let Appended::OverCap { .. } = spool.append(&batch(n, 100), None).unwrap() {
             refused += n + 1;
         }
     }
-    assert_eq!(get(&counters.dropped_spool_full), refused);
+    // Refused, not dropped: the caller decides (and counts).
+    assert_eq!(get(&counters.dropped_spool_full), 0);
     assert_eq!(spool.rows() + refused, (1..=20).sum::<u64>());
     // The oldest survived.
     assert_eq!(drain(&mut spool)[0], "tc-test-0");
@@ -165,7 +166,7 @@ fn written_segments(dir: &Path, n: u64, segment_bytes: u64) -> Vec<PathBuf> {
     let config = config(1 << 20, segment_bytes, SpoolFull::DropOldest);
     let (mut spool, _) = open(dir, &config);
     for i in 0..n {
-        spool.append(&batch(i, 100)).unwrap();
+        spool.append(&batch(i, 100), None).unwrap();
     }
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
@@ -191,6 +192,8 @@ fn a_corrupt_record_ends_its_segment_and_replay_goes_on() {
     let config = config(1 << 20, 3 * 160, SpoolFull::DropOldest);
     let (mut spool, counters) = open(dir.path(), &config);
     assert!(get(&counters.spool_corrupt_bytes) > 0);
+    // The damaged record's rows (its count is intact) and the next one's.
+    assert_eq!(get(&counters.dropped_spool_corrupt), 2 + 3);
     let tokens = drain(&mut spool);
     assert_eq!(tokens, ["tc-test-0", "tc-test-3", "tc-test-4", "tc-test-5"]);
 }
@@ -212,8 +215,10 @@ fn a_truncated_segment_gives_back_its_intact_records() {
     let (mut spool, counters) = open(dir.path(), &config);
     assert_eq!(spool.rows(), 1 + 2);
     assert!(get(&counters.spool_corrupt_bytes) > 0);
+    // The cut record's rows, read from what is left of it.
+    assert_eq!(get(&counters.dropped_spool_corrupt), 3);
     // New batches go to a new segment, never after the damage.
-    spool.append(&batch(7, 10)).unwrap();
+    spool.append(&batch(7, 10), None).unwrap();
     assert_eq!(drain(&mut spool), ["tc-test-0", "tc-test-1", "tc-test-7"]);
 }
 
@@ -225,7 +230,7 @@ fn a_file_that_is_not_a_segment_is_skipped() {
     let (mut spool, counters) = open(dir.path(), &config);
     assert!(spool.is_empty());
     assert_eq!(get(&counters.spool_corrupt_bytes), 7);
-    spool.append(&batch(1, 10)).unwrap();
+    spool.append(&batch(1, 10), None).unwrap();
     assert_eq!(drain(&mut spool), ["tc-test-1"]);
 }
 
@@ -240,7 +245,7 @@ fn arb_batch() -> impl Strategy<Value = Batch> {
         .prop_map(|(table, rows, token, params, body)| Batch {
             table: Table::from_code(table).unwrap(),
             rows,
-            body: Bytes::from(body),
+            body: Body::from_plain(&body),
             constants: Arc::new(BatchConstants { params }),
             token,
         })
@@ -249,7 +254,7 @@ fn arb_batch() -> impl Strategy<Value = Batch> {
 proptest! {
     #[test]
     fn records_round_trip(batch in arb_batch()) {
-        let record = encode_record(&batch);
+        let record = encode_record(&batch).to_vec();
         let back = decode_record(&record).expect("decodes");
         prop_assert!(same(&back, &batch));
         prop_assert_eq!(record_len(&batch), record.len() as u64);
@@ -261,7 +266,7 @@ proptest! {
         at in any::<prop::sample::Index>(),
         flip in 1u8..=255,
     ) {
-        let mut record = encode_record(&batch);
+        let mut record = encode_record(&batch).to_vec();
         let at = at.index(record.len());
         record[at] ^= flip;
         // Either the damage is caught, or (a flipped length that still
@@ -279,7 +284,7 @@ proptest! {
         let mut image = MAGIC.to_vec();
         let mut ends = Vec::new();
         for batch in &batches {
-            image.extend_from_slice(&encode_record(batch));
+            image.extend_from_slice(&encode_record(batch).to_vec());
             ends.push(image.len());
         }
         let total = batches.iter().fold(0u64, |s, b| s.saturating_add(b.rows));
@@ -291,6 +296,35 @@ proptest! {
         let kept = if whole == 0 { MAGIC.len().min(cut) } else { ends[whole - 1] };
         let skipped = if cut < MAGIC.len() { cut } else { cut - kept };
         prop_assert_eq!(read_segment_image(&image[..cut]), (rows, skipped as u64));
+    }
+
+    #[test]
+    fn rows_cut_off_are_counted_lost_when_their_count_is_there(
+        batches in proptest::collection::vec(arb_batch(), 1..6),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // Possible batches: no more rows than their body has bytes.
+        let batches: Vec<Batch> = batches
+            .into_iter()
+            .map(|b| Batch { rows: b.rows % (b.body.len() as u64 + 1), ..b })
+            .collect();
+        let mut image = MAGIC.to_vec();
+        let mut starts = Vec::new();
+        for batch in &batches {
+            starts.push(image.len());
+            image.extend_from_slice(&encode_record(batch).to_vec());
+        }
+        let cut = MAGIC.len() + cut.index(image.len() - MAGIC.len() + 1);
+        let scan = scan_segment(&mut &image[..cut], cut as u64);
+        let kept: u64 = scan.records.iter().map(|&(_, rows)| rows).sum();
+        // A record's count is its payload's bytes 2..10, after the header.
+        let readable: u64 = batches
+            .iter()
+            .zip(&starts)
+            .filter(|&(_, &start)| start + RECORD_HEADER as usize + 10 <= cut)
+            .map(|(b, _)| b.rows)
+            .sum();
+        prop_assert_eq!(kept + scan.lost_rows, readable);
     }
 
     #[test]

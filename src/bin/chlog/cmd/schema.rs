@@ -117,6 +117,9 @@ pub(crate) async fn run(ctx: &Context, command: SchemaCommand) -> Outcome {
                     }
                 }
             }
+            for note in &applied.notes {
+                out.line(&format!("note: {note}"))?;
+            }
             ExitCode::SUCCESS
         }
         SchemaCommand::Migrate(args) => {

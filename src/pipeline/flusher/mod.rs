@@ -25,6 +25,7 @@ use super::batcher::Batcher;
 use super::console::Console;
 use super::delivery::Delivery;
 use super::encode::Encoder;
+use super::notices::{self, Notices};
 use super::shutdown::{ShutdownReport, report_unsent};
 use super::snapshots::Snapshots;
 use crate::batch::{Table, UnsentBatches};
@@ -36,7 +37,7 @@ use crate::error::Result;
 use crate::queue::QueueReader;
 use crate::record::Record;
 use crate::sink::{ClickHouseSink, Sink};
-use crate::stats::{Counters, Stats};
+use crate::stats::Counters;
 
 /// How often the flusher looks at the queue when nobody wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -49,13 +50,23 @@ const OWED_RECHECK: Duration = Duration::from_millis(1);
 /// burst, not the trickle of a quiet program (which it would spin on).
 const BURST: usize = 256;
 
+/// Records one turn of the loop takes at most: about a millisecond of
+/// encoding. Then the flusher yields its core and looks again, so that on
+/// a small machine the application's threads wait at most that long for it
+/// (a whole queue at once held the core for tens of milliseconds).
+const DRAIN_CHUNK: usize = 1024;
+
+mod finish;
+
+pub(crate) use finish::Unflushed;
+
 /// Requests from the guard.
 #[derive(Debug)]
 pub(crate) enum Control {
     /// Send everything queued so far; answer whether all of it was acknowledged.
     Flush {
         deadline: Instant,
-        done: Sender<Result<(), String>>,
+        done: Sender<Result<(), Unflushed>>,
     },
     /// Like `Flush`, then stop; answers the rows that could not be sent.
     Shutdown {
@@ -99,6 +110,10 @@ pub(crate) struct Flusher {
     console: Option<Console>,
     snapshots: Option<Snapshots>,
     plan: Option<DeliveryPlan>,
+    /// The lines about drops.
+    notices: Notices,
+    /// A drain found delivery full since the notices last looked.
+    delivery_was_full: bool,
 }
 
 impl Flusher {
@@ -141,6 +156,8 @@ impl Flusher {
             batcher: Batcher::new(config),
             console,
             snapshots,
+            notices: Notices::new(Instant::now()),
+            delivery_was_full: false,
             plan: Some(DeliveryPlan {
                 config: config.clone(),
                 sink,
@@ -161,6 +178,7 @@ impl Flusher {
         // Nothing this thread emits (ours, hyper's, the clickhouse crate's)
         // may come back into the queue.
         suppress_capture_on_this_thread();
+        crate::threads::run_in_background();
         let Some(plan) = self.plan.take() else { return };
         let counters = Arc::clone(&self.reader.queue().counters);
         let delivery = Delivery::new(
@@ -207,14 +225,27 @@ impl Flusher {
                     return;
                 }
                 Err(TryRecvError::Empty) => {
-                    let taken = self.drain(&mut delivery, self.drain_limit, self.when_full);
+                    let limit = self.drain_limit.min(DRAIN_CHUNK);
+                    let taken = self.drain(&mut delivery, limit, self.when_full);
                     busy = taken >= BURST;
                     self.snapshot_metrics(&mut delivery, false);
                     self.seal_due(&mut delivery, Instant::now());
                     delivery.pump(None);
+                    let context = self.notice_context(&delivery);
+                    let (notices, queue) = (&mut self.notices, self.reader.queue());
+                    notices.look(Instant::now(), || queue.stats(), &queue.counters, context);
                 }
             }
             self.update_pending_rows(&delivery);
+        }
+    }
+
+    /// What the drop notices need to know beyond the counters.
+    fn notice_context(&mut self, delivery: &Delivery) -> notices::Context {
+        notices::Context {
+            queue_capacity: self.drain_limit,
+            delivery_was_full: std::mem::take(&mut self.delivery_was_full),
+            spool: delivery.has_spool(),
         }
     }
 
@@ -242,6 +273,7 @@ impl Flusher {
         while taken < limit {
             let until = self.clock.ticks();
             let keep = !delivery.is_full();
+            self.delivery_was_full |= !keep;
             if !keep && when_full == WhenFull::Wait {
                 break;
             }
@@ -317,120 +349,5 @@ impl Flusher {
     fn update_pending_rows(&self, delivery: &Delivery) {
         let rows = self.batcher.rows() + delivery.pending_rows();
         self.counters().pending_rows.store(rows, Relaxed);
-    }
-
-    /// Delivers everything queued before the call, retrying until the
-    /// deadline.
-    ///
-    /// First the records queued before the call are drained (those after
-    /// wait their turn, as they arrive in capture order) and every batch is
-    /// sealed; from then on the flush waits for ClickHouse to acknowledge
-    /// that many rows more than it had, while the flusher goes on as usual
-    /// with what arrives (batches are acknowledged oldest first, so the
-    /// count is reached exactly when the older rows are through).
-    fn flush_all(&mut self, delivery: &mut Delivery, deadline: Instant) -> Result<(), String> {
-        // The metrics as they are now are part of what a flush delivers.
-        self.snapshot_metrics(delivery, true);
-        let mut owed = self.reader.queue().len();
-        // The `sent_rows` that says every row of the flush is acknowledged.
-        let mut target = None;
-        loop {
-            match target {
-                None => {
-                    owed -= self.drain(delivery, owed, self.when_full);
-                    if owed == 0 {
-                        self.seal_all(delivery);
-                        target = Some(self.acknowledged_rows() + delivery.pending_rows());
-                    }
-                }
-                Some(_) => {
-                    self.drain(delivery, self.drain_limit, self.when_full);
-                    self.seal_due(delivery, Instant::now());
-                }
-            }
-            delivery.pump(Some(deadline));
-            self.update_pending_rows(delivery);
-            let left = match target {
-                None => owed as u64 + self.batcher.rows() + delivery.pending_rows(),
-                Some(target) => target.saturating_sub(self.acknowledged_rows()),
-            };
-            if left == 0 || Instant::now() >= deadline {
-                // What a flush printed is out, too (as far as the writer
-                // keeps up).
-                if let Some(console) = &mut self.console {
-                    console.sync(deadline);
-                }
-            }
-            if left == 0 {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                let error = delivery.last_error().unwrap_or("timed out");
-                return Err(format!("{left} rows not acknowledged: {error}"));
-            }
-            let wait_until = match target {
-                // Records still owed are being written by their producers
-                // (the queue counts a slot once it is reserved): look again
-                // soon, rather than wait for an insert that may not be under way.
-                None => deadline.min(Instant::now() + OWED_RECHECK),
-                // Taking what arrives meanwhile, as often as the regular loop.
-                Some(_) => deadline.min(Instant::now() + POLL_INTERVAL),
-            };
-            // Producers may wake us earlier (a queue filling up).
-            self.reader.drained();
-            delivery.wait(wait_until);
-        }
-    }
-
-    /// Rows ClickHouse acknowledged so far.
-    fn acknowledged_rows(&self) -> u64 {
-        self.counters().sent_rows.load(Relaxed)
-    }
-
-    /// Flushes; what is left goes to the spool if there is one, else it is
-    /// given up (counted as dropped).
-    fn shut_down(&mut self, delivery: &mut Delivery, deadline: Instant) -> ShutdownReport {
-        self.reader.queue().close();
-        let result = self.flush_all(delivery, deadline);
-        if result.is_err() && delivery.has_spool() {
-            // Everything still queued or batched goes to the spool too.
-            self.drain(delivery, usize::MAX, WhenFull::Wait);
-            self.seal_all(delivery);
-        }
-        let leftover = delivery.close();
-        let unsent_rows = leftover.unsent_rows + self.discard_undelivered();
-        self.update_pending_rows(delivery);
-        if let Some(console) = &mut self.console {
-            console.finish(deadline);
-        }
-        ShutdownReport {
-            unsent_rows,
-            spooled_rows: leftover.spooled_rows,
-            spool_dir: delivery.spool_dir(),
-            error: result.err(),
-            // Filled in by the handle, which reads the queue too.
-            stats: Stats::default(),
-        }
-    }
-
-    /// Drops the open batches and what is still queued (printing the
-    /// queued logs first), counting the rows as unsent; returns how many.
-    fn discard_undelivered(&mut self) -> u64 {
-        let mut heap_bytes = 0;
-        let (encoder, console) = (&self.encoder, &mut self.console);
-        let queued = self.reader.drain(usize::MAX, u64::MAX, |record| {
-            heap_bytes += record.heap_bytes();
-            if let (Some(console), Record::Log(log)) = (console.as_mut(), &*record) {
-                console.render(log, encoder.unix_ns(log.ticks));
-            }
-            ControlFlow::Continue(())
-        });
-        self.reader.release(heap_bytes);
-        if let Some(console) = &mut self.console {
-            console.flush();
-        }
-        let rows = self.batcher.discard() + queued as u64;
-        Counters::add(&self.counters().dropped_unsent, rows);
-        rows
     }
 }

@@ -1,10 +1,15 @@
 //! Sealed batches: what the flusher hands to delivery, the spool keeps, and
 //! queries read back while ClickHouse is away.
 
+mod body;
+
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
+
+pub(crate) use body::{Body, BodyBuilder};
+#[cfg(test)]
+pub(crate) use body::{noise, noise_body};
 
 use crate::config::Config;
 use crate::record::Record;
@@ -56,10 +61,29 @@ impl Table {
 pub(crate) struct Batch {
     pub(crate) table: Table,
     pub(crate) rows: u64,
-    pub(crate) body: Bytes,
+    pub(crate) body: Body,
     pub(crate) constants: Arc<BatchConstants>,
     /// `insert_deduplication_token`: the same for every attempt of this batch.
     pub(crate) token: String,
+}
+
+impl Batch {
+    /// The batch in two parts at its last chunk boundary whose first part's
+    /// body is at most `max_len` plain bytes, or `None` without such a
+    /// boundary. Only for a batch never sent: the parts get tokens of their
+    /// own (this token with `.1` and `.2`), so a server that stored the
+    /// whole would store them again.
+    pub(crate) fn split(&self, max_len: usize) -> Option<(Batch, Batch)> {
+        let ((first, first_rows), (rest, rest_rows)) = self.body.split(max_len)?;
+        let part = |rows, body, token_end| Batch {
+            table: self.table,
+            rows,
+            body,
+            constants: Arc::clone(&self.constants),
+            token: format!("{}.{token_end}", self.token),
+        };
+        Some((part(first_rows, first, 1), part(rest_rows, rest, 2)))
+    }
 }
 
 /// The values every row of a process shares (`ServiceName`,
@@ -203,6 +227,34 @@ impl UnsentBatches {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_splits_into_parts_with_tokens_of_their_own() {
+        let mut body = BodyBuilder::default();
+        for _ in 0..200 {
+            body.plain().extend_from_slice(&[7; 1_000]);
+            body.added(1);
+        }
+        let batch = Batch {
+            table: Table::Logs,
+            rows: 200,
+            body: body.finish(),
+            constants: Arc::new(BatchConstants { params: vec![] }),
+            token: "tc-1".into(),
+        };
+        let (first, rest) = batch.split(140_000).unwrap();
+        assert_eq!(
+            (first.rows, first.body.len(), &*first.token),
+            (132, 132_000, "tc-1.1")
+        );
+        assert_eq!(
+            (rest.rows, rest.body.len(), &*rest.token),
+            (68, 68_000, "tc-1.2")
+        );
+        let (_, last) = rest.split(66_000).unwrap();
+        assert_eq!((last.rows, &*last.token), (2, "tc-1.2.2"));
+        assert!(batch.split(60_000).is_none());
+    }
 
     #[test]
     fn parameters_unescape_to_what_was_escaped() {

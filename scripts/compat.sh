@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The crate's whole life on each ClickHouse version the devserver can run:
+#
+#   scripts/compat.sh VERSION=PYTHON [VERSION=PYTHON ...]
+#
+# For each version: the devserver's own engine tests (devserver/test_engines.py;
+# COMPAT_ENGINE_TESTS=no leaves them out)
+# on the chDB of PYTHON (its venv), then the integration test binaries of
+# COMPAT_TESTS (default: all of tests/) against a devserver on it
+# (CLICKHOUSE_URL; the tests that start devservers of their own start them
+# with PYTHON too, through DEVSERVER_PYTHON). Prints a line per binary as it
+# goes and, at the end, the table README's "Supported ClickHouse versions"
+# shows; every binary's log stays in target/compat/ (built with the
+# features of COMPAT_FEATURES, default cli). Exits non-zero if
+# anything failed.
+set -uo pipefail
+# Each version gets a devserver of its own, whatever ClickHouse the caller names.
+unset CLICKHOUSE_URL CLICKHOUSE_HOST
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# Every integration test binary: tests/NAME.rs and tests/NAME/main.rs.
+all_tests=$(ls tests/*.rs tests/*/main.rs | sed -E 's#^tests/##; s#(/main)?\.rs$##' | sort -u | tr '\n' ' ')
+tests=${COMPAT_TESTS:-$all_tests}
+out=target/compat
+mkdir -p "$out"
+status=0
+results=()
+for pair in "$@"; do
+  version=${pair%%=*}
+  python=${pair#*=}
+  echo "compat: ClickHouse $version ($python)" >&2
+  started=$(date +%s)
+  if [ "${COMPAT_ENGINE_TESTS:-yes}" != no ]; then
+    log="$out/$version-devserver-engine.log"
+    t0=$(date +%s)
+    if DEVSERVER_PYTHON="$root/$python" "$root/.venv/bin/python" -m unittest devserver/test_engines.py >"$log" 2>&1; then
+      result=pass
+    else
+      result=FAIL
+      status=1
+    fi
+    line="$version devserver-engine $result $(( $(date +%s) - t0 ))s $(grep -E '^(Ran|OK|FAILED)' "$log" | tr '\n' ' ')"
+    echo "compat: $line" >&2
+    results+=("$line")
+  fi
+  for test in $tests; do
+    log="$out/$version-$test.log"
+    t0=$(date +%s)
+    if DEVSERVER_PYTHON="$root/$python" scripts/with-devserver.sh --python "$python" -- \
+        cargo test --quiet --features "${COMPAT_FEATURES:-cli}" --test "$test" >"$log" 2>&1; then
+      result=pass
+    else
+      result=FAIL
+      status=1
+    fi
+    summary=$(grep -E '^test result:' "$log" | tail -n 1 | sed 's/^test result: //; s/; finished.*//')
+    line="$version $test $result $(( $(date +%s) - t0 ))s ${summary}"
+    echo "compat: $line" >&2
+    results+=("$line")
+  done
+  echo "compat: ClickHouse $version took $(( $(date +%s) - started )) s" >&2
+done
+printf '\n%-8s %-16s %-5s %6s  %s\n' version test result time counts
+for line in "${results[@]}"; do
+  read -r v t r s rest <<<"$line"
+  printf '%-8s %-16s %-5s %6s  %s\n' "$v" "$t" "$r" "$s" "$rest"
+done
+exit "$status"
