@@ -1,4 +1,4 @@
-# The two commands of README, and what they need.
+# The two commands of README (make demo, make test), and what they need.
 #
 #   make demo   run examples/quickstart.rs against ClickHouse (a local devserver
 #               unless CLICKHOUSE_URL or CLICKHOUSE_HOST is set), then chlog on
@@ -8,19 +8,19 @@
 # And, not part of `make test`:
 #
 #   make ui-bench      chlog ui's time to first rows and to the volume chart on
-#                      10 million logs (README, "chlog ui")
+#                      10 million logs (docs/web-view.md)
 #   make bench-async-insert   many small processes x few events into a
-#                      devserver, with and without async_insert (see README,
+#                      devserver, with and without async_insert (see docs/operations.md,
 #                      "Server-side batching")
 #   make service-bench what the crate costs an axum service beside
-#                      fmt().json(), loaded by wrk (README, "What it costs a
-#                      service"); SERVICE_BENCH_ARGS passes options on
+#                      fmt().json(), loaded by wrk (docs/performance.md, "What it
+#                      costs a service"); SERVICE_BENCH_ARGS passes options on
 #   make conformance   a client nobody here wrote (clickhouse-connect, pinned in
 #                      devserver/conformance/requirements.txt) against a devserver
 #                      it starts, or against CLICKHOUSE_URL; prints the pass counts
 #   make compat        the crate's whole life against a devserver on each
-#                      ClickHouse version of CH_ENGINES (README, "Supported
-#                      ClickHouse versions"); `make test` runs it on COMPAT_CI
+#                      ClickHouse version of CH_ENGINES (docs/operations.md,
+#                      "Supported ClickHouse versions"); `make test` runs it on COMPAT_CI
 #   make devserver ENGINE=24.8   a devserver on that version, by hand
 #
 # Each installs what it uses: the devserver's Python venv (.venv), the
@@ -46,11 +46,11 @@ TEST_FEATURES := cli,axum,opentelemetry
 CH_ENGINES ?= 23.10 24.8 25.8 26.9
 # Older than the oldest the crate supports (chdb 0.15.0 is ClickHouse 23.6):
 # `make compat` checks there that the crate refuses it by name
-# (tests/server_version.rs), nothing more.
+# (tests/it/server_version.rs), nothing more.
 CH_TOO_OLD ?= 23.6
 # What `make test` runs `make compat` on, besides the full suite on 26.9: the
-# test binaries of every part of the crate's life (README, "Supported
-# ClickHouse versions"). An older chDB answers each query in tens of
+# test binaries of every part of the crate's life (docs/operations.md,
+# "Supported ClickHouse versions"). An older chDB answers each query in tens of
 # milliseconds, so the slowest binaries (history: 3.5 min on 24.8) stay in
 # the full `make compat` only.
 COMPAT_CI ?= 24.8
@@ -90,7 +90,7 @@ LOOM := RUSTFLAGS="--cfg tracing_clickhouse_loom" CARGO_TARGET_DIR=target/loom
 loom:
 	$(LOOM) cargo test --release --no-default-features --test loom
 
-# The browser tests/ui.rs drives: Debian's chromium and its WebDriver, installed
+# The browser tests/it/ui.rs drives: Debian's chromium and its WebDriver, installed
 # (with one apt-get update) only when either is missing.
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
@@ -146,8 +146,13 @@ compat: venv engines
 	COMPAT_FEATURES=$(TEST_FEATURES) COMPAT_TESTS="$(COMPAT_TESTS)" scripts/compat.sh $(foreach e,$(CH_ENGINES),$(e)=$(call engine_venv,$(e))/bin/python)
 	$(if $(CH_TOO_OLD),COMPAT_FEATURES=$(TEST_FEATURES) COMPAT_TESTS=server_version COMPAT_ENGINE_TESTS=no scripts/compat.sh $(foreach e,$(CH_TOO_OLD),$(e)=$(call engine_venv,$(e))/bin/python))
 
+# The public items reachable from the crate root may not grow past this
+# (scripts/public-items.py; issue 25 aims at 250).
+PUBLIC_ITEMS_MAX := 476
+
 # What CI checks besides the tests: formatting, clippy for every feature set,
-# the docs (warnings denied), and no import cycle between modules.
+# the docs (warnings denied), no import cycle between modules, and the
+# public API's size.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
@@ -161,6 +166,7 @@ lint:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --no-default-features
 	$(PYTHON) -m unittest discover -s scripts -p 'test_*.py'
 	$(PYTHON) scripts/module-cycles.py src
+	$(PYTHON) scripts/public-items.py --max $(PUBLIC_ITEMS_MAX)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -22,7 +22,7 @@
 //! by `cargo test` (without `--bench`), it measures one cell of 2 × 2 once,
 //! as a check that every row arrives.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Stdio};

@@ -42,9 +42,9 @@
 //! to keep everything (`64k`) fail the bench if they drop anything.
 //!
 //! (Why the criterion version of this bench measured the peer three times
-//! slower than a plain loop, and our layer faster: see README, Performance.)
+//! slower than a plain loop, and our layer faster: see docs/performance.md.)
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::hint::black_box;

@@ -1,8 +1,8 @@
 //! Storage: bytes per row on disk and rows read, for our `logs` table (as
 //! `schema::apply` makes it from `schema.sql`), the OpenTelemetry
 //! collector's ClickHouse exporter's default `otel_logs`, a naive table and
-//! any variants, all holding the same generated rows. README's "Storage
-//! layout, measured" has the numbers and the command that made them.
+//! any variants, all holding the same generated rows. docs/storage.md
+//! has the numbers and the command that made them.
 //!
 //!   STORAGE_ROWS=1000000 cargo bench --bench storage # a quick run
 //!
@@ -40,7 +40,7 @@
 //! statement; and how long `schema::apply` takes to migrate a version-1
 //! database of the corpus.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "storage/corpus.rs"]
 mod corpus;

@@ -18,7 +18,7 @@
 //! - `fmt_json_non_blocking` (the peer): `fmt().json()` into a lossless
 //!   `tracing_appender::non_blocking(io::sink())`.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -2,8 +2,8 @@
 """devserver: ClickHouse's HTTP interface on loopback, served by chDB.
 
 This is development and test infrastructure for tracing-clickhouse, not a
-ClickHouse server. It speaks ClickHouse's HTTP interface (see README's "The
-devserver" for what it supports and what it does not) and hands every
+ClickHouse server. It speaks ClickHouse's HTTP interface (see docs/devserver.md
+for what it supports and what it does not) and hands every
 statement to chDB, ClickHouse compiled as a library (chdb-core 26.x, or an
 older chDB for an older ClickHouse: chdev/engine.py). The parts live in
 devserver/chdev/ (see its __init__.py).
@@ -72,13 +72,15 @@ class Handler(BaseHTTPRequestHandler):
         self.timed = TimedReader(self.connection)
         self.rfile = io.BufferedReader(self.timed, 65536)
         self.body = None
+        self.body_refused = False
 
     def handle_one_request(self):
         limits = self.server.limits
         self.timed.await_request(limits.keep_alive_timeout, limits.receive_timeout)
         self.body = None
+        self.body_refused = False
         super().handle_one_request()
-        if self.body is not None and not self.body.done:
+        if self.body_refused or (self.body is not None and not self.body.done):
             self._linger()  # an answer before the whole body: the rest is not a next request
 
     def parse_request(self):
@@ -134,6 +136,8 @@ class Handler(BaseHTTPRequestHandler):
         except ClickHouseError as err:
             if self.body is None or not self.body.done:
                 self.close_connection = True  # the rest of the body is unread, or its framing is broken
+            # Refused by its head (too large, bad framing): none of it was read.
+            self.body_refused = self.body is None
             answer.error(err)
         except DropConnection:
             self._drop()

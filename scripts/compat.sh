@@ -5,11 +5,12 @@
 #
 # For each version: the devserver's own engine tests (devserver/test_engines.py;
 # COMPAT_ENGINE_TESTS=no leaves them out)
-# on the chDB of PYTHON (its venv), then the integration test binaries of
-# COMPAT_TESTS (default: all of tests/) against a devserver on it
+# on the chDB of PYTHON (its venv), then the parts of the integration tests
+# named in COMPAT_TESTS (modules of tests/it or binaries of tests/; default:
+# all) against a devserver on it
 # (CLICKHOUSE_URL; the tests that start devservers of their own start them
 # with PYTHON too, through DEVSERVER_PYTHON). Prints a line per binary as it
-# goes and, at the end, the table README's "Supported ClickHouse versions"
+# goes and, at the end, the table of docs/operations.md's "Supported ClickHouse versions"
 # shows; every binary's log stays in target/compat/ (built with the
 # features of COMPAT_FEATURES, default cli). Exits non-zero if
 # anything failed.
@@ -19,11 +20,19 @@ unset CLICKHOUSE_URL CLICKHOUSE_HOST
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-# Every integration test binary: tests/NAME.rs and tests/NAME/main.rs.
-all_tests=$(ls tests/*.rs tests/*/main.rs | sed -E 's#^tests/##; s#(/main)?\.rs$##' | sort -u | tr '\n' ' ')
+# Every part of the integration tests: the modules of tests/it (one binary,
+# run a module at a time with a filter) and the binaries of their own
+# (tests/NAME.rs) but loom's, which has a build of its own.
+it_modules=$(sed -nE 's/^mod ([a-z_]+);$/\1/p' tests/it/main.rs | grep -vxE 'common|known|browser')
+own_binaries=$(ls tests/*.rs | sed -E 's#^tests/##; s#\.rs$##' | grep -vx loom)
+all_tests=$(echo $it_modules $own_binaries)
 tests=${COMPAT_TESTS:-$all_tests}
 out=target/compat
 mkdir -p "$out"
+# The cargo arguments that run one part: its own binary, or its module of it.
+test_args() {
+  if [ -f "tests/$1.rs" ]; then echo "--test $1"; else echo "--test it -- $1::"; fi
+}
 status=0
 results=()
 for pair in "$@"; do
@@ -48,7 +57,7 @@ for pair in "$@"; do
     log="$out/$version-$test.log"
     t0=$(date +%s)
     if DEVSERVER_PYTHON="$root/$python" scripts/with-devserver.sh --python "$python" -- \
-        cargo test --quiet --features "${COMPAT_FEATURES:-cli}" --test "$test" >"$log" 2>&1; then
+        cargo test --quiet --features "${COMPAT_FEATURES:-cli}" $(test_args "$test") >"$log" 2>&1; then
       result=pass
     else
       result=FAIL

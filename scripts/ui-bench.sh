@@ -72,5 +72,5 @@ done
 
 # The same, as the browser sees it: from navigation to rows and chart drawn.
 echo
-UI_BENCH_URL="http://127.0.0.1:$port/" cargo test --quiet --features cli --test ui -- \
-  --ignored --nocapture page_timings_on_the_ui_bench_database 2>&1 | grep '^|'
+UI_BENCH_URL="http://127.0.0.1:$port/" cargo test --quiet --features cli --test it -- \
+  --ignored --nocapture ui::page_timings_on_the_ui_bench_database 2>&1 | grep '^|'

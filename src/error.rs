@@ -58,7 +58,7 @@ pub enum Error {
         known: u32,
     },
     /// The server is older than the oldest ClickHouse this crate supports
-    /// (`schema::MIN_SERVER_VERSION`; README,
+    /// (`schema::MIN_SERVER_VERSION`; docs/operations.md,
     /// "Supported ClickHouse versions").
     #[error(
         "ClickHouse {found} is older than {minimum}, the oldest this tracing-clickhouse supports: \

@@ -174,7 +174,7 @@ impl Builder {
 }
 
 /// The line said on stderr at start: where unsent batches survive a crash,
-/// or that they do not (README, Reliability: why the spool is opt-in).
+/// or that they do not (docs/reliability.md, "Why the spool is opt-in").
 fn spool_line(config: &Config) -> String {
     match &config.spool.dir {
         Some(dir) => format!(

@@ -2,6 +2,7 @@
 //! everything the flusher's transport emits while inserting (hyper,
 //! the clickhouse crate, rustls, tokio) stays out of the tables.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! `log` records reach the `logs` table through `tracing-log`, with their own
 //! target, file and line.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::time::Duration;

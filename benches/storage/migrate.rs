@@ -7,7 +7,7 @@ use super::server::Server;
 use super::tables;
 
 /// The version-1 schema (the tests' fixture), in `schema.sql`'s form.
-const V1: &str = include_str!("../../tests/schemas/v1.sql");
+const V1: &str = include_str!("../../tests/it/schemas/v1.sql");
 
 /// Creates `database` at version 1, copies the corpus into its `logs`, and
 /// times `schema::apply` on it; returns the time and the rows it then has.

@@ -5,7 +5,7 @@ use super::values::{Endpoint, parse_url};
 use crate::error::{ConfigError, invalid};
 
 /// The `ON CLUSTER` schema and where inserts go, for a ClickHouse cluster
-/// of shards and replicas (see README, "Running at scale").
+/// of shards and replicas (see docs/operations.md, "Running at scale").
 ///
 /// With a cluster, [`schema::apply`](crate::schema::apply) creates each
 /// table as `<name>_local` (a `Replicated*MergeTree` on every node) and a

@@ -55,7 +55,7 @@ impl Builder {
     /// ClickHouse never takes an `INSERT ... SELECT` into a table with
     /// dependent views async, and their rollups keep exact deduplication.
     /// Takes effect on ClickHouse 26.10 and later (earlier servers insert
-    /// every `INSERT ... SELECT` synchronously); see README, "Server-side
+    /// every `INSERT ... SELECT` synchronously); see docs/operations.md, "Server-side
     /// batching", for what was measured.
     pub fn async_insert(mut self, on: bool) -> Self {
         self.config.async_insert = on;

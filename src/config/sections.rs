@@ -226,7 +226,7 @@ impl PipelineConfig {
 ///
 /// Off unless [`dir`](Self::dir) is set: the directory must be on storage
 /// that outlives the process and belong to one running instance (it is
-/// locked while in use). README's Reliability section says why it is not
+/// locked while in use). docs/reliability.md ("Why the spool is opt-in") says why it is not
 /// on by default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -1,4 +1,4 @@
-//! The parser and carriers, by example (property tests: tests/propagation.rs).
+//! The parser and carriers, by example (property tests: tests/it/propagation.rs).
 
 use std::collections::HashMap;
 

@@ -1,6 +1,6 @@
 //! Models of the queue for loom's checker, built only with `--cfg tracing_clickhouse_loom`
-//! and run by `tests/loom.rs` (`make test` runs them; see README,
-//! Reliability). Each runs a small scenario of threads over a real ring or
+//! and run by `tests/loom.rs` (`make test` runs them; see docs/reliability.md,
+//! "The queue, model-checked"). Each runs a small scenario of threads over a real ring or
 //! queue, and loom runs it once for every interleaving of their atomic
 //! accesses it can tell apart (with at most [`PREEMPTIONS`] preemptions
 //! each, the bound that keeps the whole set to seconds), checking the

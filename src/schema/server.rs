@@ -1,6 +1,6 @@
 //! The server the schema goes to: its version, checked against the oldest
 //! ClickHouse this crate supports, and what the schema does without on an
-//! older one (README, "Supported ClickHouse versions").
+//! older one (docs/operations.md, "Supported ClickHouse versions").
 //!
 //! [`apply`](super::apply) asks the server its version first. Older than
 //! [`MIN_SERVER_VERSION`] is refused with [`Error::ServerTooOld`] before

@@ -38,7 +38,7 @@ pub struct Applied {
     /// The migrations run, by the version each brought it to.
     pub migrated: Vec<u32>,
     /// One line per part of the schema the server does without (an older
-    /// ClickHouse; README, "Supported ClickHouse versions").
+    /// ClickHouse; docs/operations.md, "Supported ClickHouse versions").
     pub notes: Vec<String>,
 }
 
@@ -151,7 +151,7 @@ async fn repair_codecs(client: &clickhouse::Client, config: &Config, fit: &Fit) 
 /// stream of lengths the default). `schema.sql` cannot say so: servers
 /// before 25.10 refuse the setting, and store strings that way anyway. On
 /// our corpus the separate lengths cost 18.8 of 55.3 bytes per row, most of
-/// it in the maps (README, "Storage layout, measured"). New parts and
+/// it in the maps (docs/storage.md). New parts and
 /// merges are written this way; parts already on disk keep theirs until
 /// they are merged. Whether the server has the choice.
 async fn single_stream_strings(

@@ -1,5 +1,5 @@
 //! `service-bench`: what tracing-clickhouse costs an axum service, measured
-//! beside `tracing_subscriber::fmt().json()` (see README, "Performance").
+//! beside `tracing_subscriber::fmt().json()` (see docs/performance.md).
 //!
 //! ```text
 //! service-bench run [--rounds N] [--duration S] [--warmup S] [--connections N]

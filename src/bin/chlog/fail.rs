@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use tracing_clickhouse::{Error, ErrorKind};
 
-/// Exit statuses (README and `chlog --help` list them).
+/// Exit statuses (docs/chlog.md and `chlog --help` list them).
 pub(crate) mod status {
     /// A failure none of the others describes.
     pub(crate) const FAILED: u8 = 1;

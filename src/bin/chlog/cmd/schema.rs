@@ -19,7 +19,7 @@ pub(crate) enum SchemaCommand {
     #[command(
         after_help = "Applying twice changes nothing; existing tables keep their TTLs.\n\
         With --cluster, the schema is made ON CLUSTER: replicated local tables and a \
-        Distributed table in front of each (see README, \"Running at scale\")."
+        Distributed table in front of each (see docs/operations.md, \"Running at scale\")."
     )]
     Apply(ApplyArgs),
     /// The database's version, each table's TTL, and what apply would change; exit 3 if anything
