@@ -16,12 +16,14 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// ClickHouse (or the connection to it) answered with an error. The
-    /// message includes the chain of causes (e.g. why a TLS handshake failed).
+    /// message includes the chain of causes (e.g. why a TLS handshake
+    /// failed); [`Error::kind`] tells a refused login from a server away.
     #[error("ClickHouse: {}", chain(.0))]
-    ClickHouse(#[from] clickhouse::error::Error),
-    /// A global `tracing` subscriber was already installed.
+    ClickHouse(ClickHouseError),
+    /// A global `tracing` subscriber was already installed (the cause is
+    /// `tracing-subscriber`'s error).
     #[error("a global tracing subscriber is already installed: {0}")]
-    SubscriberAlreadySet(#[from] tracing_subscriber::util::TryInitError),
+    SubscriberAlreadySet(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A global `metrics` recorder was already installed (see
     /// [`Builder::global_metrics`](crate::Builder::global_metrics)).
     #[error("a global metrics recorder is already installed")]
@@ -81,6 +83,34 @@ pub enum Error {
     Dropped(String),
 }
 
+/// What ClickHouse or the connection to it answered: its message and causes
+/// are the [`Display`](std::fmt::Display) and the
+/// [`source`](std::error::Error::source) chain. The `clickhouse` crate's
+/// error stays inside, so that upgrading that crate changes nothing here.
+#[derive(Debug)]
+pub struct ClickHouseError(pub(crate) Box<clickhouse::error::Error>);
+
+impl std::fmt::Display for ClickHouseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ClickHouseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+// Hidden: only for `?` inside the crate; not a promise about the
+// `clickhouse` crate's version.
+#[doc(hidden)]
+impl From<clickhouse::error::Error> for Error {
+    fn from(error: clickhouse::error::Error) -> Error {
+        Error::ClickHouse(ClickHouseError(Box::new(error)))
+    }
+}
+
 /// An invalid configuration value.
 ///
 /// Every variant names the setting (the environment variable, or the builder
@@ -118,6 +148,7 @@ pub enum ConfigError {
 
 /// Why opening the spool failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpoolError {
     /// The directory or one of its files cannot be used.
     #[error("spool {path:?}: {source}")]

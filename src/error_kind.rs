@@ -43,7 +43,7 @@ impl Error {
             Error::Query(_) => ErrorKind::InvalidQuery,
             Error::SchemaTooNew { .. } => ErrorKind::SchemaTooNew,
             Error::ClickHouseNeeded { .. } => ErrorKind::Unreachable,
-            Error::ClickHouse(error) => kind_of(error),
+            Error::ClickHouse(error) => kind_of(&error.0),
             _ => ErrorKind::Other,
         }
     }
@@ -69,7 +69,7 @@ mod tests {
     use clickhouse::error::Error as Ch;
 
     fn kind(error: Ch) -> ErrorKind {
-        Error::ClickHouse(error).kind()
+        Error::from(error).kind()
     }
 
     fn response(text: &str) -> ErrorKind {

@@ -124,6 +124,7 @@
 #[cfg(feature = "alerts")]
 pub mod alert;
 mod batch;
+mod builder;
 mod capture;
 mod clock;
 mod config;
@@ -153,22 +154,23 @@ mod stats;
 mod telemetry;
 mod threads;
 
+pub use builder::{Builder, builder, init};
 #[cfg(feature = "metrics")]
 pub use capture::MetricsRecorder;
 pub use capture::payload::Value;
 pub use capture::{ClickHouseLayer, Collector};
 pub use config::{
-    Builder, CaptureConfig, CaptureLimits, CheckTarget, Colors, Config, ConsoleConfig,
-    MetricsConfig, MonitorConfig, PipelineConfig, QueuePolicy, Retention, ServiceCheck,
-    SpoolConfig, SpoolFull, SpoolSync,
+    CaptureConfig, CaptureLimits, CheckTarget, Colors, Config, ConsoleConfig, MetricsConfig,
+    MonitorConfig, PipelineConfig, QueuePolicy, Retention, ServiceCheck, SpoolConfig, SpoolFull,
+    SpoolSync,
 };
 pub use config::{ClusterConfig, ClusterInsert};
-pub use error::{ConfigError, Error, Result, SpoolError};
+pub use error::{ClickHouseError, ConfigError, Error, Result, SpoolError};
 pub use error_kind::ErrorKind;
 pub use pipeline::ShutdownReport;
 pub use record::{Severity, UnknownSeverity};
 pub use stats::Stats;
-pub use telemetry::{Telemetry, builder, init};
+pub use telemetry::Telemetry;
 
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.
 #[doc(hidden)]

@@ -7,6 +7,7 @@ use crate::record::Severity;
 
 /// Which side of the threshold is wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Comparison {
     /// Wrong when the value is above the threshold.
     Above,
@@ -16,6 +17,7 @@ pub enum Comparison {
 
 /// How a metric's values in a window (or a bucket) become one value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Aggregation {
     /// The mean of the values.
     Avg,
@@ -120,6 +122,7 @@ impl LogSignal {
 
 /// What an anomaly rule watches.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Signal {
     /// A metric, aggregated per bucket.
     Metric(MetricSignal),
@@ -129,6 +132,7 @@ pub enum Signal {
 
 /// How an anomaly rule scores the current bucket against its baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Method {
     /// `(x - mean) / stddev` of the baseline.
     ZScore,
@@ -139,6 +143,7 @@ pub enum Method {
 
 /// Which buckets form an anomaly rule's baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Season {
     /// The buckets just before the current one.
     None,
@@ -160,6 +165,7 @@ impl Season {
 
 /// Which way an anomaly counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Direction {
     /// Only values above the baseline.
     Above,
@@ -171,6 +177,7 @@ pub enum Direction {
 
 /// Where an absence rule looks for data.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AbsenceSource {
     /// Any log row.
     Logs,

@@ -14,6 +14,7 @@ pub const SOURCE: &str = "alert";
 
 /// Whether an alert fired or resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TransitionKind {
     /// The condition held for the rule's `for` duration.
     Firing,
@@ -22,6 +23,14 @@ pub enum TransitionKind {
 }
 
 impl TransitionKind {
+    /// `firing` or `resolved`: the webhook's `state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionKind::Firing => "firing",
+            TransitionKind::Resolved => "resolved",
+        }
+    }
+
     /// `alert_firing` or `alert_resolved`, its `EventType`.
     pub fn event_type(self) -> &'static str {
         match self {
@@ -104,10 +113,7 @@ impl Transition {
     /// The webhook's body: the details as JSON, with `id`, `state`,
     /// `service` and the times.
     pub fn to_json(&self) -> serde_json::Value {
-        let state = match self.kind {
-            TransitionKind::Firing => "firing",
-            TransitionKind::Resolved => "resolved",
-        };
+        let state = self.kind.as_str();
         serde_json::json!({
             "id": self.id(),
             "state": state,

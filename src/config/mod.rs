@@ -1,32 +1,30 @@
 //! Configuration: where ClickHouse is, who is writing, how long data lives,
 //! how the pipeline batches, what the console shows.
 //!
-//! One [`Builder`] carries every option, starting from the seed's
-//! `CLICKHOUSE_*` environment variables (its documentation has the table);
-//! the sections it takes are plain structs. Every bad value is an error that
+//! What the [`Builder`](crate::Builder) resolves to ([`Config`]), the plain
+//! section structs it takes, and what reads and checks settings: the
+//! `CLICKHOUSE_*` variables, values, bounds. Every bad value is an error that
 //! names the variable, the builder method or the section field, and the
 //! value; the password never appears in an error or a `Debug` print.
 
-mod bounds;
-mod builder;
-mod cluster;
-mod env;
-mod monitoring;
-mod options;
-mod ratio;
+pub(crate) mod bounds;
+pub(crate) mod cluster;
+pub(crate) mod env;
+pub(crate) mod monitoring;
+pub(crate) mod ratio;
 mod resolved;
-mod sampling;
-mod scale;
-mod sections;
-mod values;
+pub(crate) mod sections;
+pub(crate) mod values;
 
-pub use builder::Builder;
-pub(crate) use builder::ConsoleWriter;
 pub use cluster::{ClusterConfig, ClusterInsert};
 pub use monitoring::{
     CheckTarget, Colors, ConsoleConfig, MetricsConfig, MonitorConfig, ServiceCheck,
 };
 pub use resolved::Config;
+
+/// Where console lines go instead of stderr.
+pub(crate) type ConsoleWriter = Box<dyn std::io::Write + Send>;
+
 pub use sections::{
     CaptureConfig, CaptureLimits, PipelineConfig, QueuePolicy, Retention, SpoolConfig, SpoolFull,
     SpoolSync,
@@ -37,8 +35,3 @@ pub use sections::{
     allow(unused_imports)
 )]
 pub(crate) use values::read_setting_file;
-
-#[cfg(test)]
-mod settings_tests;
-#[cfg(test)]
-mod tests;

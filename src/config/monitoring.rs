@@ -145,6 +145,7 @@ impl ServiceCheck {
 
 /// Where a service is checked. `Debug` hides credentials in a URL.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CheckTarget {
     /// `host:port`: up when a TCP connection opens.
     Tcp(String),
@@ -189,6 +190,7 @@ impl Default for ConsoleConfig {
 
 /// Whether the console colors its lines (ANSI escapes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Colors {
     /// On a terminal, unless `NO_COLOR` is set; plain when piped.
     #[default]

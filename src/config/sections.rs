@@ -62,6 +62,7 @@ impl Retention {
 
 /// What to do with a record when the queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum QueuePolicy {
     /// Drop the new record and count it: the application never waits.
     #[default]
@@ -278,6 +279,7 @@ impl SpoolConfig {
 
 /// When spooled batches are forced to the disk (`fsync`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SpoolSync {
     /// After every batch written: a crash of the machine loses nothing that
     /// reached the spool.
@@ -294,6 +296,7 @@ pub enum SpoolSync {
 /// What gives way when the spool is full. Either way the rows are counted
 /// (`Stats::dropped_spool_full`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SpoolFull {
     /// Delete the oldest segment: recent data is usually worth more.
     #[default]

@@ -33,7 +33,7 @@ pub use read::check;
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 
 /// The tables that hold data, with the column that says when a row happened.
-pub const DATA_TABLES: [(&str, &str); 4] = [
+pub(crate) const DATA_TABLES: [(&str, &str); 4] = [
     ("logs", "Timestamp"),
     ("spans", "Timestamp"),
     ("metrics", "TimeUnix"),
@@ -140,7 +140,7 @@ impl TableHealth {
             .map(|rows| rows as f64 / seconds)
     }
 
-    /// Whether it holds data (one of [`DATA_TABLES`]).
+    /// Whether it holds data (logs, spans, metrics or events).
     pub fn is_data(&self) -> bool {
         DATA_TABLES.iter().any(|(name, _)| *name == self.name)
     }

@@ -29,11 +29,22 @@ impl Default for Thresholds {
 
 /// How soon a problem needs attention.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Urgency {
     /// Not yet harmful; will be.
     Warning,
     /// Rows are refused, lost or kept where they should not be, now or soon.
     Critical,
+}
+
+impl Urgency {
+    /// `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Warning => "warning",
+            Urgency::Critical => "critical",
+        }
+    }
 }
 
 /// Something that needs a person's attention.
@@ -50,10 +61,7 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let urgency = match self.urgency {
-            Urgency::Warning => "warning",
-            Urgency::Critical => "critical",
-        };
+        let urgency = self.urgency.as_str();
         write!(f, "{urgency}: {}: {}", self.subject, self.message)
     }
 }

@@ -11,6 +11,7 @@ use crate::config::{CheckTarget, ServiceCheck};
 
 /// A service's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServiceState {
     /// It answered in time.
     Up,

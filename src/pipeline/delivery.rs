@@ -311,7 +311,7 @@ async fn create_schema(plan: &SchemaPlan, timeout: Duration) -> Result<(), Failu
             "schema creation timed out".to_owned(),
         )),
         Ok(Err(Error::ClickHouse(e))) => {
-            let kind = FailureKind::of(&e);
+            let kind = FailureKind::of(&e.0);
             let doing = match kind {
                 FailureKind::Transient => "cannot reach ClickHouse to create the schema",
                 _ => "cannot create the schema",

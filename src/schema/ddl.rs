@@ -4,11 +4,11 @@
 use crate::config::Config;
 
 /// The schema, with `{{placeholders}}`, as shipped.
-pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
+pub(crate) const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// Inserts remembered per table for deduplication: a batch re-sent with the
 /// same token within the last this-many inserts of its table is stored once.
-pub const DEDUP_WINDOW: u32 = 10_000;
+pub(crate) const DEDUP_WINDOW: u32 = 10_000;
 
 /// The statements of `schema.sql` for this configuration, in order.
 pub fn statements(config: &Config) -> Vec<String> {

@@ -26,7 +26,7 @@ mod status;
 mod versions;
 
 pub use cluster::{LOCAL_SUFFIX, sharding_key};
-pub use ddl::{DEDUP_WINDOW, SCHEMA_SQL, statements, statements_of};
+pub use ddl::{statements, statements_of};
 pub(crate) use insert::insert_sql_for;
 pub use server::{MIN_SERVER_VERSION, ServerVersion, fit_to};
 pub use status::{PendingMigration, SchemaStatus, TableStatus, status};

@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn each_kind_says_what_to_do_and_has_its_status() {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let error = Error::ClickHouse(clickhouse::error::Error::Network(Box::new(refused)));
+        let error = Error::from(clickhouse::error::Error::Network(Box::new(refused)));
         let failure = Failure::from_error(&error, "http://127.0.0.1:1", "db");
         assert_eq!(failure.status, status::UNREACHABLE);
         assert!(
@@ -129,13 +129,13 @@ mod tests {
             failure.message
         );
         let login = "Code: 516. DB::Exception: default: Authentication failed".to_owned();
-        let error = Error::ClickHouse(clickhouse::error::Error::BadResponse(login));
+        let error = Error::from(clickhouse::error::Error::BadResponse(login));
         let failure = Failure::from_error(&error, "http://h:8123", "db");
         assert_eq!(failure.status, status::AUTH);
         assert!(failure.message.contains("CLICKHOUSE_PASSWORD"));
         let table =
             "Code: 60. DB::Exception: Unknown table expression identifier 'logs'".to_owned();
-        let error = Error::ClickHouse(clickhouse::error::Error::BadResponse(table));
+        let error = Error::from(clickhouse::error::Error::BadResponse(table));
         let failure = Failure::from_error(&error, "http://h:8123", "db");
         assert_eq!(failure.status, status::SCHEMA);
         assert!(failure.message.contains("chlog schema apply"));

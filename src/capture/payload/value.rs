@@ -11,6 +11,7 @@ use std::fmt::{self, Write};
 /// assert_eq!(context[0].1, Value::I64(95));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Value<'a> {
     /// Text.
     Str(&'a str),

@@ -10,6 +10,7 @@ use crate::query::sql::Sql;
 
 /// The width of an aggregation bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Granularity {
     /// From the raw rows.
     Minute,
@@ -17,6 +18,20 @@ pub enum Granularity {
     Hour,
     /// From the `metrics_daily` rollup.
     Day,
+}
+
+impl Granularity {
+    /// Every granularity, finest first.
+    pub const ALL: [Granularity; 3] = [Granularity::Minute, Granularity::Hour, Granularity::Day];
+
+    /// `minute`, `hour` or `day`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Minute => "minute",
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
 }
 
 /// avg, min, max and count of a metric's values in one time bucket (over

@@ -133,15 +133,16 @@ async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
         // the cycle, said below, and the next cycle tries again.
         let cycle = runner.cycle(SystemTime::now()).await;
         for transition in &cycle.transitions {
-            let (word, style) = match transition.kind {
-                TransitionKind::Firing => ("FIRING", RED),
-                TransitionKind::Resolved => ("RESOLVED", GREEN),
+            let style = match transition.kind {
+                TransitionKind::Firing => RED,
+                _ => GREEN,
             };
+            let word = transition.kind.as_str().to_uppercase();
             let value = transition.value.map_or("-".to_owned(), number);
             let line = format!(
                 "{} {} {} value={value} threshold={} severity={}",
                 humantime::format_rfc3339_seconds(transition.at()),
-                ctx.palette.paint(style, word),
+                ctx.palette.paint(style, &word),
                 ctx.palette.paint(BOLD, &escape(&transition.key)),
                 number(transition.threshold),
                 escape(&transition.severity),

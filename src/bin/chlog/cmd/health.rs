@@ -225,10 +225,11 @@ pub(crate) fn lines(health: &StorageHealth, problems: &[Problem], palette: Palet
     }
     lines.push(palette.paint(BOLD, &format!("{} need attention:", problems.len())));
     for p in problems {
-        let (word, style) = match p.urgency {
-            Urgency::Critical => ("critical", RED),
-            Urgency::Warning => ("warning", YELLOW),
+        let style = match p.urgency {
+            Urgency::Critical => RED,
+            _ => YELLOW,
         };
+        let word = p.urgency.as_str();
         lines.push(format!(
             "  {} {}: {}",
             palette.paint(style, word),
@@ -272,7 +273,7 @@ fn health_json(health: &StorageHealth, problems: &[Problem]) -> serde_json::Valu
             "p50_ms": q.p50_ms, "p95_ms": q.p95_ms, "max_ms": q.max_ms,
         })).collect::<Vec<_>>(),
         "problems": problems.iter().map(|p| json!({
-            "urgency": match p.urgency { Urgency::Critical => "critical", Urgency::Warning => "warning" },
+            "urgency": p.urgency.as_str(),
             "subject": p.subject, "message": p.message,
         })).collect::<Vec<_>>(),
     })

@@ -41,14 +41,10 @@ fn granularity(
     until: Option<SystemTime>,
 ) -> Result<Granularity, BadParam> {
     Ok(match asked {
-        Some("minute") => Granularity::Minute,
-        Some("hour") => Granularity::Hour,
-        Some("day") => Granularity::Day,
-        Some(other) => {
-            return Err(BadParam(format!(
-                "granularity={other:?}: minute, hour or day"
-            )));
-        }
+        Some(name) => Granularity::ALL
+            .into_iter()
+            .find(|g| g.as_str() == name)
+            .ok_or_else(|| BadParam(format!("granularity={name:?}: minute, hour or day")))?,
         None => {
             let length = since.map(|since| {
                 until
@@ -93,11 +89,7 @@ pub(crate) async fn metric(State(state): State<Shared>, RawQuery(query): RawQuer
         .iter()
         .map(|p| json!({ "start": p.start, "avg": p.avg, "min": p.min, "max": p.max, "count": p.count }))
         .collect();
-    let granularity = match granularity {
-        Granularity::Minute => "minute",
-        Granularity::Hour => "hour",
-        Granularity::Day => "day",
-    };
+    let granularity = granularity.as_str();
     Ok(axum::Json(json!({
         "name": name,
         "granularity": granularity,

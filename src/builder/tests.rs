@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::config::*;
 use crate::error::ConfigError;
 
 fn with_vars(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

@@ -1,8 +1,8 @@
 //! Head sampling of spans: the share of new traces whose spans are
 //! recorded (`CLICKHOUSE_TRACE_SAMPLE_RATIO`, [`Builder::trace_sample_ratio`]).
 
-use super::builder::Builder;
-use super::ratio::{SAMPLE_RATIO_VAR, check_ratio};
+use super::Builder;
+use crate::config::ratio::{SAMPLE_RATIO_VAR, check_ratio};
 use crate::error::ConfigError;
 
 impl Builder {

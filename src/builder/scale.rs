@@ -1,8 +1,8 @@
 //! The builder's setters for running at scale: several endpoints, a
 //! cluster, server-side batching.
 
-use super::builder::Builder;
-use super::cluster::{ClusterConfig, parse_urls};
+use super::Builder;
+use crate::config::cluster::{ClusterConfig, parse_urls};
 use crate::error::ConfigError;
 
 impl Builder {

@@ -1,20 +1,32 @@
-//! The one builder: every option, starting from the environment.
+//! The one builder: every option, starting from the environment
+//! (`CLICKHOUSE_*`; the setters by topic in `options`, `scale` and
+//! `sampling`), and its exits in `start`: the layer, the subscriber, or
+//! everything global installed. It sits above the configuration it
+//! resolves to and the pipeline it starts.
+
+mod options;
+mod sampling;
+mod scale;
+mod start;
+
+pub use start::{builder, init};
+
+#[cfg(test)]
+mod settings_tests;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
-use std::io::Write;
 use std::path::PathBuf;
 
-use super::env::{self, CONNECTION_VARS, EnvSource, RETENTION_VARS};
-use super::resolved::Config;
-use super::sections::Retention;
-use super::values::{
+use crate::config::env::{self, CONNECTION_VARS, EnvSource, RETENTION_VARS};
+use crate::config::sections::Retention;
+use crate::config::values::{
     Secret, check_ca_cert, check_credential, env_filter, parse_host, parse_identifier, parse_port,
     parse_url,
 };
+use crate::config::{Config, ConsoleWriter};
 use crate::error::{ConfigError, invalid};
-
-/// Where console lines go instead of stderr.
-pub(crate) type ConsoleWriter = Box<dyn Write + Send>;
 
 /// Sets up telemetry: every option, starting from the environment.
 ///
@@ -92,11 +104,9 @@ pub struct Builder {
     /// Which of host, port and secure a setter set (`HOST`, `PORT`,
     /// `SECURE`): all three replace `CLICKHOUSE_URL`.
     endpoint_set: u8,
-    /// The rules the guard evaluates, as [`Builder::alerts`](crate::Builder::alerts)
-    /// (in `telemetry`, beside the exits that start them) left them: opaque
-    /// here, so that the configuration, below alerting, does not depend on it.
+    /// The rules the guard evaluates ([`Builder::alerts`]).
     #[cfg(feature = "alerts")]
-    pub(crate) alerts: Option<Box<dyn std::any::Any + Send + Sync>>,
+    pub(crate) alerts: Option<Box<crate::alert::Alerts>>,
 }
 
 const HOST: u8 = 1;
@@ -342,7 +352,6 @@ impl Builder {
     /// (an invalid `RUST_LOG`; [`filter`](Builder::filter) refuses them at
     /// once) joins those the exit reports, so that after `finish`
     /// `config.filter` is known good.
-    // Until telemetry.rs's build_subscriber calls it (then this can go).
     pub(crate) fn with_filter_checked(mut self) -> Self {
         if let Err(error) = env_filter(self.config.filter_setting, &self.config.filter) {
             self.errors.push(error);

@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::bounds::{BATCH_ROWS, FLUSH_INTERVAL, QUEUE_CAPACITY, SNAPSHOT_INTERVAL, WAIT};
-use super::builder::Builder;
-use super::env::{PIPELINE_VARS, SPOOL_VARS};
-use super::monitoring::{Colors, MetricsConfig, MonitorConfig, ServiceCheck};
-use super::sections::{CaptureConfig, PipelineConfig, QueuePolicy, SpoolConfig};
-use super::values::{SharedWriter, parse_filter};
+use super::Builder;
+use crate::config::bounds::{BATCH_ROWS, FLUSH_INTERVAL, QUEUE_CAPACITY, SNAPSHOT_INTERVAL, WAIT};
+use crate::config::env::{PIPELINE_VARS, SPOOL_VARS};
+use crate::config::monitoring::{Colors, MetricsConfig, MonitorConfig, ServiceCheck};
+use crate::config::sections::{CaptureConfig, PipelineConfig, QueuePolicy, SpoolConfig};
+use crate::config::values::{SharedWriter, parse_filter};
 use crate::error::ConfigError;
 use crate::record::Severity;
 
