@@ -4,6 +4,7 @@
 //!
 //!   cargo bench --bench capture                 # 1 and 2 threads, events and spans
 //!   BENCH_ROUNDS=31 BENCH_EVENTS=50000 cargo bench --bench capture
+//!   CLICKHOUSE_URL=http://... cargo bench --bench capture   # else a devserver is started
 //!
 //! Measured as a plain loop does, the same for every subject: a round is
 //! `BENCH_EVENTS` (20 000) calls in a tight loop on each thread, with the
@@ -23,6 +24,12 @@
 //!   threads at full speed leaves no room for);
 //! - `ours, unsampled`: ours with a trace sample ratio of 0 (spans are
 //!   tracked for their logs' trace ids, and not recorded);
+//! - `ours → devserver` and `→ devserver, 64k`: our layer with the
+//!   default pipeline sending to ClickHouse as in a program (the flusher
+//!   encodes, compresses and inserts while the application logs), into a
+//!   devserver the bench starts or `CLICKHOUSE_URL`, with the default
+//!   queue and with one that holds a round; at the end, the rows stored
+//!   are counted and must be every call that was not dropped;
 //! - `init() defaults`: the subscriber `init()` installs (the `info` filter,
 //!   our layer, the console), the console's lines going to `/dev/null`, the
 //!   monitor and pipeline metrics on, a dry run;
@@ -30,8 +37,15 @@
 //!   `tracing_appender::non_blocking(io::sink())` (the default: lossy);
 //! - the registry alone (the floor).
 //!
+//! Every subject of ours shows what it dropped; a ratio of a subject that
+//! dropped is marked (it was bought by dropping), and the subjects sized
+//! to keep everything (`64k`) fail the bench if they drop anything.
+//!
 //! (Why the criterion version of this bench measured the peer three times
 //! slower than a plain loop, and our layer faster: see docs/performance.md.)
+
+#[path = "../tests/it/common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -48,6 +62,34 @@ struct Subject {
     telemetry: Option<Telemetry>,
     /// The appender's guard, kept for the run.
     _appender: Option<tracing_appender::non_blocking::WorkerGuard>,
+    /// Sized to keep every call: dropping fails the bench.
+    lossless: bool,
+    /// Sends to ClickHouse: its rows are counted at the end.
+    sends: bool,
+}
+
+impl Subject {
+    fn ours(name: &'static str, dispatch: Dispatch, telemetry: Telemetry) -> Subject {
+        Subject {
+            name,
+            dispatch,
+            telemetry: Some(telemetry),
+            _appender: None,
+            lossless: false,
+            sends: false,
+        }
+    }
+
+    fn peer(name: &'static str, dispatch: Dispatch) -> Subject {
+        Subject {
+            name,
+            dispatch,
+            telemetry: None,
+            _appender: None,
+            lossless: false,
+            sends: false,
+        }
+    }
 }
 
 const PEER: &str = "fmt().json()";
@@ -62,12 +104,8 @@ fn dry_run() -> Builder {
 
 fn ours() -> Subject {
     let (layer, telemetry) = dry_run().quiet().build().unwrap();
-    Subject {
-        name: "ClickHouseLayer",
-        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
-        telemetry: Some(telemetry),
-        _appender: None,
-    }
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    Subject::ours("ClickHouseLayer", dispatch, telemetry)
 }
 
 /// Ours with room for a whole round (two threads' 20 000 events), so that
@@ -79,11 +117,30 @@ fn ours_roomy() -> Subject {
         .quiet()
         .build()
         .unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     Subject {
-        name: "ours, 64k queue",
-        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
-        telemetry: Some(telemetry),
-        _appender: None,
+        lossless: true,
+        ..Subject::ours("ours, 64k queue", dispatch, telemetry)
+    }
+}
+
+/// Ours sending to ClickHouse (a database of its own), with the default
+/// pipeline and a queue of `capacity` (`None`: the default).
+fn ours_sending(name: &'static str, capacity: Option<usize>) -> Subject {
+    let database = common::unique_database("capture_bench");
+    let mut builder = Builder::from_env_vars::<&str, &str>([])
+        .url(common::url())
+        .and_then(|b| b.database(&database))
+        .expect("a URL and a database");
+    if let Some(capacity) = capacity {
+        builder = builder.queue_capacity(capacity).unwrap();
+    }
+    let (layer, telemetry) = builder.quiet().build().unwrap();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    Subject {
+        lossless: capacity.is_some(),
+        sends: true,
+        ..Subject::ours(name, dispatch, telemetry)
     }
 }
 
@@ -96,12 +153,8 @@ fn ours_unsampled() -> Subject {
         .quiet()
         .build()
         .unwrap();
-    Subject {
-        name: "ours, unsampled",
-        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
-        telemetry: Some(telemetry),
-        _appender: None,
-    }
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    Subject::ours("ours, unsampled", dispatch, telemetry)
 }
 
 fn init_defaults() -> Subject {
@@ -110,12 +163,7 @@ fn init_defaults() -> Subject {
         .console_writer(dev_null)
         .build_subscriber()
         .unwrap();
-    Subject {
-        name: "init() defaults",
-        dispatch: Dispatch::new(subscriber),
-        telemetry: Some(telemetry),
-        _appender: None,
-    }
+    Subject::ours("init() defaults", Dispatch::new(subscriber), telemetry)
 }
 
 fn appender(name: &'static str, json: bool) -> Subject {
@@ -126,20 +174,16 @@ fn appender(name: &'static str, json: bool) -> Subject {
         false => Dispatch::new(tracing_subscriber::registry().with(layer)),
     };
     Subject {
-        name,
-        dispatch,
-        telemetry: None,
         _appender: Some(guard),
+        ..Subject::peer(name, dispatch)
     }
 }
 
 fn registry_only() -> Subject {
-    Subject {
-        name: "registry alone",
-        dispatch: Dispatch::new(tracing_subscriber::registry()),
-        telemetry: None,
-        _appender: None,
-    }
+    Subject::peer(
+        "registry alone",
+        Dispatch::new(tracing_subscriber::registry()),
+    )
 }
 
 fn one_event(i: u64) {
@@ -201,10 +245,19 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn run(kind: &str, work: fn(u64), threads: usize, rounds: u64, calls: u64) {
+/// What a run measures: its name, the call, and the table our rows go to.
+struct Kind {
+    name: &'static str,
+    work: fn(u64),
+    table: &'static str,
+}
+
+fn run(kind: &Kind, threads: usize, rounds: u64, calls: u64) {
     let subjects = [
         ours(),
         ours_roomy(),
+        ours_sending("ours → devserver", None),
+        ours_sending("→ devserver, 64k", Some(1 << 16)),
         ours_unsampled(),
         init_defaults(),
         appender(PEER, true),
@@ -220,16 +273,21 @@ fn run(kind: &str, work: fn(u64), threads: usize, rounds: u64, calls: u64) {
         // Rotate who goes first, so no subject always follows the same one.
         for k in 0..subjects.len() {
             let at = (k + r as usize) % subjects.len();
-            times[at].push(round(&subjects[at], threads, calls, work));
+            times[at].push(round(&subjects[at], threads, calls, kind.work));
             settle(&subjects[at]);
         }
     }
     let peer = subjects.iter().position(|s| s.name == PEER).unwrap();
-    println!("\n{kind}, {threads} thread(s), {rounds} rounds of {calls} calls per thread");
     println!(
-        "  {:18} {:>10} {:>10} {:>10}  {:>8}  dropped",
+        "\n{}, {threads} thread(s), {rounds} rounds of {calls} calls per thread",
+        kind.name
+    );
+    println!(
+        "  {:18} {:>10} {:>10} {:>10}  {:>9}  dropped",
         "subject", "median", "min", "max", "ratio"
     );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut failures = Vec::new();
     for (k, subject) in subjects.iter().enumerate() {
         let ratios = times[k].iter().zip(&times[peer]).map(|(a, b)| a / b);
         let dropped = subject
@@ -238,8 +296,10 @@ fn run(kind: &str, work: fn(u64), threads: usize, rounds: u64, calls: u64) {
             .map(|t| t.stats().dropped() - dropped_before[k]);
         let min = times[k].iter().copied().fold(f64::INFINITY, f64::min);
         let max = times[k].iter().copied().fold(0.0, f64::max);
+        // A ratio bought by dropping is marked.
+        let mark = if dropped.unwrap_or(0) > 0 { "*" } else { " " };
         println!(
-            "  {:18} {:>8.0}ns {:>8.0}ns {:>8.0}ns  {:>8.3}  {}",
+            "  {:18} {:>8.0}ns {:>8.0}ns {:>8.0}ns  {:>8.3}{mark}  {}",
             subject.name,
             median(times[k].clone()),
             min,
@@ -247,7 +307,24 @@ fn run(kind: &str, work: fn(u64), threads: usize, rounds: u64, calls: u64) {
             median(ratios.collect()),
             dropped.map_or("-".to_owned(), |d| d.to_string()),
         );
+        let dropped = dropped.unwrap_or(0);
+        if subject.lossless && dropped > 0 {
+            failures.push(format!("{}: dropped {dropped}", subject.name));
+        }
+        if let (true, Some(telemetry)) = (subject.sends, &subject.telemetry) {
+            let emitted = rounds * threads as u64 * calls;
+            let sql = format!("SELECT count() FROM {}", kind.table);
+            let stored = runtime.block_on(common::scalar(telemetry.query().client(), &sql));
+            if stored + dropped != emitted {
+                failures.push(format!(
+                    "{}: {stored} rows stored + {dropped} dropped != {emitted} emitted",
+                    subject.name
+                ));
+            }
+        }
     }
+    println!("  (* dropped calls: not a ratio to compare)");
+    assert!(failures.is_empty(), "{failures:?}");
 }
 
 fn main() {
@@ -259,12 +336,22 @@ fn main() {
     let wanted = |kind: &str| filter.is_empty() || filter.iter().any(|f| kind.contains(f.as_str()));
     let rounds = env_or("BENCH_ROUNDS", 15);
     let calls = env_or("BENCH_EVENTS", 20_000);
+    let event = Kind {
+        name: "event",
+        work: one_event,
+        table: "logs",
+    };
+    let span = Kind {
+        name: "span cycle",
+        work: one_span_cycle,
+        table: "spans",
+    };
     if wanted("event") {
         for threads in [1, 2] {
-            run("event", one_event, threads, rounds, calls);
+            run(&event, threads, rounds, calls);
         }
     }
     if wanted("span") {
-        run("span cycle", one_span_cycle, 1, rounds, calls);
+        run(&span, 1, rounds, calls);
     }
 }

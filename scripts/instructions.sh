@@ -7,7 +7,7 @@
 #   scripts/instructions.sh          # needs valgrind
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --example capture_instructions
+cargo build --quiet --profile bench --example capture_instructions
 binary=target/release/examples/capture_instructions
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

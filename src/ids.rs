@@ -10,7 +10,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroU64;
 
 thread_local! {
-    static STATE: Cell<u64> = Cell::new(seed());
+    /// 0 until the thread's first number: a constant initializer (and no
+    /// destructor) makes every later access a plain load and store.
+    static STATE: Cell<u64> = const { Cell::new(0) };
 }
 
 fn seed() -> u64 {
@@ -21,20 +23,21 @@ fn seed() -> u64 {
 }
 
 /// A random number.
+#[inline]
 pub(crate) fn random_u64() -> u64 {
-    STATE
-        .try_with(|state| {
-            let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-            state.set(next);
-            let mut z = next;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        })
-        // During thread teardown: still random enough, from a fresh seed.
-        .unwrap_or_else(|_| seed())
+    let mut state = STATE.get();
+    if state == 0 {
+        state = seed();
+    }
+    let next = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    STATE.set(next);
+    let mut z = next;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
+#[inline]
 pub(crate) fn new_span_id() -> NonZeroU64 {
     loop {
         if let Some(id) = NonZeroU64::new(random_u64()) {
@@ -43,6 +46,7 @@ pub(crate) fn new_span_id() -> NonZeroU64 {
     }
 }
 
+#[inline]
 pub(crate) fn new_trace_id() -> u128 {
     (u128::from(new_span_id().get()) << 64) | u128::from(random_u64())
 }

@@ -172,8 +172,9 @@ pub(crate) struct SpanRecord {
     /// 0 for a root span.
     pub(crate) parent_span_id: u64,
     pub(crate) thread_id: u32,
-    /// The span's fields, in the order recorded (a later value of a name wins).
-    pub(crate) payload: Box<[u8]>,
+    /// The span's fields, in the order recorded (a later value of a name
+    /// wins): in the record when they fit, as most spans' do.
+    pub(crate) payload: SpanPayload,
     /// The field that made the span an error (`error`, or one recorded as an error).
     pub(crate) error_field: Option<&'static str>,
     /// The `tracestate` the trace came with.
@@ -192,25 +193,38 @@ pub(crate) struct EventRecord {
     pub(crate) payload: Box<[u8]>,
 }
 
-/// Payload bytes kept inside the record itself: chosen so that a queue slot
-/// (the record and the ring's 8-byte stamp) is 256 bytes, four cache lines.
+/// Payload bytes kept inside a log record itself: chosen so that a queue
+/// slot (the record and the ring's 8-byte stamp) is 256 bytes, four cache
+/// lines.
 pub(crate) const INLINE_PAYLOAD: usize = 198;
 
-/// A log record's payload: inside the record when it fits (most events, so
-/// capturing one allocates nothing and the flusher frees nothing), on the
-/// heap when it does not.
-pub(crate) struct Payload(Repr);
+/// Field bytes kept inside a span record (and an open span's state): what
+/// the slot has room for beside the span's other columns. A span with one
+/// to five small fields fits (an entry is a name, 2 bytes and the value).
+pub(crate) const SPAN_INLINE_PAYLOAD: usize = 142;
 
-enum Repr {
+/// A span record's fields.
+pub(crate) type SpanPayload = Payload<SPAN_INLINE_PAYLOAD>;
+
+/// A record's payload: inside the record when it fits (most events and
+/// spans, so capturing one allocates nothing and the flusher frees
+/// nothing), on the heap when it does not. `N`, the bytes kept inline, is
+/// at most 255.
+pub(crate) struct Payload<const N: usize = INLINE_PAYLOAD>(Repr<N>);
+
+enum Repr<const N: usize> {
     /// The first `len` bytes are initialized.
     Inline {
         len: u8,
-        bytes: [MaybeUninit<u8>; INLINE_PAYLOAD],
+        bytes: [MaybeUninit<u8>; N],
     },
     Heap(Box<[u8]>),
 }
 
-impl Payload {
+impl<const N: usize> Payload<N> {
+    /// The inline length is a `u8`.
+    const FITS_A_U8: () = assert!(N <= u8::MAX as usize);
+
     /// Where a payload of `bytes` will live: a heap copy made now when they
     /// do not fit inline (`Some`), else inline (`None`): the record is
     /// written into its slot with [`Payload::EMPTY`], then the payload
@@ -218,14 +232,18 @@ impl Payload {
     /// (uninitialized) inline room is never copied.
     #[inline]
     pub(crate) fn heap_copy(bytes: &[u8]) -> Option<Box<[u8]>> {
-        (bytes.len() > INLINE_PAYLOAD).then(|| Box::from(bytes))
+        (bytes.len() > N).then(|| Box::from(bytes))
     }
 
     /// An empty inline payload (its room uninitialized).
-    pub(crate) const EMPTY: Payload = Payload(Repr::Inline {
-        len: 0,
-        bytes: [MaybeUninit::uninit(); INLINE_PAYLOAD],
-    });
+    pub(crate) const EMPTY: Self = {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::FITS_A_U8;
+        Payload(Repr::Inline {
+            len: 0,
+            bytes: [MaybeUninit::uninit(); N],
+        })
+    };
 
     /// Makes this (empty inline) payload the heap copy `bytes`, in place.
     #[inline]
@@ -239,7 +257,7 @@ impl Payload {
     #[inline]
     pub(crate) fn fill(&mut self, bytes: &[u8]) {
         if let Repr::Inline { len, bytes: room } = &mut self.0 {
-            let n = bytes.len().min(INLINE_PAYLOAD);
+            let n = bytes.len().min(N);
             // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and `n`
             // bytes fit in both.
             unsafe {
@@ -251,13 +269,61 @@ impl Payload {
 
     /// A payload holding a copy of `bytes`.
     #[cfg(test)]
-    pub(crate) fn copy_of(bytes: &[u8]) -> Payload {
-        let mut payload = Payload::EMPTY;
-        match Payload::heap_copy(bytes) {
-            Some(heap) => payload.set_heap(heap),
-            None => payload.fill(bytes),
-        }
+    pub(crate) fn copy_of(bytes: &[u8]) -> Self {
+        let mut payload = Self::EMPTY;
+        payload.replace_with(bytes);
         payload
+    }
+
+    /// Makes this payload a copy of `bytes`, inline when they fit.
+    #[inline]
+    pub(crate) fn replace_with(&mut self, bytes: &[u8]) {
+        match Self::heap_copy(bytes) {
+            Some(heap) => self.set_heap(heap),
+            None => {
+                *self = Self::EMPTY;
+                self.fill(bytes);
+            }
+        }
+    }
+
+    /// Appends `more`, moving to the heap (one exact-size allocation) when
+    /// the whole no longer fits.
+    pub(crate) fn extend(&mut self, more: &[u8]) {
+        let len = self.len();
+        match &mut self.0 {
+            Repr::Inline { len: inline, bytes } if len + more.len() <= N => {
+                // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the
+                // `more.len()` bytes fit after the `len` in use.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        more.as_ptr(),
+                        bytes.as_mut_ptr().add(len).cast::<u8>(),
+                        more.len(),
+                    );
+                }
+                *inline = (len + more.len()) as u8;
+            }
+            _ if more.is_empty() => {}
+            _ => {
+                let mut joined = Vec::with_capacity(len + more.len());
+                joined.extend_from_slice(self);
+                joined.extend_from_slice(more);
+                self.set_heap(joined.into_boxed_slice());
+            }
+        }
+    }
+
+    /// Moves this payload into `empty` (an empty inline payload, in a
+    /// queue's slot), leaving this one empty: the bytes in use are copied,
+    /// or the heap copy moved.
+    #[inline]
+    pub(crate) fn move_into(&mut self, empty: &mut Self) {
+        match &mut self.0 {
+            Repr::Heap(bytes) => empty.set_heap(std::mem::take(bytes)),
+            Repr::Inline { .. } => empty.fill(self),
+        }
+        *self = Self::EMPTY;
     }
 
     /// Heap memory the payload holds (0 when inline).
@@ -270,7 +336,13 @@ impl Payload {
     }
 }
 
-impl std::ops::Deref for Payload {
+impl<const N: usize> Default for Payload<N> {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl<const N: usize> std::ops::Deref for Payload<N> {
     type Target = [u8];
 
     #[inline]
@@ -285,7 +357,7 @@ impl std::ops::Deref for Payload {
     }
 }
 
-impl fmt::Debug for Payload {
+impl<const N: usize> fmt::Debug for Payload<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Payload({} bytes)", self.len())
     }
@@ -317,7 +389,7 @@ impl Record {
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             Record::Log(log) => log.payload.heap_bytes(),
-            Record::Span(span) => span.payload.len(),
+            Record::Span(span) => span.payload.heap_bytes(),
             Record::Event(event) => {
                 event.payload.len() + event.event_type.len() + event.source.len()
             }
@@ -387,14 +459,40 @@ mod size_tests {
 
     #[test]
     fn small_payloads_stay_inline_and_large_ones_go_to_the_heap() {
-        let small = Payload::copy_of(b"abc");
+        let small: Payload = Payload::copy_of(b"abc");
         assert_eq!((&*small, small.heap_bytes()), (&b"abc"[..], 0));
-        assert_eq!(&*Payload::copy_of(b""), b"");
+        assert_eq!(&*Payload::<INLINE_PAYLOAD>::copy_of(b""), b"");
         let fits = vec![7; INLINE_PAYLOAD];
-        assert_eq!(Payload::copy_of(&fits).heap_bytes(), 0);
+        assert_eq!(Payload::<INLINE_PAYLOAD>::copy_of(&fits).heap_bytes(), 0);
         let large = vec![7; INLINE_PAYLOAD + 1];
-        let payload = Payload::copy_of(&large);
+        let payload: Payload = Payload::copy_of(&large);
         assert_eq!((&*payload, payload.heap_bytes()), (&large[..], large.len()));
+    }
+
+    #[test]
+    fn a_span_payload_grows_onto_the_heap_and_moves_into_its_slot() {
+        let mut fields = SpanPayload::copy_of(b"first");
+        fields.extend(b"-second");
+        assert_eq!((&*fields, fields.heap_bytes()), (&b"first-second"[..], 0));
+        let mut slot = SpanPayload::EMPTY;
+        fields.move_into(&mut slot);
+        assert_eq!((&*slot, slot.heap_bytes()), (&b"first-second"[..], 0));
+
+        let mut fields = SpanPayload::copy_of(&[1; SPAN_INLINE_PAYLOAD]);
+        assert_eq!(fields.heap_bytes(), 0, "exactly full still inline");
+        fields.extend(b"x");
+        let mut expected = vec![1; SPAN_INLINE_PAYLOAD];
+        expected.push(b'x');
+        assert_eq!(
+            (&*fields, fields.heap_bytes()),
+            (&expected[..], expected.len())
+        );
+        let mut slot = SpanPayload::EMPTY;
+        fields.move_into(&mut slot);
+        assert_eq!((&*slot, slot.heap_bytes()), (&expected[..], expected.len()));
+        fields = SpanPayload::default();
+        fields.extend(b"");
+        assert!(fields.is_empty());
     }
 
     #[test]

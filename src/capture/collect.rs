@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use tracing_subscriber::registry::{LookupSpan, Registry};
-
 use super::payload::Value;
 use super::{CaptureShared, LogHead};
 use crate::record::{EventRecord, Record, Severity, TraceContext};
@@ -102,12 +100,13 @@ impl Collector {
 }
 
 /// The trace context of the current tracing span and whether it is
-/// sampled, if the current subscriber is built on the registry and our
-/// layer tracks that span.
+/// sampled, if our layer in the current subscriber tracks that span (or
+/// one around it).
 fn current_trace() -> Option<(TraceContext, bool)> {
-    let id = tracing::Span::current().id()?;
-    tracing::dispatcher::get_default(|dispatch| {
-        let registry = dispatch.downcast_ref::<Registry>()?;
-        super::span_state::tracked_context(&registry.span(&id)?)
-    })
+    let current = crate::propagation::SpanContext::current()?;
+    let span_id = std::num::NonZeroU64::new(current.span_id())?;
+    Some((
+        TraceContext::new(current.trace_id(), span_id),
+        current.is_sampled(),
+    ))
 }

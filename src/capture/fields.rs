@@ -31,11 +31,6 @@ impl<'w, 'b> FieldVisitor<'w, 'b> {
         }
     }
 
-    /// Fields written so far (to resume the payload later).
-    pub(crate) fn fields(&self) -> usize {
-        self.writer.fields()
-    }
-
     fn note_error(&mut self, field: &Field) {
         if self.error_field.is_none() {
             self.error_field = Some(field.name());

@@ -19,6 +19,7 @@ pub(crate) mod series;
 mod shared;
 mod skip;
 mod span_state;
+mod span_table;
 
 pub use collect::Collector;
 pub use layer::ClickHouseLayer;

@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::CaptureLimits;
 use crate::propagation::RemoteContext;
 use crate::queue::Queue;
-use crate::record::{LogRecord, Payload, Record, Severity, TraceContext};
+use crate::record::{INLINE_PAYLOAD, LogRecord, Payload, Record, Severity, TraceContext};
 use crate::stats::Counters;
 use crate::threads;
 
@@ -83,6 +83,22 @@ impl CaptureShared {
         })
     }
 
+    /// Like `write_payload` (resuming a payload of `fields` fields), through
+    /// the thread's scratch buffer, handing the bytes written and the
+    /// field count to `keep`, which copies them where they go.
+    #[inline]
+    pub(super) fn capture_with<R: Default, T>(
+        &self,
+        fields: usize,
+        write: impl FnOnce(&mut PayloadWriter<'_>) -> R,
+        keep: impl FnOnce(&[u8], R, usize) -> T,
+    ) -> T {
+        with_scratch(|buf| {
+            let (out, fields) = self.write_payload(buf, fields, write);
+            keep(buf, out, fields)
+        })
+    }
+
     /// Writes a log record's payload with `write` through the thread's
     /// scratch buffer and, unless `skip` says otherwise, queues the record:
     /// the payload is copied straight into the queue's slot when it fits.
@@ -98,7 +114,7 @@ impl CaptureShared {
             if skip(&out) {
                 return out;
             }
-            let heap = Payload::heap_copy(buf);
+            let heap = Payload::<INLINE_PAYLOAD>::heap_copy(buf);
             let heap_bytes = heap.as_ref().map_or(0, |bytes| bytes.len());
             let ticks = self.clock.ticks();
             let thread_id = threads::current_id();

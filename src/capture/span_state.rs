@@ -1,17 +1,18 @@
-//! What the layer keeps for an open span (in the registry's extensions),
-//! and the trace context a span hands to the spans and logs inside it.
+//! What the layer keeps for an open span (in its `SpanTable`), and the
+//! trace context a span hands to the spans and logs inside it.
 
 use std::num::NonZeroU64;
 
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing::Metadata;
 
 use crate::propagation::{RemoteContext, SpanContext, TraceState};
-use crate::record::TraceContext;
+use crate::record::{SpanPayload, TraceContext};
 
 /// An open span we track: its place in its trace, and, when its trace is
 /// sampled, what its row needs.
 #[derive(Debug)]
 pub(super) struct SpanState {
+    pub(super) metadata: &'static Metadata<'static>,
     pub(super) context: TraceContext,
     /// 0 for a root.
     pub(super) parent_span_id: u64,
@@ -25,8 +26,24 @@ pub(super) struct SpanState {
     pub(super) trace_state: TraceState,
     pub(super) start_ticks: u64,
     pub(super) thread_id: u32,
-    /// The recorded fields (empty for an unsampled span).
-    pub(super) fields: Vec<u8>,
+    pub(super) field_count: usize,
+    pub(super) error_field: Option<&'static str>,
+    /// The recorded fields (empty for an unsampled span): inside the state
+    /// when they fit, so tracking a span allocates nothing.
+    pub(super) fields: SpanPayload,
+}
+
+/// What a new span's state starts with, besides its fields.
+#[derive(Debug)]
+pub(super) struct SpanStart {
+    pub(super) metadata: &'static Metadata<'static>,
+    pub(super) context: TraceContext,
+    pub(super) parent_span_id: u64,
+    pub(super) remote_parent: bool,
+    pub(super) sampled: bool,
+    pub(super) trace_state: TraceState,
+    pub(super) start_ticks: u64,
+    pub(super) thread_id: u32,
     pub(super) field_count: usize,
     pub(super) error_field: Option<&'static str>,
 }
@@ -58,6 +75,64 @@ impl Parent {
 }
 
 impl SpanState {
+    /// A new span's state, with its `fields` (as written by a payload writer).
+    pub(super) fn new(start: SpanStart, fields: &[u8]) -> SpanState {
+        let mut state = SpanState {
+            metadata: start.metadata,
+            context: start.context,
+            parent_span_id: start.parent_span_id,
+            remote_parent: start.remote_parent,
+            #[cfg(feature = "opentelemetry")]
+            otel_synced: false,
+            sampled: start.sampled,
+            trace_state: start.trace_state,
+            start_ticks: start.start_ticks,
+            thread_id: start.thread_id,
+            field_count: start.field_count,
+            error_field: start.error_field,
+            fields: SpanPayload::EMPTY,
+        };
+        state.fields.replace_with(fields);
+        state
+    }
+
+    /// Makes this state (a closed span's) the new span's, in place: a state
+    /// is a few hundred bytes, most of them room for fields, which a new
+    /// value would be copied in with. Every field is set (the pattern
+    /// names them all).
+    pub(super) fn restart(&mut self, start: SpanStart, fields: &[u8]) {
+        let SpanState {
+            metadata,
+            context,
+            parent_span_id,
+            remote_parent,
+            #[cfg(feature = "opentelemetry")]
+            otel_synced,
+            sampled,
+            trace_state,
+            start_ticks,
+            thread_id,
+            field_count,
+            error_field,
+            fields: room,
+        } = self;
+        *metadata = start.metadata;
+        *context = start.context;
+        *parent_span_id = start.parent_span_id;
+        *remote_parent = start.remote_parent;
+        #[cfg(feature = "opentelemetry")]
+        {
+            *otel_synced = false;
+        }
+        *sampled = start.sampled;
+        *trace_state = start.trace_state;
+        *start_ticks = start.start_ticks;
+        *thread_id = start.thread_id;
+        *field_count = start.field_count;
+        *error_field = start.error_field;
+        room.replace_with(fields);
+    }
+
     /// What the span passes on to its children.
     pub(super) fn as_parent(&self) -> Parent {
         Parent {
@@ -79,6 +154,19 @@ impl SpanState {
         }
     }
 
+    /// Adds fields recorded after creation: `added` of them, written as
+    /// `bytes` against the count this state had before. When another
+    /// thread recorded into the span meanwhile and the whole would pass
+    /// `max_fields`, they are dropped instead; returns how many were.
+    pub(super) fn append_fields(&mut self, bytes: &[u8], added: usize, max_fields: usize) -> u64 {
+        if added > 0 && self.field_count + added > max_fields {
+            return added as u64;
+        }
+        self.fields.extend(bytes);
+        self.field_count += added;
+        0
+    }
+
     /// Moves the span into `parent`'s trace (a remote parent set after creation).
     pub(super) fn adopt(&mut self, parent: Parent) {
         let span_id = NonZeroU64::new(self.context.span_id()).unwrap_or(NonZeroU64::MIN);
@@ -88,30 +176,9 @@ impl SpanState {
         self.sampled = parent.sampled;
         self.trace_state = parent.trace_state;
         if !self.sampled {
-            self.fields = Vec::new();
+            self.fields = SpanPayload::EMPTY;
             self.field_count = 0;
             self.error_field = None;
         }
     }
-}
-
-/// The innermost span of `span`'s scope that we track (internal spans are
-/// not), read with `read`.
-#[inline]
-pub(super) fn innermost<S, T>(span: &SpanRef<'_, S>, read: impl Fn(&SpanState) -> T) -> Option<T>
-where
-    S: for<'a> LookupSpan<'a>,
-{
-    span.scope()
-        .find_map(|span| span.extensions().get::<SpanState>().map(&read))
-}
-
-/// The trace of the innermost tracked span of `span`'s scope, and whether
-/// it is sampled: what a log emitted there carries.
-#[inline]
-pub(super) fn tracked_context<S>(span: &SpanRef<'_, S>) -> Option<(TraceContext, bool)>
-where
-    S: for<'a> LookupSpan<'a>,
-{
-    innermost(span, |state| (state.context, state.sampled))
 }

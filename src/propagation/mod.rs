@@ -185,10 +185,12 @@ impl RemoteContext {
             return make();
         }
         let previous = PENDING.replace(Some(self.clone()));
+        HAS_PENDING.set(true);
         // Restored even if `make` panics.
         struct Restore(Option<RemoteContext>);
         impl Drop for Restore {
             fn drop(&mut self) {
+                HAS_PENDING.set(self.0.is_some());
                 PENDING.set(self.0.take());
             }
         }
@@ -218,12 +220,19 @@ impl RemoteContext {
 thread_local! {
     /// The context [`RemoteContext::parent_of`] gives the span it creates.
     static PENDING: Cell<Option<RemoteContext>> = const { Cell::new(None) };
+    /// Whether `PENDING` may hold one: read by every new span, and cheaper
+    /// to reach (no destructor to register or check).
+    static HAS_PENDING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The remote context for the span being created on this thread, if
 /// [`RemoteContext::parent_of`] is creating one (taken: only one span gets it).
 #[inline]
 pub(crate) fn take_pending() -> Option<RemoteContext> {
+    if !HAS_PENDING.get() {
+        return None;
+    }
+    HAS_PENDING.set(false);
     PENDING.try_with(Cell::take).ok().flatten()
 }
 

@@ -60,6 +60,12 @@ pub(crate) struct Ring<T> {
     slots: Box<[Slot<T>]>,
     /// The smallest power of two above the capacity.
     one_lap: u64,
+    /// `one_lap`'s power of two: a position's lap is a shift away (a
+    /// division is tens of cycles, on every push).
+    lap_shift: u32,
+    /// The index of the slot half a lap from the first: see
+    /// [`Ring::is_half_lap`].
+    half_lap: usize,
 }
 
 // SAFETY: a value is written by exactly one producer (the one whose CAS won
@@ -86,6 +92,7 @@ impl<T> Ring<T> {
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
+        let one_lap = (capacity as u64 + 1).next_power_of_two();
         Ring {
             producers: CachePadded::new(Producers {
                 tail: AtomicU64::new(0),
@@ -93,7 +100,9 @@ impl<T> Ring<T> {
             }),
             head: CachePadded::new(AtomicU64::new(0)),
             slots,
-            one_lap: (capacity as u64 + 1).next_power_of_two(),
+            one_lap,
+            lap_shift: one_lap.trailing_zeros(),
+            half_lap: capacity.div_ceil(2),
         }
     }
 
@@ -112,6 +121,13 @@ impl<T> Ring<T> {
 
     pub(crate) fn capacity(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Whether a value pushed at `index` starts a half lap of the ring (the
+    /// first slot, or the one half the capacity on).
+    #[inline]
+    pub(crate) fn is_half_lap(&self, index: usize) -> bool {
+        index == 0 || index == self.half_lap
     }
 
     #[inline]
@@ -133,7 +149,7 @@ impl<T> Ring<T> {
     /// Values pushed before `position`.
     #[inline]
     fn count(&self, position: u64) -> u64 {
-        let laps = position / self.one_lap;
+        let laps = position >> self.lap_shift;
         laps * self.slots.len() as u64 + self.index(position) as u64
     }
 

@@ -131,14 +131,13 @@ impl Queue {
         F: FnOnce(&mut MaybeUninit<Record>),
     {
         let backoff = Backoff::new();
-        let home = sync::thread_number() % self.rings.len();
         loop {
             if self.limits.closed.load(Ordering::Relaxed) {
                 Counters::add(&self.counters.dropped_closed, 1);
                 return;
             }
             if heap == 0 || self.reserve_heap(heap) {
-                match self.push_from(home, init) {
+                match self.push_from_last(init) {
                     Ok(()) => return,
                     Err(rejected) => init = rejected,
                 }
@@ -148,7 +147,7 @@ impl Queue {
             }
             match self.limits.policy {
                 QueuePolicy::DropNewest => {
-                    self.refused[home].fetch_add(1, Ordering::Relaxed);
+                    self.refused[self.home()].fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 QueuePolicy::Block => {
@@ -163,11 +162,18 @@ impl Queue {
         }
     }
 
+    /// The ring of this thread's number (computed when needed only: it
+    /// takes a division).
+    fn home(&self) -> usize {
+        sync::thread_number() % self.rings.len()
+    }
+
     /// Pushes into the ring this thread used last, else the first one with
-    /// room from `home` on (so a thread that filled its own ring goes on in
-    /// the next, and comes back home once its own has room again).
+    /// room from its home ring on (so a thread that filled its own ring
+    /// goes on in the next, and comes back home once its own has room
+    /// again).
     #[inline]
-    fn push_from<F>(&self, home: usize, mut init: F) -> Result<(), F>
+    fn push_from_last<F>(&self, mut init: F) -> Result<(), F>
     where
         F: FnOnce(&mut MaybeUninit<Record>),
     {
@@ -179,18 +185,17 @@ impl Queue {
         }
         let count = self.rings.len();
         let last = last_ring();
-        let first = if last < count { last } else { home };
-        let rest = (0..count).map(|offset| (home + offset) % count);
+        let first = if last < count { last } else { self.home() };
+        let rest = (0..count).map(|offset| (self.home() + offset) % count);
         for at in std::iter::once(first).chain(rest.filter(|&at| at != first)) {
             let ring = &self.rings[at];
             // SAFETY: `init` writes the record, as our caller promised.
             match unsafe { ring.push_with(init) } {
                 Ok(index) => {
-                    if at != first {
+                    if at != last {
                         set_last_ring(at);
                     }
-                    // Every half lap of a ring.
-                    if index % ring.capacity().div_ceil(2) == 0 {
+                    if ring.is_half_lap(index) {
                         self.wake_flusher();
                     }
                     return Ok(());

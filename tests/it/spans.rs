@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::{Dispatch, Instrument, dispatcher};
 use tracing_clickhouse::Telemetry;
+use tracing_subscriber::prelude::*;
 
 const FLUSH: Duration = Duration::from_secs(30);
 
@@ -172,6 +173,37 @@ fn an_async_span_entered_many_times_is_one_row_with_its_wall_clock_duration() {
         assert_eq!(logs[0].trace_id, rows[0].trace_id);
         assert_eq!(logs[0].span_id, rows[0].span_id);
     });
+}
+
+/// A clone of the layer in a second subscriber: the two registries give
+/// their spans the same ids, and each span still gets its own row.
+#[test]
+fn a_cloned_layer_in_another_subscriber_keeps_each_subscribers_spans_apart() {
+    let (layer, telemetry) = common::config("clone")
+        .into_builder()
+        .build()
+        .expect("start the pipeline");
+    let other = Dispatch::new(tracing_subscriber::registry().with(layer.clone()));
+    let first = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let a = dispatcher::with_default(&first, || tracing::info_span!("in_first", n = 1));
+    let b = dispatcher::with_default(&other, || tracing::info_span!("in_other", n = 2));
+    assert_eq!(a.id(), b.id(), "each registry numbers its spans from 1");
+    dispatcher::with_default(&first, || drop(a));
+    dispatcher::with_default(&other, || drop(b));
+    telemetry.flush(FLUSH).unwrap();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let rows = runtime.block_on(spans(&telemetry));
+    let mut seen: Vec<_> = rows
+        .iter()
+        .map(|row| (row.name.as_str(), row.attribute("n")))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [("in_first", Some("1")), ("in_other", Some("2"))],
+        "{rows:?}"
+    );
 }
 
 #[derive(Debug)]

@@ -46,11 +46,6 @@ impl<'a> PayloadWriter<'a> {
         }
     }
 
-    /// Fields written, counting those before a resume.
-    pub(crate) fn fields(&self) -> usize {
-        self.fields
-    }
-
     #[inline]
     pub(crate) fn message_fmt(&mut self, message: &dyn fmt::Debug) {
         let limit = self.limits.max_message_bytes;
