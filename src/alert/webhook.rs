@@ -118,11 +118,13 @@ impl Webhook {
         self
     }
 
-    /// The wait after the first failure, doubling after each, up to `max`.
+    /// The wait after the first failure, doubling after each, up to `max`
+    /// (each kept within 1 ms and 365 days, as [`timeout`](Webhook::timeout)).
     #[must_use]
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.first_backoff = first;
-        self.max_backoff = max.max(first);
+        let (shortest, longest) = ATTEMPT_TIMEOUT_BOUNDS;
+        self.first_backoff = first.clamp(shortest, longest);
+        self.max_backoff = max.clamp(self.first_backoff, longest);
         self
     }
 }
@@ -250,7 +252,7 @@ async fn deliver(
         stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
         if attempt < webhook.attempts {
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(webhook.max_backoff);
+            backoff = backoff.saturating_mul(2).min(webhook.max_backoff);
         }
     }
     stats.given_up.fetch_add(1, Ordering::Relaxed);
@@ -279,6 +281,24 @@ async fn post(client: &HttpClient, webhook: &Webhook, id: &str, body: Bytes) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoffs_are_kept_within_their_bounds() {
+        let (shortest, longest) = ATTEMPT_TIMEOUT_BOUNDS;
+        let huge = Webhook::new("http://x/")
+            .unwrap()
+            .backoff(Duration::MAX, Duration::MAX);
+        assert_eq!((huge.first_backoff, huge.max_backoff), (longest, longest));
+        // Doubling the longest saturates instead of overflowing.
+        assert_eq!(
+            huge.first_backoff.saturating_mul(2).min(huge.max_backoff),
+            longest
+        );
+        let zero = Webhook::new("http://x/")
+            .unwrap()
+            .backoff(Duration::ZERO, Duration::ZERO);
+        assert_eq!((zero.first_backoff, zero.max_backoff), (shortest, shortest));
+    }
 
     #[test]
     fn urls_are_checked_and_never_shown_whole() {

@@ -91,7 +91,8 @@ fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
 
 /// `GET url`: `Ok(None)` below 500, `Ok(Some(problem))` for 5xx.
 fn http_get(url: &str, timeout: Duration) -> Result<Option<String>, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    // Not the URL itself: it may carry a password or a token.
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
     let host = parsed.host_str().ok_or("the URL has no host")?;
     let port = parsed.port_or_known_default().unwrap_or(80);
     let mut stream = connect(&format!("{host}:{port}"), timeout)?;
