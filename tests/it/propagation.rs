@@ -208,7 +208,7 @@ async fn bad_trace_context_starts_a_new_trace_and_is_counted() {
 }
 
 /// 10 000 root requests through the server middleware at a ratio of 0.1:
-/// about 1 000 whole traces (within 3 sigma), nothing of the others'
+/// about 1 000 whole traces (within 5 sigma), nothing of the others'
 /// spans, every log.
 #[test]
 fn sampling_keeps_whole_traces_at_the_ratio_and_every_log() {
@@ -266,8 +266,11 @@ fn sampling_keeps_whole_traces_at_the_ratio_and_every_log() {
         }
         let sampled = traces.len() as f64;
         let (mean, sigma) = (REQUESTS as f64 * 0.1, (REQUESTS as f64 * 0.1 * 0.9).sqrt());
+        // Five sigma (30 traces each): a miss once in millions of runs (three
+        // failed one run in a few hundred), and a ratio of 0.08 or 0.12 still
+        // fails.
         assert!(
-            (sampled - mean).abs() <= 3.0 * sigma,
+            (sampled - mean).abs() <= 5.0 * sigma,
             "{sampled} traces sampled of {REQUESTS} at 0.1"
         );
         for (trace, spans) in &traces {
