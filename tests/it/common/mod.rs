@@ -164,10 +164,18 @@ pub fn free_port() -> u16 {
         .next()
         .and_then(|low| low.parse().ok())
         .unwrap_or(32768);
-    let (low, high) = (10_000u16, ephemeral_start.max(10_001));
+    // A system whose ephemeral range starts low leaves nothing below it:
+    // any port then, and the race comes back there.
+    let (low, high) = match ephemeral_start {
+        start if start > 11_000 => (10_000u16, start),
+        _ => (10_000u16, u16::MAX),
+    };
     let seed = std::process::id() as u64 ^ u64::from(next_port_seed());
     for attempt in 0..1_000u64 {
-        let offset = (seed.wrapping_mul(2_654_435_761) + attempt * 7_919) % u64::from(high - low);
+        let offset = seed
+            .wrapping_mul(2_654_435_761)
+            .wrapping_add(attempt * 7_919)
+            % u64::from(high - low);
         let port = low + offset as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
