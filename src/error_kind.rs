@@ -118,7 +118,7 @@ mod tests {
             reason: "refused".into(),
         };
         assert_eq!(needed.kind(), ErrorKind::Unreachable);
-        let config = crate::Builder::from_env_vars([("CLICKHOUSE_PORT", "x")]).build_config();
-        assert_eq!(Error::from(config.unwrap_err()).kind(), ErrorKind::Config);
+        let invalid = crate::error::invalid("CLICKHOUSE_PORT", "x", "a port number");
+        assert_eq!(Error::from(invalid).kind(), ErrorKind::Config);
     }
 }

@@ -183,11 +183,9 @@ mod tests {
 
     #[test]
     fn a_batch_is_full_by_rows_or_bytes_and_due_by_age() {
-        let config = crate::Builder::from_env_vars::<&str, &str>([])
-            .batch_max_rows(3)
-            .and_then(|b| b.flush_interval(Duration::from_millis(50)))
-            .and_then(crate::Builder::build_config)
-            .unwrap();
+        let mut config = Config::defaults();
+        config.pipeline.batch_max_rows = 3;
+        config.pipeline.flush_interval = Duration::from_millis(50);
         let mut batcher = Batcher::new(&config);
         assert_eq!(
             (batcher.next_due(false), batcher.seal(Table::Logs).is_none()),
@@ -210,9 +208,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_compressed_as_it_fills_and_marks_which_batches_were_sealed_after() {
-        let config = crate::Builder::from_env_vars::<&str, &str>([])
-            .build_config()
-            .unwrap();
+        let config = Config::defaults();
         let mut batcher = Batcher::new(&config);
         for _ in 0..100 {
             batcher.body(Table::Logs).extend_from_slice(&[7; 1_000]);
@@ -241,10 +237,10 @@ mod tests {
             outage_flush_interval: Duration::from_millis(200),
             ..Default::default()
         };
-        let config = crate::Builder::from_env_vars::<&str, &str>([])
-            .pipeline(pipeline)
-            .and_then(crate::Builder::build_config)
-            .unwrap();
+        let config = Config {
+            pipeline,
+            ..Config::defaults()
+        };
         let mut batcher = Batcher::new(&config);
         batcher.body(Table::Logs).push(1);
         assert!(!batcher.added(Table::Logs, 1));
@@ -260,10 +256,10 @@ mod tests {
             outage_flush_interval: Duration::from_secs(5),
             ..Default::default()
         };
-        let config = crate::Builder::from_env_vars::<&str, &str>([])
-            .pipeline(pipeline)
-            .and_then(crate::Builder::build_config)
-            .unwrap();
+        let config = Config {
+            pipeline,
+            ..Config::defaults()
+        };
         let mut batcher = Batcher::new(&config);
         batcher.body(Table::Logs).push(1);
         batcher.added(Table::Logs, 1);

@@ -80,11 +80,10 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        crate::Builder::from_env_vars([("CLICKHOUSE_LOGS_TTL_DAYS", "7")])
-            .url("http://127.0.0.1:8123")
-            .and_then(|b| b.database("tc_schema_test"))
-            .and_then(crate::Builder::build_config)
-            .unwrap()
+        let mut config = Config::defaults();
+        config.retention.logs_days = 7;
+        config.database = "tc_schema_test".to_owned();
+        config
     }
 
     #[test]

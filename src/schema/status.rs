@@ -175,10 +175,10 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        crate::Builder::from_env_vars([("CLICKHOUSE_LOGS_TTL_DAYS", "7")])
-            .database("tc_status_unit")
-            .and_then(crate::Builder::build_config)
-            .unwrap()
+        let mut config = Config::defaults();
+        config.retention.logs_days = 7;
+        config.database = "tc_status_unit".to_owned();
+        config
     }
 
     #[test]

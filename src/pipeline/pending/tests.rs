@@ -31,11 +31,12 @@ fn config(spool: &Path, max_pending_bytes: usize) -> Config {
         max_pending_bytes,
         ..Default::default()
     };
-    crate::Builder::from_env_vars::<&str, &str>([])
-        .spool_dir(spool)
-        .pipeline(pipeline)
-        .and_then(crate::Builder::build_config)
-        .unwrap()
+    let mut config = Config {
+        pipeline,
+        ..Config::defaults()
+    };
+    config.spool.dir = Some(spool.to_owned());
+    config
 }
 
 fn pending(spool: &Path, max_pending_bytes: usize) -> (Pending, Arc<Counters>) {
@@ -65,10 +66,10 @@ fn pending_capped(spool: &Path, max_bytes: u64) -> (Pending, Arc<Counters>) {
         when_full: SpoolFull::DropNewest,
         ..Default::default()
     };
-    let config = crate::Builder::from_env_vars::<&str, &str>([])
-        .spool(spool_config)
-        .and_then(crate::Builder::build_config)
-        .unwrap();
+    let config = Config {
+        spool: spool_config,
+        ..Config::defaults()
+    };
     let unsent = Arc::new(UnsentBatches::default());
     let pending = Pending::new(&config, true, Arc::clone(&counters), unsent).unwrap();
     (pending, counters)
