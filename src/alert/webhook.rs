@@ -127,6 +127,11 @@ impl Webhook {
         self.max_backoff = max.clamp(self.first_backoff, longest);
         self
     }
+
+    /// The wait after the one of `backoff`: twice as long, up to the most.
+    fn next_backoff(&self, backoff: Duration) -> Duration {
+        backoff.saturating_mul(2).min(self.max_backoff)
+    }
 }
 
 /// The webhook's counters.
@@ -252,7 +257,7 @@ async fn deliver(
         stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
         if attempt < webhook.attempts {
             tokio::time::sleep(backoff).await;
-            backoff = backoff.saturating_mul(2).min(webhook.max_backoff);
+            backoff = webhook.next_backoff(backoff);
         }
     }
     stats.given_up.fetch_add(1, Ordering::Relaxed);
@@ -290,10 +295,8 @@ mod tests {
             .backoff(Duration::MAX, Duration::MAX);
         assert_eq!((huge.first_backoff, huge.max_backoff), (longest, longest));
         // Doubling the longest saturates instead of overflowing.
-        assert_eq!(
-            huge.first_backoff.saturating_mul(2).min(huge.max_backoff),
-            longest
-        );
+        assert_eq!(huge.next_backoff(huge.first_backoff), longest);
+        assert_eq!(huge.next_backoff(Duration::MAX), longest);
         let zero = Webhook::new("http://x/")
             .unwrap()
             .backoff(Duration::ZERO, Duration::ZERO);

@@ -170,7 +170,8 @@ pub fn free_port() -> u16 {
         start if start > 11_000 => (10_000u16, start),
         _ => (10_000u16, u16::MAX),
     };
-    let seed = std::process::id() as u64 ^ u64::from(next_port_seed());
+    let (nanos, n) = unique_parts();
+    let seed = u64::from(std::process::id() ^ nanos ^ n.wrapping_mul(40_503));
     for attempt in 0..1_000u64 {
         let offset = seed
             .wrapping_mul(2_654_435_761)
@@ -184,13 +185,16 @@ pub fn free_port() -> u16 {
     panic!("no free port between {low} and {high}");
 }
 
-fn next_port_seed() -> u32 {
+/// A number no other call in this process shares (`n`, counted), with the
+/// time's nanoseconds to tell runs and processes apart.
+fn unique_parts() -> (u32, u32) {
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(40_503)
+    (nanos, n)
 }
 
 /// Arms a failure on a devserver started with `faults: true` (see
@@ -233,12 +237,7 @@ enum Shared {
 
 /// A database name no other test (or test run) uses.
 pub fn unique_database(prefix: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let (nanos, n) = unique_parts();
     format!("tc_{prefix}_{}_{nanos}_{n}", std::process::id())
 }
 
