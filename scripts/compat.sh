@@ -36,6 +36,17 @@ test_args() {
   elif [ "$1" = cli ]; then echo "--test it -- cli::"
   else echo "--test it -- $1:: --skip cli::"; fi
 }
+# A failure's own output on stderr, so that a run whose logs are gone (CI)
+# still says which test failed and why: cargo's failures section, or the
+# end of the log.
+show_failure() {
+  echo "compat: --- $1 ---" >&2
+  if grep -q '^failures:$' "$1"; then
+    sed -n '/^failures:$/,/^test result:/p' "$1" | head -n 120 >&2
+  else
+    tail -n 40 "$1" >&2
+  fi
+}
 status=0
 results=()
 for pair in "$@"; do
@@ -51,6 +62,7 @@ for pair in "$@"; do
     else
       result=FAIL
       status=1
+      show_failure "$log"
     fi
     line="$version devserver-engine $result $(( $(date +%s) - t0 ))s $(grep -E '^(Ran|OK|FAILED)' "$log" | tr '\n' ' ')"
     echo "compat: $line" >&2
@@ -65,6 +77,7 @@ for pair in "$@"; do
     else
       result=FAIL
       status=1
+      show_failure "$log"
     fi
     summary=$(grep -E '^test result:' "$log" | tail -n 1 | sed 's/^test result: //; s/; finished.*//')
     line="$version $test $result $(( $(date +%s) - t0 ))s ${summary}"
