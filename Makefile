@@ -57,7 +57,7 @@ CH_TOO_OLD ?= 23.6
 # milliseconds, so the slowest binaries (history: 3.5 min on 24.8) stay in
 # the full `make compat` only.
 COMPAT_CI ?= 24.8
-COMPAT_CI_TESTS ?= server_version schema pipeline logs spans metrics query export grafana health cli alerts cluster_ddl tail
+COMPAT_CI_TESTS ?= server_version schema body_search pipeline logs spans metrics query export grafana health cli alerts cluster_ddl tail
 # The binaries `make compat` runs (empty: every one of tests/).
 COMPAT_TESTS ?=
 ENGINE ?= 26.9

@@ -27,7 +27,7 @@
 -- `deduplicate_blocks_in_dependent_materialized_views = 1`, so a retried batch
 -- is not counted twice in `logs_by_level` or `metrics_hourly`.
 
--- schema version: 3
+-- schema version: 4
 --
 -- The database records the version it has in `schema_version`. A newer
 -- version of this file comes with a migration in `migrations/` that brings
@@ -57,6 +57,11 @@ ORDER BY Version;
 -- `TimestampTime` is computed from `Timestamp`, not stored (an ALIAS
 -- cannot be in a key, so the keys use `Timestamp`); T64 before ZSTD for
 -- the small integers and the timestamp; ZSTD(3) for the attributes.
+-- `idx_body_lower`, a bloom filter of the lowered body's 3-grams per
+-- granule (8 KiB each, about 1 byte a row), lets a case-insensitive text
+-- search (`LogQuery::contains`, `chlog logs --grep`) skip the granules that
+-- cannot hold the text: a rare text over a day is found without reading
+-- the day (docs/scale.md).
 -- `schema::apply()` also has the server store `logs`' strings in one
 -- stream where it offers the choice (25.10 and later), which this file
 -- cannot say for servers before it.
@@ -83,7 +88,8 @@ CREATE TABLE IF NOT EXISTS {{database}}.logs
     INDEX idx_scope_name ScopeName TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,
+    INDEX idx_body_lower lowerUTF8(Body) TYPE ngrambf_v1(3, 8192, 2, 0) GRANULARITY 1
 )
 ENGINE = MergeTree
 PARTITION BY toDate(Timestamp)

@@ -11,7 +11,7 @@ use crate::connect::client;
 use crate::error::{Error, Result};
 
 /// The version `schema.sql` describes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A migration: the statements that bring a database of `version - 1` to
 /// `version` (in `schema.sql`'s form, see `migrations/README.md`).
@@ -30,6 +30,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("../../migrations/003_log_rollups.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("../../migrations/004_body_search.sql"),
     },
 ];
 
@@ -320,12 +324,33 @@ mod tests {
         .replace(&format!(".{table}\n"), &format!(".{copy}\n"))
     }
 
+    /// Version 4's index of `logs`, as `schema.sql` defines it.
+    fn body_search_index() -> &'static str {
+        let line = SCHEMA_SQL
+            .lines()
+            .find(|line| line.trim_start().starts_with("INDEX idx_body_lower "))
+            .expect("schema.sql indexes the lowered body");
+        line.trim()
+    }
+
     #[test]
     fn migration_2_makes_the_logs_schema_sql_makes() {
         let sql = MIGRATIONS[0].sql;
+        // But for the index version 4 adds.
+        let v4 = format!(",\n    {}", body_search_index());
         assert_eq!(
             statement(sql, "CREATE TABLE {{database}}.logs_v2\n"),
-            as_copy("logs", "logs_v2")
+            as_copy("logs", "logs_v2").replace(&v4, "")
+        );
+    }
+
+    #[test]
+    fn migration_4_adds_the_index_schema_sql_defines() {
+        let sql = MIGRATIONS[2].sql;
+        let added = body_search_index().replace("INDEX ", "ADD INDEX IF NOT EXISTS ");
+        assert!(
+            statement(sql, "ALTER TABLE {{database}}.logs\n").ends_with(&added),
+            "{sql}"
         );
     }
 

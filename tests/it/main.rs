@@ -16,6 +16,7 @@ mod schemas;
 #[cfg(feature = "cli")]
 mod alerts;
 mod async_insert;
+mod body_search;
 #[cfg(feature = "cli")]
 mod browser;
 mod capture;
