@@ -51,7 +51,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::{Builder, Telemetry};
+use tracing_clickhouse::{Builder, Limit, Telemetry};
 use tracing_subscriber::prelude::*;
 
 /// A subscriber to measure and what keeps its background going.
@@ -112,7 +112,7 @@ fn ours() -> Subject {
 /// nothing is dropped: the cost of an event that is kept.
 fn ours_roomy() -> Subject {
     let (layer, telemetry) = dry_run()
-        .queue_capacity(1 << 16)
+        .limit(Limit::QueueCapacity(1 << 16))
         .unwrap()
         .quiet()
         .build()
@@ -133,7 +133,7 @@ fn ours_sending(name: &'static str, capacity: Option<usize>) -> Subject {
         .and_then(|b| b.database(&database))
         .expect("a URL and a database");
     if let Some(capacity) = capacity {
-        builder = builder.queue_capacity(capacity).unwrap();
+        builder = builder.limit(Limit::QueueCapacity(capacity)).unwrap();
     }
     let (layer, telemetry) = builder.quiet().build().unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));

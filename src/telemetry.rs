@@ -11,7 +11,7 @@ use crate::query::QueryClient;
 use crate::stats::Stats;
 
 /// The running telemetry. Dropping it flushes what is queued (bounded by
-/// [`PipelineConfig::shutdown_timeout`](crate::PipelineConfig::shutdown_timeout))
+/// [`Timing::ShutdownTimeout`](crate::Timing::ShutdownTimeout))
 /// and stops the flusher; `let _ = init()` would do that at once, so bind it
 /// to a named variable.
 #[must_use = "dropping the guard flushes and stops the pipeline at once"]

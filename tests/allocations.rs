@@ -66,7 +66,7 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 fn dry_run() -> (Dispatch, Telemetry) {
     let (layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
-        .and_then(|b| b.queue_capacity(65_536))
+        .and_then(|b| b.limit(tracing_clickhouse::Limit::QueueCapacity(65_536)))
         .unwrap()
         // Only the events measured: no system gauges, no pipeline metrics.
         .quiet()

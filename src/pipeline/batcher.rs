@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn during_an_outage_a_batch_is_due_at_the_shorter_age() {
-        let pipeline = crate::PipelineConfig {
+        let pipeline = crate::config::sections::PipelineConfig {
             flush_interval: Duration::from_secs(60),
             outage_flush_interval: Duration::from_millis(200),
             ..Default::default()
@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(batcher.due(outage, true).collect::<Vec<_>>(), [Table::Logs]);
 
         // Never longer than `flush_interval`.
-        let pipeline = crate::PipelineConfig {
+        let pipeline = crate::config::sections::PipelineConfig {
             flush_interval: Duration::from_millis(100),
             outage_flush_interval: Duration::from_secs(5),
             ..Default::default()

@@ -1,4 +1,4 @@
-//! Metric snapshots: every `MetricsConfig::interval` (and before a flush)
+//! Metric snapshots: every `Timing::MetricsInterval` (and before a flush)
 //! the flusher writes one `metrics` row per series of the recorder. Without
 //! the `metrics` feature there is nothing to snapshot.
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::{Level, dispatcher};
-use tracing_clickhouse::{Builder, Colors, PipelineConfig, Severity};
+use tracing_clickhouse::{Builder, Colors, Limit, Severity};
 use tracing_subscriber::prelude::*;
 
 /// A console writer the test can read.
@@ -152,14 +152,12 @@ fn lines_come_in_capture_order_across_threads() {
 #[test]
 fn lines_keep_coming_while_clickhouse_is_down() {
     let lines = Lines::default();
-    let mut pipeline = PipelineConfig::default();
     // Memory for the waiting batches fills after a few hundred rows.
-    pipeline.batch_max_rows = 100;
-    // Less than one batch of 100 rows, compressed.
-    pipeline.max_pending_bytes = 1 << 10;
-    pipeline.queue_capacity = 256;
     let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
-        .pipeline(pipeline)
+        .limit(Limit::BatchRows(100))
+        // Less than one batch of 100 rows, compressed.
+        .and_then(|b| b.limit(Limit::PendingBytes(1 << 10)))
+        .and_then(|b| b.limit(Limit::QueueCapacity(256)))
         .unwrap()
         .console_writer(lines.clone())
         .build()
@@ -374,13 +372,11 @@ fn a_stuck_console_does_not_hold_up_delivery() {
 #[test]
 fn lines_keep_coming_during_a_flush_while_clickhouse_is_down() {
     let lines = Lines::default();
-    let mut pipeline = PipelineConfig::default();
-    pipeline.batch_max_rows = 100;
-    // Less than one batch of 100 rows, compressed.
-    pipeline.max_pending_bytes = 1 << 10;
-    pipeline.queue_capacity = 256;
     let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
-        .pipeline(pipeline)
+        .limit(Limit::BatchRows(100))
+        // Less than one batch of 100 rows, compressed.
+        .and_then(|b| b.limit(Limit::PendingBytes(1 << 10)))
+        .and_then(|b| b.limit(Limit::QueueCapacity(256)))
         .unwrap()
         .console_writer(lines.clone())
         .build()

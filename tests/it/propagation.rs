@@ -219,7 +219,7 @@ fn sampling_keeps_whole_traces_at_the_ratio_and_every_log() {
     let config = common::builder("sampling")
         .trace_sample_ratio(0.1)
         .unwrap()
-        .queue_capacity(1 << 16)
+        .limit(tracing_clickhouse::Limit::QueueCapacity(1 << 16))
         .unwrap()
         .build_config()
         .unwrap();

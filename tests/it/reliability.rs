@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use crate::common::{DevServer, Options, arm_fault, free_port, scalar};
 use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{
-    Builder, Collector, Config, PipelineConfig, QueuePolicy, Severity, SpoolConfig, SpoolSync,
-    Stats, Telemetry, Value,
+    Builder, Collector, Config, Limit, QueuePolicy, Severity, SpoolSync, Stats, Telemetry, Timing,
+    Value,
 };
 
 /// What a scenario found in ClickHouse.
@@ -27,31 +27,51 @@ struct Stored {
     in_rollup: u64,
 }
 
-fn pipeline() -> PipelineConfig {
-    let mut pipeline = PipelineConfig::default();
-    pipeline.flush_interval = Duration::from_millis(100);
-    pipeline.insert_timeout = Duration::from_secs(5);
-    pipeline.max_retry_backoff = Duration::from_millis(500);
-    pipeline.queue_policy = QueuePolicy::Block;
-    pipeline.shutdown_timeout = Duration::from_secs(30);
-    pipeline
+/// What a scenario sets of the pipeline, in order (a later timing replaces
+/// an earlier one).
+#[derive(Clone, Debug)]
+struct Pipeline {
+    policy: QueuePolicy,
+    limits: Vec<Limit>,
+    timings: Vec<Timing>,
 }
 
-/// `pipeline()` changed by `set`.
-fn pipeline_with(set: impl FnOnce(&mut PipelineConfig)) -> PipelineConfig {
+/// Fast flushes and retries, a short insert timeout, `Block`.
+fn pipeline() -> Pipeline {
+    Pipeline {
+        policy: QueuePolicy::Block,
+        limits: Vec::new(),
+        timings: vec![
+            Timing::FlushInterval(Duration::from_millis(100)),
+            Timing::InsertTimeout(Duration::from_secs(5)),
+            Timing::MaxRetryBackoff(Duration::from_millis(500)),
+            Timing::ShutdownTimeout(Duration::from_secs(30)),
+        ],
+    }
+}
+
+/// `pipeline()` with these limits and timings besides.
+fn pipeline_with(limits: &[Limit], timings: &[Timing]) -> Pipeline {
     let mut pipeline = pipeline();
-    set(&mut pipeline);
+    pipeline.limits.extend_from_slice(limits);
+    pipeline.timings.extend_from_slice(timings);
     pipeline
 }
 
-fn builder(url: &str, database: &str, pipeline: PipelineConfig) -> Builder {
-    common::builder_for(url, database)
+fn builder(url: &str, database: &str, pipeline: Pipeline) -> Builder {
+    let builder = common::builder_for(url, database)
         .service_name("tc-reliability")
-        .pipeline(pipeline)
+        .queue_policy(pipeline.policy);
+    let builder = pipeline
+        .limits
+        .into_iter()
+        .try_fold(builder, Builder::limit);
+    builder
+        .and_then(|b| pipeline.timings.into_iter().try_fold(b, Builder::timing))
         .unwrap()
 }
 
-fn config(url: &str, database: &str, pipeline: PipelineConfig, spool: Option<&Path>) -> Config {
+fn config(url: &str, database: &str, pipeline: Pipeline, spool: Option<&Path>) -> Config {
     let mut builder = builder(url, database, pipeline);
     if let Some(dir) = spool {
         builder = builder.spool_dir(dir);
@@ -228,9 +248,7 @@ async fn retryable_errors_for_k_requests() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_but_answered_too_late() {
     let server = faulty_server();
-    let pipeline = pipeline_with(|p| {
-        p.insert_timeout = Duration::from_secs(1);
-    });
+    let pipeline = pipeline_with(&[], &[Timing::InsertTimeout(Duration::from_secs(1))]);
     let config = config(&server.url, &database("late"), pipeline, None);
     let telemetry = start(&config);
     emit(&telemetry.collector(), 0, 10);
@@ -344,20 +362,20 @@ async fn spool_cap_drops_exactly_what_it_counts() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let database = database("spool_cap");
-    let pipeline = pipeline_with(|p| {
-        p.batch_max_rows = 200;
-        p.flush_interval = Duration::from_secs(60);
-        p.max_pending_bytes = 64 << 10;
-    });
+    let pipeline = pipeline_with(
+        &[
+            Limit::BatchRows(200),
+            Limit::PendingBytes(64 << 10),
+            Limit::SpoolBytes(256 << 10),
+            Limit::SpoolSegmentBytes(32 << 10),
+        ],
+        &[Timing::FlushInterval(Duration::from_secs(60))],
+    );
     let spool_config = |dir: &Path| {
-        let mut spool = SpoolConfig::default();
-        spool.dir = Some(dir.to_owned());
-        spool.max_bytes = 256 << 10;
-        spool.segment_bytes = 32 << 10;
-        spool.fsync = SpoolSync::Never;
         builder(&url, &database, pipeline.clone())
-            .spool(spool)
-            .and_then(Builder::build_config)
+            .spool_dir(dir)
+            .spool_sync(SpoolSync::Never)
+            .build_config()
             .unwrap()
     };
     let first = spool_config(spool.path());
@@ -425,17 +443,17 @@ async fn damaged_spool_segments() {
     let url = format!("http://127.0.0.1:{port}");
     let database = database("damaged");
     // Batches of exactly 100 rows (sealed by rows only), a few per segment.
-    let pipeline = pipeline_with(|p| {
-        p.batch_max_rows = 100;
-        p.flush_interval = Duration::from_secs(600);
-        p.max_pending_bytes = 1;
-    });
-    let mut spool_config = SpoolConfig::default();
-    spool_config.dir = Some(spool.path().to_owned());
-    spool_config.segment_bytes = 24 << 10;
+    let pipeline = pipeline_with(
+        &[
+            Limit::BatchRows(100),
+            Limit::PendingBytes(1),
+            Limit::SpoolSegmentBytes(24 << 10),
+        ],
+        &[Timing::FlushInterval(Duration::from_secs(600))],
+    );
     let config = builder(&url, &database, pipeline)
-        .spool(spool_config)
-        .and_then(Builder::build_config)
+        .spool_dir(spool.path())
+        .build_config()
         .unwrap();
     let telemetry = start(&config);
     emit(&telemetry.collector(), 0, 3_000);
@@ -491,7 +509,7 @@ async fn authentication_failure_then_fixed() {
     let port = server.port();
     let data = server.keep_data();
     let database = database("auth");
-    let pipeline = pipeline_with(|p| p.max_retry_backoff = Duration::from_secs(1));
+    let pipeline = pipeline_with(&[], &[Timing::MaxRetryBackoff(Duration::from_secs(1))]);
     let config = builder(&server.url, &database, pipeline)
         .user(&user.0)
         .password(&user.1)
@@ -700,14 +718,25 @@ const CHILD_RATE: u64 = 5_000;
 /// rows, every default but the spool (the measurement of issue 16).
 fn crash_config(url: &str, database: &str, spool: &Path, batch_max_rows: usize) -> Config {
     if batch_max_rows == 0 {
-        return config(url, database, PipelineConfig::default(), Some(spool));
+        // The pipeline's defaults.
+        let defaults = Pipeline {
+            policy: QueuePolicy::DropNewest,
+            limits: Vec::new(),
+            timings: vec![
+                Timing::FlushInterval(Duration::from_secs(1)),
+                Timing::ShutdownTimeout(Duration::from_secs(10)),
+            ],
+        };
+        return config(url, database, defaults, Some(spool));
     }
-    let pipeline = pipeline_with(|p| {
-        p.batch_max_rows = batch_max_rows;
-        p.flush_interval = Duration::from_secs(10);
-        p.outage_flush_interval = Duration::from_millis(250);
-        p.insert_timeout = Duration::from_secs(30);
-    });
+    let pipeline = pipeline_with(
+        &[Limit::BatchRows(batch_max_rows)],
+        &[
+            Timing::FlushInterval(Duration::from_secs(10)),
+            Timing::OutageFlushInterval(Duration::from_millis(250)),
+            Timing::InsertTimeout(Duration::from_secs(30)),
+        ],
+    );
     config(url, database, pipeline, Some(spool))
 }
 
@@ -1239,12 +1268,10 @@ async fn issue_16_measurement() {
 async fn batches_waiting_on_a_hung_server_are_spooled() {
     let spool = common::temp_dir("spool14");
     let server = faulty_server();
-    let mut spool_config = SpoolConfig::default();
-    spool_config.dir = Some(spool.path().to_owned());
-    spool_config.write_after = Duration::from_millis(500);
-    let config = builder(&server.url, &database("hung"), pipeline())
-        .spool(spool_config)
-        .and_then(Builder::build_config)
+    let pipeline = pipeline_with(&[], &[Timing::SpoolWriteAfter(Duration::from_millis(500))]);
+    let config = builder(&server.url, &database("hung"), pipeline)
+        .spool_dir(spool.path())
+        .build_config()
         .unwrap();
     let telemetry = start(&config);
     emit(&telemetry.collector(), 0, 10);

@@ -10,7 +10,7 @@ use crate::common::scalar;
 use serde::Deserialize;
 use tracing::{Level, dispatcher};
 use tracing_clickhouse::query::QueryClient;
-use tracing_clickhouse::{Retention, schema};
+use tracing_clickhouse::{Limit, schema};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_is_idempotent_and_creates_every_table() {
@@ -61,13 +61,15 @@ async fn apply_is_idempotent_and_creates_every_table() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_is_configurable() {
-    let mut retention = Retention::default();
-    retention.logs_days = 7;
-    retention.spans_days = 3;
-    retention.metrics_days = 400;
-    retention.events_days = 30;
-    let config = common::builder("ttl")
-        .retention(retention)
+    let retention = [
+        Limit::LogsTtlDays(7),
+        Limit::SpansTtlDays(3),
+        Limit::MetricsTtlDays(400),
+        Limit::EventsTtlDays(30),
+    ];
+    let config = retention
+        .into_iter()
+        .try_fold(common::builder("ttl"), tracing_clickhouse::Builder::limit)
         .and_then(tracing_clickhouse::Builder::build_config)
         .unwrap();
     schema::apply(&config).await.unwrap();

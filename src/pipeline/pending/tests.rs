@@ -27,7 +27,7 @@ fn batch(n: u64) -> Batch {
 }
 
 fn config(spool: &Path, max_pending_bytes: usize) -> Config {
-    let pipeline = crate::PipelineConfig {
+    let pipeline = crate::config::sections::PipelineConfig {
         max_pending_bytes,
         ..Default::default()
     };
