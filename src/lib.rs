@@ -158,7 +158,7 @@ pub use builder::{Builder, builder, init};
 #[cfg(feature = "metrics")]
 pub use capture::MetricsRecorder;
 pub use capture::payload::Value;
-pub use capture::{ClickHouseLayer, Collector};
+pub use capture::{ClickHouseLayer, DirectRecorder};
 pub use config::{
     CheckTarget, Colors, Config, Limit, QueuePolicy, ServiceCheck, SpoolFull, SpoolSync, Timing,
 };

@@ -138,7 +138,7 @@ struct EventRow {
 #[tokio::test(flavor = "multi_thread")]
 async fn collect_log_and_record_event_store_the_seeds_rows() {
     let (dispatch, telemetry) = start("collect", &[]);
-    let collector = telemetry.collector();
+    let collector = telemetry.direct_recorder();
     collector.collect_log(
         "system_monitor",
         Severity::Warn,

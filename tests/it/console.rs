@@ -78,7 +78,7 @@ fn lines_look_like_fmt_and_the_rows_are_stored_too() {
         let err = std::io::Error::other("disk full");
         tracing::error!(error = &err as &dyn std::error::Error, "write failed");
     });
-    telemetry.collector().collect_log(
+    telemetry.direct_recorder().collect_log(
         "billing",
         Severity::Fatal,
         "out of money",

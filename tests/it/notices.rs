@@ -53,7 +53,7 @@ fn is_child() -> bool {
 fn flood(telemetry: &Telemetry, until: Instant) {
     std::thread::scope(|scope| {
         for thread in 0..2u64 {
-            let collector = telemetry.collector();
+            let collector = telemetry.direct_recorder();
             scope.spawn(move || {
                 let mut n = 0u64;
                 while Instant::now() < until {

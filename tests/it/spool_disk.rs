@@ -15,8 +15,8 @@ use crate::common::{DevServer, Options, free_port, scalar};
 use tokio::sync::{Mutex, MutexGuard};
 use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{
-    Builder, Collector, Config, Error, Limit, QueuePolicy, Severity, ShutdownReport, SpoolFull,
-    SpoolSync, Stats, Telemetry, Timing, Value,
+    Builder, Config, DirectRecorder, Error, Limit, QueuePolicy, Severity, ShutdownReport,
+    SpoolFull, SpoolSync, Stats, Telemetry, Timing, Value,
 };
 
 /// A tmpfs of `size`, unmounted when dropped. One test at a time: a
@@ -104,7 +104,7 @@ fn start(config: &Config) -> Telemetry {
 }
 
 /// Emits events numbered `from..to`, each with `text`.
-fn emit(collector: &Collector, from: u64, to: u64, text: &str) {
+fn emit(collector: &DirectRecorder, from: u64, to: u64, text: &str) {
     for n in from..to {
         collector.collect_log("spool", Severity::Info, text, [("n", Value::from(n))]);
     }
@@ -176,7 +176,7 @@ async fn a_full_disk_keeps_what_fits_and_counts_the_rest() {
         let database = common::unique_database("disk_full");
         let config = config(&url, &database, &disk.spool(), batch_rows, &[]);
         let telemetry = start(&config);
-        emit(&telemetry.collector(), 0, 60_000, TEXT);
+        emit(&telemetry.direct_recorder(), 0, 60_000, TEXT);
         let report = telemetry.shutdown(Duration::from_secs(1));
         check_exact(&report, 60_000);
         let spooled = report.spooled_rows;
@@ -207,7 +207,7 @@ async fn space_freed_during_an_outage_is_used_and_nothing_is_damaged() {
     // Room for about 2,400 events; 10,000 take 1.7 MB.
     let filler = disk.fill(400 << 10);
     let telemetry = start(&config);
-    let collector = telemetry.collector();
+    let collector = telemetry.direct_recorder();
     emit(&collector, 0, 5_000, TEXT);
     wait_for(&telemetry, |s| {
         s.spool_errors > 0 && s.pending_rows == 5_000
@@ -249,7 +249,7 @@ async fn a_flush_ends_when_the_spool_drops_the_rows_it_waits_for() {
         ],
     );
     let telemetry = start(&config);
-    let collector = telemetry.collector();
+    let collector = telemetry.direct_recorder();
     // ClickHouse is down: 2,000 short events wait in the spool.
     emit(&collector, 0, 2_000, "short");
     wait_for(&telemetry, |s| s.spool_rows == 2_000);
