@@ -103,7 +103,11 @@ fn dry_run() -> Builder {
 }
 
 fn ours() -> Subject {
-    let (layer, telemetry) = dry_run().quiet().build().unwrap();
+    let (layer, telemetry) = dry_run()
+        .system_monitor(false)
+        .pipeline_metrics(false)
+        .build()
+        .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     Subject::ours("ClickHouseLayer", dispatch, telemetry)
 }
@@ -114,7 +118,8 @@ fn ours_roomy() -> Subject {
     let (layer, telemetry) = dry_run()
         .limit(Limit::QueueCapacity(1 << 16))
         .unwrap()
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .build()
         .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
@@ -135,7 +140,11 @@ fn ours_sending(name: &'static str, capacity: Option<usize>) -> Subject {
     if let Some(capacity) = capacity {
         builder = builder.limit(Limit::QueueCapacity(capacity)).unwrap();
     }
-    let (layer, telemetry) = builder.quiet().build().unwrap();
+    let (layer, telemetry) = builder
+        .system_monitor(false)
+        .pipeline_metrics(false)
+        .build()
+        .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     Subject {
         lossless: capacity.is_some(),
@@ -150,7 +159,8 @@ fn ours_unsampled() -> Subject {
     let (layer, telemetry) = dry_run()
         .trace_sample_ratio(0.0)
         .unwrap()
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .build()
         .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));

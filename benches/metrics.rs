@@ -25,7 +25,8 @@ fn ours() -> (Telemetry, tracing_clickhouse::MetricsRecorder) {
         .url("http://127.0.0.1:9")
         .and_then(|b| b.timing(Timing::MetricsInterval(Duration::from_secs(3600))))
         .unwrap()
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .dry_run(true)
         .build()
         .unwrap();

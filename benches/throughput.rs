@@ -54,7 +54,8 @@ fn config(url: &str, database: &str, policy: QueuePolicy, queue_capacity: usize)
         .unwrap()
         .queue_policy(policy)
         // Only the events measured: no system gauges, no pipeline metrics.
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .build_config()
         .unwrap()
 }

@@ -51,7 +51,8 @@ fn main() {
                 .and_then(|b| b.limit(tracing_clickhouse::Limit::QueueCapacity(65_536)))
                 .expect("configuration")
                 // Only the events measured: no system gauges, no pipeline metrics.
-                .quiet()
+                .system_monitor(false)
+                .pipeline_metrics(false)
                 .dry_run(true)
                 .build();
             let (layer, guard) = built.expect("dry-run pipeline");

@@ -69,7 +69,8 @@ fn dry_run() -> (Dispatch, Telemetry) {
         .and_then(|b| b.limit(tracing_clickhouse::Limit::QueueCapacity(65_536)))
         .unwrap()
         // Only the events measured: no system gauges, no pipeline metrics.
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .dry_run(true)
         .build()
         .unwrap();
@@ -210,7 +211,8 @@ fn an_unsampled_span_cycle_costs_no_allocation() {
         .url("http://127.0.0.1:9")
         .and_then(|b| b.trace_sample_ratio(0.0))
         .unwrap()
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .dry_run(true)
         .build()
         .unwrap();

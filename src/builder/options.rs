@@ -130,12 +130,6 @@ impl Builder {
         Ok(self)
     }
 
-    /// Only the application's own rows: no system gauges and no pipeline
-    /// metrics (for tests, benchmarks and examples that count rows).
-    pub fn quiet(self) -> Self {
-        self.system_monitor(false).pipeline_metrics(false)
-    }
-
     // --- Console and filter ---------------------------------------------
 
     /// Whether logs are printed on the console (stderr). Unless set,

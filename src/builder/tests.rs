@@ -237,10 +237,16 @@ fn a_config_turns_back_into_the_builder_it_came_from() {
 }
 
 #[test]
-fn the_quiet_preset_writes_only_the_applications_rows() {
-    let config = no_env().quiet().build_config().unwrap();
+fn the_monitor_and_the_pipelines_metrics_can_be_turned_off() {
+    let config = no_env()
+        .system_monitor(false)
+        .pipeline_metrics(false)
+        .build_config()
+        .unwrap();
     assert!(!config.monitor.system);
     assert!(!config.metrics.pipeline_metrics);
+    let config = no_env().build_config().unwrap();
+    assert!(config.monitor.system && config.metrics.pipeline_metrics);
 }
 
 #[test]

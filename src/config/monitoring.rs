@@ -56,20 +56,19 @@ impl Default for MonitorConfig {
 
 /// A service to check: reachable over TCP, or answering HTTP.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ServiceCheck {
     /// The name in events and statuses.
-    pub name: String,
+    pub(crate) name: String,
     /// What to check.
-    pub target: CheckTarget,
+    pub(crate) target: CheckTarget,
     /// Time between checks; from 10 ms to 365 days.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// A check that takes longer failed (the service is down); positive, at
     /// most 365 days.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// A check that succeeds slower than this finds the service degraded;
     /// at most 365 days.
-    pub degraded_after: Duration,
+    pub(crate) degraded_after: Duration,
 }
 
 impl ServiceCheck {

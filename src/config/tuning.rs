@@ -166,6 +166,13 @@ pub(crate) const TIMING_VARS: [(&str, fn(Duration) -> Timing); 2] = [
     ("CLICKHOUSE_METRICS_INTERVAL_MS", Timing::MetricsInterval),
 ];
 
+/// The variable among `vars` whose setting `is_it` recognizes.
+fn var_of<M: Copy>(vars: &[(&'static str, M)], is_it: impl Fn(M) -> bool) -> Option<&'static str> {
+    vars.iter()
+        .find(|(_, make)| is_it(*make))
+        .map(|(var, _)| *var)
+}
+
 /// A count parsed within bounds that fit a `usize` (budgets saturate: they
 /// are only ceilings).
 fn saturate(n: u64) -> usize {
@@ -202,11 +209,7 @@ impl Limit {
 
     /// The variable that also sets it, if any.
     pub(crate) fn var(self) -> Option<&'static str> {
-        let name = self.spec().0;
-        LIMIT_VARS
-            .iter()
-            .find(|(_, make)| make(1).spec().0 == name)
-            .map(|(var, _)| *var)
+        var_of(&LIMIT_VARS, |make| make(1).spec().0 == self.spec().0)
     }
 
     /// Checks the value against its bounds (an error names `setting`) and
@@ -259,11 +262,9 @@ impl Timing {
 
     /// The variable that also sets it, if any.
     pub(crate) fn var(self) -> Option<&'static str> {
-        let name = self.spec().0;
-        TIMING_VARS
-            .iter()
-            .find(|(_, make)| make(Duration::ZERO).spec().0 == name)
-            .map(|(var, _)| *var)
+        var_of(&TIMING_VARS, |make| {
+            make(Duration::ZERO).spec().0 == self.spec().0
+        })
     }
 
     /// Checks the duration against its bounds (an error names `setting`)

@@ -1,12 +1,9 @@
 //! The client side: a span per call whose context goes out with the request.
 
-use std::task::{Context, Poll};
-
 use tower_layer::Layer;
-use tower_service::Service;
 use tracing::field::Empty;
 
-use super::response::{ResponseFuture, Side};
+use super::traced::{Side, Traced};
 use crate::propagation::SpanContext;
 
 /// A [`tower`](tower_layer::Layer) layer that traces the calls of an HTTP
@@ -48,43 +45,24 @@ impl ClientLayer {
 }
 
 impl<S> Layer<S> for ClientLayer {
-    type Service = Client<S>;
+    type Service = Traced<S>;
 
-    fn layer(&self, inner: S) -> Client<S> {
-        Client { inner }
+    fn layer(&self, inner: S) -> Traced<S> {
+        Traced::new(inner, Side::Client)
     }
 }
 
-/// A client's service, traced by [`ClientLayer`].
-#[derive(Clone, Debug)]
-pub struct Client<S> {
-    inner: S,
+/// The call's span, its context injected into the request's headers.
+pub(super) fn call_span<B>(request: &mut http::Request<B>) -> tracing::Span {
+    let span = described_call_span(request);
+    // The call's span, or (if a filter left it out) the one around it.
+    if let Some(context) = SpanContext::of(&span).or_else(SpanContext::current) {
+        context.inject(request.headers_mut());
+    }
+    span
 }
 
-impl<S, B, R> Service<http::Request<B>> for Client<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let span = call_span(&request);
-        // The call's span, or (if a filter left it out) the one around it.
-        if let Some(context) = SpanContext::of(&span).or_else(SpanContext::current) {
-            context.inject(request.headers_mut());
-        }
-        let future = span.in_scope(|| self.inner.call(request));
-        ResponseFuture::new(future, span, Side::Client)
-    }
-}
-
-fn call_span<B>(request: &http::Request<B>) -> tracing::Span {
+fn described_call_span<B>(request: &http::Request<B>) -> tracing::Span {
     let uri = request.uri();
     let span = tracing::info_span!(
         target: "http_client",

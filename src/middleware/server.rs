@@ -1,12 +1,9 @@
 //! The server side: a span per request that continues the caller's trace.
 
-use std::task::{Context, Poll};
-
 use tower_layer::Layer;
-use tower_service::Service;
 use tracing::field::Empty;
 
-use super::response::{ResponseFuture, Side};
+use super::traced::{Side, Traced};
 use crate::propagation::RemoteContext;
 
 /// A [`tower`](tower_layer::Layer) layer that traces the requests of an
@@ -24,41 +21,16 @@ impl ServerLayer {
 }
 
 impl<S> Layer<S> for ServerLayer {
-    type Service = Server<S>;
+    type Service = Traced<S>;
 
-    fn layer(&self, inner: S) -> Server<S> {
-        Server { inner }
-    }
-}
-
-/// A server's service, traced by [`ServerLayer`].
-#[derive(Clone, Debug)]
-pub struct Server<S> {
-    inner: S,
-}
-
-impl<S, B, R> Service<http::Request<B>> for Server<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let span = request_span(&request);
-        let future = span.in_scope(|| self.inner.call(request));
-        ResponseFuture::new(future, span, Side::Server)
+    fn layer(&self, inner: S) -> Traced<S> {
+        Traced::new(inner, Side::Server)
     }
 }
 
 /// The request's span: a child of the caller's, by the semantic conventions.
-fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
-    let remote = RemoteContext::from_headers(request.headers());
+pub(super) fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
+    let remote = RemoteContext::extract(request.headers());
     let method = request.method().as_str();
     let route = route(request);
     let name = match route {

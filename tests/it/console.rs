@@ -218,7 +218,8 @@ fn colors_when_asked_and_the_level_filter() {
     let lines = Lines::default();
     let (layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .dry_run(true)
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .console_writer(lines.clone())
         .console_colors(Colors::Always)
         .console_level(Severity::Warn)
@@ -246,7 +247,8 @@ fn installed_console_on_a_pipe_is_plain() {
     if std::env::var_os("TC_CONSOLE_CHILD").is_some() {
         let telemetry = Builder::from_env_vars([("RUST_LOG", "info")])
             .dry_run(true)
-            .quiet()
+            .system_monitor(false)
+            .pipeline_metrics(false)
             .install()
             .unwrap();
         tracing::warn!(target: "child", answer = 42, "from the child");
@@ -423,7 +425,8 @@ fn install_sets_nothing_when_a_recorder_is_already_set() {
         let builder = || {
             Builder::from_env_vars::<&str, &str>([])
                 .dry_run(true)
-                .quiet()
+                .system_monitor(false)
+                .pipeline_metrics(false)
         };
         let error = builder().install().unwrap_err();
         assert!(

@@ -22,7 +22,7 @@ async fn status_tells_what_apply_would_change_and_changes_nothing() {
     assert!(!status.is_current());
     assert_eq!(status.missing().count(), status.tables.len());
     assert_eq!(
-        schema::installed_version(&config).await.unwrap(),
+        schema::status(&config).await.unwrap().installed,
         None,
         "status created nothing"
     );

@@ -167,7 +167,7 @@ async fn versions_are_recorded_once_and_a_newer_database_is_refused() {
     let versions = "SELECT count() FROM schema_version";
     assert_eq!(scalar(client.client(), versions).await, 1, "recorded once");
     assert_eq!(
-        schema::installed_version(&config).await.unwrap(),
+        schema::status(&config).await.unwrap().installed,
         Some(schema::SCHEMA_VERSION)
     );
 
@@ -223,13 +223,13 @@ async fn a_database_from_before_versions_is_version_1_and_keeps_its_rows() {
         .execute()
         .await
         .unwrap();
-    assert_eq!(schema::installed_version(&config).await.unwrap(), Some(1));
+    assert_eq!(schema::status(&config).await.unwrap().installed, Some(1));
     let applied = schema::apply(&config).await.unwrap();
     assert_eq!(applied.from, Some(1));
     let expected: Vec<u32> = (2..).take_while(|v| *v <= schema::SCHEMA_VERSION).collect();
     assert_eq!(applied.migrated, expected);
     assert_eq!(
-        schema::installed_version(&config).await.unwrap(),
+        schema::status(&config).await.unwrap().installed,
         Some(schema::SCHEMA_VERSION)
     );
     let body = client

@@ -257,7 +257,8 @@ pub fn builder_for(url: &str, database: &str) -> Builder {
         .and_then(|b| b.timing(Timing::ShutdownTimeout(Duration::from_secs(30))))
         .expect("test configuration")
         .service_name("tc-test")
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
 }
 
 /// [`builder`]'s configuration.
