@@ -1,10 +1,8 @@
 //! The client side: a span per call whose context goes out with the request.
 
 use tower_layer::Layer;
-use tracing::field::Empty;
 
 use super::traced::{Side, Traced};
-use crate::propagation::SpanContext;
 
 /// A [`tower`](tower_layer::Layer) layer that traces the calls of an HTTP
 /// client and sends their trace context on (see [the module](super)).
@@ -50,45 +48,4 @@ impl<S> Layer<S> for ClientLayer {
     fn layer(&self, inner: S) -> Traced<S> {
         Traced::new(inner, Side::Client)
     }
-}
-
-/// The call's span, its context injected into the request's headers.
-pub(super) fn call_span<B>(request: &mut http::Request<B>) -> tracing::Span {
-    let span = described_call_span(request);
-    // The call's span, or (if a filter left it out) the one around it.
-    if let Some(context) = SpanContext::of(&span).or_else(SpanContext::current) {
-        context.inject(request.headers_mut());
-    }
-    span
-}
-
-fn described_call_span<B>(request: &http::Request<B>) -> tracing::Span {
-    let uri = request.uri();
-    let span = tracing::info_span!(
-        target: "http_client",
-        "HTTP request",
-        otel.name = request.method().as_str(),
-        otel.kind = "client",
-        http.request.method = request.method().as_str(),
-        url.full = Empty,
-        server.address = Empty,
-        server.port = Empty,
-        http.response.status_code = Empty,
-        otel.status_code = Empty,
-        error.type = Empty,
-    );
-    if let Some(host) = uri.host() {
-        span.record("server.address", host);
-        // Without credentials (`user:password@`) or the query.
-        let scheme = uri.scheme_str().unwrap_or("http");
-        let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
-        span.record(
-            "url.full",
-            format!("{scheme}://{host}{port}{}", uri.path()).as_str(),
-        );
-    }
-    if let Some(port) = uri.port_u16() {
-        span.record("server.port", port);
-    }
-    span
 }

@@ -34,6 +34,7 @@
 
 mod client;
 mod server;
+mod spans;
 mod traced;
 
 pub use client::ClientLayer;

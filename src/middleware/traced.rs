@@ -40,8 +40,8 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let span = match self.side {
-            Side::Server => super::server::request_span(&request),
-            Side::Client => super::client::call_span(&mut request),
+            Side::Server => super::spans::request_span(&request),
+            Side::Client => super::spans::call_span(&mut request),
         };
         let future = span.in_scope(|| self.inner.call(request));
         ResponseFuture {
