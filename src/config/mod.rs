@@ -26,7 +26,7 @@ pub use tuning::{Limit, Timing};
 /// Where console lines go instead of stderr.
 pub(crate) type ConsoleWriter = Box<dyn std::io::Write + Send>;
 
-pub(crate) use monitoring::{ConsoleConfig, MetricsConfig, MonitorConfig};
+pub(crate) use monitoring::ConsoleConfig;
 pub(crate) use sections::{CaptureLimits, SpoolConfig};
 pub use sections::{QueuePolicy, SpoolFull, SpoolSync};
 // Used by the CA file's reader (feature `rustls`) and alert files (`alerts`).

@@ -139,8 +139,11 @@ pub enum Timing {
     MonitorInterval(Duration),
 }
 
+/// A variable, with what its value (`N`, parsed) sets.
+pub(crate) type Var<N, S> = (&'static str, fn(N) -> S);
+
 /// The variables of [`Limit`]s, each with the limit it sets.
-pub(crate) const LIMIT_VARS: [(&str, fn(u64) -> Limit); 7] = [
+pub(crate) const LIMIT_VARS: [Var<u64, Limit>; 7] = [
     ("CLICKHOUSE_QUEUE_CAPACITY", |n| {
         Limit::QueueCapacity(saturate(n))
     }),
@@ -161,7 +164,7 @@ pub(crate) const LIMIT_VARS: [(&str, fn(u64) -> Limit); 7] = [
 ];
 
 /// The variables of [`Timing`]s (in milliseconds), each with the timing it sets.
-pub(crate) const TIMING_VARS: [(&str, fn(Duration) -> Timing); 2] = [
+pub(crate) const TIMING_VARS: [Var<Duration, Timing>; 2] = [
     ("CLICKHOUSE_FLUSH_INTERVAL_MS", Timing::FlushInterval),
     ("CLICKHOUSE_METRICS_INTERVAL_MS", Timing::MetricsInterval),
 ];

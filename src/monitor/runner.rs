@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::services::{ServiceState, ServiceStatus, check, record_change};
 use super::system::{SystemReader, SystemStatus};
 use crate::capture::{DirectRecorder, MetricsRecorder};
-use crate::config::MonitorConfig;
+use crate::config::monitoring::MonitorConfig;
 use crate::error::{Error, Result};
 
 /// What the monitor shares with the guard.

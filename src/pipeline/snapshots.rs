@@ -22,7 +22,7 @@ pub(super) struct Snapshots {
 impl Snapshots {
     pub(super) fn new(
         recorder: crate::capture::MetricsRecorder,
-        config: crate::config::MetricsConfig,
+        config: crate::config::monitoring::MetricsConfig,
     ) -> Self {
         Snapshots {
             recorder,

@@ -105,7 +105,7 @@ impl TraceParent {
 
     /// The header value, version `00`, with the sampled flag only (the
     /// flags this crate does not know are not passed on).
-    pub(crate) fn to_bytes(&self) -> [u8; TRACEPARENT_LEN] {
+    pub(crate) fn to_bytes(self) -> [u8; TRACEPARENT_LEN] {
         let mut out = [b'-'; TRACEPARENT_LEN];
         out[0..2].copy_from_slice(b"00");
         put_hex(&mut out[3..35], &self.trace_id.get().to_be_bytes());
