@@ -172,7 +172,8 @@ fn child() {
         .async_insert(var("ASYNC_BENCH_ASYNC") == "1")
         .create_schema(false)
         .service_name("async-bench")
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .build()
         .unwrap();
     use tracing_subscriber::prelude::*;

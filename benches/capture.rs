@@ -51,7 +51,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::{Builder, Telemetry};
+use tracing_clickhouse::{Builder, Limit, Telemetry};
 use tracing_subscriber::prelude::*;
 
 /// A subscriber to measure and what keeps its background going.
@@ -103,7 +103,11 @@ fn dry_run() -> Builder {
 }
 
 fn ours() -> Subject {
-    let (layer, telemetry) = dry_run().quiet().build().unwrap();
+    let (layer, telemetry) = dry_run()
+        .system_monitor(false)
+        .pipeline_metrics(false)
+        .build()
+        .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     Subject::ours("ClickHouseLayer", dispatch, telemetry)
 }
@@ -112,9 +116,10 @@ fn ours() -> Subject {
 /// nothing is dropped: the cost of an event that is kept.
 fn ours_roomy() -> Subject {
     let (layer, telemetry) = dry_run()
-        .queue_capacity(1 << 16)
+        .limit(Limit::QueueCapacity(1 << 16))
         .unwrap()
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .build()
         .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
@@ -133,9 +138,13 @@ fn ours_sending(name: &'static str, capacity: Option<usize>) -> Subject {
         .and_then(|b| b.database(&database))
         .expect("a URL and a database");
     if let Some(capacity) = capacity {
-        builder = builder.queue_capacity(capacity).unwrap();
+        builder = builder.limit(Limit::QueueCapacity(capacity)).unwrap();
     }
-    let (layer, telemetry) = builder.quiet().build().unwrap();
+    let (layer, telemetry) = builder
+        .system_monitor(false)
+        .pipeline_metrics(false)
+        .build()
+        .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
     Subject {
         lossless: capacity.is_some(),
@@ -150,7 +159,8 @@ fn ours_unsampled() -> Subject {
     let (layer, telemetry) = dry_run()
         .trace_sample_ratio(0.0)
         .unwrap()
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .build()
         .unwrap();
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));

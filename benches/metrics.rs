@@ -16,16 +16,17 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use metrics::{Key, Label, Level, Metadata, Recorder, counter};
 use metrics_exporter_prometheus::PrometheusBuilder;
-use tracing_clickhouse::{Builder, Telemetry};
+use tracing_clickhouse::{Builder, Telemetry, Timing};
 
 const META: Metadata<'static> = Metadata::new("bench", Level::INFO, None);
 
 fn ours() -> (Telemetry, tracing_clickhouse::MetricsRecorder) {
     let (_layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
-        .and_then(|b| b.metrics_interval(Duration::from_secs(3600)))
+        .and_then(|b| b.timing(Timing::MetricsInterval(Duration::from_secs(3600))))
         .unwrap()
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .dry_run(true)
         .build()
         .unwrap();

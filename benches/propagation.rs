@@ -6,7 +6,7 @@
 //!   cargo bench --features axum --bench propagation
 //!
 //! Subjects:
-//! - extract: `RemoteContext::from_headers` vs the propagator's `extract`
+//! - extract: `RemoteContext::extract` vs the propagator's `extract`
 //!   (through a `HeaderMap` extractor, as opentelemetry-http's);
 //! - inject: `SpanContext::inject` of a context at hand vs the
 //!   propagator's `inject_context`; and ours from the current span
@@ -67,8 +67,8 @@ fn extract(c: &mut Criterion) {
     let headers = request_headers();
     let peer = TraceContextPropagator::new();
     let mut group = c.benchmark_group("extract traceparent");
-    group.bench_function("ours: RemoteContext::from_headers", |b| {
-        b.iter(|| black_box(RemoteContext::from_headers(black_box(&headers))))
+    group.bench_function("ours: RemoteContext::extract", |b| {
+        b.iter(|| black_box(RemoteContext::extract(black_box(&headers))))
     });
     group.bench_function("TraceContextPropagator::extract", |b| {
         b.iter(|| black_box(peer.extract(&PeerExtractor(black_box(&headers)))))
@@ -86,13 +86,14 @@ fn inject(c: &mut Criterion) {
         TraceState::default(),
     );
     let context = opentelemetry::Context::new().with_remote_span_context(span_context);
-    let ours = RemoteContext::from_headers(&request_headers());
+    let ours = RemoteContext::extract(&request_headers());
 
     let (layer, _telemetry) = tracing_clickhouse::Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
         .unwrap()
         .dry_run(true)
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .build()
         .unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));

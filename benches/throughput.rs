@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tracing::{Dispatch, dispatcher};
 use tracing_clickhouse::query::QueryClient;
-use tracing_clickhouse::{Builder, Config, QueuePolicy};
+use tracing_clickhouse::{Builder, Config, Limit, QueuePolicy, Timing};
 use tracing_subscriber::prelude::*;
 
 const THREADS: u64 = 2;
@@ -49,12 +49,13 @@ fn config(url: &str, database: &str, policy: QueuePolicy, queue_capacity: usize)
     Builder::from_env_vars::<&str, &str>([])
         .url(url)
         .and_then(|b| b.database(database))
-        .and_then(|b| b.queue_capacity(queue_capacity))
+        .and_then(|b| b.limit(Limit::QueueCapacity(queue_capacity)))
+        .and_then(|b| b.timing(Timing::ShutdownTimeout(Duration::from_secs(120))))
         .unwrap()
         .queue_policy(policy)
-        .shutdown_timeout(Duration::from_secs(120))
         // Only the events measured: no system gauges, no pipeline metrics.
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .build_config()
         .unwrap()
 }
@@ -165,11 +166,9 @@ fn throughput(c: &mut Criterion) {
                 .map(|_| {
                     let database = common::unique_database("bench_spool");
                     let config = config(&url, &database, QueuePolicy::Block, 16_384);
-                    let mut pipeline = config.pipeline().clone();
-                    pipeline.max_pending_bytes = 256 << 20;
                     let config = config
                         .into_builder()
-                        .pipeline(pipeline)
+                        .limit(Limit::PendingBytes(256 << 20))
                         .unwrap()
                         .spool_dir(spool.path())
                         .build_config()

@@ -48,10 +48,11 @@ fn main() {
         "clickhouse_layer" => {
             let built = Builder::from_env_vars::<&str, &str>([])
                 .url("http://127.0.0.1:9")
-                .and_then(|b| b.queue_capacity(65_536))
+                .and_then(|b| b.limit(tracing_clickhouse::Limit::QueueCapacity(65_536)))
                 .expect("configuration")
                 // Only the events measured: no system gauges, no pipeline metrics.
-                .quiet()
+                .system_monitor(false)
+                .pipeline_metrics(false)
                 .dry_run(true)
                 .build();
             let (layer, guard) = built.expect("dry-run pipeline");

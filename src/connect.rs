@@ -9,7 +9,7 @@
 //! With several endpoints ([`Config::endpoints`]), the sink holds a client
 //! per endpoint ([`endpoint_clients`]) and its endpoint set chooses among
 //! them; the other clients ([`client`]) take the first endpoint this process
-//! has not seen fail lately ([`health`]).
+//! has not seen fail lately ([`endpoint_state`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +24,7 @@ use hyper_util::rt::TokioExecutor;
 use crate::config::Config;
 use crate::error::ConfigError;
 
-pub(crate) mod health;
+pub(crate) mod endpoint_state;
 #[cfg(feature = "rustls")]
 pub(crate) mod tls;
 
@@ -39,7 +39,7 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// the configured database; without, they must name it (schema creation).
 pub(crate) fn client(config: &Config, database: bool) -> Result<Client, ConfigError> {
     let urls = config.endpoints();
-    let url = health::first_healthy(&urls);
+    let url = endpoint_state::first_healthy(&urls);
     Ok(connect(config, url, database)?.client)
 }
 

@@ -158,11 +158,9 @@ pub use builder::{Builder, builder, init};
 #[cfg(feature = "metrics")]
 pub use capture::MetricsRecorder;
 pub use capture::payload::Value;
-pub use capture::{ClickHouseLayer, Collector};
+pub use capture::{ClickHouseLayer, DirectRecorder};
 pub use config::{
-    CaptureConfig, CaptureLimits, CheckTarget, Colors, Config, ConsoleConfig, MetricsConfig,
-    MonitorConfig, PipelineConfig, QueuePolicy, Retention, ServiceCheck, SpoolConfig, SpoolFull,
-    SpoolSync,
+    CheckTarget, Colors, Config, Limit, QueuePolicy, ServiceCheck, SpoolFull, SpoolSync, Timing,
 };
 pub use config::{ClusterConfig, ClusterInsert};
 pub use error::{ClickHouseError, ConfigError, Error, Result, SpoolError};

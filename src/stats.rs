@@ -219,7 +219,7 @@ pub struct Stats {
     pub last_insert_micros: u64,
     /// Metric series (name and labels) the recorder holds.
     pub metrics_series: u64,
-    /// Registrations of new series refused past `MetricsConfig::max_series`
+    /// Registrations of new series refused past `Limit::MetricSeries`
     /// (their values are not recorded).
     pub metrics_series_refused: u64,
     /// NaN or infinite gauge values and histogram samples, refused.

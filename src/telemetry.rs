@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::capture::Collector;
+use crate::capture::DirectRecorder;
 use crate::config::Config;
 use crate::error::Result;
 use crate::pipeline::{Pipeline, ShutdownReport, report_unsent};
@@ -11,7 +11,7 @@ use crate::query::QueryClient;
 use crate::stats::Stats;
 
 /// The running telemetry. Dropping it flushes what is queued (bounded by
-/// [`PipelineConfig::shutdown_timeout`](crate::PipelineConfig::shutdown_timeout))
+/// [`Timing::ShutdownTimeout`](crate::Timing::ShutdownTimeout))
 /// and stops the flusher; `let _ = init()` would do that at once, so bind it
 /// to a named variable.
 #[must_use = "dropping the guard flushes and stops the pipeline at once"]
@@ -26,7 +26,7 @@ pub struct Telemetry {
     pub(crate) monitor: crate::monitor::Monitor,
     pub(crate) pipeline: Pipeline,
     pub(crate) query: QueryClient,
-    pub(crate) collector: Collector,
+    pub(crate) direct_recorder: DirectRecorder,
     pub(crate) config: Config,
 }
 
@@ -84,8 +84,8 @@ impl Telemetry {
     }
 
     /// Records logs and events without tracing (`collect_log`, `record_event`).
-    pub fn collector(&self) -> Collector {
-        self.collector.clone()
+    pub fn direct_recorder(&self) -> DirectRecorder {
+        self.direct_recorder.clone()
     }
 
     /// Reads history back from the same server and database.

@@ -66,10 +66,11 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 fn dry_run() -> (Dispatch, Telemetry) {
     let (layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
-        .and_then(|b| b.queue_capacity(65_536))
+        .and_then(|b| b.limit(tracing_clickhouse::Limit::QueueCapacity(65_536)))
         .unwrap()
         // Only the events measured: no system gauges, no pipeline metrics.
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .dry_run(true)
         .build()
         .unwrap();
@@ -210,7 +211,8 @@ fn an_unsampled_span_cycle_costs_no_allocation() {
         .url("http://127.0.0.1:9")
         .and_then(|b| b.trace_sample_ratio(0.0))
         .unwrap()
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .dry_run(true)
         .build()
         .unwrap();

@@ -32,7 +32,11 @@ fn record_all(recorder: &impl Recorder) -> u64 {
 fn ten_million_histogram_records_take_fixed_memory() {
     let (_layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .url("http://127.0.0.1:9")
-        .and_then(|b| b.metrics_interval(Duration::from_secs(3600)))
+        .and_then(|b| {
+            b.timing(tracing_clickhouse::Timing::MetricsInterval(
+                Duration::from_secs(3600),
+            ))
+        })
         .unwrap()
         // Only the one series of this test.
         .system_monitor(false)

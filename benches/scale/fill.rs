@@ -250,7 +250,8 @@ impl Writer {
         let config = config
             .into_builder()
             .service_name(service)
-            .quiet()
+            .system_monitor(false)
+            .pipeline_metrics(false)
             .create_schema(false)
             .build_config()
             .unwrap();

@@ -19,8 +19,7 @@ mod tests;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::env::{self, CONNECTION_VARS, EnvSource, RETENTION_VARS};
-use crate::config::sections::Retention;
+use crate::config::env::{self, CONNECTION_VARS, EnvSource};
 use crate::config::values::{
     Secret, check_ca_cert, check_credential, env_filter, parse_host, parse_identifier, parse_port,
     parse_url,
@@ -71,18 +70,18 @@ use crate::error::{ConfigError, invalid};
 /// | `CLICKHOUSE_DATABASE` | `ai_backlog_admin` | [`database`](Builder::database) (a plain identifier) |
 /// | `CLICKHOUSE_CA_CERT` | unset | [`ca_cert`](Builder::ca_cert): PEM file of CAs to trust for HTTPS, besides the webpki roots (at most 4 MiB) |
 /// | `OTEL_SERVICE_NAME` | executable name | [`service_name`](Builder::service_name): `ServiceName` of every row |
-/// | `CLICKHOUSE_LOGS_TTL_DAYS` | `180` | [`retention`](Builder::retention): of `logs` and `logs_by_level` |
-/// | `CLICKHOUSE_SPANS_TTL_DAYS` | `180` | of `spans` |
-/// | `CLICKHOUSE_METRICS_TTL_DAYS` | `730` | of `metrics` and its rollups |
-/// | `CLICKHOUSE_EVENTS_TTL_DAYS` | `365` | of `events` |
-/// | `CLICKHOUSE_QUEUE_CAPACITY` | `16384` | [`queue_capacity`](Builder::queue_capacity): records the capture queue holds, 1-4194304 (256 bytes each, allocated at start) |
+/// | `CLICKHOUSE_LOGS_TTL_DAYS` | `180` | [`Limit::LogsTtlDays`](crate::Limit::LogsTtlDays): retention of `logs` and `logs_by_level` |
+/// | `CLICKHOUSE_SPANS_TTL_DAYS` | `180` | [`Limit::SpansTtlDays`](crate::Limit::SpansTtlDays): of `spans` |
+/// | `CLICKHOUSE_METRICS_TTL_DAYS` | `730` | [`Limit::MetricsTtlDays`](crate::Limit::MetricsTtlDays): of `metrics` and its rollups |
+/// | `CLICKHOUSE_EVENTS_TTL_DAYS` | `365` | [`Limit::EventsTtlDays`](crate::Limit::EventsTtlDays): of `events` |
+/// | `CLICKHOUSE_QUEUE_CAPACITY` | `16384` | [`Limit::QueueCapacity`](crate::Limit::QueueCapacity): records the capture queue holds, 1-4194304 (256 bytes each, allocated at start) |
 /// | `CLICKHOUSE_QUEUE_POLICY` | `drop_newest` | [`queue_policy`](Builder::queue_policy): `drop_newest` or `block` |
-/// | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | [`batch_max_rows`](Builder::batch_max_rows): rows per insert, at most; 1-10000000 |
-/// | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | [`flush_interval`](Builder::flush_interval): a batch is sent when its oldest row is this old (10 ms to 365 days) |
-/// | `CLICKHOUSE_METRICS_INTERVAL_MS` | `10000` | [`metrics_interval`](Builder::metrics_interval): how often metric series are written (1 s to 365 days) |
+/// | `CLICKHOUSE_BATCH_MAX_ROWS` | `50000` | [`Limit::BatchRows`](crate::Limit::BatchRows): rows per insert, at most; 1-10000000 |
+/// | `CLICKHOUSE_FLUSH_INTERVAL_MS` | `1000` | [`Timing::FlushInterval`](crate::Timing::FlushInterval): a batch is sent when its oldest row is this old (10 ms to 365 days) |
+/// | `CLICKHOUSE_METRICS_INTERVAL_MS` | `10000` | [`Timing::MetricsInterval`](crate::Timing::MetricsInterval): how often metric series are written (1 s to 365 days) |
 /// | `CLICKHOUSE_MONITOR` | `true` | [`system_monitor`](Builder::system_monitor): the system gauges (CPU, memory, disks, load, uptime, the process) |
 /// | `CLICKHOUSE_SPOOL_DIR` | unset | [`spool_dir`](Builder::spool_dir): the disk spool's directory; unset, no spool |
-/// | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | [`spool`](Builder::spool): disk space the spool may use (positive) |
+/// | `CLICKHOUSE_SPOOL_MAX_BYTES` | `1073741824` | [`Limit::SpoolBytes`](crate::Limit::SpoolBytes): disk space the spool may use (positive) |
 /// | `CLICKHOUSE_CLUSTER` | unset | [`cluster`](Builder::cluster): the schema `ON CLUSTER`, replicated, behind `Distributed` tables |
 /// | `CLICKHOUSE_TRACE_SAMPLE_RATIO` | `1` | [`trace_sample_ratio`](Builder::trace_sample_ratio): the share of new traces whose spans are recorded (parent-based; logs are always kept) |
 /// | `CLICKHOUSE_ASYNC_INSERT` | `false` | [`async_insert`](Builder::async_insert): server-side batching |
@@ -90,9 +89,10 @@ use crate::error::{ConfigError, invalid};
 /// | `RUST_LOG` | `info` | [`filter`](Builder::filter): what `install` and `build_subscriber` let through |
 ///
 /// Empty variables count as unset, except `CLICKHOUSE_PASSWORD`. The other
-/// options are in the sections ([`PipelineConfig`](crate::PipelineConfig), [`SpoolConfig`](crate::SpoolConfig),
-/// [`CaptureConfig`](crate::CaptureConfig), [`MetricsConfig`](crate::MetricsConfig), [`MonitorConfig`](crate::MonitorConfig),
-/// [`ConsoleConfig`](crate::ConsoleConfig)) and their setters.
+/// options have setters only: the sizes and counts in [`Limit`](crate::Limit)
+/// (through [`limit`](Builder::limit)), the durations in
+/// [`Timing`](crate::Timing) (through [`timing`](Builder::timing)), and a
+/// setter each for the rest.
 #[must_use]
 pub struct Builder {
     pub(crate) config: Config,
@@ -319,20 +319,6 @@ impl Builder {
     pub fn service_version(mut self, version: impl Into<String>) -> Self {
         self.config.service_version = Some(version.into());
         self
-    }
-
-    // --- Retention ------------------------------------------------------
-
-    /// Retention of every table (replaces the `CLICKHOUSE_*_TTL_DAYS` variables).
-    ///
-    /// # Errors
-    ///
-    /// A number of days outside 1-36500.
-    pub fn retention(mut self, retention: Retention) -> Result<Self, ConfigError> {
-        retention.validate()?;
-        self.config.retention = retention;
-        self.replaced(&RETENTION_VARS);
-        Ok(self)
     }
 
     // --- Exits ------------------------------------------------------------

@@ -1,43 +1,44 @@
-//! The builder's setters for how the pipeline runs: the queue and batches,
-//! the spool, capture, metrics, the monitor, the console and the filter.
+//! The builder's setters for how the pipeline runs: its sizes and
+//! durations, the queue, the spool, capture, metrics, the monitor, the
+//! console and the filter.
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::Builder;
-use crate::config::bounds::{BATCH_ROWS, FLUSH_INTERVAL, QUEUE_CAPACITY, SNAPSHOT_INTERVAL, WAIT};
-use crate::config::env::{PIPELINE_VARS, SPOOL_VARS};
-use crate::config::monitoring::{Colors, MetricsConfig, MonitorConfig, ServiceCheck};
-use crate::config::sections::{CaptureConfig, PipelineConfig, QueuePolicy, SpoolConfig};
+use crate::config::sections::{QueuePolicy, SpoolFull, SpoolSync};
 use crate::config::values::{SharedWriter, parse_filter};
+use crate::config::{Colors, Limit, ServiceCheck, Timing};
 use crate::error::ConfigError;
 use crate::record::Severity;
 
 impl Builder {
-    // --- Pipeline -------------------------------------------------------
+    // --- Sizes and durations ----------------------------------------------
 
-    /// Queue and batch limits (replaces the pipeline's variables).
+    /// A size or count the pipeline keeps within (queue, batches, memory,
+    /// spool, capture, metric series, retention); [`Limit`] lists them with
+    /// their defaults, bounds and variables. Replaces the variable that
+    /// sets the same limit.
     ///
     /// # Errors
     ///
-    /// A field outside its bounds ([`PipelineConfig`] lists them).
-    pub fn pipeline(mut self, pipeline: PipelineConfig) -> Result<Self, ConfigError> {
-        pipeline.validate()?;
-        self.config.pipeline = pipeline;
-        self.replaced(&PIPELINE_VARS);
+    /// A value outside its bounds, naming the limit.
+    pub fn limit(mut self, limit: Limit) -> Result<Self, ConfigError> {
+        limit.apply(limit.spec().0, &mut self.config)?;
+        self.replaced(limit.var().as_slice());
         Ok(self)
     }
 
-    /// Records the capture queue holds (256 bytes each, allocated at start).
+    /// A duration of the pipeline (flush intervals, timeouts, backoff,
+    /// snapshot intervals); [`Timing`] lists them with their defaults,
+    /// bounds and variables. Replaces the variable that sets the same one.
     ///
     /// # Errors
     ///
-    /// Zero, or more than 4194304 (1 GiB of slots).
-    pub fn queue_capacity(mut self, records: usize) -> Result<Self, ConfigError> {
-        self.config.pipeline.queue_capacity =
-            QUEUE_CAPACITY.check_usize("Builder::queue_capacity", records)?;
-        self.replaced(&["CLICKHOUSE_QUEUE_CAPACITY"]);
+    /// A duration outside its bounds, naming the timing.
+    pub fn timing(mut self, timing: Timing) -> Result<Self, ConfigError> {
+        timing.apply(timing.spec().0, &mut self.config)?;
+        self.replaced(timing.var().as_slice());
         Ok(self)
     }
 
@@ -48,110 +49,47 @@ impl Builder {
         self
     }
 
-    /// Rows per insert, at most.
-    ///
-    /// # Errors
-    ///
-    /// Zero, or more than 10000000.
-    pub fn batch_max_rows(mut self, rows: usize) -> Result<Self, ConfigError> {
-        self.config.pipeline.batch_max_rows =
-            BATCH_ROWS.check_usize("Builder::batch_max_rows", rows)?;
-        self.replaced(&["CLICKHOUSE_BATCH_MAX_ROWS"]);
-        Ok(self)
-    }
-
-    /// A batch is sent when its oldest row is this old.
-    ///
-    /// # Errors
-    ///
-    /// Shorter than 10 ms (each batch is an insert), or longer than 365 days.
-    pub fn flush_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
-        self.config.pipeline.flush_interval =
-            FLUSH_INTERVAL.check("Builder::flush_interval", interval)?;
-        self.replaced(&["CLICKHOUSE_FLUSH_INTERVAL_MS"]);
-        Ok(self)
-    }
-
-    /// How long dropping the guard waits for what is queued to be delivered
-    /// (zero: it does not wait). Longer than 365 days is reported by the exit.
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        const SETTING: &str = "Builder::shutdown_timeout";
-        self.replaced(&[SETTING]);
-        match WAIT.check(SETTING, timeout) {
-            Ok(timeout) => self.config.pipeline.shutdown_timeout = timeout,
-            Err(error) => self.errors.push(error),
-        }
-        self
-    }
-
     // --- Spool ----------------------------------------------------------
 
-    /// The disk spool (replaces `CLICKHOUSE_SPOOL_DIR` and `CLICKHOUSE_SPOOL_MAX_BYTES`).
-    ///
-    /// # Errors
-    ///
-    /// A zero size or interval, an interval longer than 365 days, or an
-    /// empty directory path.
-    pub fn spool(mut self, spool: SpoolConfig) -> Result<Self, ConfigError> {
-        spool.validate()?;
-        self.config.spool = spool;
-        self.replaced(&SPOOL_VARS);
-        Ok(self)
-    }
-
-    /// Turns the disk spool on in `dir`, with the other spool settings as
-    /// they are. An empty path is reported by the exit.
+    /// Turns the disk spool on in `dir` (created if missing): where batches
+    /// go as soon as ClickHouse fails to take them, and where a shutdown
+    /// leaves what it could not deliver; the next run (or this one, when
+    /// ClickHouse is back) replays it, oldest first, each batch with its
+    /// original deduplication token. The directory must be on storage that
+    /// outlives the process and belong to one running instance (it is
+    /// locked while in use); docs/reliability.md says why the spool is
+    /// opt-in. Its size: [`Limit::SpoolBytes`], [`Limit::SpoolSegmentBytes`];
+    /// when it is written: [`Timing::SpoolWriteAfter`]. An empty path is
+    /// reported by the exit.
     pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.config.spool.dir = Some(dir.into());
         self.replaced(&["CLICKHOUSE_SPOOL_DIR"]);
         self
     }
 
-    // --- Capture --------------------------------------------------------
-
-    /// Size limits, and whether logs carry their spans' fields.
-    ///
-    /// # Errors
-    ///
-    /// A size limit of zero or above 64 MiB, or more than 4096 fields.
-    pub fn capture(mut self, capture: CaptureConfig) -> Result<Self, ConfigError> {
-        capture.validate()?;
-        self.config.capture = capture;
-        Ok(self)
+    /// When written spool batches are forced to the disk (default: after
+    /// every batch).
+    pub fn spool_sync(mut self, sync: SpoolSync) -> Self {
+        self.config.spool.fsync = sync;
+        self
     }
 
-    /// Whether a log row also carries the fields of the spans around it.
+    /// What gives way when the spool is full (default: the oldest segment).
+    pub fn spool_full(mut self, when_full: SpoolFull) -> Self {
+        self.config.spool.when_full = when_full;
+        self
+    }
+
+    // --- Capture --------------------------------------------------------
+
+    /// Whether a log row also carries the fields of the spans it was
+    /// emitted in (innermost first, after the event's own fields).
     pub fn span_fields_in_logs(mut self, on: bool) -> Self {
         self.config.capture.span_fields_in_logs = on;
         self
     }
 
     // --- Metrics --------------------------------------------------------
-
-    /// The metrics recorder's settings (replaces `CLICKHOUSE_METRICS_INTERVAL_MS`).
-    ///
-    /// # Errors
-    ///
-    /// An interval shorter than 1 s or longer than 365 days, or a zero
-    /// series cap.
-    pub fn metrics(mut self, metrics: MetricsConfig) -> Result<Self, ConfigError> {
-        metrics.validate()?;
-        self.config.metrics = metrics;
-        self.replaced(&["CLICKHOUSE_METRICS_INTERVAL_MS"]);
-        Ok(self)
-    }
-
-    /// How often metric series are written (a row per series each time).
-    ///
-    /// # Errors
-    ///
-    /// Shorter than 1 s, or longer than 365 days.
-    pub fn metrics_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
-        self.config.metrics.interval =
-            SNAPSHOT_INTERVAL.check("Builder::metrics_interval", interval)?;
-        self.replaced(&["CLICKHOUSE_METRICS_INTERVAL_MS"]);
-        Ok(self)
-    }
 
     /// Whether each snapshot also records the pipeline's own counters as
     /// `tracing_clickhouse.*` metrics.
@@ -170,19 +108,6 @@ impl Builder {
     }
 
     // --- Monitor --------------------------------------------------------
-
-    /// The system monitor and service checks (replaces `CLICKHOUSE_MONITOR`).
-    ///
-    /// # Errors
-    ///
-    /// An interval shorter than 1 s or longer than 365 days, or a service
-    /// check that [`service_check`](Builder::service_check) refuses.
-    pub fn monitor(mut self, monitor: MonitorConfig) -> Result<Self, ConfigError> {
-        monitor.validate()?;
-        self.config.monitor = monitor;
-        self.replaced(&["CLICKHOUSE_MONITOR"]);
-        Ok(self)
-    }
 
     /// Whether the system gauges (CPU, memory, disks, load, uptime, the
     /// process) are recorded.
@@ -203,12 +128,6 @@ impl Builder {
         check.validate()?;
         self.config.monitor.services.push(check);
         Ok(self)
-    }
-
-    /// Only the application's own rows: no system gauges and no pipeline
-    /// metrics (for tests, benchmarks and examples that count rows).
-    pub fn quiet(self) -> Self {
-        self.system_monitor(false).pipeline_metrics(false)
     }
 
     // --- Console and filter ---------------------------------------------

@@ -117,11 +117,11 @@ mod tests {
         ])
         .build_config()
         .unwrap();
-        let cluster = config.cluster().unwrap();
+        let cluster = config.cluster.as_ref().unwrap();
         assert_eq!(cluster.name, "prod_2x2");
         assert_eq!(cluster.keeper_path, ClusterConfig::DEFAULT_KEEPER_PATH);
         assert_eq!(cluster.insert, ClusterInsert::Distributed);
-        assert!(config.async_insert());
+        assert!(config.async_insert);
 
         let bad = Builder::from_env_vars([("CLICKHOUSE_CLUSTER", "no'quotes")]);
         let err = bad.build_config().unwrap_err();
@@ -132,14 +132,14 @@ mod tests {
             .unwrap()
             .build_config()
             .unwrap();
-        assert_eq!(fixed.cluster().unwrap().insert, ClusterInsert::Local);
+        assert_eq!(fixed.cluster.as_ref().unwrap().insert, ClusterInsert::Local);
         let bad_async = Builder::from_env_vars([("CLICKHOUSE_ASYNC_INSERT", "maybe")]);
         assert!(bad_async.build_config().is_err());
         assert!(
             !Builder::from_env_vars::<&str, &str>([])
                 .build_config()
                 .unwrap()
-                .async_insert()
+                .async_insert
         );
     }
 }

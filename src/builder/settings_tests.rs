@@ -49,103 +49,93 @@ fn sizes_counts_and_intervals_from_the_environment_have_both_bounds() {
 }
 
 #[test]
-fn sizes_counts_and_intervals_from_setters_and_sections_have_both_bounds() {
-    let setters = [
-        no_env().queue_capacity(1 << 30).err(),
-        no_env().batch_max_rows(usize::MAX).err(),
-        no_env().flush_interval(Duration::from_millis(1)).err(),
-        no_env().metrics_interval(Duration::from_millis(1)).err(),
+fn sizes_counts_and_durations_from_setters_have_both_bounds() {
+    let ms = Duration::from_millis;
+    let limits = [
+        (Limit::QueueCapacity(1 << 30), "Limit::QueueCapacity"),
+        (Limit::QueueCapacity(usize::MAX), "Limit::QueueCapacity"),
+        (Limit::BatchRows(usize::MAX), "Limit::BatchRows"),
+        (Limit::BatchBytes(1 << 30), "Limit::BatchBytes"),
+        (Limit::PendingBytes(0), "Limit::PendingBytes"),
+        (Limit::SpoolBytes(0), "Limit::SpoolBytes"),
+        (Limit::MessageBytes(1 << 40), "Limit::MessageBytes"),
+        (Limit::ValueBytes(usize::MAX), "Limit::ValueBytes"),
+        (Limit::Fields(100_000), "Limit::Fields"),
+        (Limit::MetricSeries(0), "Limit::MetricSeries"),
+        (Limit::EventsTtlDays(0), "Limit::EventsTtlDays"),
     ];
-    let names = [
-        "Builder::queue_capacity",
-        "Builder::batch_max_rows",
-        "Builder::flush_interval",
-        "Builder::metrics_interval",
-    ];
-    for (err, name) in setters.into_iter().zip(names) {
-        assert_eq!(err.map(|e| e.setting()), Some(name));
+    for (limit, name) in limits {
+        let err = no_env().limit(limit).expect_err(name);
+        assert_eq!(err.setting(), name, "{err}");
     }
+    let timings = [
+        (Timing::FlushInterval(ms(1)), "Timing::FlushInterval"),
+        (
+            Timing::OutageFlushInterval(ms(9)),
+            "Timing::OutageFlushInterval",
+        ),
+        (Timing::InsertTimeout(ms(99)), "Timing::InsertTimeout"),
+        (Timing::MaxRetryBackoff(ms(1)), "Timing::MaxRetryBackoff"),
+        (
+            Timing::ShutdownTimeout(Duration::from_secs(366 * 86_400)),
+            "Timing::ShutdownTimeout",
+        ),
+        (
+            Timing::SpoolWriteAfter(Duration::ZERO),
+            "Timing::SpoolWriteAfter",
+        ),
+        (Timing::MetricsInterval(ms(999)), "Timing::MetricsInterval"),
+        (Timing::MonitorInterval(ms(1)), "Timing::MonitorInterval"),
+    ];
+    for (timing, name) in timings {
+        let err = no_env().timing(timing).expect_err(name);
+        assert_eq!(err.setting(), name, "{err}");
+    }
+    // The lowest bounds are taken (no fields at all is a limit).
+    let config = no_env()
+        .limit(Limit::Fields(0))
+        .and_then(|b| b.limit(Limit::PendingBytes(usize::MAX)))
+        .and_then(|b| b.timing(Timing::ShutdownTimeout(Duration::ZERO)))
+        .and_then(|b| b.timing(Timing::FlushInterval(ms(10))))
+        .and_then(Builder::build_config)
+        .unwrap();
+    assert_eq!(config.capture.limits.max_fields, 0);
+    assert_eq!(config.pipeline.max_pending_bytes, usize::MAX);
+    assert_eq!(config.pipeline.shutdown_timeout, Duration::ZERO);
+    assert_eq!(config.pipeline.flush_interval, ms(10));
 
-    let pipeline = |change: fn(&mut PipelineConfig)| {
-        let mut pipeline = PipelineConfig::default();
-        change(&mut pipeline);
-        no_env().pipeline(pipeline).err().map(|e| e.setting())
-    };
-    assert_eq!(
-        pipeline(|p| p.queue_capacity = usize::MAX),
-        Some("PipelineConfig::queue_capacity")
-    );
-    assert_eq!(
-        pipeline(|p| p.batch_max_bytes = 1 << 30),
-        Some("PipelineConfig::batch_max_bytes")
-    );
-    assert_eq!(
-        pipeline(|p| p.insert_timeout = Duration::from_millis(1)),
-        Some("PipelineConfig::insert_timeout")
-    );
-    assert_eq!(
-        pipeline(|p| p.max_retry_backoff = Duration::from_millis(1)),
-        Some("PipelineConfig::max_retry_backoff")
-    );
-    assert_eq!(
-        pipeline(|p| p.outage_flush_interval = Duration::from_micros(1)),
-        Some("PipelineConfig::outage_flush_interval")
-    );
-    assert_eq!(pipeline(|p| p.max_pending_bytes = usize::MAX), None);
-
-    let capture = |limits: CaptureLimits| {
-        let capture = CaptureConfig {
-            limits,
-            ..CaptureConfig::default()
-        };
-        no_env().capture(capture).err().map(|e| e.setting())
-    };
-    let limits = CaptureLimits::default();
-    assert_eq!(
-        capture(CaptureLimits {
-            max_message_bytes: 1 << 40,
-            ..limits
-        }),
-        Some("CaptureLimits::max_message_bytes")
-    );
-    assert_eq!(
-        capture(CaptureLimits {
-            max_value_bytes: usize::MAX,
-            ..limits
-        }),
-        Some("CaptureLimits::max_value_bytes")
-    );
-    assert_eq!(
-        capture(CaptureLimits {
-            max_fields: 100_000,
-            ..limits
-        }),
-        Some("CaptureLimits::max_fields")
-    );
-    assert_eq!(
-        capture(CaptureLimits {
-            max_fields: 0,
-            ..limits
-        }),
-        None
-    );
-
-    let metrics = MetricsConfig {
-        interval: Duration::from_millis(1),
-        ..MetricsConfig::default()
-    };
-    let err = no_env().metrics(metrics).unwrap_err();
-    assert_eq!(err.setting(), "MetricsConfig::interval");
-    let monitor = MonitorConfig {
-        interval: Duration::from_millis(1),
-        ..MonitorConfig::default()
-    };
-    let err = no_env().monitor(monitor).unwrap_err();
-    assert_eq!(err.setting(), "MonitorConfig::interval");
     let check = ServiceCheck::new("db", CheckTarget::Tcp("db:5432".into()))
         .interval(Duration::from_micros(1));
     let err = no_env().service_check(check).unwrap_err();
     assert_eq!(err.setting(), "ServiceCheck::interval");
+}
+
+#[test]
+fn a_setter_replaces_the_bad_variable_of_its_own_setting_only() {
+    let bad = [
+        ("CLICKHOUSE_QUEUE_CAPACITY", "0"),
+        ("CLICKHOUSE_FLUSH_INTERVAL_MS", "1"),
+    ];
+    let builder = || Builder::from_env_vars(bad);
+    let err = builder()
+        .limit(Limit::QueueCapacity(8))
+        .unwrap()
+        .build_config()
+        .unwrap_err();
+    assert_eq!(err.setting(), "CLICKHOUSE_FLUSH_INTERVAL_MS");
+    let config = builder()
+        .limit(Limit::QueueCapacity(8))
+        .and_then(|b| b.timing(Timing::FlushInterval(Duration::from_millis(50))))
+        .and_then(Builder::build_config)
+        .unwrap();
+    assert_eq!(config.pipeline.queue_capacity, 8);
+    // A limit without a variable leaves the variables' errors alone.
+    let err = builder()
+        .limit(Limit::QueueBytes(1 << 20))
+        .unwrap()
+        .build_config()
+        .unwrap_err();
+    assert_eq!(err.setting(), "CLICKHOUSE_QUEUE_CAPACITY");
 }
 
 #[test]

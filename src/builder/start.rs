@@ -9,7 +9,7 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::Builder;
-use crate::capture::{CaptureShared, ClickHouseLayer, Collector};
+use crate::capture::{CaptureShared, ClickHouseLayer, DirectRecorder};
 use crate::config::Config;
 use crate::error::Result;
 use crate::pipeline::Pipeline;
@@ -137,7 +137,7 @@ impl Builder {
         let monitor = crate::monitor::Monitor::start(
             &config.monitor,
             pipeline.recorder().clone(),
-            Collector::new(Arc::clone(&capture)),
+            DirectRecorder::new(Arc::clone(&capture)),
         )?;
         let telemetry = Telemetry {
             #[cfg(feature = "alerts")]
@@ -147,7 +147,7 @@ impl Builder {
             #[cfg(feature = "monitor")]
             monitor,
             query: QueryClient::new(&config)?.with_memory(Arc::clone(pipeline.unsent())),
-            collector: Collector::new(capture),
+            direct_recorder: DirectRecorder::new(capture),
             pipeline,
             config,
         };

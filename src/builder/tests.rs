@@ -16,15 +16,14 @@ fn no_env() -> Builder {
 fn defaults_are_the_seeds() {
     let config = with_vars(&[]).unwrap();
     assert_eq!(config.url(), "https://localhost:8443");
-    assert!(config.secure());
+    assert!(config.endpoint.secure);
     assert_eq!(config.user(), "default");
     assert_eq!(config.password.expose(), "");
     assert_eq!(config.database(), "ai_backlog_admin");
-    assert_eq!(config.retention(), Retention::default());
-    assert_eq!(config.retention().logs_days, 180);
-    assert_eq!(config.retention().metrics_days, 730);
-    assert_eq!(config.retention().events_days, 365);
-    assert_eq!(config.filter(), "info");
+    assert_eq!(config.retention.logs_days, 180);
+    assert_eq!(config.retention.metrics_days, 730);
+    assert_eq!(config.retention.events_days, 365);
+    assert_eq!(config.filter, "info");
 }
 
 #[test]
@@ -47,12 +46,12 @@ fn variables_are_read() {
     assert_eq!(config.user(), "writer");
     assert_eq!(config.password.expose(), "s3cret");
     assert_eq!(config.database(), "telemetry_1");
-    assert_eq!(config.retention().logs_days, 30);
-    assert_eq!(config.retention().spans_days, 180);
-    assert_eq!(config.pipeline().queue_capacity, 1024);
-    assert_eq!(config.pipeline().queue_policy, QueuePolicy::Block);
+    assert_eq!(config.retention.logs_days, 30);
+    assert_eq!(config.retention.spans_days, 180);
+    assert_eq!(config.pipeline.queue_capacity, 1024);
+    assert_eq!(config.pipeline.queue_policy, QueuePolicy::Block);
     assert_eq!(config.service_name(), "checkout");
-    assert_eq!(config.filter(), "warn,checkout=debug");
+    assert_eq!(config.filter, "warn,checkout=debug");
 }
 
 #[test]
@@ -64,7 +63,7 @@ fn url_replaces_host_port_and_secure() {
     ])
     .unwrap();
     assert_eq!(config.url(), "http://127.0.0.1:8123");
-    assert!(!config.secure());
+    assert!(!config.endpoint.secure);
     assert_eq!(
         with_vars(&[("CLICKHOUSE_URL", "https://h")]).unwrap().url(),
         "https://h:8443"
@@ -146,12 +145,12 @@ fn a_setter_replacing_a_bad_variable_forgets_its_error() {
     assert!(Builder::from_env_vars(bad).build_config().is_err());
     let config = Builder::from_env_vars(bad)
         .port(9000)
-        .and_then(|b| b.queue_capacity(8))
-        .and_then(|b| b.retention(Retention::default()))
+        .and_then(|b| b.limit(Limit::QueueCapacity(8)))
+        .and_then(|b| b.limit(Limit::LogsTtlDays(180)))
         .and_then(Builder::build_config)
         .unwrap();
     assert_eq!(config.url(), "https://localhost:9000");
-    assert_eq!(config.pipeline().queue_capacity, 8);
+    assert_eq!(config.pipeline.queue_capacity, 8);
     // A URL replaces the port, and so its error.
     let config = Builder::from_env_vars([("CLICKHOUSE_PORT", "84x3")])
         .url("http://127.0.0.1:8123")
@@ -190,27 +189,19 @@ fn bad_builder_values_name_the_method() {
     assert_eq!(err.setting(), "Builder::port");
     let err = no_env().database("a-b").unwrap_err();
     assert_eq!(err.setting(), "Builder::database");
-    let retention = Retention {
-        logs_days: 0,
-        ..Retention::default()
-    };
-    let err = no_env().retention(retention).unwrap_err();
-    assert_eq!(err.setting(), "Retention::logs_days");
-    let pipeline = PipelineConfig {
-        batch_max_rows: 0,
-        ..PipelineConfig::default()
-    };
-    let err = no_env().pipeline(pipeline).unwrap_err();
-    assert_eq!(err.setting(), "PipelineConfig::batch_max_rows");
-    let err = no_env().flush_interval(Duration::ZERO).unwrap_err();
-    assert_eq!(err.setting(), "Builder::flush_interval");
+    let err = no_env().limit(Limit::LogsTtlDays(0)).unwrap_err();
+    assert_eq!(err.setting(), "Limit::LogsTtlDays");
+    let err = no_env().limit(Limit::BatchRows(0)).unwrap_err();
+    assert_eq!(err.setting(), "Limit::BatchRows");
+    let err = no_env().timing(Timing::FlushInterval(Duration::ZERO));
+    assert_eq!(err.unwrap_err().setting(), "Timing::FlushInterval");
     let err = no_env().filter("info,[[[").unwrap_err();
     assert_eq!(err.setting(), "Builder::filter");
     // Checked at the exit: a blank service name, an empty spool path.
     let err = no_env().service_name(" ").build_config().unwrap_err();
     assert_eq!(err.setting(), "Builder::service_name");
     let err = no_env().spool_dir("").build_config().unwrap_err();
-    assert_eq!(err.setting(), "SpoolConfig::dir");
+    assert_eq!(err.setting(), "Builder::spool_dir");
 }
 
 #[test]
@@ -230,13 +221,13 @@ fn a_config_turns_back_into_the_builder_it_came_from() {
     let again = config.clone().into_builder().build_config().unwrap();
     assert_eq!(format!("{again:?}"), format!("{config:?}"));
     assert_eq!(again.password.expose(), "s3cret");
-    assert!(!again.console().enabled);
+    assert!(!again.console.enabled);
     // Not asked: a builder made back from a configuration leaves the console
     // to its exit, as the first one did.
     let unasked = no_env().build_config().unwrap();
-    assert!(unasked.console().enabled, "on for install");
+    assert!(unasked.console.enabled, "on for install");
     let (rebuilt, _) = unasked.into_builder().finish(false).unwrap();
-    assert!(!rebuilt.console().enabled, "off for build");
+    assert!(!rebuilt.console.enabled, "off for build");
     let changed = config.into_builder().database("other").unwrap();
     let changed = changed.build_config().unwrap();
     assert_eq!(
@@ -246,10 +237,16 @@ fn a_config_turns_back_into_the_builder_it_came_from() {
 }
 
 #[test]
-fn the_quiet_preset_writes_only_the_applications_rows() {
-    let config = no_env().quiet().build_config().unwrap();
-    assert!(!config.monitor().system);
-    assert!(!config.metrics().pipeline_metrics);
+fn the_monitor_and_the_pipelines_metrics_can_be_turned_off() {
+    let config = no_env()
+        .system_monitor(false)
+        .pipeline_metrics(false)
+        .build_config()
+        .unwrap();
+    assert!(!config.monitor.system);
+    assert!(!config.metrics.pipeline_metrics);
+    let config = no_env().build_config().unwrap();
+    assert!(config.monitor.system && config.metrics.pipeline_metrics);
 }
 
 #[test]
@@ -263,7 +260,7 @@ fn a_service_check_is_checked_where_it_is_added() {
     assert_eq!(err.setting(), "ServiceCheck::timeout");
     let ok = ServiceCheck::new("db", CheckTarget::Tcp("db:5432".into()));
     let config = no_env().service_check(ok).unwrap().build_config().unwrap();
-    assert_eq!(config.monitor().services.len(), 1);
+    assert_eq!(config.monitor.services.len(), 1);
 }
 
 /// The error's `Display` and `Debug` both, for checking what they show.
@@ -351,9 +348,9 @@ fn a_bad_rust_log_fails_only_the_exits_that_install_the_filter() {
     let bad = [("RUST_LOG", "info,[{")];
     // build_config (and build) do not use the filter.
     let config = Builder::from_env_vars(bad).build_config().unwrap();
-    assert_eq!(config.filter(), "info,[{");
+    assert_eq!(config.filter, "info,[{");
     let (config, _) = Builder::from_env_vars(bad).finish(false).unwrap();
-    assert_eq!(config.filter(), "info,[{");
+    assert_eq!(config.filter, "info,[{");
     // install and build_subscriber check it.
     let err = Builder::from_env_vars(bad)
         .with_filter_checked()
@@ -379,76 +376,44 @@ fn a_bad_rust_log_fails_only_the_exits_that_install_the_filter() {
         .with_filter_checked()
         .build_config()
         .unwrap();
-    assert_eq!(config.filter(), "warn");
+    assert_eq!(config.filter, "warn");
     let good = Builder::from_env_vars([("RUST_LOG", "debug,my_app=trace")]);
     let config = good.with_filter_checked().build_config().unwrap();
-    assert_eq!(config.filter(), "debug,my_app=trace");
+    assert_eq!(config.filter, "debug,my_app=trace");
 }
 
 #[test]
 fn every_duration_is_at_most_a_year() {
     let year = Duration::from_secs(365 * 24 * 3600);
     let over = year + Duration::from_nanos(1);
-    for d in [over, Duration::MAX] {
-        let err = no_env().flush_interval(d).unwrap_err();
-        assert_eq!(err.setting(), "Builder::flush_interval");
-        assert!(err.to_string().contains("365 days"), "{err}");
-        let err = no_env().metrics_interval(d).unwrap_err();
-        assert_eq!(err.setting(), "Builder::metrics_interval");
-        // The setter keeps its signature; the exit reports it.
-        let err = no_env().shutdown_timeout(d).build_config().unwrap_err();
-        assert_eq!(err.setting(), "Builder::shutdown_timeout");
-        assert!(err.to_string().contains("365 days"), "{err}");
+    let timings: [fn(Duration) -> Timing; 8] = [
+        Timing::FlushInterval,
+        Timing::OutageFlushInterval,
+        Timing::InsertTimeout,
+        Timing::MaxRetryBackoff,
+        Timing::ShutdownTimeout,
+        Timing::SpoolWriteAfter,
+        Timing::MetricsInterval,
+        Timing::MonitorInterval,
+    ];
+    for timing in timings {
+        for d in [over, Duration::MAX] {
+            let err = no_env().timing(timing(d)).unwrap_err();
+            assert_eq!(err.setting(), timing(d).spec().0);
+            assert!(err.to_string().contains("365 days"), "{err}");
+        }
+        let config = no_env().timing(timing(year)).unwrap().build_config();
+        assert!(config.is_ok(), "{:?}", timing(year));
     }
-    // A later shutdown_timeout replaces a bad one; zero and a year are fine.
+    // A later setting replaces an earlier one; zero waits are fine.
     let config = no_env()
-        .shutdown_timeout(Duration::MAX)
-        .shutdown_timeout(Duration::ZERO)
-        .flush_interval(year)
-        .and_then(|b| b.metrics_interval(year))
+        .timing(Timing::ShutdownTimeout(year))
+        .and_then(|b| b.timing(Timing::ShutdownTimeout(Duration::ZERO)))
+        .and_then(|b| b.timing(Timing::FlushInterval(year)))
         .and_then(Builder::build_config)
         .unwrap();
-    assert_eq!(config.pipeline().shutdown_timeout, Duration::ZERO);
-    assert_eq!(config.pipeline().flush_interval, year);
-    let config = no_env().shutdown_timeout(year).build_config().unwrap();
-    assert_eq!(config.pipeline().shutdown_timeout, year);
-
-    type SetPipeline = fn(&mut PipelineConfig, Duration);
-    let pipeline_fields: [(&str, SetPipeline); 4] = [
-        ("PipelineConfig::flush_interval", |p, d| {
-            p.flush_interval = d
-        }),
-        ("PipelineConfig::insert_timeout", |p, d| {
-            p.insert_timeout = d
-        }),
-        ("PipelineConfig::max_retry_backoff", |p, d| {
-            p.max_retry_backoff = d
-        }),
-        ("PipelineConfig::shutdown_timeout", |p, d| {
-            p.shutdown_timeout = d
-        }),
-    ];
-    for (setting, set) in pipeline_fields {
-        let mut pipeline = PipelineConfig::default();
-        set(&mut pipeline, Duration::MAX);
-        let err = no_env().pipeline(pipeline.clone()).unwrap_err();
-        assert_eq!(err.setting(), setting);
-        set(&mut pipeline, year);
-        assert!(no_env().pipeline(pipeline).is_ok(), "{setting}");
-    }
-
-    let metrics = MetricsConfig {
-        interval: Duration::MAX,
-        ..MetricsConfig::default()
-    };
-    let err = no_env().metrics(metrics).unwrap_err();
-    assert_eq!(err.setting(), "MetricsConfig::interval");
-    let monitor = MonitorConfig {
-        interval: over,
-        ..MonitorConfig::default()
-    };
-    let err = no_env().monitor(monitor).unwrap_err();
-    assert_eq!(err.setting(), "MonitorConfig::interval");
+    assert_eq!(config.pipeline.shutdown_timeout, Duration::ZERO);
+    assert_eq!(config.pipeline.flush_interval, year);
 
     let check = || ServiceCheck::new("db", CheckTarget::Tcp("db:5432".into()));
     let cases = [
@@ -460,13 +425,8 @@ fn every_duration_is_at_most_a_year() {
         ),
     ];
     for (setting, check) in cases {
-        let err = no_env().service_check(check.clone()).unwrap_err();
+        let err = no_env().service_check(check).unwrap_err();
         assert_eq!(err.setting(), setting);
-        let monitor = MonitorConfig {
-            services: vec![check],
-            ..MonitorConfig::default()
-        };
-        assert_eq!(no_env().monitor(monitor).unwrap_err().setting(), setting);
     }
     let fine = check()
         .interval(year)
@@ -481,8 +441,8 @@ fn every_duration_is_at_most_a_year() {
         ("CLICKHOUSE_METRICS_INTERVAL_MS", year_ms),
     ])
     .unwrap();
-    assert_eq!(config.pipeline().flush_interval, year);
-    assert_eq!(config.metrics().interval, year);
+    assert_eq!(config.pipeline.flush_interval, year);
+    assert_eq!(config.metrics.interval, year);
     for var in [
         "CLICKHOUSE_FLUSH_INTERVAL_MS",
         "CLICKHOUSE_METRICS_INTERVAL_MS",
@@ -545,9 +505,9 @@ fn into_builder_keeps_the_console_writer() {
         .console_writer(lines.clone())
         .build_config()
         .unwrap();
-    assert!(config.console().enabled);
+    assert!(config.console.enabled);
     let (rebuilt, writer) = config.clone().into_builder().finish(false).unwrap();
-    assert!(rebuilt.console().enabled, "still asked for");
+    assert!(rebuilt.console.enabled, "still asked for");
     let mut writer = writer.expect("the writer is kept");
     writer.write_all(b"secret line\n").unwrap();
     writer.flush().unwrap();

@@ -1,4 +1,4 @@
-//! Recording without tracing, in the seed's terms: `collect_log` and
+//! Recording without tracing ([`DirectRecorder`]), in the seed's terms: `collect_log` and
 //! `record_event`.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use crate::record::{EventRecord, Record, Severity, TraceContext};
 /// (the seed's `LogCollectorAgent.collect_log` and event recording).
 ///
 /// Cheap to clone and to share between threads; get one from
-/// [`Telemetry::collector`](crate::Telemetry::collector). Like the layer, it
+/// [`Telemetry::direct_recorder`](crate::Telemetry::direct_recorder). Like the layer, it
 /// never blocks (unless the `Block` policy was chosen) and never fails: what
 /// cannot be queued is counted in [`Stats`](crate::Stats).
 ///
@@ -20,24 +20,24 @@ use crate::record::{EventRecord, Record, Severity, TraceContext};
 ///
 /// # fn main() -> tracing_clickhouse::Result<()> {
 /// let telemetry = tracing_clickhouse::init()?;
-/// let collector = telemetry.collector();
-/// collector.collect_log(
+/// let recorder = telemetry.direct_recorder();
+/// recorder.collect_log(
 ///     "system_monitor",
 ///     Severity::Warn,
 ///     "High CPU usage detected",
 ///     [("cpu_percent", Value::from(95)), ("threshold", Value::from(90))],
 /// );
-/// collector.record_event("deploy", "ci", [("version", Value::from("1.4.2"))]);
+/// recorder.record_event("deploy", "ci", [("version", Value::from("1.4.2"))]);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
-pub struct Collector {
+pub struct DirectRecorder {
     shared: Arc<CaptureShared>,
 }
 
-impl Collector {
+impl DirectRecorder {
     pub(crate) fn new(shared: Arc<CaptureShared>) -> Self {
-        Collector { shared }
+        DirectRecorder { shared }
     }
 
     /// The pipeline's counters, also after the guard is gone (see

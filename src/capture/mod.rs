@@ -21,7 +21,7 @@ mod skip;
 mod span_state;
 mod span_table;
 
-pub use collect::Collector;
+pub use collect::DirectRecorder;
 pub use layer::ClickHouseLayer;
 #[cfg(feature = "metrics")]
 pub use recorder::MetricsRecorder;

@@ -13,24 +13,25 @@ use crate::error::{ConfigError, invalid};
 /// names as on one server.
 ///
 /// ```
-/// let cluster = tracing_clickhouse::ClusterConfig::new("telemetry");
-/// let config = tracing_clickhouse::Builder::from_env_vars::<&str, &str>([])
+/// use tracing_clickhouse::{Builder, ClusterConfig, ClusterInsert};
+///
+/// let cluster = ClusterConfig::new("telemetry").insert(ClusterInsert::Local);
+/// let config = Builder::from_env_vars::<&str, &str>([])
 ///     .cluster(cluster)?
 ///     .build_config()?;
-/// assert_eq!(config.cluster().map(|c| c.name.as_str()), Some("telemetry"));
+/// assert!(format!("{config:?}").contains(r#"name: "telemetry""#));
 /// # Ok::<(), tracing_clickhouse::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ClusterConfig {
     /// The cluster's name in the servers' `remote_servers`.
-    pub name: String,
+    pub(crate) name: String,
     /// The Keeper path of each replicated table ([`DEFAULT_KEEPER_PATH`](Self::DEFAULT_KEEPER_PATH)).
-    pub keeper_path: String,
+    pub(crate) keeper_path: String,
     /// The replica name of each replicated table ([`DEFAULT_REPLICA`](Self::DEFAULT_REPLICA)).
-    pub replica: String,
+    pub(crate) replica: String,
     /// Where the pipeline inserts.
-    pub insert: ClusterInsert,
+    pub(crate) insert: ClusterInsert,
 }
 
 /// Where the pipeline's inserts go on a cluster.

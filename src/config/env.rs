@@ -6,12 +6,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::bounds::{
-    BATCH_ROWS, BUDGET, FLUSH_INTERVAL, QUEUE_CAPACITY, SNAPSHOT_INTERVAL, TTL_DAYS,
-};
 use super::cluster::{ClusterConfig, parse_urls};
 use super::resolved::Config;
+use super::tuning::{LIMIT_VARS, TIMING_VARS};
 use super::values::{
     Endpoint, Secret, check_ca_cert, check_credential, parse_bool, parse_host, parse_identifier,
     parse_policy, parse_port,
@@ -45,20 +44,6 @@ pub(crate) const CONNECTION_VARS: [&str; 4] = [
     "CLICKHOUSE_PORT",
     "CLICKHOUSE_SECURE",
 ];
-pub(crate) const RETENTION_VARS: [&str; 4] = [
-    "CLICKHOUSE_LOGS_TTL_DAYS",
-    "CLICKHOUSE_SPANS_TTL_DAYS",
-    "CLICKHOUSE_METRICS_TTL_DAYS",
-    "CLICKHOUSE_EVENTS_TTL_DAYS",
-];
-pub(crate) const PIPELINE_VARS: [&str; 4] = [
-    "CLICKHOUSE_QUEUE_CAPACITY",
-    "CLICKHOUSE_QUEUE_POLICY",
-    "CLICKHOUSE_BATCH_MAX_ROWS",
-    "CLICKHOUSE_FLUSH_INTERVAL_MS",
-];
-pub(crate) const SPOOL_VARS: [&str; 2] = ["CLICKHOUSE_SPOOL_DIR", "CLICKHOUSE_SPOOL_MAX_BYTES"];
-
 /// The configuration the environment describes, and the errors of the
 /// variables that did not parse.
 pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
@@ -122,47 +107,24 @@ pub(crate) fn read(env: &EnvSource) -> (Config, Vec<ConfigError>) {
         }
     }
 
-    let retention = &mut config.retention;
-    let days = [
-        (&mut retention.logs_days, RETENTION_VARS[0]),
-        (&mut retention.spans_days, RETENTION_VARS[1]),
-        (&mut retention.metrics_days, RETENTION_VARS[2]),
-        (&mut retention.events_days, RETENTION_VARS[3]),
-    ];
-    for (setting, var) in days {
-        // At most 36500: fits.
-        if let Some(value) = read.var(var, |var, raw| TTL_DAYS.parse(var, raw)) {
-            *setting = value as u32;
+    // The sizes and durations a variable sets, each checked as its setter
+    // checks it, and named by its variable.
+    for (var, make) in LIMIT_VARS {
+        let parse = |var, raw: &str| make(0).spec().1.parse(var, raw);
+        if let Some(limit) = read.var(var, parse).map(make) {
+            read.ok(limit.apply(var, &mut config));
         }
     }
-
-    let pipeline = &mut config.pipeline;
-    let var = "CLICKHOUSE_QUEUE_CAPACITY";
-    if let Some(n) = read.var(var, |var, raw| QUEUE_CAPACITY.parse_usize(var, raw)) {
-        pipeline.queue_capacity = n;
+    for (var, make) in TIMING_VARS {
+        let parse = |var, raw: &str| make(Duration::ZERO).spec().1.parse_millis(var, raw);
+        if let Some(timing) = read.var(var, parse).map(make) {
+            read.ok(timing.apply(var, &mut config));
+        }
     }
     if let Some(policy) = read.var("CLICKHOUSE_QUEUE_POLICY", parse_policy) {
-        pipeline.queue_policy = policy;
+        config.pipeline.queue_policy = policy;
     }
-    let var = "CLICKHOUSE_BATCH_MAX_ROWS";
-    if let Some(n) = read.var(var, |var, raw| BATCH_ROWS.parse_usize(var, raw)) {
-        pipeline.batch_max_rows = n;
-    }
-    let var = "CLICKHOUSE_FLUSH_INTERVAL_MS";
-    if let Some(interval) = read.var(var, |var, raw| FLUSH_INTERVAL.parse_millis(var, raw)) {
-        pipeline.flush_interval = interval;
-    }
-
     config.spool.dir = env.get("CLICKHOUSE_SPOOL_DIR").map(PathBuf::from);
-    if let Some(n) = read.var("CLICKHOUSE_SPOOL_MAX_BYTES", |var, raw| {
-        BUDGET.parse(var, raw)
-    }) {
-        config.spool.max_bytes = n;
-    }
-    let var = "CLICKHOUSE_METRICS_INTERVAL_MS";
-    if let Some(interval) = read.var(var, |var, raw| SNAPSHOT_INTERVAL.parse_millis(var, raw)) {
-        config.metrics.interval = interval;
-    }
     if let Some(on) = read.var("CLICKHOUSE_MONITOR", parse_bool) {
         config.monitor.system = on;
     }

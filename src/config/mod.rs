@@ -1,9 +1,10 @@
 //! Configuration: where ClickHouse is, who is writing, how long data lives,
 //! how the pipeline batches, what the console shows.
 //!
-//! What the [`Builder`](crate::Builder) resolves to ([`Config`]), the plain
-//! section structs it takes, and what reads and checks settings: the
-//! `CLICKHOUSE_*` variables, values, bounds. Every bad value is an error that
+//! What the [`Builder`](crate::Builder) resolves to ([`Config`]), its
+//! sections (the crate's own: the builder's setters fill them), the values
+//! its setters take ([`Limit`], [`Timing`], the enums), and what reads and
+//! checks settings: the `CLICKHOUSE_*` variables, values, bounds. Every bad value is an error that
 //! names the variable, the builder method or the section field, and the
 //! value; the password never appears in an error or a `Debug` print.
 
@@ -14,21 +15,20 @@ pub(crate) mod monitoring;
 pub(crate) mod ratio;
 mod resolved;
 pub(crate) mod sections;
+mod tuning;
 pub(crate) mod values;
 
 pub use cluster::{ClusterConfig, ClusterInsert};
-pub use monitoring::{
-    CheckTarget, Colors, ConsoleConfig, MetricsConfig, MonitorConfig, ServiceCheck,
-};
+pub use monitoring::{CheckTarget, Colors, ServiceCheck};
 pub use resolved::Config;
+pub use tuning::{Limit, Timing};
 
 /// Where console lines go instead of stderr.
 pub(crate) type ConsoleWriter = Box<dyn std::io::Write + Send>;
 
-pub use sections::{
-    CaptureConfig, CaptureLimits, PipelineConfig, QueuePolicy, Retention, SpoolConfig, SpoolFull,
-    SpoolSync,
-};
+pub(crate) use monitoring::ConsoleConfig;
+pub(crate) use sections::{CaptureLimits, SpoolConfig};
+pub use sections::{QueuePolicy, SpoolFull, SpoolSync};
 // Used by the CA file's reader (feature `rustls`) and alert files (`alerts`).
 #[cfg_attr(
     not(any(feature = "rustls", feature = "alerts")),

@@ -3,24 +3,23 @@
 
 use std::time::Duration;
 
-use super::bounds::{BUDGET, CHECK_INTERVAL, POSITIVE, SNAPSHOT_INTERVAL, WAIT};
+use super::bounds::{CHECK_INTERVAL, POSITIVE, WAIT};
 use super::values::redact_url;
 use crate::error::{ConfigError, invalid};
 use crate::record::Severity;
 
 /// The metrics recorder's snapshots and limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MetricsConfig {
+pub(crate) struct MetricsConfig {
     /// How often the recorder's series are written to `metrics` (one row
     /// per series each time); from 1 s to 365 days.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Series (metric name plus labels) the recorder keeps; registrations
     /// of new ones past it are refused and counted.
-    pub max_series: usize,
+    pub(crate) max_series: usize,
     /// Whether each snapshot also records the pipeline's own counters
     /// ([`Stats`](crate::Stats)) as `tracing_clickhouse.*` metrics.
-    pub pipeline_metrics: bool,
+    pub(crate) pipeline_metrics: bool,
 }
 
 impl Default for MetricsConfig {
@@ -33,25 +32,16 @@ impl Default for MetricsConfig {
     }
 }
 
-impl MetricsConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        SNAPSHOT_INTERVAL.check("MetricsConfig::interval", self.interval)?;
-        BUDGET.check_usize("MetricsConfig::max_series", self.max_series)?;
-        Ok(())
-    }
-}
-
 /// What the monitor watches, and how often.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MonitorConfig {
+pub(crate) struct MonitorConfig {
     /// Whether the system gauges are recorded every `interval`.
-    pub system: bool,
+    pub(crate) system: bool,
     /// How often the system is read (the recorder's snapshots decide how
     /// often it is written); from 1 s to 365 days.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Services to check.
-    pub services: Vec<ServiceCheck>,
+    pub(crate) services: Vec<ServiceCheck>,
 }
 
 impl Default for MonitorConfig {
@@ -64,29 +54,21 @@ impl Default for MonitorConfig {
     }
 }
 
-impl MonitorConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        SNAPSHOT_INTERVAL.check("MonitorConfig::interval", self.interval)?;
-        self.services.iter().try_for_each(ServiceCheck::validate)
-    }
-}
-
 /// A service to check: reachable over TCP, or answering HTTP.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ServiceCheck {
     /// The name in events and statuses.
-    pub name: String,
+    pub(crate) name: String,
     /// What to check.
-    pub target: CheckTarget,
+    pub(crate) target: CheckTarget,
     /// Time between checks; from 10 ms to 365 days.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// A check that takes longer failed (the service is down); positive, at
     /// most 365 days.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// A check that succeeds slower than this finds the service degraded;
     /// at most 365 days.
-    pub degraded_after: Duration,
+    pub(crate) degraded_after: Duration,
 }
 
 impl ServiceCheck {
@@ -166,16 +148,15 @@ impl std::fmt::Debug for CheckTarget {
 /// The readable console: one line per log, as `tracing_subscriber::fmt`
 /// prints them, rendered by the pipeline off the application's threads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConsoleConfig {
+pub(crate) struct ConsoleConfig {
     /// Whether lines are printed. [`Builder::install`](crate::Builder::install)
     /// (and [`init`](crate::init)) print them unless told not to;
     /// [`Builder::build`](crate::Builder::build) only when asked.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Logs below this level are not printed (they are still stored).
-    pub level: Severity,
+    pub(crate) level: Severity,
     /// Whether levels are colored.
-    pub colors: Colors,
+    pub(crate) colors: Colors,
 }
 
 impl Default for ConsoleConfig {

@@ -1,6 +1,6 @@
 //! The complete, checked configuration a pipeline runs with.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::cluster::ClusterConfig;
 use super::monitoring::{ConsoleConfig, MetricsConfig, MonitorConfig};
@@ -15,11 +15,16 @@ const DEFAULT_DATABASE: &str = "ai_backlog_admin";
 /// What `install` lets through when neither `RUST_LOG` nor a filter says.
 const DEFAULT_FILTER: &str = "info";
 
-/// The complete, checked configuration, as [`Telemetry::config`](crate::Telemetry::config)
-/// reports it. Read it with the getters; change it by turning it back into a
-/// [`Builder`](crate::Builder) ([`Config::into_builder`]).
+/// The complete, checked configuration: what a [`Builder`](crate::Builder)
+/// resolves to ([`build_config`](crate::Builder::build_config)), what
+/// [`QueryClient::new`](crate::query::QueryClient::new) and
+/// [`schema::apply`](crate::schema::apply) take, and what
+/// [`Telemetry::config`](crate::Telemetry::config) reports.
 ///
-/// `Debug` prints everything but the password (and the console's writer).
+/// The getters say where it points (the server, the user, the database,
+/// the service); every setting is in the `Debug` print, all but the
+/// password (and the console's writer). To change it, turn it back into a
+/// builder ([`Config::into_builder`]).
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) endpoint: Endpoint,
@@ -118,21 +123,6 @@ impl Config {
             .collect()
     }
 
-    /// The cluster the schema is made for, if any.
-    pub fn cluster(&self) -> Option<&ClusterConfig> {
-        self.cluster.as_ref()
-    }
-
-    /// Whether inserts ask the server to batch them (`async_insert`).
-    pub fn async_insert(&self) -> bool {
-        self.async_insert
-    }
-
-    /// Whether the connection uses HTTPS.
-    pub fn secure(&self) -> bool {
-        self.endpoint.secure
-    }
-
     /// The ClickHouse user.
     pub fn user(&self) -> &str {
         &self.user
@@ -143,81 +133,8 @@ impl Config {
         &self.database
     }
 
-    /// The PEM file of CAs trusted besides the webpki roots, if any.
-    pub fn ca_cert(&self) -> Option<&Path> {
-        self.ca_cert.as_deref()
-    }
-
     /// The `ServiceName` written with every row.
     pub fn service_name(&self) -> &str {
         &self.service_name
-    }
-
-    /// The `service.version` resource attribute, if set.
-    pub fn service_version(&self) -> Option<&str> {
-        self.service_version.as_deref()
-    }
-
-    /// Retention of each table.
-    pub fn retention(&self) -> Retention {
-        self.retention
-    }
-
-    /// Queue and batch limits.
-    pub fn pipeline(&self) -> &PipelineConfig {
-        &self.pipeline
-    }
-
-    /// What capture keeps.
-    pub fn capture(&self) -> CaptureConfig {
-        self.capture
-    }
-
-    /// The disk spool.
-    pub fn spool(&self) -> &SpoolConfig {
-        &self.spool
-    }
-
-    /// The metrics recorder's settings.
-    pub fn metrics(&self) -> MetricsConfig {
-        self.metrics
-    }
-
-    /// The system monitor and service checks.
-    pub fn monitor(&self) -> &MonitorConfig {
-        &self.monitor
-    }
-
-    /// The console.
-    pub fn console(&self) -> ConsoleConfig {
-        self.console
-    }
-
-    /// The `EnvFilter` directives [`Builder::install`](crate::Builder::install) uses, as given. An
-    /// invalid `RUST_LOG` is kept here and reported only by
-    /// [`install`](crate::Builder::install) and
-    /// [`build_subscriber`](crate::Builder::build_subscriber), the exits that use it.
-    pub fn filter(&self) -> &str {
-        &self.filter
-    }
-
-    /// Whether the pipeline creates missing tables before its first insert.
-    pub fn create_schema(&self) -> bool {
-        self.create_schema
-    }
-
-    /// Whether the start says on stderr where unsent batches survive.
-    pub fn start_line(&self) -> bool {
-        self.start_line
-    }
-
-    /// Whether batches are encoded and thrown away instead of inserted.
-    pub fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-
-    /// Whether [`Builder::install`](crate::Builder::install) makes our recorder the global `metrics` one.
-    pub fn global_metrics(&self) -> bool {
-        self.global_metrics
     }
 }

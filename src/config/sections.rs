@@ -1,19 +1,14 @@
 //! The sections of the configuration for storing and delivering rows, with
-//! their defaults and their checks (those for metrics, the monitor and the
-//! console are in `monitoring`).
+//! their defaults (those for metrics, the monitor and the console are in
+//! `monitoring`), and the enums their setters take.
 //!
-//! Every section is a plain struct with public fields (`#[non_exhaustive]`:
-//! start from `Default::default()` or from [`Config`](crate::Config)'s
-//! getter, then set fields), handed whole to a setter of the
-//! [`Builder`](crate::Builder), which checks it there.
+//! The sections are the crate's own: a user sets them through the
+//! [`Builder`](crate::Builder)'s setters, [`Limit`](crate::Limit) and
+//! [`Timing`](crate::Timing), which check each value where it is given.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::bounds::{
-    BATCH_BYTES, BATCH_ROWS, BUDGET, FIELDS, FLUSH_INTERVAL, INSERT_TIMEOUT, POSITIVE,
-    QUEUE_CAPACITY, RETRY_BACKOFF, TEXT_BYTES, TTL_DAYS, WAIT,
-};
 use crate::error::{ConfigError, invalid};
 
 /// How long each table keeps its rows, in days (ClickHouse `TTL`), each
@@ -22,16 +17,15 @@ use crate::error::{ConfigError, invalid};
 /// Defaults are the seed's: logs 6 months, metrics 2 years, events 1 year.
 /// They take effect when the tables are created; existing tables keep theirs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Retention {
+pub(crate) struct Retention {
     /// `logs` and `logs_by_level`.
-    pub logs_days: u32,
+    pub(crate) logs_days: u32,
     /// `spans`.
-    pub spans_days: u32,
+    pub(crate) spans_days: u32,
     /// `metrics`, `metrics_hourly` and `metrics_daily`.
-    pub metrics_days: u32,
+    pub(crate) metrics_days: u32,
     /// `events`.
-    pub events_days: u32,
+    pub(crate) events_days: u32,
 }
 
 impl Default for Retention {
@@ -42,21 +36,6 @@ impl Default for Retention {
             metrics_days: 730,
             events_days: 365,
         }
-    }
-}
-
-impl Retention {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let all = [
-            ("Retention::logs_days", self.logs_days),
-            ("Retention::spans_days", self.spans_days),
-            ("Retention::metrics_days", self.metrics_days),
-            ("Retention::events_days", self.events_days),
-        ];
-        for (setting, days) in all {
-            TTL_DAYS.check(setting, u64::from(days))?;
-        }
-        Ok(())
     }
 }
 
@@ -78,35 +57,34 @@ pub enum QueuePolicy {
 /// Every duration is at most 365 days; each field says its lower bound,
 /// and the upper one where it is less.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PipelineConfig {
+pub(crate) struct PipelineConfig {
     /// Records the queue between the application and the flusher holds
     /// (256 bytes each, allocated when the pipeline starts): 1-4194304.
-    pub queue_capacity: usize,
+    pub(crate) queue_capacity: usize,
     /// Heap memory the queued records may hold beyond their slots, in bytes
     /// (approximately): the payloads too large for a slot, and the fields
     /// of spans and events. Positive.
-    pub max_queue_bytes: usize,
+    pub(crate) max_queue_bytes: usize,
     /// What happens to a record when the queue is full by either bound.
-    pub queue_policy: QueuePolicy,
+    pub(crate) queue_policy: QueuePolicy,
     /// A batch is sent when it reaches this many rows (1-10000000)...
-    pub batch_max_rows: usize,
+    pub(crate) batch_max_rows: usize,
     /// ...or this many encoded bytes (1 to 512 MiB: a batch must fit a
     /// spool record)...
-    pub batch_max_bytes: usize,
+    pub(crate) batch_max_bytes: usize,
     /// ...or when its oldest row is this old (at least 10 ms: each batch is
     /// an insert).
-    pub flush_interval: Duration,
+    pub(crate) flush_interval: Duration,
     /// While ClickHouse fails to take batches (from a failed insert until
     /// the spool is empty again), a batch is also sent when its oldest row is
     /// this old, if that is sooner than `flush_interval`. With a spool, every
     /// batch sealed then goes to disk at once, so this bounds what a crash of
     /// the application during an outage can lose: the queue and the open
     /// batches, at most this much time of events. At least 10 ms.
-    pub outage_flush_interval: Duration,
+    pub(crate) outage_flush_interval: Duration,
     /// Time allowed for one insert, from the first byte sent to the answer;
     /// at least 100 ms.
-    pub insert_timeout: Duration,
+    pub(crate) insert_timeout: Duration,
     /// Encoded batches kept in memory until ClickHouse acknowledges them.
     /// Past this size they go to the spool if there is one; without one the
     /// flusher stops taking records from the queue, so the queue fills and
@@ -115,15 +93,15 @@ pub struct PipelineConfig {
     /// `DropNewest` does the flusher keep taking records, printing them and
     /// dropping (and counting) what it cannot keep, so the console keeps
     /// going while ClickHouse is away. Positive.
-    pub max_pending_bytes: usize,
+    pub(crate) max_pending_bytes: usize,
     /// How long dropping the guard waits for the queue to drain (zero: it
     /// does not wait).
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     /// Longest wait between two attempts of a failed insert, at least
     /// 100 ms. Transient failures back off exponentially from 100 ms up to
     /// this; failures that need a person (authentication, a missing or
     /// different table) wait this long at once.
-    pub max_retry_backoff: Duration,
+    pub(crate) max_retry_backoff: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -142,72 +120,6 @@ impl Default for PipelineConfig {
             shutdown_timeout: Duration::from_secs(10),
             max_retry_backoff: Duration::from_secs(10),
         }
-    }
-}
-
-impl PipelineConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let counts = [
-            (
-                "PipelineConfig::queue_capacity",
-                self.queue_capacity,
-                QUEUE_CAPACITY,
-            ),
-            (
-                "PipelineConfig::max_queue_bytes",
-                self.max_queue_bytes,
-                BUDGET,
-            ),
-            (
-                "PipelineConfig::batch_max_rows",
-                self.batch_max_rows,
-                BATCH_ROWS,
-            ),
-            (
-                "PipelineConfig::batch_max_bytes",
-                self.batch_max_bytes,
-                BATCH_BYTES,
-            ),
-            (
-                "PipelineConfig::max_pending_bytes",
-                self.max_pending_bytes,
-                BUDGET,
-            ),
-        ];
-        for (setting, n, bounds) in counts {
-            bounds.check_usize(setting, n)?;
-        }
-        let durations = [
-            (
-                "PipelineConfig::flush_interval",
-                self.flush_interval,
-                FLUSH_INTERVAL,
-            ),
-            (
-                "PipelineConfig::outage_flush_interval",
-                self.outage_flush_interval,
-                FLUSH_INTERVAL,
-            ),
-            (
-                "PipelineConfig::insert_timeout",
-                self.insert_timeout,
-                INSERT_TIMEOUT,
-            ),
-            (
-                "PipelineConfig::max_retry_backoff",
-                self.max_retry_backoff,
-                RETRY_BACKOFF,
-            ),
-            (
-                "PipelineConfig::shutdown_timeout",
-                self.shutdown_timeout,
-                WAIT,
-            ),
-        ];
-        for (setting, d, bounds) in durations {
-            bounds.check(setting, d)?;
-        }
-        Ok(())
     }
 }
 
@@ -230,26 +142,25 @@ impl PipelineConfig {
 /// locked while in use). docs/reliability.md ("Why the spool is opt-in") says why it is not
 /// on by default.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SpoolConfig {
+pub(crate) struct SpoolConfig {
     /// The spool directory, created if missing. `None` keeps unsent batches
     /// in memory only.
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
     /// Disk space the spool may use, in bytes.
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
     /// Size at which a segment file is closed and a new one started.
-    pub segment_bytes: u64,
+    pub(crate) segment_bytes: u64,
     /// When written batches are forced to the disk.
-    pub fsync: SpoolSync,
+    pub(crate) fsync: SpoolSync,
     /// What gives way when the spool is full.
-    pub when_full: SpoolFull,
+    pub(crate) when_full: SpoolFull,
     /// How long an insert may go without an answer before the batches
     /// waiting are written to the spool although no insert has failed yet:
     /// a server that hangs rather than refuses makes an insert fail only
     /// after [`PipelineConfig::insert_timeout`], and a crash meanwhile would
     /// lose what waited. A server that answers each insert within it writes
     /// nothing, however many batches wait behind a busy one.
-    pub write_after: Duration,
+    pub(crate) write_after: Duration,
 }
 
 impl Default for SpoolConfig {
@@ -267,11 +178,8 @@ impl Default for SpoolConfig {
 
 impl SpoolConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        BUDGET.check("SpoolConfig::max_bytes", self.max_bytes)?;
-        BUDGET.check("SpoolConfig::segment_bytes", self.segment_bytes)?;
-        POSITIVE.check("SpoolConfig::write_after", self.write_after)?;
         if self.dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
-            return Err(invalid("SpoolConfig::dir", "", "a directory path"));
+            return Err(invalid("Builder::spool_dir", "", "a directory path"));
         }
         Ok(())
     }
@@ -307,14 +215,13 @@ pub enum SpoolFull {
 
 /// How much of an event is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CaptureLimits {
+pub(crate) struct CaptureLimits {
     /// Longest message, in bytes: 1 to 64 MiB.
-    pub max_message_bytes: usize,
+    pub(crate) max_message_bytes: usize,
     /// Most fields per event (or span, or `collect_log` context): 0-4096.
-    pub max_fields: usize,
+    pub(crate) max_fields: usize,
     /// Longest field value, in bytes: 1 to 64 MiB.
-    pub max_value_bytes: usize,
+    pub(crate) max_value_bytes: usize,
 }
 
 impl Default for CaptureLimits {
@@ -329,21 +236,10 @@ impl Default for CaptureLimits {
 
 /// What capture keeps of each event and span.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CaptureConfig {
+pub(crate) struct CaptureConfig {
     /// Size limits for messages and fields.
-    pub limits: CaptureLimits,
+    pub(crate) limits: CaptureLimits,
     /// Whether a log row also carries the fields of the spans it was emitted
     /// in (innermost first, after the event's own fields).
-    pub span_fields_in_logs: bool,
-}
-
-impl CaptureConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let limits = &self.limits;
-        TEXT_BYTES.check_usize("CaptureLimits::max_message_bytes", limits.max_message_bytes)?;
-        TEXT_BYTES.check_usize("CaptureLimits::max_value_bytes", limits.max_value_bytes)?;
-        FIELDS.check_usize("CaptureLimits::max_fields", limits.max_fields)?;
-        Ok(())
-    }
+    pub(crate) span_fields_in_logs: bool,
 }

@@ -14,7 +14,8 @@
 //! # async fn run() -> tracing_clickhouse::Result<()> {
 //! use tracing_clickhouse::health::{self, Thresholds};
 //! let config = tracing_clickhouse::Config::from_env()?;
-//! let health = health::check(&config, health::DEFAULT_WINDOW).await?;
+//! // The rows of the last five minutes count for the arrival rates.
+//! let health = health::check(&config, std::time::Duration::from_secs(300)).await?;
 //! for problem in health.problems(&Thresholds::default()) {
 //!     eprintln!("{problem}");
 //! }
@@ -28,9 +29,6 @@ use std::time::Duration;
 
 pub use problems::{Problem, Thresholds, Urgency};
 pub use read::check;
-
-/// How far back [`check`] counts the rows that arrived, unless told.
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 
 /// The tables that hold data, with the column that says when a row happened.
 pub(crate) const DATA_TABLES: [(&str, &str); 4] = [

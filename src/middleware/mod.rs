@@ -33,9 +33,10 @@
 //! The spans' targets are `http_server` and `http_client`, for filters.
 
 mod client;
-mod response;
 mod server;
+mod spans;
+mod traced;
 
-pub use client::{Client, ClientLayer};
-pub use response::ResponseFuture;
-pub use server::{Server, ServerLayer};
+pub use client::ClientLayer;
+pub use server::ServerLayer;
+pub use traced::{ResponseFuture, Traced};

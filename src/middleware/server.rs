@@ -1,13 +1,8 @@
 //! The server side: a span per request that continues the caller's trace.
 
-use std::task::{Context, Poll};
-
 use tower_layer::Layer;
-use tower_service::Service;
-use tracing::field::Empty;
 
-use super::response::{ResponseFuture, Side};
-use crate::propagation::RemoteContext;
+use super::traced::{Side, Traced};
 
 /// A [`tower`](tower_layer::Layer) layer that traces the requests of an
 /// HTTP server (see [the module](super)).
@@ -24,103 +19,9 @@ impl ServerLayer {
 }
 
 impl<S> Layer<S> for ServerLayer {
-    type Service = Server<S>;
+    type Service = Traced<S>;
 
-    fn layer(&self, inner: S) -> Server<S> {
-        Server { inner }
+    fn layer(&self, inner: S) -> Traced<S> {
+        Traced::new(inner, Side::Server)
     }
-}
-
-/// A server's service, traced by [`ServerLayer`].
-#[derive(Clone, Debug)]
-pub struct Server<S> {
-    inner: S,
-}
-
-impl<S, B, R> Service<http::Request<B>> for Server<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<R>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let span = request_span(&request);
-        let future = span.in_scope(|| self.inner.call(request));
-        ResponseFuture::new(future, span, Side::Server)
-    }
-}
-
-/// The request's span: a child of the caller's, by the semantic conventions.
-fn request_span<B>(request: &http::Request<B>) -> tracing::Span {
-    let remote = RemoteContext::from_headers(request.headers());
-    let method = request.method().as_str();
-    let route = route(request);
-    let name = match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
-    };
-    let header = |name: http::header::HeaderName| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-    };
-    let host = header(http::header::HOST).or_else(|| request.uri().host());
-    let span = remote.parent_of(|| {
-        tracing::info_span!(
-            target: "http_server",
-            "HTTP request",
-            otel.name = name,
-            otel.kind = "server",
-            http.request.method = method,
-            url.path = request.uri().path(),
-            url.scheme = Empty,
-            http.route = Empty,
-            server.address = Empty,
-            user_agent.original = Empty,
-            http.response.status_code = Empty,
-            otel.status_code = Empty,
-            error.type = Empty,
-        )
-    });
-    if let Some(scheme) = request.uri().scheme_str() {
-        span.record("url.scheme", scheme);
-    }
-    if let Some(route) = route {
-        span.record("http.route", route);
-    }
-    if let Some(host) = host {
-        // `host[:port]`: the address is the host.
-        let address = host.rsplit_once(':').map_or(host, |(address, port)| {
-            match port.bytes().all(|b| b.is_ascii_digit()) && !address.ends_with(':') {
-                true => address,
-                false => host,
-            }
-        });
-        span.record("server.address", address);
-    }
-    if let Some(agent) = header(http::header::USER_AGENT) {
-        span.record("user_agent.original", agent);
-    }
-    span
-}
-
-/// The route the router matched (`/items/{id}`), if it says.
-#[cfg(feature = "axum")]
-fn route<B>(request: &http::Request<B>) -> Option<&str> {
-    request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(axum::extract::MatchedPath::as_str)
-}
-
-#[cfg(not(feature = "axum"))]
-fn route<B>(_request: &http::Request<B>) -> Option<&str> {
-    None
 }

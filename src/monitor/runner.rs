@@ -10,8 +10,8 @@ use parking_lot::Mutex;
 
 use super::services::{ServiceState, ServiceStatus, check, record_change};
 use super::system::{SystemReader, SystemStatus};
-use crate::capture::{Collector, MetricsRecorder};
-use crate::config::MonitorConfig;
+use crate::capture::{DirectRecorder, MetricsRecorder};
+use crate::config::monitoring::MonitorConfig;
 use crate::error::{Error, Result};
 
 /// What the monitor shares with the guard.
@@ -34,7 +34,7 @@ impl Monitor {
     pub(crate) fn start(
         config: &MonitorConfig,
         recorder: MetricsRecorder,
-        collector: Collector,
+        collector: DirectRecorder,
     ) -> Result<Monitor> {
         let shared = Arc::new(Shared::default());
         let reader = Arc::new(Mutex::new(SystemReader::new(recorder)));
@@ -86,7 +86,7 @@ fn run(
     config: &MonitorConfig,
     shared: &Shared,
     reader: &Mutex<SystemReader>,
-    collector: &Collector,
+    collector: &DirectRecorder,
     stop: &Receiver<()>,
 ) {
     crate::capture::suppress_capture_on_this_thread();

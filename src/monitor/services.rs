@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::capture::Collector;
+use crate::capture::DirectRecorder;
 use crate::capture::payload::Value;
 use crate::config::{CheckTarget, ServiceCheck};
 
@@ -128,7 +128,7 @@ fn http_get(url: &str, timeout: Duration) -> Result<Option<String>, String> {
 
 /// Writes a change of a service's state to `events` (`service_status`).
 pub(super) fn record_change(
-    collector: &Collector,
+    collector: &DirectRecorder,
     status: &ServiceStatus,
     previous: Option<ServiceState>,
 ) {

@@ -230,18 +230,17 @@ mod tests {
         assert!(!batcher.sealed_after("tc-0000000000000001-99", mark));
     }
 
+    /// A batcher whose batches are due at `flush` (`outage` in an outage).
+    fn with_intervals(flush: Duration, outage: Duration) -> Batcher {
+        let mut config = Config::defaults();
+        config.pipeline.flush_interval = flush;
+        config.pipeline.outage_flush_interval = outage;
+        Batcher::new(&config)
+    }
+
     #[test]
     fn during_an_outage_a_batch_is_due_at_the_shorter_age() {
-        let pipeline = crate::PipelineConfig {
-            flush_interval: Duration::from_secs(60),
-            outage_flush_interval: Duration::from_millis(200),
-            ..Default::default()
-        };
-        let config = Config {
-            pipeline,
-            ..Config::defaults()
-        };
-        let mut batcher = Batcher::new(&config);
+        let mut batcher = with_intervals(Duration::from_secs(60), Duration::from_millis(200));
         batcher.body(Table::Logs).push(1);
         assert!(!batcher.added(Table::Logs, 1));
         let normal = batcher.next_due(false).unwrap();
@@ -251,16 +250,7 @@ mod tests {
         assert_eq!(batcher.due(outage, true).collect::<Vec<_>>(), [Table::Logs]);
 
         // Never longer than `flush_interval`.
-        let pipeline = crate::PipelineConfig {
-            flush_interval: Duration::from_millis(100),
-            outage_flush_interval: Duration::from_secs(5),
-            ..Default::default()
-        };
-        let config = Config {
-            pipeline,
-            ..Config::defaults()
-        };
-        let mut batcher = Batcher::new(&config);
+        let mut batcher = with_intervals(Duration::from_millis(100), Duration::from_secs(5));
         batcher.body(Table::Logs).push(1);
         batcher.added(Table::Logs, 1);
         assert_eq!(batcher.next_due(true), batcher.next_due(false));

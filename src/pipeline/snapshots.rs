@@ -1,4 +1,4 @@
-//! Metric snapshots: every `MetricsConfig::interval` (and before a flush)
+//! Metric snapshots: every `Timing::MetricsInterval` (and before a flush)
 //! the flusher writes one `metrics` row per series of the recorder. Without
 //! the `metrics` feature there is nothing to snapshot.
 
@@ -22,7 +22,7 @@ pub(super) struct Snapshots {
 impl Snapshots {
     pub(super) fn new(
         recorder: crate::capture::MetricsRecorder,
-        config: crate::config::MetricsConfig,
+        config: crate::config::monitoring::MetricsConfig,
     ) -> Self {
         Snapshots {
             recorder,

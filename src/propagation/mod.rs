@@ -13,7 +13,7 @@
 //!
 //! # fn handle(headers: &http::HeaderMap) {
 //! // A server: the request's span continues the caller's trace.
-//! let remote = RemoteContext::from_headers(headers);
+//! let remote = RemoteContext::extract(headers);
 //! let span = remote.parent_of(|| tracing::info_span!("handle_order"));
 //! let _entered = span.enter();
 //!
@@ -55,9 +55,9 @@ pub use traceparent::TraceParent;
 pub use tracestate::TraceState;
 
 /// The `traceparent` field name.
-pub const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACEPARENT: &str = "traceparent";
 /// The `tracestate` field name.
-pub const TRACESTATE: &str = "tracestate";
+pub(crate) const TRACESTATE: &str = "tracestate";
 
 /// Why an incoming trace context was not taken (the span then starts a new
 /// trace, or keeps its parent without the `tracestate`).
@@ -112,21 +112,8 @@ pub struct RemoteContext {
 }
 
 impl RemoteContext {
-    /// A context with this parent and state.
-    pub fn new(parent: TraceParent, state: TraceState) -> Self {
-        RemoteContext {
-            parent: Some(parent),
-            state,
-            rejected: None,
-        }
-    }
-
-    /// The context of an HTTP request's headers (see [`extract`](Self::extract)).
-    pub fn from_headers(headers: &http::HeaderMap) -> Self {
-        Self::extract(headers)
-    }
-
-    /// The context in `carrier`'s `traceparent` and `tracestate`. None (no
+    /// The context in `carrier`'s `traceparent` and `tracestate`: an HTTP
+    /// request's `http::HeaderMap`, a message's header pairs, a map. None (no
     /// parent) when there is no `traceparent`, or when it is invalid or
     /// repeated ([`rejected`](Self::rejected) says why); the `tracestate`
     /// only with a valid `traceparent`, as the spec says.
@@ -299,7 +286,7 @@ impl SpanContext {
 
     /// The `traceparent` to send (`None` only for zero ids, which this
     /// crate does not make).
-    pub fn traceparent(&self) -> Option<TraceParent> {
+    pub(crate) fn traceparent(&self) -> Option<TraceParent> {
         TraceParent::new(self.trace_id, self.span_id, self.sampled)
     }
 

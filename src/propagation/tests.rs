@@ -134,20 +134,17 @@ fn a_long_trace_state_is_cut_to_512_bytes_long_members_first() {
 #[test]
 fn extraction_from_headers_and_pairs() {
     let mut headers = http::HeaderMap::new();
-    assert_eq!(
-        RemoteContext::from_headers(&headers),
-        RemoteContext::default()
-    );
+    assert_eq!(RemoteContext::extract(&headers), RemoteContext::default());
     headers.insert("traceparent", VALID.parse().unwrap());
     headers.append("tracestate", "a=1".parse().unwrap());
     headers.append("tracestate", "b=2".parse().unwrap());
-    let remote = RemoteContext::from_headers(&headers);
+    let remote = RemoteContext::extract(&headers);
     assert_eq!(remote.parent().unwrap().to_string(), VALID);
     assert_eq!(remote.trace_state().as_str(), "a=1,b=2");
     assert_eq!(remote.rejected(), None);
 
     headers.append("traceparent", VALID.parse().unwrap());
-    let twice = RemoteContext::from_headers(&headers);
+    let twice = RemoteContext::extract(&headers);
     assert_eq!(
         (twice.parent(), twice.rejected()),
         (None, Some(Rejected::Repeated))

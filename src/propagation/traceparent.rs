@@ -40,7 +40,7 @@ impl TraceParent {
     pub const SAMPLED: u8 = 0x01;
 
     /// A context of these ids; `None` when either is zero.
-    pub fn new(trace_id: u128, parent_id: u64, sampled: bool) -> Option<TraceParent> {
+    pub(crate) fn new(trace_id: u128, parent_id: u64, sampled: bool) -> Option<TraceParent> {
         Some(TraceParent {
             trace_id: NonZeroU128::new(trace_id)?,
             parent_id: NonZeroU64::new(parent_id)?,
@@ -105,7 +105,7 @@ impl TraceParent {
 
     /// The header value, version `00`, with the sampled flag only (the
     /// flags this crate does not know are not passed on).
-    pub fn to_bytes(&self) -> [u8; TRACEPARENT_LEN] {
+    pub(crate) fn to_bytes(self) -> [u8; TRACEPARENT_LEN] {
         let mut out = [b'-'; TRACEPARENT_LEN];
         out[0..2].copy_from_slice(b"00");
         put_hex(&mut out[3..35], &self.trace_id.get().to_be_bytes());

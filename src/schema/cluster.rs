@@ -28,7 +28,7 @@ use regex::Regex;
 use crate::config::ClusterConfig;
 
 /// What the local tables are called: `logs_local` behind `logs`.
-pub const LOCAL_SUFFIX: &str = "_local";
+pub(crate) const LOCAL_SUFFIX: &str = "_local";
 
 /// The expression each `Distributed` table routes rows by, and why:
 ///
@@ -49,7 +49,7 @@ pub const LOCAL_SUFFIX: &str = "_local";
 /// through their `Distributed` table (the views fill the local ones), and
 /// ClickHouse refuses an insert into a multi-shard `Distributed` table
 /// without a key rather than guess.
-pub fn sharding_key(table: &str) -> Option<&'static str> {
+pub(crate) fn sharding_key(table: &str) -> Option<&'static str> {
     match copied_table(table) {
         "logs" => Some("cityHash64(ServiceName, ResourceAttributes)"),
         "events" => Some("cityHash64(ServiceName)"),

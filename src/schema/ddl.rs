@@ -17,7 +17,7 @@ pub fn statements(config: &Config) -> Vec<String> {
 
 /// The statements of `sql` (in `schema.sql`'s form, such as a migration)
 /// with their placeholders filled from `config`; for a cluster
-/// ([`Config::cluster`]), made `ON CLUSTER` DDL (see docs/operations.md, "Running at
+/// ([`Builder::cluster`](crate::Builder::cluster)), made `ON CLUSTER` DDL (see docs/operations.md, "Running at
 /// scale").
 pub fn statements_of(sql: &str, config: &Config) -> Vec<String> {
     let single = filled_single(sql, config);

@@ -25,7 +25,7 @@ mod server;
 mod status;
 mod versions;
 
-pub use cluster::{LOCAL_SUFFIX, sharding_key};
+pub(crate) use cluster::LOCAL_SUFFIX;
 #[cfg(test)]
 pub(crate) use ddl::SCHEMA_SQL;
 pub use ddl::{statements, statements_of};
@@ -33,4 +33,4 @@ pub(crate) use insert::insert_sql_for;
 pub use server::{MIN_SERVER_VERSION, ServerVersion, fit_to};
 pub use status::{PendingMigration, SchemaStatus, TableStatus, status};
 pub(crate) use versions::apply_with;
-pub use versions::{Applied, SCHEMA_VERSION, apply, installed_version};
+pub use versions::{Applied, SCHEMA_VERSION, apply};

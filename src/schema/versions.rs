@@ -235,7 +235,7 @@ async fn version_of(
 /// # Errors
 ///
 /// The connection error, or ClickHouse's.
-pub async fn installed_version(config: &Config) -> Result<Option<u32>> {
+pub(crate) async fn installed_version(config: &Config) -> Result<Option<u32>> {
     let client = client(config, false)?;
     #[derive(Deserialize, clickhouse::Row)]
     struct Tables {

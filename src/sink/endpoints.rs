@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use crate::connect::EndpointClient;
-use crate::connect::health::{self, State};
+use crate::connect::endpoint_state::{self, State};
 
 /// How long a `/ping` probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,14 +44,14 @@ impl EndpointSet {
         let mut usable = Vec::with_capacity(self.members.len());
         let mut soonest: Option<(Instant, &EndpointClient)> = None;
         for member in &self.members {
-            match health::state(&member.url) {
+            match endpoint_state::state(&member.url) {
                 State::Up => usable.push(member),
                 State::Due => {
                     if (member.ping)(PROBE_TIMEOUT).await {
-                        health::worked(&member.url);
+                        endpoint_state::worked(&member.url);
                         usable.push(member);
                     } else {
-                        health::failed(&member.url);
+                        endpoint_state::failed(&member.url);
                     }
                 }
                 State::Paused(until) => {
@@ -71,14 +71,14 @@ impl EndpointSet {
     /// `member` failed with a transient error: set it aside.
     pub(crate) fn failed(&self, member: &EndpointClient) {
         if self.several() {
-            health::failed(&member.url);
+            endpoint_state::failed(&member.url);
         }
     }
 
     /// `member` took a batch.
     pub(crate) fn worked(&self, member: &EndpointClient) {
         if self.several() {
-            health::worked(&member.url);
+            endpoint_state::worked(&member.url);
         }
     }
 }

@@ -8,24 +8,26 @@ use std::time::Duration;
 use serde::Deserialize;
 use tracing::{Dispatch, dispatcher};
 use tracing_clickhouse::query::LogQuery;
-use tracing_clickhouse::{CaptureConfig, CaptureLimits, Severity, Telemetry, Value};
+use tracing_clickhouse::{Limit, Severity, Telemetry, Value};
 
 const FLUSH: Duration = Duration::from_secs(30);
 
-fn start(prefix: &str, limits: CaptureLimits) -> (Dispatch, Telemetry) {
-    let mut capture = CaptureConfig::default();
-    capture.limits = limits;
-    let config = common::builder(prefix).capture(capture).unwrap();
-    common::start(config.build_config().unwrap())
+fn start(prefix: &str, limits: &[Limit]) -> (Dispatch, Telemetry) {
+    let mut builder = common::builder(prefix);
+    for limit in limits {
+        builder = builder.limit(*limit).unwrap();
+    }
+    common::start(builder.build_config().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_input_is_cut_with_a_marker_and_counted() {
-    let mut limits = CaptureLimits::default();
-    limits.max_message_bytes = 16;
-    limits.max_fields = 3;
-    limits.max_value_bytes = 8;
-    let (dispatch, telemetry) = start("limits", limits);
+    let limits = [
+        Limit::MessageBytes(16),
+        Limit::Fields(3),
+        Limit::ValueBytes(8),
+    ];
+    let (dispatch, telemetry) = start("limits", &limits);
     let huge = "x".repeat(1_000_000);
     dispatcher::with_default(&dispatch, || {
         tracing::info!(big = huge.as_str(), "{}", huge);
@@ -80,7 +82,7 @@ impl std::fmt::Debug for Explosive {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_utf8_is_replaced_and_a_panicking_debug_does_not_take_the_app_down() {
-    let (dispatch, telemetry) = start("hostile", CaptureLimits::default());
+    let (dispatch, telemetry) = start("hostile", &[]);
     dispatcher::with_default(&dispatch, || {
         tracing::info!(raw = &b"ok\xff\xfebytes"[..], "bytes");
         tracing::info!(before = 1, bad = ?Explosive, "panicking field");
@@ -135,8 +137,8 @@ struct EventRow {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn collect_log_and_record_event_store_the_seeds_rows() {
-    let (dispatch, telemetry) = start("collect", CaptureLimits::default());
-    let collector = telemetry.collector();
+    let (dispatch, telemetry) = start("collect", &[]);
+    let collector = telemetry.direct_recorder();
     collector.collect_log(
         "system_monitor",
         Severity::Warn,

@@ -14,7 +14,10 @@ use crate::common::scalar;
 use regex::Regex;
 use serde::Deserialize;
 use tracing::dispatcher;
-use tracing_clickhouse::schema::{self, LOCAL_SUFFIX, sharding_key};
+use tracing_clickhouse::schema;
+
+/// What the local table behind each `Distributed` one is called.
+const LOCAL_SUFFIX: &str = "_local";
 use tracing_clickhouse::{ClusterConfig, ClusterInsert, Config};
 
 const CLUSTER: &str = "telemetry_2x2";
@@ -305,6 +308,16 @@ async fn columns(client: &clickhouse::Client, database: &str, table: &str) -> Ve
         .unwrap()
 }
 
+/// The sharding key of `table`'s `Distributed` table in `statements`, if
+/// it names one (after the cluster, the database and the local table).
+fn sharding_key(statements: &[String], table: &str) -> Option<String> {
+    let ddl = statements
+        .iter()
+        .find(|s| s.contains(&format!(".{table}\nON CLUSTER")) && s.contains("Distributed("))?;
+    let arguments = ddl.rsplit_once("Distributed(")?.1.strip_suffix(')')?;
+    arguments.splitn(4, ", ").nth(3).map(str::to_owned)
+}
+
 async fn run_all(client: &clickhouse::Client, statements: &[String]) {
     // Fitted to the server as `schema::apply` fits them (an older ClickHouse).
     let version = common::server_version(client).await;
@@ -348,7 +361,7 @@ async fn local_tables_have_the_single_node_columns_and_the_views_fill_them() {
             "{table}"
         );
         // The Distributed table's key: an integer over the local columns.
-        if let Some(key) = sharding_key(table) {
+        if let Some(key) = sharding_key(&cluster_schema, table) {
             let typed = format!(
                 "SELECT toTypeName(any(k)) FROM (SELECT {key} AS k FROM {clustered_db}.{local})"
             );

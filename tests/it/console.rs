@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::{Level, dispatcher};
-use tracing_clickhouse::{Builder, Colors, PipelineConfig, Severity};
+use tracing_clickhouse::{Builder, Colors, Limit, Severity};
 use tracing_subscriber::prelude::*;
 
 /// A console writer the test can read.
@@ -78,7 +78,7 @@ fn lines_look_like_fmt_and_the_rows_are_stored_too() {
         let err = std::io::Error::other("disk full");
         tracing::error!(error = &err as &dyn std::error::Error, "write failed");
     });
-    telemetry.collector().collect_log(
+    telemetry.direct_recorder().collect_log(
         "billing",
         Severity::Fatal,
         "out of money",
@@ -152,14 +152,12 @@ fn lines_come_in_capture_order_across_threads() {
 #[test]
 fn lines_keep_coming_while_clickhouse_is_down() {
     let lines = Lines::default();
-    let mut pipeline = PipelineConfig::default();
     // Memory for the waiting batches fills after a few hundred rows.
-    pipeline.batch_max_rows = 100;
-    // Less than one batch of 100 rows, compressed.
-    pipeline.max_pending_bytes = 1 << 10;
-    pipeline.queue_capacity = 256;
     let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
-        .pipeline(pipeline)
+        .limit(Limit::BatchRows(100))
+        // Less than one batch of 100 rows, compressed.
+        .and_then(|b| b.limit(Limit::PendingBytes(1 << 10)))
+        .and_then(|b| b.limit(Limit::QueueCapacity(256)))
         .unwrap()
         .console_writer(lines.clone())
         .build()
@@ -220,7 +218,8 @@ fn colors_when_asked_and_the_level_filter() {
     let lines = Lines::default();
     let (layer, telemetry) = Builder::from_env_vars::<&str, &str>([])
         .dry_run(true)
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
         .console_writer(lines.clone())
         .console_colors(Colors::Always)
         .console_level(Severity::Warn)
@@ -248,7 +247,8 @@ fn installed_console_on_a_pipe_is_plain() {
     if std::env::var_os("TC_CONSOLE_CHILD").is_some() {
         let telemetry = Builder::from_env_vars([("RUST_LOG", "info")])
             .dry_run(true)
-            .quiet()
+            .system_monitor(false)
+            .pipeline_metrics(false)
             .install()
             .unwrap();
         tracing::warn!(target: "child", answer = 42, "from the child");
@@ -374,13 +374,11 @@ fn a_stuck_console_does_not_hold_up_delivery() {
 #[test]
 fn lines_keep_coming_during_a_flush_while_clickhouse_is_down() {
     let lines = Lines::default();
-    let mut pipeline = PipelineConfig::default();
-    pipeline.batch_max_rows = 100;
-    // Less than one batch of 100 rows, compressed.
-    pipeline.max_pending_bytes = 1 << 10;
-    pipeline.queue_capacity = 256;
     let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
-        .pipeline(pipeline)
+        .limit(Limit::BatchRows(100))
+        // Less than one batch of 100 rows, compressed.
+        .and_then(|b| b.limit(Limit::PendingBytes(1 << 10)))
+        .and_then(|b| b.limit(Limit::QueueCapacity(256)))
         .unwrap()
         .console_writer(lines.clone())
         .build()
@@ -427,7 +425,8 @@ fn install_sets_nothing_when_a_recorder_is_already_set() {
         let builder = || {
             Builder::from_env_vars::<&str, &str>([])
                 .dry_run(true)
-                .quiet()
+                .system_monitor(false)
+                .pipeline_metrics(false)
         };
         let error = builder().install().unwrap_err();
         assert!(

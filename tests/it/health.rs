@@ -8,14 +8,12 @@ use std::time::Duration;
 use crate::known::{SECOND, minutes_ago};
 use tracing_clickhouse::health::{self, Thresholds, Urgency};
 use tracing_clickhouse::query::QueryClient;
-use tracing_clickhouse::{Retention, schema};
+use tracing_clickhouse::{Limit, schema};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_tells_what_apply_would_change_and_changes_nothing() {
-    let mut retention = Retention::default();
-    retention.logs_days = 7;
     let config = common::builder("status")
-        .retention(retention)
+        .limit(Limit::LogsTtlDays(7))
         .unwrap()
         .build_config()
         .unwrap();
@@ -24,7 +22,7 @@ async fn status_tells_what_apply_would_change_and_changes_nothing() {
     assert!(!status.is_current());
     assert_eq!(status.missing().count(), status.tables.len());
     assert_eq!(
-        schema::installed_version(&config).await.unwrap(),
+        schema::status(&config).await.unwrap().installed,
         None,
         "status created nothing"
     );

@@ -153,7 +153,7 @@ async fn with_tracing_opentelemetry_our_rows_carry_its_ids() {
                 .parse()
                 .unwrap(),
         );
-        let remote = RemoteContext::from_headers(&headers);
+        let remote = RemoteContext::extract(&headers);
         remote
             .parent_of(|| tracing::info_span!("served"))
             .in_scope(|| tracing::info!("in served"));

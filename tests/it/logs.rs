@@ -286,7 +286,7 @@ async fn service_and_resource_attributes_arrive_once_per_batch_intact() {
         tracing::info!("one");
         tracing::info_span!("a span").in_scope(|| {});
     });
-    telemetry.collector().record_event("deploy", "ci", []);
+    telemetry.direct_recorder().record_event("deploy", "ci", []);
     telemetry.flush(FLUSH).unwrap();
 
     let client = telemetry.query().client();

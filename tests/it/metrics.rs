@@ -10,24 +10,18 @@ use std::time::Duration;
 use crate::common::{DevServer, Options, free_port, scalar};
 use metrics::{Unit, counter, describe_counter, describe_histogram, gauge, histogram};
 use tracing_clickhouse::query::{Granularity, MetricQuery, Origin};
-use tracing_clickhouse::{
-    Builder, Config, MetricsConfig, MetricsRecorder, PipelineConfig, Telemetry,
-};
+use tracing_clickhouse::{Builder, Config, Limit, MetricsRecorder, Telemetry, Timing};
 
 /// With the pipeline's own metrics and the system gauges, as by default.
 fn config(url: &str, database: &str) -> Config {
-    let mut pipeline = PipelineConfig::default();
-    pipeline.flush_interval = Duration::from_millis(100);
-    pipeline.max_retry_backoff = Duration::from_millis(300);
-    let mut metrics = MetricsConfig::default();
-    // Snapshots only when the test flushes.
-    metrics.interval = Duration::from_secs(3600);
-    metrics.max_series = 100;
     Builder::from_env_vars::<&str, &str>([])
         .url(url)
         .and_then(|b| b.database(database))
-        .and_then(|b| b.pipeline(pipeline))
-        .and_then(|b| b.metrics(metrics))
+        .and_then(|b| b.timing(Timing::FlushInterval(Duration::from_millis(100))))
+        .and_then(|b| b.timing(Timing::MaxRetryBackoff(Duration::from_millis(300))))
+        // Snapshots only when the test flushes.
+        .and_then(|b| b.timing(Timing::MetricsInterval(Duration::from_secs(3600))))
+        .and_then(|b| b.limit(Limit::MetricSeries(100)))
         .and_then(|b| b.service_name("tc-metrics").build_config())
         .unwrap()
 }

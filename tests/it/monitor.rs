@@ -8,18 +8,19 @@ use std::time::{Duration, Instant};
 
 use tracing_clickhouse::monitor::ServiceState;
 use tracing_clickhouse::query::{EventQuery, MetricQuery};
-use tracing_clickhouse::{
-    Builder, CheckTarget, Config, MetricsConfig, MonitorConfig, ServiceCheck, Telemetry,
-};
+use tracing_clickhouse::{Builder, CheckTarget, Config, ServiceCheck, Telemetry, Timing};
 
-/// With the pipeline's own metrics, as by default, and `monitor`.
-fn config(prefix: &str, monitor: MonitorConfig) -> Config {
-    let mut metrics = MetricsConfig::default();
-    metrics.interval = Duration::from_secs(3600);
-    common::builder(prefix)
+/// With the pipeline's own metrics, as by default, the system gauges if
+/// `system`, and these service checks.
+fn config(prefix: &str, system: bool, checks: Vec<ServiceCheck>) -> Config {
+    let builder = common::builder(prefix)
         .service_name("tc-monitor")
-        .metrics(metrics)
-        .and_then(|b| b.monitor(monitor))
+        .pipeline_metrics(true)
+        .system_monitor(system)
+        .timing(Timing::MetricsInterval(Duration::from_secs(3600)));
+    checks
+        .into_iter()
+        .try_fold(builder.unwrap(), Builder::service_check)
         .and_then(Builder::build_config)
         .unwrap()
 }
@@ -30,7 +31,7 @@ fn start(config: Config) -> Telemetry {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn system_gauges_are_stored_with_sane_values() {
-    let telemetry = start(config("monitor_system", MonitorConfig::default()));
+    let telemetry = start(config("monitor_system", true, Vec::new()));
     std::thread::sleep(Duration::from_millis(300));
     let status = telemetry.system_status();
     assert!((0.0..=100.0).contains(&status.cpu_percent), "{status:?}");
@@ -98,10 +99,7 @@ async fn a_service_going_down_and_up_gives_two_events() {
     let check = ServiceCheck::new("db", CheckTarget::Tcp(address.to_string()))
         .interval(Duration::from_millis(50))
         .timeout(Duration::from_millis(500));
-    let mut monitor = MonitorConfig::default();
-    monitor.system = false;
-    monitor.services = vec![check];
-    let telemetry = start(config("monitor_services", monitor));
+    let telemetry = start(config("monitor_services", false, vec![check]));
     wait_for_state(&telemetry, ServiceState::Up);
     drop(listener);
     wait_for_state(&telemetry, ServiceState::Down);

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tracing_clickhouse::{Builder, Severity, Telemetry, Value};
+use tracing_clickhouse::{Builder, Limit, Severity, Telemetry, Timing, Value};
 #[cfg(feature = "metrics")]
 use {
     common::scalar, tracing_clickhouse::QueuePolicy, tracing_clickhouse::health,
@@ -53,7 +53,7 @@ fn is_child() -> bool {
 fn flood(telemetry: &Telemetry, until: Instant) {
     std::thread::scope(|scope| {
         for thread in 0..2u64 {
-            let collector = telemetry.collector();
+            let collector = telemetry.direct_recorder();
             scope.spawn(move || {
                 let mut n = 0u64;
                 while Instant::now() < until {
@@ -75,8 +75,9 @@ fn drops_are_said_on_stderr_at_most_every_five_seconds_and_add_up() {
     if is_child() {
         let telemetry = Builder::from_env_vars::<&str, &str>([])
             .dry_run(true)
-            .quiet()
-            .queue_capacity(64)
+            .system_monitor(false)
+            .pipeline_metrics(false)
+            .limit(Limit::QueueCapacity(64))
             .unwrap()
             .build()
             .unwrap()
@@ -132,15 +133,13 @@ fn drops_are_said_on_stderr_at_most_every_five_seconds_and_add_up() {
 #[test]
 fn drops_behind_a_stalled_server_say_so_and_what_to_change() {
     if is_child() {
-        let mut pipeline = tracing_clickhouse::PipelineConfig::default();
-        // Small enough for the stall to fill (the default holds seconds of
-        // a busy service's rows, compressed).
-        pipeline.max_pending_bytes = 64 << 10;
-        pipeline.queue_capacity = 256;
-        pipeline.flush_interval = Duration::from_millis(50);
         let url = std::env::var("TC_NOTICES_URL").unwrap();
         let telemetry = common::builder_for(&url, &std::env::var("TC_NOTICES_DB").unwrap())
-            .pipeline(pipeline)
+            // Small enough for the stall to fill (the default holds seconds
+            // of a busy service's rows, compressed).
+            .limit(Limit::PendingBytes(64 << 10))
+            .and_then(|b| b.limit(Limit::QueueCapacity(256)))
+            .and_then(|b| b.timing(Timing::FlushInterval(Duration::from_millis(50))))
             .unwrap()
             .build()
             .unwrap()
@@ -188,8 +187,10 @@ fn the_start_line_says_where_unsent_batches_survive_unless_told_not_to() {
         let telemetry = Builder::from_env()
             .url("http://127.0.0.1:1")
             .unwrap()
-            .quiet()
-            .shutdown_timeout(Duration::ZERO)
+            .system_monitor(false)
+            .pipeline_metrics(false)
+            .timing(Timing::ShutdownTimeout(Duration::ZERO))
+            .unwrap()
             .build()
             .unwrap()
             .1;
@@ -211,7 +212,8 @@ fn the_start_line_says_where_unsent_batches_survive_unless_told_not_to() {
     let error = bad.unwrap_err().to_string();
     assert!(error.contains("CLICKHOUSE_START_LINE"), "{error}");
     let quiet = Builder::from_env_vars::<&str, &str>([]).start_line(false);
-    assert!(!quiet.build_config().unwrap().start_line());
+    let debug = format!("{:?}", quiet.build_config().unwrap());
+    assert!(debug.contains("start_line: false"), "{debug}");
 }
 
 /// The pipeline's counters are written as metrics rows (`metrics` feature).
@@ -222,7 +224,7 @@ async fn dropped_records_are_metrics_rows_and_a_health_problem() {
     let config = common::builder_for(&common::url(), &database)
         .service_name("tc-dropping")
         .pipeline_metrics(true)
-        .queue_capacity(64)
+        .limit(Limit::QueueCapacity(64))
         .map(|b| b.queue_policy(QueuePolicy::DropNewest))
         .and_then(Builder::build_config)
         .unwrap();

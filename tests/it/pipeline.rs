@@ -10,23 +10,26 @@ use crate::common::scalar;
 use crate::common::start;
 use tracing::{Dispatch, dispatcher};
 use tracing_clickhouse::query::QueryClient;
-use tracing_clickhouse::{Builder, Config, PipelineConfig, QueuePolicy};
+use tracing_clickhouse::{Builder, Config, ConfigError, Limit, QueuePolicy, Timing};
 use tracing_subscriber::prelude::*;
 
 const FLUSH: Duration = Duration::from_secs(60);
 
 /// The shared server, a fresh database, and these limits (with a long shutdown).
-fn config(prefix: &str, set: impl FnOnce(&mut PipelineConfig)) -> Config {
-    let mut pipeline = PipelineConfig::default();
-    set(&mut pipeline);
-    pipeline.shutdown_timeout = FLUSH;
+fn config(prefix: &str, set: impl FnOnce(Builder) -> Set) -> Config {
     common::builder(prefix)
-        .pipeline(pipeline)
+        .timing(Timing::ShutdownTimeout(FLUSH))
+        .and_then(set)
         .and_then(Builder::build_config)
         .unwrap()
 }
 
-fn defaults(_: &mut PipelineConfig) {}
+/// What a test changes in the builder.
+type Set = Result<Builder, ConfigError>;
+
+fn defaults(builder: Builder) -> Set {
+    Ok(builder)
+}
 
 /// `threads` threads each emit `per_thread` numbered events as fast as they can.
 fn flood(dispatch: &Dispatch, threads: u64, per_thread: u64, message: &str) {
@@ -56,10 +59,10 @@ async fn stored(config: &Config) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn block_policy_stores_every_event_through_a_tiny_queue() {
-    let config = config("block", |p| {
-        p.queue_capacity = 64;
-        p.queue_policy = QueuePolicy::Block;
-        p.batch_max_rows = 5_000;
+    let config = config("block", |b| {
+        b.limit(Limit::QueueCapacity(64))?
+            .queue_policy(QueuePolicy::Block)
+            .limit(Limit::BatchRows(5_000))
     });
     let (dispatch, telemetry) = start(config.clone());
     tokio::task::spawn_blocking(move || {
@@ -76,9 +79,7 @@ async fn block_policy_stores_every_event_through_a_tiny_queue() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drop_newest_counts_every_dropped_event_exactly() {
-    let config = config("drop", |p| {
-        p.queue_capacity = 16;
-    });
+    let config = config("drop", |b| b.limit(Limit::QueueCapacity(16)));
     let (dispatch, telemetry) = start(config.clone());
     let stats = tokio::task::spawn_blocking(move || {
         flood(&dispatch, 2, 50_000, "maybe dropped");
@@ -102,9 +103,9 @@ async fn drop_newest_counts_every_dropped_event_exactly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_byte_bound_holds_with_few_large_records() {
-    let config = config("bytes", |p| {
-        p.queue_capacity = 10_000;
-        p.max_queue_bytes = 64 << 10;
+    let config = config("bytes", |b| {
+        b.limit(Limit::QueueCapacity(10_000))?
+            .limit(Limit::QueueBytes(64 << 10))
     });
     let (dispatch, telemetry) = start(config.clone());
     let stats = tokio::task::spawn_blocking(move || {
@@ -131,10 +132,10 @@ async fn the_byte_bound_holds_with_few_large_records() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_delivers_everything_queued_and_says_so() {
-    let config = config("shutdown", |p| {
+    let config = config("shutdown", |b| {
         // Nothing is sent before shutdown asks for it.
-        p.flush_interval = Duration::from_secs(3600);
-        p.queue_policy = QueuePolicy::Block;
+        let b = b.timing(Timing::FlushInterval(Duration::from_secs(3600)))?;
+        Ok(b.queue_policy(QueuePolicy::Block))
     });
     let (dispatch, telemetry) = start(config.clone());
     let report = tokio::task::spawn_blocking(move || {
@@ -201,22 +202,19 @@ async fn works_inside_a_multi_thread_runtime() {
 }
 
 /// Nothing listens on the discard port: every insert is refused.
-fn unreachable(set: impl FnOnce(&mut PipelineConfig)) -> Config {
-    let mut pipeline = PipelineConfig::default();
-    set(&mut pipeline);
-    common::builder_for("http://127.0.0.1:9", "unreachable")
-        .pipeline(pipeline)
+fn unreachable(set: impl FnOnce(Builder) -> Set) -> Config {
+    set(common::builder_for("http://127.0.0.1:9", "unreachable"))
         .and_then(Builder::build_config)
         .unwrap()
 }
 
 #[test]
 fn with_block_a_full_delivery_holds_the_application_back_and_nothing_goes_missing() {
-    let config = unreachable(|p| {
-        p.queue_capacity = 64;
-        p.queue_policy = QueuePolicy::Block;
-        p.batch_max_rows = 100;
-        p.max_pending_bytes = 8 << 10;
+    let config = unreachable(|b| {
+        b.limit(Limit::QueueCapacity(64))?
+            .queue_policy(QueuePolicy::Block)
+            .limit(Limit::BatchRows(100))?
+            .limit(Limit::PendingBytes(8 << 10))
     });
     let (layer, telemetry) = config.into_builder().build().unwrap();
     let counters = layer.clone();
@@ -255,10 +253,10 @@ fn with_block_a_full_delivery_holds_the_application_back_and_nothing_goes_missin
 
 #[test]
 fn with_drop_newest_an_unreachable_server_costs_only_counted_events() {
-    let config = unreachable(|p| {
-        p.queue_capacity = 64;
-        p.batch_max_rows = 100;
-        p.max_pending_bytes = 8 << 10;
+    let config = unreachable(|b| {
+        b.limit(Limit::QueueCapacity(64))?
+            .limit(Limit::BatchRows(100))?
+            .limit(Limit::PendingBytes(8 << 10))
     });
     let (dispatch, telemetry) = start(config);
     dispatcher::with_default(&dispatch, || {

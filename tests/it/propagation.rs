@@ -83,7 +83,7 @@ async fn a_span_continues_a_remote_trace_and_passes_it_on() {
         ("tracestate", "congo=t61rcWkgMzE"),
     ]);
     let (outgoing, later) = dispatcher::with_default(&dispatch, || {
-        let remote = RemoteContext::from_headers(&incoming);
+        let remote = RemoteContext::extract(&incoming);
         // A span around it does not become its parent: the caller is.
         let _outer = tracing::info_span!("connection").entered();
         let span = remote.parent_of(|| tracing::info_span!("handle"));
@@ -175,7 +175,7 @@ async fn bad_trace_context_starts_a_new_trace_and_is_counted() {
     dispatcher::with_default(&dispatch, || {
         for (i, pairs) in bad.iter().enumerate() {
             let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let remote = RemoteContext::from_headers(&headers(&pairs));
+            let remote = RemoteContext::extract(&headers(&pairs));
             assert!(
                 remote.parent().is_none() && remote.rejected().is_some(),
                 "{i}"
@@ -183,7 +183,7 @@ async fn bad_trace_context_starts_a_new_trace_and_is_counted() {
             drop(remote.parent_of(|| tracing::info_span!("request", case = i)));
         }
         // A bad tracestate keeps the parent and drops the state.
-        let remote = RemoteContext::from_headers(&headers(&[
+        let remote = RemoteContext::extract(&headers(&[
             ("traceparent", &valid),
             ("tracestate", "Not=Valid"),
         ]));
@@ -219,7 +219,7 @@ fn sampling_keeps_whole_traces_at_the_ratio_and_every_log() {
     let config = common::builder("sampling")
         .trace_sample_ratio(0.1)
         .unwrap()
-        .queue_capacity(1 << 16)
+        .limit(tracing_clickhouse::Limit::QueueCapacity(1 << 16))
         .unwrap()
         .build_config()
         .unwrap();
@@ -354,8 +354,8 @@ proptest! {
         for value in &states {
             headers.append("tracestate", http::HeaderValue::from_bytes(value).unwrap());
         }
-        let remote = RemoteContext::from_headers(&headers);
+        let remote = RemoteContext::extract(&headers);
         prop_assert!(remote.parent().is_none() || parents.len() == 1);
-        prop_assert!(remote.trace_state().is_empty() || remote.parent().is_some());
+        prop_assert!(remote.trace_state().as_str().is_empty() || remote.parent().is_some());
     }
 }

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use crate::common::{DevServer, Options, arm_fault, free_port, scalar};
 use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{
-    Builder, Collector, Config, PipelineConfig, QueuePolicy, Severity, SpoolConfig, SpoolSync,
-    Stats, Telemetry, Value,
+    Builder, Config, DirectRecorder, Limit, QueuePolicy, Severity, SpoolSync, Stats, Telemetry,
+    Timing, Value,
 };
 
 /// What a scenario found in ClickHouse.
@@ -27,31 +27,51 @@ struct Stored {
     in_rollup: u64,
 }
 
-fn pipeline() -> PipelineConfig {
-    let mut pipeline = PipelineConfig::default();
-    pipeline.flush_interval = Duration::from_millis(100);
-    pipeline.insert_timeout = Duration::from_secs(5);
-    pipeline.max_retry_backoff = Duration::from_millis(500);
-    pipeline.queue_policy = QueuePolicy::Block;
-    pipeline.shutdown_timeout = Duration::from_secs(30);
-    pipeline
+/// What a scenario sets of the pipeline, in order (a later timing replaces
+/// an earlier one).
+#[derive(Clone, Debug)]
+struct Pipeline {
+    policy: QueuePolicy,
+    limits: Vec<Limit>,
+    timings: Vec<Timing>,
 }
 
-/// `pipeline()` changed by `set`.
-fn pipeline_with(set: impl FnOnce(&mut PipelineConfig)) -> PipelineConfig {
+/// Fast flushes and retries, a short insert timeout, `Block`.
+fn pipeline() -> Pipeline {
+    Pipeline {
+        policy: QueuePolicy::Block,
+        limits: Vec::new(),
+        timings: vec![
+            Timing::FlushInterval(Duration::from_millis(100)),
+            Timing::InsertTimeout(Duration::from_secs(5)),
+            Timing::MaxRetryBackoff(Duration::from_millis(500)),
+            Timing::ShutdownTimeout(Duration::from_secs(30)),
+        ],
+    }
+}
+
+/// `pipeline()` with these limits and timings besides.
+fn pipeline_with(limits: &[Limit], timings: &[Timing]) -> Pipeline {
     let mut pipeline = pipeline();
-    set(&mut pipeline);
+    pipeline.limits.extend_from_slice(limits);
+    pipeline.timings.extend_from_slice(timings);
     pipeline
 }
 
-fn builder(url: &str, database: &str, pipeline: PipelineConfig) -> Builder {
-    common::builder_for(url, database)
+fn builder(url: &str, database: &str, pipeline: Pipeline) -> Builder {
+    let builder = common::builder_for(url, database)
         .service_name("tc-reliability")
-        .pipeline(pipeline)
+        .queue_policy(pipeline.policy);
+    let builder = pipeline
+        .limits
+        .into_iter()
+        .try_fold(builder, Builder::limit);
+    builder
+        .and_then(|b| pipeline.timings.into_iter().try_fold(b, Builder::timing))
         .unwrap()
 }
 
-fn config(url: &str, database: &str, pipeline: PipelineConfig, spool: Option<&Path>) -> Config {
+fn config(url: &str, database: &str, pipeline: Pipeline, spool: Option<&Path>) -> Config {
     let mut builder = builder(url, database, pipeline);
     if let Some(dir) = spool {
         builder = builder.spool_dir(dir);
@@ -64,7 +84,7 @@ fn start(config: &Config) -> Telemetry {
 }
 
 /// Emits events numbered `from..to`.
-fn emit(collector: &Collector, from: u64, to: u64) {
+fn emit(collector: &DirectRecorder, from: u64, to: u64) {
     for n in from..to {
         let level = if n % 3 == 0 {
             Severity::Warn
@@ -147,7 +167,7 @@ async fn down_at_start_then_up() {
         None,
     );
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 3_000);
+    emit(&telemetry.direct_recorder(), 0, 3_000);
     wait_for(&telemetry, Duration::from_secs(10), |s| {
         s.failed_transient > 0
     });
@@ -170,7 +190,7 @@ async fn server_killed_mid_stream() {
     let data = server.keep_data();
     let config = config(&server.url, &database("killed"), pipeline(), None);
     let telemetry = start(&config);
-    let collector = telemetry.collector();
+    let collector = telemetry.direct_recorder();
     let writer = std::thread::spawn(move || {
         for step in 0..40 {
             emit(&collector, step * 250, (step + 1) * 250);
@@ -204,14 +224,14 @@ async fn retryable_errors_for_k_requests() {
     let server = faulty_server();
     let config = config(&server.url, &database("http500"), pipeline(), None);
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 10);
+    emit(&telemetry.direct_recorder(), 0, 10);
     flush(&telemetry); // the schema exists and one insert went through
     arm_fault(
         &server.url,
         r#"{"action": "error", "count": 3, "match": "INSERT", "code": 202, "status": 500,
             "message": "Too many simultaneous queries"}"#,
     );
-    emit(&telemetry.collector(), 10, 2_010);
+    emit(&telemetry.direct_recorder(), 10, 2_010);
     flush(&telemetry);
     let stats = telemetry.stats();
     check("3. HTTP 500 (code 202) for 3 inserts", &config, 2_010, 0).await;
@@ -228,18 +248,16 @@ async fn retryable_errors_for_k_requests() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_but_answered_too_late() {
     let server = faulty_server();
-    let pipeline = pipeline_with(|p| {
-        p.insert_timeout = Duration::from_secs(1);
-    });
+    let pipeline = pipeline_with(&[], &[Timing::InsertTimeout(Duration::from_secs(1))]);
     let config = config(&server.url, &database("late"), pipeline, None);
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 10);
+    emit(&telemetry.direct_recorder(), 0, 10);
     flush(&telemetry);
     arm_fault(
         &server.url,
         r#"{"action": "delay", "count": 2, "match": "INSERT", "seconds": 2.5, "phase": "after"}"#,
     );
-    emit(&telemetry.collector(), 10, 1_010);
+    emit(&telemetry.direct_recorder(), 10, 1_010);
     flush(&telemetry);
     let stats = telemetry.stats();
     assert!(stats.failed_transient >= 1, "{stats:?}");
@@ -259,19 +277,19 @@ async fn connection_dropped_mid_request() {
     let server = faulty_server();
     let config = config(&server.url, &database("dropped"), pipeline(), None);
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 10);
+    emit(&telemetry.direct_recorder(), 0, 10);
     flush(&telemetry);
     arm_fault(
         &server.url,
         r#"{"action": "drop", "count": 2, "match": "INSERT", "phase": "before"}"#,
     );
-    emit(&telemetry.collector(), 10, 1_010);
+    emit(&telemetry.direct_recorder(), 10, 1_010);
     flush(&telemetry);
     arm_fault(
         &server.url,
         r#"{"action": "drop", "count": 1, "match": "INSERT", "phase": "after"}"#,
     );
-    emit(&telemetry.collector(), 1_010, 2_010);
+    emit(&telemetry.direct_recorder(), 1_010, 2_010);
     flush(&telemetry);
     let stats = telemetry.stats();
     // The three dropped connections (a loaded machine can add a timeout).
@@ -295,7 +313,7 @@ async fn shutdown_while_down_then_next_run_delivers() {
     let database = database("next_run");
     let first = config(&url, &database, pipeline(), Some(spool.path()));
     let telemetry = start(&first);
-    emit(&telemetry.collector(), 0, 5_000);
+    emit(&telemetry.direct_recorder(), 0, 5_000);
     let report = telemetry.shutdown(Duration::from_secs(1));
     assert_eq!(
         (report.spooled_rows, report.unsent_rows),
@@ -311,7 +329,7 @@ async fn shutdown_while_down_then_next_run_delivers() {
     let second = config(&url, &database, pipeline(), Some(spool.path()));
     let telemetry = start(&second);
     assert_eq!(telemetry.stats().spool_rows, 5_000);
-    emit(&telemetry.collector(), 5_000, 5_100);
+    emit(&telemetry.direct_recorder(), 5_000, 5_100);
     flush(&telemetry);
     let stats = telemetry.stats();
     check(
@@ -344,25 +362,25 @@ async fn spool_cap_drops_exactly_what_it_counts() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let database = database("spool_cap");
-    let pipeline = pipeline_with(|p| {
-        p.batch_max_rows = 200;
-        p.flush_interval = Duration::from_secs(60);
-        p.max_pending_bytes = 64 << 10;
-    });
+    let pipeline = pipeline_with(
+        &[
+            Limit::BatchRows(200),
+            Limit::PendingBytes(64 << 10),
+            Limit::SpoolBytes(256 << 10),
+            Limit::SpoolSegmentBytes(32 << 10),
+        ],
+        &[Timing::FlushInterval(Duration::from_secs(60))],
+    );
     let spool_config = |dir: &Path| {
-        let mut spool = SpoolConfig::default();
-        spool.dir = Some(dir.to_owned());
-        spool.max_bytes = 256 << 10;
-        spool.segment_bytes = 32 << 10;
-        spool.fsync = SpoolSync::Never;
         builder(&url, &database, pipeline.clone())
-            .spool(spool)
-            .and_then(Builder::build_config)
+            .spool_dir(dir)
+            .spool_sync(SpoolSync::Never)
+            .build_config()
             .unwrap()
     };
     let first = spool_config(spool.path());
     let telemetry = start(&first);
-    emit(&telemetry.collector(), 0, 20_000);
+    emit(&telemetry.direct_recorder(), 0, 20_000);
     let report = telemetry.shutdown(Duration::from_millis(500));
     let dropped = report.stats.dropped_spool_full;
     assert!(dropped > 0, "{report:?}");
@@ -425,20 +443,20 @@ async fn damaged_spool_segments() {
     let url = format!("http://127.0.0.1:{port}");
     let database = database("damaged");
     // Batches of exactly 100 rows (sealed by rows only), a few per segment.
-    let pipeline = pipeline_with(|p| {
-        p.batch_max_rows = 100;
-        p.flush_interval = Duration::from_secs(600);
-        p.max_pending_bytes = 1;
-    });
-    let mut spool_config = SpoolConfig::default();
-    spool_config.dir = Some(spool.path().to_owned());
-    spool_config.segment_bytes = 24 << 10;
+    let pipeline = pipeline_with(
+        &[
+            Limit::BatchRows(100),
+            Limit::PendingBytes(1),
+            Limit::SpoolSegmentBytes(24 << 10),
+        ],
+        &[Timing::FlushInterval(Duration::from_secs(600))],
+    );
     let config = builder(&url, &database, pipeline)
-        .spool(spool_config)
-        .and_then(Builder::build_config)
+        .spool_dir(spool.path())
+        .build_config()
         .unwrap();
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 3_000);
+    emit(&telemetry.direct_recorder(), 0, 3_000);
     let report = telemetry.shutdown(Duration::from_millis(500));
     assert_eq!(report.spooled_rows, 3_000, "{report:?}");
 
@@ -491,14 +509,14 @@ async fn authentication_failure_then_fixed() {
     let port = server.port();
     let data = server.keep_data();
     let database = database("auth");
-    let pipeline = pipeline_with(|p| p.max_retry_backoff = Duration::from_secs(1));
+    let pipeline = pipeline_with(&[], &[Timing::MaxRetryBackoff(Duration::from_secs(1))]);
     let config = builder(&server.url, &database, pipeline)
         .user(&user.0)
         .password(&user.1)
         .build_config()
         .unwrap();
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 1_000);
+    emit(&telemetry.direct_recorder(), 0, 1_000);
     wait_for(&telemetry, Duration::from_secs(10), |s| s.failed_auth > 0);
     std::thread::sleep(Duration::from_secs(3));
     let stats = telemetry.stats();
@@ -538,7 +556,7 @@ async fn missing_table_then_created() {
         .create_schema(false)
         .build()
         .unwrap();
-    emit(&telemetry.collector(), 0, 500);
+    emit(&telemetry.direct_recorder(), 0, 500);
     wait_for(&telemetry, Duration::from_secs(10), |s| s.failed_schema > 0);
     std::thread::sleep(Duration::from_secs(2));
     let stats = telemetry.stats();
@@ -556,7 +574,7 @@ async fn missing_table_then_created() {
 
     // Managed schema: the table is dropped under a running pipeline.
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 10);
+    emit(&telemetry.direct_recorder(), 0, 10);
     flush(&telemetry);
     let client = QueryClient::new(&config).unwrap();
     client
@@ -565,7 +583,7 @@ async fn missing_table_then_created() {
         .execute()
         .await
         .unwrap();
-    emit(&telemetry.collector(), 10, 510);
+    emit(&telemetry.direct_recorder(), 10, 510);
     flush(&telemetry);
     let stats = telemetry.stats();
     assert!(stats.failed_schema >= 1, "{stats:?}");
@@ -598,7 +616,7 @@ async fn queries_answer_from_memory_while_down() {
         None,
     );
     let telemetry = start(&config);
-    let collector = telemetry.collector();
+    let collector = telemetry.direct_recorder();
     for n in 0..300u64 {
         let (source, level) = match n % 3 {
             0 => ("billing", Severity::Error),
@@ -700,14 +718,25 @@ const CHILD_RATE: u64 = 5_000;
 /// rows, every default but the spool (the measurement of issue 16).
 fn crash_config(url: &str, database: &str, spool: &Path, batch_max_rows: usize) -> Config {
     if batch_max_rows == 0 {
-        return config(url, database, PipelineConfig::default(), Some(spool));
+        // The pipeline's defaults.
+        let defaults = Pipeline {
+            policy: QueuePolicy::DropNewest,
+            limits: Vec::new(),
+            timings: vec![
+                Timing::FlushInterval(Duration::from_secs(1)),
+                Timing::ShutdownTimeout(Duration::from_secs(10)),
+            ],
+        };
+        return config(url, database, defaults, Some(spool));
     }
-    let pipeline = pipeline_with(|p| {
-        p.batch_max_rows = batch_max_rows;
-        p.flush_interval = Duration::from_secs(10);
-        p.outage_flush_interval = Duration::from_millis(250);
-        p.insert_timeout = Duration::from_secs(30);
-    });
+    let pipeline = pipeline_with(
+        &[Limit::BatchRows(batch_max_rows)],
+        &[
+            Timing::FlushInterval(Duration::from_secs(10)),
+            Timing::OutageFlushInterval(Duration::from_millis(250)),
+            Timing::InsertTimeout(Duration::from_secs(30)),
+        ],
+    );
     config(url, database, pipeline, Some(spool))
 }
 
@@ -737,7 +766,7 @@ fn crash_child() {
         std::process::exit(3);
     });
     let telemetry = start(&config);
-    let collector = telemetry.collector();
+    let collector = telemetry.direct_recorder();
     let emitted = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&emitted);
     std::thread::spawn(move || {
@@ -1002,7 +1031,7 @@ async fn app_killed_during_outage() {
 /// batches of `batch_rows`, and shuts down: the spool an earlier run left.
 fn spool_while_down(url: &str, database: &str, spool: &Path, batch_rows: usize, count: u64) {
     let telemetry = start(&crash_config(url, database, spool, batch_rows));
-    emit(&telemetry.collector(), 0, count);
+    emit(&telemetry.direct_recorder(), 0, count);
     let report = telemetry.shutdown(Duration::from_secs(1));
     assert_eq!(
         (report.spooled_rows, report.unsent_rows),
@@ -1146,7 +1175,7 @@ async fn spool_written_only_when_an_insert_fails() {
         Some(spool.path()),
     );
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 20_000);
+    emit(&telemetry.direct_recorder(), 0, 20_000);
     flush(&telemetry);
     let stats = telemetry.stats();
     assert_eq!(
@@ -1162,7 +1191,7 @@ async fn spool_written_only_when_an_insert_fails() {
         r#"{"action": "error", "count": 1, "match": "INSERT INTO logs", "code": 202, "status": 500,
             "message": "Too many simultaneous queries"}"#,
     );
-    emit(&telemetry.collector(), 20_000, 21_000);
+    emit(&telemetry.direct_recorder(), 20_000, 21_000);
     flush(&telemetry);
     let failed = telemetry.stats();
     assert!(failed.spooled_batches >= 1, "{failed:?}");
@@ -1173,7 +1202,7 @@ async fn spool_written_only_when_an_insert_fails() {
         "{failed:?}"
     );
 
-    emit(&telemetry.collector(), 21_000, 26_000);
+    emit(&telemetry.direct_recorder(), 21_000, 26_000);
     flush(&telemetry);
     let after = telemetry.stats();
     assert_eq!(after.spooled_batches, failed.spooled_batches, "{after:?}");
@@ -1239,15 +1268,13 @@ async fn issue_16_measurement() {
 async fn batches_waiting_on_a_hung_server_are_spooled() {
     let spool = common::temp_dir("spool14");
     let server = faulty_server();
-    let mut spool_config = SpoolConfig::default();
-    spool_config.dir = Some(spool.path().to_owned());
-    spool_config.write_after = Duration::from_millis(500);
-    let config = builder(&server.url, &database("hung"), pipeline())
-        .spool(spool_config)
-        .and_then(Builder::build_config)
+    let pipeline = pipeline_with(&[], &[Timing::SpoolWriteAfter(Duration::from_millis(500))]);
+    let config = builder(&server.url, &database("hung"), pipeline)
+        .spool_dir(spool.path())
+        .build_config()
         .unwrap();
     let telemetry = start(&config);
-    emit(&telemetry.collector(), 0, 10);
+    emit(&telemetry.direct_recorder(), 0, 10);
     flush(&telemetry);
     // Creating the schema before the first insert can take longer than
     // 500 ms on a loaded machine, and then those 10 rows are written too.
@@ -1256,12 +1283,12 @@ async fn batches_waiting_on_a_hung_server_are_spooled() {
         &server.url,
         r#"{"action": "delay", "count": 1, "match": "INSERT INTO logs", "seconds": 1.5}"#,
     );
-    emit(&telemetry.collector(), 10, 1_010);
+    emit(&telemetry.direct_recorder(), 10, 1_010);
     let spooled = wait_for(&telemetry, Duration::from_secs(10), |s| {
         s.spooled_rows >= before + 1_000
     });
     assert_eq!(spooled.failed_inserts, 0, "before any failure: {spooled:?}");
-    emit(&telemetry.collector(), 1_010, 2_010);
+    emit(&telemetry.direct_recorder(), 1_010, 2_010);
     flush(&telemetry);
     let stats = telemetry.stats();
     assert_eq!(stats.spooled_rows - before, 2_000, "{stats:?}");

@@ -10,7 +10,7 @@ use crate::common::scalar;
 use serde::Deserialize;
 use tracing::{Level, dispatcher};
 use tracing_clickhouse::query::QueryClient;
-use tracing_clickhouse::{Retention, schema};
+use tracing_clickhouse::{Limit, schema};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_is_idempotent_and_creates_every_table() {
@@ -61,13 +61,15 @@ async fn apply_is_idempotent_and_creates_every_table() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_is_configurable() {
-    let mut retention = Retention::default();
-    retention.logs_days = 7;
-    retention.spans_days = 3;
-    retention.metrics_days = 400;
-    retention.events_days = 30;
-    let config = common::builder("ttl")
-        .retention(retention)
+    let retention = [
+        Limit::LogsTtlDays(7),
+        Limit::SpansTtlDays(3),
+        Limit::MetricsTtlDays(400),
+        Limit::EventsTtlDays(30),
+    ];
+    let config = retention
+        .into_iter()
+        .try_fold(common::builder("ttl"), tracing_clickhouse::Builder::limit)
         .and_then(tracing_clickhouse::Builder::build_config)
         .unwrap();
     schema::apply(&config).await.unwrap();
@@ -165,7 +167,7 @@ async fn versions_are_recorded_once_and_a_newer_database_is_refused() {
     let versions = "SELECT count() FROM schema_version";
     assert_eq!(scalar(client.client(), versions).await, 1, "recorded once");
     assert_eq!(
-        schema::installed_version(&config).await.unwrap(),
+        schema::status(&config).await.unwrap().installed,
         Some(schema::SCHEMA_VERSION)
     );
 
@@ -221,13 +223,13 @@ async fn a_database_from_before_versions_is_version_1_and_keeps_its_rows() {
         .execute()
         .await
         .unwrap();
-    assert_eq!(schema::installed_version(&config).await.unwrap(), Some(1));
+    assert_eq!(schema::status(&config).await.unwrap().installed, Some(1));
     let applied = schema::apply(&config).await.unwrap();
     assert_eq!(applied.from, Some(1));
     let expected: Vec<u32> = (2..).take_while(|v| *v <= schema::SCHEMA_VERSION).collect();
     assert_eq!(applied.migrated, expected);
     assert_eq!(
-        schema::installed_version(&config).await.unwrap(),
+        schema::status(&config).await.unwrap().installed,
         Some(schema::SCHEMA_VERSION)
     );
     let body = client

@@ -15,8 +15,8 @@ use crate::common::{DevServer, Options, free_port, scalar};
 use tokio::sync::{Mutex, MutexGuard};
 use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{
-    Builder, Collector, Config, Error, PipelineConfig, QueuePolicy, Severity, ShutdownReport,
-    SpoolConfig, SpoolFull, SpoolSync, Stats, Telemetry, Value,
+    Builder, Config, DirectRecorder, Error, Limit, QueuePolicy, Severity, ShutdownReport,
+    SpoolFull, SpoolSync, Stats, Telemetry, Timing, Value,
 };
 
 /// A tmpfs of `size`, unmounted when dropped. One test at a time: a
@@ -76,31 +76,27 @@ impl Drop for SmallDisk {
     }
 }
 
-fn config(url: &str, database: &str, spool: SpoolConfig, pipeline: PipelineConfig) -> Config {
-    common::builder_for(url, database)
+/// Fast flushes and retries, `Block`, batches of `batch_rows`, and the
+/// spool in `spool` (never synced, the oldest segment dropped when full)
+/// within these limits.
+fn config(url: &str, database: &str, spool: &Path, batch_rows: usize, limits: &[Limit]) -> Config {
+    let builder = common::builder_for(url, database)
         .service_name("tc-spool-full")
-        .pipeline(pipeline)
-        .and_then(|b| b.spool(spool))
+        .queue_policy(QueuePolicy::Block)
+        .spool_dir(spool)
+        .spool_sync(SpoolSync::Never)
+        .spool_full(SpoolFull::DropOldest);
+    let timings = [
+        Timing::FlushInterval(Duration::from_millis(100)),
+        Timing::MaxRetryBackoff(Duration::from_millis(500)),
+        Timing::ShutdownTimeout(Duration::from_secs(30)),
+    ];
+    let builder = timings.into_iter().try_fold(builder, Builder::timing);
+    let mut limits = limits.iter().copied().chain([Limit::BatchRows(batch_rows)]);
+    builder
+        .and_then(|b| limits.try_fold(b, Builder::limit))
         .and_then(Builder::build_config)
         .unwrap()
-}
-
-fn pipeline(set: impl FnOnce(&mut PipelineConfig)) -> PipelineConfig {
-    let mut pipeline = PipelineConfig::default();
-    pipeline.flush_interval = Duration::from_millis(100);
-    pipeline.max_retry_backoff = Duration::from_millis(500);
-    pipeline.queue_policy = QueuePolicy::Block;
-    pipeline.shutdown_timeout = Duration::from_secs(30);
-    set(&mut pipeline);
-    pipeline
-}
-
-fn spool_in(dir: &Path, set: impl FnOnce(&mut SpoolConfig)) -> SpoolConfig {
-    let mut spool = SpoolConfig::default();
-    spool.dir = Some(dir.to_owned());
-    spool.fsync = SpoolSync::Never;
-    set(&mut spool);
-    spool
 }
 
 fn start(config: &Config) -> Telemetry {
@@ -108,7 +104,7 @@ fn start(config: &Config) -> Telemetry {
 }
 
 /// Emits events numbered `from..to`, each with `text`.
-fn emit(collector: &Collector, from: u64, to: u64, text: &str) {
+fn emit(collector: &DirectRecorder, from: u64, to: u64, text: &str) {
     for n in from..to {
         collector.collect_log("spool", Severity::Info, text, [("n", Value::from(n))]);
     }
@@ -178,14 +174,9 @@ async fn a_full_disk_keeps_what_fits_and_counts_the_rest() {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let database = common::unique_database("disk_full");
-        let config = config(
-            &url,
-            &database,
-            spool_in(&disk.spool(), |_| {}),
-            pipeline(|p| p.batch_max_rows = batch_rows),
-        );
+        let config = config(&url, &database, &disk.spool(), batch_rows, &[]);
         let telemetry = start(&config);
-        emit(&telemetry.collector(), 0, 60_000, TEXT);
+        emit(&telemetry.direct_recorder(), 0, 60_000, TEXT);
         let report = telemetry.shutdown(Duration::from_secs(1));
         check_exact(&report, 60_000);
         let spooled = report.spooled_rows;
@@ -212,16 +203,11 @@ async fn space_freed_during_an_outage_is_used_and_nothing_is_damaged() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let database = common::unique_database("disk_freed");
-    let config = config(
-        &url,
-        &database,
-        spool_in(&disk.spool(), |_| {}),
-        pipeline(|p| p.batch_max_rows = 1_000),
-    );
+    let config = config(&url, &database, &disk.spool(), 1_000, &[]);
     // Room for about 2,400 events; 10,000 take 1.7 MB.
     let filler = disk.fill(400 << 10);
     let telemetry = start(&config);
-    let collector = telemetry.collector();
+    let collector = telemetry.direct_recorder();
     emit(&collector, 0, 5_000, TEXT);
     wait_for(&telemetry, |s| {
         s.spool_errors > 0 && s.pending_rows == 5_000
@@ -254,16 +240,16 @@ async fn a_flush_ends_when_the_spool_drops_the_rows_it_waits_for() {
     let config = config(
         &url,
         &database,
-        spool_in(spool.path(), |s| {
-            // The short events take about 270 KB of it, the long ones 600 KB.
-            s.max_bytes = 384 << 10;
-            s.segment_bytes = 32 << 10;
-            s.when_full = SpoolFull::DropOldest;
-        }),
-        pipeline(|p| p.batch_max_rows = 100),
+        spool.path(),
+        100,
+        // The short events take about 270 KB of it, the long ones 600 KB.
+        &[
+            Limit::SpoolBytes(384 << 10),
+            Limit::SpoolSegmentBytes(32 << 10),
+        ],
     );
     let telemetry = start(&config);
-    let collector = telemetry.collector();
+    let collector = telemetry.direct_recorder();
     // ClickHouse is down: 2,000 short events wait in the spool.
     emit(&collector, 0, 2_000, "short");
     wait_for(&telemetry, |s| s.spool_rows == 2_000);

@@ -1,7 +1,7 @@
 //! `logs` rows.
 
 use super::encoder::{Encoder, put_trace};
-use super::origin::Origin;
+use super::origin::CodeAndThread;
 use crate::capture::payload::{Entry, Raw, entries};
 use crate::record::LogRecord;
 use crate::rowbinary::{put_bytes, put_i64, put_str, put_u8, put_uvarint};
@@ -22,7 +22,7 @@ impl Encoder {
         let metadata = record.metadata;
         let mut message: &[u8] = b"";
         let mut scope = metadata.map(|m| m.target().as_bytes());
-        let mut origin = Origin {
+        let mut origin = CodeAndThread {
             module: metadata.and_then(|m| m.module_path()).map(str::as_bytes),
             file: metadata.and_then(|m| m.file()).map(str::as_bytes),
             line: metadata.and_then(|m| m.line()).map(u64::from),

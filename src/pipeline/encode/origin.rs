@@ -17,7 +17,7 @@ const MAX_CACHED_ORIGINS: usize = 4096;
 
 /// Where a row came from: code location and thread, written after the fields.
 #[derive(Debug, Default)]
-pub(super) struct Origin<'a> {
+pub(super) struct CodeAndThread<'a> {
     pub(super) module: Option<&'a [u8]>,
     pub(super) file: Option<&'a [u8]>,
     pub(super) line: Option<u64>,
@@ -55,7 +55,7 @@ impl OriginCache {
     pub(super) fn get(
         &mut self,
         callsite: Option<&'static Metadata<'static>>,
-        origin: Origin<'_>,
+        origin: CodeAndThread<'_>,
     ) -> OriginRef {
         let Some(callsite) = callsite else {
             let mut bytes = std::mem::take(&mut self.fresh);
@@ -99,7 +99,7 @@ impl OriginCache {
     }
 
     /// Writes the origin's pairs and returns how many.
-    fn put(&mut self, origin: &Origin<'_>, out: &mut Vec<u8>) -> usize {
+    fn put(&mut self, origin: &CodeAndThread<'_>, out: &mut Vec<u8>) -> usize {
         let mut numbers = itoa::Buffer::new();
         let mut pairs = 1;
         if let Some(module) = origin.module {

@@ -7,7 +7,7 @@
 //! `otel.status_code` (`ok` or `error`) and `otel.status_message`.
 
 use super::encoder::{Encoder, field_entries, put_hex};
-use super::origin::Origin;
+use super::origin::CodeAndThread;
 use crate::capture::payload::Raw;
 use crate::record::SpanRecord;
 use crate::rowbinary::{RowReader, put_bytes, put_i64, put_str, put_u64, put_uvarint};
@@ -48,7 +48,7 @@ impl Encoder {
                 .skip(at + 1)
                 .any(|(later, _)| later == name)
         };
-        let origin = Origin {
+        let origin = CodeAndThread {
             module: metadata.module_path().map(str::as_bytes),
             file: metadata.file().map(str::as_bytes),
             line: metadata.line().map(u64::from),

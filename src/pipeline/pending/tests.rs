@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::Pending;
 use crate::batch::{Batch, BatchConstants, Body, Table, UnsentBatches, noise, noise_body};
 use crate::config::{Config, SpoolConfig, SpoolFull};
+use crate::pipeline::spool::tests::segment_files;
 use crate::stats::Counters;
 
 fn batch(n: u64) -> Batch {
@@ -27,7 +28,7 @@ fn batch(n: u64) -> Batch {
 }
 
 fn config(spool: &Path, max_pending_bytes: usize) -> Config {
-    let pipeline = crate::PipelineConfig {
+    let pipeline = crate::config::sections::PipelineConfig {
         max_pending_bytes,
         ..Default::default()
     };
@@ -75,16 +76,6 @@ fn pending_capped(spool: &Path, max_bytes: u64) -> (Pending, Arc<Counters>) {
     (pending, counters)
 }
 
-fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// Sends and acknowledges the oldest batch; returns its token.
 fn deliver_oldest(pending: &mut Pending) -> String {
     let token = pending.oldest().expect("a batch waits").token;
@@ -111,7 +102,7 @@ fn nothing_is_written_while_inserts_succeed() {
     assert!(!pending.in_outage());
     assert_eq!(pending.rows(), 0);
     assert_eq!(counters.spooled_batches.load(Relaxed), 0);
-    assert!(segments(dir.path()).is_empty());
+    assert!(segment_files(dir.path()).is_empty());
     assert!(!dir.path().join("cursor").exists());
 }
 
@@ -134,7 +125,7 @@ fn a_failed_insert_writes_what_waits_and_what_follows_until_the_spool_is_empty()
 
     // Sent from memory, not read back: with the segment's records gone
     // from the disk, a read would find damage.
-    let files = segments(dir.path());
+    let files = segment_files(dir.path());
     assert_eq!(files.len(), 1);
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -153,7 +144,10 @@ fn a_failed_insert_writes_what_waits_and_what_follows_until_the_spool_is_empty()
     // Sent from memory: none counts as replayed (read back).
     assert_eq!(counters.replayed_batches.load(Relaxed), 0);
     assert_eq!(pending.rows(), 0);
-    assert!(segments(dir.path()).is_empty(), "the spool is empty again");
+    assert!(
+        segment_files(dir.path()).is_empty(),
+        "the spool is empty again"
+    );
 
     // Empty: the next batch is not written.
     assert!(!pending.in_outage());

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::append::Appended;
 use super::store::*;
+use super::tests::drain;
 use crate::batch::{Batch, BatchConstants, Body, Table};
 use crate::config::{SpoolConfig, SpoolFull, SpoolSync};
 use crate::stats::Counters;
@@ -95,16 +96,6 @@ fn open(config: &SpoolConfig) -> (Spool, Arc<Counters>) {
     let dir = config.dir.as_ref().unwrap();
     let spool = Spool::open(dir, config, Arc::clone(&counters)).unwrap();
     (spool, counters)
-}
-
-fn drain(spool: &mut Spool) -> Vec<String> {
-    let mut tokens = Vec::new();
-    while let Some(head) = spool.head() {
-        let token = head.token.clone();
-        assert!(spool.acknowledge(&token));
-        tokens.push(token);
-    }
-    tokens
 }
 
 #[test]

@@ -31,4 +31,4 @@ mod full_tests;
 #[cfg(test)]
 mod segment_props;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -49,7 +49,7 @@ fn get(counter: &std::sync::atomic::AtomicU64) -> u64 {
 }
 
 /// Acknowledges every batch in order and returns their tokens.
-fn drain(spool: &mut Spool) -> Vec<String> {
+pub(super) fn drain(spool: &mut Spool) -> Vec<String> {
     let mut tokens = Vec::new();
     while let Some(head) = spool.head() {
         let token = head.token.clone();
@@ -168,6 +168,11 @@ fn written_segments(dir: &Path, n: u64, segment_bytes: u64) -> Vec<PathBuf> {
     for i in 0..n {
         spool.append(&batch(i, 100), None).unwrap();
     }
+    segment_files(dir)
+}
+
+/// The spool's segment files in `dir`, oldest first.
+pub(crate) fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 use tracing::Dispatch;
-use tracing_clickhouse::{Builder, Config, PipelineConfig, Telemetry};
+use tracing_clickhouse::{Builder, Config, Telemetry, Timing};
 use tracing_subscriber::prelude::*;
 
 /// The Python that runs `devserver/chdevserver.py`.
@@ -250,16 +250,15 @@ pub fn builder(prefix: &str) -> Builder {
 }
 
 pub fn builder_for(url: &str, database: &str) -> Builder {
-    let mut pipeline = PipelineConfig::default();
-    pipeline.flush_interval = Duration::from_millis(200);
-    pipeline.shutdown_timeout = Duration::from_secs(30);
     Builder::from_env_vars::<&str, &str>([])
         .url(url)
         .and_then(|b| b.database(database))
-        .and_then(|b| b.pipeline(pipeline))
+        .and_then(|b| b.timing(Timing::FlushInterval(Duration::from_millis(200))))
+        .and_then(|b| b.timing(Timing::ShutdownTimeout(Duration::from_secs(30))))
         .expect("test configuration")
         .service_name("tc-test")
-        .quiet()
+        .system_monitor(false)
+        .pipeline_metrics(false)
 }
 
 /// [`builder`]'s configuration.
