@@ -136,7 +136,7 @@ async fn a_version_3_database_gets_the_index_by_migration() {
     ] {
         raw.query(statement).execute().await.unwrap();
     }
-    assert_eq!(schema::installed_version(&config).await.unwrap(), Some(3));
+    assert_eq!(schema::status(&config).await.unwrap().installed, Some(3));
     assert_ne!(tables(raw, config.database()).await, fresh);
 
     let applied = schema::apply(&config).await.unwrap();
