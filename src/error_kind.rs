@@ -40,7 +40,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Config(_) => ErrorKind::Config,
-            Error::Query(_) => ErrorKind::InvalidQuery,
+            Error::InvalidQuery { .. } => ErrorKind::InvalidQuery,
             Error::SchemaTooNew { .. } => ErrorKind::SchemaTooNew,
             Error::ClickHouseNeeded { .. } => ErrorKind::Unreachable,
             Error::ClickHouse(error) => kind_of(&error.0),

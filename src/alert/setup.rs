@@ -14,7 +14,7 @@ use crate::error::ConfigError;
 pub type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
 
 /// How often rules are evaluated unless told.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Rules and where their transitions go: always `events`; a webhook and a
 /// callback if given.
@@ -62,7 +62,7 @@ impl fmt::Debug for Alerts {
 }
 
 impl Alerts {
-    /// These rules, every [`DEFAULT_INTERVAL`], to `events` only.
+    /// These rules, every 30 seconds, to `events` only.
     pub fn new(rules: Vec<Rule>) -> Self {
         Alerts {
             rules,

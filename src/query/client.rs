@@ -14,13 +14,13 @@ use crate::sink::FailureKind;
 ///
 /// The client of a running pipeline ([`Telemetry::query`](crate::Telemetry::query))
 /// answers from the rows waiting in memory when ClickHouse cannot be
-/// reached, and says so in the answer's [`Origin`].
+/// reached, and says so in the answer's [`AnswerOrigin`].
 ///
 /// Cheap to clone. Its connections belong to the tokio runtime that first
 /// uses them.
 #[derive(Clone, Debug)]
 pub struct QueryClient {
-    pub(super) client: clickhouse::Client,
+    pub(crate) client: clickhouse::Client,
     memory: Option<Arc<UnsentBatches>>,
     /// To connect again, for a client on another runtime.
     config: Arc<Config>,
@@ -29,7 +29,7 @@ pub struct QueryClient {
 /// Where an answer came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Origin {
+pub enum AnswerOrigin {
     /// ClickHouse: everything stored.
     #[default]
     ClickHouse,
@@ -45,13 +45,13 @@ pub enum Origin {
 /// Rows from ClickHouse, or the fallback's rows from memory.
 pub(super) enum Answer<T, M> {
     ClickHouse(Vec<T>),
-    Memory(Vec<M>, Origin),
+    Memory(Vec<M>, AnswerOrigin),
 }
 
-impl Origin {
+impl AnswerOrigin {
     /// Whether the answer came from the in-memory fallback.
     pub fn is_memory(&self) -> bool {
-        matches!(self, Origin::Memory { .. })
+        matches!(self, AnswerOrigin::Memory { .. })
     }
 }
 
@@ -91,7 +91,7 @@ impl QueryClient {
         &self,
         sql: Sql,
         from_memory: impl FnOnce(&UnsentBatches) -> Vec<T>,
-    ) -> Result<(Vec<T>, Origin)>
+    ) -> Result<(Vec<T>, AnswerOrigin)>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
@@ -100,7 +100,7 @@ impl QueryClient {
                 .fetch_or_else(sql, "this query", Some(from_memory))
                 .await?
             {
-                Answer::ClickHouse(rows) => (rows, Origin::ClickHouse),
+                Answer::ClickHouse(rows) => (rows, AnswerOrigin::ClickHouse),
                 Answer::Memory(rows, origin) => (rows, origin),
             },
         )
@@ -139,18 +139,14 @@ impl QueryClient {
             Some(memory) if FailureKind::of(&error) == FailureKind::Transient => {
                 let reason = chain(&error);
                 match from_memory {
-                    Some(answer) => Ok(Answer::Memory(answer(memory), Origin::Memory { reason })),
+                    Some(answer) => Ok(Answer::Memory(
+                        answer(memory),
+                        AnswerOrigin::Memory { reason },
+                    )),
                     None => Err(Error::ClickHouseNeeded { what, reason }),
                 }
             }
             _ => Err(error.into()),
         }
-    }
-
-    /// The underlying `clickhouse` client, already pointed at the server and
-    /// database, for queries this module does not offer. Bind values with
-    /// `.param()`, as this module does.
-    pub fn client(&self) -> &clickhouse::Client {
-        &self.client
     }
 }

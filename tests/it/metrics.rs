@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::common::{DevServer, Options, free_port, scalar};
 use metrics::{Unit, counter, describe_counter, describe_histogram, gauge, histogram};
-use tracing_clickhouse::query::{Granularity, MetricQuery, Origin};
+use tracing_clickhouse::query::{AnswerOrigin, Granularity, MetricQuery};
 use tracing_clickhouse::{
     Builder, Config, MetricsConfig, MetricsRecorder, PipelineConfig, Telemetry,
 };
@@ -79,7 +79,7 @@ async fn recorded_values_are_stored_and_read_back() {
     let query = telemetry.query();
     let a = MetricQuery::new("http.requests").attribute("route", "/a");
     let points = query.query_metrics(&a).await.unwrap();
-    assert_eq!(points.origin, Origin::ClickHouse);
+    assert_eq!(points.origin, AnswerOrigin::ClickHouse);
     let values: Vec<(f64, f64)> = points.points.iter().map(|p| (p.value, p.delta)).collect();
     assert_eq!(values, [(3.0, 3.0), (7.0, 4.0)]);
     assert!(points.points.iter().all(|p| p.kind == "counter"));
@@ -130,7 +130,7 @@ async fn recorded_values_are_stored_and_read_back() {
         assert!(close(*value, *q, 1.0 / 16.0), "q{q} = {value}");
     }
     assert_eq!((points[1].count, points[1].sum), (10, 20.0));
-    let client = query.client();
+    let client = &common::raw_client(telemetry.config());
     let bucket_total = scalar(
         client,
         "SELECT toUInt64(sum(arraySum(BucketCounts))) FROM metrics WHERE MetricName = 'http.latency'",
@@ -253,7 +253,7 @@ async fn metrics_wait_for_clickhouse() {
     });
     flush(&telemetry);
     let stored = query.query_metrics(&jobs).await.unwrap();
-    assert_eq!(stored.origin, Origin::ClickHouse);
+    assert_eq!(stored.origin, AnswerOrigin::ClickHouse);
     // The flush took a second snapshot.
     let values: Vec<(f64, f64)> = stored.points.iter().map(|p| (p.value, p.delta)).collect();
     assert_eq!(values, [(12.0, 12.0), (12.0, 0.0)]);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_query};
 
 /// The file format, written by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +57,10 @@ impl FromStr for ExportFormat {
             .into_iter()
             .find(|f| f.extension() == text)
             .ok_or_else(|| {
-                Error::Query(format!("no export format {text:?}: jsonl, csv or parquet"))
+                invalid_query(
+                    "format",
+                    format!("no export format {text:?}: jsonl, csv or parquet"),
+                )
             })
     }
 }

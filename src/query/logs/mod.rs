@@ -12,7 +12,8 @@ mod tail;
 mod volume;
 
 pub use cursor::LogCursor;
-pub use filter::{DEFAULT_LIMIT, LogQuery, MAX_ATTRIBUTE_FILTERS};
+pub use filter::LogQuery;
+pub(crate) use filter::MAX_ATTRIBUTE_FILTERS;
 pub use patterns::{LogPattern, LogPatterns, message_pattern};
 pub use read::{LogEntry, Logs};
 pub use stats::LogStats;

@@ -12,7 +12,7 @@ use super::filter::LogQuery;
 use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{AnswerOrigin, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
 
@@ -84,7 +84,7 @@ pub struct LogPatterns {
     /// The patterns, the most frequent first (ties by pattern).
     pub patterns: Vec<LogPattern>,
     /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
+    pub origin: AnswerOrigin,
 }
 
 impl QueryClient {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::filter::LogQuery;
 use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
-use crate::error::{Error, Result};
-use crate::query::client::{Origin, QueryClient};
+use crate::error::{Result, invalid_query};
+use crate::query::client::{AnswerOrigin, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
 
@@ -40,7 +40,7 @@ pub struct LogVolume {
     pub buckets: Vec<VolumeBucket>,
     /// ClickHouse (`logs`, and the `logs_by_level` rollup for whole
     /// minutes), or the in-memory fallback.
-    pub origin: Origin,
+    pub origin: AnswerOrigin,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -118,12 +118,13 @@ impl QueryClient {
 
 fn interval_ns(interval: Duration) -> Result<i64> {
     if interval < Duration::from_secs(1) || interval.subsec_nanos() != 0 {
-        return Err(Error::Query(format!(
-            "log_volume: the interval must be whole seconds, at least one (not {interval:?})"
-        )));
+        return Err(invalid_query(
+            "interval",
+            format!("whole seconds, at least one (not {interval:?})"),
+        ));
     }
     i64::try_from(interval.as_nanos())
-        .map_err(|_| Error::Query(format!("log_volume: interval {interval:?} is too long")))
+        .map_err(|_| invalid_query("interval", format!("{interval:?} is too long")))
 }
 
 fn volume_from_memory(memory: &UnsentBatches, query: &LogQuery, width_ns: i64) -> Vec<BucketCount> {

@@ -6,7 +6,7 @@ use super::filter::MetricQuery;
 use super::point::MetricPoint;
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{AnswerOrigin, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
 
@@ -17,7 +17,7 @@ pub struct MetricPoints {
     /// The matching points, oldest first.
     pub points: Vec<MetricPoint>,
     /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
+    pub origin: AnswerOrigin,
 }
 
 /// A counter's rate between two snapshots of one series.

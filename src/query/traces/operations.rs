@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::filter::SpanQuery;
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{AnswerOrigin, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
 
@@ -42,7 +42,7 @@ pub struct Operations {
     /// The operations, the highest p95 first.
     pub operations: Vec<OperationStats>,
     /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
+    pub origin: AnswerOrigin,
 }
 
 impl QueryClient {

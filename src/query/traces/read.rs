@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::filter::{DEFAULT_SPAN_LIMIT, SpanQuery};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{AnswerOrigin, QueryClient};
 use crate::query::memory::{self, MemorySpan};
 use crate::query::sql::{Order, Sql};
 use crate::record::from_unix_ns;
@@ -91,7 +91,7 @@ pub struct Spans {
     /// The matching spans, in the query's order of start.
     pub entries: Vec<SpanEntry>,
     /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
+    pub origin: AnswerOrigin,
 }
 
 impl std::ops::Deref for Spans {

@@ -42,23 +42,17 @@ pub(crate) struct SlowArgs {
 }
 
 pub(crate) async fn run(ctx: &Context, args: SlowArgs) -> Outcome {
-    let (since, until) = crate::time::range(
+    let range = crate::time::range(
         args.since.as_deref(),
         args.until.as_deref(),
         Some(Duration::from_secs(3600)),
     )?;
-    let mut query = SpanQuery::new();
+    let mut query = SpanQuery::new().range(range);
     for service in &args.service {
         query = query.service(service);
     }
     for name in &args.name {
         query = query.name(name);
-    }
-    if let Some(since) = since {
-        query = query.since(since);
-    }
-    if let Some(until) = until {
-        query = query.until(until);
     }
     let operations = ctx
         .ask(ctx.client.slowest_operations(&query, args.limit))

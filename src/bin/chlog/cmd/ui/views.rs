@@ -101,13 +101,7 @@ pub(crate) async fn events(State(state): State<Shared>, RawQuery(query): RawQuer
     if let Some(source) = params.get("source") {
         query = query.source(source);
     }
-    let (since, until) = params.range()?;
-    if let Some(since) = since {
-        query = query.since(since);
-    }
-    if let Some(until) = until {
-        query = query.until(until);
-    }
+    query = query.range(params.range()?);
     let Events { entries, .. } = state.ask(state.client.query_events(&query)).await?;
     let entries: Vec<_> = entries
         .iter()
