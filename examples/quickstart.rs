@@ -113,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!(
         "Metrics of this run: orders.placed = {} | orders.latency_seconds: {} samples, p50 {:.3} s, p99 {:.3} s",
-        orders.points.last().map_or(0.0, |p| p.value),
+        orders.entries.last().map_or(0.0, |p| p.value),
         latency.count,
         latency.values[0].1,
         latency.values[1].1,

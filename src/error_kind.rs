@@ -34,7 +34,7 @@ impl Error {
     ///
     /// ```
     /// use tracing_clickhouse::{Error, ErrorKind};
-    /// let error = Error::Query("bad".into());
+    /// let error: Error = "xml".parse::<tracing_clickhouse::query::ExportFormat>().unwrap_err();
     /// assert_eq!(error.kind(), ErrorKind::InvalidQuery);
     /// ```
     pub fn kind(&self) -> ErrorKind {

@@ -45,9 +45,7 @@ impl Query {
     pub async fn run(&self, client: &QueryClient) -> tracing_clickhouse::Result<usize> {
         Ok(match &self.call {
             Call::Logs(query) => client.query_logs(query).await?.len(),
-            Call::Patterns(query, limit) => {
-                client.top_patterns(query, *limit).await?.patterns.len()
-            }
+            Call::Patterns(query, limit) => client.top_patterns(query, *limit).await?.entries.len(),
             Call::Tail(query, backlog) => client.tail(query, *backlog).poll().await?.len(),
         })
     }

@@ -102,7 +102,7 @@ impl Evaluator {
     /// # Errors
     ///
     /// [`Error::InvalidQuery`] naming the first invalid rule.
-    pub fn check(rules: &[Rule]) -> Result<()> {
+    pub(crate) fn check(rules: &[Rule]) -> Result<()> {
         check_rules(rules)
     }
 

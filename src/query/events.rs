@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::client::{AnswerOrigin, QueryClient};
+use super::client::{Answer, QueryClient};
 use super::memory::{self, MemoryEvent};
 use super::range::TimeRange;
 use super::sql::{Sql, newest_first};
@@ -133,24 +133,13 @@ impl From<MemoryEvent> for EventEntry {
     }
 }
 
-/// The answer of [`QueryClient::query_events`]: the events, newest first,
-/// and where they came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Events {
-    /// The matching events, newest first.
-    pub entries: Vec<EventEntry>,
-    /// ClickHouse, or the in-memory fallback.
-    pub origin: AnswerOrigin,
-}
-
 impl QueryClient {
     /// Events matching `query`, newest first.
     ///
     /// # Errors
     ///
     /// As [`query_logs`](Self::query_logs).
-    pub async fn query_events(&self, query: &EventQuery) -> Result<Events> {
+    pub async fn query_events(&self, query: &EventQuery) -> Result<Answer<EventEntry>> {
         let mut sql = Sql::new(
             "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, EventType AS event_type, \
              Source AS source, ServiceName AS service, Details AS details, \
@@ -162,7 +151,7 @@ impl QueryClient {
         let (entries, origin) = self
             .fetch_or_memory(sql, |memory| events_from_memory(memory, query))
             .await?;
-        Ok(Events { entries, origin })
+        Ok(Answer::new(entries, origin))
     }
 }
 

@@ -31,18 +31,14 @@ pub(crate) mod sql;
 mod traces;
 
 pub use blocking::BlockingQueryClient;
-pub use client::{AnswerOrigin, QueryClient};
-pub use events::{EventEntry, EventQuery, Events};
+pub use client::{Answer, AnswerOrigin, QueryClient};
+pub use events::{EventEntry, EventQuery};
 pub use export::{ExportFormat, ExportQuery, ExportStream, ExportTable};
 pub use logs::{
-    LogCursor, LogEntry, LogPattern, LogPatterns, LogQuery, LogStats, LogTail, LogVolume, Logs,
-    VolumeBucket, message_pattern,
+    LogCursor, LogEntry, LogPattern, LogQuery, LogStats, LogTail, Logs, VolumeBucket,
+    message_pattern,
 };
-pub use metrics::{
-    Aggregate, Granularity, MetricName, MetricPoint, MetricPoints, MetricQuery, Quantiles, Rate,
-};
+pub use metrics::{Aggregate, Granularity, MetricName, MetricPoint, MetricQuery, Quantiles, Rate};
 pub use range::TimeRange;
 pub use sql::Order;
-pub use traces::{
-    OperationStats, Operations, SpanEntry, SpanNode, SpanQuery, SpanStatus, Spans, Trace,
-};
+pub use traces::{OperationStats, SpanEntry, SpanNode, SpanQuery, SpanStatus, Trace};

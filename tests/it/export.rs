@@ -54,7 +54,7 @@ async fn read_back(
     format: ExportFormat,
     bytes: Vec<u8>,
 ) -> (u64, u64) {
-    let copy = format!("{table}_copy_{}", format.extension());
+    let copy = format!("{table}_copy_{format}");
     ch.query(&format!("CREATE TABLE {copy} AS {table}"))
         .execute()
         .await
@@ -108,7 +108,7 @@ async fn every_table_in_every_format_reads_back_as_the_same_rows() {
                 counted, expected,
                 "{table} as {format}: rows counted while streaming"
             );
-            let (copied, digest) = read_back(&raw, table.as_str(), format, bytes).await;
+            let (copied, digest) = read_back(&raw, &table.to_string(), format, bytes).await;
             assert_eq!(
                 copied, rows,
                 "{table} as {format}: rows the engine read back"

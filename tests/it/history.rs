@@ -405,14 +405,16 @@ async fn stats_volume_and_patterns_count_what_the_rows_hold() {
         }
         want
     };
-    let volume_of =
-        |volume: tracing_clickhouse::query::LogVolume| -> BTreeMap<i64, BTreeMap<String, u64>> {
-            volume
-                .buckets
-                .into_iter()
-                .map(|b| (b.start_ns, b.by_level))
-                .collect()
-        };
+    let volume_of = |volume: tracing_clickhouse::query::Answer<
+        tracing_clickhouse::query::VolumeBucket,
+    >|
+     -> BTreeMap<i64, BTreeMap<String, u64>> {
+        volume
+            .entries
+            .into_iter()
+            .map(|b| (b.start_ns, b.by_level))
+            .collect()
+    };
     let query = LogQuery::new().range(TimeRange::between(at(since), at(until)));
     let minute = client
         .log_volume(&query, Duration::from_secs(60))
@@ -456,7 +458,7 @@ async fn stats_volume_and_patterns_count_what_the_rows_hold() {
     // Top patterns of the warnings and errors: four templates, the counts
     // the rows give.
     let errors = LogQuery::new().min_level(Severity::Warn);
-    let patterns = client.top_patterns(&errors, 10).await.unwrap().patterns;
+    let patterns = client.top_patterns(&errors, 10).await.unwrap().entries;
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.severity() >= Severity::Warn) {
         *want.entry(message_pattern(&r.body)).or_default() += 1;
@@ -480,7 +482,7 @@ async fn stats_volume_and_patterns_count_what_the_rows_hold() {
         );
         assert!(p.first_ns <= p.last_ns);
     }
-    let top1 = client.top_patterns(&errors, 1).await.unwrap().patterns;
+    let top1 = client.top_patterns(&errors, 1).await.unwrap().entries;
     assert_eq!(top1.len(), 1);
     assert_eq!(top1[0].count, *want.values().max().unwrap());
 }
@@ -658,7 +660,7 @@ async fn traces_spans_and_the_slowest_operations() {
         .slowest_operations(&SpanQuery::new(), 10)
         .await
         .unwrap()
-        .operations;
+        .entries;
     let mut want: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
     for s in &spans {
         want.entry((s.service.clone(), s.name.clone()))
@@ -690,7 +692,7 @@ async fn traces_spans_and_the_slowest_operations() {
         .slowest_operations(&SpanQuery::new().service("search"), 1)
         .await
         .unwrap();
-    assert_eq!(search.operations[0].p50_ns, 51_000_000);
+    assert_eq!(search.entries[0].p50_ns, 51_000_000);
 }
 
 /// The same answers without async code, from a plain thread.
@@ -935,7 +937,7 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             .query_metrics(&tracing_clickhouse::query::MetricQuery::new(h).attribute(h, h))
             .await
             .unwrap();
-        assert_eq!(points.points.len(), 1, "metrics {shown}");
+        assert_eq!(points.entries.len(), 1, "metrics {shown}");
     }
     // Longer than a query parameter can be: a clear error, nothing sent.
     let huge = "x".repeat(1 << 20);
@@ -1049,7 +1051,7 @@ async fn memory_answers_the_new_questions_as_clickhouse_does() {
     assert_eq!(trace.spans().len(), 1);
     assert_eq!(trace.roots[0].logs.len(), 1);
     let patterns_seen: Vec<&str> = patterns
-        .patterns
+        .entries
         .iter()
         .map(|p| p.pattern.as_str())
         .collect();
@@ -1091,12 +1093,12 @@ async fn memory_answers_the_new_questions_as_clickhouse_does() {
         .await
         .unwrap();
     assert_eq!(
-        again.buckets, volume.buckets,
+        again.entries, volume.entries,
         "from the rollup, as from memory"
     );
     let again = client.top_patterns(&errors, 10).await.unwrap();
-    let counts = |p: &tracing_clickhouse::query::LogPatterns| -> Vec<(String, u64)> {
-        p.patterns
+    let counts = |p: &tracing_clickhouse::query::Answer<tracing_clickhouse::query::LogPattern>| -> Vec<(String, u64)> {
+        p.entries
             .iter()
             .map(|p| (p.pattern.clone(), p.count))
             .collect()
@@ -1110,6 +1112,6 @@ async fn memory_answers_the_new_questions_as_clickhouse_does() {
         .slowest_operations(&SpanQuery::new(), 5)
         .await
         .unwrap();
-    assert_eq!(again.operations, operations.operations);
+    assert_eq!(again.entries, operations.entries);
     assert_eq!(client.trace(&trace_id).await.unwrap().roots, trace.roots);
 }

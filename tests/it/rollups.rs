@@ -260,7 +260,7 @@ async fn statistics_and_volume_are_the_rows_own() {
                     .or_default() += 1;
             }
             let got: BTreeMap<i64, BTreeMap<String, u64>> = volume
-                .buckets
+                .entries
                 .into_iter()
                 .map(|b| (b.start_ns, b.by_level))
                 .collect();
@@ -278,7 +278,7 @@ async fn error_patterns_are_the_rows_own() {
                 .top_patterns(&ask.query(), limit)
                 .await
                 .unwrap()
-                .patterns;
+                .entries;
             let mut groups: BTreeMap<String, (u64, String, i64, i64)> = BTreeMap::new();
             for row in rows.iter().filter(|r| ask.matches(r)) {
                 let group = groups.entry(message_pattern(&row.body)).or_insert((
@@ -380,10 +380,10 @@ async fn whole_minutes_are_read_from_the_rollups() {
         .log_volume(&ghost, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(volume.buckets.len(), 1);
-    assert_eq!(volume.buckets[0].by_level["ERROR"], 7);
+    assert_eq!(volume.entries.len(), 1);
+    assert_eq!(volume.entries[0].by_level["ERROR"], 7);
     let errors = ghost.clone().min_level(Severity::Error);
-    let patterns = client.top_patterns(&errors, 5).await.unwrap().patterns;
+    let patterns = client.top_patterns(&errors, 5).await.unwrap().entries;
     assert_eq!(patterns.len(), 1);
     assert_eq!(
         (patterns[0].pattern.as_str(), patterns[0].count),

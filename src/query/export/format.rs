@@ -7,6 +7,7 @@ use crate::error::{Error, Result, invalid_query};
 
 /// The file format, written by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ExportFormat {
     /// One JSON object per line (`JSONEachRow`).
     JsonLines,
@@ -34,7 +35,7 @@ impl ExportFormat {
     }
 
     /// The usual file extension, and the name [`FromStr`] reads.
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             ExportFormat::JsonLines => "jsonl",
             ExportFormat::Csv => "csv",

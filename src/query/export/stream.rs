@@ -19,6 +19,7 @@ const LOGS_SORTING_KEY: &str =
 
 /// A table that holds data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ExportTable {
     /// `logs`.
     Logs,
@@ -40,7 +41,7 @@ impl ExportTable {
     ];
 
     /// The table's name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ExportTable::Logs => "logs",
             ExportTable::Spans => "spans",
@@ -50,7 +51,7 @@ impl ExportTable {
     }
 
     /// The column that says when a row happened (the range applies to it).
-    pub fn time_column(self) -> &'static str {
+    pub(crate) fn time_column(self) -> &'static str {
         match self {
             ExportTable::Metrics => "TimeUnix",
             _ => "Timestamp",
@@ -63,7 +64,7 @@ impl ExportTable {
     /// the others oldest first. A sort of a wide table costs the server
     /// more than the export itself: an hour of 3.9 M logs took 3 to 10
     /// times as long to write ordered by time (README, "Reads at scale").
-    pub fn order(self) -> &'static str {
+    pub(crate) fn order(self) -> &'static str {
         match self {
             ExportTable::Logs => LOGS_SORTING_KEY,
             table => table.time_column(),
@@ -94,7 +95,9 @@ impl FromStr for ExportTable {
 }
 
 /// Which rows to export: every column of a table's rows in a time range
-/// (of [`ExportTable::time_column`]), in [`ExportTable::order`].
+/// (of its time column: `TimeUnix` for metrics, `Timestamp` for the
+/// others), `logs` in the table's own order (its sorting key), the others
+/// oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct ExportQuery {
@@ -117,16 +120,6 @@ impl ExportQuery {
     pub fn range(mut self, range: TimeRange) -> Self {
         self.range = range;
         self
-    }
-
-    /// The table.
-    pub fn table(&self) -> ExportTable {
-        self.table
-    }
-
-    /// The format.
-    pub fn format(&self) -> ExportFormat {
-        self.format
     }
 
     /// The query, its time range bound.

@@ -8,7 +8,7 @@ use super::cursor::{LogCursor, ROW_HASH, RowKey};
 use super::filter::{DEFAULT_LIMIT, LogQuery};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Answer, AnswerOrigin, QueryClient};
+use crate::query::client::{AnswerOrigin, Fetched, QueryClient};
 use crate::query::memory::{self, MemoryLog};
 use crate::query::sql::{Order, Sql};
 use crate::record::from_unix_ns;
@@ -174,8 +174,8 @@ impl QueryClient {
             .is_none()
             .then_some(|memory: &UnsentBatches| logs_from_memory(memory, query));
         let rows: Vec<PagedRow> = match self.fetch_or_else(sql, "paging", memory).await? {
-            Answer::ClickHouse(rows) => rows,
-            Answer::Memory(entries, origin) => {
+            Fetched::ClickHouse(rows) => rows,
+            Fetched::Memory(entries, origin) => {
                 return Ok(Logs {
                     entries,
                     origin,

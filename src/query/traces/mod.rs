@@ -7,6 +7,6 @@ mod read;
 mod tree;
 
 pub use filter::{SpanQuery, SpanStatus};
-pub use operations::{OperationStats, Operations};
-pub use read::{SpanEntry, Spans};
+pub use operations::OperationStats;
+pub use read::SpanEntry;
 pub use tree::{SpanNode, Trace};

@@ -89,7 +89,7 @@ async fn transitions_reach_events_the_callback_and_a_failing_webhook_exactly_onc
     )
     .severity("critical");
     let alerts = Alerts::new(vec![rule])
-        .webhook_with(
+        .webhook(
             Webhook::new(&url)
                 .unwrap()
                 .backoff(Duration::from_millis(50), Duration::from_millis(200)),
@@ -283,7 +283,7 @@ async fn a_webhook_that_hangs_shows_in_the_guards_errors() {
         .backoff(Duration::from_millis(10), Duration::from_millis(10));
     let alerts = Alerts::new(vec![rule])
         .interval(Duration::from_secs(1))
-        .webhook_with(webhook);
+        .webhook(webhook);
     let (_, telemetry) = config.into_builder().alerts(alerts).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let stats = loop {

@@ -98,6 +98,8 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
     let manifest = Manifest {
         file: &args.output,
         query: &query,
+        table: args.table,
+        format,
         since: range.start(),
         until: range.end(),
         rows,

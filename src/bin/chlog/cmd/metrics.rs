@@ -98,7 +98,7 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
             }
         }
         None => {
-            let points = ctx.ask(ctx.client.query_metrics(&query)).await?.points;
+            let points = ctx.ask(ctx.client.query_metrics(&query)).await?.entries;
             let kind = points.last().map_or("", |p| p.kind.as_str());
             let rates = match kind {
                 "counter" => ctx.ask(ctx.client.counter_rates(&query)).await?,

@@ -57,7 +57,7 @@ pub(crate) async fn run(ctx: &Context, args: SlowArgs) -> Outcome {
     let operations = ctx
         .ask(ctx.client.slowest_operations(&query, args.limit))
         .await?
-        .operations;
+        .entries;
     let mut out = Out::new();
     let lines = match args.json {
         true => operations

@@ -82,7 +82,7 @@ pub(crate) async fn volume(State(state): State<Shared>, RawQuery(query): RawQuer
         .ask(state.client.log_volume(&query, Duration::from_secs(width)))
         .await?;
     let buckets: Vec<Value> = volume
-        .buckets
+        .entries
         .iter()
         .map(|b| json!({ "start_ns": b.start_ns.to_string(), "by_level": b.by_level }))
         .collect();

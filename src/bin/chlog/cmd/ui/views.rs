@@ -3,7 +3,7 @@
 
 use axum::extract::{RawQuery, State};
 use serde_json::json;
-use tracing_clickhouse::query::{EventQuery, Events};
+use tracing_clickhouse::query::EventQuery;
 
 use super::api::{Answer, Shared, pairs};
 use super::logs::entry;
@@ -102,7 +102,7 @@ pub(crate) async fn events(State(state): State<Shared>, RawQuery(query): RawQuer
         query = query.source(source);
     }
     query = query.range(params.range()?);
-    let Events { entries, .. } = state.ask(state.client.query_events(&query)).await?;
+    let entries = state.ask(state.client.query_events(&query)).await?.entries;
     let entries: Vec<_> = entries
         .iter()
         .map(|e| {
