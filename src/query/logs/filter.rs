@@ -192,34 +192,7 @@ impl LogQuery {
     /// Appends the WHERE clause (the cursor's bound included).
     pub(super) fn filter(&self, sql: &mut Sql) {
         sql.push(" WHERE 1");
-        if let Some(level) = self.level {
-            let level = sql.param(level.as_str());
-            sql.push(&format!(" AND SeverityText = {level}"));
-        }
-        if let Some(level) = self.min_level {
-            let number = sql.param(u64::from(level.number()));
-            sql.push(&format!(" AND SeverityNumber >= {number}"));
-        }
-        if let Some(number) = self.max_number() {
-            let number = sql.param(u64::from(number));
-            sql.push(&format!(" AND SeverityNumber <= {number}"));
-        }
-        for (column, set, what) in [
-            ("ScopeName", &self.sources, "source"),
-            ("ServiceName", &self.services, "service"),
-        ] {
-            match set.as_slice() {
-                [] => {}
-                [one] => {
-                    let one = sql.filter_param(what, one);
-                    sql.push(&format!(" AND {column} = {one}"));
-                }
-                many => {
-                    let many = sql.filter_set(what, many);
-                    sql.push(&format!(" AND {column} IN {many}"));
-                }
-            }
-        }
+        self.filter_levels_and_scope(sql);
         if let Some(text) = &self.text {
             let text = sql.filter_param("contains", text);
             sql.push(&format!(
@@ -252,6 +225,39 @@ impl LogQuery {
         sql.push_range("Timestamp", Some("TimestampTime"), &self.range);
         if let Some(cursor) = &self.after {
             cursor.filter(sql);
+        }
+    }
+
+    /// Appends the conditions on level, source and service: the columns
+    /// `logs` shares with its rollups, whose queries take them from here.
+    pub(super) fn filter_levels_and_scope(&self, sql: &mut Sql) {
+        if let Some(level) = self.level {
+            let level = sql.param(level.as_str());
+            sql.push(&format!(" AND SeverityText = {level}"));
+        }
+        if let Some(level) = self.min_level {
+            let number = sql.param(u64::from(level.number()));
+            sql.push(&format!(" AND SeverityNumber >= {number}"));
+        }
+        if let Some(number) = self.max_number() {
+            let number = sql.param(u64::from(number));
+            sql.push(&format!(" AND SeverityNumber <= {number}"));
+        }
+        for (column, set, what) in [
+            ("ScopeName", &self.sources, "source"),
+            ("ServiceName", &self.services, "service"),
+        ] {
+            match set.as_slice() {
+                [] => {}
+                [one] => {
+                    let one = sql.filter_param(what, one);
+                    sql.push(&format!(" AND {column} = {one}"));
+                }
+                many => {
+                    let many = sql.filter_set(what, many);
+                    sql.push(&format!(" AND {column} IN {many}"));
+                }
+            }
         }
     }
 

@@ -134,27 +134,7 @@ fn ns_since_epoch(at: SystemTime) -> Result<i64, ()> {
 /// of `minutes`.
 pub(super) fn filter(query: &LogQuery, minutes: &TimeRange, sql: &mut Sql) {
     sql.push(" WHERE 1");
-    if let Some(level) = query.level {
-        let level = sql.param(level.as_str());
-        sql.push(&format!(" AND SeverityText = {level}"));
-    }
-    if let Some(level) = query.min_level {
-        let number = sql.param(u64::from(level.number()));
-        sql.push(&format!(" AND SeverityNumber >= {number}"));
-    }
-    if let Some(number) = query.max_number() {
-        let number = sql.param(u64::from(number));
-        sql.push(&format!(" AND SeverityNumber <= {number}"));
-    }
-    for (column, set, what) in [
-        ("ScopeName", &query.sources, "source"),
-        ("ServiceName", &query.services, "service"),
-    ] {
-        if !set.is_empty() {
-            let set = sql.filter_set(what, set);
-            sql.push(&format!(" AND {column} IN {set}"));
-        }
-    }
+    query.filter_levels_and_scope(sql);
     sql.push_range("Minute", None, minutes);
 }
 
