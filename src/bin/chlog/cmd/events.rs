@@ -57,10 +57,7 @@ pub(crate) async fn run(ctx: &Context, args: EventsArgs) -> Outcome {
         true => events.iter().map(|e| event_json(e).to_string()).collect(),
         false => table(&events, ctx.palette),
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     if events.is_empty() {
         eprintln!("chlog: no events match");
     }

@@ -124,10 +124,7 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
             }
         }
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

@@ -66,10 +66,7 @@ pub(crate) async fn run(ctx: &Context, args: SlowArgs) -> Outcome {
             .collect(),
         false => table(&operations, ctx.palette),
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     if operations.is_empty() {
         eprintln!("chlog: no spans in the range");
     }

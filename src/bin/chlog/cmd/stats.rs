@@ -62,10 +62,7 @@ pub(crate) async fn run(ctx: &Context, args: StatsArgs) -> Outcome {
         true => vec![view.json().to_string()],
         false => view.text(ctx.palette),
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
