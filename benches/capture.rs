@@ -324,7 +324,10 @@ fn run(kind: &Kind, threads: usize, rounds: u64, calls: u64) {
         if let (true, Some(telemetry)) = (subject.sends, &subject.telemetry) {
             let emitted = rounds * threads as u64 * calls;
             let sql = format!("SELECT count() FROM {}", kind.table);
-            let stored = runtime.block_on(common::scalar(telemetry.query().client(), &sql));
+            let stored = runtime.block_on(common::scalar(
+                &common::raw_client(telemetry.config()),
+                &sql,
+            ));
             if stored + dropped != emitted {
                 failures.push(format!(
                     "{}: {stored} rows stored + {dropped} dropped != {emitted} emitted",

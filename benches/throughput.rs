@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{Builder, Config, Limit, QueuePolicy, Timing};
 use tracing_subscriber::prelude::*;
 
@@ -87,8 +86,8 @@ fn run_ours(config: Config, dry_run: bool, per_thread: u64) -> (Duration, u64, u
 }
 
 fn count_stored(config: &Config, runtime: &tokio::runtime::Runtime) -> u64 {
-    let client = QueryClient::new(config).unwrap();
-    runtime.block_on(common::scalar(client.client(), "SELECT count() FROM logs"))
+    let client = common::raw_client(config);
+    runtime.block_on(common::scalar(&client, "SELECT count() FROM logs"))
 }
 
 fn prepare(config: &Config, runtime: &tokio::runtime::Runtime) {

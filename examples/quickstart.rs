@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use tracing_clickhouse::Severity;
-use tracing_clickhouse::query::{Granularity, LogQuery, MetricQuery};
+use tracing_clickhouse::query::{Granularity, LogQuery, MetricQuery, TimeRange};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let query = telemetry.query();
     let this_run = LogQuery::new()
         .service(config.service_name())
-        .since(started);
+        .range(TimeRange::since(started));
     let logs = query.query_logs(&this_run).await?;
     println!();
     println!(
@@ -105,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let since_start = |name: &str| {
         MetricQuery::new(name)
             .service(config.service_name())
-            .since(started)
+            .range(TimeRange::since(started))
     };
     let orders = query.query_metrics(&since_start("orders.placed")).await?;
     let latency = query
@@ -113,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!(
         "Metrics of this run: orders.placed = {} | orders.latency_seconds: {} samples, p50 {:.3} s, p99 {:.3} s",
-        orders.points.last().map_or(0.0, |p| p.value),
+        orders.entries.last().map_or(0.0, |p| p.value),
         latency.count,
         latency.values[0].1,
         latency.values[1].1,

@@ -1,6 +1,7 @@
 //! The crate's error types.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A `Result` whose error defaults to this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -34,12 +35,18 @@ pub enum Error {
     /// The disk spool cannot be opened.
     #[error(transparent)]
     Spool(#[from] SpoolError),
-    /// A query that cannot be run as asked.
-    #[error("invalid query: {0}")]
-    Query(String),
+    /// A query that cannot be run as asked, named by the parameter given
+    /// (`token`, `attribute`, `interval`, an alert rule's name...).
+    #[error("invalid query: {parameter}: {reason}")]
+    InvalidQuery {
+        /// The parameter, or the method that took it.
+        parameter: &'static str,
+        /// What is wrong with it, and what would do.
+        reason: String,
+    },
     /// ClickHouse cannot be reached, and what was asked cannot be answered
     /// from the rows waiting in memory (which answer the other queries
-    /// meanwhile, see [`Origin`](crate::query::Origin)).
+    /// meanwhile, see [`AnswerOrigin`](crate::query::AnswerOrigin)).
     #[error("{what} needs ClickHouse, which cannot be reached: {reason}")]
     ClickHouseNeeded {
         /// What was asked.
@@ -72,15 +79,27 @@ pub enum Error {
         /// The oldest supported.
         minimum: String,
     },
-    /// Something did not finish in time (a flush, a shutdown, an alert's
-    /// query or write); the message says what was left.
-    #[error("timed out: {0}")]
-    Timeout(String),
+    /// Something did not finish in time: a flush, an alert rule's query
+    /// or transition write, the query thread's answer.
+    #[error("timed out: {what} did not finish within {after:?}{}", left_over(.left))]
+    Timeout {
+        /// What did not finish (`a flush`, `an alert rule's query`).
+        what: &'static str,
+        /// How long it was given.
+        after: Duration,
+        /// What was left undone and the last error, when known (`12 rows
+        /// not acknowledged: Connection refused`); empty otherwise.
+        left: String,
+    },
     /// A flush ended with rows it was to deliver dropped meanwhile (memory
-    /// or the spool was full; counted in [`Stats`](crate::Stats)); the
-    /// message says how many.
-    #[error("dropped: {0}")]
-    Dropped(String),
+    /// or the spool was full; counted in [`Stats`](crate::Stats)).
+    #[error(
+        "dropped: {rows} rows were dropped while flushing (memory or the spool was full; see Stats)"
+    )]
+    Dropped {
+        /// The rows dropped.
+        rows: u64,
+    },
 }
 
 /// What ClickHouse or the connection to it answered: its message and causes
@@ -196,6 +215,22 @@ impl ConfigError {
             | ConfigError::TlsUnavailable { setting } => *setting = name,
         }
         self
+    }
+}
+
+/// An invalid query's error.
+pub(crate) fn invalid_query(parameter: &'static str, reason: impl Into<String>) -> Error {
+    Error::InvalidQuery {
+        parameter,
+        reason: reason.into(),
+    }
+}
+
+/// `: what was left`, or nothing.
+fn left_over(left: &str) -> String {
+    match left {
+        "" => String::new(),
+        left => format!(": {left}"),
     }
 }
 

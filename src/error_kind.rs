@@ -34,13 +34,13 @@ impl Error {
     ///
     /// ```
     /// use tracing_clickhouse::{Error, ErrorKind};
-    /// let error = Error::Query("bad".into());
+    /// let error: Error = "xml".parse::<tracing_clickhouse::query::ExportFormat>().unwrap_err();
     /// assert_eq!(error.kind(), ErrorKind::InvalidQuery);
     /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Config(_) => ErrorKind::Config,
-            Error::Query(_) => ErrorKind::InvalidQuery,
+            Error::InvalidQuery { .. } => ErrorKind::InvalidQuery,
             Error::SchemaTooNew { .. } => ErrorKind::SchemaTooNew,
             Error::ClickHouseNeeded { .. } => ErrorKind::Unreachable,
             Error::ClickHouse(error) => kind_of(&error.0),

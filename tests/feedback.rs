@@ -30,7 +30,10 @@ async fn the_flusher_never_captures_its_own_work() {
     }
     tokio::task::block_in_place(|| telemetry.flush(Duration::from_secs(30))).unwrap();
 
-    let client = telemetry.query().client();
+    let config = telemetry.config();
+    let client = &clickhouse::Client::default()
+        .with_url(config.url())
+        .with_database(config.database());
     assert_eq!(scalar(client, "SELECT count() FROM logs").await, 5);
     assert_eq!(
         scalar(

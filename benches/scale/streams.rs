@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tracing_clickhouse::Config;
-use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportTable, QueryClient};
+use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportTable, QueryClient, TimeRange};
 
 use super::fill::{Db, Writer, now_secs};
 
@@ -66,8 +66,7 @@ pub fn exports(
     let mut out = Vec::new();
     for format in [ExportFormat::JsonLines, ExportFormat::Parquet] {
         let query = ExportQuery::new(ExportTable::Logs, format)
-            .since(at(since))
-            .until(at(until));
+            .range(TimeRange::between(at(since), at(until)));
         let began = Instant::now();
         let (streamed, bytes) = db.runtime.block_on(async {
             let mut stream = client.export(&query).unwrap();

@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing_clickhouse::Severity;
-use tracing_clickhouse::query::{LogQuery, QueryClient};
+use tracing_clickhouse::query::{LogQuery, QueryClient, TimeRange};
 
 use super::corpus::END_SECS;
 
@@ -45,9 +45,7 @@ impl Query {
     pub async fn run(&self, client: &QueryClient) -> tracing_clickhouse::Result<usize> {
         Ok(match &self.call {
             Call::Logs(query) => client.query_logs(query).await?.len(),
-            Call::Patterns(query, limit) => {
-                client.top_patterns(query, *limit).await?.patterns.len()
-            }
+            Call::Patterns(query, limit) => client.top_patterns(query, *limit).await?.entries.len(),
             Call::Tail(query, backlog) => client.tail(query, *backlog).poll().await?.len(),
         })
     }
@@ -59,7 +57,7 @@ fn at(secs: i64) -> SystemTime {
 
 /// The last `seconds` of the corpus.
 fn last(query: LogQuery, seconds: i64) -> LogQuery {
-    query.between(at(END_SECS - seconds), at(END_SECS))
+    query.range(TimeRange::between(at(END_SECS - seconds), at(END_SECS)))
 }
 
 /// The reads, for a trace id and a token picked from the corpus.

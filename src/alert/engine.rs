@@ -8,7 +8,8 @@ use super::rule::{Comparison, Direction, Kind, Rule};
 use super::sql::{ValueRow, rule_query};
 use super::state::{Change, Observation, State, step};
 use super::transition::{Transition, TransitionKind, key};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_query};
+use crate::query::QueryClient;
 use crate::record::unix_ns;
 
 /// The largest anomaly score reported: a constant baseline makes any
@@ -47,7 +48,7 @@ struct Watched {
 /// states move on through them in order (a backtest over history).
 #[derive(Debug)]
 pub struct Evaluator {
-    client: clickhouse::Client,
+    client: QueryClient,
     /// `ServiceName` of transitions whose group has no service.
     service: String,
     watched: Vec<Watched>,
@@ -56,24 +57,27 @@ pub struct Evaluator {
 }
 
 /// How long one rule's query may take unless told.
-pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A query or write that got no answer in time: not an invalid query (it
-/// was sent), so not `Error::Query`.
-pub(super) fn timed_out(timeout: Duration) -> Error {
-    Error::Timeout(format!("no answer within {} ms", timeout.as_millis()))
+/// `what` (a rule's query, a transition's write) got no answer in time:
+/// not an invalid query (it was sent).
+pub(super) fn timed_out(what: &'static str, timeout: Duration) -> Error {
+    Error::Timeout {
+        what,
+        after: timeout,
+        left: String::new(),
+    }
 }
 
 impl Evaluator {
-    /// An evaluator of `rules` reading through `client` (pointed at the
-    /// database, as [`QueryClient::client`](crate::query::QueryClient::client) is).
+    /// An evaluator of `rules` reading through `client`.
     ///
     /// # Errors
     ///
-    /// [`Error::Query`] naming the first invalid rule, or two rules of the
-    /// same name.
+    /// [`Error::InvalidQuery`] naming the first invalid rule, or two rules
+    /// of the same name.
     pub fn new(
-        client: clickhouse::Client,
+        client: &QueryClient,
         service: impl Into<String>,
         rules: Vec<Rule>,
     ) -> Result<Evaluator> {
@@ -86,7 +90,7 @@ impl Evaluator {
             })
             .collect();
         Ok(Evaluator {
-            client,
+            client: client.clone(),
             service: service.into(),
             watched,
             timeout: DEFAULT_QUERY_TIMEOUT,
@@ -97,12 +101,12 @@ impl Evaluator {
     ///
     /// # Errors
     ///
-    /// [`Error::Query`] naming the first invalid rule.
-    pub fn check(rules: &[Rule]) -> Result<()> {
+    /// [`Error::InvalidQuery`] naming the first invalid rule.
+    pub(crate) fn check(rules: &[Rule]) -> Result<()> {
         check_rules(rules)
     }
 
-    /// Gives up on a query after `timeout` ([`DEFAULT_QUERY_TIMEOUT`] unless told).
+    /// Gives up on a query after `timeout` (30 seconds unless told).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -127,9 +131,9 @@ impl Evaluator {
     ///
     /// ClickHouse could not be asked.
     pub async fn resume(&mut self) -> Result<usize> {
-        let firing = tokio::time::timeout(self.timeout, super::status::firing(&self.client))
+        let firing = tokio::time::timeout(self.timeout, super::status::firing_alerts(&self.client))
             .await
-            .map_err(|_| timed_out(self.timeout))??;
+            .map_err(|_| timed_out("reading the firing alerts", self.timeout))??;
         let mut resumed = 0;
         for alert in firing {
             let Some(watched) = self.watched.iter_mut().find(|w| w.rule.name == alert.rule) else {
@@ -169,18 +173,20 @@ impl Evaluator {
         }
         for watched in &mut self.watched {
             let sql = rule_query(&watched.rule, &times);
-            let rows = sql.query(&self.client).fetch_all::<ValueRow>();
+            let rows = async {
+                let query = sql.build(&self.client.client)?;
+                Ok::<_, Error>(query.fetch_all::<ValueRow>().await?)
+            };
             match tokio::time::timeout(self.timeout, rows).await {
                 Ok(Ok(rows)) => {
                     let transitions = watched.advance(&times, &rows, &self.service);
                     evaluation.transitions.extend(transitions);
                 }
-                Ok(Err(error)) => evaluation
-                    .errors
-                    .push((watched.rule.name.clone(), error.into())),
-                Err(_) => evaluation
-                    .errors
-                    .push((watched.rule.name.clone(), timed_out(self.timeout))),
+                Ok(Err(error)) => evaluation.errors.push((watched.rule.name.clone(), error)),
+                Err(_) => evaluation.errors.push((
+                    watched.rule.name.clone(),
+                    timed_out("an alert rule's query", self.timeout),
+                )),
             }
         }
         evaluation
@@ -207,17 +213,17 @@ impl Evaluator {
 ///
 /// # Errors
 ///
-/// [`Error::Query`] naming the first invalid rule.
+/// [`Error::InvalidQuery`] naming the first invalid rule.
 pub(crate) fn check_rules(rules: &[Rule]) -> Result<()> {
     let mut names = std::collections::HashSet::new();
     for rule in rules {
         rule.validate()
-            .map_err(|e| Error::Query(format!("alert rule {:?}: {e}", rule.name)))?;
+            .map_err(|e| invalid_query("rule", format!("{:?}: {e}", rule.name)))?;
         if !names.insert(rule.name.as_str()) {
-            return Err(Error::Query(format!(
-                "two alert rules are named {:?}",
-                rule.name
-            )));
+            return Err(invalid_query(
+                "rule",
+                format!("two alert rules are named {:?}", rule.name),
+            ));
         }
     }
     Ok(())

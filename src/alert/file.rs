@@ -313,7 +313,7 @@ pub fn parse_file(text: &str) -> Result<Alerts, FileError> {
         }
         if let Some(webhook) = &settings.webhook {
             match Webhook::parse("webhook", webhook) {
-                Ok(hook) => alerts = alerts.webhook_with(hook),
+                Ok(hook) => alerts = alerts.webhook(hook),
                 Err(e) => errors.push((line_of_key(text, range, "webhook"), e.to_string())),
             }
         }

@@ -25,13 +25,12 @@
 //! `group` (`k=v,k=v`), `severity`, `kind`, `key` (the deduplication key:
 //! rule and group), `message` (anomalies add `observed`, `center`,
 //! `spread`). What fires now is each key whose latest transition is
-//! `alert_firing` ([`firing`]).
+//! `alert_firing` ([`firing_alerts`]).
 //!
 //! Rules run in the application with [`Builder::alerts`](crate::Builder::alerts)
 //! (a thread of the guard's), or with `chlog alerts run FILE`; files are
 //! read by [`Alerts::from_file`] ([`parse_file`] documents their form).
 
-mod bind;
 mod check;
 mod engine;
 mod file;
@@ -45,16 +44,16 @@ mod task;
 mod transition;
 mod webhook;
 
-pub use engine::{DEFAULT_QUERY_TIMEOUT, Evaluation, Evaluator};
+pub use engine::{Evaluation, Evaluator};
 pub use file::{FileError, parse_file};
 pub use rule::{
-    AbsenceSource, Aggregation, Comparison, DEFAULT_LOOKBACK, DEFAULT_SCORE, Direction, LogSignal,
-    Method, MetricSignal, Rule, Season, Signal,
+    AbsenceSource, Aggregation, Comparison, Direction, LogSignal, Method, MetricSignal, Rule,
+    Season, Signal,
 };
 pub use runner::{Cycle, Runner};
-pub use setup::{Alerts, Callback, DEFAULT_INTERVAL};
-pub use status::{FiringAlert, firing, write};
+pub use setup::{Alerts, Callback};
+pub use status::{FiringAlert, firing_alerts, write_transition};
 pub use task::AlertStats;
 pub(crate) use task::AlertTask;
-pub use transition::{FIRING, RESOLVED, SOURCE, Transition, TransitionKind};
+pub use transition::{Transition, TransitionKind};
 pub use webhook::{Webhook, WebhookStats};

@@ -245,9 +245,9 @@ impl Kind {
 }
 
 /// How far back absence and service status rules look by default.
-pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(86_400);
+pub(crate) const DEFAULT_LOOKBACK: Duration = Duration::from_secs(86_400);
 /// An anomaly's score beyond which it fires, by default.
-pub const DEFAULT_SCORE: f64 = 4.0;
+pub(crate) const DEFAULT_SCORE: f64 = 4.0;
 
 /// One alert rule: a check, how long it must hold before it fires
 /// ([`fire_after`](Rule::fire_after), `for` in a file) and how long it must
@@ -366,8 +366,7 @@ impl Rule {
     /// Scores the current `bucket` of `signal` against a baseline of
     /// `baseline` buckets (the ones before it, or with
     /// [`seasonal`](Rule::seasonal) the same bucket on days or weeks
-    /// before), and fires beyond [`DEFAULT_SCORE`] (see
-    /// [`score`](Rule::score)).
+    /// before), and fires beyond a score of 4 (see [`score`](Rule::score)).
     pub fn anomaly(
         name: impl Into<String>,
         signal: Signal,

@@ -13,6 +13,7 @@ use super::status;
 use super::transition::Transition;
 use super::webhook::{Deliveries, WebhookStats};
 use crate::error::Result;
+use crate::query::QueryClient;
 
 /// Transitions kept for `events` while ClickHouse does not take them, at
 /// most; the oldest beyond are dropped and counted.
@@ -37,7 +38,7 @@ pub struct Cycle {
 #[derive(Debug)]
 pub struct Runner {
     evaluator: Evaluator,
-    client: clickhouse::Client,
+    client: QueryClient,
     callback: Option<CallbackBox>,
     deliveries: Option<(Deliveries, tokio::task::JoinHandle<()>)>,
     unwritten: VecDeque<Transition>,
@@ -58,25 +59,24 @@ impl std::fmt::Debug for CallbackBox {
 }
 
 impl Runner {
-    /// A runner of `alerts` reading and writing through `client` (pointed at
-    /// the database), naming `service` in transitions whose group has no
+    /// A runner of `alerts` reading and writing through `client`, naming `service` in transitions whose group has no
     /// service. Must be called on a tokio runtime: the webhook's delivery
     /// task starts on it.
     ///
     /// # Errors
     ///
     /// An invalid rule, or a webhook and no tokio runtime.
-    pub fn new(alerts: Alerts, client: clickhouse::Client, service: &str) -> Result<Runner> {
+    pub fn new(alerts: Alerts, client: &QueryClient, service: &str) -> Result<Runner> {
         if alerts.webhook.is_some() && tokio::runtime::Handle::try_current().is_err() {
-            return Err(crate::Error::Query(
-                "alert::Runner::new with a webhook needs a tokio runtime (its deliveries run on it)"
-                    .to_owned(),
+            return Err(crate::error::invalid_query(
+                "webhook",
+                "alert::Runner::new with a webhook needs a tokio runtime (its deliveries run on it)",
             ));
         }
-        let evaluator = Evaluator::new(client.clone(), service, alerts.rules)?;
+        let evaluator = Evaluator::new(client, service, alerts.rules)?;
         Ok(Runner {
             evaluator,
-            client,
+            client: client.clone(),
             callback: alerts.callback.map(CallbackBox),
             deliveries: alerts.webhook.map(Deliveries::start),
             unwritten: VecDeque::new(),
@@ -130,7 +130,9 @@ impl Runner {
         }
         while let Some(transition) = self.unwritten.front() {
             let timeout = self.evaluator.query_timeout();
-            match tokio::time::timeout(timeout, status::write(&self.client, transition)).await {
+            match tokio::time::timeout(timeout, status::write_transition(&self.client, transition))
+                .await
+            {
                 Ok(Ok(())) => {
                     self.unwritten.pop_front();
                 }
@@ -139,7 +141,7 @@ impl Runner {
                     break;
                 }
                 Err(_) => {
-                    let error = super::engine::timed_out(timeout);
+                    let error = super::engine::timed_out("a transition's write", timeout);
                     cycle.errors.push(format!("writing to events: {error}"));
                     break;
                 }
@@ -188,7 +190,7 @@ impl Runner {
     }
 
     /// Gives up on a query or a write after `timeout`
-    /// ([`DEFAULT_QUERY_TIMEOUT`](super::engine::DEFAULT_QUERY_TIMEOUT) unless told).
+    /// (30 seconds unless told).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.evaluator = self.evaluator.timeout(timeout);

@@ -8,20 +8,19 @@ use std::time::Duration;
 use super::rule::Rule;
 use super::transition::Transition;
 use super::webhook::Webhook;
-use crate::error::ConfigError;
 
 /// A function called with every transition, on the alerting thread.
 pub type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
 
 /// How often rules are evaluated unless told.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Rules and where their transitions go: always `events`; a webhook and a
 /// callback if given.
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tracing_clickhouse::alert::{Alerts, Comparison, LogSignal, Rule};
+/// use tracing_clickhouse::alert::{Alerts, Comparison, LogSignal, Rule, Webhook};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let errors = Rule::log_count(
@@ -33,7 +32,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// );
 /// let alerts = Alerts::new(vec![errors])
 ///     .interval(Duration::from_secs(60))
-///     .webhook("https://hooks.example.com/alerts")?
+///     .webhook(Webhook::new("https://hooks.example.com/alerts")?)
 ///     .on_transition(|t| eprintln!("{} {:?}", t.key, t.kind));
 /// let _telemetry = tracing_clickhouse::builder().alerts(alerts).install()?;
 /// # Ok(()) }
@@ -62,7 +61,7 @@ impl fmt::Debug for Alerts {
 }
 
 impl Alerts {
-    /// These rules, every [`DEFAULT_INTERVAL`], to `events` only.
+    /// These rules, every 30 seconds, to `events` only.
     pub fn new(rules: Vec<Rule>) -> Self {
         Alerts {
             rules,
@@ -88,17 +87,9 @@ impl Alerts {
         self
     }
 
-    /// Posts every transition to `url` as JSON ([`Webhook::new`]'s retries).
-    ///
-    /// # Errors
-    ///
-    /// Not an http(s) URL (the error does not show its path).
-    pub fn webhook(self, url: &str) -> Result<Self, ConfigError> {
-        Ok(self.webhook_with(Webhook::new(url)?))
-    }
-
-    /// Posts every transition to this webhook.
-    pub fn webhook_with(mut self, webhook: Webhook) -> Self {
+    /// Posts every transition to this webhook as JSON
+    /// (`Webhook::new(url)?`, its retries and timeout as it says).
+    pub fn webhook(mut self, webhook: Webhook) -> Self {
         self.webhook = Some(webhook);
         self
     }

@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::bind::Bound;
 use super::rule::{
     AbsenceSource, Aggregation, Kind, LogSignal, Method, MetricSignal, Rule, Signal,
 };
+use crate::query::sql::Sql;
 
 /// One group's value at one evaluation time.
 #[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
@@ -103,10 +103,10 @@ const MINUTE_END: &str =
     "toUnixTimestamp64Nano(toDateTime64(toStartOfMinute(fromUnixTimestamp64Nano(at)), 9))";
 
 /// The query for `rule` at the evaluation times `times` (not empty).
-pub(crate) fn rule_query(rule: &Rule, times: &[i64]) -> Bound {
+pub(crate) fn rule_query(rule: &Rule, times: &[i64]) -> Sql {
     let first = times.iter().copied().min().unwrap_or(0);
     let last = times.iter().copied().max().unwrap_or(0);
-    let mut sql = Bound::default();
+    let mut sql = Sql::new("");
     match &rule.kind {
         Kind::Threshold { signal, window, .. } => {
             let source = Source::for_metric(*window, signal.aggregation);
@@ -181,8 +181,8 @@ pub(crate) fn rule_query(rule: &Rule, times: &[i64]) -> Bound {
             let lo = first.saturating_sub(ns(*lookback) + 60 * NS);
             let (data, resolution) =
                 absence_rows(&mut sql, source, service.as_deref(), *per_service, lo, last);
-            let times = sql.ints(times);
-            let lookback = sql.int(ns(*lookback));
+            let times = sql.param(times);
+            let lookback = sql.param(ns(*lookback));
             sql.push(&format!(
                 "SELECT w.at AS at, d.grp AS grp, d.service AS service, \
                  greatest(0, w.at - max(d.t_ns) - {resolution}) / 1e9 AS value, \
@@ -199,15 +199,15 @@ pub(crate) fn rule_query(rule: &Rule, times: &[i64]) -> Bound {
             ..
         } => {
             let lo = first.saturating_sub(ns(*lookback));
-            let lo = sql.int(lo);
-            let hi = sql.int(last);
+            let lo = sql.param(lo);
+            let hi = sql.param(last);
             let mut filter = String::new();
             if !services.is_empty() {
-                filter = format!(" AND Details['service'] IN {}", sql.strs(services));
+                filter = format!(" AND Details['service'] IN {}", sql.param(services));
             }
-            let states = sql.strs(states);
-            let times = sql.ints(times);
-            let lookback = sql.int(ns(*lookback));
+            let states = sql.param(states);
+            let times = sql.param(times);
+            let lookback = sql.param(ns(*lookback));
             sql.push(&format!(
                 "SELECT w.at AS at, d.grp AS grp, d.service AS service, \
                  if(argMax(d.status, d.t_ns) IN {states}, (w.at - max(d.t_ns)) / 1e9, 0.) AS value, \
@@ -239,14 +239,14 @@ fn metric_value(aggregation: Aggregation) -> &'static str {
 }
 
 /// `grp` and `service` of a metric's groups.
-fn metric_groups(sql: &mut Bound, signal: &MetricSignal) -> (String, String) {
+fn metric_groups(sql: &mut Sql, signal: &MetricSignal) -> (String, String) {
     let parts: Vec<String> = signal
         .group_by
         .iter()
         .map(|key| match key.as_str() {
             "service" => "concat('service=', ServiceName)".to_owned(),
             _ => {
-                let key = sql.str(key);
+                let key = sql.param(key);
                 format!("concat({key}, '=', Attributes[{key}])")
             }
         })
@@ -260,7 +260,7 @@ fn metric_groups(sql: &mut Bound, signal: &MetricSignal) -> (String, String) {
         &signal.service,
     ) {
         (true, _) => "toString(ServiceName)".to_owned(),
-        (false, Some(service)) => sql.str(service),
+        (false, Some(service)) => sql.param(service),
         (false, None) => "''".to_owned(),
     };
     (grp, service)
@@ -268,18 +268,18 @@ fn metric_groups(sql: &mut Bound, signal: &MetricSignal) -> (String, String) {
 
 /// The rows of a metric in `[lo, hi)` from `source`, as `t_ns, grp,
 /// service, s, c, mn, mx, dl`.
-fn metric_rows(sql: &mut Bound, signal: &MetricSignal, source: Source, lo: i64, hi: i64) -> String {
+fn metric_rows(sql: &mut Sql, signal: &MetricSignal, source: Source, lo: i64, hi: i64) -> String {
     let (grp, service) = metric_groups(sql, signal);
-    let name = sql.str(&signal.name);
+    let name = sql.param(&signal.name);
     let mut filter = format!("MetricName = {name}");
     if let Some(service) = &signal.service {
-        filter.push_str(&format!(" AND ServiceName = {}", sql.str(service)));
+        filter.push_str(&format!(" AND ServiceName = {}", sql.param(service)));
     }
     for (key, value) in &signal.attributes {
-        let (key, value) = (sql.str(key), sql.str(value));
+        let (key, value) = (sql.param(key), sql.param(value));
         filter.push_str(&format!(" AND Attributes[{key}] = {value}"));
     }
-    let (lo, hi) = (sql.int(lo), sql.int(hi));
+    let (lo, hi) = (sql.param(lo), sql.param(hi));
     match source {
         Source::Raw => format!(
             "SELECT toUnixTimestamp64Nano(TimeUnix) AS t_ns, {grp} AS grp, {service} AS service, \
@@ -306,25 +306,25 @@ fn metric_rows(sql: &mut Bound, signal: &MetricSignal, source: Source, lo: i64, 
 
 /// The per-minute log counts in `[lo, hi)` from `logs_by_level`, as `t_ns,
 /// grp, service, c`.
-fn log_rows(sql: &mut Bound, signal: &LogSignal, lo: i64, hi: i64) -> String {
+fn log_rows(sql: &mut Sql, signal: &LogSignal, lo: i64, hi: i64) -> String {
     let levels: Vec<String> = signal
         .levels
         .iter()
         .map(|l| l.as_str().to_owned())
         .collect();
-    let mut filter = format!("SeverityText IN {}", sql.strs(&levels));
+    let mut filter = format!("SeverityText IN {}", sql.param(&levels));
     let (grp, service) = match (signal.per_service, &signal.service) {
         (true, _) => (
             "concat('service=', ServiceName)".to_owned(),
             "toString(ServiceName)".to_owned(),
         ),
-        (false, Some(service)) => ("''".to_owned(), sql.str(service)),
+        (false, Some(service)) => ("''".to_owned(), sql.param(service)),
         (false, None) => ("''".to_owned(), "''".to_owned()),
     };
     if let Some(service) = &signal.service {
-        filter.push_str(&format!(" AND ServiceName = {}", sql.str(service)));
+        filter.push_str(&format!(" AND ServiceName = {}", sql.param(service)));
     }
-    let (lo, hi) = (sql.int(lo), sql.int(hi));
+    let (lo, hi) = (sql.param(lo), sql.param(hi));
     format!(
         "SELECT toUnixTimestamp64Nano(toDateTime64(Minute, 9)) AS t_ns, {grp} AS grp, \
          {service} AS service, Count AS c FROM logs_by_level WHERE {filter} \
@@ -336,7 +336,7 @@ fn log_rows(sql: &mut Bound, signal: &LogSignal, lo: i64, hi: i64) -> String {
 /// coarse their times are: log rows come from the per-minute rollup, so a
 /// row at minute `m` says only that there were logs before `m` + 1 min.
 fn absence_rows(
-    sql: &mut Bound,
+    sql: &mut Sql,
     source: &AbsenceSource,
     service: Option<&str>,
     per_service: bool,
@@ -348,12 +348,12 @@ fn absence_rows(
             "concat('service=', ServiceName)".to_owned(),
             "toString(ServiceName)".to_owned(),
         ),
-        (false, Some(service)) => ("''".to_owned(), sql.str(service)),
+        (false, Some(service)) => ("''".to_owned(), sql.param(service)),
         (false, None) => ("''".to_owned(), "''".to_owned()),
     };
     let mut filter = String::from("1");
     if let Some(service) = service {
-        filter = format!("ServiceName = {}", sql.str(service));
+        filter = format!("ServiceName = {}", sql.param(service));
     }
     let (table, time, ns_expr, resolution) = match source {
         AbsenceSource::Logs => (
@@ -364,13 +364,13 @@ fn absence_rows(
         ),
         AbsenceSource::Metrics(name) => {
             if let Some(name) = name {
-                filter.push_str(&format!(" AND MetricName = {}", sql.str(name)));
+                filter.push_str(&format!(" AND MetricName = {}", sql.param(name)));
             }
             ("metrics", "TimeUnix", "toUnixTimestamp64Nano(TimeUnix)", 0)
         }
         AbsenceSource::Spans => ("spans", "Timestamp", "toUnixTimestamp64Nano(Timestamp)", 0),
     };
-    let (lo, hi) = (sql.int(lo), sql.int(hi));
+    let (lo, hi) = (sql.param(lo), sql.param(hi));
     let rows = format!(
         "SELECT {ns_expr} AS t_ns, {grp} AS grp, {service_col} AS service FROM {table} \
          WHERE {filter} AND {time} >= fromUnixTimestamp64Nano({lo}) \
@@ -381,9 +381,9 @@ fn absence_rows(
 
 /// The window join: one value per evaluation time and group over
 /// `[end - span, end)`.
-fn windowed(sql: &mut Bound, times: &[i64], end: &str, data: &str, span: i64, value: &str) {
-    let times = sql.ints(times);
-    let span = sql.int(span);
+fn windowed(sql: &mut Sql, times: &[i64], end: &str, data: &str, span: i64, value: &str) {
+    let times = sql.param(times);
+    let span = sql.param(span);
     sql.push(&format!(
         "SELECT w.at AS at, d.grp AS grp, d.service AS service, {value} AS value, \
          0. AS center, 0. AS spread, toUInt64(count()) AS points, toUInt8(1) AS has_value \
@@ -407,19 +407,12 @@ struct AnomalyShape {
 
 /// Per evaluation time and group: the buckets' values as `(k, v)` pairs,
 /// then the current value and the baseline's centre and spread.
-fn anomaly(
-    sql: &mut Bound,
-    times: &[i64],
-    end: &str,
-    data: &str,
-    value: &str,
-    shape: &AnomalyShape,
-) {
-    let times = sql.ints(times);
-    let bucket = sql.int(shape.bucket);
-    let span = sql.int(shape.span);
-    let step = sql.int(shape.step);
-    let count = sql.int(i64::from(shape.baseline));
+fn anomaly(sql: &mut Sql, times: &[i64], end: &str, data: &str, value: &str, shape: &AnomalyShape) {
+    let times = sql.param(times);
+    let bucket = sql.param(shape.bucket);
+    let span = sql.param(shape.span);
+    let step = sql.param(shape.step);
+    let count = sql.param(i64::from(shape.baseline));
     let base = match shape.zero_fill {
         true => "arrayMap(i -> arraySum(arrayMap(x -> if(x.1 = i, x.2, 0.), pairs)), idx)",
         false => "arrayMap(x -> x.2, arrayFilter(x -> x.1 > 0, pairs))",
@@ -492,7 +485,7 @@ mod tests {
                 sql.text
             );
             assert!(
-                sql.values().iter().any(|v| v.contains("OR 1=1")),
+                sql.bound_values().iter().any(|v| v.contains("OR 1=1")),
                 "{rule:?}"
             );
         }

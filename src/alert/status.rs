@@ -3,9 +3,10 @@
 
 use serde::Deserialize;
 
-use super::bind::Bound;
 use super::transition::{FIRING, RESOLVED, SOURCE, Transition};
 use crate::error::Result;
+use crate::query::QueryClient;
+use crate::query::sql::Sql;
 
 /// An alert firing now, as `events` says.
 #[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
@@ -37,9 +38,9 @@ pub struct FiringAlert {
 /// # Errors
 ///
 /// ClickHouse could not be asked (or the database has no `events`).
-pub async fn firing(client: &clickhouse::Client) -> Result<Vec<FiringAlert>> {
-    let mut sql = Bound::default();
-    let (source, firing, resolved) = (sql.str(SOURCE), sql.str(FIRING), sql.str(RESOLVED));
+pub async fn firing_alerts(client: &QueryClient) -> Result<Vec<FiringAlert>> {
+    let mut sql = Sql::new("");
+    let (source, firing, resolved) = (sql.param(SOURCE), sql.param(FIRING), sql.param(RESOLVED));
     sql.push(&format!(
         "SELECT key, d['rule'] AS rule, d['group'] AS group, service, d['severity'] AS severity, \
          d['value'] AS value, d['threshold'] AS threshold, d['message'] AS message, since_ns \
@@ -49,7 +50,7 @@ pub async fn firing(client: &clickhouse::Client) -> Result<Vec<FiringAlert>> {
          WHERE Source = {source} AND EventType IN ({firing}, {resolved}) GROUP BY key) \
          WHERE last = {firing} ORDER BY since_ns, key"
     ));
-    Ok(sql.query(client).fetch_all().await?)
+    Ok(sql.build(&client.client)?.fetch_all().await?)
 }
 
 /// Writes `transition` to `events` (`Source` = `alert`), once however often
@@ -59,21 +60,21 @@ pub async fn firing(client: &clickhouse::Client) -> Result<Vec<FiringAlert>> {
 /// # Errors
 ///
 /// ClickHouse did not take it.
-pub async fn write(client: &clickhouse::Client, transition: &Transition) -> Result<()> {
+pub async fn write_transition(client: &QueryClient, transition: &Transition) -> Result<()> {
     let (keys, values): (Vec<String>, Vec<String>) = transition.details().into_iter().unzip();
-    let mut sql = Bound::default();
-    let at = sql.int(transition.at_ns);
-    let event_type = sql.str(transition.kind.event_type());
-    let source = sql.str(SOURCE);
-    let service = sql.str(&transition.service);
-    let (keys, values) = (sql.strs(&keys), sql.strs(&values));
+    let mut sql = Sql::new("");
+    let at = sql.param(transition.at_ns);
+    let event_type = sql.param(transition.kind.event_type());
+    let source = sql.param(SOURCE);
+    let service = sql.param(&transition.service);
+    let (keys, values) = (sql.param(&keys), sql.param(&values));
     sql.push(&format!(
         "INSERT INTO events (Timestamp, EventType, Source, ServiceName, Details) \
          SELECT fromUnixTimestamp64Nano({at}), {event_type}, {source}, {service}, \
          mapFromArrays({keys}, {values})"
     ));
     // A write retried after a lost answer is stored once.
-    sql.query(client)
+    sql.build(&client.client)?
         .with_setting("insert_deduplication_token", transition.id())
         .execute()
         .await?;

@@ -59,7 +59,7 @@ impl AlertTask {
     /// Starts the thread, for rules the builder checked before anything
     /// started ([`Evaluator::check`](super::Evaluator::check)).
     pub(crate) fn start(alerts: Alerts, config: &Config) -> Result<AlertTask> {
-        let client = QueryClient::new(config)?.client().clone();
+        let client = QueryClient::new(config)?;
         let service = config.service_name().to_owned();
         let shared = Arc::new(Shared::default());
         let (stop, stopped) = watch::channel(false);
@@ -67,7 +67,7 @@ impl AlertTask {
         let thread = std::thread::Builder::new()
             .name("tc-alerts".into())
             .spawn(move || run(alerts, client, &service, stopped, &thread_shared))
-            .map_err(|e| Error::Query(format!("cannot start the alerting thread: {e}")))?;
+            .map_err(Error::Thread)?;
         Ok(AlertTask {
             stop,
             thread: Some(thread),
@@ -104,7 +104,7 @@ impl Drop for AlertTask {
 
 fn run(
     alerts: Alerts,
-    client: clickhouse::Client,
+    client: QueryClient,
     service: &str,
     mut stopped: watch::Receiver<bool>,
     shared: &Shared,
@@ -123,7 +123,7 @@ fn run(
     };
     let interval = alerts.interval;
     runtime.block_on(async {
-        let mut runner = match Runner::new(alerts, client, service) {
+        let mut runner = match Runner::new(alerts, &client, service) {
             Ok(runner) => runner,
             Err(error) => return failed(shared, error.to_string()),
         };

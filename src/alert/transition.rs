@@ -6,11 +6,11 @@ use std::time::SystemTime;
 use crate::record::from_unix_ns;
 
 /// `EventType` of a firing transition.
-pub const FIRING: &str = "alert_firing";
+pub(crate) const FIRING: &str = "alert_firing";
 /// `EventType` of a resolved transition.
-pub const RESOLVED: &str = "alert_resolved";
+pub(crate) const RESOLVED: &str = "alert_resolved";
 /// `Source` of the transitions' events.
-pub const SOURCE: &str = "alert";
+pub(crate) const SOURCE: &str = "alert";
 
 /// Whether an alert fired or resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -134,9 +134,9 @@ impl Pipeline {
         }
         match answer.recv_deadline(later(deadline, self.answer_grace)) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(Unflushed::Timeout(left))) => Err(Error::Timeout(left)),
-            Ok(Err(Unflushed::Dropped(dropped))) => Err(Error::Dropped(dropped)),
-            Err(_) => Err(Error::Timeout("the flusher did not answer in time".into())),
+            Ok(Err(Unflushed::Timeout(left))) => Err(flush_timeout(timeout, left)),
+            Ok(Err(Unflushed::Dropped(rows))) => Err(Error::Dropped { rows }),
+            Err(_) => Err(flush_timeout(timeout, "the flusher did not answer".into())),
         }
     }
 
@@ -189,7 +189,16 @@ impl Pipeline {
     fn request(&self, control: Control) -> Result<()> {
         self.control
             .send(control)
-            .map_err(|_| Error::Timeout("the flusher thread is gone".into()))
+            .map_err(|_| Error::Thread(std::io::Error::other("the flusher thread is gone")))
+    }
+}
+
+/// A flush that did not finish within `after`, and what was left.
+fn flush_timeout(after: Duration, left: String) -> Error {
+    Error::Timeout {
+        what: "a flush",
+        after,
+        left,
     }
 }
 

@@ -14,13 +14,13 @@ use crate::sink::FailureKind;
 ///
 /// The client of a running pipeline ([`Telemetry::query`](crate::Telemetry::query))
 /// answers from the rows waiting in memory when ClickHouse cannot be
-/// reached, and says so in the answer's [`Origin`].
+/// reached, and says so in the answer's [`AnswerOrigin`].
 ///
 /// Cheap to clone. Its connections belong to the tokio runtime that first
 /// uses them.
 #[derive(Clone, Debug)]
 pub struct QueryClient {
-    pub(super) client: clickhouse::Client,
+    pub(crate) client: clickhouse::Client,
     memory: Option<Arc<UnsentBatches>>,
     /// To connect again, for a client on another runtime.
     config: Arc<Config>,
@@ -29,7 +29,7 @@ pub struct QueryClient {
 /// Where an answer came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Origin {
+pub enum AnswerOrigin {
     /// ClickHouse: everything stored.
     #[default]
     ClickHouse,
@@ -42,16 +42,78 @@ pub enum Origin {
     },
 }
 
-/// Rows from ClickHouse, or the fallback's rows from memory.
-pub(super) enum Answer<T, M> {
-    ClickHouse(Vec<T>),
-    Memory(Vec<M>, Origin),
+/// A list answer: its entries, in the order its query method says, and
+/// where they came from. Derefs to the slice of entries.
+///
+/// ```no_run
+/// # async fn run(client: tracing_clickhouse::query::QueryClient) -> tracing_clickhouse::Result<()> {
+/// use tracing_clickhouse::query::EventQuery;
+/// let events = client.query_events(&EventQuery::new()).await?;
+/// if events.origin.is_memory() {
+///     eprintln!("ClickHouse is away: only what waits in memory");
+/// }
+/// for event in &events {
+///     println!("{} {}", event.event_type, event.source);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Answer<T> {
+    /// The rows.
+    pub entries: Vec<T>,
+    /// ClickHouse, or the in-memory fallback.
+    pub origin: AnswerOrigin,
 }
 
-impl Origin {
+impl<T> Answer<T> {
+    pub(super) fn new(entries: Vec<T>, origin: AnswerOrigin) -> Self {
+        Answer { entries, origin }
+    }
+}
+
+impl<T> Default for Answer<T> {
+    fn default() -> Self {
+        Answer::new(Vec::new(), AnswerOrigin::ClickHouse)
+    }
+}
+
+impl<T> std::ops::Deref for Answer<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.entries
+    }
+}
+
+impl<T> IntoIterator for Answer<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Answer<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
+/// Rows from ClickHouse, or the fallback's rows from memory.
+pub(super) enum Fetched<T, M> {
+    ClickHouse(Vec<T>),
+    Memory(Vec<M>, AnswerOrigin),
+}
+
+impl AnswerOrigin {
     /// Whether the answer came from the in-memory fallback.
     pub fn is_memory(&self) -> bool {
-        matches!(self, Origin::Memory { .. })
+        matches!(self, AnswerOrigin::Memory { .. })
     }
 }
 
@@ -91,7 +153,7 @@ impl QueryClient {
         &self,
         sql: Sql,
         from_memory: impl FnOnce(&UnsentBatches) -> Vec<T>,
-    ) -> Result<(Vec<T>, Origin)>
+    ) -> Result<(Vec<T>, AnswerOrigin)>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
@@ -100,8 +162,8 @@ impl QueryClient {
                 .fetch_or_else(sql, "this query", Some(from_memory))
                 .await?
             {
-                Answer::ClickHouse(rows) => (rows, Origin::ClickHouse),
-                Answer::Memory(rows, origin) => (rows, origin),
+                Fetched::ClickHouse(rows) => (rows, AnswerOrigin::ClickHouse),
+                Fetched::Memory(rows, origin) => (rows, origin),
             },
         )
     }
@@ -115,7 +177,7 @@ impl QueryClient {
     {
         let none: Option<fn(&UnsentBatches) -> Vec<T>> = None;
         match self.fetch_or_else(sql, what, none).await? {
-            Answer::ClickHouse(rows) | Answer::Memory(rows, _) => Ok(rows),
+            Fetched::ClickHouse(rows) | Fetched::Memory(rows, _) => Ok(rows),
         }
     }
 
@@ -127,30 +189,26 @@ impl QueryClient {
         sql: Sql,
         what: &'static str,
         from_memory: Option<impl FnOnce(&UnsentBatches) -> Vec<M>>,
-    ) -> Result<Answer<T, M>>
+    ) -> Result<Fetched<T, M>>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
         let error = match sql.build(&self.client)?.fetch_all().await {
-            Ok(rows) => return Ok(Answer::ClickHouse(rows)),
+            Ok(rows) => return Ok(Fetched::ClickHouse(rows)),
             Err(error) => error,
         };
         match self.memory.as_deref() {
             Some(memory) if FailureKind::of(&error) == FailureKind::Transient => {
                 let reason = chain(&error);
                 match from_memory {
-                    Some(answer) => Ok(Answer::Memory(answer(memory), Origin::Memory { reason })),
+                    Some(answer) => Ok(Fetched::Memory(
+                        answer(memory),
+                        AnswerOrigin::Memory { reason },
+                    )),
                     None => Err(Error::ClickHouseNeeded { what, reason }),
                 }
             }
             _ => Err(error.into()),
         }
-    }
-
-    /// The underlying `clickhouse` client, already pointed at the server and
-    /// database, for queries this module does not offer. Bind values with
-    /// `.param()`, as this module does.
-    pub fn client(&self) -> &clickhouse::Client {
-        &self.client
     }
 }

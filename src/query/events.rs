@@ -4,15 +4,16 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::client::{Origin, QueryClient};
+use super::client::{Answer, QueryClient};
 use super::memory::{self, MemoryEvent};
-use super::sql::{Sql, in_range, newest_first};
+use super::range::TimeRange;
+use super::sql::{Sql, newest_first};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::record::from_unix_ns;
 
 /// Rows [`QueryClient::query_events`] returns when no limit is set.
-pub const DEFAULT_EVENT_LIMIT: u64 = 100;
+pub(crate) const DEFAULT_EVENT_LIMIT: u64 = 100;
 
 /// Which events to read. Every condition is optional; all given must hold.
 ///
@@ -25,13 +26,12 @@ pub const DEFAULT_EVENT_LIMIT: u64 = 100;
 pub struct EventQuery {
     event_type: Option<String>,
     source: Option<String>,
-    since: Option<SystemTime>,
-    until: Option<SystemTime>,
+    range: TimeRange,
     limit: Option<u64>,
 }
 
 impl EventQuery {
-    /// All events, newest first, at most [`DEFAULT_EVENT_LIMIT`].
+    /// All events, newest first, at most 100 unless [`limit`](Self::limit) says.
     pub fn new() -> Self {
         EventQuery::default()
     }
@@ -48,15 +48,9 @@ impl EventQuery {
         self
     }
 
-    /// Only events at or after this time.
-    pub fn since(mut self, start: SystemTime) -> Self {
-        self.since = Some(start);
-        self
-    }
-
-    /// Only events before this time.
-    pub fn until(mut self, end: SystemTime) -> Self {
-        self.until = Some(end);
+    /// Only events in this time range (all time by default).
+    pub fn range(mut self, range: TimeRange) -> Self {
+        self.range = range;
         self
     }
 
@@ -76,7 +70,7 @@ impl EventQuery {
             let source = sql.filter_param("source", source);
             sql.push(&format!(" AND Source = {source}"));
         }
-        sql.push_time_range("Timestamp", self.since, self.until);
+        sql.push_range("Timestamp", None, &self.range);
     }
 
     /// Whether a row read back from memory matches, as [`filter`](Self::filter)
@@ -86,7 +80,7 @@ impl EventQuery {
             .as_ref()
             .is_none_or(|t| &row.event_type == t)
             && self.source.as_ref().is_none_or(|s| &row.source == s)
-            && in_range(row.timestamp_ns, self.since, self.until)
+            && self.range.contains_ns(row.timestamp_ns)
     }
 }
 
@@ -139,24 +133,13 @@ impl From<MemoryEvent> for EventEntry {
     }
 }
 
-/// The answer of [`QueryClient::query_events`]: the events, newest first,
-/// and where they came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Events {
-    /// The matching events, newest first.
-    pub entries: Vec<EventEntry>,
-    /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
-}
-
 impl QueryClient {
     /// Events matching `query`, newest first.
     ///
     /// # Errors
     ///
     /// As [`query_logs`](Self::query_logs).
-    pub async fn query_events(&self, query: &EventQuery) -> Result<Events> {
+    pub async fn query_events(&self, query: &EventQuery) -> Result<Answer<EventEntry>> {
         let mut sql = Sql::new(
             "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, EventType AS event_type, \
              Source AS source, ServiceName AS service, Details AS details, \
@@ -168,7 +151,7 @@ impl QueryClient {
         let (entries, origin) = self
             .fetch_or_memory(sql, |memory| events_from_memory(memory, query))
             .await?;
-        Ok(Events { entries, origin })
+        Ok(Answer::new(entries, origin))
     }
 }
 

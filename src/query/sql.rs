@@ -6,9 +6,8 @@
 //! as a query parameter, which ClickHouse parses as a literal of the
 //! placeholder's type. A value can therefore never change the query.
 
-use std::time::SystemTime;
-
-use crate::error::{Error, Result};
+use super::range::TimeRange;
+use crate::error::{Result, invalid_query};
 use crate::record::unix_ns;
 
 /// The longest text a filter may bind, in bytes. ClickHouse refuses a
@@ -16,14 +15,15 @@ use crate::record::unix_ns;
 /// after escaping, which can double a value's length; and no stored value
 /// is that long unless the capture limits were raised well past their
 /// defaults (32 KiB for a message, 8 KiB for a field).
-pub const MAX_FILTER_BYTES: usize = 64 << 10;
+pub(crate) const MAX_FILTER_BYTES: usize = 64 << 10;
 
 /// A bound parameter's value.
 #[derive(Clone, Debug)]
-pub(super) enum Param {
+pub(crate) enum Param {
     Str(String),
     Strs(Vec<String>),
     Int(i64),
+    Ints(Vec<i64>),
     UInt(u64),
 }
 
@@ -33,6 +33,7 @@ impl Param {
             Param::Str(_) => "String",
             Param::Strs(_) => "Array(String)",
             Param::Int(_) => "Int64",
+            Param::Ints(_) => "Array(Int64)",
             Param::UInt(_) => "UInt64",
         }
     }
@@ -62,6 +63,18 @@ impl From<i64> for Param {
     }
 }
 
+impl From<&Vec<String>> for Param {
+    fn from(values: &Vec<String>) -> Self {
+        Param::Strs(values.clone())
+    }
+}
+
+impl From<&[i64]> for Param {
+    fn from(values: &[i64]) -> Self {
+        Param::Ints(values.to_vec())
+    }
+}
+
 impl From<u64> for Param {
     fn from(value: u64) -> Self {
         Param::UInt(value)
@@ -70,15 +83,15 @@ impl From<u64> for Param {
 
 /// SQL assembled from fixed fragments, with its parameters beside it.
 #[derive(Debug)]
-pub(super) struct Sql {
-    pub(super) text: String,
+pub(crate) struct Sql {
+    pub(crate) text: String,
     params: Vec<(String, Param)>,
     /// The first value too long to bind, named by what it filters.
     too_long: Option<(&'static str, usize)>,
 }
 
 impl Sql {
-    pub(super) fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         Sql {
             text: text.to_owned(),
             params: Vec::new(),
@@ -88,7 +101,7 @@ impl Sql {
 
     /// Binds `value` under a new name and returns its placeholder
     /// (`{p3:String}`), to be written into the text once or more.
-    pub(super) fn param(&mut self, value: impl Into<Param>) -> String {
+    pub(crate) fn param(&mut self, value: impl Into<Param>) -> String {
         let value = value.into();
         let name = format!("p{}", self.params.len());
         let placeholder = format!("{{{name}:{}}}", value.type_name());
@@ -98,13 +111,13 @@ impl Sql {
 
     /// Like [`Sql::param`] for text a caller gave to filter `what` by: a
     /// value longer than [`MAX_FILTER_BYTES`] makes the query an error.
-    pub(super) fn filter_param(&mut self, what: &'static str, value: &str) -> String {
+    pub(crate) fn filter_param(&mut self, what: &'static str, value: &str) -> String {
         self.check_len(what, value);
         self.param(value)
     }
 
     /// Like [`Sql::filter_param`] for a set of values, bound as one array.
-    pub(super) fn filter_set(&mut self, what: &'static str, values: &[String]) -> String {
+    pub(crate) fn filter_set(&mut self, what: &'static str, values: &[String]) -> String {
         for value in values {
             self.check_len(what, value);
         }
@@ -118,31 +131,56 @@ impl Sql {
     }
 
     /// Appends our own text: a fragment, or placeholders from [`Sql::param`].
-    pub(super) fn push(&mut self, fragment: &str) {
+    pub(crate) fn push(&mut self, fragment: &str) {
         self.text.push_str(fragment);
     }
 
-    /// Appends `AND time >= since AND time < until` for the bounds given
-    /// (`time` is a fixed expression of nanosecond precision or coarser).
-    pub(super) fn push_time_range(
-        &mut self,
-        time: &str,
-        since: Option<SystemTime>,
-        until: Option<SystemTime>,
-    ) {
-        if let Some(since) = since {
-            let since = self.param(unix_ns(since));
-            self.push(&format!(" AND {time} >= fromUnixTimestamp64Nano({since})"));
+    /// Appends `range` on the column `time` (of nanosecond precision or
+    /// coarser). `seconds`, a `DateTime` column of the same time in the
+    /// table's primary or partition key (`logs`' `TimestampTime`), gets
+    /// each bound too, rounded outward, so that the key prunes.
+    pub(crate) fn push_range(&mut self, time: &str, seconds: Option<&str>, range: &TimeRange) {
+        for (bound, cmp, seconds_cmp) in [(range.since, ">=", ">="), (range.until, "<", "<=")] {
+            let Some(bound) = bound else { continue };
+            let ns = self.param(unix_ns(bound));
+            if let Some(seconds) = seconds {
+                self.push(&format!(
+                    " AND {seconds} {seconds_cmp} toDateTime(intDiv({ns}, 1000000000))"
+                ));
+            }
+            self.push(&format!(" AND {time} {cmp} fromUnixTimestamp64Nano({ns})"));
         }
-        if let Some(until) = until {
-            let until = self.param(unix_ns(until));
-            self.push(&format!(" AND {time} < fromUnixTimestamp64Nano({until})"));
+    }
+
+    /// The text and each parameter as `name = value` (to show a query).
+    #[cfg(feature = "alerts")]
+    pub(crate) fn parts(self) -> (String, Vec<String>) {
+        let params = self
+            .params
+            .iter()
+            .map(|(name, value)| format!("{name} = {value:?}"))
+            .collect();
+        (self.text, params)
+    }
+
+    /// The text with the numbers bound written in (to show a query one can
+    /// run by hand; strings stay placeholders).
+    pub(crate) fn with_numbers_inline(&self) -> String {
+        let mut text = self.text.clone();
+        for (name, value) in &self.params {
+            let number = match value {
+                Param::Int(v) => v.to_string(),
+                Param::UInt(v) => v.to_string(),
+                _ => continue,
+            };
+            text = text.replace(&format!("{{{name}:{}}}", value.type_name()), &number);
         }
+        text
     }
 
     /// The bound values as `Debug` prints them, in binding order (for tests).
     #[cfg(test)]
-    pub(super) fn bound_values(&self) -> Vec<String> {
+    pub(crate) fn bound_values(&self) -> Vec<String> {
         self.params
             .iter()
             .map(|(_, value)| format!("{value:?}"))
@@ -153,14 +191,17 @@ impl Sql {
     ///
     /// # Errors
     ///
-    /// [`Error::Query`] when a filter's text is longer than
+    /// [`Error::InvalidQuery`] when a filter's text is longer than
     /// [`MAX_FILTER_BYTES`].
-    pub(super) fn build(self, client: &clickhouse::Client) -> Result<clickhouse::query::Query> {
+    pub(crate) fn build(self, client: &clickhouse::Client) -> Result<clickhouse::query::Query> {
         if let Some((what, len)) = self.too_long {
-            return Err(Error::Query(format!(
-                "the {what} filter is {len} bytes long; at most {MAX_FILTER_BYTES} bytes \
-                 fit in a ClickHouse query parameter"
-            )));
+            return Err(invalid_query(
+                what,
+                format!(
+                    "{len} bytes long; at most {MAX_FILTER_BYTES} bytes fit in a ClickHouse \
+                     query parameter"
+                ),
+            ));
         }
         Ok(self.params.into_iter().fold(
             client.query(&self.text),
@@ -168,6 +209,7 @@ impl Sql {
                 Param::Str(v) => query.param(&name, v),
                 Param::Strs(v) => query.param(&name, v),
                 Param::Int(v) => query.param(&name, v),
+                Param::Ints(v) => query.param(&name, v),
                 Param::UInt(v) => query.param(&name, v),
             },
         ))
@@ -192,17 +234,6 @@ impl Order {
             Order::OldestFirst => "ASC",
         }
     }
-}
-
-/// Whether `timestamp_ns` lies in `[since, until)`: the time range of the
-/// queries, decided on a row read back from memory.
-pub(super) fn in_range(
-    timestamp_ns: i64,
-    since: Option<SystemTime>,
-    until: Option<SystemTime>,
-) -> bool {
-    since.is_none_or(|since| timestamp_ns >= unix_ns(since))
-        && until.is_none_or(|until| timestamp_ns < unix_ns(until))
 }
 
 /// Whether `value` is in `set`, an empty set meaning any value (the

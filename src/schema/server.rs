@@ -88,9 +88,10 @@ impl Fit {
     /// The fit for the server `version()` answered with.
     pub(crate) fn for_answer(answer: &str) -> Result<Fit> {
         let version = ServerVersion::parse(answer).ok_or_else(|| {
-            Error::Query(format!(
-                "the server's version() is not a version: {answer:?}"
-            ))
+            crate::error::invalid_query(
+                "version()",
+                format!("the server's answer is not a version: {answer:?}"),
+            )
         })?;
         Fit::for_version(version)
     }
@@ -156,7 +157,10 @@ mod tests {
         assert!(matches!(err, Error::ServerTooOld { .. }), "{err}");
         let text = err.to_string();
         assert!(text.contains("22.8") && text.contains("23.10"), "{text}");
-        assert!(matches!(Fit::for_answer("nonsense"), Err(Error::Query(_))));
+        assert!(matches!(
+            Fit::for_answer("nonsense"),
+            Err(Error::InvalidQuery { .. })
+        ));
         assert!(Fit::for_answer("23.10.1.1").is_ok());
     }
 

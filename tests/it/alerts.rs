@@ -27,15 +27,17 @@ const MIN: i64 = 60_000_000_000;
 struct Db {
     database: String,
     client: clickhouse::Client,
+    query: QueryClient,
 }
 
 async fn db(prefix: &str) -> Db {
     let config = common::config(prefix);
     tracing_clickhouse::schema::apply(&config).await.unwrap();
-    let client = QueryClient::new(&config).unwrap().client().clone();
+    let client = common::raw_client(&config);
     Db {
         database: config.database().to_owned(),
         client,
+        query: QueryClient::new(&config).unwrap(),
     }
 }
 
@@ -53,7 +55,7 @@ impl Db {
     }
 
     fn evaluator(&self, rules: Vec<Rule>) -> Evaluator {
-        Evaluator::new(self.client.clone(), "tc-test", rules).unwrap()
+        Evaluator::new(&self.query, "tc-test", rules).unwrap()
     }
 }
 

@@ -4,11 +4,11 @@
 //! without reading the range, and that a version-3 database gets the index
 //! by migration, ending with the table a fresh database has.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::common::{self, scalar};
 use crate::schemas::tables;
-use tracing_clickhouse::query::{LogQuery, QueryClient};
+use tracing_clickhouse::query::{LogQuery, QueryClient, TimeRange};
 use tracing_clickhouse::schema;
 
 /// Rows of `request N completed` over the last 50 minutes (more granules
@@ -22,13 +22,13 @@ const NEEDLES: [&str; 5] = [
     "path C:temp.log not found",
 ];
 
-async fn filled(prefix: &str) -> (tracing_clickhouse::Config, QueryClient) {
+/// The database, a client of the crate's and a raw one.
+async fn filled(prefix: &str) -> (tracing_clickhouse::Config, QueryClient, clickhouse::Client) {
     let config = common::config(prefix);
     schema::apply(&config).await.unwrap();
     let client = QueryClient::new(&config).unwrap();
-    client
-        .client()
-        .query(
+    let raw = common::raw_client(&config);
+    raw.query(
             "INSERT INTO logs (Timestamp, SeverityText, SeverityNumber, ServiceName, Body) \
              SELECT now64(9) - toIntervalMillisecond(number * 10), 'INFO', 9, 'svc', \
              if(number % 60000 = 7 AND intDiv(number, 60000) < length(?), \
@@ -41,13 +41,13 @@ async fn filled(prefix: &str) -> (tracing_clickhouse::Config, QueryClient) {
         .execute()
         .await
         .unwrap();
-    (config, client)
+    (config, client, raw)
 }
 
 async fn found(client: &QueryClient, text: &str) -> Vec<String> {
-    let since = SystemTime::now() - Duration::from_secs(3600);
+    let hour = TimeRange::last(Duration::from_secs(3600));
     let logs = client
-        .query_logs(&LogQuery::new().since(since).contains(text).limit(100))
+        .query_logs(&LogQuery::new().range(hour).contains(text).limit(100))
         .await
         .unwrap();
     let mut bodies: Vec<String> = logs.entries.into_iter().map(|e| e.message).collect();
@@ -57,11 +57,8 @@ async fn found(client: &QueryClient, text: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn contains_folds_case_and_takes_its_wildcards_literally() {
-    let (_, client) = filled("body_search").await;
-    assert_eq!(
-        scalar(client.client(), "SELECT count() FROM logs").await,
-        ROWS
-    );
+    let (_, client, raw) = filled("body_search").await;
+    assert_eq!(scalar(&raw, "SELECT count() FROM logs").await, ROWS);
     assert_eq!(found(&client, "reset BY PEER").await, [NEEDLES[0]]);
     // `%` and `_` are not wildcards: `50x full` does not match `50%_full`.
     assert_eq!(found(&client, "50%_FULL").await, [NEEDLES[1]]);
@@ -77,8 +74,8 @@ async fn contains_folds_case_and_takes_its_wildcards_literally() {
 /// reads a small part of the range's rows (all of them without the index).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_text_no_row_holds_is_answered_without_reading_the_range() {
-    let (config, client) = filled("body_search_absent").await;
-    let raw = client.client();
+    let (config, client, raw) = filled("body_search_absent").await;
+    let raw = &raw;
     let logged =
         "SELECT count() FROM system.tables WHERE database = 'system' AND name = 'query_log'";
     if scalar(raw, logged).await == 0 {
@@ -126,8 +123,8 @@ async fn a_text_no_row_holds_is_answered_without_reading_the_range() {
 /// defined as a fresh database defines it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_3_database_gets_the_index_by_migration() {
-    let (config, client) = filled("body_search_migrate").await;
-    let raw = client.client();
+    let (config, client, raw) = filled("body_search_migrate").await;
+    let raw = &raw;
     let fresh = tables(raw, config.database()).await;
     for statement in [
         "ALTER TABLE logs DROP INDEX idx_body_lower",

@@ -189,8 +189,7 @@ async fn collect_log_and_record_event_store_the_seeds_rows() {
     let stats = query.log_stats(&LogQuery::new()).await.unwrap();
     assert_eq!((stats.total, stats.count(Severity::Fatal)), (3, 1));
 
-    let events: Vec<EventRow> = query
-        .client()
+    let events: Vec<EventRow> = common::raw_client(telemetry.config())
         .query(
             "SELECT EventType AS event_type, Source AS source, ServiceName AS service, \
              Details AS details, TraceId AS trace_id FROM events ORDER BY Timestamp",

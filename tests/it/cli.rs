@@ -19,7 +19,6 @@ mod summaries;
 use std::process::{Command, Output};
 
 use tracing_clickhouse::Config;
-use tracing_clickhouse::query::QueryClient;
 
 /// A database for one test, and how to reach it.
 pub struct Db {
@@ -38,7 +37,7 @@ impl Db {
     pub fn on(url: &str, prefix: &str) -> Db {
         let database = common::unique_database(prefix);
         let config = common::config_for(url, &database);
-        let client = QueryClient::new(&config).unwrap().client().clone();
+        let client = common::raw_client(&config);
         Db {
             url: url.to_owned(),
             database,

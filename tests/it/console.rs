@@ -102,7 +102,7 @@ fn lines_look_like_fmt_and_the_rows_are_stored_too() {
     );
     // The console shows what was stored: every event, the trace one too.
     let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = telemetry.query().client();
+        let client = &common::raw_client(telemetry.config());
         common::scalar(client, "SELECT count() FROM logs").await
     });
     assert_eq!(stored, 5);

@@ -13,7 +13,6 @@ use std::path::Path;
 
 use regex::Regex;
 use serde_json::Value;
-use tracing_clickhouse::query::QueryClient;
 
 /// The fixed range, in Unix seconds, and the interval Grafana would pick.
 struct Range {
@@ -148,7 +147,7 @@ fn check_shape(panel_type: &str, columns: &[(String, String)], rows: usize) -> R
 async fn every_panel_returns_rows_of_its_shape() {
     let config = common::config("grafana");
     tracing_clickhouse::schema::apply(&config).await.unwrap();
-    let client = QueryClient::new(&config).unwrap().client().clone();
+    let client = common::raw_client(&config);
     let base = known::minutes_ago(30);
     known::insert(&client, "logs", &known::logs(base, 120)).await;
     known::insert(&client, "spans", &known::spans(base)).await;

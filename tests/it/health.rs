@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::known::{SECOND, minutes_ago};
 use tracing_clickhouse::health::{self, Thresholds, Urgency};
-use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{Limit, schema};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,9 +45,9 @@ async fn status_tells_what_apply_would_change_and_changes_nothing() {
     assert_eq!(table("logs").engine, "MergeTree");
     assert_eq!(table("logs_by_level_mv").engine, "MaterializedView");
 
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     client
-        .client()
+        .clone()
         .query("DROP TABLE events")
         .execute()
         .await
@@ -63,13 +62,13 @@ async fn status_tells_what_apply_would_change_and_changes_nothing() {
 async fn health_counts_what_the_tables_hold_and_finds_what_needs_attention() {
     let config = common::config("health");
     schema::apply(&config).await.unwrap();
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     let base = minutes_ago(30);
     let logs = known::logs(base, 120);
     // Two inserts: two parts in one partition (unless they merged already).
-    known::insert(client.client(), "logs", &logs[..60]).await;
-    known::insert(client.client(), "logs", &logs[60..]).await;
-    known::insert(client.client(), "events", &known::events(base)).await;
+    known::insert(&client, "logs", &logs[..60]).await;
+    known::insert(&client, "logs", &logs[60..]).await;
+    known::insert(&client, "events", &known::events(base)).await;
 
     let health = health::check(&config, Duration::from_secs(3600))
         .await
@@ -111,7 +110,7 @@ async fn health_counts_what_the_tables_hold_and_finds_what_needs_attention() {
     );
 
     client
-        .client()
+        .clone()
         .query("DROP TABLE spans")
         .execute()
         .await

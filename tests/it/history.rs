@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tracing_clickhouse::query::{
-    BlockingQueryClient, LogEntry, LogQuery, Order, QueryClient, SpanQuery, SpanStatus,
+    BlockingQueryClient, LogEntry, LogQuery, Order, QueryClient, SpanQuery, SpanStatus, TimeRange,
     message_pattern,
 };
 use tracing_clickhouse::{Config, Severity};
@@ -173,7 +173,7 @@ async fn loaded(prefix: &str) -> (Config, QueryClient, Vec<LogRow>) {
     tracing_clickhouse::schema::apply(&config).await.unwrap();
     let client = QueryClient::new(&config).unwrap();
     let rows = corpus(base_ns());
-    insert_logs(client.client(), &rows).await;
+    insert_logs(&common::raw_client(&config), &rows).await;
     (config, client, rows)
 }
 
@@ -284,9 +284,7 @@ async fn every_log_filter_picks_what_the_same_filter_over_the_rows_picks() {
         ),
         (
             "time range",
-            LogQuery::new()
-                .since(mid)
-                .until(at(base + 3000 * 1_000_000_000)),
+            LogQuery::new().range(TimeRange::between(mid, at(base + 3000 * 1_000_000_000))),
             Box::new(move |r| {
                 r.timestamp_ns >= base + 1800 * 1_000_000_000
                     && r.timestamp_ns < base + 3000 * 1_000_000_000
@@ -322,14 +320,14 @@ async fn every_log_filter_picks_what_the_same_filter_over_the_rows_picks() {
     }
     let bad = client.query_logs(&LogQuery::new().token("time-out")).await;
     assert!(
-        matches!(bad, Err(tracing_clickhouse::Error::Query(_))),
+        matches!(bad, Err(tracing_clickhouse::Error::InvalidQuery { .. })),
         "{bad:?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_never_repeat_or_skip_a_row_while_rows_arrive() {
-    let (_config, client, rows) = loaded("pages").await;
+    let (config, client, rows) = loaded("pages").await;
     let newest = rows.iter().map(|r| r.timestamp_ns).max().unwrap();
     let mut stored = rows.clone();
     for (pass, order) in [Order::NewestFirst, Order::OldestFirst]
@@ -351,7 +349,7 @@ async fn pages_never_repeat_or_skip_a_row_while_rows_arrive() {
             let k = arrived.len() as i64 + 1;
             let mut row = log_row(0, 10_000 * (pass as u64 + 1) + k as u64);
             row.timestamp_ns = newest + (pass as i64 * 1_000 + k) * 1_000_000_000;
-            insert_logs(client.client(), std::slice::from_ref(&row)).await;
+            insert_logs(&common::raw_client(&config), std::slice::from_ref(&row)).await;
             arrived.push(row);
             // The cursor also travels as text.
             let next = next.to_string().parse().unwrap();
@@ -407,15 +405,17 @@ async fn stats_volume_and_patterns_count_what_the_rows_hold() {
         }
         want
     };
-    let volume_of =
-        |volume: tracing_clickhouse::query::LogVolume| -> BTreeMap<i64, BTreeMap<String, u64>> {
-            volume
-                .buckets
-                .into_iter()
-                .map(|b| (b.start_ns, b.by_level))
-                .collect()
-        };
-    let query = LogQuery::new().since(at(since)).until(at(until));
+    let volume_of = |volume: tracing_clickhouse::query::Answer<
+        tracing_clickhouse::query::VolumeBucket,
+    >|
+     -> BTreeMap<i64, BTreeMap<String, u64>> {
+        volume
+            .entries
+            .into_iter()
+            .map(|b| (b.start_ns, b.by_level))
+            .collect()
+    };
+    let query = LogQuery::new().range(TimeRange::between(at(since), at(until)));
     let minute = client
         .log_volume(&query, Duration::from_secs(60))
         .await
@@ -458,7 +458,7 @@ async fn stats_volume_and_patterns_count_what_the_rows_hold() {
     // Top patterns of the warnings and errors: four templates, the counts
     // the rows give.
     let errors = LogQuery::new().min_level(Severity::Warn);
-    let patterns = client.top_patterns(&errors, 10).await.unwrap().patterns;
+    let patterns = client.top_patterns(&errors, 10).await.unwrap().entries;
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.severity() >= Severity::Warn) {
         *want.entry(message_pattern(&r.body)).or_default() += 1;
@@ -482,7 +482,7 @@ async fn stats_volume_and_patterns_count_what_the_rows_hold() {
         );
         assert!(p.first_ns <= p.last_ns);
     }
-    let top1 = client.top_patterns(&errors, 1).await.unwrap().patterns;
+    let top1 = client.top_patterns(&errors, 1).await.unwrap().entries;
     assert_eq!(top1.len(), 1);
     assert_eq!(top1[0].count, *want.values().max().unwrap());
 }
@@ -573,7 +573,7 @@ async fn traces_spans_and_the_slowest_operations() {
     let client = QueryClient::new(&config).unwrap();
     let base = base_ns();
     let spans = span_corpus(base);
-    insert_spans(client.client(), &spans).await;
+    insert_spans(&common::raw_client(&config), &spans).await;
     let a = trace_id(9000);
     let log_in = |span: &str, ms: i64, body: &str| {
         let mut row = log_row(base, 1);
@@ -589,7 +589,7 @@ async fn traces_spans_and_the_slowest_operations() {
         log_in("00000000000000a5", 80, "read"),
         log_in("00000000000000ff", 90, "in a span still open"),
     ];
-    insert_logs(client.client(), &logs).await;
+    insert_logs(&common::raw_client(&config), &logs).await;
 
     let names = |entries: &[tracing_clickhouse::query::SpanEntry]| -> Vec<String> {
         entries
@@ -660,7 +660,7 @@ async fn traces_spans_and_the_slowest_operations() {
         .slowest_operations(&SpanQuery::new(), 10)
         .await
         .unwrap()
-        .operations;
+        .entries;
     let mut want: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
     for s in &spans {
         want.entry((s.service.clone(), s.name.clone()))
@@ -692,7 +692,7 @@ async fn traces_spans_and_the_slowest_operations() {
         .slowest_operations(&SpanQuery::new().service("search"), 1)
         .await
         .unwrap();
-    assert_eq!(search.operations[0].p50_ns, 51_000_000);
+    assert_eq!(search.entries[0].p50_ns, 51_000_000);
 }
 
 /// The same answers without async code, from a plain thread.
@@ -704,20 +704,29 @@ fn the_blocking_client_answers_as_the_async_one() {
     let want = runtime.block_on(client.query_logs(&query)).unwrap();
     drop(runtime);
     let blocking = BlockingQueryClient::new(&config).unwrap();
-    let got = std::thread::spawn(move || blocking.query_logs(&query).unwrap())
-        .join()
-        .unwrap();
+    let got = std::thread::spawn(move || {
+        blocking
+            .block_on(|client| async move { client.query_logs(&query).await })
+            .unwrap()
+    })
+    .join()
+    .unwrap();
     assert_eq!(got, want);
     assert_eq!(got.len(), 50);
     let blocking = client.blocking().unwrap();
-    let stats = blocking.log_stats(&LogQuery::new()).unwrap();
+    let stats = blocking
+        .block_on(|client| async move { client.log_stats(&LogQuery::new()).await })
+        .unwrap();
     assert_eq!(stats.total, 603);
     // Also from inside a runtime's thread (it waits there, as asked).
     let inside = tokio::runtime::Runtime::new().unwrap();
     let total = inside.block_on(async move {
-        tokio::task::spawn_blocking(move || blocking.log_stats(&LogQuery::new()).unwrap().total)
-            .await
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            let stats = blocking.block_on(|c| async move { c.log_stats(&LogQuery::new()).await });
+            stats.unwrap().total
+        })
+        .await
+        .unwrap()
     });
     assert_eq!(total, 603);
 }
@@ -804,7 +813,7 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             logs.push(row);
         }
     }
-    insert_logs(client.client(), &logs).await;
+    insert_logs(&common::raw_client(&config), &logs).await;
     let spans: Vec<SpanRow> = logs
         .iter()
         .map(|l| SpanRow {
@@ -818,7 +827,7 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             status: "Unset".into(),
         })
         .collect();
-    insert_spans(client.client(), &spans).await;
+    insert_spans(&common::raw_client(&config), &spans).await;
     let events: Vec<EventRow> = logs
         .iter()
         .map(|l| EventRow {
@@ -828,7 +837,7 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             service: "s".into(),
         })
         .collect();
-    insert(client.client(), "events", &events).await;
+    insert(&common::raw_client(&config), "events", &events).await;
     let metrics: Vec<MetricRow> = logs
         .iter()
         .map(|l| MetricRow {
@@ -840,7 +849,7 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             value: 1.0,
         })
         .collect();
-    insert(client.client(), "metrics", &metrics).await;
+    insert(&common::raw_client(&config), "metrics", &metrics).await;
 
     let bodies = |entries: &[LogEntry]| {
         let mut b: Vec<String> = entries.iter().map(|e| e.message.clone()).collect();
@@ -896,7 +905,9 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
                     "token {shown}: whole word, in both rows"
                 );
             }
-            Err(tracing_clickhouse::Error::Query(_)) => assert!(!is_word, "token {shown}"),
+            Err(tracing_clickhouse::Error::InvalidQuery { .. }) => {
+                assert!(!is_word, "token {shown}")
+            }
             Err(e) => panic!("token {shown}: {e}"),
         }
         let stats = client.log_stats(&LogQuery::new().source(h)).await.unwrap();
@@ -926,7 +937,7 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             .query_metrics(&tracing_clickhouse::query::MetricQuery::new(h).attribute(h, h))
             .await
             .unwrap();
-        assert_eq!(points.points.len(), 1, "metrics {shown}");
+        assert_eq!(points.entries.len(), 1, "metrics {shown}");
     }
     // Longer than a query parameter can be: a clear error, nothing sent.
     let huge = "x".repeat(1 << 20);
@@ -935,10 +946,10 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, tracing_clickhouse::Error::Query(m) if m.contains("1048576 bytes")),
+        matches!(&error, tracing_clickhouse::Error::InvalidQuery { reason, .. } if reason.contains("1048576 bytes")),
         "{error}"
     );
-    let rows = common::scalar(client.client(), "SELECT count() FROM logs").await;
+    let rows = common::scalar(&common::raw_client(&config), "SELECT count() FROM logs").await;
     assert_eq!(rows, logs.len() as u64, "and nothing was dropped");
 }
 
@@ -947,7 +958,7 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
 /// answers (the patterns included: RE2 and the `regex` crate agree).
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_answers_the_new_questions_as_clickhouse_does() {
-    use tracing_clickhouse::query::{LogCursor, Origin};
+    use tracing_clickhouse::query::{AnswerOrigin, LogCursor};
     let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let config = common::builder_for(&url, &common::unique_database("memory"))
@@ -1040,7 +1051,7 @@ async fn memory_answers_the_new_questions_as_clickhouse_does() {
     assert_eq!(trace.spans().len(), 1);
     assert_eq!(trace.roots[0].logs.len(), 1);
     let patterns_seen: Vec<&str> = patterns
-        .patterns
+        .entries
         .iter()
         .map(|p| p.pattern.as_str())
         .collect();
@@ -1069,7 +1080,7 @@ async fn memory_answers_the_new_questions_as_clickhouse_does() {
     telemetry.flush(Duration::from_secs(60)).unwrap();
     for (query, entries) in log_queries.iter().zip(&from_memory) {
         let logs = client.query_logs(query).await.unwrap();
-        assert_eq!(logs.origin, Origin::ClickHouse);
+        assert_eq!(logs.origin, AnswerOrigin::ClickHouse);
         assert_eq!(&logs.entries, entries, "{query:?}");
     }
     let again = client.log_stats(&errors).await.unwrap();
@@ -1082,12 +1093,12 @@ async fn memory_answers_the_new_questions_as_clickhouse_does() {
         .await
         .unwrap();
     assert_eq!(
-        again.buckets, volume.buckets,
+        again.entries, volume.entries,
         "from the rollup, as from memory"
     );
     let again = client.top_patterns(&errors, 10).await.unwrap();
-    let counts = |p: &tracing_clickhouse::query::LogPatterns| -> Vec<(String, u64)> {
-        p.patterns
+    let counts = |p: &tracing_clickhouse::query::Answer<tracing_clickhouse::query::LogPattern>| -> Vec<(String, u64)> {
+        p.entries
             .iter()
             .map(|p| (p.pattern.clone(), p.count))
             .collect()
@@ -1101,6 +1112,6 @@ async fn memory_answers_the_new_questions_as_clickhouse_does() {
         .slowest_operations(&SpanQuery::new(), 5)
         .await
         .unwrap();
-    assert_eq!(again.operations, operations.operations);
+    assert_eq!(again.entries, operations.entries);
     assert_eq!(client.trace(&trace_id).await.unwrap().roots, trace.roots);
 }

@@ -51,7 +51,7 @@ async fn the_collectors_exporter_writes_our_tables_and_our_reads_show_its_rows()
     let config = common::config("exporter");
     tracing_clickhouse::schema::apply(&config).await.unwrap();
     let reader = QueryClient::new(&config).unwrap();
-    let client = reader.client().clone();
+    let client = common::raw_client(&config);
     // Two spans of a Python service, as the exporter sends them (one row
     // each, in its column order), and one of its logs.
     let spans = format!(

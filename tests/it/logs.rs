@@ -72,7 +72,7 @@ async fn events_from_several_threads_are_stored_exactly_once_and_in_order() {
     assert_eq!(stats.sent_rows, total, "{stats:?}");
     assert_eq!(stats.pending_rows, 0, "{stats:?}");
 
-    let client = telemetry.query().client();
+    let client = &common::raw_client(telemetry.config());
     assert_eq!(scalar(client, "SELECT count() FROM logs").await, total);
     assert_eq!(
         scalar(client, "SELECT uniqExact(Body) FROM logs").await,
@@ -158,9 +158,7 @@ async fn levels_fields_and_locations_are_stored() {
     });
     telemetry.flush(FLUSH).unwrap();
 
-    let rows: Vec<Row> = telemetry
-        .query()
-        .client()
+    let rows: Vec<Row> = common::raw_client(telemetry.config())
         .query(
             "SELECT SeverityText AS level, SeverityNumber AS severity_number, Body AS body, \
              LogAttributes AS attributes FROM logs ORDER BY Timestamp",
@@ -224,7 +222,7 @@ async fn levels_fields_and_locations_are_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_the_guard_flushes_what_is_queued() {
     let config = common::config("drop");
-    let query = tracing_clickhouse::query::QueryClient::new(&config).unwrap();
+    let query = common::raw_client(&config);
     let (dispatch, telemetry) = common::start(config);
     dispatcher::with_default(&dispatch, || {
         for i in 0..500 {
@@ -236,10 +234,7 @@ async fn dropping_the_guard_flushes_what_is_queued() {
     tokio::task::spawn_blocking(move || drop(telemetry))
         .await
         .unwrap();
-    assert_eq!(
-        scalar(query.client(), "SELECT count() FROM logs").await,
-        500
-    );
+    assert_eq!(scalar(&query, "SELECT count() FROM logs").await, 500);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,9 +248,7 @@ async fn own_and_transport_events_are_not_captured() {
         tracing::info!("the application's");
     });
     telemetry.flush(FLUSH).unwrap();
-    let bodies: Vec<String> = telemetry
-        .query()
-        .client()
+    let bodies: Vec<String> = common::raw_client(telemetry.config())
         .query("SELECT Body FROM logs ORDER BY Timestamp")
         .fetch_all()
         .await
@@ -289,7 +282,7 @@ async fn service_and_resource_attributes_arrive_once_per_batch_intact() {
     telemetry.direct_recorder().record_event("deploy", "ci", []);
     telemetry.flush(FLUSH).unwrap();
 
-    let client = telemetry.query().client();
+    let client = &common::raw_client(telemetry.config());
     for table in ["logs", "spans"] {
         let rows: Vec<Identity> = client
             .query(&format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::common::{DevServer, Options, free_port, scalar};
 use metrics::{Unit, counter, describe_counter, describe_histogram, gauge, histogram};
-use tracing_clickhouse::query::{Granularity, MetricQuery, Origin};
+use tracing_clickhouse::query::{AnswerOrigin, Granularity, MetricQuery};
 use tracing_clickhouse::{Builder, Config, Limit, MetricsRecorder, Telemetry, Timing};
 
 /// With the pipeline's own metrics and the system gauges, as by default.
@@ -73,16 +73,16 @@ async fn recorded_values_are_stored_and_read_back() {
     let query = telemetry.query();
     let a = MetricQuery::new("http.requests").attribute("route", "/a");
     let points = query.query_metrics(&a).await.unwrap();
-    assert_eq!(points.origin, Origin::ClickHouse);
-    let values: Vec<(f64, f64)> = points.points.iter().map(|p| (p.value, p.delta)).collect();
+    assert_eq!(points.origin, AnswerOrigin::ClickHouse);
+    let values: Vec<(f64, f64)> = points.entries.iter().map(|p| (p.value, p.delta)).collect();
     assert_eq!(values, [(3.0, 3.0), (7.0, 4.0)]);
-    assert!(points.points.iter().all(|p| p.kind == "counter"));
+    assert!(points.entries.iter().all(|p| p.kind == "counter"));
     let b = MetricQuery::new("http.requests").attribute("route", "/b");
     let values: Vec<(f64, f64)> = query
         .query_metrics(&b)
         .await
         .unwrap()
-        .points
+        .entries
         .iter()
         .map(|p| (p.value, p.delta))
         .collect();
@@ -94,7 +94,7 @@ async fn recorded_values_are_stored_and_read_back() {
         .await
         .unwrap();
     assert_eq!(rates.len(), 2);
-    let points_a = query.query_metrics(&a).await.unwrap().points;
+    let points_a = query.query_metrics(&a).await.unwrap().entries;
     let seconds = (points_a[1].timestamp_ns - points_a[0].timestamp_ns) as f64 / 1e9;
     let rate_a = rates.iter().find(|r| r.attributes[0].1 == "/a").unwrap();
     assert!(close(rate_a.per_second, 4.0 / seconds, 1e-9));
@@ -105,7 +105,7 @@ async fn recorded_values_are_stored_and_read_back() {
         .query_metrics(&MetricQuery::new("queue.depth"))
         .await
         .unwrap()
-        .points
+        .entries
         .iter()
         .map(|p| p.value)
         .collect();
@@ -114,7 +114,7 @@ async fn recorded_values_are_stored_and_read_back() {
 
     // Histograms: exact count, sum, min, max; quantiles within the buckets.
     let latency = MetricQuery::new("http.latency");
-    let points = query.query_metrics(&latency).await.unwrap().points;
+    let points = query.query_metrics(&latency).await.unwrap().entries;
     assert_eq!(points.len(), 2);
     let first = &points[0];
     assert_eq!((first.count, first.min, first.max), (1000, 0.001, 1.0));
@@ -124,7 +124,7 @@ async fn recorded_values_are_stored_and_read_back() {
         assert!(close(*value, *q, 1.0 / 16.0), "q{q} = {value}");
     }
     assert_eq!((points[1].count, points[1].sum), (10, 20.0));
-    let client = query.client();
+    let client = &common::raw_client(telemetry.config());
     let bucket_total = scalar(
         client,
         "SELECT toUInt64(sum(arraySum(BucketCounts))) FROM metrics WHERE MetricName = 'http.latency'",
@@ -162,7 +162,7 @@ async fn recorded_values_are_stored_and_read_back() {
         .query_metrics(&MetricQuery::new("tracing_clickhouse.sent_batches"))
         .await
         .unwrap()
-        .points;
+        .entries;
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|p| p.kind == "counter"));
     let failed = query
@@ -171,7 +171,7 @@ async fn recorded_values_are_stored_and_read_back() {
         )
         .await
         .unwrap()
-        .points;
+        .entries;
     assert_eq!(
         failed.iter().map(|p| p.value).collect::<Vec<_>>(),
         [0.0, 0.0]
@@ -238,8 +238,8 @@ async fn metrics_wait_for_clickhouse() {
     let jobs = MetricQuery::new("jobs.done").attribute("queue", "mail");
     let from_memory = query.query_metrics(&jobs).await.unwrap();
     assert!(from_memory.origin.is_memory(), "{:?}", from_memory.origin);
-    assert_eq!(from_memory.points.len(), 1);
-    assert_eq!(from_memory.points[0].value, 12.0);
+    assert_eq!(from_memory.entries.len(), 1);
+    assert_eq!(from_memory.entries[0].value, 12.0);
 
     let _server = DevServer::start(Options {
         port,
@@ -247,9 +247,9 @@ async fn metrics_wait_for_clickhouse() {
     });
     flush(&telemetry);
     let stored = query.query_metrics(&jobs).await.unwrap();
-    assert_eq!(stored.origin, Origin::ClickHouse);
+    assert_eq!(stored.origin, AnswerOrigin::ClickHouse);
     // The flush took a second snapshot.
-    let values: Vec<(f64, f64)> = stored.points.iter().map(|p| (p.value, p.delta)).collect();
+    let values: Vec<(f64, f64)> = stored.entries.iter().map(|p| (p.value, p.delta)).collect();
     assert_eq!(values, [(12.0, 12.0), (12.0, 0.0)]);
-    assert_eq!(stored.points[0], from_memory.points[0]);
+    assert_eq!(stored.entries[0], from_memory.entries[0]);
 }

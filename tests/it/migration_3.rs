@@ -12,6 +12,7 @@ use crate::schemas::{
     V2, digests, rollups_count_the_logs, sorting_key, statements_of, tables, with_rows,
 };
 use tracing::dispatcher;
+use tracing_clickhouse::query::TimeRange;
 use tracing_clickhouse::{Severity, schema};
 
 const BY_LEVEL_KEY: &str =
@@ -133,8 +134,9 @@ async fn an_interrupted_migration_3_runs_again_and_counts_every_row_once() {
 async fn a_database_not_migrated_yet_is_answered_from_its_logs() {
     let (config, client) = with_rows("unmigrated", V2, Some(2)).await;
     let reader = tracing_clickhouse::query::QueryClient::new(&config).unwrap();
-    let day = tracing_clickhouse::query::LogQuery::new()
-        .since(std::time::SystemTime::now() - Duration::from_secs(86_400));
+    let day = tracing_clickhouse::query::LogQuery::new().range(TimeRange::since(
+        std::time::SystemTime::now() - Duration::from_secs(86_400),
+    ));
     let stats = reader.log_stats(&day).await.unwrap();
     assert_eq!(stats.total, 3002);
     assert_eq!(stats.count(Severity::Warn), 1000);
@@ -142,10 +144,10 @@ async fn a_database_not_migrated_yet_is_answered_from_its_logs() {
         .log_volume(&day, Duration::from_secs(3600))
         .await
         .unwrap();
-    let counted: u64 = volume.buckets.iter().map(|b| b.total()).sum();
+    let counted: u64 = volume.entries.iter().map(|b| b.total()).sum();
     assert_eq!(counted, 3002);
     let errors = day.min_level(Severity::Error);
-    let patterns = reader.top_patterns(&errors, 10).await.unwrap().patterns;
+    let patterns = reader.top_patterns(&errors, 10).await.unwrap().entries;
     let expected = scalar(
         &client,
         "SELECT count() FROM logs WHERE SeverityNumber >= 17",

@@ -54,7 +54,7 @@ async fn system_gauges_are_stored_with_sane_values() {
         .await
         .unwrap();
     assert_eq!(
-        total.points.last().unwrap().value,
+        total.entries.last().unwrap().value,
         status.memory_total_bytes as f64
     );
     for name in [
@@ -69,15 +69,15 @@ async fn system_gauges_are_stored_with_sane_values() {
         "process.threads",
     ] {
         let points = query.query_metrics(&MetricQuery::new(name)).await.unwrap();
-        assert_eq!(points.points.len(), 1, "{name}");
-        assert_eq!(points.points[0].kind, "gauge");
+        assert_eq!(points.entries.len(), 1, "{name}");
+        assert_eq!(points.entries[0].kind, "gauge");
     }
     let mount = &status.disks[0].mount;
     let disk = query
         .query_metrics(&MetricQuery::new("system.disk_percent").attribute("mount", mount))
         .await
         .unwrap();
-    assert_eq!(disk.points.len(), 1, "{mount}");
+    assert_eq!(disk.entries.len(), 1, "{mount}");
 }
 
 fn wait_for_state(telemetry: &tracing_clickhouse::Telemetry, state: ServiceState) {

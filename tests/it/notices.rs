@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing_clickhouse::{Builder, Limit, Severity, Telemetry, Timing, Value};
 #[cfg(feature = "metrics")]
-use {
-    common::scalar, tracing_clickhouse::QueuePolicy, tracing_clickhouse::health,
-    tracing_clickhouse::query::QueryClient,
-};
+use {common::scalar, tracing_clickhouse::QueuePolicy, tracing_clickhouse::health};
 
 /// Runs this test binary's `test` as a child with `env`, and returns its
 /// stderr lines, each with when it arrived, and its stdout.
@@ -235,9 +232,9 @@ async fn dropped_records_are_metrics_rows_and_a_health_problem() {
     let dropped = telemetry.stats().dropped_queue_full;
     assert!(dropped > 0);
 
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     let rows = scalar(
-        client.client(),
+        &client,
         "SELECT toUInt64(sum(Delta)) FROM metrics \
          WHERE MetricName = 'tracing_clickhouse.dropped_rows' \
          AND Attributes['reason'] = 'queue_full' AND ServiceName = 'tc-dropping'",

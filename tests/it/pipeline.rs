@@ -9,7 +9,6 @@ use std::time::Duration;
 use crate::common::scalar;
 use crate::common::start;
 use tracing::{Dispatch, dispatcher};
-use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{Builder, Config, ConfigError, Limit, QueuePolicy, Timing};
 use tracing_subscriber::prelude::*;
 
@@ -47,10 +46,10 @@ fn flood(dispatch: &Dispatch, threads: u64, per_thread: u64, message: &str) {
 }
 
 async fn stored(config: &Config) -> (u64, u64) {
-    let client = QueryClient::new(config).unwrap();
-    let count = scalar(client.client(), "SELECT count() FROM logs").await;
+    let client = common::raw_client(config);
+    let count = scalar(&client, "SELECT count() FROM logs").await;
     let distinct = scalar(
-        client.client(),
+        &client,
         "SELECT uniqExact(LogAttributes['t'], LogAttributes['i']) FROM logs",
     )
     .await;

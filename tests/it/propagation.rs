@@ -29,9 +29,7 @@ struct SpanRow {
 }
 
 async fn spans(telemetry: &Telemetry) -> Vec<SpanRow> {
-    telemetry
-        .query()
-        .client()
+    common::raw_client(telemetry.config())
         .query(
             "SELECT SpanName AS name, TraceId AS trace_id, SpanId AS span_id, \
              ParentSpanId AS parent_span_id, TraceState AS trace_state FROM spans \
@@ -51,9 +49,7 @@ struct LogRow {
 }
 
 async fn logs(telemetry: &Telemetry) -> Vec<LogRow> {
-    telemetry
-        .query()
-        .client()
+    common::raw_client(telemetry.config())
         .query(
             "SELECT Body AS body, TraceId AS trace_id, SpanId AS span_id, TraceFlags AS flags \
              FROM logs ORDER BY Timestamp",

@@ -5,7 +5,7 @@ use crate::common;
 use std::time::{Duration, SystemTime};
 
 use tracing::{Level, dispatcher};
-use tracing_clickhouse::query::{LogEntry, LogQuery};
+use tracing_clickhouse::query::{LogEntry, LogQuery, TimeRange};
 use tracing_clickhouse::{Severity, Telemetry};
 
 const FLUSH: Duration = Duration::from_secs(30);
@@ -88,13 +88,18 @@ async fn query_logs_filters_by_level_source_text_and_time() {
     assert_eq!(needle.len(), 1);
     assert_eq!(needle[0].message, "Needle in a haystack");
 
-    let early = count(LogQuery::new().until(between)).await;
+    let early = count(LogQuery::new().range(TimeRange::until(between))).await;
     assert_eq!(early.len(), 15);
     assert!(early.iter().all(|log| log.timestamp() < between));
-    let late = count(LogQuery::new().since(between)).await;
+    let late = count(LogQuery::new().range(TimeRange::since(between))).await;
     assert_eq!(late.len(), 6);
     assert!(late.iter().all(|log| log.timestamp() >= between));
-    let late_errors = count(LogQuery::new().since(between).level(Severity::Error)).await;
+    let late_errors = count(
+        LogQuery::new()
+            .range(TimeRange::since(between))
+            .level(Severity::Error),
+    )
+    .await;
     assert_eq!(late_errors.len(), 4);
 
     let limited = client.query_logs(&LogQuery::new().limit(5)).await.unwrap();
@@ -138,7 +143,7 @@ async fn log_stats_counts_match_what_was_logged() {
     assert_eq!(stats.last_ns, all.iter().map(|l| l.timestamp_ns).max());
 
     let late = client
-        .log_stats(&LogQuery::new().since(between))
+        .log_stats(&LogQuery::new().range(TimeRange::since(between)))
         .await
         .unwrap();
     assert_eq!(late.total, 6);

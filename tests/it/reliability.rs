@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::{DevServer, Options, arm_fault, free_port, scalar};
-use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{
     Builder, Config, DirectRecorder, Limit, QueuePolicy, Severity, SpoolSync, Stats, Telemetry,
     Timing, Value,
@@ -96,8 +95,10 @@ fn emit(collector: &DirectRecorder, from: u64, to: u64) {
 }
 
 async fn stored(config: &Config) -> Stored {
-    let client = QueryClient::new(config).unwrap();
-    let client = client.client();
+    stored_through(&common::raw_client(config)).await
+}
+
+async fn stored_through(client: &clickhouse::Client) -> Stored {
     Stored {
         rows: scalar(client, "SELECT count() FROM logs").await,
         distinct: scalar(client, "SELECT uniqExact(LogAttributes['n']) FROM logs").await,
@@ -109,7 +110,12 @@ async fn stored(config: &Config) -> Stored {
 /// exactly once, in `logs` and in `logs_by_level`, and prints the line of
 /// docs/reliability.md's table (`cargo test --test it -- reliability:: --nocapture`).
 async fn check(scenario: &str, config: &Config, emitted: u64, dropped: u64) {
-    let found = stored(config).await;
+    check_through(scenario, &common::raw_client(config), emitted, dropped).await;
+}
+
+/// [`check`] through `client` (one that logs in with a password).
+async fn check_through(scenario: &str, client: &clickhouse::Client, emitted: u64, dropped: u64) {
+    let found = stored_through(client).await;
     println!(
         "| {scenario} | {emitted} | {} | {} | {dropped} |",
         found.distinct,
@@ -345,9 +351,9 @@ async fn shutdown_while_down_then_next_run_delivers() {
         "{stats:?}"
     );
     // Replayed in order: the earlier run's rows are older.
-    let client = QueryClient::new(&second).unwrap();
+    let client = common::raw_client(&second);
     let late_first = scalar(
-        client.client(),
+        &client,
         "SELECT count() FROM logs WHERE toUInt64(LogAttributes['n']) >= 5000 \
          AND Timestamp < (SELECT max(Timestamp) FROM logs WHERE toUInt64(LogAttributes['n']) < 5000)",
     )
@@ -402,9 +408,9 @@ async fn spool_cap_drops_exactly_what_it_counts() {
     )
     .await;
     // The oldest were dropped: the newest event is there.
-    let client = QueryClient::new(&first).unwrap();
+    let client = common::raw_client(&first);
     let newest = scalar(
-        client.client(),
+        &client,
         "SELECT max(toUInt64(LogAttributes['n'])) FROM logs",
     )
     .await;
@@ -534,12 +540,8 @@ async fn authentication_failure_then_fixed() {
         ..Options::default()
     });
     flush(&telemetry);
-    let admin = common::builder_for(&config.url(), &database)
-        .user("writer")
-        .password("right")
-        .build_config()
-        .unwrap();
-    check("9a. wrong password, then fixed", &admin, 1_000, 0).await;
+    let admin = common::raw_client(&config).with_password("right");
+    check_through("9a. wrong password, then fixed", &admin, 1_000, 0).await;
     drop(data);
 }
 
@@ -576,9 +578,9 @@ async fn missing_table_then_created() {
     let telemetry = start(&config);
     emit(&telemetry.direct_recorder(), 0, 10);
     flush(&telemetry);
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     client
-        .client()
+        .clone()
         .query("DROP TABLE logs SYNC")
         .execute()
         .await
@@ -587,12 +589,8 @@ async fn missing_table_then_created() {
     flush(&telemetry);
     let stats = telemetry.stats();
     assert!(stats.failed_schema >= 1, "{stats:?}");
-    let rows = scalar(client.client(), "SELECT count() FROM logs").await;
-    let distinct = scalar(
-        client.client(),
-        "SELECT uniqExact(LogAttributes['n']) FROM logs",
-    )
-    .await;
+    let rows = scalar(&client, "SELECT count() FROM logs").await;
+    let distinct = scalar(&client, "SELECT uniqExact(LogAttributes['n']) FROM logs").await;
     println!(
         "| 9b. table missing, then created (by hand; by the pipeline) | 500; 500 | {}; {distinct} | 0; {} | 0 |",
         found.distinct,
@@ -690,7 +688,10 @@ async fn queries_answer_from_memory_while_down() {
     flush(&telemetry);
     for (q, (entries, total, by_level)) in queries.iter().zip(from_memory) {
         let logs = query.query_logs(q).await.unwrap();
-        assert_eq!(logs.origin, tracing_clickhouse::query::Origin::ClickHouse);
+        assert_eq!(
+            logs.origin,
+            tracing_clickhouse::query::AnswerOrigin::ClickHouse
+        );
         assert_eq!(logs.entries, entries, "{q:?}");
         let stats = query.log_stats(q).await.unwrap();
         assert_eq!((stats.total, stats.by_level), (total, by_level), "{q:?}");
@@ -925,9 +926,9 @@ impl CrashChild {
 
 /// The highest event number stored, plus one.
 async fn stored_end(config: &Config) -> u64 {
-    let client = QueryClient::new(config).unwrap();
+    let client = common::raw_client(config);
     scalar(
-        client.client(),
+        &client,
         "SELECT max(toUInt64(LogAttributes['n'])) + 1 FROM logs",
     )
     .await
@@ -1084,9 +1085,9 @@ async fn app_killed_during_replay() {
     let config = crash_config(&url, &database, spool.path(), 1_000);
     let telemetry = start(&config);
     flush(&telemetry);
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     let earlier = scalar(
-        client.client(),
+        &client,
         "SELECT uniqExact(LogAttributes['n']) FROM logs WHERE toUInt64(LogAttributes['n']) < 10000",
     )
     .await;
@@ -1133,9 +1134,9 @@ async fn crash_between_insert_and_cursor() {
     );
     let child = CrashChild::start(&url, &database, spool.path(), 1_000, 5_000, 0, CHILD_RATE);
     let config = crash_config(&url, &database, spool.path(), 1_000);
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     let give_up = Instant::now() + Duration::from_secs(60);
-    while logs_count(client.client()).await != Some(1_000) {
+    while logs_count(&client).await != Some(1_000) {
         assert!(Instant::now() < give_up, "the first batch was not stored");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

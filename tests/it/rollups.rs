@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::known::{LogRow, MINUTE, SECOND, at, log, minutes_ago};
-use tracing_clickhouse::query::{LogQuery, QueryClient, message_pattern};
-use tracing_clickhouse::{Severity, schema};
+use tracing_clickhouse::query::{LogQuery, QueryClient, TimeRange, message_pattern};
+use tracing_clickhouse::{Config, Severity, schema};
 
 /// 3 000 rows over the last three hours, 3.6 s apart with an odd number of
 /// nanoseconds: five services, four sources, every level (and a `WARN`
@@ -102,13 +102,12 @@ impl Ask {
         if let Some(text) = self.text {
             q = q.contains(text);
         }
-        if let Some(ns) = self.since {
-            q = q.since(at(ns));
+        match (self.since, self.until) {
+            (Some(since), Some(until)) => q.range(TimeRange::between(at(since), at(until))),
+            (Some(since), None) => q.range(TimeRange::since(at(since))),
+            (None, Some(until)) => q.range(TimeRange::until(at(until))),
+            (None, None) => q,
         }
-        if let Some(ns) = self.until {
-            q = q.until(at(ns));
-        }
-        q
     }
 
     fn matches(&self, row: &LogRow) -> bool {
@@ -213,7 +212,7 @@ fn asks(base: i64) -> Vec<Ask> {
     asks
 }
 
-async fn loaded(prefix: &str) -> (QueryClient, Vec<LogRow>, i64) {
+async fn loaded(prefix: &str) -> (QueryClient, Vec<LogRow>, i64, Config) {
     let config = common::config(prefix);
     schema::apply(&config).await.unwrap();
     let client = QueryClient::new(&config).unwrap();
@@ -221,14 +220,14 @@ async fn loaded(prefix: &str) -> (QueryClient, Vec<LogRow>, i64) {
     let rows = rows(base);
     // Several inserts: the rollups get several parts to add up.
     for chunk in rows.chunks(700) {
-        known::insert(client.client(), "logs", chunk).await;
+        known::insert(&common::raw_client(&config), "logs", chunk).await;
     }
-    (client, rows, base)
+    (client, rows, base, config)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn statistics_and_volume_are_the_rows_own() {
-    let (client, rows, base) = loaded("rollup_stats").await;
+    let (client, rows, base, _) = loaded("rollup_stats").await;
     for ask in asks(base) {
         let matching: Vec<&LogRow> = rows.iter().filter(|r| ask.matches(r)).collect();
         let stats = client.log_stats(&ask.query()).await.unwrap();
@@ -261,7 +260,7 @@ async fn statistics_and_volume_are_the_rows_own() {
                     .or_default() += 1;
             }
             let got: BTreeMap<i64, BTreeMap<String, u64>> = volume
-                .buckets
+                .entries
                 .into_iter()
                 .map(|b| (b.start_ns, b.by_level))
                 .collect();
@@ -272,14 +271,14 @@ async fn statistics_and_volume_are_the_rows_own() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn error_patterns_are_the_rows_own() {
-    let (client, rows, base) = loaded("rollup_patterns").await;
+    let (client, rows, base, _) = loaded("rollup_patterns").await;
     for ask in asks(base) {
         for limit in [3, 1000] {
             let got = client
                 .top_patterns(&ask.query(), limit)
                 .await
                 .unwrap()
-                .patterns;
+                .entries;
             let mut groups: BTreeMap<String, (u64, String, i64, i64)> = BTreeMap::new();
             for row in rows.iter().filter(|r| ask.matches(r)) {
                 let group = groups.entry(message_pattern(&row.body)).or_insert((
@@ -307,7 +306,7 @@ async fn error_patterns_are_the_rows_own() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_newest_page_and_a_tails_backlog_are_the_rows_own() {
-    let (client, rows, base) = loaded("rollup_newest").await;
+    let (client, rows, base, _) = loaded("rollup_newest").await;
     for ask in asks(base) {
         let mut matching: Vec<&LogRow> = rows.iter().filter(|r| ask.matches(r)).collect();
         matching.sort_by_key(|r| std::cmp::Reverse(r.timestamp_ns));
@@ -348,7 +347,7 @@ async fn the_newest_page_and_a_tails_backlog_are_the_rows_own() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn whole_minutes_are_read_from_the_rollups() {
-    let (client, _, base) = loaded("rollup_used").await;
+    let (client, _, base, config) = loaded("rollup_used").await;
     // A service only the rollups know of, in a minute inside the range.
     let minute = (base / MINUTE + 60) * MINUTE;
     let seconds = minute / SECOND;
@@ -366,20 +365,25 @@ async fn whole_minutes_are_read_from_the_rollups() {
              fromUnixTimestamp64Nano({minute}), fromUnixTimestamp64Nano({minute}))"
         ),
     ] {
-        client.client().query(&sql).execute().await.unwrap();
+        common::raw_client(&config)
+            .query(&sql)
+            .execute()
+            .await
+            .unwrap();
     }
-    let ghost = LogQuery::new()
-        .service("ghost")
-        .between(at(minute - 30 * SECOND), at(minute + 90 * SECOND));
+    let ghost = LogQuery::new().service("ghost").range(TimeRange::between(
+        at(minute - 30 * SECOND),
+        at(minute + 90 * SECOND),
+    ));
     assert_eq!(client.log_stats(&ghost).await.unwrap().total, 7);
     let volume = client
         .log_volume(&ghost, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(volume.buckets.len(), 1);
-    assert_eq!(volume.buckets[0].by_level["ERROR"], 7);
+    assert_eq!(volume.entries.len(), 1);
+    assert_eq!(volume.entries[0].by_level["ERROR"], 7);
     let errors = ghost.clone().min_level(Severity::Error);
-    let patterns = client.top_patterns(&errors, 5).await.unwrap().patterns;
+    let patterns = client.top_patterns(&errors, 5).await.unwrap().entries;
     assert_eq!(patterns.len(), 1);
     assert_eq!(
         (patterns[0].pattern.as_str(), patterns[0].count),
@@ -404,11 +408,11 @@ async fn whole_minutes_are_read_from_the_rollups() {
 async fn a_batch_sent_twice_with_its_token_is_counted_once_in_every_rollup() {
     let config = common::config("rollup_dedup");
     schema::apply(&config).await.unwrap();
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     let batch = rows(minutes_ago(30));
     for _ in 0..2 {
         let mut insert = client
-            .client()
+            .clone()
             .clone()
             .with_validation(false)
             .with_setting("insert_deduplication_token", "the-same-batch")
@@ -421,7 +425,7 @@ async fn a_batch_sent_twice_with_its_token_is_counted_once_in_every_rollup() {
         }
         insert.end().await.unwrap();
     }
-    let scalar = |sql: &'static str| common::scalar(client.client(), sql);
+    let scalar = |sql: &'static str| common::scalar(&client, sql);
     let n = batch.len() as u64;
     assert_eq!(scalar("SELECT count() FROM logs").await, n);
     assert_eq!(scalar("SELECT sum(Count) FROM logs_by_level").await, n);

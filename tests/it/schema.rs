@@ -9,15 +9,14 @@ use std::time::Duration;
 use crate::common::scalar;
 use serde::Deserialize;
 use tracing::{Level, dispatcher};
-use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{Limit, schema};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_is_idempotent_and_creates_every_table() {
     let config = common::config("schema");
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     schema::apply(&config).await.unwrap();
-    let first = tables(client.client(), config.database()).await;
+    let first = tables(&client, config.database()).await;
     let names: Vec<_> = first.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
@@ -39,7 +38,7 @@ async fn apply_is_idempotent_and_creates_every_table() {
     );
 
     client
-        .client()
+        .clone()
         .query(
             "INSERT INTO events (Timestamp, EventType, Source) VALUES (now64(9), 'deploy', 'ci')",
         )
@@ -48,12 +47,12 @@ async fn apply_is_idempotent_and_creates_every_table() {
         .unwrap();
     schema::apply(&config).await.unwrap();
     assert_eq!(
-        tables(client.client(), config.database()).await,
+        tables(&client, config.database()).await,
         first,
         "a second apply changed the DDL"
     );
     assert_eq!(
-        scalar(client.client(), "SELECT count() FROM events").await,
+        scalar(&client, "SELECT count() FROM events").await,
         1,
         "a second apply touched data"
     );
@@ -73,8 +72,8 @@ async fn retention_is_configurable() {
         .and_then(tracing_clickhouse::Builder::build_config)
         .unwrap();
     schema::apply(&config).await.unwrap();
-    let client = QueryClient::new(&config).unwrap();
-    let ddl = tables(client.client(), config.database()).await;
+    let client = common::raw_client(&config);
+    let ddl = tables(&client, config.database()).await;
     let ttl_of = |table: &str| {
         let ddl = &ddl
             .iter()
@@ -124,7 +123,7 @@ async fn logs_by_level_equals_the_raw_counts() {
     });
     telemetry.flush(Duration::from_secs(30)).unwrap();
 
-    let client = telemetry.query().client();
+    let client = &common::raw_client(telemetry.config());
     let rollup: Vec<LevelCount> = client
         .query(
             "SELECT toUnixTimestamp(Minute) AS minute, SeverityText AS level, sum(Count) AS count \
@@ -158,14 +157,14 @@ async fn logs_by_level_equals_the_raw_counts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn versions_are_recorded_once_and_a_newer_database_is_refused() {
     let config = common::config("versions");
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     let applied = schema::apply(&config).await.unwrap();
     assert_eq!((applied.from, applied.to), (None, schema::SCHEMA_VERSION));
     let again = schema::apply(&config).await.unwrap();
     assert_eq!(again.from, Some(schema::SCHEMA_VERSION));
     assert!(again.migrated.is_empty());
     let versions = "SELECT count() FROM schema_version";
-    assert_eq!(scalar(client.client(), versions).await, 1, "recorded once");
+    assert_eq!(scalar(&client, versions).await, 1, "recorded once");
     assert_eq!(
         schema::status(&config).await.unwrap().installed,
         Some(schema::SCHEMA_VERSION)
@@ -173,12 +172,12 @@ async fn versions_are_recorded_once_and_a_newer_database_is_refused() {
 
     // A newer crate migrated it since: this one refuses, and changes nothing.
     client
-        .client()
+        .clone()
         .query("INSERT INTO schema_version (Version, AppliedBy) VALUES (99, 'the future')")
         .execute()
         .await
         .unwrap();
-    let before = tables(client.client(), config.database()).await;
+    let before = tables(&client, config.database()).await;
     let error = schema::apply(&config).await.unwrap_err();
     assert!(
         matches!(
@@ -191,7 +190,7 @@ async fn versions_are_recorded_once_and_a_newer_database_is_refused() {
         error.to_string().contains("upgrade tracing-clickhouse"),
         "{error}"
     );
-    assert_eq!(tables(client.client(), config.database()).await, before);
+    assert_eq!(tables(&client, config.database()).await, before);
     // A pipeline says so once and goes on inserting: the columns are there.
     let (dispatch, telemetry) = common::start(config.clone());
     dispatcher::with_default(&dispatch, || {
@@ -200,22 +199,19 @@ async fn versions_are_recorded_once_and_a_newer_database_is_refused() {
         }
     });
     telemetry.flush(Duration::from_secs(30)).unwrap();
-    assert_eq!(
-        scalar(client.client(), "SELECT count() FROM logs").await,
-        10
-    );
+    assert_eq!(scalar(&client, "SELECT count() FROM logs").await, 10);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_from_before_versions_is_version_1_and_keeps_its_rows() {
     let config = common::config("legacy");
-    let client = QueryClient::new(&config).unwrap();
-    let admin = client.client().clone().with_database("default");
+    let client = common::raw_client(&config);
+    let admin = client.clone().with_database("default");
     for statement in statements_of(V1, config.database()) {
         admin.query(&statement).execute().await.unwrap();
     }
     client
-        .client()
+        .clone()
         .query(
             "INSERT INTO logs (Timestamp, SeverityText, SeverityNumber, ServiceName, Body) \
              VALUES (now64(9), 'INFO', 9, 'old', 'from version 1')",
@@ -233,14 +229,14 @@ async fn a_database_from_before_versions_is_version_1_and_keeps_its_rows() {
         Some(schema::SCHEMA_VERSION)
     );
     let body = client
-        .client()
+        .clone()
         .query("SELECT Body FROM logs")
         .fetch_all::<String>()
         .await
         .unwrap();
     assert_eq!(body, ["from version 1"]);
     assert_eq!(
-        scalar(client.client(), "SELECT sum(Count) FROM logs_by_level").await,
+        scalar(&client, "SELECT sum(Count) FROM logs_by_level").await,
         1
     );
 }

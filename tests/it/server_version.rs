@@ -15,7 +15,6 @@ use crate::common;
 use std::time::Duration;
 
 use tracing::dispatcher;
-use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::schema::{self, MIN_SERVER_VERSION, ServerVersion};
 use tracing_clickhouse::{Config, Error};
 
@@ -30,8 +29,8 @@ async fn version(config: &Config) -> ServerVersion {
 }
 
 fn admin(config: &Config) -> clickhouse::Client {
-    let client = QueryClient::new(config).unwrap();
-    client.client().clone().with_database("default")
+    let client = common::raw_client(config);
+    client.clone().with_database("default")
 }
 
 async fn timestamp_codecs(client: &clickhouse::Client, database: &str) -> String {
@@ -118,8 +117,8 @@ async fn the_schema_fits_the_server_and_says_what_it_left_out() {
         return; // refused: the tests above
     }
     let applied = schema::apply(&config).await.unwrap();
-    let client = QueryClient::new(&config).unwrap();
-    let codecs = timestamp_codecs(client.client(), config.database()).await;
+    let client = common::raw_client(&config);
+    let codecs = timestamp_codecs(&client, config.database()).await;
     let t64_note = applied.notes.iter().any(|n| n.contains("T64"));
     if version >= DELTA_T64 {
         assert!(codecs.contains("T64"), "{version}: {codecs}");
@@ -131,11 +130,11 @@ async fn the_schema_fits_the_server_and_says_what_it_left_out() {
     }
     emit_logs(config.clone(), 500);
     assert_eq!(
-        common::scalar(client.client(), "SELECT count() FROM logs").await,
+        common::scalar(&client, "SELECT count() FROM logs").await,
         500
     );
     assert_eq!(
-        common::scalar(client.client(), "SELECT sum(Count) FROM logs_by_level").await,
+        common::scalar(&client, "SELECT sum(Count) FROM logs_by_level").await,
         500
     );
 }
@@ -165,9 +164,9 @@ async fn a_logs_table_with_codecs_the_server_cannot_write_is_repaired() {
         "{version}: {codecs}"
     );
     emit_logs(config.clone(), 300);
-    let client = QueryClient::new(&config).unwrap();
+    let client = common::raw_client(&config);
     assert_eq!(
-        common::scalar(client.client(), "SELECT count() FROM logs").await,
+        common::scalar(&client, "SELECT count() FROM logs").await,
         300
     );
 }

@@ -40,9 +40,7 @@ impl SpanRow {
 }
 
 async fn spans(telemetry: &Telemetry) -> Vec<SpanRow> {
-    telemetry
-        .query()
-        .client()
+    common::raw_client(telemetry.config())
         .query(
             "SELECT SpanName AS name, TraceId AS trace_id, SpanId AS span_id, \
              ParentSpanId AS parent_span_id, ScopeName AS scope, Duration AS duration, \
@@ -294,9 +292,7 @@ async fn logs_carry_the_ids_of_their_span_and_optionally_its_fields() {
         [("step", "1"), ("order", "7"), ("tenant", "acme")],
         "event fields, then innermost span first"
     );
-    let flags: u8 = telemetry
-        .query()
-        .client()
+    let flags: u8 = common::raw_client(telemetry.config())
         .query("SELECT TraceFlags FROM logs WHERE Body = 'inside'")
         .fetch_one()
         .await
@@ -340,9 +336,7 @@ async fn otel_fields_set_the_name_kind_and_status_columns() {
         message: String,
         keys: Vec<String>,
     }
-    let rows: Vec<Columns> = telemetry
-        .query()
-        .client()
+    let rows: Vec<Columns> = common::raw_client(telemetry.config())
         .query(
             "SELECT SpanName AS name, SpanKind AS kind, StatusCode AS status, \
              StatusMessage AS message, arrayFilter(k -> NOT startsWith(k, 'code.') \

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::{DevServer, Options, free_port, scalar};
 use tokio::sync::{Mutex, MutexGuard};
-use tracing_clickhouse::query::QueryClient;
 use tracing_clickhouse::{
     Builder, Config, DirectRecorder, Error, Limit, QueuePolicy, Severity, ShutdownReport,
     SpoolFull, SpoolSync, Stats, Telemetry, Timing, Value,
@@ -136,8 +135,8 @@ async fn replay(port: u16, config: &Config) -> (u64, u64, u64) {
     let at_start = telemetry.stats();
     assert_eq!(at_start.spool_corrupt_bytes, 0, "{at_start:?}");
     telemetry.flush(Duration::from_secs(60)).unwrap();
-    let client = QueryClient::new(config).unwrap();
-    let client = client.client();
+    let client = common::raw_client(config);
+    let client = &client;
     (
         scalar(client, "SELECT count() FROM logs").await,
         scalar(client, "SELECT uniqExact(LogAttributes['n']) FROM logs").await,
@@ -266,7 +265,7 @@ async fn a_flush_ends_when_the_spool_drops_the_rows_it_waits_for() {
         flush.join().unwrap()
     });
     let (result, took) = flushed;
-    assert!(matches!(result, Err(Error::Dropped(_))), "{result:?}");
+    assert!(matches!(result, Err(Error::Dropped { .. })), "{result:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
 
     let _server = DevServer::start(Options {
@@ -277,8 +276,8 @@ async fn a_flush_ends_when_the_spool_drops_the_rows_it_waits_for() {
     assert_eq!(report.unsent_rows, 0, "{report:?}");
     let dropped = report.stats.dropped_spool_full;
     assert!(dropped >= 2_000, "{report:?}");
-    let client = QueryClient::new(&config).unwrap();
-    let stored = scalar(client.client(), "SELECT count() FROM logs").await;
+    let client = common::raw_client(&config);
+    let stored = scalar(&client, "SELECT count() FROM logs").await;
     assert_eq!(stored + dropped, 2_150, "{report:?}");
     println!(
         "| a flush's rows dropped by the spool cap: it ended in {took:?} | 2150 | {stored} | {dropped} |"

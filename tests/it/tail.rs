@@ -22,7 +22,7 @@ async fn a_tail_hands_out_the_backlog_then_each_new_row_once() {
     let row =
         |i: i64, service: &str, body: &str| log(base + i * SECOND, "INFO", 9, service, "app", body);
     known::insert(
-        client.client(),
+        &common::raw_client(&config),
         "logs",
         &[
             row(0, "a", "a0"),
@@ -45,7 +45,7 @@ async fn a_tail_hands_out_the_backlog_then_each_new_row_once() {
     // older than the cursor (a late batch: behind the tail, not handed out).
     let twin = row(5, "a", "twin");
     known::insert(
-        client.client(),
+        &common::raw_client(&config),
         "logs",
         &[
             row(4, "a", "a4"),
@@ -59,14 +59,14 @@ async fn a_tail_hands_out_the_backlog_then_each_new_row_once() {
     assert_eq!(bodies(&tail.poll().await.unwrap()), ["a4", "twin", "twin"]);
     assert!(tail.poll().await.unwrap().is_empty());
     // A third twin arrives: it is new, the two before are not.
-    known::insert(client.client(), "logs", &[row(5, "a", "twin")]).await;
+    known::insert(&common::raw_client(&config), "logs", &[row(5, "a", "twin")]).await;
     assert_eq!(bodies(&tail.poll().await.unwrap()), ["twin"]);
 
     // More than a page: the first poll says so by being full.
     let many: Vec<_> = (0..LogTail::PAGE + 5)
         .map(|i| row(100 + i as i64, "a", &format!("m{i}")))
         .collect();
-    known::insert(client.client(), "logs", &many).await;
+    known::insert(&common::raw_client(&config), "logs", &many).await;
     let first = tail.poll().await.unwrap();
     assert_eq!(first.len() as u64, LogTail::PAGE);
     let second = tail.poll().await.unwrap();
@@ -79,14 +79,19 @@ async fn a_tail_hands_out_the_backlog_then_each_new_row_once() {
     // is followed by two identical rows (neither is new).
     let last = 100 + LogTail::PAGE as i64 + 1000;
     let twin = row(last, "a", "last twin");
-    known::insert(client.client(), "logs", &[twin.clone(), twin]).await;
+    known::insert(&common::raw_client(&config), "logs", &[twin.clone(), twin]).await;
     let mut fresh = client.tail(&LogQuery::new().service("a"), 0);
     assert!(fresh.poll().await.unwrap().is_empty());
     assert!(
         fresh.poll().await.unwrap().is_empty(),
         "the newest rows are not new"
     );
-    known::insert(client.client(), "logs", &[row(last + 1, "a", "after")]).await;
+    known::insert(
+        &common::raw_client(&config),
+        "logs",
+        &[row(last + 1, "a", "after")],
+    )
+    .await;
     assert_eq!(bodies(&fresh.poll().await.unwrap()), ["after"]);
 }
 
@@ -102,7 +107,7 @@ async fn a_failed_poll_loses_nothing_and_repeats_nothing() {
     let client = QueryClient::new(&config).unwrap();
     let base = minutes_ago(10);
     let row = |i: i64| log(base + i * SECOND, "INFO", 9, "a", "app", &format!("r{i}"));
-    known::insert(client.client(), "logs", &[row(0), row(1)]).await;
+    known::insert(&common::raw_client(&config), "logs", &[row(0), row(1)]).await;
     let mut tail = client.tail(&LogQuery::new(), 1);
     assert_eq!(bodies(&tail.poll().await.unwrap()), ["r1"]);
 
@@ -115,8 +120,8 @@ async fn a_failed_poll_loses_nothing_and_repeats_nothing() {
         data_dir: Some(server.data_dir.clone()),
         ..common::Options::default()
     });
-    let client = QueryClient::new(&config).unwrap();
-    known::insert(client.client(), "logs", &[row(2), row(3)]).await;
+    let client = common::raw_client(&config);
+    known::insert(&client, "logs", &[row(2), row(3)]).await;
     assert_eq!(bodies(&tail.poll().await.unwrap()), ["r2", "r3"]);
     assert!(tail.poll().await.unwrap().is_empty());
     drop(data);

@@ -239,10 +239,7 @@ async fn one_request_through_three_services_is_one_trace() {
         service.stop();
     }
 
-    let client = tracing_clickhouse::query::QueryClient::new(&config)
-        .unwrap()
-        .client()
-        .clone();
+    let client = crate::common::raw_client(&config);
     let rows = spans(&client, &trace_id).await;
     let summary: Vec<(&str, &str, &str)> = rows
         .iter()

@@ -18,7 +18,6 @@ use crate::browser::{Browser, Ui};
 use fantoccini::Locator;
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use serde_json::{Value, json};
-use tracing_clickhouse::query::QueryClient;
 
 use crate::known::{MINUTE, SECOND};
 
@@ -59,7 +58,7 @@ impl Fixture {
         let database = common::unique_database(prefix);
         let config = common::config_for(&url, &database);
         tracing_clickhouse::schema::apply(&config).await.unwrap();
-        let client = QueryClient::new(&config).unwrap().client().clone();
+        let client = common::raw_client(&config);
         let base = known::minutes_ago(30);
         known::insert(&client, "logs", &known::logs(base, 120)).await;
         known::insert(&client, "spans", &known::spans(base)).await;

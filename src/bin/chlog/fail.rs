@@ -74,7 +74,11 @@ impl Failure {
             ),
             ErrorKind::SchemaTooNew => Failure::new(status::SCHEMA, error.to_string()),
             ErrorKind::Config => Failure::usage(error.to_string()),
-            ErrorKind::InvalidQuery => Failure::usage(error.to_string()),
+            ErrorKind::InvalidQuery => match error {
+                // Named by the flag that gave it.
+                Error::InvalidQuery { parameter, reason } => bad_option(flag_of(parameter), reason),
+                _ => Failure::usage(error.to_string()),
+            },
             _ => Failure::other(error.to_string()),
         }
     }
@@ -108,6 +112,17 @@ impl From<std::io::Error> for Failure {
 /// `Result` of a command: the exit status it chose, or a failure.
 pub(crate) type Outcome = Result<ExitCode, Failure>;
 
+/// The flag that gives the library's query parameter `parameter` (itself
+/// when none does).
+fn flag_of(parameter: &str) -> &str {
+    match parameter {
+        "attribute" => "--attr",
+        "token" => "--word",
+        "after" => "--after",
+        other => other,
+    }
+}
+
 /// A usage failure naming the option: `--since: ...`.
 pub(crate) fn bad_option(option: &str, why: impl Display) -> Failure {
     Failure::usage(format!("{option}: {why}"))
@@ -139,7 +154,14 @@ mod tests {
         let failure = Failure::from_error(&error, "http://h:8123", "db");
         assert_eq!(failure.status, status::SCHEMA);
         assert!(failure.message.contains("chlog schema apply"));
-        let failure = Failure::from_error(&Error::Query("x".into()), "u", "d");
+        let failure = Failure::from_error(
+            &Error::InvalidQuery {
+                parameter: "token",
+                reason: "x".into(),
+            },
+            "u",
+            "d",
+        );
         assert_eq!(failure.status, status::USAGE);
     }
 

@@ -11,6 +11,7 @@ mod cmd;
 mod conn;
 mod fail;
 mod out;
+mod parquet;
 mod render;
 mod time;
 

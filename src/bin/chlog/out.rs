@@ -16,6 +16,14 @@ impl Out {
         self.0.write_all(b"\n")
     }
 
+    /// Prints each of `lines`, then flushes: a command's whole answer.
+    pub(crate) fn all(&mut self, lines: Vec<String>) -> std::io::Result<()> {
+        for line in lines {
+            self.line(&line)?;
+        }
+        self.flush()
+    }
+
     pub(crate) fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
     }

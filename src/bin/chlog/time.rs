@@ -2,6 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tracing_clickhouse::query::TimeRange;
+
 /// `text` as a point in time, `now` being now: `now`, a duration back
 /// (`15m`, `1h30m`, `2d`), or RFC 3339 (`2026-12-01T10:00:00Z`,
 /// `2026-12-01 10:00:00`, `2026-12-01`; UTC when no zone is given).
@@ -38,17 +40,13 @@ pub(crate) fn range(
     since: Option<&str>,
     until: Option<&str>,
     default_since: Option<Duration>,
-) -> Result<(Option<SystemTime>, Option<SystemTime>), crate::fail::Failure> {
+) -> Result<TimeRange, crate::fail::Failure> {
     let now = SystemTime::now();
     let since = match since {
         Some(text) => {
             Some(parse_time(text, now).map_err(|e| crate::fail::bad_option("--since", e))?)
         }
-        None => default_since.map(|back| {
-            now.checked_sub(back)
-                .filter(|t| *t >= UNIX_EPOCH)
-                .unwrap_or(UNIX_EPOCH)
-        }),
+        None => default_since.and_then(|back| TimeRange::last(back).start()),
     };
     let until = until
         .map(|text| parse_time(text, now).map_err(|e| crate::fail::bad_option("--until", e)))
@@ -61,7 +59,17 @@ pub(crate) fn range(
             "it is not before --until",
         ));
     }
-    Ok((since, until))
+    Ok(range_of(since, until))
+}
+
+/// The range of two optional bounds (the command line's and the page's).
+pub(crate) fn range_of(since: Option<SystemTime>, until: Option<SystemTime>) -> TimeRange {
+    match (since, until) {
+        (Some(since), Some(until)) => TimeRange::between(since, until),
+        (Some(since), None) => TimeRange::since(since),
+        (None, Some(until)) => TimeRange::until(until),
+        (None, None) => TimeRange::default(),
+    }
 }
 
 /// A duration option: `1s`, `500ms`, `5m`.
@@ -132,8 +140,8 @@ mod tests {
     #[test]
     fn a_range_must_run_forward() {
         assert!(range(Some("1h"), Some("2h"), None).is_err());
-        let (since, until) = range(None, None, Some(Duration::from_secs(60))).unwrap();
-        assert!(since.is_some() && until.is_none());
+        let open = range(None, None, Some(Duration::from_secs(60))).unwrap();
+        assert!(open.start().is_some() && open.end().is_none());
         assert!(
             range(Some("x"), None, None)
                 .unwrap_err()

@@ -16,14 +16,15 @@ use crate::stats::{Counters, Stats};
 pub(crate) enum Unflushed {
     /// The deadline came first; says how many rows were left, and why.
     Timeout(String),
-    /// Every row was settled, but some were dropped (and counted) meanwhile.
-    Dropped(String),
+    /// Every row was settled, but this many were dropped (and counted) meanwhile.
+    Dropped(u64),
 }
 
 impl std::fmt::Display for Unflushed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Unflushed::Timeout(message) | Unflushed::Dropped(message) => f.write_str(message),
+            Unflushed::Timeout(message) => f.write_str(message),
+            Unflushed::Dropped(rows) => write!(f, "{rows} rows were dropped while flushing"),
         }
     }
 }
@@ -82,10 +83,7 @@ impl Flusher {
             if done {
                 return match dropped {
                     0 => Ok(()),
-                    n => Err(Unflushed::Dropped(format!(
-                        "{n} rows were dropped while flushing (memory or the spool was full; \
-                         see Stats)"
-                    ))),
+                    n => Err(Unflushed::Dropped(n)),
                 };
             }
             if Instant::now() >= deadline {

@@ -3,10 +3,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_query};
 
 /// The file format, written by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ExportFormat {
     /// One JSON object per line (`JSONEachRow`).
     JsonLines,
@@ -34,7 +35,7 @@ impl ExportFormat {
     }
 
     /// The usual file extension, and the name [`FromStr`] reads.
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             ExportFormat::JsonLines => "jsonl",
             ExportFormat::Csv => "csv",
@@ -57,7 +58,10 @@ impl FromStr for ExportFormat {
             .into_iter()
             .find(|f| f.extension() == text)
             .ok_or_else(|| {
-                Error::Query(format!("no export format {text:?}: jsonl, csv or parquet"))
+                invalid_query(
+                    "format",
+                    format!("no export format {text:?}: jsonl, csv or parquet"),
+                )
             })
     }
 }

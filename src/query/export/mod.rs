@@ -5,12 +5,12 @@
 //!
 //! ```no_run
 //! use std::io::Write;
-//! use std::time::{Duration, SystemTime};
-//! use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportTable, QueryClient};
+//! use std::time::Duration;
+//! use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportTable, QueryClient, TimeRange};
 //!
 //! # async fn run(client: QueryClient) -> Result<(), Box<dyn std::error::Error>> {
-//! let day_ago = SystemTime::now() - Duration::from_secs(86_400);
-//! let query = ExportQuery::new(ExportTable::Logs, ExportFormat::JsonLines).since(day_ago);
+//! let day = TimeRange::last(Duration::from_secs(86_400));
+//! let query = ExportQuery::new(ExportTable::Logs, ExportFormat::JsonLines).range(day);
 //! let mut stream = client.export(&query)?;
 //! let mut file = std::fs::File::create("logs.jsonl")?;
 //! while let Some(chunk) = stream.next_chunk().await? {
@@ -21,11 +21,9 @@
 //! ```
 
 mod format;
-mod parquet;
 mod rows;
 mod stream;
 
 pub use format::ExportFormat;
-pub use parquet::parquet_row_count;
 pub(crate) use rows::RowCounter;
 pub use stream::{ExportQuery, ExportStream, ExportTable};

@@ -4,7 +4,7 @@ use super::format::ExportFormat;
 
 /// Counts the rows of a JSON lines or CSV export chunk by chunk (a chunk
 /// may end anywhere, inside a row or a quoted field). Parquet keeps its
-/// count in the file's footer: see [`parquet_row_count`](super::parquet_row_count).
+/// count in the file's footer, which `chlog export` reads once the file is written.
 #[derive(Clone, Debug)]
 pub(crate) struct RowCounter {
     format: ExportFormat,

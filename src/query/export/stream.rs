@@ -1,17 +1,16 @@
 //! What to export ([`ExportQuery`]) and the stream of bytes the server
 //! writes for it ([`ExportStream`]).
 
+use bytes::Bytes;
 use std::fmt;
 use std::str::FromStr;
-use std::time::SystemTime;
-
-use bytes::Bytes;
 
 use super::RowCounter;
 use super::format::ExportFormat;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_query};
 use crate::query::client::QueryClient;
-use crate::record::unix_ns;
+use crate::query::range::TimeRange;
+use crate::query::sql::Sql;
 
 /// The sorting key of `logs` in `schema.sql` (a unit test holds them to
 /// each other).
@@ -20,6 +19,7 @@ const LOGS_SORTING_KEY: &str =
 
 /// A table that holds data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ExportTable {
     /// `logs`.
     Logs,
@@ -41,7 +41,7 @@ impl ExportTable {
     ];
 
     /// The table's name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ExportTable::Logs => "logs",
             ExportTable::Spans => "spans",
@@ -51,7 +51,7 @@ impl ExportTable {
     }
 
     /// The column that says when a row happened (the range applies to it).
-    pub fn time_column(self) -> &'static str {
+    pub(crate) fn time_column(self) -> &'static str {
         match self {
             ExportTable::Metrics => "TimeUnix",
             _ => "Timestamp",
@@ -64,7 +64,7 @@ impl ExportTable {
     /// the others oldest first. A sort of a wide table costs the server
     /// more than the export itself: an hour of 3.9 M logs took 3 to 10
     /// times as long to write ordered by time (README, "Reads at scale").
-    pub fn order(self) -> &'static str {
+    pub(crate) fn order(self) -> &'static str {
         match self {
             ExportTable::Logs => LOGS_SORTING_KEY,
             table => table.time_column(),
@@ -86,22 +86,24 @@ impl FromStr for ExportTable {
             .into_iter()
             .find(|t| t.as_str() == text)
             .ok_or_else(|| {
-                Error::Query(format!(
-                    "no table {text:?} to export: logs, spans, metrics or events"
-                ))
+                invalid_query(
+                    "table",
+                    format!("no table {text:?} to export: logs, spans, metrics or events"),
+                )
             })
     }
 }
 
 /// Which rows to export: every column of a table's rows in a time range
-/// (of [`ExportTable::time_column`]), in [`ExportTable::order`].
+/// (of its time column: `TimeUnix` for metrics, `Timestamp` for the
+/// others), `logs` in the table's own order (its sorting key), the others
+/// oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct ExportQuery {
     table: ExportTable,
     format: ExportFormat,
-    since: Option<SystemTime>,
-    until: Option<SystemTime>,
+    range: TimeRange,
 }
 
 impl ExportQuery {
@@ -110,66 +112,31 @@ impl ExportQuery {
         ExportQuery {
             table,
             format,
-            since: None,
-            until: None,
+            range: TimeRange::default(),
         }
     }
 
-    /// Only rows at or after this time.
-    pub fn since(mut self, start: SystemTime) -> Self {
-        self.since = Some(start);
+    /// Only rows in this time range (all time by default).
+    pub fn range(mut self, range: TimeRange) -> Self {
+        self.range = range;
         self
     }
 
-    /// Only rows before this time.
-    pub fn until(mut self, end: SystemTime) -> Self {
-        self.until = Some(end);
-        self
-    }
-
-    /// The table.
-    pub fn table(&self) -> ExportTable {
-        self.table
-    }
-
-    /// The format.
-    pub fn format(&self) -> ExportFormat {
-        self.format
-    }
-
-    /// The query text, with its placeholders, and their values.
-    fn sql(&self) -> (String, Vec<(&'static str, i64)>) {
-        let (table, time) = (self.table.as_str(), self.table.time_column());
-        // Fixed identifiers only: a table of ours and its time column.
-        let mut text = format!("SELECT * FROM {table} WHERE 1");
-        let mut params = Vec::new();
-        let bounds = [
-            (self.since, "since", ">=", ">="),
-            (self.until, "until", "<", "<="),
-        ];
-        for (at, name, cmp, seconds_cmp) in bounds {
-            let Some(at) = at else { continue };
-            let ns = format!("{{{name}:Int64}}");
-            if self.table == ExportTable::Logs {
-                // The second-precision column prunes partitions and granules.
-                text.push_str(&format!(
-                    " AND TimestampTime {seconds_cmp} toDateTime(intDiv({ns}, 1000000000))"
-                ));
-            }
-            text.push_str(&format!(" AND {time} {cmp} fromUnixTimestamp64Nano({ns})"));
-            params.push((name, unix_ns(at)));
-        }
-        text.push_str(&format!(" ORDER BY {}", self.table.order()));
-        (text, params)
+    /// The query, its time range bound.
+    fn sql(&self) -> Sql {
+        // Fixed identifiers only: a table of ours and its time columns.
+        let mut sql = Sql::new(&format!("SELECT * FROM {} WHERE 1", self.table));
+        // `logs`' second-precision column prunes partitions and granules.
+        let seconds = (self.table == ExportTable::Logs).then_some("TimestampTime");
+        sql.push_range(self.table.time_column(), seconds, &self.range);
+        sql.push(&format!(" ORDER BY {}", self.table.order()));
+        sql
     }
 
     /// The query the server runs, with its parameters written in (for a
     /// manifest, or to run it by hand), and the format's `FORMAT` clause.
     pub fn describe(&self) -> String {
-        let (mut text, params) = self.sql();
-        for (name, value) in params {
-            text = text.replace(&format!("{{{name}:Int64}}"), &value.to_string());
-        }
+        let text = self.sql().with_numbers_inline();
         format!("{text} FORMAT {}", self.format.clickhouse_name())
     }
 }
@@ -213,7 +180,8 @@ impl ExportStream {
     }
 
     /// Rows received so far, for JSON lines and CSV; `None` for Parquet
-    /// (read [`parquet_row_count`](super::parquet_row_count) of the file).
+    /// (a Parquet file declares its row count in its footer, which is
+    /// written last).
     pub fn rows(&self) -> Option<u64> {
         self.counter.rows()
     }
@@ -230,12 +198,9 @@ impl QueryClient {
     /// The request cannot be made; the server's errors come from
     /// `next_chunk`.
     pub fn export(&self, query: &ExportQuery) -> Result<ExportStream> {
-        let (text, params) = query.sql();
-        let cursor = params
-            .into_iter()
-            .fold(self.client.query(&text), |q, (name, value)| {
-                q.param(name, value)
-            })
+        let cursor = query
+            .sql()
+            .build(&self.client)?
             .fetch_bytes(query.format.clickhouse_name())?;
         Ok(ExportStream {
             cursor,
@@ -267,14 +232,10 @@ mod tests {
     fn the_range_is_bound_and_described() {
         let at = |s| UNIX_EPOCH + Duration::from_secs(s);
         let query = ExportQuery::new(ExportTable::Logs, ExportFormat::Csv)
-            .since(at(10))
-            .until(at(20));
-        let (text, params) = query.sql();
-        assert!(!text.contains("10000000000"), "{text}");
-        assert_eq!(
-            params,
-            [("since", 10_000_000_000), ("until", 20_000_000_000)]
-        );
+            .range(TimeRange::between(at(10), at(20)));
+        let sql = query.sql();
+        assert!(!sql.text.contains("10000000000"), "{}", sql.text);
+        assert_eq!(sql.bound_values(), ["Int(10000000000)", "Int(20000000000)"]);
         let text = query.describe();
         assert!(
             text.starts_with("SELECT * FROM logs WHERE 1 AND TimestampTime >="),

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
+use crate::error::{Error, invalid_query};
 use crate::query::sql::{Order, Sql};
 
 /// The content hash that breaks ties between rows of the same nanosecond.
@@ -111,7 +111,7 @@ impl FromStr for LogCursor {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Error> {
-        let bad = || Error::Query(format!("not a log cursor: {text:?}"));
+        let bad = || invalid_query("after", format!("not a log cursor: {text:?}"));
         let mut parts = text.split('.');
         let order = match parts.next() {
             Some("n") => Order::NewestFirst,

@@ -1,37 +1,35 @@
 //! Which logs a query is about: [`LogQuery`], as SQL and as a test on a row
 //! read back from memory, deciding the same.
 
-use std::time::SystemTime;
-
 use super::cursor::LogCursor;
-use crate::error::{Error, Result};
+use crate::error::{Result, invalid_query};
 use crate::query::memory::MemoryLog;
-use crate::query::sql::{Order, Sql, in_range, in_set};
-use crate::record::{Severity, unix_ns};
+use crate::query::range::TimeRange;
+use crate::query::sql::{Order, Sql, in_set};
+use crate::record::Severity;
 
 /// Rows [`QueryClient::query_logs`](crate::query::QueryClient::query_logs)
 /// returns when no limit is set.
-pub const DEFAULT_LIMIT: u64 = 100;
+pub(crate) const DEFAULT_LIMIT: u64 = 100;
 
 /// Attribute filters a query may have (each binds two parameters).
-pub const MAX_ATTRIBUTE_FILTERS: usize = 32;
+pub(crate) const MAX_ATTRIBUTE_FILTERS: usize = 32;
 
 /// Which logs to read. Every condition is optional; all given must hold.
 /// The ones that take a set (`service`, `source`) match any of the values
 /// given, one call per value.
 ///
 /// ```
-/// use std::time::{Duration, SystemTime};
-/// use tracing_clickhouse::{Severity, query::LogQuery};
+/// use std::time::Duration;
+/// use tracing_clickhouse::{Severity, query::{LogQuery, TimeRange}};
 ///
-/// let now = SystemTime::now();
 /// let query = LogQuery::new()
 ///     .min_level(Severity::Warn)
 ///     .service("checkout")
 ///     .service("payments")
 ///     .attribute("user.id", "42")
 ///     .token("timeout")
-///     .between(now - Duration::from_secs(3600), now)
+///     .range(TimeRange::last(Duration::from_secs(3600)))
 ///     .limit(20);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -47,15 +45,14 @@ pub struct LogQuery {
     pub(super) attributes: Vec<(String, String)>,
     pub(super) trace_id: Option<String>,
     pub(super) span_id: Option<String>,
-    pub(super) since: Option<SystemTime>,
-    pub(super) until: Option<SystemTime>,
+    pub(super) range: TimeRange,
     pub(super) order: Order,
     pub(super) limit: Option<u64>,
     pub(super) after: Option<LogCursor>,
 }
 
 impl LogQuery {
-    /// All logs, newest first, at most [`DEFAULT_LIMIT`].
+    /// All logs, newest first, at most 100 unless [`limit`](Self::limit) says.
     pub fn new() -> Self {
         LogQuery::default()
     }
@@ -114,7 +111,7 @@ impl LogQuery {
 
     /// Only logs with the attribute `key` equal to `value` (in
     /// `LogAttributes`: an event's fields, `code.*`, `thread.*`). Called
-    /// again, every pair must be there; at most [`MAX_ATTRIBUTE_FILTERS`].
+    /// again, every pair must be there; at most 32 pairs.
     pub fn attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.attributes.push((key.into(), value.into()));
         self
@@ -132,21 +129,10 @@ impl LogQuery {
         self
     }
 
-    /// Only logs at or after this time.
-    pub fn since(mut self, start: SystemTime) -> Self {
-        self.since = Some(start);
+    /// Only logs in this time range (all time by default).
+    pub fn range(mut self, range: TimeRange) -> Self {
+        self.range = range;
         self
-    }
-
-    /// Only logs before this time.
-    pub fn until(mut self, end: SystemTime) -> Self {
-        self.until = Some(end);
-        self
-    }
-
-    /// Only logs in `[start, end)`.
-    pub fn between(self, start: SystemTime, end: SystemTime) -> Self {
-        self.since(start).until(end)
     }
 
     /// Newest first (the default) or oldest first.
@@ -170,28 +156,31 @@ impl LogQuery {
         self
     }
 
-    /// Whether `word` can be a [`token`](LogQuery::token): one word of
-    /// ASCII letters, digits and non-ASCII characters. (A tool that takes
-    /// words under a name of its own checks them with this, so that its
-    /// error names that.)
-    pub fn is_token(word: &str) -> bool {
-        !word.is_empty() && word.bytes().all(is_token_byte)
-    }
-
-    /// Refuses what cannot be asked of ClickHouse, before anything is sent.
-    pub(super) fn check(&self) -> Result<()> {
+    /// Refuses what cannot be asked of ClickHouse, as the queries do
+    /// before anything is sent (a tool that takes the filters under names
+    /// of its own checks them with this, so that its errors name those).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuery`](crate::Error::InvalidQuery) naming the
+    /// parameter: `attribute` (more than 32 of them), `token` (not one
+    /// word).
+    pub fn check(&self) -> Result<()> {
         if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
-            return Err(Error::Query(format!(
-                "LogQuery: {} attribute filters; at most {MAX_ATTRIBUTE_FILTERS}",
-                self.attributes.len()
-            )));
+            return Err(invalid_query(
+                "attribute",
+                format!(
+                    "at most {MAX_ATTRIBUTE_FILTERS} attribute filters, not {}",
+                    self.attributes.len()
+                ),
+            ));
         }
         for word in &self.tokens {
-            if !LogQuery::is_token(word) {
-                return Err(Error::Query(format!(
-                    "LogQuery::token({word:?}): a token is one word of ASCII letters, digits \
-                     and non-ASCII characters; search for each word, or use `contains`"
-                )));
+            if !is_token(word) {
+                return Err(invalid_query(
+                    "token",
+                    format!("{word:?}: one word of ASCII letters, digits and non-ASCII characters"),
+                ));
             }
         }
         Ok(())
@@ -206,34 +195,7 @@ impl LogQuery {
     /// Appends the WHERE clause (the cursor's bound included).
     pub(super) fn filter(&self, sql: &mut Sql) {
         sql.push(" WHERE 1");
-        if let Some(level) = self.level {
-            let level = sql.param(level.as_str());
-            sql.push(&format!(" AND SeverityText = {level}"));
-        }
-        if let Some(level) = self.min_level {
-            let number = sql.param(u64::from(level.number()));
-            sql.push(&format!(" AND SeverityNumber >= {number}"));
-        }
-        if let Some(number) = self.max_number() {
-            let number = sql.param(u64::from(number));
-            sql.push(&format!(" AND SeverityNumber <= {number}"));
-        }
-        for (column, set, what) in [
-            ("ScopeName", &self.sources, "source"),
-            ("ServiceName", &self.services, "service"),
-        ] {
-            match set.as_slice() {
-                [] => {}
-                [one] => {
-                    let one = sql.filter_param(what, one);
-                    sql.push(&format!(" AND {column} = {one}"));
-                }
-                many => {
-                    let many = sql.filter_set(what, many);
-                    sql.push(&format!(" AND {column} IN {many}"));
-                }
-            }
-        }
+        self.filter_levels_and_scope(sql);
         if let Some(text) = &self.text {
             // `LIKE` on the lowered body is the form the n-gram index on
             // `lowerUTF8(Body)` serves. The server lowers the text too (both
@@ -269,9 +231,42 @@ impl LogQuery {
             let span_id = sql.filter_param("span_id", span_id);
             sql.push(&format!(" AND SpanId = {span_id}"));
         }
-        push_log_time_range(sql, self.since, self.until);
+        sql.push_range("Timestamp", Some("TimestampTime"), &self.range);
         if let Some(cursor) = &self.after {
             cursor.filter(sql);
+        }
+    }
+
+    /// Appends the conditions on level, source and service: the columns
+    /// `logs` shares with its rollups, whose queries take them from here.
+    pub(super) fn filter_levels_and_scope(&self, sql: &mut Sql) {
+        if let Some(level) = self.level {
+            let level = sql.param(level.as_str());
+            sql.push(&format!(" AND SeverityText = {level}"));
+        }
+        if let Some(level) = self.min_level {
+            let number = sql.param(u64::from(level.number()));
+            sql.push(&format!(" AND SeverityNumber >= {number}"));
+        }
+        if let Some(number) = self.max_number() {
+            let number = sql.param(u64::from(number));
+            sql.push(&format!(" AND SeverityNumber <= {number}"));
+        }
+        for (column, set, what) in [
+            ("ScopeName", &self.sources, "source"),
+            ("ServiceName", &self.services, "service"),
+        ] {
+            match set.as_slice() {
+                [] => {}
+                [one] => {
+                    let one = sql.filter_param(what, one);
+                    sql.push(&format!(" AND {column} = {one}"));
+                }
+                many => {
+                    let many = sql.filter_set(what, many);
+                    sql.push(&format!(" AND {column} IN {many}"));
+                }
+            }
         }
     }
 
@@ -299,28 +294,14 @@ impl LogQuery {
                 .all(|(key, value)| row.attributes.iter().any(|(k, v)| k == key && v == value))
             && self.trace_id.as_ref().is_none_or(|id| &row.trace_id == id)
             && self.span_id.as_ref().is_none_or(|id| &row.span_id == id)
-            && in_range(row.timestamp_ns, self.since, self.until)
+            && self.range.contains_ns(row.timestamp_ns)
     }
 }
 
-/// Appends a time range on `logs`: each bound on `TimestampTime` (in the
-/// primary key and the partition key, where it prunes) and exactly on
-/// `Timestamp`.
-fn push_log_time_range(sql: &mut Sql, since: Option<SystemTime>, until: Option<SystemTime>) {
-    if let Some(since) = since {
-        let since = sql.param(unix_ns(since));
-        sql.push(&format!(
-            " AND TimestampTime >= toDateTime(intDiv({since}, 1000000000)) \
-             AND Timestamp >= fromUnixTimestamp64Nano({since})"
-        ));
-    }
-    if let Some(until) = until {
-        let until = sql.param(unix_ns(until));
-        sql.push(&format!(
-            " AND TimestampTime <= toDateTime(intDiv({until}, 1000000000)) \
-             AND Timestamp < fromUnixTimestamp64Nano({until})"
-        ));
-    }
+/// Whether `word` can be a [`token`](LogQuery::token): one word of ASCII
+/// letters, digits and non-ASCII characters.
+fn is_token(word: &str) -> bool {
+    !word.is_empty() && word.bytes().all(is_token_byte)
 }
 
 /// A byte that is part of a word for ClickHouse's token functions and
@@ -354,8 +335,10 @@ mod tests {
             .contains(hostile)
             .attribute(hostile, hostile)
             .trace_id(hostile)
-            .since(UNIX_EPOCH + Duration::from_secs(10))
-            .until(UNIX_EPOCH + Duration::from_secs(20))
+            .range(TimeRange::between(
+                UNIX_EPOCH + Duration::from_secs(10),
+                UNIX_EPOCH + Duration::from_secs(20),
+            ))
             .filter(&mut sql);
         assert!(!sql.text.contains(hostile), "{}", sql.text);
         assert!(!sql.text.contains("OR 1"), "{}", sql.text);

@@ -12,9 +12,10 @@ mod tail;
 mod volume;
 
 pub use cursor::LogCursor;
-pub use filter::{DEFAULT_LIMIT, LogQuery, MAX_ATTRIBUTE_FILTERS};
-pub use patterns::{LogPattern, LogPatterns, message_pattern};
+pub use filter::LogQuery;
+pub(crate) use filter::MAX_ATTRIBUTE_FILTERS;
+pub use patterns::{LogPattern, message_pattern};
 pub use read::{LogEntry, Logs};
 pub use stats::LogStats;
 pub use tail::LogTail;
-pub use volume::{LogVolume, VolumeBucket};
+pub use volume::VolumeBucket;

@@ -26,6 +26,7 @@ use super::filter::LogQuery;
 use super::read::PagedRow;
 use super::rollup::{Rollup, filter, minute_down};
 use crate::query::client::QueryClient;
+use crate::query::range::TimeRange;
 use crate::query::sql::Sql;
 use crate::record::from_unix_ns;
 
@@ -84,7 +85,7 @@ impl QueryClient {
         if !Rollup::ByLevel.serves(query) {
             return None;
         }
-        let since = match query.since {
+        let since = match query.range.since {
             Some(since) => Some(minute_down(since).ok()?),
             None => None,
         };
@@ -93,7 +94,14 @@ impl QueryClient {
              sum(sum(Count)) OVER (ORDER BY Minute DESC ROWS UNBOUNDED PRECEDING) AS running \
              FROM logs_by_level",
         );
-        filter(query, since, query.until, &mut sql);
+        filter(
+            query,
+            &TimeRange {
+                since,
+                ..query.range
+            },
+            &mut sql,
+        );
         let n = sql.param(n);
         sql.push(&format!(
             " GROUP BY Minute) WHERE running >= {n} ORDER BY minute DESC LIMIT 1"
@@ -103,8 +111,13 @@ impl QueryClient {
         let bound: Vec<Bound> = self.fetch(sql, "the newest logs").await.ok()?;
         let start = from_unix_ns(bound.first()?.minute_s.checked_mul(1_000_000_000)?);
         // Nothing to narrow when the range starts in that minute already.
-        let narrower = query.since.is_none_or(|since| since < start);
-        narrower.then(|| query.clone().since(start))
+        let narrower = query.range.since.is_none_or(|since| since < start);
+        narrower.then(|| {
+            query.clone().range(TimeRange {
+                since: Some(start),
+                ..query.range
+            })
+        })
     }
 }
 
@@ -113,25 +126,25 @@ impl QueryClient {
 /// end, the first window then open too), then each eight times as long as
 /// the one before, the last reaching the start (or open, without one).
 fn windows(query: &LogQuery, now: SystemTime) -> Vec<LogQuery> {
-    let end = query.until.unwrap_or(now);
+    let end = query.range.until.unwrap_or(now);
     let mut out = Vec::new();
-    let mut upper = query.until;
+    let mut upper = query.range.until;
     let mut length = FIRST_WINDOW;
     loop {
         let lower = end.checked_sub(length);
-        let reaches_start = match (lower, query.since) {
+        let reaches_start = match (lower, query.range.since) {
             (Some(lower), Some(since)) => lower <= since,
             (None, _) => true,
             (Some(_), None) => length > LONGEST_WINDOW,
         };
         let mut window = query.clone();
-        window.until = upper;
+        window.range.until = upper;
         if reaches_start {
-            window.since = query.since;
+            window.range.since = query.range.since;
             out.push(window);
             return out;
         }
-        window.since = lower;
+        window.range.since = lower;
         out.push(window);
         upper = lower;
         length *= GROWTH;
@@ -149,14 +162,14 @@ mod tests {
         let minute = Duration::from_secs(60);
         let day = LogQuery::new()
             .contains("x")
-            .between(now - 1440 * minute, now);
+            .range(TimeRange::between(now - 1440 * minute, now));
         let cut = windows(&day, now);
         let bounds: Vec<(i64, i64)> = cut
             .iter()
             .map(|w| {
                 let at =
                     |t: Option<SystemTime>| (unix_ns(now) - unix_ns(t.unwrap())) / 60_000_000_000;
-                (at(w.since), at(w.until))
+                (at(w.range.since), at(w.range.until))
             })
             .collect();
         assert_eq!(bounds, [(1, 0), (8, 1), (64, 8), (512, 64), (1440, 512)]);
@@ -164,14 +177,17 @@ mod tests {
 
         // An open end: the first window is open too; an open start: the last.
         let open = windows(&LogQuery::new().token("y"), now);
-        assert_eq!((open[0].since, open[0].until), (Some(now - minute), None));
+        assert_eq!(
+            (open[0].range.since, open[0].range.until),
+            (Some(now - minute), None)
+        );
         let last = open.last().unwrap();
-        assert_eq!(last.since, None);
-        assert_eq!(last.until, open[open.len() - 2].since);
+        assert_eq!(last.range.since, None);
+        assert_eq!(last.range.until, open[open.len() - 2].range.since);
         assert!(open.len() <= 9, "{}", open.len());
 
         // A range shorter than a minute is one window.
-        let short = LogQuery::new().between(now - Duration::from_secs(5), now);
+        let short = LogQuery::new().range(TimeRange::between(now - Duration::from_secs(5), now));
         assert_eq!(windows(&short, now), std::slice::from_ref(&short));
     }
 }

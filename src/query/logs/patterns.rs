@@ -12,7 +12,7 @@ use super::filter::LogQuery;
 use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{Answer, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
 
@@ -77,16 +77,6 @@ pub struct LogPattern {
     pub last_ns: i64,
 }
 
-/// The answer of [`QueryClient::top_patterns`]: the most frequent first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LogPatterns {
-    /// The patterns, the most frequent first (ties by pattern).
-    pub patterns: Vec<LogPattern>,
-    /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
-}
-
 impl QueryClient {
     /// The `limit` most frequent message patterns among the logs matching
     /// `query` (its own order and limit do not apply), each with a count
@@ -102,7 +92,7 @@ impl QueryClient {
     /// # Errors
     ///
     /// As [`query_logs`](Self::query_logs).
-    pub async fn top_patterns(&self, query: &LogQuery, limit: u64) -> Result<LogPatterns> {
+    pub async fn top_patterns(&self, query: &LogQuery, limit: u64) -> Result<Answer<LogPattern>> {
         query.check()?;
         let build = |rollup| {
             let mut sql = Sql::new("");
@@ -142,7 +132,7 @@ impl QueryClient {
                 patterns_from_memory(memory, query, kept)
             })
             .await?;
-        Ok(LogPatterns { patterns, origin })
+        Ok(Answer::new(patterns, origin))
     }
 }
 

@@ -8,7 +8,7 @@ use super::cursor::{LogCursor, ROW_HASH, RowKey};
 use super::filter::{DEFAULT_LIMIT, LogQuery};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Answer, Origin, QueryClient};
+use crate::query::client::{AnswerOrigin, Fetched, QueryClient};
 use crate::query::memory::{self, MemoryLog};
 use crate::query::sql::{Order, Sql};
 use crate::record::from_unix_ns;
@@ -74,7 +74,7 @@ pub struct Logs {
     /// The matching logs, in the query's order.
     pub entries: Vec<LogEntry>,
     /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
+    pub origin: AnswerOrigin,
     /// The rest of the answer, when this page is full: pass it to
     /// [`LogQuery::after`] with the same filters. `None` on the last page,
     /// and on answers from memory (paging needs ClickHouse).
@@ -149,7 +149,7 @@ impl QueryClient {
     ///
     /// # Errors
     ///
-    /// An invalid query ([`Error::Query`](crate::Error::Query)); the
+    /// An invalid query ([`Error::InvalidQuery`](crate::Error::InvalidQuery)); the
     /// ClickHouse or connection error, unless this client has the memory
     /// fallback and ClickHouse cannot be reached; then
     /// [`Error::ClickHouseNeeded`](crate::Error::ClickHouseNeeded) for a
@@ -174,8 +174,8 @@ impl QueryClient {
             .is_none()
             .then_some(|memory: &UnsentBatches| logs_from_memory(memory, query));
         let rows: Vec<PagedRow> = match self.fetch_or_else(sql, "paging", memory).await? {
-            Answer::ClickHouse(rows) => rows,
-            Answer::Memory(entries, origin) => {
+            Fetched::ClickHouse(rows) => rows,
+            Fetched::Memory(entries, origin) => {
                 return Ok(Logs {
                     entries,
                     origin,
@@ -187,8 +187,9 @@ impl QueryClient {
     }
 }
 
-/// The rows of a page of `query`: at most `rows`, in its order.
-fn page_sql(query: &LogQuery, rows: u64) -> Sql {
+/// The rows of a page of `query`: at most `rows`, in its order (a tail's
+/// too, oldest first).
+pub(super) fn page_sql(query: &LogQuery, rows: u64) -> Sql {
     let mut sql = Sql::new(&format!(
         "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, {ROW_HASH} AS row_hash, \
          SeverityText AS level, ScopeName AS source, Body AS message, \
@@ -223,7 +224,7 @@ fn page(query: &LogQuery, limit: u64, rows: Vec<PagedRow>) -> Logs {
             .take(limit_rows)
             .map(LogEntry::from)
             .collect(),
-        origin: Origin::ClickHouse,
+        origin: AnswerOrigin::ClickHouse,
         next,
     }
 }

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::filter::LogQuery;
 use crate::batch::UnsentBatches;
 use crate::error::{Error, Result};
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{AnswerOrigin, QueryClient};
+use crate::query::range::TimeRange;
 use crate::query::sql::Sql;
 use crate::record::{Severity, from_unix_ns, unix_ns};
 use crate::sink::server_code_of;
@@ -67,11 +68,8 @@ impl Rollup {
 pub(super) enum Part {
     /// The query on `logs`, with the range of this part.
     Raw(Box<LogQuery>),
-    /// The minutes in `[since, until)` (each bound a whole minute, or open).
-    Rollup {
-        since: Option<SystemTime>,
-        until: Option<SystemTime>,
-    },
+    /// The minutes in this range (each bound a whole minute, or open).
+    Rollup(TimeRange),
 }
 
 /// The parts that answer `query` together: all of it from `logs`, or the
@@ -84,8 +82,8 @@ pub(super) fn parts(query: &LogQuery, rollup: Option<Rollup>) -> Vec<Part> {
     }
     // Times before the epoch are refused by the server's DateTime anyway.
     let (Ok(since), Ok(until)) = (
-        query.since.map(minute_up).transpose(),
-        query.until.map(minute_down).transpose(),
+        query.range.since.map(minute_up).transpose(),
+        query.range.until.map(minute_down).transpose(),
     ) else {
         return whole;
     };
@@ -95,16 +93,18 @@ pub(super) fn parts(query: &LogQuery, rollup: Option<Rollup>) -> Vec<Part> {
         return whole;
     }
     let mut parts = Vec::with_capacity(3);
-    if let (Some(start), Some(minute)) = (query.since, since)
+    if let (Some(start), Some(minute)) = (query.range.since, since)
         && start < minute
     {
-        parts.push(Part::Raw(Box::new(query.clone().between(start, minute))));
+        let edge = TimeRange::between(start, minute);
+        parts.push(Part::Raw(Box::new(query.clone().range(edge))));
     }
-    parts.push(Part::Rollup { since, until });
-    if let (Some(minute), Some(end)) = (until, query.until)
+    parts.push(Part::Rollup(TimeRange { since, until }));
+    if let (Some(minute), Some(end)) = (until, query.range.until)
         && minute < end
     {
-        parts.push(Part::Raw(Box::new(query.clone().between(minute, end))));
+        let edge = TimeRange::between(minute, end);
+        parts.push(Part::Raw(Box::new(query.clone().range(edge))));
     }
     parts
 }
@@ -131,36 +131,11 @@ fn ns_since_epoch(at: SystemTime) -> Result<i64, ()> {
 
 /// Appends the `WHERE` clause on a rollup for `query`'s filters (all of
 /// them columns of the rollup, see [`Rollup::serves`]) and the minutes
-/// `[since, until)`.
-pub(super) fn filter(
-    query: &LogQuery,
-    since: Option<SystemTime>,
-    until: Option<SystemTime>,
-    sql: &mut Sql,
-) {
+/// of `minutes`.
+pub(super) fn filter(query: &LogQuery, minutes: &TimeRange, sql: &mut Sql) {
     sql.push(" WHERE 1");
-    if let Some(level) = query.level {
-        let level = sql.param(level.as_str());
-        sql.push(&format!(" AND SeverityText = {level}"));
-    }
-    if let Some(level) = query.min_level {
-        let number = sql.param(u64::from(level.number()));
-        sql.push(&format!(" AND SeverityNumber >= {number}"));
-    }
-    if let Some(number) = query.max_number() {
-        let number = sql.param(u64::from(number));
-        sql.push(&format!(" AND SeverityNumber <= {number}"));
-    }
-    for (column, set, what) in [
-        ("ScopeName", &query.sources, "source"),
-        ("ServiceName", &query.services, "service"),
-    ] {
-        if !set.is_empty() {
-            let set = sql.filter_set(what, set);
-            sql.push(&format!(" AND {column} IN {set}"));
-        }
-    }
-    sql.push_time_range("Minute", since, until);
+    query.filter_levels_and_scope(sql);
+    sql.push_range("Minute", None, minutes);
 }
 
 /// Appends the parts of `query` as one `UNION ALL`: each raw part as
@@ -193,10 +168,10 @@ impl Union<'_> {
                     sql.push(&format!("{raw} FROM logs"));
                     part.filter(sql);
                 }
-                Part::Rollup { since, until } => {
+                Part::Rollup(minutes) => {
                     let table = rollup.map_or("logs", Rollup::table);
                     sql.push(&format!("{rolled} FROM {table}"));
-                    filter(query, *since, *until, sql);
+                    filter(query, minutes, sql);
                 }
             }
             sql.push(&format!(" GROUP BY {group_by}"));
@@ -214,7 +189,7 @@ impl QueryClient {
         rollup: Rollup,
         build: impl Fn(Option<Rollup>) -> Sql,
         from_memory: impl Fn(&UnsentBatches) -> Vec<T>,
-    ) -> Result<(Vec<T>, Origin)>
+    ) -> Result<(Vec<T>, AnswerOrigin)>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
@@ -252,33 +227,34 @@ mod tests {
     fn a_range_is_cut_at_whole_minutes() {
         let query = LogQuery::new()
             .min_level(Severity::Warn)
-            .between(at(T - 5_000_000_000), at(T + 10 * MINUTE_NS + 7));
+            .range(TimeRange::between(
+                at(T - 5_000_000_000),
+                at(T + 10 * MINUTE_NS + 7),
+            ));
         let parts = parts(&query, Some(Rollup::ByLevel));
         assert_eq!(
             parts,
             [
                 Part::Raw(Box::new(
-                    query.clone().between(at(T - 5_000_000_000), at(T))
-                )),
-                Part::Rollup {
-                    since: Some(at(T)),
-                    until: Some(at(T + 10 * MINUTE_NS)),
-                },
-                Part::Raw(Box::new(
                     query
                         .clone()
-                        .between(at(T + 10 * MINUTE_NS), at(T + 10 * MINUTE_NS + 7))
+                        .range(TimeRange::between(at(T - 5_000_000_000), at(T)))
                 )),
+                Part::Rollup(TimeRange::between(at(T), at(T + 10 * MINUTE_NS))),
+                Part::Raw(Box::new(query.clone().range(TimeRange::between(
+                    at(T + 10 * MINUTE_NS),
+                    at(T + 10 * MINUTE_NS + 7)
+                )))),
             ]
         );
         // On whole minutes: the rollup alone; open ends: no edge.
-        let on = LogQuery::new().between(at(T), at(T + MINUTE_NS));
+        let on = LogQuery::new().range(TimeRange::between(at(T), at(T + MINUTE_NS)));
         assert_eq!(parts_of(&on), ["rollup"]);
         assert_eq!(parts_of(&LogQuery::new()), ["rollup"]);
-        let open = LogQuery::new().since(at(T + 1));
+        let open = LogQuery::new().range(TimeRange::since(at(T + 1)));
         assert_eq!(parts_of(&open), ["raw", "rollup"]);
         // Within one minute: raw.
-        let short = LogQuery::new().between(at(T + 1), at(T + MINUTE_NS - 1));
+        let short = LogQuery::new().range(TimeRange::between(at(T + 1), at(T + MINUTE_NS - 1)));
         assert_eq!(parts_of(&short), ["raw"]);
     }
 
@@ -287,7 +263,7 @@ mod tests {
             .iter()
             .map(|p| match p {
                 Part::Raw(_) => "raw",
-                Part::Rollup { .. } => "rollup",
+                Part::Rollup(_) => "rollup",
             })
             .collect()
     }
@@ -319,6 +295,9 @@ mod tests {
     #[test]
     fn times_before_the_epoch_are_left_to_the_raw_table() {
         let before = UNIX_EPOCH - Duration::from_secs(90);
-        assert_eq!(parts_of(&LogQuery::new().since(before)), ["raw"]);
+        assert_eq!(
+            parts_of(&LogQuery::new().range(TimeRange::since(before))),
+            ["raw"]
+        );
     }
 }

@@ -8,7 +8,7 @@ use super::filter::LogQuery;
 use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{AnswerOrigin, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
 use crate::record::Severity;
@@ -28,7 +28,7 @@ pub struct LogStats {
     /// The newest matching log's time (ns since the epoch).
     pub last_ns: Option<i64>,
     /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
+    pub origin: AnswerOrigin,
 }
 
 impl LogStats {

@@ -11,9 +11,10 @@ use serde::Deserialize;
 
 use super::cursor::{LogCursor, ROW_HASH, RowKey};
 use super::filter::LogQuery;
-use super::read::{LogEntry, PagedRow};
+use super::read::{LogEntry, PagedRow, page_sql};
 use crate::error::Result;
 use crate::query::client::QueryClient;
+use crate::query::range::TimeRange;
 use crate::query::sql::{Order, Sql};
 use crate::record::from_unix_ns;
 
@@ -33,11 +34,6 @@ struct NewestKey {
     row_hash: u64,
     rows: u64,
 }
-
-const COLUMNS: &str = "toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, \
-     SeverityText AS level, ScopeName AS source, Body AS message, \
-     ServiceName AS service, TraceId AS trace_id, SpanId AS span_id, \
-     LogAttributes AS attributes";
 
 impl QueryClient {
     /// Follows the logs matching `query` (its filters; its order, limit
@@ -93,14 +89,7 @@ impl LogTail {
             query = query.after(cursor);
         }
         let shown = self.cursor.map_or(0, |c| u64::from(c.shown));
-        let mut sql = Sql::new(&format!(
-            "SELECT {COLUMNS}, {ROW_HASH} AS row_hash FROM logs"
-        ));
-        query.filter(&mut sql);
-        let rows = sql.param(Self::PAGE + shown);
-        sql.push(&format!(
-            " ORDER BY Timestamp ASC, row_hash ASC LIMIT {rows}"
-        ));
+        let sql = page_sql(&query, Self::PAGE + shown);
         let rows: Vec<PagedRow> = self.client.fetch(sql, "a tail").await?;
         let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
         let skip = self.cursor.map_or(0, |c| c.skip(&keys));
@@ -140,7 +129,10 @@ impl LogTail {
     async fn newest_key(&self) -> Result<Option<LogCursor>> {
         let query = match self.client.newest_rows(&self.query, 1, newest_sql).await {
             Some(rows) => match rows.first() {
-                Some(row) => self.query.clone().since(from_unix_ns(row.key().0)),
+                Some(row) => self.query.clone().range(TimeRange {
+                    since: Some(from_unix_ns(row.key().0)),
+                    ..self.query.range
+                }),
                 None => return Ok(None),
             },
             None => self.query.clone(),
@@ -168,13 +160,5 @@ impl LogTail {
 
 /// The newest `n` rows of `query`, newest first.
 fn newest_sql(query: &LogQuery, n: u64) -> Sql {
-    let mut sql = Sql::new(&format!(
-        "SELECT {COLUMNS}, {ROW_HASH} AS row_hash FROM logs"
-    ));
-    query.filter(&mut sql);
-    let limit = sql.param(n);
-    sql.push(&format!(
-        " ORDER BY Timestamp DESC, row_hash DESC LIMIT {limit}"
-    ));
-    sql
+    page_sql(&query.clone().order(Order::NewestFirst), n)
 }

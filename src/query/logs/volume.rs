@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::filter::LogQuery;
 use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
-use crate::error::{Error, Result};
-use crate::query::client::{Origin, QueryClient};
+use crate::error::{Result, invalid_query};
+use crate::query::client::{Answer, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
 
@@ -29,18 +29,6 @@ impl VolumeBucket {
     pub fn total(&self) -> u64 {
         self.by_level.values().sum()
     }
-}
-
-/// The answer of [`QueryClient::log_volume`]: the non-empty intervals,
-/// oldest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LogVolume {
-    /// The intervals with logs in them, oldest first.
-    pub buckets: Vec<VolumeBucket>,
-    /// ClickHouse (`logs`, and the `logs_by_level` rollup for whole
-    /// minutes), or the in-memory fallback.
-    pub origin: Origin,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -66,7 +54,11 @@ impl QueryClient {
     ///
     /// An interval under a second or not whole seconds; otherwise as
     /// [`query_logs`](Self::query_logs).
-    pub async fn log_volume(&self, query: &LogQuery, interval: Duration) -> Result<LogVolume> {
+    pub async fn log_volume(
+        &self,
+        query: &LogQuery,
+        interval: Duration,
+    ) -> Result<Answer<VolumeBucket>> {
         query.check()?;
         let width_ns = interval_ns(interval)?;
         let build = |rollup: Option<Rollup>| {
@@ -106,24 +98,23 @@ impl QueryClient {
                 .entry(row.level)
                 .or_default() += row.count;
         }
-        Ok(LogVolume {
-            buckets: buckets
-                .into_iter()
-                .map(|(start_ns, by_level)| VolumeBucket { start_ns, by_level })
-                .collect(),
-            origin,
-        })
+        let buckets = buckets
+            .into_iter()
+            .map(|(start_ns, by_level)| VolumeBucket { start_ns, by_level })
+            .collect();
+        Ok(Answer::new(buckets, origin))
     }
 }
 
 fn interval_ns(interval: Duration) -> Result<i64> {
     if interval < Duration::from_secs(1) || interval.subsec_nanos() != 0 {
-        return Err(Error::Query(format!(
-            "log_volume: the interval must be whole seconds, at least one (not {interval:?})"
-        )));
+        return Err(invalid_query(
+            "interval",
+            format!("whole seconds, at least one (not {interval:?})"),
+        ));
     }
     i64::try_from(interval.as_nanos())
-        .map_err(|_| Error::Query(format!("log_volume: interval {interval:?} is too long")))
+        .map_err(|_| invalid_query("interval", format!("{interval:?} is too long")))
 }
 
 fn volume_from_memory(memory: &UnsentBatches, query: &LogQuery, width_ns: i64) -> Vec<BucketCount> {

@@ -1,24 +1,22 @@
 //! Which metric rows a query is about: [`MetricQuery`], as SQL and as a
 //! test on a row read back from memory.
 
-use std::time::SystemTime;
-
 use crate::error::Result;
 use crate::query::logs::MAX_ATTRIBUTE_FILTERS;
 use crate::query::memory::MemoryMetric;
-use crate::query::sql::{Sql, in_range};
+use crate::query::range::TimeRange;
+use crate::query::sql::Sql;
 
 /// Which metric rows to read: one metric name, and optionally a service,
 /// attributes that must all match, and a time range.
 ///
 /// ```
-/// use std::time::{Duration, SystemTime};
-/// use tracing_clickhouse::query::MetricQuery;
+/// use std::time::Duration;
+/// use tracing_clickhouse::query::{MetricQuery, TimeRange};
 ///
-/// let now = SystemTime::now();
 /// let query = MetricQuery::new("http.requests")
 ///     .attribute("route", "/checkout")
-///     .between(now - Duration::from_secs(3600), now);
+///     .range(TimeRange::last(Duration::from_secs(3600)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
@@ -26,8 +24,7 @@ pub struct MetricQuery {
     name: String,
     service: Option<String>,
     attributes: Vec<(String, String)>,
-    since: Option<SystemTime>,
-    until: Option<SystemTime>,
+    range: TimeRange,
 }
 
 impl MetricQuery {
@@ -37,8 +34,7 @@ impl MetricQuery {
             name: name.into(),
             service: None,
             attributes: Vec::new(),
-            since: None,
-            until: None,
+            range: TimeRange::default(),
         }
     }
 
@@ -54,21 +50,11 @@ impl MetricQuery {
         self
     }
 
-    /// Only rows at or after this time (for aggregations: buckets starting then or later).
-    pub fn since(mut self, start: SystemTime) -> Self {
-        self.since = Some(start);
+    /// Only rows in this time range (all time by default; for
+    /// aggregations: the buckets starting in it).
+    pub fn range(mut self, range: TimeRange) -> Self {
+        self.range = range;
         self
-    }
-
-    /// Only rows before this time (for aggregations: buckets starting before it).
-    pub fn until(mut self, end: SystemTime) -> Self {
-        self.until = Some(end);
-        self
-    }
-
-    /// Only rows in `[start, end)`.
-    pub fn between(self, start: SystemTime, end: SystemTime) -> Self {
-        self.since(start).until(end)
     }
 
     /// Appends the WHERE clause; `time` is the expression the range applies to.
@@ -87,15 +73,18 @@ impl MetricQuery {
                  mapKeys(Attributes), mapValues(Attributes))"
             ));
         }
-        sql.push_time_range(time, self.since, self.until);
+        sql.push_range(time, None, &self.range);
     }
 
     pub(super) fn check(&self) -> Result<()> {
         if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
-            return Err(crate::Error::Query(format!(
-                "MetricQuery: {} attribute filters; at most {MAX_ATTRIBUTE_FILTERS}",
-                self.attributes.len()
-            )));
+            return Err(crate::error::invalid_query(
+                "attribute",
+                format!(
+                    "at most {MAX_ATTRIBUTE_FILTERS} attribute filters, not {}",
+                    self.attributes.len()
+                ),
+            ));
         }
         Ok(())
     }
@@ -109,7 +98,7 @@ impl MetricQuery {
                     .iter()
                     .any(|(rk, rv)| rk == k && rv == v)
             })
-            && in_range(row.point.timestamp_ns, self.since, self.until)
+            && self.range.contains_ns(row.point.timestamp_ns)
     }
 }
 
@@ -125,7 +114,7 @@ mod tests {
             .service(hostile)
             .attribute(hostile, hostile)
             .attribute("b", "c")
-            .since(SystemTime::UNIX_EPOCH)
+            .range(TimeRange::since(std::time::SystemTime::UNIX_EPOCH))
             .filter(&mut sql, "TimeUnix");
         assert!(!sql.text.contains(hostile), "{}", sql.text);
         let bound = sql.bound_values();

@@ -10,5 +10,5 @@ mod summaries;
 pub use filter::MetricQuery;
 pub use names::MetricName;
 pub use point::MetricPoint;
-pub use points::{MetricPoints, Rate};
+pub use points::Rate;
 pub use summaries::{Aggregate, Granularity, Quantiles};

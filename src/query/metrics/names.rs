@@ -1,12 +1,11 @@
 //! Which metrics there are: [`QueryClient::metric_names`], for a picker
 //! (the web view's) to offer before a name is known.
 
-use std::time::SystemTime;
-
 use serde::Deserialize;
 
 use crate::error::Result;
 use crate::query::client::QueryClient;
+use crate::query::range::TimeRange;
 use crate::query::sql::Sql;
 
 /// One metric name with snapshots in the range.
@@ -24,7 +23,7 @@ pub struct MetricName {
 }
 
 impl QueryClient {
-    /// The metric names with snapshots in `[since, until)`, by name, at
+    /// The metric names with snapshots in `range`, by name, at
     /// most `limit` of them.
     ///
     /// # Errors
@@ -32,18 +31,13 @@ impl QueryClient {
     /// The ClickHouse or connection error;
     /// [`Error::ClickHouseNeeded`](crate::Error::ClickHouseNeeded) on the
     /// memory fallback (names come from the stored history).
-    pub async fn metric_names(
-        &self,
-        since: Option<SystemTime>,
-        until: Option<SystemTime>,
-        limit: u64,
-    ) -> Result<Vec<MetricName>> {
+    pub async fn metric_names(&self, range: TimeRange, limit: u64) -> Result<Vec<MetricName>> {
         let mut sql = Sql::new(
             "SELECT MetricName AS name, argMax(MetricKind, TimeUnix) AS kind, \
              toUInt64(uniqExact(Attributes)) AS series, \
              toUnixTimestamp64Nano(max(TimeUnix)) AS last_ns FROM metrics WHERE 1",
         );
-        sql.push_time_range("TimeUnix", since, until);
+        sql.push_range("TimeUnix", None, &range);
         let limit = sql.param(limit);
         sql.push(&format!(" GROUP BY name ORDER BY name LIMIT {limit}"));
         self.fetch(sql, "metric_names").await

@@ -6,19 +6,9 @@ use super::filter::MetricQuery;
 use super::point::MetricPoint;
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{Answer, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
-
-/// The answer of [`QueryClient::query_metrics`]: points, oldest first.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct MetricPoints {
-    /// The matching points, oldest first.
-    pub points: Vec<MetricPoint>,
-    /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
-}
 
 /// A counter's rate between two snapshots of one series.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +34,7 @@ impl QueryClient {
     ///
     /// More than 8 attribute filters; otherwise as
     /// [`query_logs`](Self::query_logs) (including the memory fallback).
-    pub async fn query_metrics(&self, query: &MetricQuery) -> Result<MetricPoints> {
+    pub async fn query_metrics(&self, query: &MetricQuery) -> Result<Answer<MetricPoint>> {
         query.check()?;
         let mut sql = Sql::new(POINT_COLUMNS);
         query.filter(&mut sql, "TimeUnix");
@@ -52,7 +42,7 @@ impl QueryClient {
         let (points, origin) = self
             .fetch_or_memory(sql, |memory| metrics_from_memory(memory, query))
             .await?;
-        Ok(MetricPoints { points, origin })
+        Ok(Answer::new(points, origin))
     }
 
     /// Per-second rates of a counter: for each series, between each pair of
@@ -62,7 +52,7 @@ impl QueryClient {
     ///
     /// As [`query_metrics`](Self::query_metrics).
     pub async fn counter_rates(&self, query: &MetricQuery) -> Result<Vec<Rate>> {
-        let points = self.query_metrics(query).await?.points;
+        let points = self.query_metrics(query).await?.entries;
         let mut series: BTreeMap<Vec<(String, String)>, Vec<&MetricPoint>> = BTreeMap::new();
         for point in &points {
             series

@@ -104,7 +104,9 @@ impl QueryClient {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| crate::Error::Query("histogram_quantiles: no totals row".into()))?;
+            .ok_or_else(|| {
+                crate::error::invalid_query("histogram_quantiles", "the server sent no totals row")
+            })?;
         let mut sql = Sql::new(
             "SELECT bound, toUInt64(sum(n)) AS count FROM metrics \
              ARRAY JOIN BucketBounds AS bound, BucketCounts AS n",

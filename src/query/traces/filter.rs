@@ -1,14 +1,15 @@
 //! Which spans a query is about: [`SpanQuery`], as SQL and as a test on a
 //! span read back from memory.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::query::memory::MemorySpan;
-use crate::query::sql::{Order, Sql, in_range, in_set};
+use crate::query::range::TimeRange;
+use crate::query::sql::{Order, Sql, in_set};
 
 /// Spans [`QueryClient::query_spans`](crate::query::QueryClient::query_spans)
 /// returns when no limit is set.
-pub const DEFAULT_SPAN_LIMIT: u64 = 100;
+pub(crate) const DEFAULT_SPAN_LIMIT: u64 = 100;
 
 /// A span's `StatusCode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,14 +54,13 @@ pub struct SpanQuery {
     pub(super) min_duration: Option<Duration>,
     pub(super) status: Option<SpanStatus>,
     pub(super) trace_id: Option<String>,
-    pub(super) since: Option<SystemTime>,
-    pub(super) until: Option<SystemTime>,
+    pub(super) range: TimeRange,
     pub(super) order: Order,
     pub(super) limit: Option<u64>,
 }
 
 impl SpanQuery {
-    /// All spans, the latest started first, at most [`DEFAULT_SPAN_LIMIT`].
+    /// All spans, the latest started first, at most 100 unless [`limit`](Self::limit) says.
     pub fn new() -> Self {
         SpanQuery::default()
     }
@@ -95,21 +95,10 @@ impl SpanQuery {
         self
     }
 
-    /// Only spans started at or after this time.
-    pub fn since(mut self, start: SystemTime) -> Self {
-        self.since = Some(start);
+    /// Only spans started in this time range (all time by default).
+    pub fn range(mut self, range: TimeRange) -> Self {
+        self.range = range;
         self
-    }
-
-    /// Only spans started before this time.
-    pub fn until(mut self, end: SystemTime) -> Self {
-        self.until = Some(end);
-        self
-    }
-
-    /// Only spans started in `[start, end)`.
-    pub fn between(self, start: SystemTime, end: SystemTime) -> Self {
-        self.since(start).until(end)
     }
 
     /// The latest started first (the default) or the earliest.
@@ -154,7 +143,7 @@ impl SpanQuery {
             let trace_id = sql.filter_param("trace_id", trace_id);
             sql.push(&format!(" AND TraceId = {trace_id}"));
         }
-        sql.push_time_range("Timestamp", self.since, self.until);
+        sql.push_range("Timestamp", None, &self.range);
     }
 
     /// Whether a span read back from memory matches, as [`filter`](Self::filter)
@@ -167,6 +156,6 @@ impl SpanQuery {
                 .is_none_or(|ns| span.duration_ns >= ns)
             && self.status.is_none_or(|s| span.status == s.as_str())
             && self.trace_id.as_ref().is_none_or(|id| &span.trace_id == id)
-            && in_range(span.timestamp_ns, self.since, self.until)
+            && self.range.contains_ns(span.timestamp_ns)
     }
 }

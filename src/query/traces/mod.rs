@@ -6,7 +6,7 @@ mod operations;
 mod read;
 mod tree;
 
-pub use filter::{DEFAULT_SPAN_LIMIT, SpanQuery, SpanStatus};
-pub use operations::{OperationStats, Operations};
-pub use read::{SpanEntry, Spans};
-pub use tree::{MAX_TRACE_ROWS, SpanNode, Trace};
+pub use filter::{SpanQuery, SpanStatus};
+pub use operations::OperationStats;
+pub use read::SpanEntry;
+pub use tree::{SpanNode, Trace};

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::filter::SpanQuery;
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{Answer, QueryClient};
 use crate::query::memory;
 use crate::query::sql::Sql;
 
@@ -35,16 +35,6 @@ pub struct OperationStats {
     pub max_ns: u64,
 }
 
-/// The answer of [`QueryClient::slowest_operations`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Operations {
-    /// The operations, the highest p95 first.
-    pub operations: Vec<OperationStats>,
-    /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
-}
-
 impl QueryClient {
     /// The `limit` operations (span names per service) with the highest
     /// 95th-percentile duration among the spans matching `query` (its own
@@ -55,7 +45,11 @@ impl QueryClient {
     /// # Errors
     ///
     /// As [`query_logs`](Self::query_logs).
-    pub async fn slowest_operations(&self, query: &SpanQuery, limit: u64) -> Result<Operations> {
+    pub async fn slowest_operations(
+        &self,
+        query: &SpanQuery,
+        limit: u64,
+    ) -> Result<Answer<OperationStats>> {
         let mut sql = Sql::new(
             "SELECT service, name, count, q[1] AS p50_ns, q[2] AS p95_ns, q[3] AS p99_ns, max_ns \
              FROM (SELECT ServiceName AS service, SpanName AS name, count() AS count, \
@@ -70,7 +64,7 @@ impl QueryClient {
         let (operations, origin) = self
             .fetch_or_memory(sql, |memory| operations_from_memory(memory, query, limit))
             .await?;
-        Ok(Operations { operations, origin })
+        Ok(Answer::new(operations, origin))
     }
 }
 

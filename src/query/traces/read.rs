@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::filter::{DEFAULT_SPAN_LIMIT, SpanQuery};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{Answer, QueryClient};
 use crate::query::memory::{self, MemorySpan};
 use crate::query::sql::{Order, Sql};
 use crate::record::from_unix_ns;
@@ -84,24 +84,6 @@ impl From<MemorySpan> for SpanEntry {
     }
 }
 
-/// The answer of [`QueryClient::query_spans`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Spans {
-    /// The matching spans, in the query's order of start.
-    pub entries: Vec<SpanEntry>,
-    /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
-}
-
-impl std::ops::Deref for Spans {
-    type Target = [SpanEntry];
-
-    fn deref(&self) -> &[SpanEntry] {
-        &self.entries
-    }
-}
-
 pub(super) const SPAN_COLUMNS: &str = "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, \
      TraceId AS trace_id, SpanId AS span_id, ParentSpanId AS parent_span_id, \
      SpanName AS name, ServiceName AS service, ScopeName AS source, Duration AS duration_ns, \
@@ -116,7 +98,7 @@ impl QueryClient {
     /// # Errors
     ///
     /// As [`query_logs`](Self::query_logs).
-    pub async fn query_spans(&self, query: &SpanQuery) -> Result<Spans> {
+    pub async fn query_spans(&self, query: &SpanQuery) -> Result<Answer<SpanEntry>> {
         let mut sql = Sql::new(SPAN_COLUMNS);
         query.filter(&mut sql);
         let limit = query.limit.unwrap_or(DEFAULT_SPAN_LIMIT);
@@ -128,7 +110,7 @@ impl QueryClient {
         let (entries, origin) = self
             .fetch_or_memory(sql, |memory| spans_from_memory(memory, query, limit))
             .await?;
-        Ok(Spans { entries, origin })
+        Ok(Answer::new(entries, origin))
     }
 }
 

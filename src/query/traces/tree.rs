@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use super::filter::SpanQuery;
 use super::read::SpanEntry;
 use crate::error::Result;
-use crate::query::client::{Origin, QueryClient};
+use crate::query::client::{AnswerOrigin, QueryClient};
 use crate::query::logs::{LogEntry, LogQuery};
 use crate::query::sql::Order;
 
 /// Spans, and logs, that [`QueryClient::trace`] reads at most.
-pub const MAX_TRACE_ROWS: u64 = 10_000;
+pub(crate) const MAX_TRACE_ROWS: u64 = 10_000;
 
 /// A span of a trace, with the logs emitted inside it and the spans it
 /// started.
@@ -52,11 +52,11 @@ pub struct Trace {
     pub roots: Vec<SpanNode>,
     /// Logs of the trace whose span has no row (yet), oldest first.
     pub unattached_logs: Vec<LogEntry>,
-    /// Whether the trace has more than [`MAX_TRACE_ROWS`] spans or logs, and
+    /// Whether the trace has more than 10 000 spans or logs, and
     /// only the first ones are here.
     pub truncated: bool,
     /// ClickHouse, or the in-memory fallback.
-    pub origin: Origin,
+    pub origin: AnswerOrigin,
 }
 
 impl Trace {
@@ -116,7 +116,7 @@ impl QueryClient {
         let truncated = spans.entries.len() as u64 > MAX_TRACE_ROWS
             || logs.entries.len() as u64 > MAX_TRACE_ROWS;
         let origin = match (&spans.origin, &logs.origin) {
-            (Origin::ClickHouse, other) | (other, _) => other.clone(),
+            (AnswerOrigin::ClickHouse, other) | (other, _) => other.clone(),
         };
         let mut spans = spans.entries;
         let mut logs = logs.entries;

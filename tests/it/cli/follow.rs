@@ -113,8 +113,8 @@ async fn follow_prints_each_new_log_once_through_a_restart() {
         data_dir: Some(server.data_dir.clone()),
         ..Options::default()
     });
-    let client = tracing_clickhouse::query::QueryClient::new(&db.config).unwrap();
-    known::insert(client.client(), "logs", &[row(5, "five"), row(6, "six")]).await;
+    let client = crate::common::raw_client(&db.config);
+    known::insert(&client, "logs", &[row(5, "five"), row(6, "six")]).await;
     assert_eq!(
         tail.take(2).iter().map(|l| body(l)).collect::<Vec<_>>(),
         ["five", "six"]

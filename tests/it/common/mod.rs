@@ -319,3 +319,13 @@ pub fn test_name(module_path: &str, test: &str) -> String {
         None => test.to_owned(),
     }
 }
+
+/// A `clickhouse` client for `config`'s server and database (as its user,
+/// without a password: the devserver's default), for what the crate's API
+/// does not do: inserting known rows, counting them, DDL by hand.
+pub fn raw_client(config: &Config) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(config.url())
+        .with_user(config.user())
+        .with_database(config.database())
+}

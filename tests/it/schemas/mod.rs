@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use tracing_clickhouse::Config;
-use tracing_clickhouse::query::{QueryClient, message_pattern};
+use tracing_clickhouse::query::message_pattern;
 
 use crate::common;
 
@@ -71,7 +71,7 @@ pub async fn with_rows(
     version: Option<u32>,
 ) -> (Config, clickhouse::Client) {
     let config = common::config(prefix);
-    let client = QueryClient::new(&config).unwrap().client().clone();
+    let client = common::raw_client(&config);
     let admin = client.clone().with_database("default");
     for statement in statements_of(schema, config.database()) {
         admin.query(&statement).execute().await.unwrap();

@@ -122,7 +122,7 @@ async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
         alerts = alerts.interval(interval);
     }
     let interval = alerts.evaluation_interval();
-    let mut runner = Runner::new(alerts, ctx.client.client().clone(), &args.service)
+    let mut runner = Runner::new(alerts, &ctx.client, &args.service)
         .map_err(|e| Failure::other(e.to_string()))?
         .timeout(ctx.timeout);
     let mut out = Out::new();
@@ -173,7 +173,7 @@ async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
 }
 
 async fn show_status(ctx: &Context, args: &StatusArgs) -> Outcome {
-    let firing = ctx.ask(alert::firing(ctx.client.client())).await?;
+    let firing = ctx.ask(alert::firing_alerts(&ctx.client)).await?;
     let mut out = Out::new();
     for alert in &firing {
         let since = rfc3339(alert.since_ns);

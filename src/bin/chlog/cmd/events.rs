@@ -42,19 +42,13 @@ pub(crate) struct EventsArgs {
 }
 
 pub(crate) async fn run(ctx: &Context, args: EventsArgs) -> Outcome {
-    let (since, until) = crate::time::range(args.since.as_deref(), args.until.as_deref(), None)?;
-    let mut query = EventQuery::new().limit(args.limit);
+    let range = crate::time::range(args.since.as_deref(), args.until.as_deref(), None)?;
+    let mut query = EventQuery::new().limit(args.limit).range(range);
     if let Some(t) = &args.event_type {
         query = query.event_type(t);
     }
     if let Some(source) = &args.source {
         query = query.source(source);
-    }
-    if let Some(since) = since {
-        query = query.since(since);
-    }
-    if let Some(until) = until {
-        query = query.until(until);
     }
     let mut events = ctx.ask(ctx.client.query_events(&query)).await?.entries;
     events.reverse();
@@ -63,10 +57,7 @@ pub(crate) async fn run(ctx: &Context, args: EventsArgs) -> Outcome {
         true => events.iter().map(|e| event_json(e).to_string()).collect(),
         false => table(&events, ctx.palette),
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     if events.is_empty() {
         eprintln!("chlog: no events match");
     }

@@ -9,14 +9,13 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use tracing_clickhouse::query::{
-    ExportFormat, ExportQuery, ExportStream, ExportTable, parquet_row_count,
-};
+use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportStream, ExportTable};
 
 use super::manifest::{Manifest, hex, manifest_path};
 use crate::conn::Context;
 use crate::fail::{Failure, Outcome, bad_option};
 use crate::out::Out;
+use crate::parquet::parquet_row_count;
 use crate::render::{bytes, count};
 
 pub(crate) const EXAMPLES: &str = "\
@@ -72,18 +71,12 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
         }
         None => format_of(&args.output)?,
     };
-    let (since, until) = crate::time::range(
+    let range = crate::time::range(
         args.since.as_deref(),
         Some(args.until.as_deref().unwrap_or("now")),
         None,
     )?;
-    let mut query = ExportQuery::new(args.table, format);
-    if let Some(since) = since {
-        query = query.since(since);
-    }
-    if let Some(until) = until {
-        query = query.until(until);
-    }
+    let query = ExportQuery::new(args.table, format).range(range);
     if to_stdout {
         return to_stdout_with_summary(ctx, &query, args.table).await;
     }
@@ -105,8 +98,10 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
     let manifest = Manifest {
         file: &args.output,
         query: &query,
-        since,
-        until,
+        table: args.table,
+        format,
+        since: range.start(),
+        until: range.end(),
         rows,
         bytes: size,
         sha256: sha256.clone(),

@@ -1,18 +1,15 @@
 //! The log filters `logs` and `stats` share, as options.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::Args;
-use tracing_clickhouse::Severity;
-use tracing_clickhouse::query::{LogQuery, MAX_ATTRIBUTE_FILTERS};
+use tracing_clickhouse::query::{LogQuery, TimeRange};
+use tracing_clickhouse::{Error, Severity};
 
 use crate::fail::{Failure, bad_option};
 
-/// A query with the range it was given.
-pub(crate) type Ranged = (LogQuery, Option<SystemTime>, Option<SystemTime>);
-
 /// Which logs: every `LogQuery` filter.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub(crate) struct LogFilter {
     /// Only this level: trace, debug, info, warn, error, fatal
     #[arg(long, value_name = "LEVEL")]
@@ -55,20 +52,26 @@ pub(crate) struct LogFilter {
 impl LogFilter {
     /// The query, `default_since` back from now without `--since`.
     pub(crate) fn query(&self, default_since: Option<Duration>) -> Result<LogQuery, Failure> {
-        Ok(self.query_in(default_since)?.0)
+        self.query_in(self.range(default_since)?)
     }
 
-    /// The query and its time range.
-    pub(crate) fn query_in(&self, default_since: Option<Duration>) -> Result<Ranged, Failure> {
-        let mut query = LogQuery::new();
-        let (since, until) =
-            crate::time::range(self.since.as_deref(), self.until.as_deref(), default_since)?;
-        if let Some(since) = since {
-            query = query.since(since);
-        }
-        if let Some(until) = until {
-            query = query.until(until);
-        }
+    /// `--since` and `--until`, `default_since` back from now without `--since`.
+    pub(crate) fn range(&self, default_since: Option<Duration>) -> Result<TimeRange, Failure> {
+        crate::time::range(self.since.as_deref(), self.until.as_deref(), default_since)
+    }
+
+    /// The query over `range`.
+    pub(crate) fn query_in(&self, range: TimeRange) -> Result<LogQuery, Failure> {
+        self.query_over(range).map_err(|error| match error {
+            Refused::Attributes(reason) => bad_option("--attr", reason),
+            Refused::Word(reason) => bad_option("--word", format!("{reason} {GREP}")),
+        })
+    }
+
+    /// The query over `range` (each front reads its times its own way):
+    /// the one chain of every filter, for the command line and the page.
+    pub(crate) fn query_over(&self, range: TimeRange) -> Result<LogQuery, Refused> {
+        let mut query = LogQuery::new().range(range);
         if let Some(level) = self.level {
             query = query.level(level);
         }
@@ -84,12 +87,6 @@ impl LogFilter {
         for source in &self.source {
             query = query.source(source);
         }
-        if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
-            return Err(bad_option(
-                "--attr",
-                format!("at most {MAX_ATTRIBUTE_FILTERS} of them"),
-            ));
-        }
         for (key, value) in &self.attributes {
             query = query.attribute(key, value);
         }
@@ -100,21 +97,34 @@ impl LogFilter {
             query = query.span_id(id);
         }
         for word in &self.words {
-            if !LogQuery::is_token(word) {
-                return Err(bad_option("--word", format!("{word:?}: {ONE_WORD}")));
-            }
             query = query.token(word);
         }
         if let Some(text) = &self.contains {
             query = query.contains(text);
         }
-        Ok((query, since, until))
+        match query.check() {
+            Err(Error::InvalidQuery {
+                parameter: "token",
+                reason,
+            }) => Err(Refused::Word(reason)),
+            Err(Error::InvalidQuery { reason, .. }) => Err(Refused::Attributes(reason)),
+            _ => Ok(query),
+        }
     }
 }
 
-/// What `--word` (and the page's `word`) takes.
-pub(crate) const ONE_WORD: &str = "one word of ASCII letters, digits and non-ASCII characters \
-                                   (search for each word, or for the text with --grep)";
+/// A filter the library refuses, and why; each front names it by its own
+/// name (`--word`, `word=`).
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Too many attribute filters.
+    Attributes(String),
+    /// A word that is not one.
+    Word(String),
+}
+
+/// What the command line says to search for instead of a word that is not one.
+const GREP: &str = "(search for each word, or for the text with --grep)";
 
 /// `KEY=VALUE` (the value may hold `=`; the key may not be empty).
 pub(crate) fn pair(text: &str) -> Result<(String, String), String> {

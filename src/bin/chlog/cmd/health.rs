@@ -74,10 +74,7 @@ pub(crate) async fn run(ctx: &Context, args: HealthArgs) -> Outcome {
         true => vec![health_json(&health, &problems).to_string()],
         false => lines(&health, &problems, ctx.palette),
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     Ok(match problems.is_empty() {
         true => ExitCode::SUCCESS,
         false => ExitCode::from(status::ATTENTION),

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tracing_clickhouse::query::ExportQuery;
+use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportTable};
 
 use crate::render::time;
 
@@ -16,6 +16,8 @@ use crate::render::time;
 pub(crate) struct Manifest<'a> {
     pub(crate) file: &'a Path,
     pub(crate) query: &'a ExportQuery,
+    pub(crate) table: ExportTable,
+    pub(crate) format: ExportFormat,
     pub(crate) since: Option<SystemTime>,
     pub(crate) until: Option<SystemTime>,
     pub(crate) rows: u64,
@@ -47,9 +49,9 @@ impl Manifest<'_> {
     pub(crate) fn json(&self) -> serde_json::Value {
         json!({
             "file": self.file.file_name().map(|n| n.to_string_lossy().into_owned()),
-            "table": self.query.table().as_str(),
-            "format": self.query.format().extension(),
-            "clickhouse_format": self.query.format().clickhouse_name(),
+            "table": self.table.to_string(),
+            "format": self.format.to_string(),
+            "clickhouse_format": self.format.clickhouse_name(),
             "query": self.query.describe(),
             "since": self.since.map(nanos),
             "until": self.until.map(nanos),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use tracing_clickhouse::query::{
-    Aggregate, Granularity, MAX_ATTRIBUTE_FILTERS, MetricPoint, MetricQuery, Quantiles, Rate,
+    Aggregate, Granularity, MetricPoint, MetricQuery, Quantiles, Rate,
 };
 
 use super::filters::pair;
@@ -66,29 +66,17 @@ enum Width {
 }
 
 pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
-    let (since, until) = crate::time::range(
+    let range = crate::time::range(
         args.since.as_deref(),
         args.until.as_deref(),
         Some(Duration::from_secs(3600)),
     )?;
-    let mut query = MetricQuery::new(&args.name);
-    if args.attributes.len() > MAX_ATTRIBUTE_FILTERS {
-        return Err(crate::fail::bad_option(
-            "--attr",
-            format!("at most {MAX_ATTRIBUTE_FILTERS} of them"),
-        ));
-    }
+    let mut query = MetricQuery::new(&args.name).range(range);
     for (key, value) in &args.attributes {
         query = query.attribute(key, value);
     }
     if let Some(service) = &args.service {
         query = query.service(service);
-    }
-    if let Some(since) = since {
-        query = query.since(since);
-    }
-    if let Some(until) = until {
-        query = query.until(until);
     }
     let mut out = Out::new();
     let lines = match args.agg {
@@ -110,7 +98,7 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
             }
         }
         None => {
-            let points = ctx.ask(ctx.client.query_metrics(&query)).await?.points;
+            let points = ctx.ask(ctx.client.query_metrics(&query)).await?.entries;
             let kind = points.last().map_or("", |p| p.kind.as_str());
             let rates = match kind {
                 "counter" => ctx.ask(ctx.client.counter_rates(&query)).await?,
@@ -136,10 +124,7 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
             }
         }
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

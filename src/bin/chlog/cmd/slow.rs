@@ -42,28 +42,22 @@ pub(crate) struct SlowArgs {
 }
 
 pub(crate) async fn run(ctx: &Context, args: SlowArgs) -> Outcome {
-    let (since, until) = crate::time::range(
+    let range = crate::time::range(
         args.since.as_deref(),
         args.until.as_deref(),
         Some(Duration::from_secs(3600)),
     )?;
-    let mut query = SpanQuery::new();
+    let mut query = SpanQuery::new().range(range);
     for service in &args.service {
         query = query.service(service);
     }
     for name in &args.name {
         query = query.name(name);
     }
-    if let Some(since) = since {
-        query = query.since(since);
-    }
-    if let Some(until) = until {
-        query = query.until(until);
-    }
     let operations = ctx
         .ask(ctx.client.slowest_operations(&query, args.limit))
         .await?
-        .operations;
+        .entries;
     let mut out = Out::new();
     let lines = match args.json {
         true => operations
@@ -72,10 +66,7 @@ pub(crate) async fn run(ctx: &Context, args: SlowArgs) -> Outcome {
             .collect(),
         false => table(&operations, ctx.palette),
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     if operations.is_empty() {
         eprintln!("chlog: no spans in the range");
     }

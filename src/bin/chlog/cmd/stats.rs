@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 use serde_json::json;
 use tracing_clickhouse::Severity;
-use tracing_clickhouse::query::{LogPatterns, LogStats, LogVolume};
+use tracing_clickhouse::query::{Answer, LogPattern, LogStats, VolumeBucket};
 
 use super::filters::LogFilter;
 use crate::conn::Context;
@@ -40,9 +40,10 @@ pub(crate) struct StatsArgs {
 }
 
 pub(crate) async fn run(ctx: &Context, args: StatsArgs) -> Outcome {
-    let (query, since, until) = args.filter.query_in(Some(Duration::from_secs(3600)))?;
-    let since = since.unwrap_or(SystemTime::UNIX_EPOCH);
-    let until = until.unwrap_or_else(SystemTime::now);
+    let range = args.filter.range(Some(Duration::from_secs(3600)))?;
+    let query = args.filter.query_in(range)?;
+    let since = range.start().unwrap_or(SystemTime::UNIX_EPOCH);
+    let until = range.end().unwrap_or_else(SystemTime::now);
     let width = bucket_width(until.duration_since(since).unwrap_or_default());
     let stats = ctx.ask(ctx.client.log_stats(&query)).await?;
     let volume = ctx.ask(ctx.client.log_volume(&query, width)).await?;
@@ -61,10 +62,7 @@ pub(crate) async fn run(ctx: &Context, args: StatsArgs) -> Outcome {
         true => vec![view.json().to_string()],
         false => view.text(ctx.palette),
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -94,8 +92,8 @@ pub(crate) struct View<'a> {
     pub(crate) until: i64,
     pub(crate) width: Duration,
     pub(crate) stats: &'a LogStats,
-    pub(crate) volume: &'a LogVolume,
-    pub(crate) patterns: &'a LogPatterns,
+    pub(crate) volume: &'a Answer<VolumeBucket>,
+    pub(crate) patterns: &'a Answer<LogPattern>,
 }
 
 impl View<'_> {
@@ -120,7 +118,7 @@ impl View<'_> {
         let first = self.since.div_euclid(width);
         let columns = (self.until.div_euclid(width) - first + 1).clamp(1, 400) as usize;
         let mut values = vec![0.0; columns];
-        for bucket in &self.volume.buckets {
+        for bucket in &self.volume.entries {
             let column = bucket.start_ns.div_euclid(width) - first;
             if let (Ok(column), Some(n)) = (usize::try_from(column), bucket.by_level.get(level))
                 && column < columns
@@ -185,7 +183,7 @@ impl View<'_> {
         }
         lines.extend(table.render(palette));
         lines.push(String::new());
-        if self.patterns.patterns.is_empty() {
+        if self.patterns.entries.is_empty() {
             lines.push("no errors".into());
             return lines;
         }
@@ -195,7 +193,7 @@ impl View<'_> {
             ("last", Align::Left),
             ("pattern", Align::Left),
         ]);
-        for pattern in &self.patterns.patterns {
+        for pattern in &self.patterns.entries {
             table.row(vec![
                 count(pattern.count),
                 short_time(pattern.last_ns),
@@ -217,11 +215,11 @@ impl View<'_> {
             "by_level": stats.by_level,
             "by_source": stats.by_source,
             "volume_interval_seconds": self.width.as_secs(),
-            "volume": self.volume.buckets.iter().map(|b| json!({
+            "volume": self.volume.entries.iter().map(|b| json!({
                 "start": time(b.start_ns),
                 "by_level": b.by_level,
             })).collect::<Vec<_>>(),
-            "top_errors": self.patterns.patterns.iter().map(|p| json!({
+            "top_errors": self.patterns.entries.iter().map(|p| json!({
                 "pattern": p.pattern,
                 "count": p.count,
                 "example": p.example,
@@ -249,16 +247,16 @@ mod tests {
         }
         stats.first_ns = Some(0);
         stats.last_ns = Some(240_000_000_000);
-        let mut volume = LogVolume::default();
+        let mut volume = Answer::default();
         for (minute, n) in [(0, 4), (2, 6)] {
             let mut bucket = VolumeBucket::default();
             bucket.start_ns = minute * 60_000_000_000;
             bucket.by_level.insert("INFO".into(), n);
-            volume.buckets.push(bucket);
+            volume.entries.push(bucket);
         }
-        let mut patterns = LogPatterns::default();
+        let mut patterns = Answer::default();
         if total_errors > 0 {
-            patterns.patterns.push(
+            patterns.entries.push(
                 serde_json::from_value(json!({
                     "pattern": "request <hex> failed", "count": total_errors,
                     "example": "request 9f86d081 failed", "first_ns": 0, "last_ns": 60_000_000_000_i64,

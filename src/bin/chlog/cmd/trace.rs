@@ -57,10 +57,7 @@ pub(crate) async fn run(ctx: &Context, args: TraceArgs) -> Outcome {
             ctx.palette,
         ),
     };
-    for line in lines {
-        out.line(&line)?;
-    }
-    out.flush()?;
+    out.all(lines)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

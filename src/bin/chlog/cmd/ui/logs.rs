@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{RawQuery, State};
 use serde_json::{Value, json};
-use tracing_clickhouse::query::LogEntry;
+use tracing_clickhouse::query::{LogEntry, TimeRange};
 
 use super::api::{Answer, Shared, pairs};
 use super::params::{BadParam, Params};
@@ -67,7 +67,8 @@ pub(crate) async fn stats(State(state): State<Shared>, RawQuery(query): RawQuery
 /// and the range widens to whole intervals (the answer says which range).
 pub(crate) async fn volume(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
     let params = Params::parse(query.as_deref());
-    let (Some(since), Some(until)) = params.range()? else {
+    let range = params.range()?;
+    let (Some(since), Some(until)) = (range.start(), range.end()) else {
         return Err(BadParam("the volume needs since and until".into()).into());
     };
     let bars = match params.parsed::<u64>("buckets")? {
@@ -76,12 +77,12 @@ pub(crate) async fn volume(State(state): State<Shared>, RawQuery(query): RawQuer
         None => BARS,
     };
     let (width, since, until) = intervals(since, until, bars);
-    let query = params.log_query()?.between(since, until);
+    let query = params.log_query()?.range(TimeRange::between(since, until));
     let volume = state
         .ask(state.client.log_volume(&query, Duration::from_secs(width)))
         .await?;
     let buckets: Vec<Value> = volume
-        .buckets
+        .entries
         .iter()
         .map(|b| json!({ "start_ns": b.start_ns.to_string(), "by_level": b.by_level }))
         .collect();

@@ -5,8 +5,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tracing_clickhouse::Severity;
-use tracing_clickhouse::query::{LogCursor, LogQuery, MAX_ATTRIBUTE_FILTERS, Order};
+use tracing_clickhouse::query::{LogCursor, LogQuery, Order, TimeRange};
+
+use crate::cmd::filters::{LogFilter, Refused, pair};
 
 /// The last nanosecond after the epoch a `DateTime64(9)` holds.
 pub(crate) const LATEST_NS: u64 = i64::MAX as u64;
@@ -66,14 +67,14 @@ impl Params {
     }
 
     /// `since` and `until`, which must be in order.
-    pub(crate) fn range(&self) -> Result<(Option<SystemTime>, Option<SystemTime>), BadParam> {
+    pub(crate) fn range(&self) -> Result<TimeRange, BadParam> {
         let (since, until) = (self.time("since")?, self.time("until")?);
         if let (Some(since), Some(until)) = (since, until)
             && since >= until
         {
             return Err(BadParam("since must be before until".into()));
         }
-        Ok((since, until))
+        Ok(crate::time::range_of(since, until))
     }
 
     /// `limit`, `default` when not given, at most `max`.
@@ -86,72 +87,36 @@ impl Params {
         }
     }
 
-    /// `attr=KEY=VALUE` pairs, at most [`MAX_ATTRIBUTE_FILTERS`].
-    pub(crate) fn attributes(&self) -> Result<Vec<(&str, &str)>, BadParam> {
-        let pairs = self
-            .all("attr")
-            .map(|pair| match pair.split_once('=') {
-                Some((key, value)) if !key.is_empty() => Ok((key, value)),
-                _ => Err(BadParam(format!("attr={pair:?} is not KEY=VALUE"))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if pairs.len() > MAX_ATTRIBUTE_FILTERS {
-            return Err(BadParam(format!(
-                "attr: at most {MAX_ATTRIBUTE_FILTERS} of them"
-            )));
-        }
-        Ok(pairs)
-    }
-
     /// The log filters: `level`, `min_level`, `max_level`, `service` and
-    /// `source` (repeatable), `attr`, `trace`, `span`, `word` (repeatable),
-    /// `q` (contains, ignoring case), `since`, `until` (ns).
+    /// `source` (repeatable), `attr` (`KEY=VALUE`, repeatable), `trace`,
+    /// `span`, `word` (repeatable), `q` (contains, ignoring case), `since`,
+    /// `until` (ns): the command line's filters under the page's names.
     pub(crate) fn log_query(&self) -> Result<LogQuery, BadParam> {
-        let mut query = LogQuery::new();
-        let (since, until) = self.range()?;
-        if let Some(since) = since {
-            query = query.since(since);
-        }
-        if let Some(until) = until {
-            query = query.until(until);
-        }
-        if let Some(level) = self.parsed::<Severity>("level")? {
-            query = query.level(level);
-        }
-        if let Some(level) = self.parsed::<Severity>("min_level")? {
-            query = query.min_level(level);
-        }
-        if let Some(level) = self.parsed::<Severity>("max_level")? {
-            query = query.max_level(level);
-        }
-        for service in self.all("service") {
-            query = query.service(service);
-        }
-        for source in self.all("source") {
-            query = query.source(source);
-        }
-        for (key, value) in self.attributes()? {
-            query = query.attribute(key, value);
-        }
-        if let Some(id) = self.get("trace") {
-            query = query.trace_id(id);
-        }
-        if let Some(id) = self.get("span") {
-            query = query.span_id(id);
-        }
-        for word in self.all("word") {
-            if !LogQuery::is_token(word) {
-                return Err(BadParam(format!(
-                    "word={word:?}: one word of ASCII letters, digits and non-ASCII characters \
-                     (search for each word, or for the text with q)"
-                )));
-            }
-            query = query.token(word);
-        }
-        if let Some(text) = self.get("q") {
-            query = query.contains(text);
-        }
-        Ok(query)
+        let owned = |values: Vec<&str>| values.into_iter().map(str::to_owned).collect();
+        let filter = LogFilter {
+            level: self.parsed("level")?,
+            min_level: self.parsed("min_level")?,
+            max_level: self.parsed("max_level")?,
+            service: owned(self.all("service").collect()),
+            source: owned(self.all("source").collect()),
+            attributes: self
+                .all("attr")
+                .map(|text| pair(text).map_err(|e| BadParam(format!("attr={e}"))))
+                .collect::<Result<_, _>>()?,
+            trace_id: self.get("trace").map(str::to_owned),
+            span_id: self.get("span").map(str::to_owned),
+            words: owned(self.all("word").collect()),
+            contains: self.get("q").map(str::to_owned),
+            ..LogFilter::default()
+        };
+        filter
+            .query_over(self.range()?)
+            .map_err(|refused| match refused {
+                Refused::Attributes(reason) => BadParam(format!("attr: {reason}")),
+                Refused::Word(reason) => BadParam(format!(
+                    "word={reason} (search for each word, or for the text with q)"
+                )),
+            })
     }
 
     /// The log query of a page: the filters, `order` (`oldest` or the
@@ -181,7 +146,6 @@ mod tests {
         ));
         assert_eq!(params.get("q"), Some("'; DROP TABLE logs; --"));
         assert_eq!(params.all("service").collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(params.attributes().unwrap(), [("k", "v=w")]);
         assert_eq!(params.get("x"), Some("\0\n%_"));
         assert!(params.log_query().is_ok());
     }

@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use axum::extract::{RawQuery, State};
 use serde_json::json;
-use tracing_clickhouse::query::{Granularity, MetricQuery};
+use tracing_clickhouse::query::{Granularity, MetricQuery, TimeRange};
 
 use super::api::{Answer, Shared};
 use super::params::{BadParam, Params};
+use crate::cmd::filters::pair;
 
 /// Longest range charted from the raw rows (at most 360 minutes).
 const RAW_UP_TO: Duration = Duration::from_secs(6 * 3600);
@@ -20,9 +21,9 @@ const HOURLY_UP_TO: Duration = Duration::from_secs(60 * 86400);
 const MAX_NAMES: u64 = 1000;
 
 pub(crate) async fn names(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
-    let (since, until) = Params::parse(query.as_deref()).range()?;
+    let range = Params::parse(query.as_deref()).range()?;
     let names = state
-        .ask(state.client.metric_names(since, until, MAX_NAMES))
+        .ask(state.client.metric_names(range, MAX_NAMES))
         .await?;
     let names: Vec<_> = names
         .iter()
@@ -35,19 +36,16 @@ pub(crate) async fn names(State(state): State<Shared>, RawQuery(query): RawQuery
 
 /// The granularity for a range: `granularity=minute|hour|day` if given,
 /// else by its length (an open range counts as long).
-fn granularity(
-    asked: Option<&str>,
-    since: Option<SystemTime>,
-    until: Option<SystemTime>,
-) -> Result<Granularity, BadParam> {
+fn granularity(asked: Option<&str>, range: TimeRange) -> Result<Granularity, BadParam> {
     Ok(match asked {
         Some(name) => Granularity::ALL
             .into_iter()
             .find(|g| g.as_str() == name)
             .ok_or_else(|| BadParam(format!("granularity={name:?}: minute, hour or day")))?,
         None => {
-            let length = since.map(|since| {
-                until
+            let length = range.start().map(|since| {
+                range
+                    .end()
                     .unwrap_or_else(SystemTime::now)
                     .duration_since(since)
                     .unwrap_or_default()
@@ -67,21 +65,16 @@ pub(crate) async fn metric(State(state): State<Shared>, RawQuery(query): RawQuer
     let Some(name) = params.get("name") else {
         return Err(BadParam("name: which metric".into()).into());
     };
-    let (since, until) = params.range()?;
-    let mut query = MetricQuery::new(name);
+    let range = params.range()?;
+    let mut query = MetricQuery::new(name).range(range);
     if let Some(service) = params.get("service") {
         query = query.service(service);
     }
-    for (key, value) in params.attributes()? {
+    for text in params.all("attr") {
+        let (key, value) = pair(text).map_err(|e| BadParam(format!("attr={e}")))?;
         query = query.attribute(key, value);
     }
-    if let Some(since) = since {
-        query = query.since(since);
-    }
-    if let Some(until) = until {
-        query = query.until(until);
-    }
-    let granularity = granularity(params.get("granularity"), since, until)?;
+    let granularity = granularity(params.get("granularity"), range)?;
     let points = state
         .ask(state.client.metric_aggregations(granularity, &query))
         .await?;
@@ -106,26 +99,29 @@ mod tests {
         let now = SystemTime::now();
         let back = |hours: u64| Some(now - Duration::from_secs(hours * 3600));
         assert_eq!(
-            granularity(None, back(1), None).unwrap(),
+            granularity(None, crate::time::range_of(back(1), None)).unwrap(),
             Granularity::Minute
         );
         assert_eq!(
-            granularity(None, back(6), Some(now)).unwrap(),
+            granularity(None, crate::time::range_of(back(6), Some(now))).unwrap(),
             Granularity::Minute
         );
         assert_eq!(
-            granularity(None, back(7), Some(now)).unwrap(),
+            granularity(None, crate::time::range_of(back(7), Some(now))).unwrap(),
             Granularity::Hour
         );
         assert_eq!(
-            granularity(None, back(24 * 90), Some(now)).unwrap(),
+            granularity(None, crate::time::range_of(back(24 * 90), Some(now))).unwrap(),
             Granularity::Day
         );
-        assert_eq!(granularity(None, None, None).unwrap(), Granularity::Day);
         assert_eq!(
-            granularity(Some("minute"), None, None).unwrap(),
+            granularity(None, crate::time::range_of(None, None)).unwrap(),
+            Granularity::Day
+        );
+        assert_eq!(
+            granularity(Some("minute"), crate::time::range_of(None, None)).unwrap(),
             Granularity::Minute
         );
-        assert!(granularity(Some("week"), None, None).is_err());
+        assert!(granularity(Some("week"), crate::time::range_of(None, None)).is_err());
     }
 }

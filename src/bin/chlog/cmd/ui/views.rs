@@ -3,7 +3,7 @@
 
 use axum::extract::{RawQuery, State};
 use serde_json::json;
-use tracing_clickhouse::query::{EventQuery, Events};
+use tracing_clickhouse::query::EventQuery;
 
 use super::api::{Answer, Shared, pairs};
 use super::logs::entry;
@@ -101,14 +101,8 @@ pub(crate) async fn events(State(state): State<Shared>, RawQuery(query): RawQuer
     if let Some(source) = params.get("source") {
         query = query.source(source);
     }
-    let (since, until) = params.range()?;
-    if let Some(since) = since {
-        query = query.since(since);
-    }
-    if let Some(until) = until {
-        query = query.until(until);
-    }
-    let Events { entries, .. } = state.ask(state.client.query_events(&query)).await?;
+    query = query.range(params.range()?);
+    let entries = state.ask(state.client.query_events(&query)).await?.entries;
     let entries: Vec<_> = entries
         .iter()
         .map(|e| {

@@ -16,7 +16,7 @@ const MAX_DEPTH: u32 = 64;
 ///
 /// The file cannot be read, or is not Parquet (no `PAR1` at its end, or a
 /// footer that does not decode); never a panic, whatever the bytes.
-pub fn parquet_row_count<R: Read + Seek>(file: &mut R) -> io::Result<u64> {
+pub(crate) fn parquet_row_count<R: Read + Seek>(file: &mut R) -> io::Result<u64> {
     let size = file.seek(SeekFrom::End(0))?;
     if size < 12 {
         return Err(bad("shorter than a Parquet file"));
