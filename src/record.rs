@@ -268,7 +268,7 @@ impl<const N: usize> Payload<N> {
     }
 
     /// A payload holding a copy of `bytes`.
-    #[cfg(test)]
+    #[cfg(any(test, tracing_clickhouse_loom))]
     pub(crate) fn copy_of(bytes: &[u8]) -> Self {
         let mut payload = Self::EMPTY;
         payload.replace_with(bytes);
@@ -373,6 +373,21 @@ pub(crate) enum Record {
 }
 
 impl Record {
+    /// An INFO log record captured at `ticks` with a payload of
+    /// `payload_bytes` zeros: what the queue's tests and models push.
+    #[cfg(any(test, tracing_clickhouse_loom))]
+    pub(crate) fn test_log(ticks: u64, payload_bytes: usize) -> Record {
+        Record::Log(LogRecord {
+            ticks,
+            severity: Severity::Info,
+            metadata: None,
+            trace: None,
+            trace_flags: 0,
+            thread_id: 0,
+            payload: Payload::copy_of(&vec![0; payload_bytes]),
+        })
+    }
+
     /// When the record was captured (a span: when it closed), in ticks.
     #[inline]
     pub(crate) fn ticks(&self) -> u64 {

@@ -192,10 +192,9 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &SpanValues<'_>, _ctx: Context<'_, S>) {
-        let Some(Some(before)) = self
-            .spans
-            .read(id, |state| state.sampled.then_some(state.field_count))
-        else {
+        let Some(Some(before)) = self.spans.read(id, |state| {
+            state.start.sampled.then_some(state.start.field_count)
+        }) else {
             return;
         };
         let max_fields = self.shared.limits.max_fields;
@@ -210,7 +209,7 @@ where
             |fields, (error_field, replaced_utf8), field_count| {
                 Counters::add(&self.counters().replaced_utf8, replaced_utf8);
                 let dropped = self.spans.update(id, |state| {
-                    state.error_field = state.error_field.or(error_field);
+                    state.start.error_field = state.start.error_field.or(error_field);
                     state.append_fields(fields, field_count - before, max_fields)
                 });
                 Counters::add(&self.counters().dropped_fields, dropped.unwrap_or(0));
@@ -226,12 +225,12 @@ where
         let span = event_span_id(event, &ctx);
         let trace = span.as_ref().and_then(|id| {
             self.spans
-                .read(id, |state| (state.context, state.sampled))
+                .read(id, |state| (state.start.context, state.start.sampled))
                 // Not ours (internal, or filtered out): an ancestor may be.
                 .or_else(|| {
                     let span = ctx.event_span(event)?;
                     self.spans
-                        .innermost(&span, |state| (state.context, state.sampled))
+                        .innermost(&span, |state| (state.start.context, state.start.sampled))
                 })
         });
         let head = LogHead {
@@ -276,15 +275,11 @@ where
         let mut fields = SpanPayload::EMPTY;
         let Some(state) = self.spans.remove(&id, |state| {
             state.fields.move_into(&mut fields);
-            ClosedSpan {
-                sampled: state.sampled,
-                start_ticks: state.start_ticks,
-                metadata: state.metadata,
-                context: state.context,
-                parent_span_id: state.parent_span_id,
-                thread_id: state.thread_id,
-                error_field: state.error_field,
-                trace_state: std::mem::take(&mut state.trace_state),
+            // The trace state is taken; the rest is copied.
+            let start = &mut state.start;
+            SpanStart {
+                trace_state: std::mem::take(&mut start.trace_state),
+                ..*start
             }
         }) else {
             return;
@@ -350,16 +345,4 @@ where
     } else {
         event.parent().cloned()
     }
-}
-
-/// What a closed span's row needs of its state, besides its fields.
-struct ClosedSpan {
-    sampled: bool,
-    start_ticks: u64,
-    metadata: &'static tracing::Metadata<'static>,
-    context: TraceContext,
-    parent_span_id: u64,
-    thread_id: u32,
-    error_field: Option<&'static str>,
-    trace_state: TraceState,
 }

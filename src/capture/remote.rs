@@ -37,12 +37,12 @@ fn set_parent(dispatch: &Dispatch, id: &Id, remote: &RemoteContext) {
     };
     let (ticks, thread_id) = (shared.clock.ticks(), threads::current_id());
     spans.update(id, |state| {
-        let was_sampled = state.sampled;
+        let was_sampled = state.start.sampled;
         state.adopt(parent);
-        if state.sampled && !was_sampled {
+        if state.start.sampled && !was_sampled {
             // Recorded from now on.
-            state.start_ticks = ticks;
-            state.thread_id = thread_id;
+            state.start.start_ticks = ticks;
+            state.start.thread_id = thread_id;
         }
     });
 }
@@ -71,7 +71,8 @@ pub(super) fn take_opentelemetry_ids<S>(
 ) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let remote_parent = match spans.read(id, |state| (state.otel_synced, state.remote_parent)) {
+    let remote_parent = match spans.read(id, |state| (state.otel_synced, state.start.remote_parent))
+    {
         Some((false, remote_parent)) => remote_parent,
         _ => return,
     };
@@ -95,9 +96,9 @@ pub(super) fn take_opentelemetry_ids<S>(
         state.otel_synced = true;
         if let Some((trace_id, Some(span_id))) = ids.map(|(t, s)| (t, std::num::NonZeroU64::new(s)))
         {
-            state.context = crate::record::TraceContext::new(trace_id, span_id);
+            state.start.context = crate::record::TraceContext::new(trace_id, span_id);
             if let Some((_, parent_span_id)) = parent_ids {
-                state.parent_span_id = parent_span_id;
+                state.start.parent_span_id = parent_span_id;
             }
         }
     });

@@ -8,38 +8,29 @@ use tracing::Metadata;
 use crate::propagation::{RemoteContext, SpanContext, TraceState};
 use crate::record::{SpanPayload, TraceContext};
 
-/// An open span we track: its place in its trace, and, when its trace is
-/// sampled, what its row needs.
+/// An open span we track: how it started, and, when its trace is sampled,
+/// the fields its row needs.
 #[derive(Debug)]
 pub(super) struct SpanState {
+    pub(super) start: SpanStart,
+    /// Whether the ids were taken from the span's OpenTelemetry span.
+    #[cfg(feature = "opentelemetry")]
+    pub(super) otel_synced: bool,
+    /// The recorded fields (empty for an unsampled span): inside the state
+    /// when they fit, so tracking a span allocates nothing.
+    pub(super) fields: SpanPayload,
+}
+
+/// A span's place in its trace and what its row needs besides its fields.
+#[derive(Debug)]
+pub(super) struct SpanStart {
     pub(super) metadata: &'static Metadata<'static>,
     pub(super) context: TraceContext,
     /// 0 for a root.
     pub(super) parent_span_id: u64,
     /// Whether the parent is another process's (its id came with the request).
     pub(super) remote_parent: bool,
-    /// Whether the ids were taken from the span's OpenTelemetry span.
-    #[cfg(feature = "opentelemetry")]
-    pub(super) otel_synced: bool,
     /// Whether the span is recorded (a `spans` row at close).
-    pub(super) sampled: bool,
-    pub(super) trace_state: TraceState,
-    pub(super) start_ticks: u64,
-    pub(super) thread_id: u32,
-    pub(super) field_count: usize,
-    pub(super) error_field: Option<&'static str>,
-    /// The recorded fields (empty for an unsampled span): inside the state
-    /// when they fit, so tracking a span allocates nothing.
-    pub(super) fields: SpanPayload,
-}
-
-/// What a new span's state starts with, besides its fields.
-#[derive(Debug)]
-pub(super) struct SpanStart {
-    pub(super) metadata: &'static Metadata<'static>,
-    pub(super) context: TraceContext,
-    pub(super) parent_span_id: u64,
-    pub(super) remote_parent: bool,
     pub(super) sampled: bool,
     pub(super) trace_state: TraceState,
     pub(super) start_ticks: u64,
@@ -78,18 +69,9 @@ impl SpanState {
     /// A new span's state, with its `fields` (as written by a payload writer).
     pub(super) fn new(start: SpanStart, fields: &[u8]) -> SpanState {
         let mut state = SpanState {
-            metadata: start.metadata,
-            context: start.context,
-            parent_span_id: start.parent_span_id,
-            remote_parent: start.remote_parent,
+            start,
             #[cfg(feature = "opentelemetry")]
             otel_synced: false,
-            sampled: start.sampled,
-            trace_state: start.trace_state,
-            start_ticks: start.start_ticks,
-            thread_id: start.thread_id,
-            field_count: start.field_count,
-            error_field: start.error_field,
             fields: SpanPayload::EMPTY,
         };
         state.fields.replace_with(fields);
@@ -98,48 +80,23 @@ impl SpanState {
 
     /// Makes this state (a closed span's) the new span's, in place: a state
     /// is a few hundred bytes, most of them room for fields, which a new
-    /// value would be copied in with. Every field is set (the pattern
-    /// names them all).
+    /// value would be copied in with.
     pub(super) fn restart(&mut self, start: SpanStart, fields: &[u8]) {
-        let SpanState {
-            metadata,
-            context,
-            parent_span_id,
-            remote_parent,
-            #[cfg(feature = "opentelemetry")]
-            otel_synced,
-            sampled,
-            trace_state,
-            start_ticks,
-            thread_id,
-            field_count,
-            error_field,
-            fields: room,
-        } = self;
-        *metadata = start.metadata;
-        *context = start.context;
-        *parent_span_id = start.parent_span_id;
-        *remote_parent = start.remote_parent;
+        self.start = start;
         #[cfg(feature = "opentelemetry")]
         {
-            *otel_synced = false;
+            self.otel_synced = false;
         }
-        *sampled = start.sampled;
-        *trace_state = start.trace_state;
-        *start_ticks = start.start_ticks;
-        *thread_id = start.thread_id;
-        *field_count = start.field_count;
-        *error_field = start.error_field;
-        room.replace_with(fields);
+        self.fields.replace_with(fields);
     }
 
     /// What the span passes on to its children.
     pub(super) fn as_parent(&self) -> Parent {
         Parent {
-            trace_id: self.context.trace_id(),
-            span_id: self.context.span_id(),
-            sampled: self.sampled,
-            trace_state: self.trace_state.clone(),
+            trace_id: self.start.context.trace_id(),
+            span_id: self.start.context.span_id(),
+            sampled: self.start.sampled,
+            trace_state: self.start.trace_state.clone(),
             remote: false,
         }
     }
@@ -147,10 +104,10 @@ impl SpanState {
     /// What the span passes on to another service.
     pub(super) fn span_context(&self) -> SpanContext {
         SpanContext {
-            trace_id: self.context.trace_id(),
-            span_id: self.context.span_id(),
-            sampled: self.sampled,
-            state: self.trace_state.clone(),
+            trace_id: self.start.context.trace_id(),
+            span_id: self.start.context.span_id(),
+            sampled: self.start.sampled,
+            state: self.start.trace_state.clone(),
         }
     }
 
@@ -159,26 +116,26 @@ impl SpanState {
     /// thread recorded into the span meanwhile and the whole would pass
     /// `max_fields`, they are dropped instead; returns how many were.
     pub(super) fn append_fields(&mut self, bytes: &[u8], added: usize, max_fields: usize) -> u64 {
-        if added > 0 && self.field_count + added > max_fields {
+        if added > 0 && self.start.field_count + added > max_fields {
             return added as u64;
         }
         self.fields.extend(bytes);
-        self.field_count += added;
+        self.start.field_count += added;
         0
     }
 
     /// Moves the span into `parent`'s trace (a remote parent set after creation).
     pub(super) fn adopt(&mut self, parent: Parent) {
-        let span_id = NonZeroU64::new(self.context.span_id()).unwrap_or(NonZeroU64::MIN);
-        self.context = TraceContext::new(parent.trace_id, span_id);
-        self.parent_span_id = parent.span_id;
-        self.remote_parent = parent.remote;
-        self.sampled = parent.sampled;
-        self.trace_state = parent.trace_state;
-        if !self.sampled {
+        let span_id = NonZeroU64::new(self.start.context.span_id()).unwrap_or(NonZeroU64::MIN);
+        self.start.context = TraceContext::new(parent.trace_id, span_id);
+        self.start.parent_span_id = parent.span_id;
+        self.start.remote_parent = parent.remote;
+        self.start.sampled = parent.sampled;
+        self.start.trace_state = parent.trace_state;
+        if !self.start.sampled {
             self.fields = SpanPayload::EMPTY;
-            self.field_count = 0;
-            self.error_field = None;
+            self.start.field_count = 0;
+            self.start.error_field = None;
         }
     }
 }

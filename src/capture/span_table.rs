@@ -253,7 +253,7 @@ mod tests {
     }
 
     fn span_id(table: &SpanTable, id: u64) -> Option<u64> {
-        table.read(&Id::from_u64(id), |state| state.context.span_id())
+        table.read(&Id::from_u64(id), |state| state.start.context.span_id())
     }
 
     #[test]
@@ -302,7 +302,7 @@ mod tests {
         // Close all but every 100th.
         for id in ids.clone().filter(|id| id % 100 != 0) {
             assert_eq!(
-                table.remove(&Id::from_u64(id), |s| s.context.span_id()),
+                table.remove(&Id::from_u64(id), |s| s.start.context.span_id()),
                 Some(id)
             );
         }

@@ -19,7 +19,7 @@ use super::ring::Ring;
 use super::sharded::{Queue, QueueReader};
 use super::sync::Ordering;
 use crate::config::QueuePolicy;
-use crate::record::{LogRecord, Payload, Record, Severity};
+use crate::record::Record;
 
 /// Preemptions loom tries per execution unless `LOOM_MAX_PREEMPTIONS`
 /// says: bugs in code like this show with two or three (loom's docs), and
@@ -134,15 +134,7 @@ pub fn ring_push_and_pop_race_across_a_wrap() -> usize {
 
 /// A log record captured at `ticks`.
 fn record(ticks: u64) -> Record {
-    Record::Log(LogRecord {
-        ticks,
-        severity: Severity::Info,
-        metadata: None,
-        trace: None,
-        trace_flags: 0,
-        thread_id: 0,
-        payload: Payload::EMPTY,
-    })
+    Record::test_log(ticks, 0)
 }
 
 fn queue(capacity: usize, policy: QueuePolicy) -> (Arc<Queue>, QueueReader) {

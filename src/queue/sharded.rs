@@ -396,22 +396,13 @@ impl QueueReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{LogRecord, Payload, Severity};
 
     fn record(payload_bytes: usize) -> Record {
         stamped(0, payload_bytes)
     }
 
     fn stamped(ticks: u64, payload_bytes: usize) -> Record {
-        Record::Log(LogRecord {
-            ticks,
-            severity: Severity::Info,
-            metadata: None,
-            trace: None,
-            trace_flags: 0,
-            thread_id: 0,
-            payload: Payload::copy_of(&vec![0; payload_bytes]),
-        })
+        Record::test_log(ticks, payload_bytes)
     }
 
     fn queue(capacity: usize, max_bytes: usize, policy: QueuePolicy) -> (Arc<Queue>, QueueReader) {
