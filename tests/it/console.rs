@@ -149,20 +149,26 @@ fn lines_come_in_capture_order_across_threads() {
     assert_eq!(got, expected);
 }
 
-#[test]
-fn lines_keep_coming_while_clickhouse_is_down() {
-    let lines = Lines::default();
-    // Memory for the waiting batches fills after a few hundred rows.
+/// A pipeline whose ClickHouse never answers, with little memory for
+/// waiting rows (less than one batch of 100, compressed) and a queue of
+/// 256, printing to `lines`.
+fn unreachable_with_console(lines: &Lines) -> (tracing::Dispatch, tracing_clickhouse::Telemetry) {
     let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
         .limit(Limit::BatchRows(100))
-        // Less than one batch of 100 rows, compressed.
         .and_then(|b| b.limit(Limit::PendingBytes(1 << 10)))
         .and_then(|b| b.limit(Limit::QueueCapacity(256)))
         .unwrap()
         .console_writer(lines.clone())
         .build()
         .unwrap();
-    let dispatch = dispatch_of(layer);
+    (dispatch_of(layer), telemetry)
+}
+
+#[test]
+fn lines_keep_coming_while_clickhouse_is_down() {
+    let lines = Lines::default();
+    // Memory for the waiting batches fills after a few hundred rows.
+    let (dispatch, telemetry) = unreachable_with_console(&lines);
     // In waves smaller than the queue, each left time to be printed: none
     // is dropped at the queue, every one reaches the console, and what the
     // pipeline could not keep is dropped and counted.
@@ -374,16 +380,7 @@ fn a_stuck_console_does_not_hold_up_delivery() {
 #[test]
 fn lines_keep_coming_during_a_flush_while_clickhouse_is_down() {
     let lines = Lines::default();
-    let (layer, telemetry) = common::builder_for("http://127.0.0.1:9", "unreachable")
-        .limit(Limit::BatchRows(100))
-        // Less than one batch of 100 rows, compressed.
-        .and_then(|b| b.limit(Limit::PendingBytes(1 << 10)))
-        .and_then(|b| b.limit(Limit::QueueCapacity(256)))
-        .unwrap()
-        .console_writer(lines.clone())
-        .build()
-        .unwrap();
-    let dispatch = dispatch_of(layer);
+    let (dispatch, telemetry) = unreachable_with_console(&lines);
     // Rows that cannot be delivered: the flush waits for them until its
     // deadline, and meanwhile memory is full.
     for wave in 0..2 {

@@ -126,6 +126,37 @@ pub async fn with_rows(
     (config, client)
 }
 
+/// A database of an earlier schema (`schema`, recorded as `version`; see
+/// [`with_rows`]) with rows, migrated by `schema::apply`: checks that it
+/// went from that version to the current one and that every table kept
+/// every row. Returns the configuration and a client.
+pub async fn migrated_keeping_rows(
+    prefix: &str,
+    schema: &str,
+    version: Option<u32>,
+) -> (Config, clickhouse::Client) {
+    let (config, client) = with_rows(prefix, schema, version).await;
+    let before = digests(&client).await;
+    assert_eq!(before[0].1, 3002, "{before:?}");
+    assert!(before[4].1 > 0, "the old rollup was fed: {before:?}");
+
+    let applied = tracing_clickhouse::schema::apply(&config).await.unwrap();
+    let from = version.unwrap_or(1);
+    assert_eq!(
+        (applied.from, applied.migrated.clone()),
+        (
+            Some(from),
+            (from + 1..=tracing_clickhouse::schema::SCHEMA_VERSION).collect::<Vec<u32>>()
+        )
+    );
+    assert_eq!(
+        digests(&client).await,
+        before,
+        "the same rows in every table"
+    );
+    (config, client)
+}
+
 /// Rows and a content digest of every table, over the columns every
 /// version has (`TimestampTime` included: stored in 1, an ALIAS since 2);
 /// the rollups re-aggregated, as their readers do.
