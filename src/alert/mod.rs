@@ -44,16 +44,16 @@ mod task;
 mod transition;
 mod webhook;
 
-pub use engine::{Evaluation, Evaluator};
+pub(crate) use engine::Evaluator;
 pub use file::{FileError, parse_file};
 pub use rule::{
     AbsenceSource, Aggregation, Comparison, Direction, LogSignal, Method, MetricSignal, Rule,
     Season, Signal,
 };
 pub use runner::{Cycle, Runner};
-pub use setup::{Alerts, Callback};
-pub use status::{FiringAlert, firing_alerts, write_transition};
+pub use setup::Alerts;
+pub use status::{FiringAlert, firing_alerts};
 pub use task::AlertStats;
 pub(crate) use task::AlertTask;
 pub use transition::{Transition, TransitionKind};
-pub use webhook::{Webhook, WebhookStats};
+pub use webhook::Webhook;

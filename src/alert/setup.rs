@@ -10,7 +10,7 @@ use super::transition::Transition;
 use super::webhook::Webhook;
 
 /// A function called with every transition, on the alerting thread.
-pub type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
+pub(crate) type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
 
 /// How often rules are evaluated unless told.
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
