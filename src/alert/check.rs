@@ -18,28 +18,8 @@ impl Rule {
             return Err("severity: must not be empty".to_owned());
         }
         match &self.kind {
-            Kind::Threshold {
-                signal,
-                window,
-                comparison,
-                threshold,
-                clear,
-            } => {
-                check_metric(signal)?;
-                positive("window", *window)?;
-                check_threshold(*comparison, *threshold, *clear)
-            }
-            Kind::LogCount {
-                signal,
-                window,
-                comparison,
-                threshold,
-                clear,
-            } => {
-                check_logs(signal)?;
-                whole_minutes("window", *window)?;
-                check_threshold(*comparison, *threshold, *clear)
-            }
+            Kind::Threshold { signal, window, .. } => check_metric(signal, "window", *window)?,
+            Kind::LogCount { signal, window, .. } => check_logs(signal, "window", *window)?,
             Kind::Absence {
                 source,
                 after,
@@ -53,7 +33,6 @@ impl Rule {
                 if lookback <= after {
                     return Err("lookback: must be longer than `after`".to_owned());
                 }
-                Ok(())
             }
             Kind::ServiceStatus {
                 states, lookback, ..
@@ -61,7 +40,7 @@ impl Rule {
                 if states.is_empty() {
                     return Err("states: name at least one state (down, degraded)".to_owned());
                 }
-                positive("lookback", *lookback)
+                positive("lookback", *lookback)?;
             }
             Kind::Anomaly {
                 signal,
@@ -85,9 +64,26 @@ impl Rule {
                     *score,
                     *clear,
                     *min_points,
-                )
+                )?;
             }
         }
+        // Threshold and log count rules: the value and where it clears.
+        if let Kind::Threshold {
+            comparison,
+            threshold,
+            clear,
+            ..
+        }
+        | Kind::LogCount {
+            comparison,
+            threshold,
+            clear,
+            ..
+        } = &self.kind
+        {
+            check_threshold(*comparison, *threshold, *clear)?;
+        }
+        Ok(())
     }
 }
 
@@ -128,19 +124,21 @@ fn whole_minutes(what: &str, value: Duration) -> Result<(), String> {
     }
 }
 
-fn check_metric(signal: &MetricSignal) -> Result<(), String> {
+/// A metric, over a window or bucket of `span` (the setting `what`).
+fn check_metric(signal: &MetricSignal, what: &str, span: Duration) -> Result<(), String> {
     non_empty("metric", &signal.name)?;
     for key in &signal.group_by {
         non_empty("group_by", key)?;
     }
-    Ok(())
+    positive(what, span)
 }
 
-fn check_logs(signal: &LogSignal) -> Result<(), String> {
-    match signal.levels.is_empty() {
-        true => Err("levels: name at least one level (e.g. [\"ERROR\"])".to_owned()),
-        false => Ok(()),
+/// A log count, over a window or bucket of `span` (the setting `what`).
+fn check_logs(signal: &LogSignal, what: &str, span: Duration) -> Result<(), String> {
+    if signal.levels.is_empty() {
+        return Err("levels: name at least one level (e.g. [\"ERROR\"])".to_owned());
     }
+    whole_minutes(what, span)
 }
 
 fn check_threshold(
@@ -178,14 +176,8 @@ fn check_anomaly(
     min_points: u32,
 ) -> Result<(), String> {
     match signal {
-        Signal::Metric(metric) => {
-            check_metric(metric)?;
-            positive("bucket", bucket)?;
-        }
-        Signal::Logs(logs) => {
-            check_logs(logs)?;
-            whole_minutes("bucket", bucket)?;
-        }
+        Signal::Metric(metric) => check_metric(metric, "bucket", bucket)?,
+        Signal::Logs(logs) => check_logs(logs, "bucket", bucket)?,
     }
     if baseline < 3 {
         return Err(format!("baseline: {baseline} buckets; at least 3"));
@@ -218,9 +210,13 @@ fn check_anomaly(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rule::Method;
+    use crate::alert::rule::{Absence, Anomaly, ServiceDown};
 
     const MIN5: Duration = Duration::from_secs(300);
+
+    fn anomaly(signal: impl Into<Signal>, settings: Anomaly) -> Rule {
+        Rule::anomaly("a", signal, settings)
+    }
 
     #[test]
     fn validation_names_the_setting() {
@@ -264,41 +260,70 @@ mod tests {
                 "clear",
             ),
             (
-                Rule::absence("a", AbsenceSource::Logs, Duration::ZERO),
+                Rule::absence("a", Duration::ZERO, Absence::default()),
                 "after",
             ),
             (
-                Rule::absence("a", AbsenceSource::Logs, MIN5).lookback(MIN5),
+                Rule::absence(
+                    "a",
+                    MIN5,
+                    Absence {
+                        lookback: MIN5,
+                        ..Absence::default()
+                    },
+                ),
                 "lookback",
             ),
             (
-                Rule::anomaly("a", Signal::Logs(LogSignal::errors()), Method::Mad, MIN5, 2),
+                anomaly(
+                    LogSignal::errors(),
+                    Anomaly {
+                        baseline: 2,
+                        ..Anomaly::default()
+                    },
+                ),
                 "baseline",
             ),
             (
-                Rule::anomaly(
-                    "a",
-                    Signal::Metric(MetricSignal::new("m")),
-                    Method::ZScore,
-                    Duration::from_secs(7 * 60),
-                    7,
-                )
-                .seasonal(Season::Daily),
+                anomaly(
+                    MetricSignal::new("m"),
+                    Anomaly {
+                        bucket: Duration::from_secs(7 * 60),
+                        season: Season::Daily,
+                        ..Anomaly::default()
+                    },
+                ),
                 "bucket",
             ),
             (
-                Rule::anomaly(
-                    "a",
-                    Signal::Metric(MetricSignal::new("m")),
-                    Method::ZScore,
-                    MIN5,
-                    10,
-                )
-                .score(0.0),
+                anomaly(
+                    MetricSignal::new("m"),
+                    Anomaly {
+                        score: 0.0,
+                        ..Anomaly::default()
+                    },
+                ),
                 "score",
             ),
             (
-                Rule::service_status("a", MIN5).states(Vec::<String>::new()),
+                anomaly(
+                    MetricSignal::new("m"),
+                    Anomaly {
+                        min_spread: Some(-1.0),
+                        ..Anomaly::default()
+                    },
+                ),
+                "min_spread",
+            ),
+            (
+                Rule::service_status(
+                    "a",
+                    MIN5,
+                    ServiceDown {
+                        states: Vec::new(),
+                        ..ServiceDown::default()
+                    },
+                ),
                 "states",
             ),
         ];

@@ -27,8 +27,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::rule::{
-    AbsenceSource, Aggregation, Comparison, Direction, LogSignal, Method, MetricSignal, Rule,
-    Season, Signal,
+    Absence, AbsenceSource, Aggregation, Anomaly, Comparison, Direction, LogSignal, Method,
+    MetricSignal, Rule, Season, ServiceDown, Signal,
 };
 use super::setup::Alerts;
 use super::webhook::Webhook;
@@ -376,31 +376,28 @@ fn rule(spec: &RuleSpec) -> Result<Rule, String> {
                 "logs" | "spans" => return Err("metric: only with source = \"metrics\"".to_owned()),
                 other => return Err(format!("source: {other:?}; logs, metrics or spans")),
             };
-            let mut rule = Rule::absence(name, source, required(spec.after.as_ref(), "after")?);
-            if let Some(service) = &spec.service {
-                rule = rule.service(service.clone());
-            }
-            if spec.per_service == Some(true) {
-                rule = rule.per_service();
-            }
-            rule
+            let after = required(spec.after.as_ref(), "after")?;
+            let defaults = Absence::default();
+            let absence = Absence {
+                source,
+                service: spec.service.clone(),
+                per_service: spec.per_service == Some(true),
+                lookback: lookback(spec)?.unwrap_or(defaults.lookback),
+            };
+            Rule::absence(name, after, absence)
         }
         "service_status" => {
-            let mut rule =
-                Rule::service_status(name, required(spec.longer_than.as_ref(), "longer_than")?);
-            if let Some(services) = &spec.services {
-                rule = rule.services(services.clone());
-            }
-            if let Some(states) = &spec.states {
-                rule = rule.states(states.clone());
-            }
-            rule
+            let longer_than = required(spec.longer_than.as_ref(), "longer_than")?;
+            let defaults = ServiceDown::default();
+            let down = ServiceDown {
+                services: spec.services.clone().unwrap_or(defaults.services),
+                states: spec.states.clone().unwrap_or(defaults.states),
+                lookback: lookback(spec)?.unwrap_or(defaults.lookback),
+            };
+            Rule::service_status(name, longer_than, down)
         }
         _ => anomaly(spec)?,
     };
-    if let Some(lookback) = &spec.lookback {
-        rule = rule.lookback(duration("lookback", lookback)?);
-    }
     if let Some(clear) = spec.clear {
         rule = rule.clear_at(clear);
     }
@@ -436,32 +433,37 @@ fn anomaly(spec: &RuleSpec) -> Result<Rule, String> {
         other => return Err(format!("method: {other:?}; zscore or mad")),
     };
     let bucket = required(spec.bucket.as_ref(), "bucket")?;
-    let baseline = spec
-        .baseline
-        .ok_or("baseline: missing (how many buckets)")?;
-    let mut rule = Rule::anomaly(spec.name.clone(), signal, method, bucket, baseline);
-    rule = rule.seasonal(match spec.seasonal.as_deref().unwrap_or("none") {
+    let baseline = (spec.baseline).ok_or("baseline: missing (how many buckets)")?;
+    let season = match spec.seasonal.as_deref().unwrap_or("none") {
         "none" => Season::None,
         "daily" => Season::Daily,
         "weekly" => Season::Weekly,
         other => return Err(format!("seasonal: {other:?}; none, daily or weekly")),
-    });
-    if let Some(score) = spec.score {
-        rule = rule.score(score);
-    }
-    rule = rule.direction(match spec.direction.as_deref().unwrap_or("both") {
+    };
+    let direction = match spec.direction.as_deref().unwrap_or("both") {
         "above" => Direction::Above,
         "below" => Direction::Below,
         "both" => Direction::Both,
         other => return Err(format!("direction: {other:?}; above, below or both")),
-    });
-    if let Some(points) = spec.min_points {
-        rule = rule.min_points(points);
-    }
-    if let Some(spread) = spec.min_spread {
-        rule = rule.min_spread(spread);
-    }
-    Ok(rule)
+    };
+    let anomaly = Anomaly {
+        method,
+        bucket,
+        baseline,
+        season,
+        score: spec.score.unwrap_or(Anomaly::default().score),
+        direction,
+        min_points: spec.min_points,
+        min_spread: spec.min_spread,
+    };
+    Ok(Rule::anomaly(spec.name.clone(), signal, anomaly))
+}
+
+/// The rule's `lookback`, if given.
+fn lookback(spec: &RuleSpec) -> Result<Option<Duration>, String> {
+    (spec.lookback.as_ref())
+        .map(|text| duration("lookback", text))
+        .transpose()
 }
 
 fn comparison(spec: &RuleSpec) -> Result<(Comparison, f64), String> {

@@ -47,8 +47,8 @@ mod webhook;
 pub(crate) use engine::Evaluator;
 pub use file::{FileError, parse_file};
 pub use rule::{
-    AbsenceSource, Aggregation, Comparison, Direction, LogSignal, Method, MetricSignal, Rule,
-    Season, Signal,
+    Absence, AbsenceSource, Aggregation, Anomaly, Comparison, Direction, LogSignal, Method,
+    MetricSignal, Rule, Season, ServiceDown, Signal,
 };
 pub use runner::{Cycle, Runner};
 pub use setup::Alerts;

@@ -130,6 +130,18 @@ pub enum Signal {
     Logs(LogSignal),
 }
 
+impl From<MetricSignal> for Signal {
+    fn from(signal: MetricSignal) -> Signal {
+        Signal::Metric(signal)
+    }
+}
+
+impl From<LogSignal> for Signal {
+    fn from(signal: LogSignal) -> Signal {
+        Signal::Logs(signal)
+    }
+}
+
 /// How an anomaly rule scores the current bucket against its baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -185,6 +197,132 @@ pub enum AbsenceSource {
     Metrics(Option<String>),
     /// Any span.
     Spans,
+}
+
+/// An absence rule's settings besides how long the silence is
+/// ([`Rule::absence`]); `Absence::default()` is any log row, over all
+/// services, in the last day.
+///
+/// ```
+/// use tracing_clickhouse::alert::{Absence, AbsenceSource};
+///
+/// // One alert per service that logged in the last day and stopped.
+/// let per_service = Absence { per_service: true, ..Absence::default() };
+/// // One alert when no span of `checkout` arrives.
+/// let checkout = Absence {
+///     source: AbsenceSource::Spans,
+///     service: Some("checkout".into()),
+///     ..Absence::default()
+/// };
+/// # let _ = (per_service, checkout);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Absence {
+    /// Where to look for rows (any log row unless told).
+    pub source: AbsenceSource,
+    /// Only this `ServiceName`: one alert, named after it, which fires
+    /// also for a service that never reported.
+    pub service: Option<String>,
+    /// One alert per `ServiceName` seen in the lookback that stopped.
+    pub per_service: bool,
+    /// How far back to look for the last row (a day unless told); longer
+    /// than the rule's `after`.
+    pub lookback: Duration,
+}
+
+impl Default for Absence {
+    fn default() -> Self {
+        Absence {
+            source: AbsenceSource::Logs,
+            service: None,
+            per_service: false,
+            lookback: DEFAULT_LOOKBACK,
+        }
+    }
+}
+
+/// A service status rule's settings besides how long a service may be down
+/// ([`Rule::service_status`]); `ServiceDown::default()` is every checked
+/// service, `down`, looking back a week.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceDown {
+    /// Only these checked services (every one if empty).
+    pub services: Vec<String>,
+    /// The states that count as down (`down` unless told; the monitor
+    /// writes `up`, `down` and `degraded`).
+    pub states: Vec<String>,
+    /// How far back to look for a service's last status (a week unless
+    /// told).
+    pub lookback: Duration,
+}
+
+impl Default for ServiceDown {
+    fn default() -> Self {
+        ServiceDown {
+            services: Vec::new(),
+            states: vec!["down".to_owned()],
+            lookback: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// An anomaly rule's settings ([`Rule::anomaly`]): how the current bucket
+/// is scored against a baseline of buckets, and beyond which score it
+/// fires. `Anomaly::default()` scores 5-minute buckets against the 12
+/// before (an hour) by their median and MAD, and fires beyond 4 either way.
+///
+/// ```
+/// use std::time::Duration;
+/// use tracing_clickhouse::alert::{Anomaly, Direction, Season};
+///
+/// // Hourly buckets against the same hour on the 7 days before, spikes only.
+/// let daily = Anomaly {
+///     bucket: Duration::from_secs(3600),
+///     baseline: 7,
+///     season: Season::Daily,
+///     direction: Direction::Above,
+///     ..Anomaly::default()
+/// };
+/// # let _ = daily;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Anomaly {
+    /// How the bucket is scored (the median and MAD unless told).
+    pub method: Method,
+    /// The bucket's length (5 minutes unless told; whole minutes for logs).
+    pub bucket: Duration,
+    /// How many buckets form the baseline (12 unless told; at least 3).
+    pub baseline: u32,
+    /// The buckets just before (unless told), or the same bucket on the
+    /// days or weeks before.
+    pub season: Season,
+    /// The score's magnitude beyond which it fires (4 unless told).
+    pub score: f64,
+    /// Which way counts (both unless told: an error count should fire on
+    /// spikes, [`Direction::Above`]).
+    pub direction: Direction,
+    /// The fewest baseline buckets with data for a judgement (`None`: half
+    /// the baseline, at least 3).
+    pub min_points: Option<u32>,
+    /// The smallest spread a score divides by (`None`: 1 for log counts, 0
+    /// for metrics): over a baseline that never moves, a difference of
+    /// `score × min_spread` fires; with 0, any difference does.
+    pub min_spread: Option<f64>,
+}
+
+impl Default for Anomaly {
+    fn default() -> Self {
+        Anomaly {
+            method: Method::Mad,
+            bucket: Duration::from_secs(300),
+            baseline: 12,
+            season: Season::None,
+            score: DEFAULT_SCORE,
+            direction: Direction::Both,
+            min_points: None,
+            min_spread: None,
+        }
+    }
 }
 
 /// What a rule checks.
@@ -244,10 +382,10 @@ impl Kind {
     }
 }
 
-/// How far back absence and service status rules look by default.
-pub(crate) const DEFAULT_LOOKBACK: Duration = Duration::from_secs(86_400);
+/// How far back absence rules look by default.
+const DEFAULT_LOOKBACK: Duration = Duration::from_secs(86_400);
 /// An anomaly's score beyond which it fires, by default.
-pub(crate) const DEFAULT_SCORE: f64 = 4.0;
+const DEFAULT_SCORE: f64 = 4.0;
 
 /// One alert rule: a check, how long it must hold before it fires
 /// ([`fire_after`](Rule::fire_after), `for` in a file) and how long it must
@@ -337,59 +475,67 @@ impl Rule {
         Rule::new(name, kind)
     }
 
-    /// Fires when `source` has had no row for `after` (per service with
-    /// [`per_service`](Rule::per_service): a service seen in the lookback
-    /// that stopped reporting).
-    pub fn absence(name: impl Into<String>, source: AbsenceSource, after: Duration) -> Self {
+    /// Fires when there has been no row for `after` (where, and for which
+    /// services, as [`Absence`] says).
+    pub fn absence(name: impl Into<String>, after: Duration, absence: Absence) -> Self {
+        let Absence {
+            source,
+            service,
+            per_service,
+            lookback,
+        } = absence;
         let kind = Kind::Absence {
             source,
-            service: None,
-            per_service: false,
+            service,
+            per_service,
             after,
-            lookback: DEFAULT_LOOKBACK,
+            lookback,
         };
         Rule::new(name, kind)
     }
 
     /// Fires when a checked service (the monitor's `service_status`
-    /// events) has been `down` for longer than `longer_than`.
-    pub fn service_status(name: impl Into<String>, longer_than: Duration) -> Self {
+    /// events) has been down for longer than `longer_than` (which services
+    /// and states, as [`ServiceDown`] says).
+    pub fn service_status(
+        name: impl Into<String>,
+        longer_than: Duration,
+        down: ServiceDown,
+    ) -> Self {
+        let ServiceDown {
+            services,
+            states,
+            lookback,
+        } = down;
         let kind = Kind::ServiceStatus {
-            services: Vec::new(),
-            states: vec!["down".to_owned()],
+            services,
+            states,
             longer_than,
-            lookback: Duration::from_secs(7 * 86_400),
+            lookback,
         };
         Rule::new(name, kind)
     }
 
-    /// Scores the current `bucket` of `signal` against a baseline of
-    /// `baseline` buckets (the ones before it, or with
-    /// [`seasonal`](Rule::seasonal) the same bucket on days or weeks
-    /// before), and fires beyond a score of 4 (see [`score`](Rule::score)).
-    pub fn anomaly(
-        name: impl Into<String>,
-        signal: Signal,
-        method: Method,
-        bucket: Duration,
-        baseline: u32,
-    ) -> Self {
+    /// Scores the current bucket of `signal` (a [`MetricSignal`] or a
+    /// [`LogSignal`]) against a baseline of buckets, as [`Anomaly`] says.
+    pub fn anomaly(name: impl Into<String>, signal: impl Into<Signal>, anomaly: Anomaly) -> Self {
+        let signal = signal.into();
         // A count that is usually zero has no spread at all: without a
         // floor, its first log would be an infinitely unlikely anomaly.
-        let min_spread = match signal {
+        let min_spread = anomaly.min_spread.unwrap_or(match signal {
             Signal::Logs(_) => 1.0,
             Signal::Metric(_) => 0.0,
-        };
+        });
         let kind = Kind::Anomaly {
             signal,
-            method,
-            bucket,
-            baseline,
-            season: Season::None,
-            score: DEFAULT_SCORE,
+            method: anomaly.method,
+            bucket: anomaly.bucket,
+            baseline: anomaly.baseline,
+            season: anomaly.season,
+            score: anomaly.score,
             clear: None,
-            direction: Direction::Both,
-            min_points: baseline.div_ceil(2).max(3),
+            direction: anomaly.direction,
+            min_points: (anomaly.min_points).unwrap_or(anomaly.baseline.div_ceil(2).max(3)),
             min_spread,
         };
         Rule::new(name, kind)
@@ -423,100 +569,14 @@ impl Rule {
     /// Hysteresis in value: a firing threshold or log count rule resolves
     /// only once the value is back past `clear` (an anomaly rule: once the
     /// score's magnitude is at most `clear`). Between the two it holds.
+    /// Absence and service status rules have no value to clear at: it has
+    /// no effect on them.
     pub fn clear_at(mut self, clear_value: f64) -> Self {
         match &mut self.kind {
             Kind::Threshold { clear, .. }
             | Kind::LogCount { clear, .. }
             | Kind::Anomaly { clear, .. } => *clear = Some(clear_value),
             Kind::Absence { .. } | Kind::ServiceStatus { .. } => {}
-        }
-        self
-    }
-
-    /// Absence: one group per `ServiceName`. Service status: no effect.
-    pub fn per_service(mut self) -> Self {
-        if let Kind::Absence { per_service, .. } = &mut self.kind {
-            *per_service = true;
-        }
-        self
-    }
-
-    /// Absence: only this `ServiceName`.
-    pub fn service(mut self, name: impl Into<String>) -> Self {
-        if let Kind::Absence { service, .. } = &mut self.kind {
-            *service = Some(name.into());
-        }
-        self
-    }
-
-    /// Service status: only these checked services (all unless given).
-    pub fn services<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        if let Kind::ServiceStatus { services, .. } = &mut self.kind {
-            *services = names.into_iter().map(Into::into).collect();
-        }
-        self
-    }
-
-    /// Service status: the states that count as down (`down` unless given;
-    /// the monitor writes `up`, `down` and `degraded`).
-    pub fn states<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        if let Kind::ServiceStatus { states, .. } = &mut self.kind {
-            *states = names.into_iter().map(Into::into).collect();
-        }
-        self
-    }
-
-    /// Absence and service status: how far back to look for the last row.
-    pub fn lookback(mut self, duration: Duration) -> Self {
-        match &mut self.kind {
-            Kind::Absence { lookback, .. } | Kind::ServiceStatus { lookback, .. } => {
-                *lookback = duration;
-            }
-            _ => {}
-        }
-        self
-    }
-
-    /// Anomaly: the baseline from the same bucket on days or weeks before.
-    pub fn seasonal(mut self, value: Season) -> Self {
-        if let Kind::Anomaly { season, .. } = &mut self.kind {
-            *season = value;
-        }
-        self
-    }
-
-    /// Anomaly: the score's magnitude beyond which it fires.
-    pub fn score(mut self, value: f64) -> Self {
-        if let Kind::Anomaly { score, .. } = &mut self.kind {
-            *score = value;
-        }
-        self
-    }
-
-    /// Anomaly: which way counts (both unless told).
-    pub fn direction(mut self, value: Direction) -> Self {
-        if let Kind::Anomaly { direction, .. } = &mut self.kind {
-            *direction = value;
-        }
-        self
-    }
-
-    /// Anomaly: the fewest baseline buckets with data for a judgement (half
-    /// the baseline, at least 3, unless told).
-    pub fn min_points(mut self, value: u32) -> Self {
-        if let Kind::Anomaly { min_points, .. } = &mut self.kind {
-            *min_points = value;
-        }
-        self
-    }
-
-    /// Anomaly: the smallest spread a score divides by (1 for log counts,
-    /// 0 for metrics, unless told): over a baseline that never moves, a
-    /// difference of `score × min_spread` fires; with 0, any difference
-    /// does.
-    pub fn min_spread(mut self, value: f64) -> Self {
-        if let Kind::Anomaly { min_spread, .. } = &mut self.kind {
-            *min_spread = value;
         }
         self
     }
@@ -539,18 +599,17 @@ mod tests {
     const MIN5: Duration = Duration::from_secs(300);
 
     #[test]
-    fn good_rules_pass_and_setters_reach_their_kind() {
-        let rule = Rule::anomaly(
-            "a",
-            Signal::Metric(MetricSignal::new("m")),
-            Method::Mad,
-            Duration::from_secs(3600),
-            14,
-        )
-        .seasonal(Season::Weekly)
-        .score(3.5)
-        .clear_at(2.0)
-        .direction(Direction::Above);
+    fn good_rules_pass_and_settings_reach_their_kind() {
+        let settings = Anomaly {
+            method: Method::Mad,
+            bucket: Duration::from_secs(3600),
+            baseline: 14,
+            season: Season::Weekly,
+            score: 3.5,
+            direction: Direction::Above,
+            ..Anomaly::default()
+        };
+        let rule = Rule::anomaly("a", MetricSignal::new("m"), settings).clear_at(2.0);
         assert_eq!(rule.validate(), Ok(()));
         let Kind::Anomaly {
             season,
@@ -558,16 +617,32 @@ mod tests {
             clear,
             direction,
             min_points,
+            min_spread,
             ..
         } = rule.kind
         else {
             panic!("an anomaly rule");
         };
         assert_eq!((season, score, clear), (Season::Weekly, 3.5, Some(2.0)));
-        assert_eq!((direction, min_points), (Direction::Above, 7));
-        let rule = Rule::service_status("db", MIN5)
-            .services(["db"])
-            .clear_at(1.0);
+        assert_eq!(
+            (direction, min_points, min_spread),
+            (Direction::Above, 7, 0.0)
+        );
+        let logs = Rule::anomaly("l", LogSignal::errors(), Anomaly::default());
+        let Kind::Anomaly {
+            min_points,
+            min_spread,
+            ..
+        } = logs.kind
+        else {
+            panic!("an anomaly rule");
+        };
+        assert_eq!((min_points, min_spread), (6, 1.0));
+        let down = ServiceDown {
+            services: vec!["db".to_owned()],
+            ..ServiceDown::default()
+        };
+        let rule = Rule::service_status("db", MIN5, down).clear_at(1.0);
         assert_eq!(rule.validate(), Ok(()));
         assert_eq!(rule.kind(), "service_status");
     }

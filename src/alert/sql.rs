@@ -448,7 +448,7 @@ fn anomaly(sql: &mut Sql, times: &[i64], end: &str, data: &str, value: &str, sha
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rule::{Comparison, Season};
+    use crate::alert::rule::{Absence, Anomaly, Comparison, Season, ServiceDown};
 
     const HOSTILE: &str = "x' OR 1=1 --";
 
@@ -468,13 +468,32 @@ mod tests {
                 1.0,
                 minute,
             ),
-            Rule::absence("a", AbsenceSource::Metrics(Some(HOSTILE.into())), minute)
-                .service(HOSTILE),
-            Rule::service_status("a", minute)
-                .services([HOSTILE])
-                .states([HOSTILE]),
-            Rule::anomaly("a", Signal::Metric(metric), Method::Mad, minute, 10)
-                .seasonal(Season::Daily),
+            Rule::absence(
+                "a",
+                minute,
+                Absence {
+                    source: AbsenceSource::Metrics(Some(HOSTILE.into())),
+                    service: Some(HOSTILE.into()),
+                    ..Absence::default()
+                },
+            ),
+            Rule::service_status(
+                "a",
+                minute,
+                ServiceDown {
+                    services: vec![HOSTILE.into()],
+                    states: vec![HOSTILE.into()],
+                    ..ServiceDown::default()
+                },
+            ),
+            Rule::anomaly(
+                "a",
+                metric,
+                Anomaly {
+                    season: Season::Daily,
+                    ..Anomaly::default()
+                },
+            ),
         ];
         for rule in rules {
             let sql = rule_query(&rule, &[1, 2]);

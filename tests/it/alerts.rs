@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing_clickhouse::alert::{
-    self, AbsenceSource, Alerts, Comparison, Method, MetricSignal, Rule, Runner, Season, Signal,
-    Transition, TransitionKind, Webhook,
+    self, Absence, AbsenceSource, Alerts, Anomaly, Comparison, LogSignal, Method, MetricSignal,
+    Rule, Runner, Season, ServiceDown, Transition, TransitionKind, Webhook,
 };
 use tracing_clickhouse::query::QueryClient;
 
@@ -94,6 +94,15 @@ async fn series(db: &Db, name: &str, start: i64, n: u64, expr: &str) {
 /// `ns` nanoseconds after the Unix epoch.
 fn at(ns: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(ns as u64)
+}
+
+/// A rule firing when `source` has had no row for `after`.
+fn absence(name: &str, source: AbsenceSource, after: Duration) -> Rule {
+    let settings = Absence {
+        source,
+        ..Absence::default()
+    };
+    Rule::absence(name, after, settings)
 }
 
 fn minute_times(from: i64, count: i64) -> Vec<i64> {

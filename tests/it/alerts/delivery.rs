@@ -212,7 +212,7 @@ async fn a_new_runner_resumes_what_fires() {
 async fn the_guard_evaluates_in_the_background() {
     let config = common::config("alerts_guard");
     tracing_clickhouse::schema::apply(&config).await.unwrap();
-    let rule = Rule::absence(
+    let rule = absence(
         "nobody",
         AbsenceSource::Metrics(Some("never".into())),
         Duration::from_secs(60),
@@ -246,7 +246,7 @@ async fn the_guard_evaluates_in_the_background() {
     assert_eq!(stats.firing, ["nobody"]);
     drop(telemetry);
 
-    let bad = Rule::absence("bad name", AbsenceSource::Logs, Duration::from_secs(60));
+    let bad = absence("bad name", AbsenceSource::Logs, Duration::from_secs(60));
     let error = config
         .into_builder()
         .alerts(Alerts::new(vec![bad]))
@@ -274,7 +274,7 @@ async fn a_webhook_that_hangs_shows_in_the_guards_errors() {
     });
     let config = common::config("alerts_hanging_hook");
     tracing_clickhouse::schema::apply(&config).await.unwrap();
-    let rule = Rule::absence(
+    let rule = absence(
         "nobody",
         AbsenceSource::Metrics(Some("never".into())),
         Duration::from_secs(60),
@@ -317,7 +317,7 @@ async fn a_webhook_that_hangs_shows_in_the_guards_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_panicking_callback_does_not_stop_alerting() {
     let db = db("alerts_panic").await;
-    let rule = Rule::absence("gone", AbsenceSource::Spans, Duration::from_secs(60));
+    let rule = absence("gone", AbsenceSource::Spans, Duration::from_secs(60));
     let alerts = Alerts::new(vec![rule]).on_transition(|_| panic!("a bad callback"));
     let mut runner = Runner::new(alerts, &db.query, "tc-test").unwrap();
     let cycle = runner.cycle(SystemTime::now()).await;
@@ -354,8 +354,8 @@ async fn slow_and_failing_servers_lose_and_repeat_nothing() {
     tracing_clickhouse::schema::apply(&config).await.unwrap();
     let client = common::raw_client(&config);
     let rules = vec![
-        Rule::absence("gone", AbsenceSource::Spans, Duration::from_secs(60)),
-        Rule::absence("away", AbsenceSource::Logs, Duration::from_secs(60)),
+        absence("gone", AbsenceSource::Spans, Duration::from_secs(60)),
+        absence("away", AbsenceSource::Logs, Duration::from_secs(60)),
     ];
     // A timeout well above what an unhurried query takes on the slowest
     // engine `make compat` runs (0.7 s was not, on a loaded CI machine),

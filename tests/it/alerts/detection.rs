@@ -5,14 +5,13 @@ use super::*;
 
 fn anomaly(name: &str, metric: &str, method: Method) -> Rule {
     let signal = MetricSignal::new(metric).group_by(["route"]);
-    Rule::anomaly(
-        name,
-        Signal::Metric(signal),
+    let settings = Anomaly {
         method,
-        Duration::from_secs(60),
-        60,
-    )
-    .clear_at(2.0)
+        bucket: Duration::from_secs(60),
+        baseline: 60,
+        ..Anomaly::default()
+    };
+    Rule::anomaly(name, signal, settings).clear_at(2.0)
 }
 
 /// 1,500 minutes of N(100, 5) noise: evaluated at 1,389 minutes in one
@@ -99,22 +98,22 @@ async fn a_seasonal_baseline_expects_the_daily_peak() {
     ))
     .await;
     let at = start + 192 * hour;
-    let bucket = Duration::from_secs(3600);
-    let rolling = |name: &str, metric: &str| {
-        Rule::anomaly(
-            name,
-            Signal::Metric(MetricSignal::new(metric)),
-            Method::Mad,
-            bucket,
-            7,
-        )
+    let rule = |name: &str, metric: &str, season: Season| {
+        let settings = Anomaly {
+            method: Method::Mad,
+            bucket: Duration::from_secs(3600),
+            baseline: 7,
+            season,
+            ..Anomaly::default()
+        };
+        Rule::anomaly(name, MetricSignal::new(metric), settings)
     };
     let transitions = db
         .backtest(
             vec![
-                rolling("rolling", "usual"),
-                rolling("seasonal", "usual").seasonal(Season::Daily),
-                rolling("seasonal_high", "high").seasonal(Season::Daily),
+                rule("rolling", "usual", Season::None),
+                rule("seasonal", "usual", Season::Daily),
+                rule("seasonal_high", "high", Season::Daily),
             ],
             &[at],
         )
@@ -201,9 +200,30 @@ async fn absence_fires_for_the_service_that_stopped() {
     .await;
     let after = Duration::from_secs(600);
     let rules = vec![
-        Rule::absence("silent", AbsenceSource::Logs, after).per_service(),
-        Rule::absence("ghost", AbsenceSource::Logs, after).service("ghost"),
-        Rule::absence("present", AbsenceSource::Logs, after).service("a"),
+        Rule::absence(
+            "silent",
+            after,
+            Absence {
+                per_service: true,
+                ..Absence::default()
+            },
+        ),
+        Rule::absence(
+            "ghost",
+            after,
+            Absence {
+                service: Some("ghost".into()),
+                ..Absence::default()
+            },
+        ),
+        Rule::absence(
+            "present",
+            after,
+            Absence {
+                service: Some("a".into()),
+                ..Absence::default()
+            },
+        ),
     ];
     let transitions = db.backtest(rules, &[now + MIN / 2]).await;
     let keys: Vec<(&str, &str)> = transitions
@@ -238,7 +258,7 @@ async fn a_service_down_for_too_long_fires() {
         ))
         .await;
     }
-    let rule = Rule::service_status("down", Duration::from_secs(300));
+    let rule = Rule::service_status("down", Duration::from_secs(300), ServiceDown::default());
     let transitions = db.backtest(vec![rule], &[now]).await;
     let keys: Vec<&str> = transitions.iter().map(|t| t.key.as_str()).collect();
     assert_eq!(keys, ["down{service=db}"]);
@@ -263,20 +283,20 @@ async fn a_log_count_anomaly_over_a_quiet_baseline_needs_more_than_one_log() {
          WHERE 1"
     ))
     .await;
-    let rule = Rule::anomaly(
-        "spiky",
-        Signal::Logs(tracing_clickhouse::alert::LogSignal::errors().per_service()),
-        Method::Mad,
-        Duration::from_secs(300),
-        12,
-    );
-    let transitions = db.backtest(vec![rule.clone()], &[now]).await;
+    // The default: the median and MAD of the 12 five-minute buckets before.
+    let settings = Anomaly::default();
+    let rule = |settings| Rule::anomaly("spiky", LogSignal::errors().per_service(), settings);
+    let transitions = db.backtest(vec![rule(settings)], &[now]).await;
     let keys: Vec<&str> = transitions.iter().map(|t| t.key.as_str()).collect();
     assert_eq!(keys, ["spiky{service=burst}"], "{:?}", transitions);
     let t = &transitions[0];
     assert_eq!((t.value, t.baseline), (Some(10.0), Some((10.0, 0.0, 1.0))));
     // Without the floor, one error over zeros is the largest score.
-    let transitions = db.backtest(vec![rule.min_spread(0.0)], &[now]).await;
+    let floorless = Anomaly {
+        min_spread: Some(0.0),
+        ..settings
+    };
+    let transitions = db.backtest(vec![rule(floorless)], &[now]).await;
     assert_eq!(transitions.len(), 3, "{:?}", transitions);
 }
 
