@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::rule::{AbsenceSource, Comparison, Kind, LogSignal, MetricSignal, Rule, Season, Signal};
+use super::rule::{AbsenceSource, Comparison, Kind, Rule, Season, Signal};
 
 impl Rule {
     /// Checks the rule without a server.
@@ -18,8 +18,16 @@ impl Rule {
             return Err("severity: must not be empty".to_owned());
         }
         match &self.kind {
-            Kind::Threshold { signal, window, .. } => check_metric(signal, "window", *window)?,
-            Kind::LogCount { signal, window, .. } => check_logs(signal, "window", *window)?,
+            Kind::Threshold {
+                signal,
+                window,
+                comparison,
+                threshold,
+                clear,
+            } => {
+                check_signal(signal, "window", *window)?;
+                check_threshold(*comparison, *threshold, *clear)?;
+            }
             Kind::Absence {
                 source,
                 after,
@@ -67,22 +75,6 @@ impl Rule {
                 )?;
             }
         }
-        // Threshold and log count rules: the value and where it clears.
-        if let Kind::Threshold {
-            comparison,
-            threshold,
-            clear,
-            ..
-        }
-        | Kind::LogCount {
-            comparison,
-            threshold,
-            clear,
-            ..
-        } = &self.kind
-        {
-            check_threshold(*comparison, *threshold, *clear)?;
-        }
         Ok(())
     }
 }
@@ -124,21 +116,24 @@ fn whole_minutes(what: &str, value: Duration) -> Result<(), String> {
     }
 }
 
-/// A metric, over a window or bucket of `span` (the setting `what`).
-fn check_metric(signal: &MetricSignal, what: &str, span: Duration) -> Result<(), String> {
-    non_empty("metric", &signal.name)?;
-    for key in &signal.group_by {
-        non_empty("group_by", key)?;
+/// A signal over a window or bucket of `span` (the setting `what`): log
+/// counts come in whole minutes.
+fn check_signal(signal: &Signal, what: &str, span: Duration) -> Result<(), String> {
+    match signal {
+        Signal::Metric(metric) => {
+            non_empty("metric", &metric.name)?;
+            for key in &metric.group_by {
+                non_empty("group_by", key)?;
+            }
+            positive(what, span)
+        }
+        Signal::Logs(logs) => {
+            if logs.levels.is_empty() {
+                return Err("levels: name at least one level (e.g. [\"ERROR\"])".to_owned());
+            }
+            whole_minutes(what, span)
+        }
     }
-    positive(what, span)
-}
-
-/// A log count, over a window or bucket of `span` (the setting `what`).
-fn check_logs(signal: &LogSignal, what: &str, span: Duration) -> Result<(), String> {
-    if signal.levels.is_empty() {
-        return Err("levels: name at least one level (e.g. [\"ERROR\"])".to_owned());
-    }
-    whole_minutes(what, span)
 }
 
 fn check_threshold(
@@ -175,10 +170,7 @@ fn check_anomaly(
     clear: Option<f64>,
     min_points: u32,
 ) -> Result<(), String> {
-    match signal {
-        Signal::Metric(metric) => check_metric(metric, "bucket", bucket)?,
-        Signal::Logs(logs) => check_logs(logs, "bucket", bucket)?,
-    }
+    check_signal(signal, "bucket", bucket)?;
     if baseline < 3 {
         return Err(format!("baseline: {baseline} buckets; at least 3"));
     }
@@ -210,126 +202,64 @@ fn check_anomaly(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rule::{Absence, Anomaly, ServiceDown};
+    use crate::alert::rule::{Absence, Anomaly, LogSignal, MetricSignal, ServiceDown};
 
     const MIN5: Duration = Duration::from_secs(300);
 
-    fn anomaly(signal: impl Into<Signal>, settings: Anomaly) -> Rule {
-        Rule::anomaly("a", signal, settings)
+    /// A rule `name`: `signal` above `threshold` over `window`.
+    fn threshold(name: &str, signal: impl Into<Signal>, threshold: f64, window: Duration) -> Rule {
+        Rule::threshold(name, signal, Comparison::Above, threshold, window)
+    }
+
+    /// An anomaly rule on the metric `m`, changed by `change`.
+    fn anomaly(change: impl FnOnce(&mut Anomaly)) -> Rule {
+        let mut settings = Anomaly::default();
+        change(&mut settings);
+        Rule::anomaly("a", MetricSignal::new("m"), settings)
     }
 
     #[test]
     fn validation_names_the_setting() {
+        let m = || MetricSignal::new("m");
+        let below = Rule::threshold("a", m(), Comparison::Below, 1.0, MIN5);
+        let short_lookback = Absence {
+            lookback: MIN5,
+            ..Absence::default()
+        };
+        let no_states = ServiceDown {
+            states: Vec::new(),
+            ..ServiceDown::default()
+        };
         let bad = [
-            (
-                Rule::log_count("x y", LogSignal::errors(), Comparison::Above, 1.0, MIN5),
-                "name",
-            ),
-            (
-                Rule::log_count(
-                    "a",
-                    LogSignal::errors(),
-                    Comparison::Above,
-                    1.0,
-                    Duration::from_secs(90),
-                ),
-                "window",
-            ),
-            (
-                Rule::threshold("a", MetricSignal::new(""), Comparison::Above, 1.0, MIN5),
-                "metric",
-            ),
-            (
-                Rule::threshold(
-                    "a",
-                    MetricSignal::new("m"),
-                    Comparison::Above,
-                    f64::NAN,
-                    MIN5,
-                ),
-                "threshold",
-            ),
-            (
-                Rule::threshold("a", MetricSignal::new("m"), Comparison::Above, 1.0, MIN5)
-                    .clear_at(2.0),
-                "clear",
-            ),
-            (
-                Rule::threshold("a", MetricSignal::new("m"), Comparison::Below, 1.0, MIN5)
-                    .clear_at(0.5),
-                "clear",
-            ),
+            (threshold("x y", LogSignal::errors(), 1.0, MIN5), "name"),
+            (threshold("a", LogSignal::errors(), 1.0, MIN5 / 2), "window"),
+            (threshold("a", MetricSignal::new(""), 1.0, MIN5), "metric"),
+            (threshold("a", m(), f64::NAN, MIN5), "threshold"),
+            (threshold("a", m(), 1.0, MIN5).clear_at(2.0), "clear"),
+            (below.clear_at(0.5), "clear"),
             (
                 Rule::absence("a", Duration::ZERO, Absence::default()),
                 "after",
             ),
+            (Rule::absence("a", MIN5, short_lookback), "lookback"),
+            (anomaly(|a| a.baseline = 2), "baseline"),
+            (anomaly(|a| a.min_points = Some(20)), "min_points"),
             (
-                Rule::absence(
-                    "a",
-                    MIN5,
-                    Absence {
-                        lookback: MIN5,
-                        ..Absence::default()
-                    },
-                ),
-                "lookback",
-            ),
-            (
-                anomaly(
-                    LogSignal::errors(),
-                    Anomaly {
-                        baseline: 2,
-                        ..Anomaly::default()
-                    },
-                ),
-                "baseline",
-            ),
-            (
-                anomaly(
-                    MetricSignal::new("m"),
-                    Anomaly {
-                        bucket: Duration::from_secs(7 * 60),
-                        season: Season::Daily,
-                        ..Anomaly::default()
-                    },
-                ),
+                anomaly(|a| {
+                    a.bucket = Duration::from_secs(7 * 60);
+                    a.season = Season::Daily;
+                }),
                 "bucket",
             ),
-            (
-                anomaly(
-                    MetricSignal::new("m"),
-                    Anomaly {
-                        score: 0.0,
-                        ..Anomaly::default()
-                    },
-                ),
-                "score",
-            ),
-            (
-                anomaly(
-                    MetricSignal::new("m"),
-                    Anomaly {
-                        min_spread: Some(-1.0),
-                        ..Anomaly::default()
-                    },
-                ),
-                "min_spread",
-            ),
-            (
-                Rule::service_status(
-                    "a",
-                    MIN5,
-                    ServiceDown {
-                        states: Vec::new(),
-                        ..ServiceDown::default()
-                    },
-                ),
-                "states",
-            ),
+            (anomaly(|a| a.score = 0.0), "score"),
+            (anomaly(|a| a.min_spread = Some(-1.0)), "min_spread"),
+            (Rule::service_status("a", MIN5, no_states), "states"),
         ];
         for (rule, setting) in bad {
             let error = rule.validate().expect_err(setting);
             assert!(error.starts_with(setting), "{setting}: {error}");
         }
+        let logs = Rule::anomaly("a", LogSignal::errors(), Anomaly::default());
+        assert_eq!(logs.validate(), Ok(()));
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use super::rule::{Comparison, Direction, Kind, Rule};
+use super::rule::{Comparison, Direction, Kind, Rule, Signal};
 use super::setup::Alerts;
 use super::sql::{ValueRow, rule_query};
 use super::state::{Change, Observation, State, step};
@@ -379,35 +379,25 @@ impl Rule {
     /// Whether the rule has groups (a rule without has one alert, `""`).
     fn grouped(&self) -> bool {
         match &self.kind {
-            Kind::Threshold { signal, .. } => !signal.group_by.is_empty(),
-            Kind::LogCount { signal, .. } => signal.per_service,
+            Kind::Threshold { signal, .. } | Kind::Anomaly { signal, .. } => signal.grouped(),
             Kind::Absence { per_service, .. } => *per_service,
             Kind::ServiceStatus { .. } => true,
-            Kind::Anomaly { signal, .. } => match signal {
-                super::rule::Signal::Metric(m) => !m.group_by.is_empty(),
-                super::rule::Signal::Logs(l) => l.per_service,
-            },
         }
     }
 
     /// The one service the rule is about, if it names one.
     fn own_service(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Threshold { signal, .. } => signal.service.as_deref(),
-            Kind::LogCount { signal, .. } => signal.service.as_deref(),
+            Kind::Threshold { signal, .. } | Kind::Anomaly { signal, .. } => signal.service(),
             Kind::Absence { service, .. } => service.as_deref(),
             Kind::ServiceStatus { .. } => None,
-            Kind::Anomaly { signal, .. } => match signal {
-                super::rule::Signal::Metric(m) => m.service.as_deref(),
-                super::rule::Signal::Logs(l) => l.service.as_deref(),
-            },
         }
     }
 
     /// The `threshold` of its transitions.
     fn threshold_value(&self) -> f64 {
         match &self.kind {
-            Kind::Threshold { threshold, .. } | Kind::LogCount { threshold, .. } => *threshold,
+            Kind::Threshold { threshold, .. } => *threshold,
             Kind::Absence { after, .. } => after.as_secs_f64(),
             Kind::ServiceStatus { longer_than, .. } => longer_than.as_secs_f64(),
             Kind::Anomaly { score, .. } => *score,
@@ -421,12 +411,6 @@ fn observe(rule: &Rule, row: &ValueRow) -> Option<Observation> {
     let v = row.value;
     Some(match &rule.kind {
         Kind::Threshold {
-            comparison,
-            threshold,
-            clear,
-            ..
-        }
-        | Kind::LogCount {
             comparison,
             threshold,
             clear,
@@ -502,7 +486,10 @@ fn no_data(rule: &Rule) -> Option<Observation> {
     match &rule.kind {
         Kind::Absence { lookback, .. } => Some(Observation::Breach(lookback.as_secs_f64())),
         Kind::ServiceStatus { .. } => Some(Observation::Hold(f64::NAN)),
-        Kind::LogCount { .. } => Some(Observation::Clear(0.0)),
+        Kind::Threshold {
+            signal: Signal::Logs(_),
+            ..
+        } => Some(Observation::Clear(0.0)),
         Kind::Threshold { .. } | Kind::Anomaly { .. } => Some(Observation::Clear(f64::NAN)),
     }
 }
@@ -517,29 +504,19 @@ mod tests {
         assert_eq!(anomaly_score(10.0, 10.0, 0.0), 0.0);
         assert_eq!(anomaly_score(9.0, 10.0, 0.0), -MAX_SCORE);
         assert_eq!(anomaly_score(f64::NAN, 10.0, 1.0), 0.0);
-        assert_eq!(
-            compare(Comparison::Above, 5.0, 4.0, 3.0),
-            Observation::Breach(5.0)
-        );
-        assert_eq!(
-            compare(Comparison::Above, 3.5, 4.0, 3.0),
-            Observation::Hold(3.5)
-        );
-        assert_eq!(
-            compare(Comparison::Above, 3.0, 4.0, 3.0),
-            Observation::Clear(3.0)
-        );
-        assert_eq!(
-            compare(Comparison::Below, 1.0, 2.0, 3.0),
-            Observation::Breach(1.0)
-        );
-        assert_eq!(
-            compare(Comparison::Below, 2.5, 2.0, 3.0),
-            Observation::Hold(2.5)
-        );
-        assert_eq!(
-            compare(Comparison::Below, 3.0, 2.0, 3.0),
-            Observation::Clear(3.0)
-        );
+        use Observation::{Breach, Clear, Hold};
+        // (comparison, value, threshold, clear): what the value is.
+        let cases = [
+            (Comparison::Above, 5.0, 4.0, 3.0, Breach(5.0)),
+            (Comparison::Above, 3.5, 4.0, 3.0, Hold(3.5)),
+            (Comparison::Above, 3.0, 4.0, 3.0, Clear(3.0)),
+            (Comparison::Below, 1.0, 2.0, 3.0, Breach(1.0)),
+            (Comparison::Below, 2.5, 2.0, 3.0, Hold(2.5)),
+            (Comparison::Below, 3.0, 2.0, 3.0, Clear(3.0)),
+        ];
+        for (comparison, value, threshold, clear, expected) in cases {
+            let seen = compare(comparison, value, threshold, clear);
+            assert_eq!(seen, expected, "{comparison:?} {value} {threshold} {clear}");
+        }
     }
 }

@@ -348,25 +348,14 @@ fn rule(spec: &RuleSpec) -> Result<Rule, String> {
     }
     let name = spec.name.clone();
     let mut rule = match kind {
-        "threshold" => {
+        "threshold" | "log_count" => {
+            let signal: Signal = match kind {
+                "threshold" => metric_signal(spec)?.into(),
+                _ => log_signal(spec)?.into(),
+            };
             let (comparison, threshold) = comparison(spec)?;
-            Rule::threshold(
-                name,
-                metric_signal(spec)?,
-                comparison,
-                threshold,
-                required(spec.window.as_ref(), "window")?,
-            )
-        }
-        "log_count" => {
-            let (comparison, threshold) = comparison(spec)?;
-            Rule::log_count(
-                name,
-                log_signal(spec)?,
-                comparison,
-                threshold,
-                required(spec.window.as_ref(), "window")?,
-            )
+            let window = required(spec.window.as_ref(), "window")?;
+            Rule::threshold(name, signal, comparison, threshold, window)
         }
         "absence" => {
             let source = match spec.source.as_deref().unwrap_or("logs") {

@@ -3,8 +3,9 @@
 //! webhook and a callback.
 //!
 //! Five kinds of [`Rule`]: a metric's aggregate over a window against a
-//! threshold, grouped by attributes ([`Rule::threshold`]); a log count
-//! ([`Rule::log_count`]); the absence of data ([`Rule::absence`]); a
+//! threshold, grouped by attributes ([`Rule::threshold`] with a
+//! [`MetricSignal`]); a log count (the same with a [`LogSignal`]:
+//! `log_count`); the absence of data ([`Rule::absence`]); a
 //! checked service down for too long ([`Rule::service_status`]); and
 //! anomalies of a metric or a log count ([`Rule::anomaly`]: a z-score, or
 //! its robust variant with the median and MAD, against the buckets before

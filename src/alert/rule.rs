@@ -130,6 +130,24 @@ pub enum Signal {
     Logs(LogSignal),
 }
 
+impl Signal {
+    /// Whether it has groups (else one alert, `""`).
+    pub(crate) fn grouped(&self) -> bool {
+        match self {
+            Signal::Metric(metric) => !metric.group_by.is_empty(),
+            Signal::Logs(logs) => logs.per_service,
+        }
+    }
+
+    /// The one service it is about, if it names one.
+    pub(crate) fn service(&self) -> Option<&str> {
+        match self {
+            Signal::Metric(metric) => metric.service.as_deref(),
+            Signal::Logs(logs) => logs.service.as_deref(),
+        }
+    }
+}
+
 impl From<MetricSignal> for Signal {
     fn from(signal: MetricSignal) -> Signal {
         Signal::Metric(signal)
@@ -328,15 +346,9 @@ impl Default for Anomaly {
 /// What a rule checks.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Kind {
+    /// A metric's aggregate or a log count (`log_count`) over a window.
     Threshold {
-        signal: MetricSignal,
-        window: Duration,
-        comparison: Comparison,
-        threshold: f64,
-        clear: Option<f64>,
-    },
-    LogCount {
-        signal: LogSignal,
+        signal: Signal,
         window: Duration,
         comparison: Comparison,
         threshold: f64,
@@ -373,8 +385,14 @@ impl Kind {
     /// The `kind` detail of its transitions.
     pub(crate) fn name(&self) -> &'static str {
         match self {
-            Kind::Threshold { .. } => "threshold",
-            Kind::LogCount { .. } => "log_count",
+            Kind::Threshold {
+                signal: Signal::Metric(_),
+                ..
+            } => "threshold",
+            Kind::Threshold {
+                signal: Signal::Logs(_),
+                ..
+            } => "log_count",
             Kind::Absence { .. } => "absence",
             Kind::ServiceStatus { .. } => "service_status",
             Kind::Anomaly { .. } => "anomaly",
@@ -404,7 +422,7 @@ const DEFAULT_SCORE: f64 = 4.0;
 /// )
 /// .fire_after(Duration::from_secs(120))
 /// .clear_at(0.4);
-/// let errors = Rule::log_count(
+/// let errors = Rule::threshold(
 ///     "errors",
 ///     LogSignal::errors().per_service(),
 ///     Comparison::Above,
@@ -439,34 +457,19 @@ impl Rule {
     /// A metric's aggregate over the last `window`, per group, against a
     /// threshold. Windows of whole hours read `metrics_hourly`, of whole
     /// days (two or more) `metrics_daily`, others the raw `metrics`.
+    ///
+    /// With a [`LogSignal`], the count of its logs over the last `window`
+    /// (whole minutes, from `logs_by_level`): the rule's kind is then
+    /// `log_count`, as in a file.
     pub fn threshold(
         name: impl Into<String>,
-        signal: MetricSignal,
+        signal: impl Into<Signal>,
         comparison: Comparison,
         threshold: f64,
         window: Duration,
     ) -> Self {
         let kind = Kind::Threshold {
-            signal,
-            window,
-            comparison,
-            threshold,
-            clear: None,
-        };
-        Rule::new(name, kind)
-    }
-
-    /// A count of logs over the last `window` (whole minutes) against a
-    /// threshold.
-    pub fn log_count(
-        name: impl Into<String>,
-        signal: LogSignal,
-        comparison: Comparison,
-        threshold: f64,
-        window: Duration,
-    ) -> Self {
-        let kind = Kind::LogCount {
-            signal,
+            signal: signal.into(),
             window,
             comparison,
             threshold,
@@ -573,9 +576,9 @@ impl Rule {
     /// no effect on them.
     pub fn clear_at(mut self, clear_value: f64) -> Self {
         match &mut self.kind {
-            Kind::Threshold { clear, .. }
-            | Kind::LogCount { clear, .. }
-            | Kind::Anomaly { clear, .. } => *clear = Some(clear_value),
+            Kind::Threshold { clear, .. } | Kind::Anomaly { clear, .. } => {
+                *clear = Some(clear_value);
+            }
             Kind::Absence { .. } | Kind::ServiceStatus { .. } => {}
         }
         self
