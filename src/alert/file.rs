@@ -1,22 +1,5 @@
-//! Rules from a TOML file, with every error on its line.
-//!
-//! ```toml
-//! [settings]
-//! interval = "30s"                      # optional
-//! webhook = "https://hooks.example/x"   # optional
-//!
-//! [[rule]]
-//! name = "errors"
-//! kind = "log_count"                    # threshold | log_count | absence | service_status | anomaly
-//! levels = ["ERROR", "FATAL"]
-//! per_service = true
-//! window = "5m"
-//! above = 10                            # or below = ...
-//! clear = 5                             # optional hysteresis in value
-//! for = "2m"                            # optional, before firing
-//! resolve_after = "5m"                  # optional, before resolving
-//! severity = "critical"                 # optional: warning
-//! ```
+//! Rules from a TOML file, with every error on its line: its form is on
+//! [`Alerts::from_file`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -214,12 +197,37 @@ impl RuleSpec {
 }
 
 impl Alerts {
-    /// The rules, interval and webhook of a TOML file ([`parse_file`]
-    /// documents its form).
+    /// The rules, interval and webhook of a TOML file (or its text:
+    /// `text.parse::<Alerts>()`). Each `[[rule]]` has a `name`, a `kind`
+    /// (`threshold`, `log_count`, `absence`, `service_status`, `anomaly`),
+    /// the settings of its kind (those of [`Rule`]'s constructors, as the
+    /// alerting guide lists them: `seasonal` is [`Anomaly::season`](super::Anomaly::season),
+    /// `above = N` or `below = N` the comparison and threshold), and
+    /// optionally `for`, `resolve_after`, `severity`, `message`:
+    ///
+    /// ```toml
+    /// [settings]
+    /// interval = "30s"                      # optional
+    /// webhook = "https://hooks.example/x"   # optional
+    ///
+    /// [[rule]]
+    /// name = "errors"
+    /// kind = "log_count"
+    /// levels = ["ERROR", "FATAL"]
+    /// per_service = true
+    /// window = "5m"
+    /// above = 10                            # or below = ...
+    /// clear = 5                             # optional hysteresis in value
+    /// for = "2m"                            # optional, before firing
+    /// resolve_after = "5m"                  # optional, before resolving
+    /// severity = "critical"                 # optional: warning
+    /// ```
     ///
     /// # Errors
     ///
-    /// The file cannot be read, or its errors, each with its line.
+    /// The file cannot be read, or its errors, each with its line: TOML
+    /// syntax and types (the first only: parsing stops there), then each
+    /// rule's problems, among them a key that does not apply to its kind.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Alerts, FileError> {
         let path = path.as_ref();
         let bytes = read_setting_file(path).map_err(|e| FileError::unreadable(path, &e))?;
@@ -227,7 +235,7 @@ impl Alerts {
             let not_text = std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text");
             FileError::unreadable(path, &not_text)
         })?;
-        parse_file(&text)
+        parse(&text)
     }
 }
 
@@ -257,13 +265,23 @@ fn line_of_key(text: &str, range: std::ops::Range<usize>, key: &str) -> usize {
     line_of(text, start)
 }
 
-/// Parses a rules file.
-///
-/// # Errors
-///
-/// Every error found, each with its line: TOML syntax and types (the first
-/// only: parsing stops there), then each rule's problems.
-pub fn parse_file(text: &str) -> Result<Alerts, FileError> {
+impl std::str::FromStr for Alerts {
+    type Err = FileError;
+
+    /// The rules and settings of a rules file's text (its form is on
+    /// [`Alerts::from_file`]).
+    ///
+    /// # Errors
+    ///
+    /// Every error found, each with its line: TOML syntax and types (the
+    /// first only: parsing stops there), then each rule's problems.
+    fn from_str(text: &str) -> Result<Alerts, FileError> {
+        parse(text)
+    }
+}
+
+/// A rules file's text, as [`Alerts::from_str`](std::str::FromStr) says.
+fn parse(text: &str) -> Result<Alerts, FileError> {
     let spec: FileSpec = toml::from_str(text).map_err(|e| FileError {
         errors: vec![(
             e.span().map_or(1, |s| line_of(text, s.start)),
@@ -560,7 +578,7 @@ bucket = "1h"
 baseline = 14
 seasonal = "daily"
 "#;
-        let alerts = parse_file(text).unwrap();
+        let alerts = parse(text).unwrap();
         assert_eq!(alerts.interval, Duration::from_secs(10));
         assert_eq!(alerts.rules.len(), 2);
         assert_eq!(alerts.rules[0].fire_after, Duration::from_secs(60));
@@ -588,7 +606,7 @@ name = "a"
 kind = "absence"
 after = "soon"
 "#;
-        let error = parse_file(text).unwrap_err();
+        let error = parse(text).unwrap_err();
         let lines: Vec<usize> = error.errors.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, [7, 12, 18], "{error}");
         let shown = error.to_string();
@@ -600,18 +618,17 @@ after = "soon"
             shown.contains("line 18: rule \"a\": after: \"soon\" is not a duration"),
             "{shown}"
         );
-        let error = parse_file("[settings]\ninterval = \"1s\"\nwebhook = \"ftp://h/TOKEN\"\n");
+        let error = parse("[settings]\ninterval = \"1s\"\nwebhook = \"ftp://h/TOKEN\"\n");
         let error = error.unwrap_err().to_string();
         assert!(
             error.starts_with("line 3: webhook: invalid value \"ftp://h/…\""),
             "{error}"
         );
         assert!(!error.contains("TOKEN"), "{error}");
-        let error =
-            parse_file("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = 5\n").unwrap_err();
+        let error = parse("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = 5\n").unwrap_err();
         assert_eq!(error.errors[0].0, 4, "{error}");
         let error =
-            parse_file("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = \"1m\"\nbogus = 1\n")
+            parse("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = \"1m\"\nbogus = 1\n")
                 .unwrap_err();
         assert_eq!(error.errors[0].0, 5, "{error}");
         assert!(error.to_string().contains("bogus"), "{error}");

@@ -30,7 +30,7 @@
 //!
 //! Rules run in the application with [`Builder::alerts`](crate::Builder::alerts)
 //! (a thread of the guard's), or with `chlog alerts run FILE`; files are
-//! read by [`Alerts::from_file`] ([`parse_file`] documents their form).
+//! read by [`Alerts::from_file`], which shows their form.
 
 mod check;
 mod engine;
@@ -46,7 +46,7 @@ mod transition;
 mod webhook;
 
 pub(crate) use engine::Evaluator;
-pub use file::{FileError, parse_file};
+pub use file::FileError;
 pub use rule::{
     Absence, AbsenceSource, Aggregation, Anomaly, Comparison, Direction, LogSignal, Method,
     MetricSignal, Rule, Season, ServiceDown, Signal,
