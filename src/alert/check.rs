@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use super::rule::{AbsenceSource, Comparison, Kind, Rule, Season, Signal};
+use super::rule::{Comparison, Kind, Rule};
+use super::settings::{AbsenceSource, Season};
+use super::signal::Signal;
 
 impl Rule {
     /// Checks the rule without a server.
@@ -202,7 +204,8 @@ fn check_anomaly(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rule::{Absence, Anomaly, LogSignal, MetricSignal, ServiceDown};
+    use crate::alert::settings::{Absence, Anomaly, ServiceDown};
+    use crate::alert::signal::{LogSignal, MetricSignal};
 
     const MIN5: Duration = Duration::from_secs(300);
 

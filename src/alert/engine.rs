@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use super::rule::{Comparison, Direction, Kind, Rule, Signal};
+use super::rule::{Comparison, Kind, Rule};
+use super::settings::Direction;
 use super::setup::Alerts;
+use super::signal::Signal;
 use super::sql::{ValueRow, rule_query};
 use super::state::{Change, Observation, State, step};
 use super::transition::{Transition, TransitionKind, key};

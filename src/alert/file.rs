@@ -9,11 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::rule::{
-    Absence, AbsenceSource, Aggregation, Anomaly, Comparison, Direction, LogSignal, Method,
-    MetricSignal, Rule, Season, ServiceDown, Signal,
-};
+use super::rule::{Comparison, Rule};
+use super::settings::{Absence, AbsenceSource, Anomaly, Direction, Method, Season, ServiceDown};
 use super::setup::Alerts;
+use super::signal::{Aggregation, LogSignal, MetricSignal, Signal};
 use super::webhook::Webhook;
 use crate::config::read_setting_file;
 use crate::record::Severity;

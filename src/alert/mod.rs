@@ -37,7 +37,9 @@ mod engine;
 mod file;
 mod rule;
 mod runner;
+mod settings;
 mod setup;
+mod signal;
 mod sql;
 mod state;
 mod status;
@@ -47,12 +49,11 @@ mod webhook;
 
 pub(crate) use engine::Evaluator;
 pub use file::FileError;
-pub use rule::{
-    Absence, AbsenceSource, Aggregation, Anomaly, Comparison, Direction, LogSignal, Method,
-    MetricSignal, Rule, Season, ServiceDown, Signal,
-};
+pub use rule::{Comparison, Rule};
 pub use runner::{Cycle, Runner};
+pub use settings::{Absence, AbsenceSource, Anomaly, Direction, Method, Season, ServiceDown};
 pub use setup::Alerts;
+pub use signal::{Aggregation, LogSignal, MetricSignal, Signal};
 pub use status::{FiringAlert, firing_alerts};
 pub use task::AlertStats;
 pub(crate) use task::AlertTask;

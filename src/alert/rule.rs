@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::record::Severity;
+use super::settings::{Absence, AbsenceSource, Anomaly, Direction, Method, Season, ServiceDown};
+use super::signal::Signal;
 
 /// Which side of the threshold is wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,334 +14,6 @@ pub enum Comparison {
     Above,
     /// Wrong when the value is below the threshold.
     Below,
-}
-
-/// How a metric's values in a window (or a bucket) become one value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Aggregation {
-    /// The mean of the values.
-    Avg,
-    /// The smallest value.
-    Min,
-    /// The largest value.
-    Max,
-    /// The sum of the values.
-    Sum,
-    /// How many values were written.
-    Count,
-    /// A counter's increase (the sum of its `Delta`); read from the raw
-    /// `metrics` table only, as the rollups keep no deltas.
-    Increase,
-}
-
-/// A metric, aggregated per group.
-#[derive(Clone, Debug, PartialEq)]
-#[must_use]
-pub struct MetricSignal {
-    pub(crate) name: String,
-    pub(crate) service: Option<String>,
-    pub(crate) attributes: Vec<(String, String)>,
-    pub(crate) aggregation: Aggregation,
-    pub(crate) group_by: Vec<String>,
-}
-
-impl MetricSignal {
-    /// The metric `name`, averaged, over every series as one group.
-    pub fn new(name: impl Into<String>) -> Self {
-        MetricSignal {
-            name: name.into(),
-            service: None,
-            attributes: Vec::new(),
-            aggregation: Aggregation::Avg,
-            group_by: Vec::new(),
-        }
-    }
-
-    /// How the values become one (the mean unless told).
-    pub fn aggregation(mut self, aggregation: Aggregation) -> Self {
-        self.aggregation = aggregation;
-        self
-    }
-
-    /// Only this `ServiceName`.
-    pub fn service(mut self, service: impl Into<String>) -> Self {
-        self.service = Some(service.into());
-        self
-    }
-
-    /// Only series whose attribute `key` is `value`.
-    pub fn attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.attributes.push((key.into(), value.into()));
-        self
-    }
-
-    /// One group per value of these attributes; `service` is the
-    /// `ServiceName`.
-    pub fn group_by<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
-        self.group_by = keys.into_iter().map(Into::into).collect();
-        self
-    }
-}
-
-/// A count of logs, from the `logs_by_level` rollup.
-#[derive(Clone, Debug, PartialEq)]
-#[must_use]
-pub struct LogSignal {
-    pub(crate) levels: Vec<Severity>,
-    pub(crate) service: Option<String>,
-    pub(crate) per_service: bool,
-}
-
-impl LogSignal {
-    /// Logs of these levels, all services together.
-    pub fn levels(levels: impl IntoIterator<Item = Severity>) -> Self {
-        LogSignal {
-            levels: levels.into_iter().collect(),
-            service: None,
-            per_service: false,
-        }
-    }
-
-    /// `ERROR` and `FATAL` logs.
-    pub fn errors() -> Self {
-        LogSignal::levels([Severity::Error, Severity::Fatal])
-    }
-
-    /// Only this `ServiceName`.
-    pub fn service(mut self, service: impl Into<String>) -> Self {
-        self.service = Some(service.into());
-        self
-    }
-
-    /// One group per `ServiceName`.
-    pub fn per_service(mut self) -> Self {
-        self.per_service = true;
-        self
-    }
-}
-
-/// What an anomaly rule watches.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum Signal {
-    /// A metric, aggregated per bucket.
-    Metric(MetricSignal),
-    /// A log count per bucket (a bucket without logs counts 0).
-    Logs(LogSignal),
-}
-
-impl Signal {
-    /// Whether it has groups (else one alert, `""`).
-    pub(crate) fn grouped(&self) -> bool {
-        match self {
-            Signal::Metric(metric) => !metric.group_by.is_empty(),
-            Signal::Logs(logs) => logs.per_service,
-        }
-    }
-
-    /// The one service it is about, if it names one.
-    pub(crate) fn service(&self) -> Option<&str> {
-        match self {
-            Signal::Metric(metric) => metric.service.as_deref(),
-            Signal::Logs(logs) => logs.service.as_deref(),
-        }
-    }
-}
-
-impl From<MetricSignal> for Signal {
-    fn from(signal: MetricSignal) -> Signal {
-        Signal::Metric(signal)
-    }
-}
-
-impl From<LogSignal> for Signal {
-    fn from(signal: LogSignal) -> Signal {
-        Signal::Logs(signal)
-    }
-}
-
-/// How an anomaly rule scores the current bucket against its baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Method {
-    /// `(x - mean) / stddev` of the baseline.
-    ZScore,
-    /// `(x - median) / (1.4826 × MAD)`: robust to outliers in the baseline
-    /// (1.4826 makes the MAD of normal noise its standard deviation).
-    Mad,
-}
-
-/// Which buckets form an anomaly rule's baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Season {
-    /// The buckets just before the current one.
-    None,
-    /// The same bucket on each of the days before.
-    Daily,
-    /// The same bucket on each of the weeks before.
-    Weekly,
-}
-
-impl Season {
-    pub(crate) fn period(self) -> Option<Duration> {
-        match self {
-            Season::None => None,
-            Season::Daily => Some(Duration::from_secs(86_400)),
-            Season::Weekly => Some(Duration::from_secs(7 * 86_400)),
-        }
-    }
-}
-
-/// Which way an anomaly counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Direction {
-    /// Only values above the baseline.
-    Above,
-    /// Only values below it.
-    Below,
-    /// Either way.
-    Both,
-}
-
-/// Where an absence rule looks for data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AbsenceSource {
-    /// Any log row.
-    Logs,
-    /// Metric rows (of one name, if given).
-    Metrics(Option<String>),
-    /// Any span.
-    Spans,
-}
-
-/// An absence rule's settings besides how long the silence is
-/// ([`Rule::absence`]); `Absence::default()` is any log row, over all
-/// services, in the last day.
-///
-/// ```
-/// use tracing_clickhouse::alert::{Absence, AbsenceSource};
-///
-/// // One alert per service that logged in the last day and stopped.
-/// let per_service = Absence { per_service: true, ..Absence::default() };
-/// // One alert when no span of `checkout` arrives.
-/// let checkout = Absence {
-///     source: AbsenceSource::Spans,
-///     service: Some("checkout".into()),
-///     ..Absence::default()
-/// };
-/// # let _ = (per_service, checkout);
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Absence {
-    /// Where to look for rows (any log row unless told).
-    pub source: AbsenceSource,
-    /// Only this `ServiceName`: one alert, named after it, which fires
-    /// also for a service that never reported.
-    pub service: Option<String>,
-    /// One alert per `ServiceName` seen in the lookback that stopped.
-    pub per_service: bool,
-    /// How far back to look for the last row (a day unless told); longer
-    /// than the rule's `after`.
-    pub lookback: Duration,
-}
-
-impl Default for Absence {
-    fn default() -> Self {
-        Absence {
-            source: AbsenceSource::Logs,
-            service: None,
-            per_service: false,
-            lookback: DEFAULT_LOOKBACK,
-        }
-    }
-}
-
-/// A service status rule's settings besides how long a service may be down
-/// ([`Rule::service_status`]); `ServiceDown::default()` is every checked
-/// service, `down`, looking back a week.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ServiceDown {
-    /// Only these checked services (every one if empty).
-    pub services: Vec<String>,
-    /// The states that count as down (`down` unless told; the monitor
-    /// writes `up`, `down` and `degraded`).
-    pub states: Vec<String>,
-    /// How far back to look for a service's last status (a week unless
-    /// told).
-    pub lookback: Duration,
-}
-
-impl Default for ServiceDown {
-    fn default() -> Self {
-        ServiceDown {
-            services: Vec::new(),
-            states: vec!["down".to_owned()],
-            lookback: Duration::from_secs(7 * 86_400),
-        }
-    }
-}
-
-/// An anomaly rule's settings ([`Rule::anomaly`]): how the current bucket
-/// is scored against a baseline of buckets, and beyond which score it
-/// fires. `Anomaly::default()` scores 5-minute buckets against the 12
-/// before (an hour) by their median and MAD, and fires beyond 4 either way.
-///
-/// ```
-/// use std::time::Duration;
-/// use tracing_clickhouse::alert::{Anomaly, Direction, Season};
-///
-/// // Hourly buckets against the same hour on the 7 days before, spikes only.
-/// let daily = Anomaly {
-///     bucket: Duration::from_secs(3600),
-///     baseline: 7,
-///     season: Season::Daily,
-///     direction: Direction::Above,
-///     ..Anomaly::default()
-/// };
-/// # let _ = daily;
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Anomaly {
-    /// How the bucket is scored (the median and MAD unless told).
-    pub method: Method,
-    /// The bucket's length (5 minutes unless told; whole minutes for logs).
-    pub bucket: Duration,
-    /// How many buckets form the baseline (12 unless told; at least 3).
-    pub baseline: u32,
-    /// The buckets just before (unless told), or the same bucket on the
-    /// days or weeks before.
-    pub season: Season,
-    /// The score's magnitude beyond which it fires (4 unless told).
-    pub score: f64,
-    /// Which way counts (both unless told: an error count should fire on
-    /// spikes, [`Direction::Above`]).
-    pub direction: Direction,
-    /// The fewest baseline buckets with data for a judgement (`None`: half
-    /// the baseline, at least 3).
-    pub min_points: Option<u32>,
-    /// The smallest spread a score divides by (`None`: 1 for log counts, 0
-    /// for metrics): over a baseline that never moves, a difference of
-    /// `score × min_spread` fires; with 0, any difference does.
-    pub min_spread: Option<f64>,
-}
-
-impl Default for Anomaly {
-    fn default() -> Self {
-        Anomaly {
-            method: Method::Mad,
-            bucket: Duration::from_secs(300),
-            baseline: 12,
-            season: Season::None,
-            score: DEFAULT_SCORE,
-            direction: Direction::Both,
-            min_points: None,
-            min_spread: None,
-        }
-    }
 }
 
 /// What a rule checks.
@@ -400,11 +73,6 @@ impl Kind {
     }
 }
 
-/// How far back absence rules look by default.
-const DEFAULT_LOOKBACK: Duration = Duration::from_secs(86_400);
-/// An anomaly's score beyond which it fires, by default.
-const DEFAULT_SCORE: f64 = 4.0;
-
 /// One alert rule: a check, how long it must hold before it fires
 /// ([`fire_after`](Rule::fire_after), `for` in a file) and how long it must
 /// be clear before it resolves ([`resolve_after`](Rule::resolve_after)).
@@ -458,7 +126,7 @@ impl Rule {
     /// threshold. Windows of whole hours read `metrics_hourly`, of whole
     /// days (two or more) `metrics_daily`, others the raw `metrics`.
     ///
-    /// With a [`LogSignal`], the count of its logs over the last `window`
+    /// With a [`LogSignal`](super::LogSignal), the count of its logs over the last `window`
     /// (whole minutes, from `logs_by_level`): the rule's kind is then
     /// `log_count`, as in a file.
     pub fn threshold(
@@ -519,8 +187,9 @@ impl Rule {
         Rule::new(name, kind)
     }
 
-    /// Scores the current bucket of `signal` (a [`MetricSignal`] or a
-    /// [`LogSignal`]) against a baseline of buckets, as [`Anomaly`] says.
+    /// Scores the current bucket of `signal` (a
+    /// [`MetricSignal`](super::MetricSignal) or a
+    /// [`LogSignal`](super::LogSignal)) against a baseline of buckets, as [`Anomaly`] says.
     pub fn anomaly(name: impl Into<String>, signal: impl Into<Signal>, anomaly: Anomaly) -> Self {
         let signal = signal.into();
         // A count that is usually zero has no spread at all: without a
@@ -598,6 +267,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::signal::{LogSignal, MetricSignal};
 
     const MIN5: Duration = Duration::from_secs(300);
 

@@ -63,8 +63,8 @@ impl std::fmt::Debug for CallbackBox {
 
 impl Runner {
     /// A runner of `alerts` reading and writing through `client`, naming
-    /// `service` in transitions whose group has no service. Must be called on a tokio runtime: the webhook's delivery
-    /// task starts on it.
+    /// `service` in transitions whose group has no service. With a webhook,
+    /// it must be called on a tokio runtime: the deliveries run on it.
     ///
     /// # Errors
     ///

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::rule::{
-    AbsenceSource, Aggregation, Kind, LogSignal, Method, MetricSignal, Rule, Signal,
-};
+use super::rule::{Kind, Rule};
+use super::settings::{AbsenceSource, Method};
+use super::signal::{Aggregation, LogSignal, MetricSignal, Signal};
 use crate::query::sql::Sql;
 
 /// One group's value at one evaluation time.
@@ -460,7 +460,8 @@ fn anomaly(sql: &mut Sql, times: &[i64], end: &str, data: &str, value: &str, sha
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rule::{Absence, Anomaly, Comparison, Season, ServiceDown};
+    use crate::alert::rule::Comparison;
+    use crate::alert::settings::{Absence, Anomaly, Season, ServiceDown};
 
     const HOSTILE: &str = "x' OR 1=1 --";
 
