@@ -35,6 +35,8 @@
 mod check;
 mod engine;
 mod file;
+#[cfg(test)]
+mod file_props;
 mod rule;
 mod runner;
 mod settings;
