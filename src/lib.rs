@@ -224,25 +224,25 @@ mod guides {
     /// # #[cfg(feature = "alerts")] {
     /// use std::time::Duration;
     /// use tracing_clickhouse::Severity;
-    /// use tracing_clickhouse::alert::{Direction, LogSignal, Method, Rule, Signal, parse_file};
+    /// use tracing_clickhouse::alert::{Alerts, Anomaly, Direction, LogSignal, Rule};
     ///
     /// let guide = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/alerting-and-grafana.md");
     /// let guide = std::fs::read_to_string(guide).unwrap();
     /// let fence = "\x60\x60\x60";
     /// let start = guide.find(&format!("{fence}toml\n[settings]")).unwrap() + fence.len() + 5;
     /// let file = &guide[start..][..guide[start..].find(fence).unwrap()];
-    /// let alerts = parse_file(file).unwrap();
+    /// let alerts: Alerts = file.parse().unwrap();
     /// assert_eq!(alerts.rules().len(), 3);
     /// let anomaly = alerts.rules().iter().find(|r| r.name() == "error_anomaly").unwrap();
-    /// let expected = Rule::anomaly(
-    ///     "error_anomaly",
-    ///     Signal::Logs(LogSignal::levels([Severity::Error]).per_service()),
-    ///     Method::Mad,
-    ///     Duration::from_secs(300),
-    ///     12,
-    /// )
-    /// .score(4.0)
-    /// .direction(Direction::Above);
+    /// let errors = LogSignal::levels([Severity::Error]).per_service();
+    /// let spikes = Anomaly {
+    ///     bucket: Duration::from_secs(300),
+    ///     baseline: 12,
+    ///     score: 4.0,
+    ///     direction: Direction::Above,
+    ///     ..Anomaly::default()
+    /// };
+    /// let expected = Rule::anomaly("error_anomaly", errors, spikes);
     /// assert_eq!(anomaly, &expected);
     /// # }
     /// ```

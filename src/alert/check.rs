@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use super::rule::{AbsenceSource, Comparison, Kind, LogSignal, MetricSignal, Rule, Season, Signal};
+use super::rule::{Comparison, Kind, Rule};
+use super::settings::{AbsenceSource, Season};
+use super::signal::Signal;
 
 impl Rule {
     /// Checks the rule without a server.
@@ -25,20 +27,8 @@ impl Rule {
                 threshold,
                 clear,
             } => {
-                check_metric(signal)?;
-                positive("window", *window)?;
-                check_threshold(*comparison, *threshold, *clear)
-            }
-            Kind::LogCount {
-                signal,
-                window,
-                comparison,
-                threshold,
-                clear,
-            } => {
-                check_logs(signal)?;
-                whole_minutes("window", *window)?;
-                check_threshold(*comparison, *threshold, *clear)
+                check_signal(signal, "window", *window)?;
+                check_threshold(*comparison, *threshold, *clear)?;
             }
             Kind::Absence {
                 source,
@@ -53,7 +43,6 @@ impl Rule {
                 if lookback <= after {
                     return Err("lookback: must be longer than `after`".to_owned());
                 }
-                Ok(())
             }
             Kind::ServiceStatus {
                 states, lookback, ..
@@ -61,7 +50,7 @@ impl Rule {
                 if states.is_empty() {
                     return Err("states: name at least one state (down, degraded)".to_owned());
                 }
-                positive("lookback", *lookback)
+                positive("lookback", *lookback)?;
             }
             Kind::Anomaly {
                 signal,
@@ -85,9 +74,10 @@ impl Rule {
                     *score,
                     *clear,
                     *min_points,
-                )
+                )?;
             }
         }
+        Ok(())
     }
 }
 
@@ -128,18 +118,23 @@ fn whole_minutes(what: &str, value: Duration) -> Result<(), String> {
     }
 }
 
-fn check_metric(signal: &MetricSignal) -> Result<(), String> {
-    non_empty("metric", &signal.name)?;
-    for key in &signal.group_by {
-        non_empty("group_by", key)?;
-    }
-    Ok(())
-}
-
-fn check_logs(signal: &LogSignal) -> Result<(), String> {
-    match signal.levels.is_empty() {
-        true => Err("levels: name at least one level (e.g. [\"ERROR\"])".to_owned()),
-        false => Ok(()),
+/// A signal over a window or bucket of `span` (the setting `what`): log
+/// counts come in whole minutes.
+fn check_signal(signal: &Signal, what: &str, span: Duration) -> Result<(), String> {
+    match signal {
+        Signal::Metric(metric) => {
+            non_empty("metric", &metric.name)?;
+            for key in &metric.group_by {
+                non_empty("group_by", key)?;
+            }
+            positive(what, span)
+        }
+        Signal::Logs(logs) => {
+            if logs.levels.is_empty() {
+                return Err("levels: name at least one level (e.g. [\"ERROR\"])".to_owned());
+            }
+            whole_minutes(what, span)
+        }
     }
 }
 
@@ -177,16 +172,7 @@ fn check_anomaly(
     clear: Option<f64>,
     min_points: u32,
 ) -> Result<(), String> {
-    match signal {
-        Signal::Metric(metric) => {
-            check_metric(metric)?;
-            positive("bucket", bucket)?;
-        }
-        Signal::Logs(logs) => {
-            check_logs(logs)?;
-            whole_minutes("bucket", bucket)?;
-        }
-    }
+    check_signal(signal, "bucket", bucket)?;
     if baseline < 3 {
         return Err(format!("baseline: {baseline} buckets; at least 3"));
     }
@@ -218,93 +204,65 @@ fn check_anomaly(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rule::Method;
+    use crate::alert::settings::{Absence, Anomaly, ServiceDown};
+    use crate::alert::signal::{LogSignal, MetricSignal};
 
     const MIN5: Duration = Duration::from_secs(300);
 
+    /// A rule `name`: `signal` above `threshold` over `window`.
+    fn threshold(name: &str, signal: impl Into<Signal>, threshold: f64, window: Duration) -> Rule {
+        Rule::threshold(name, signal, Comparison::Above, threshold, window)
+    }
+
+    /// An anomaly rule on the metric `m`, changed by `change`.
+    fn anomaly(change: impl FnOnce(&mut Anomaly)) -> Rule {
+        let mut settings = Anomaly::default();
+        change(&mut settings);
+        Rule::anomaly("a", MetricSignal::new("m"), settings)
+    }
+
     #[test]
     fn validation_names_the_setting() {
+        let m = || MetricSignal::new("m");
+        let below = Rule::threshold("a", m(), Comparison::Below, 1.0, MIN5);
+        let short_lookback = Absence {
+            lookback: MIN5,
+            ..Absence::default()
+        };
+        let no_states = ServiceDown {
+            states: Vec::new(),
+            ..ServiceDown::default()
+        };
         let bad = [
+            (threshold("x y", LogSignal::errors(), 1.0, MIN5), "name"),
+            (threshold("a", LogSignal::errors(), 1.0, MIN5 / 2), "window"),
+            (threshold("a", MetricSignal::new(""), 1.0, MIN5), "metric"),
+            (threshold("a", m(), f64::NAN, MIN5), "threshold"),
+            (threshold("a", m(), 1.0, MIN5).clear_at(2.0), "clear"),
+            (below.clear_at(0.5), "clear"),
             (
-                Rule::log_count("x y", LogSignal::errors(), Comparison::Above, 1.0, MIN5),
-                "name",
-            ),
-            (
-                Rule::log_count(
-                    "a",
-                    LogSignal::errors(),
-                    Comparison::Above,
-                    1.0,
-                    Duration::from_secs(90),
-                ),
-                "window",
-            ),
-            (
-                Rule::threshold("a", MetricSignal::new(""), Comparison::Above, 1.0, MIN5),
-                "metric",
-            ),
-            (
-                Rule::threshold(
-                    "a",
-                    MetricSignal::new("m"),
-                    Comparison::Above,
-                    f64::NAN,
-                    MIN5,
-                ),
-                "threshold",
-            ),
-            (
-                Rule::threshold("a", MetricSignal::new("m"), Comparison::Above, 1.0, MIN5)
-                    .clear_at(2.0),
-                "clear",
-            ),
-            (
-                Rule::threshold("a", MetricSignal::new("m"), Comparison::Below, 1.0, MIN5)
-                    .clear_at(0.5),
-                "clear",
-            ),
-            (
-                Rule::absence("a", AbsenceSource::Logs, Duration::ZERO),
+                Rule::absence("a", Duration::ZERO, Absence::default()),
                 "after",
             ),
+            (Rule::absence("a", MIN5, short_lookback), "lookback"),
+            (anomaly(|a| a.baseline = 2), "baseline"),
+            (anomaly(|a| a.min_points = Some(20)), "min_points"),
             (
-                Rule::absence("a", AbsenceSource::Logs, MIN5).lookback(MIN5),
-                "lookback",
-            ),
-            (
-                Rule::anomaly("a", Signal::Logs(LogSignal::errors()), Method::Mad, MIN5, 2),
-                "baseline",
-            ),
-            (
-                Rule::anomaly(
-                    "a",
-                    Signal::Metric(MetricSignal::new("m")),
-                    Method::ZScore,
-                    Duration::from_secs(7 * 60),
-                    7,
-                )
-                .seasonal(Season::Daily),
+                anomaly(|a| {
+                    a.bucket = Duration::from_secs(7 * 60);
+                    a.season = Season::Daily;
+                }),
                 "bucket",
             ),
-            (
-                Rule::anomaly(
-                    "a",
-                    Signal::Metric(MetricSignal::new("m")),
-                    Method::ZScore,
-                    MIN5,
-                    10,
-                )
-                .score(0.0),
-                "score",
-            ),
-            (
-                Rule::service_status("a", MIN5).states(Vec::<String>::new()),
-                "states",
-            ),
+            (anomaly(|a| a.score = 0.0), "score"),
+            (anomaly(|a| a.min_spread = Some(-1.0)), "min_spread"),
+            (Rule::service_status("a", MIN5, no_states), "states"),
         ];
         for (rule, setting) in bad {
             let error = rule.validate().expect_err(setting);
             assert!(error.starts_with(setting), "{setting}: {error}");
         }
+        let logs = Rule::anomaly("a", LogSignal::errors(), Anomaly::default());
+        assert_eq!(logs.validate(), Ok(()));
     }
 }

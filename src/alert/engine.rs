@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use super::rule::{Comparison, Direction, Kind, Rule};
+use super::rule::{Comparison, Kind, Rule};
+use super::settings::Direction;
+use super::setup::Alerts;
+use super::signal::Signal;
 use super::sql::{ValueRow, rule_query};
 use super::state::{Change, Observation, State, step};
 use super::transition::{Transition, TransitionKind, key};
@@ -18,12 +21,11 @@ const MAX_SCORE: f64 = 1e6;
 
 /// What an evaluation found.
 #[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct Evaluation {
+pub(crate) struct Evaluation {
     /// The alerts that fired or resolved, oldest first.
-    pub transitions: Vec<Transition>,
+    pub(crate) transitions: Vec<Transition>,
     /// The rules whose query failed, by name: their alerts did not move.
-    pub errors: Vec<(String, Error)>,
+    pub(crate) errors: Vec<(String, Error)>,
 }
 
 /// One alert's state and what it last saw.
@@ -45,9 +47,10 @@ struct Watched {
 ///
 /// [`evaluate`](Evaluator::evaluate) runs one query per rule; given many
 /// times, the same query evaluates each rule at all of them at once and the
-/// states move on through them in order (a backtest over history).
+/// states move on through them in order (a backtest over history:
+/// [`Alerts::backtest`]).
 #[derive(Debug)]
-pub struct Evaluator {
+pub(crate) struct Evaluator {
     client: QueryClient,
     /// `ServiceName` of transitions whose group has no service.
     service: String,
@@ -76,7 +79,7 @@ impl Evaluator {
     ///
     /// [`Error::InvalidQuery`] naming the first invalid rule, or two rules
     /// of the same name.
-    pub fn new(
+    pub(crate) fn new(
         client: &QueryClient,
         service: impl Into<String>,
         rules: Vec<Rule>,
@@ -108,7 +111,7 @@ impl Evaluator {
 
     /// Gives up on a query after `timeout` (30 seconds unless told).
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub(crate) fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
@@ -118,11 +121,6 @@ impl Evaluator {
         self.timeout
     }
 
-    /// The rules.
-    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
-        self.watched.iter().map(|w| &w.rule)
-    }
-
     /// Takes up alerts a previous evaluator left firing (the latest
     /// transition of their key in `events` is `alert_firing`), so that they
     /// resolve, or go on firing, without firing twice. Returns how many.
@@ -130,7 +128,7 @@ impl Evaluator {
     /// # Errors
     ///
     /// ClickHouse could not be asked.
-    pub async fn resume(&mut self) -> Result<usize> {
+    pub(crate) async fn resume(&mut self) -> Result<usize> {
         let firing = tokio::time::timeout(self.timeout, super::status::firing_alerts(&self.client))
             .await
             .map_err(|_| timed_out("reading the firing alerts", self.timeout))??;
@@ -154,7 +152,7 @@ impl Evaluator {
     }
 
     /// Evaluates every rule at `at`.
-    pub async fn evaluate(&mut self, at: SystemTime) -> Evaluation {
+    pub(crate) async fn evaluate(&mut self, at: SystemTime) -> Evaluation {
         self.evaluate_each(&[unix_ns(at)]).await
     }
 
@@ -163,7 +161,7 @@ impl Evaluator {
     /// in order. A rule whose query fails or takes longer than the
     /// [`timeout`](Evaluator::timeout) is an error of the evaluation, and
     /// its alerts stay as they were.
-    pub async fn evaluate_each(&mut self, times: &[i64]) -> Evaluation {
+    pub(crate) async fn evaluate_each(&mut self, times: &[i64]) -> Evaluation {
         let mut evaluation = Evaluation::default();
         let mut times = times.to_vec();
         times.sort_unstable();
@@ -196,7 +194,7 @@ impl Evaluator {
     }
 
     /// The alerts firing now, as `(rule, group)`.
-    pub fn firing(&self) -> Vec<(String, String)> {
+    pub(crate) fn firing(&self) -> Vec<(String, String)> {
         self.watched
             .iter()
             .flat_map(|w| {
@@ -206,6 +204,33 @@ impl Evaluator {
                     .map(|(group, _)| (w.rule.name.clone(), group.clone()))
             })
             .collect()
+    }
+}
+
+impl Alerts {
+    /// Evaluates the rules at each of `times` against what the tables hold,
+    /// as evaluations every so often from the first to the last would have:
+    /// one query per rule for all the times, each alert's state moving on
+    /// through them in order (so `for`, `resolve_after` and `clear` count).
+    /// Returns the transitions, oldest first; writes and delivers nothing.
+    /// A transition whose group has no service has an empty `service`.
+    ///
+    /// # Errors
+    ///
+    /// An invalid rule ([`Error::InvalidQuery`]), or the first rule whose
+    /// query failed or took longer than 30 seconds.
+    pub async fn backtest(
+        &self,
+        client: &QueryClient,
+        times: &[SystemTime],
+    ) -> Result<Vec<Transition>> {
+        let mut evaluator = Evaluator::new(client, "", self.rules.clone())?;
+        let times: Vec<i64> = times.iter().map(|&t| unix_ns(t)).collect();
+        let evaluation = evaluator.evaluate_each(&times).await;
+        match evaluation.errors.into_iter().next() {
+            Some((_, error)) => Err(error),
+            None => Ok(evaluation.transitions),
+        }
     }
 }
 
@@ -356,35 +381,25 @@ impl Rule {
     /// Whether the rule has groups (a rule without has one alert, `""`).
     fn grouped(&self) -> bool {
         match &self.kind {
-            Kind::Threshold { signal, .. } => !signal.group_by.is_empty(),
-            Kind::LogCount { signal, .. } => signal.per_service,
+            Kind::Threshold { signal, .. } | Kind::Anomaly { signal, .. } => signal.grouped(),
             Kind::Absence { per_service, .. } => *per_service,
             Kind::ServiceStatus { .. } => true,
-            Kind::Anomaly { signal, .. } => match signal {
-                super::rule::Signal::Metric(m) => !m.group_by.is_empty(),
-                super::rule::Signal::Logs(l) => l.per_service,
-            },
         }
     }
 
     /// The one service the rule is about, if it names one.
     fn own_service(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Threshold { signal, .. } => signal.service.as_deref(),
-            Kind::LogCount { signal, .. } => signal.service.as_deref(),
+            Kind::Threshold { signal, .. } | Kind::Anomaly { signal, .. } => signal.service(),
             Kind::Absence { service, .. } => service.as_deref(),
             Kind::ServiceStatus { .. } => None,
-            Kind::Anomaly { signal, .. } => match signal {
-                super::rule::Signal::Metric(m) => m.service.as_deref(),
-                super::rule::Signal::Logs(l) => l.service.as_deref(),
-            },
         }
     }
 
     /// The `threshold` of its transitions.
     fn threshold_value(&self) -> f64 {
         match &self.kind {
-            Kind::Threshold { threshold, .. } | Kind::LogCount { threshold, .. } => *threshold,
+            Kind::Threshold { threshold, .. } => *threshold,
             Kind::Absence { after, .. } => after.as_secs_f64(),
             Kind::ServiceStatus { longer_than, .. } => longer_than.as_secs_f64(),
             Kind::Anomaly { score, .. } => *score,
@@ -398,12 +413,6 @@ fn observe(rule: &Rule, row: &ValueRow) -> Option<Observation> {
     let v = row.value;
     Some(match &rule.kind {
         Kind::Threshold {
-            comparison,
-            threshold,
-            clear,
-            ..
-        }
-        | Kind::LogCount {
             comparison,
             threshold,
             clear,
@@ -479,7 +488,10 @@ fn no_data(rule: &Rule) -> Option<Observation> {
     match &rule.kind {
         Kind::Absence { lookback, .. } => Some(Observation::Breach(lookback.as_secs_f64())),
         Kind::ServiceStatus { .. } => Some(Observation::Hold(f64::NAN)),
-        Kind::LogCount { .. } => Some(Observation::Clear(0.0)),
+        Kind::Threshold {
+            signal: Signal::Logs(_),
+            ..
+        } => Some(Observation::Clear(0.0)),
         Kind::Threshold { .. } | Kind::Anomaly { .. } => Some(Observation::Clear(f64::NAN)),
     }
 }
@@ -494,29 +506,19 @@ mod tests {
         assert_eq!(anomaly_score(10.0, 10.0, 0.0), 0.0);
         assert_eq!(anomaly_score(9.0, 10.0, 0.0), -MAX_SCORE);
         assert_eq!(anomaly_score(f64::NAN, 10.0, 1.0), 0.0);
-        assert_eq!(
-            compare(Comparison::Above, 5.0, 4.0, 3.0),
-            Observation::Breach(5.0)
-        );
-        assert_eq!(
-            compare(Comparison::Above, 3.5, 4.0, 3.0),
-            Observation::Hold(3.5)
-        );
-        assert_eq!(
-            compare(Comparison::Above, 3.0, 4.0, 3.0),
-            Observation::Clear(3.0)
-        );
-        assert_eq!(
-            compare(Comparison::Below, 1.0, 2.0, 3.0),
-            Observation::Breach(1.0)
-        );
-        assert_eq!(
-            compare(Comparison::Below, 2.5, 2.0, 3.0),
-            Observation::Hold(2.5)
-        );
-        assert_eq!(
-            compare(Comparison::Below, 3.0, 2.0, 3.0),
-            Observation::Clear(3.0)
-        );
+        use Observation::{Breach, Clear, Hold};
+        // (comparison, value, threshold, clear): what the value is.
+        let cases = [
+            (Comparison::Above, 5.0, 4.0, 3.0, Breach(5.0)),
+            (Comparison::Above, 3.5, 4.0, 3.0, Hold(3.5)),
+            (Comparison::Above, 3.0, 4.0, 3.0, Clear(3.0)),
+            (Comparison::Below, 1.0, 2.0, 3.0, Breach(1.0)),
+            (Comparison::Below, 2.5, 2.0, 3.0, Hold(2.5)),
+            (Comparison::Below, 3.0, 2.0, 3.0, Clear(3.0)),
+        ];
+        for (comparison, value, threshold, clear, expected) in cases {
+            let seen = compare(comparison, value, threshold, clear);
+            assert_eq!(seen, expected, "{comparison:?} {value} {threshold} {clear}");
+        }
     }
 }

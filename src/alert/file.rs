@@ -1,22 +1,5 @@
-//! Rules from a TOML file, with every error on its line.
-//!
-//! ```toml
-//! [settings]
-//! interval = "30s"                      # optional
-//! webhook = "https://hooks.example/x"   # optional
-//!
-//! [[rule]]
-//! name = "errors"
-//! kind = "log_count"                    # threshold | log_count | absence | service_status | anomaly
-//! levels = ["ERROR", "FATAL"]
-//! per_service = true
-//! window = "5m"
-//! above = 10                            # or below = ...
-//! clear = 5                             # optional hysteresis in value
-//! for = "2m"                            # optional, before firing
-//! resolve_after = "5m"                  # optional, before resolving
-//! severity = "critical"                 # optional: warning
-//! ```
+//! Rules from a TOML file, with every error on its line: its form is on
+//! [`Alerts::from_file`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,11 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::rule::{
-    AbsenceSource, Aggregation, Comparison, Direction, LogSignal, Method, MetricSignal, Rule,
-    Season, Signal,
-};
+use super::rule::{Comparison, Rule};
+use super::settings::{Absence, AbsenceSource, Anomaly, Direction, Method, Season, ServiceDown};
 use super::setup::Alerts;
+use super::signal::{Aggregation, LogSignal, MetricSignal, Signal};
 use super::webhook::Webhook;
 use crate::config::read_setting_file;
 use crate::record::Severity;
@@ -214,12 +196,37 @@ impl RuleSpec {
 }
 
 impl Alerts {
-    /// The rules, interval and webhook of a TOML file ([`parse_file`]
-    /// documents its form).
+    /// The rules, interval and webhook of a TOML file (or its text:
+    /// `text.parse::<Alerts>()`). Each `[[rule]]` has a `name`, a `kind`
+    /// (`threshold`, `log_count`, `absence`, `service_status`, `anomaly`),
+    /// the settings of its kind (those of [`Rule`]'s constructors, as the
+    /// alerting guide lists them: `seasonal` is [`Anomaly::season`](super::Anomaly::season),
+    /// `above = N` or `below = N` the comparison and threshold), and
+    /// optionally `for`, `resolve_after`, `severity`, `message`:
+    ///
+    /// ```toml
+    /// [settings]
+    /// interval = "30s"                      # optional
+    /// webhook = "https://hooks.example/x"   # optional
+    ///
+    /// [[rule]]
+    /// name = "errors"
+    /// kind = "log_count"
+    /// levels = ["ERROR", "FATAL"]
+    /// per_service = true
+    /// window = "5m"
+    /// above = 10                            # or below = ...
+    /// clear = 5                             # optional hysteresis in value
+    /// for = "2m"                            # optional, before firing
+    /// resolve_after = "5m"                  # optional, before resolving
+    /// severity = "critical"                 # optional: warning
+    /// ```
     ///
     /// # Errors
     ///
-    /// The file cannot be read, or its errors, each with its line.
+    /// The file cannot be read, or its errors, each with its line: TOML
+    /// syntax and types (the first only: parsing stops there), then each
+    /// rule's problems, among them a key that does not apply to its kind.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Alerts, FileError> {
         let path = path.as_ref();
         let bytes = read_setting_file(path).map_err(|e| FileError::unreadable(path, &e))?;
@@ -227,7 +234,7 @@ impl Alerts {
             let not_text = std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text");
             FileError::unreadable(path, &not_text)
         })?;
-        parse_file(&text)
+        parse(&text)
     }
 }
 
@@ -257,13 +264,23 @@ fn line_of_key(text: &str, range: std::ops::Range<usize>, key: &str) -> usize {
     line_of(text, start)
 }
 
-/// Parses a rules file.
-///
-/// # Errors
-///
-/// Every error found, each with its line: TOML syntax and types (the first
-/// only: parsing stops there), then each rule's problems.
-pub fn parse_file(text: &str) -> Result<Alerts, FileError> {
+impl std::str::FromStr for Alerts {
+    type Err = FileError;
+
+    /// The rules and settings of a rules file's text (its form is on
+    /// [`Alerts::from_file`]).
+    ///
+    /// # Errors
+    ///
+    /// Every error found, each with its line: TOML syntax and types (the
+    /// first only: parsing stops there), then each rule's problems.
+    fn from_str(text: &str) -> Result<Alerts, FileError> {
+        parse(text)
+    }
+}
+
+/// A rules file's text, as [`Alerts::from_str`](std::str::FromStr) says.
+fn parse(text: &str) -> Result<Alerts, FileError> {
     let spec: FileSpec = toml::from_str(text).map_err(|e| FileError {
         errors: vec![(
             e.span().map_or(1, |s| line_of(text, s.start)),
@@ -348,25 +365,14 @@ fn rule(spec: &RuleSpec) -> Result<Rule, String> {
     }
     let name = spec.name.clone();
     let mut rule = match kind {
-        "threshold" => {
+        "threshold" | "log_count" => {
+            let signal: Signal = match kind {
+                "threshold" => metric_signal(spec)?.into(),
+                _ => log_signal(spec)?.into(),
+            };
             let (comparison, threshold) = comparison(spec)?;
-            Rule::threshold(
-                name,
-                metric_signal(spec)?,
-                comparison,
-                threshold,
-                required(spec.window.as_ref(), "window")?,
-            )
-        }
-        "log_count" => {
-            let (comparison, threshold) = comparison(spec)?;
-            Rule::log_count(
-                name,
-                log_signal(spec)?,
-                comparison,
-                threshold,
-                required(spec.window.as_ref(), "window")?,
-            )
+            let window = required(spec.window.as_ref(), "window")?;
+            Rule::threshold(name, signal, comparison, threshold, window)
         }
         "absence" => {
             let source = match spec.source.as_deref().unwrap_or("logs") {
@@ -376,31 +382,28 @@ fn rule(spec: &RuleSpec) -> Result<Rule, String> {
                 "logs" | "spans" => return Err("metric: only with source = \"metrics\"".to_owned()),
                 other => return Err(format!("source: {other:?}; logs, metrics or spans")),
             };
-            let mut rule = Rule::absence(name, source, required(spec.after.as_ref(), "after")?);
-            if let Some(service) = &spec.service {
-                rule = rule.service(service.clone());
-            }
-            if spec.per_service == Some(true) {
-                rule = rule.per_service();
-            }
-            rule
+            let after = required(spec.after.as_ref(), "after")?;
+            let defaults = Absence::default();
+            let absence = Absence {
+                source,
+                service: spec.service.clone(),
+                per_service: spec.per_service == Some(true),
+                lookback: lookback(spec)?.unwrap_or(defaults.lookback),
+            };
+            Rule::absence(name, after, absence)
         }
         "service_status" => {
-            let mut rule =
-                Rule::service_status(name, required(spec.longer_than.as_ref(), "longer_than")?);
-            if let Some(services) = &spec.services {
-                rule = rule.services(services.clone());
-            }
-            if let Some(states) = &spec.states {
-                rule = rule.states(states.clone());
-            }
-            rule
+            let longer_than = required(spec.longer_than.as_ref(), "longer_than")?;
+            let defaults = ServiceDown::default();
+            let down = ServiceDown {
+                services: spec.services.clone().unwrap_or(defaults.services),
+                states: spec.states.clone().unwrap_or(defaults.states),
+                lookback: lookback(spec)?.unwrap_or(defaults.lookback),
+            };
+            Rule::service_status(name, longer_than, down)
         }
         _ => anomaly(spec)?,
     };
-    if let Some(lookback) = &spec.lookback {
-        rule = rule.lookback(duration("lookback", lookback)?);
-    }
     if let Some(clear) = spec.clear {
         rule = rule.clear_at(clear);
     }
@@ -436,32 +439,37 @@ fn anomaly(spec: &RuleSpec) -> Result<Rule, String> {
         other => return Err(format!("method: {other:?}; zscore or mad")),
     };
     let bucket = required(spec.bucket.as_ref(), "bucket")?;
-    let baseline = spec
-        .baseline
-        .ok_or("baseline: missing (how many buckets)")?;
-    let mut rule = Rule::anomaly(spec.name.clone(), signal, method, bucket, baseline);
-    rule = rule.seasonal(match spec.seasonal.as_deref().unwrap_or("none") {
+    let baseline = (spec.baseline).ok_or("baseline: missing (how many buckets)")?;
+    let season = match spec.seasonal.as_deref().unwrap_or("none") {
         "none" => Season::None,
         "daily" => Season::Daily,
         "weekly" => Season::Weekly,
         other => return Err(format!("seasonal: {other:?}; none, daily or weekly")),
-    });
-    if let Some(score) = spec.score {
-        rule = rule.score(score);
-    }
-    rule = rule.direction(match spec.direction.as_deref().unwrap_or("both") {
+    };
+    let direction = match spec.direction.as_deref().unwrap_or("both") {
         "above" => Direction::Above,
         "below" => Direction::Below,
         "both" => Direction::Both,
         other => return Err(format!("direction: {other:?}; above, below or both")),
-    });
-    if let Some(points) = spec.min_points {
-        rule = rule.min_points(points);
-    }
-    if let Some(spread) = spec.min_spread {
-        rule = rule.min_spread(spread);
-    }
-    Ok(rule)
+    };
+    let anomaly = Anomaly {
+        method,
+        bucket,
+        baseline,
+        season,
+        score: spec.score.unwrap_or(Anomaly::default().score),
+        direction,
+        min_points: spec.min_points,
+        min_spread: spec.min_spread,
+    };
+    Ok(Rule::anomaly(spec.name.clone(), signal, anomaly))
+}
+
+/// The rule's `lookback`, if given.
+fn lookback(spec: &RuleSpec) -> Result<Option<Duration>, String> {
+    (spec.lookback.as_ref())
+        .map(|text| duration("lookback", text))
+        .transpose()
 }
 
 fn comparison(spec: &RuleSpec) -> Result<(Comparison, f64), String> {
@@ -569,7 +577,7 @@ bucket = "1h"
 baseline = 14
 seasonal = "daily"
 "#;
-        let alerts = parse_file(text).unwrap();
+        let alerts = parse(text).unwrap();
         assert_eq!(alerts.interval, Duration::from_secs(10));
         assert_eq!(alerts.rules.len(), 2);
         assert_eq!(alerts.rules[0].fire_after, Duration::from_secs(60));
@@ -597,7 +605,7 @@ name = "a"
 kind = "absence"
 after = "soon"
 "#;
-        let error = parse_file(text).unwrap_err();
+        let error = parse(text).unwrap_err();
         let lines: Vec<usize> = error.errors.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, [7, 12, 18], "{error}");
         let shown = error.to_string();
@@ -609,18 +617,17 @@ after = "soon"
             shown.contains("line 18: rule \"a\": after: \"soon\" is not a duration"),
             "{shown}"
         );
-        let error = parse_file("[settings]\ninterval = \"1s\"\nwebhook = \"ftp://h/TOKEN\"\n");
+        let error = parse("[settings]\ninterval = \"1s\"\nwebhook = \"ftp://h/TOKEN\"\n");
         let error = error.unwrap_err().to_string();
         assert!(
             error.starts_with("line 3: webhook: invalid value \"ftp://h/…\""),
             "{error}"
         );
         assert!(!error.contains("TOKEN"), "{error}");
-        let error =
-            parse_file("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = 5\n").unwrap_err();
+        let error = parse("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = 5\n").unwrap_err();
         assert_eq!(error.errors[0].0, 4, "{error}");
         let error =
-            parse_file("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = \"1m\"\nbogus = 1\n")
+            parse("[[rule]]\nname = \"a\"\nkind = \"absence\"\nafter = \"1m\"\nbogus = 1\n")
                 .unwrap_err();
         assert_eq!(error.errors[0].0, 5, "{error}");
         assert!(error.to_string().contains("bogus"), "{error}");

@@ -3,8 +3,9 @@
 //! webhook and a callback.
 //!
 //! Five kinds of [`Rule`]: a metric's aggregate over a window against a
-//! threshold, grouped by attributes ([`Rule::threshold`]); a log count
-//! ([`Rule::log_count`]); the absence of data ([`Rule::absence`]); a
+//! threshold, grouped by attributes ([`Rule::threshold`] with a
+//! [`MetricSignal`]); a log count (the same with a [`LogSignal`]:
+//! `log_count`); the absence of data ([`Rule::absence`]); a
 //! checked service down for too long ([`Rule::service_status`]); and
 //! anomalies of a metric or a log count ([`Rule::anomaly`]: a z-score, or
 //! its robust variant with the median and MAD, against the buckets before
@@ -29,14 +30,18 @@
 //!
 //! Rules run in the application with [`Builder::alerts`](crate::Builder::alerts)
 //! (a thread of the guard's), or with `chlog alerts run FILE`; files are
-//! read by [`Alerts::from_file`] ([`parse_file`] documents their form).
+//! read by [`Alerts::from_file`], which shows their form.
 
 mod check;
 mod engine;
 mod file;
+#[cfg(test)]
+mod file_props;
 mod rule;
 mod runner;
+mod settings;
 mod setup;
+mod signal;
 mod sql;
 mod state;
 mod status;
@@ -44,16 +49,15 @@ mod task;
 mod transition;
 mod webhook;
 
-pub use engine::{Evaluation, Evaluator};
-pub use file::{FileError, parse_file};
-pub use rule::{
-    AbsenceSource, Aggregation, Comparison, Direction, LogSignal, Method, MetricSignal, Rule,
-    Season, Signal,
-};
+pub(crate) use engine::Evaluator;
+pub use file::FileError;
+pub use rule::{Comparison, Rule};
 pub use runner::{Cycle, Runner};
-pub use setup::{Alerts, Callback};
-pub use status::{FiringAlert, firing_alerts, write_transition};
+pub use settings::{Absence, AbsenceSource, Anomaly, Direction, Method, Season, ServiceDown};
+pub use setup::Alerts;
+pub use signal::{Aggregation, LogSignal, MetricSignal, Signal};
+pub use status::{FiringAlert, firing_alerts};
 pub use task::AlertStats;
 pub(crate) use task::AlertTask;
 pub use transition::{Transition, TransitionKind};
-pub use webhook::{Webhook, WebhookStats};
+pub use webhook::Webhook;

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::record::Severity;
+use super::settings::{Absence, AbsenceSource, Anomaly, Direction, Method, Season, ServiceDown};
+use super::signal::Signal;
 
 /// Which side of the threshold is wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,190 +16,12 @@ pub enum Comparison {
     Below,
 }
 
-/// How a metric's values in a window (or a bucket) become one value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Aggregation {
-    /// The mean of the values.
-    Avg,
-    /// The smallest value.
-    Min,
-    /// The largest value.
-    Max,
-    /// The sum of the values.
-    Sum,
-    /// How many values were written.
-    Count,
-    /// A counter's increase (the sum of its `Delta`); read from the raw
-    /// `metrics` table only, as the rollups keep no deltas.
-    Increase,
-}
-
-/// A metric, aggregated per group.
-#[derive(Clone, Debug, PartialEq)]
-#[must_use]
-pub struct MetricSignal {
-    pub(crate) name: String,
-    pub(crate) service: Option<String>,
-    pub(crate) attributes: Vec<(String, String)>,
-    pub(crate) aggregation: Aggregation,
-    pub(crate) group_by: Vec<String>,
-}
-
-impl MetricSignal {
-    /// The metric `name`, averaged, over every series as one group.
-    pub fn new(name: impl Into<String>) -> Self {
-        MetricSignal {
-            name: name.into(),
-            service: None,
-            attributes: Vec::new(),
-            aggregation: Aggregation::Avg,
-            group_by: Vec::new(),
-        }
-    }
-
-    /// How the values become one (the mean unless told).
-    pub fn aggregation(mut self, aggregation: Aggregation) -> Self {
-        self.aggregation = aggregation;
-        self
-    }
-
-    /// Only this `ServiceName`.
-    pub fn service(mut self, service: impl Into<String>) -> Self {
-        self.service = Some(service.into());
-        self
-    }
-
-    /// Only series whose attribute `key` is `value`.
-    pub fn attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.attributes.push((key.into(), value.into()));
-        self
-    }
-
-    /// One group per value of these attributes; `service` is the
-    /// `ServiceName`.
-    pub fn group_by<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
-        self.group_by = keys.into_iter().map(Into::into).collect();
-        self
-    }
-}
-
-/// A count of logs, from the `logs_by_level` rollup.
-#[derive(Clone, Debug, PartialEq)]
-#[must_use]
-pub struct LogSignal {
-    pub(crate) levels: Vec<Severity>,
-    pub(crate) service: Option<String>,
-    pub(crate) per_service: bool,
-}
-
-impl LogSignal {
-    /// Logs of these levels, all services together.
-    pub fn levels(levels: impl IntoIterator<Item = Severity>) -> Self {
-        LogSignal {
-            levels: levels.into_iter().collect(),
-            service: None,
-            per_service: false,
-        }
-    }
-
-    /// `ERROR` and `FATAL` logs.
-    pub fn errors() -> Self {
-        LogSignal::levels([Severity::Error, Severity::Fatal])
-    }
-
-    /// Only this `ServiceName`.
-    pub fn service(mut self, service: impl Into<String>) -> Self {
-        self.service = Some(service.into());
-        self
-    }
-
-    /// One group per `ServiceName`.
-    pub fn per_service(mut self) -> Self {
-        self.per_service = true;
-        self
-    }
-}
-
-/// What an anomaly rule watches.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum Signal {
-    /// A metric, aggregated per bucket.
-    Metric(MetricSignal),
-    /// A log count per bucket (a bucket without logs counts 0).
-    Logs(LogSignal),
-}
-
-/// How an anomaly rule scores the current bucket against its baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Method {
-    /// `(x - mean) / stddev` of the baseline.
-    ZScore,
-    /// `(x - median) / (1.4826 × MAD)`: robust to outliers in the baseline
-    /// (1.4826 makes the MAD of normal noise its standard deviation).
-    Mad,
-}
-
-/// Which buckets form an anomaly rule's baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Season {
-    /// The buckets just before the current one.
-    None,
-    /// The same bucket on each of the days before.
-    Daily,
-    /// The same bucket on each of the weeks before.
-    Weekly,
-}
-
-impl Season {
-    pub(crate) fn period(self) -> Option<Duration> {
-        match self {
-            Season::None => None,
-            Season::Daily => Some(Duration::from_secs(86_400)),
-            Season::Weekly => Some(Duration::from_secs(7 * 86_400)),
-        }
-    }
-}
-
-/// Which way an anomaly counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Direction {
-    /// Only values above the baseline.
-    Above,
-    /// Only values below it.
-    Below,
-    /// Either way.
-    Both,
-}
-
-/// Where an absence rule looks for data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AbsenceSource {
-    /// Any log row.
-    Logs,
-    /// Metric rows (of one name, if given).
-    Metrics(Option<String>),
-    /// Any span.
-    Spans,
-}
-
 /// What a rule checks.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Kind {
+    /// A metric's aggregate or a log count (`log_count`) over a window.
     Threshold {
-        signal: MetricSignal,
-        window: Duration,
-        comparison: Comparison,
-        threshold: f64,
-        clear: Option<f64>,
-    },
-    LogCount {
-        signal: LogSignal,
+        signal: Signal,
         window: Duration,
         comparison: Comparison,
         threshold: f64,
@@ -235,19 +58,20 @@ impl Kind {
     /// The `kind` detail of its transitions.
     pub(crate) fn name(&self) -> &'static str {
         match self {
-            Kind::Threshold { .. } => "threshold",
-            Kind::LogCount { .. } => "log_count",
+            Kind::Threshold {
+                signal: Signal::Metric(_),
+                ..
+            } => "threshold",
+            Kind::Threshold {
+                signal: Signal::Logs(_),
+                ..
+            } => "log_count",
             Kind::Absence { .. } => "absence",
             Kind::ServiceStatus { .. } => "service_status",
             Kind::Anomaly { .. } => "anomaly",
         }
     }
 }
-
-/// How far back absence and service status rules look by default.
-pub(crate) const DEFAULT_LOOKBACK: Duration = Duration::from_secs(86_400);
-/// An anomaly's score beyond which it fires, by default.
-pub(crate) const DEFAULT_SCORE: f64 = 4.0;
 
 /// One alert rule: a check, how long it must hold before it fires
 /// ([`fire_after`](Rule::fire_after), `for` in a file) and how long it must
@@ -266,7 +90,7 @@ pub(crate) const DEFAULT_SCORE: f64 = 4.0;
 /// )
 /// .fire_after(Duration::from_secs(120))
 /// .clear_at(0.4);
-/// let errors = Rule::log_count(
+/// let errors = Rule::threshold(
 ///     "errors",
 ///     LogSignal::errors().per_service(),
 ///     Comparison::Above,
@@ -301,15 +125,19 @@ impl Rule {
     /// A metric's aggregate over the last `window`, per group, against a
     /// threshold. Windows of whole hours read `metrics_hourly`, of whole
     /// days (two or more) `metrics_daily`, others the raw `metrics`.
+    ///
+    /// With a [`LogSignal`](super::LogSignal), the count of its logs over the last `window`
+    /// (whole minutes, from `logs_by_level`): the rule's kind is then
+    /// `log_count`, as in a file.
     pub fn threshold(
         name: impl Into<String>,
-        signal: MetricSignal,
+        signal: impl Into<Signal>,
         comparison: Comparison,
         threshold: f64,
         window: Duration,
     ) -> Self {
         let kind = Kind::Threshold {
-            signal,
+            signal: signal.into(),
             window,
             comparison,
             threshold,
@@ -318,78 +146,68 @@ impl Rule {
         Rule::new(name, kind)
     }
 
-    /// A count of logs over the last `window` (whole minutes) against a
-    /// threshold.
-    pub fn log_count(
-        name: impl Into<String>,
-        signal: LogSignal,
-        comparison: Comparison,
-        threshold: f64,
-        window: Duration,
-    ) -> Self {
-        let kind = Kind::LogCount {
-            signal,
-            window,
-            comparison,
-            threshold,
-            clear: None,
-        };
-        Rule::new(name, kind)
-    }
-
-    /// Fires when `source` has had no row for `after` (per service with
-    /// [`per_service`](Rule::per_service): a service seen in the lookback
-    /// that stopped reporting).
-    pub fn absence(name: impl Into<String>, source: AbsenceSource, after: Duration) -> Self {
+    /// Fires when there has been no row for `after` (where, and for which
+    /// services, as [`Absence`] says).
+    pub fn absence(name: impl Into<String>, after: Duration, absence: Absence) -> Self {
+        let Absence {
+            source,
+            service,
+            per_service,
+            lookback,
+        } = absence;
         let kind = Kind::Absence {
             source,
-            service: None,
-            per_service: false,
+            service,
+            per_service,
             after,
-            lookback: DEFAULT_LOOKBACK,
+            lookback,
         };
         Rule::new(name, kind)
     }
 
     /// Fires when a checked service (the monitor's `service_status`
-    /// events) has been `down` for longer than `longer_than`.
-    pub fn service_status(name: impl Into<String>, longer_than: Duration) -> Self {
+    /// events) has been down for longer than `longer_than` (which services
+    /// and states, as [`ServiceDown`] says).
+    pub fn service_status(
+        name: impl Into<String>,
+        longer_than: Duration,
+        down: ServiceDown,
+    ) -> Self {
+        let ServiceDown {
+            services,
+            states,
+            lookback,
+        } = down;
         let kind = Kind::ServiceStatus {
-            services: Vec::new(),
-            states: vec!["down".to_owned()],
+            services,
+            states,
             longer_than,
-            lookback: Duration::from_secs(7 * 86_400),
+            lookback,
         };
         Rule::new(name, kind)
     }
 
-    /// Scores the current `bucket` of `signal` against a baseline of
-    /// `baseline` buckets (the ones before it, or with
-    /// [`seasonal`](Rule::seasonal) the same bucket on days or weeks
-    /// before), and fires beyond a score of 4 (see [`score`](Rule::score)).
-    pub fn anomaly(
-        name: impl Into<String>,
-        signal: Signal,
-        method: Method,
-        bucket: Duration,
-        baseline: u32,
-    ) -> Self {
+    /// Scores the current bucket of `signal` (a
+    /// [`MetricSignal`](super::MetricSignal) or a
+    /// [`LogSignal`](super::LogSignal)) against a baseline of buckets, as [`Anomaly`] says.
+    pub fn anomaly(name: impl Into<String>, signal: impl Into<Signal>, anomaly: Anomaly) -> Self {
+        let signal = signal.into();
         // A count that is usually zero has no spread at all: without a
         // floor, its first log would be an infinitely unlikely anomaly.
-        let min_spread = match signal {
+        let min_spread = anomaly.min_spread.unwrap_or(match signal {
             Signal::Logs(_) => 1.0,
             Signal::Metric(_) => 0.0,
-        };
+        });
         let kind = Kind::Anomaly {
             signal,
-            method,
-            bucket,
-            baseline,
-            season: Season::None,
-            score: DEFAULT_SCORE,
+            method: anomaly.method,
+            bucket: anomaly.bucket,
+            baseline: anomaly.baseline,
+            season: anomaly.season,
+            score: anomaly.score,
             clear: None,
-            direction: Direction::Both,
-            min_points: baseline.div_ceil(2).max(3),
+            direction: anomaly.direction,
+            min_points: (anomaly.min_points).unwrap_or(anomaly.baseline.div_ceil(2).max(3)),
             min_spread,
         };
         Rule::new(name, kind)
@@ -423,100 +241,14 @@ impl Rule {
     /// Hysteresis in value: a firing threshold or log count rule resolves
     /// only once the value is back past `clear` (an anomaly rule: once the
     /// score's magnitude is at most `clear`). Between the two it holds.
+    /// Absence and service status rules have no value to clear at: it has
+    /// no effect on them.
     pub fn clear_at(mut self, clear_value: f64) -> Self {
         match &mut self.kind {
-            Kind::Threshold { clear, .. }
-            | Kind::LogCount { clear, .. }
-            | Kind::Anomaly { clear, .. } => *clear = Some(clear_value),
-            Kind::Absence { .. } | Kind::ServiceStatus { .. } => {}
-        }
-        self
-    }
-
-    /// Absence: one group per `ServiceName`. Service status: no effect.
-    pub fn per_service(mut self) -> Self {
-        if let Kind::Absence { per_service, .. } = &mut self.kind {
-            *per_service = true;
-        }
-        self
-    }
-
-    /// Absence: only this `ServiceName`.
-    pub fn service(mut self, name: impl Into<String>) -> Self {
-        if let Kind::Absence { service, .. } = &mut self.kind {
-            *service = Some(name.into());
-        }
-        self
-    }
-
-    /// Service status: only these checked services (all unless given).
-    pub fn services<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        if let Kind::ServiceStatus { services, .. } = &mut self.kind {
-            *services = names.into_iter().map(Into::into).collect();
-        }
-        self
-    }
-
-    /// Service status: the states that count as down (`down` unless given;
-    /// the monitor writes `up`, `down` and `degraded`).
-    pub fn states<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        if let Kind::ServiceStatus { states, .. } = &mut self.kind {
-            *states = names.into_iter().map(Into::into).collect();
-        }
-        self
-    }
-
-    /// Absence and service status: how far back to look for the last row.
-    pub fn lookback(mut self, duration: Duration) -> Self {
-        match &mut self.kind {
-            Kind::Absence { lookback, .. } | Kind::ServiceStatus { lookback, .. } => {
-                *lookback = duration;
+            Kind::Threshold { clear, .. } | Kind::Anomaly { clear, .. } => {
+                *clear = Some(clear_value);
             }
-            _ => {}
-        }
-        self
-    }
-
-    /// Anomaly: the baseline from the same bucket on days or weeks before.
-    pub fn seasonal(mut self, value: Season) -> Self {
-        if let Kind::Anomaly { season, .. } = &mut self.kind {
-            *season = value;
-        }
-        self
-    }
-
-    /// Anomaly: the score's magnitude beyond which it fires.
-    pub fn score(mut self, value: f64) -> Self {
-        if let Kind::Anomaly { score, .. } = &mut self.kind {
-            *score = value;
-        }
-        self
-    }
-
-    /// Anomaly: which way counts (both unless told).
-    pub fn direction(mut self, value: Direction) -> Self {
-        if let Kind::Anomaly { direction, .. } = &mut self.kind {
-            *direction = value;
-        }
-        self
-    }
-
-    /// Anomaly: the fewest baseline buckets with data for a judgement (half
-    /// the baseline, at least 3, unless told).
-    pub fn min_points(mut self, value: u32) -> Self {
-        if let Kind::Anomaly { min_points, .. } = &mut self.kind {
-            *min_points = value;
-        }
-        self
-    }
-
-    /// Anomaly: the smallest spread a score divides by (1 for log counts,
-    /// 0 for metrics, unless told): over a baseline that never moves, a
-    /// difference of `score × min_spread` fires; with 0, any difference
-    /// does.
-    pub fn min_spread(mut self, value: f64) -> Self {
-        if let Kind::Anomaly { min_spread, .. } = &mut self.kind {
-            *min_spread = value;
+            Kind::Absence { .. } | Kind::ServiceStatus { .. } => {}
         }
         self
     }
@@ -535,22 +267,22 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::signal::{LogSignal, MetricSignal};
 
     const MIN5: Duration = Duration::from_secs(300);
 
     #[test]
-    fn good_rules_pass_and_setters_reach_their_kind() {
-        let rule = Rule::anomaly(
-            "a",
-            Signal::Metric(MetricSignal::new("m")),
-            Method::Mad,
-            Duration::from_secs(3600),
-            14,
-        )
-        .seasonal(Season::Weekly)
-        .score(3.5)
-        .clear_at(2.0)
-        .direction(Direction::Above);
+    fn good_rules_pass_and_settings_reach_their_kind() {
+        let settings = Anomaly {
+            method: Method::Mad,
+            bucket: Duration::from_secs(3600),
+            baseline: 14,
+            season: Season::Weekly,
+            score: 3.5,
+            direction: Direction::Above,
+            ..Anomaly::default()
+        };
+        let rule = Rule::anomaly("a", MetricSignal::new("m"), settings).clear_at(2.0);
         assert_eq!(rule.validate(), Ok(()));
         let Kind::Anomaly {
             season,
@@ -558,16 +290,32 @@ mod tests {
             clear,
             direction,
             min_points,
+            min_spread,
             ..
         } = rule.kind
         else {
             panic!("an anomaly rule");
         };
         assert_eq!((season, score, clear), (Season::Weekly, 3.5, Some(2.0)));
-        assert_eq!((direction, min_points), (Direction::Above, 7));
-        let rule = Rule::service_status("db", MIN5)
-            .services(["db"])
-            .clear_at(1.0);
+        assert_eq!(
+            (direction, min_points, min_spread),
+            (Direction::Above, 7, 0.0)
+        );
+        let logs = Rule::anomaly("l", LogSignal::errors(), Anomaly::default());
+        let Kind::Anomaly {
+            min_points,
+            min_spread,
+            ..
+        } = logs.kind
+        else {
+            panic!("an anomaly rule");
+        };
+        assert_eq!((min_points, min_spread), (6, 1.0));
+        let down = ServiceDown {
+            services: vec!["db".to_owned()],
+            ..ServiceDown::default()
+        };
+        let rule = Rule::service_status("db", MIN5, down).clear_at(1.0);
         assert_eq!(rule.validate(), Ok(()));
         assert_eq!(rule.kind(), "service_status");
     }

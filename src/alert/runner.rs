@@ -11,7 +11,7 @@ use super::engine::Evaluator;
 use super::setup::{Alerts, Callback};
 use super::status;
 use super::transition::Transition;
-use super::webhook::{Deliveries, WebhookStats};
+use super::webhook::Deliveries;
 use crate::error::Result;
 use crate::query::QueryClient;
 
@@ -32,6 +32,9 @@ pub struct Cycle {
     pub unwritten: usize,
     /// Transitions dropped from that wait so far (it is bounded).
     pub unwritten_dropped: u64,
+    /// The alerts firing after this cycle, by key (`rule` or
+    /// `rule{group}`), in the rules' order.
+    pub firing: Vec<String>,
 }
 
 /// Evaluates on demand and delivers what changed.
@@ -59,9 +62,9 @@ impl std::fmt::Debug for CallbackBox {
 }
 
 impl Runner {
-    /// A runner of `alerts` reading and writing through `client`, naming `service` in transitions whose group has no
-    /// service. Must be called on a tokio runtime: the webhook's delivery
-    /// task starts on it.
+    /// A runner of `alerts` reading and writing through `client`, naming
+    /// `service` in transitions whose group has no service. With a webhook,
+    /// it must be called on a tokio runtime: the deliveries run on it.
     ///
     /// # Errors
     ///
@@ -101,6 +104,7 @@ impl Runner {
                         .errors
                         .push(format!("reading the firing alerts: {error}"));
                     cycle.unwritten = self.unwritten.len();
+                    cycle.unwritten_dropped = self.unwritten_dropped;
                     return cycle;
                 }
             }
@@ -150,6 +154,9 @@ impl Runner {
         cycle.transitions = evaluation.transitions;
         cycle.unwritten = self.unwritten.len();
         cycle.unwritten_dropped = self.unwritten_dropped;
+        cycle.firing = (self.evaluator.firing().iter())
+            .map(|(rule, group)| super::transition::key(rule, group))
+            .collect();
         cycle
     }
 
@@ -195,16 +202,6 @@ impl Runner {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.evaluator = self.evaluator.timeout(timeout);
         self
-    }
-
-    /// The alerts firing now, as `(rule, group)`.
-    pub fn firing(&self) -> Vec<(String, String)> {
-        self.evaluator.firing()
-    }
-
-    /// The webhook's counters, if there is one.
-    pub fn webhook_stats(&self) -> Option<&WebhookStats> {
-        self.deliveries.as_ref().map(|(d, _)| &*d.stats)
     }
 
     /// Waits (at most `timeout`) for the webhook to take what is queued,

@@ -10,7 +10,7 @@ use super::transition::Transition;
 use super::webhook::Webhook;
 
 /// A function called with every transition, on the alerting thread.
-pub type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
+pub(crate) type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
 
 /// How often rules are evaluated unless told.
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -23,7 +23,7 @@ pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// use tracing_clickhouse::alert::{Alerts, Comparison, LogSignal, Rule, Webhook};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let errors = Rule::log_count(
+/// let errors = Rule::threshold(
 ///     "errors",
 ///     LogSignal::errors().per_service(),
 ///     Comparison::Above,

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::rule::{
-    AbsenceSource, Aggregation, Kind, LogSignal, Method, MetricSignal, Rule, Signal,
-};
+use super::rule::{Kind, Rule};
+use super::settings::{AbsenceSource, Method};
+use super::signal::{Aggregation, LogSignal, MetricSignal, Signal};
 use crate::query::sql::Sql;
 
 /// One group's value at one evaluation time.
@@ -109,28 +109,14 @@ pub(crate) fn rule_query(rule: &Rule, times: &[i64]) -> Sql {
     let mut sql = Sql::new("");
     match &rule.kind {
         Kind::Threshold { signal, window, .. } => {
-            let source = Source::for_metric(*window, signal.aggregation);
-            let lo = first.saturating_sub(ns(*window) + source.slack());
-            let data = metric_rows(&mut sql, signal, source, lo, last);
+            let rows = signal_rows(&mut sql, signal, *window, ns(*window), (first, last));
             windowed(
                 &mut sql,
                 times,
-                source.window_end(),
-                &data,
+                rows.end,
+                &rows.data,
                 ns(*window),
-                metric_value(signal.aggregation),
-            );
-        }
-        Kind::LogCount { signal, window, .. } => {
-            let lo = first.saturating_sub(ns(*window) + 60 * NS);
-            let data = log_rows(&mut sql, signal, lo, last);
-            windowed(
-                &mut sql,
-                times,
-                MINUTE_END,
-                &data,
-                ns(*window),
-                "toFloat64(sum(c))",
+                rows.value,
             );
         }
         Kind::Anomaly {
@@ -143,33 +129,17 @@ pub(crate) fn rule_query(rule: &Rule, times: &[i64]) -> Sql {
         } => {
             let step = season.period().map_or(1, |p| ns(p) / ns(*bucket).max(1));
             let span = (i64::from(*baseline) * step + 1).saturating_mul(ns(*bucket));
-            let (data, end, value, zero_fill) = match signal {
-                Signal::Metric(metric) => {
-                    let source = Source::for_metric(*bucket, metric.aggregation);
-                    let lo = first.saturating_sub(span.saturating_add(source.slack()));
-                    let data = metric_rows(&mut sql, metric, source, lo, last);
-                    (
-                        data,
-                        source.window_end(),
-                        metric_value(metric.aggregation),
-                        false,
-                    )
-                }
-                Signal::Logs(logs) => {
-                    let lo = first.saturating_sub(span.saturating_add(60 * NS));
-                    let data = log_rows(&mut sql, logs, lo, last);
-                    (data, MINUTE_END, "toFloat64(sum(c))", true)
-                }
-            };
+            let rows = signal_rows(&mut sql, signal, *bucket, span, (first, last));
             let shape = AnomalyShape {
                 bucket: ns(*bucket),
                 span,
                 step,
                 baseline: *baseline,
                 method: *method,
-                zero_fill,
+                // A bucket without logs counted 0; without a metric, nothing.
+                zero_fill: matches!(signal, Signal::Logs(_)),
             };
-            anomaly(&mut sql, times, end, &data, value, &shape);
+            anomaly(&mut sql, times, rows.end, &rows.data, rows.value, &shape);
         }
         Kind::Absence {
             source,
@@ -224,6 +194,48 @@ pub(crate) fn rule_query(rule: &Rule, times: &[i64]) -> Sql {
         }
     }
     sql
+}
+
+/// A signal's rows for a rule, and how its windows end and aggregate.
+struct SignalRows {
+    /// The subquery (`t_ns`, `grp`, `service` and the value columns).
+    data: String,
+    /// The end of the window of an evaluation at `at`.
+    end: &'static str,
+    /// The aggregate of the rows in a window or bucket.
+    value: &'static str,
+}
+
+/// The rows of `signal` in windows or buckets of `granularity` (which picks
+/// a metric's rollup) reaching `span` nanoseconds back from the evaluation
+/// `times` (first, last).
+fn signal_rows(
+    sql: &mut Sql,
+    signal: &Signal,
+    granularity: Duration,
+    span: i64,
+    (first, last): (i64, i64),
+) -> SignalRows {
+    match signal {
+        Signal::Metric(metric) => {
+            let source = Source::for_metric(granularity, metric.aggregation);
+            let lo = first.saturating_sub(span.saturating_add(source.slack()));
+            SignalRows {
+                data: metric_rows(sql, metric, source, lo, last),
+                end: source.window_end(),
+                value: metric_value(metric.aggregation),
+            }
+        }
+        Signal::Logs(logs) => {
+            // A log minute's row starts up to a minute before its window.
+            let lo = first.saturating_sub(span.saturating_add(60 * NS));
+            SignalRows {
+                data: log_rows(sql, logs, lo, last),
+                end: MINUTE_END,
+                value: "toFloat64(sum(c))",
+            }
+        }
+    }
 }
 
 /// The aggregate of a metric's rows (columns `s`, `c`, `mn`, `mx`, `dl`).
@@ -448,7 +460,8 @@ fn anomaly(sql: &mut Sql, times: &[i64], end: &str, data: &str, value: &str, sha
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::rule::{Comparison, Season};
+    use crate::alert::rule::Comparison;
+    use crate::alert::settings::{Absence, Anomaly, Season, ServiceDown};
 
     const HOSTILE: &str = "x' OR 1=1 --";
 
@@ -461,20 +474,39 @@ mod tests {
             .group_by([HOSTILE, "service"]);
         let rules = [
             Rule::threshold("a", metric.clone(), Comparison::Above, 1.0, minute),
-            Rule::log_count(
+            Rule::threshold(
                 "a",
                 LogSignal::errors().service(HOSTILE),
                 Comparison::Above,
                 1.0,
                 minute,
             ),
-            Rule::absence("a", AbsenceSource::Metrics(Some(HOSTILE.into())), minute)
-                .service(HOSTILE),
-            Rule::service_status("a", minute)
-                .services([HOSTILE])
-                .states([HOSTILE]),
-            Rule::anomaly("a", Signal::Metric(metric), Method::Mad, minute, 10)
-                .seasonal(Season::Daily),
+            Rule::absence(
+                "a",
+                minute,
+                Absence {
+                    source: AbsenceSource::Metrics(Some(HOSTILE.into())),
+                    service: Some(HOSTILE.into()),
+                    ..Absence::default()
+                },
+            ),
+            Rule::service_status(
+                "a",
+                minute,
+                ServiceDown {
+                    services: vec![HOSTILE.into()],
+                    states: vec![HOSTILE.into()],
+                    ..ServiceDown::default()
+                },
+            ),
+            Rule::anomaly(
+                "a",
+                metric,
+                Anomaly {
+                    season: Season::Daily,
+                    ..Anomaly::default()
+                },
+            ),
         ];
         for rule in rules {
             let sql = rule_query(&rule, &[1, 2]);
@@ -494,26 +526,17 @@ mod tests {
     #[test]
     fn windows_of_whole_hours_and_days_read_the_rollups() {
         let hour = Duration::from_secs(3600);
-        assert_eq!(
-            Source::for_metric(hour * 6, Aggregation::Avg),
-            Source::Hourly
-        );
-        assert_eq!(
-            Source::for_metric(hour * 48, Aggregation::Max),
-            Source::Daily
-        );
-        assert_eq!(
-            Source::for_metric(hour * 24, Aggregation::Max),
-            Source::Hourly
-        );
-        assert_eq!(
-            Source::for_metric(hour * 6, Aggregation::Increase),
-            Source::Raw
-        );
-        assert_eq!(
-            Source::for_metric(Duration::from_secs(300), Aggregation::Avg),
-            Source::Raw
-        );
+        let cases = [
+            (hour * 6, Aggregation::Avg, Source::Hourly),
+            (hour * 48, Aggregation::Max, Source::Daily),
+            (hour * 24, Aggregation::Max, Source::Hourly),
+            (hour * 6, Aggregation::Increase, Source::Raw),
+            (Duration::from_secs(300), Aggregation::Avg, Source::Raw),
+        ];
+        for (span, aggregation, source) in cases {
+            let seen = Source::for_metric(span, aggregation);
+            assert_eq!(seen, source, "{span:?} {aggregation:?}");
+        }
         let rule = Rule::threshold(
             "a",
             MetricSignal::new("m"),

@@ -60,7 +60,7 @@ pub async fn firing_alerts(client: &QueryClient) -> Result<Vec<FiringAlert>> {
 /// # Errors
 ///
 /// ClickHouse did not take it.
-pub async fn write_transition(client: &QueryClient, transition: &Transition) -> Result<()> {
+pub(crate) async fn write_transition(client: &QueryClient, transition: &Transition) -> Result<()> {
     let (keys, values): (Vec<String>, Vec<String>) = transition.details().into_iter().unzip();
     let mut sql = Sql::new("");
     let at = sql.param(transition.at_ns);

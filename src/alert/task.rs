@@ -57,7 +57,7 @@ pub(crate) struct AlertTask {
 
 impl AlertTask {
     /// Starts the thread, for rules the builder checked before anything
-    /// started ([`Evaluator::check`](super::Evaluator::check)).
+    /// started (`Evaluator::check`).
     pub(crate) fn start(alerts: Alerts, config: &Config) -> Result<AlertTask> {
         let client = QueryClient::new(config)?;
         let service = config.service_name().to_owned();
@@ -136,11 +136,7 @@ fn run(
                         shared.errors.fetch_add(cycle.errors.len() as u64, Ordering::Relaxed);
                         *shared.last_error.lock() = Some(last.clone());
                     }
-                    *shared.firing.lock() = runner
-                        .firing()
-                        .into_iter()
-                        .map(|(rule, group)| super::transition::key(&rule, &group))
-                        .collect();
+                    *shared.firing.lock() = cycle.firing;
                 }
                 _ = stopped.changed() => break,
             }

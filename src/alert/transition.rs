@@ -1,10 +1,6 @@
 //! A transition (an alert firing or resolving) and its renderings: the
 //! `Details` of its `events` row and the webhook's JSON.
 
-use std::time::SystemTime;
-
-use crate::record::from_unix_ns;
-
 /// `EventType` of a firing transition.
 pub(crate) const FIRING: &str = "alert_firing";
 /// `EventType` of a resolved transition.
@@ -32,7 +28,7 @@ impl TransitionKind {
     }
 
     /// `alert_firing` or `alert_resolved`, its `EventType`.
-    pub fn event_type(self) -> &'static str {
+    pub(crate) fn event_type(self) -> &'static str {
         match self {
             TransitionKind::Firing => FIRING,
             TransitionKind::Resolved => RESOLVED,
@@ -75,11 +71,6 @@ pub struct Transition {
 }
 
 impl Transition {
-    /// When the evaluation ran.
-    pub fn at(&self) -> SystemTime {
-        from_unix_ns(self.at_ns)
-    }
-
     /// The same for every delivery of this transition, and different for
     /// every other: the key, the kind, and when the firing began.
     pub fn id(&self) -> String {
@@ -87,7 +78,7 @@ impl Transition {
     }
 
     /// The `Details` of its `events` row.
-    pub fn details(&self) -> Vec<(String, String)> {
+    pub(crate) fn details(&self) -> Vec<(String, String)> {
         let mut details = vec![
             ("rule".to_owned(), self.rule.clone()),
             (
@@ -112,7 +103,7 @@ impl Transition {
 
     /// The webhook's body: the details as JSON, with `id`, `state`,
     /// `service` and the times.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         let state = self.kind.as_str();
         serde_json::json!({
             "id": self.id(),

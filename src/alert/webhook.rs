@@ -136,7 +136,7 @@ impl Webhook {
 
 /// The webhook's counters.
 #[derive(Debug, Default)]
-pub struct WebhookStats {
+pub(crate) struct WebhookStats {
     /// Transitions handed to the webhook (dropped ones included).
     pub queued: AtomicU64,
     /// Transitions the receiver took (answered 2xx).

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing_clickhouse::alert::{
-    self, AbsenceSource, Alerts, Comparison, Evaluator, Method, MetricSignal, Rule, Runner, Season,
-    Signal, Transition, TransitionKind, Webhook,
+    self, Absence, AbsenceSource, Alerts, Anomaly, Comparison, LogSignal, Method, MetricSignal,
+    Rule, Runner, Season, ServiceDown, Transition, TransitionKind, Webhook,
 };
 use tracing_clickhouse::query::QueryClient;
 
@@ -54,8 +54,14 @@ impl Db {
         common::scalar(&self.client, sql).await
     }
 
-    fn evaluator(&self, rules: Vec<Rule>) -> Evaluator {
-        Evaluator::new(&self.query, "tc-test", rules).unwrap()
+    /// The transitions of `rules` evaluated at each of `times`
+    /// (nanoseconds), oldest first.
+    async fn backtest(&self, rules: Vec<Rule>, times: &[i64]) -> Vec<Transition> {
+        let times: Vec<SystemTime> = times.iter().map(|&ns| at(ns)).collect();
+        Alerts::new(rules)
+            .backtest(&self.query, &times)
+            .await
+            .unwrap()
     }
 }
 
@@ -83,6 +89,20 @@ async fn series(db: &Db, name: &str, start: i64, n: u64, expr: &str) {
          'gauge', 'svc', map('route', '/a'), {expr} FROM numbers({n})"
     ))
     .await;
+}
+
+/// `ns` nanoseconds after the Unix epoch.
+fn at(ns: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ns as u64)
+}
+
+/// A rule firing when `source` has had no row for `after`.
+fn absence(name: &str, source: AbsenceSource, after: Duration) -> Rule {
+    let settings = Absence {
+        source,
+        ..Absence::default()
+    };
+    Rule::absence(name, after, settings)
 }
 
 fn minute_times(from: i64, count: i64) -> Vec<i64> {

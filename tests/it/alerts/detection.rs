@@ -5,14 +5,13 @@ use super::*;
 
 fn anomaly(name: &str, metric: &str, method: Method) -> Rule {
     let signal = MetricSignal::new(metric).group_by(["route"]);
-    Rule::anomaly(
-        name,
-        Signal::Metric(signal),
+    let settings = Anomaly {
         method,
-        Duration::from_secs(60),
-        60,
-    )
-    .clear_at(2.0)
+        bucket: Duration::from_secs(60),
+        baseline: 60,
+        ..Anomaly::default()
+    };
+    Rule::anomaly(name, signal, settings).clear_at(2.0)
 }
 
 /// 1,500 minutes of N(100, 5) noise: evaluated at 1,389 minutes in one
@@ -46,30 +45,22 @@ async fn noise_is_quiet_and_a_spike_and_a_level_shift_are_detected() {
     let times = minute_times(start + 61 * MIN, 1_439);
     let began = Instant::now();
     for method in [Method::ZScore, Method::Mad] {
-        let mut evaluator = db.evaluator(vec![anomaly("noise", "noise", method)]);
-        let evaluation = evaluator.evaluate_each(&times[..1_389]).await;
-        assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
-        let false_positives = fired(&evaluation.transitions).len();
+        let transitions = db
+            .backtest(vec![anomaly("noise", "noise", method)], &times[..1_389])
+            .await;
+        let false_positives = fired(&transitions).len();
         println!(
             "{method:?}: {false_positives} false positives in 1389 evaluations ({:.2} per 1000)",
             false_positives as f64 * 1000.0 / 1389.0
         );
-        assert!(
-            false_positives * 1000 <= 1389,
-            "{:?}",
-            evaluation.transitions
-        );
+        assert!(false_positives * 1000 <= 1389, "{:?}", transitions);
         // The last 100 evaluations: the event is at the 51st.
         for metric in ["spike", "shift"] {
-            let mut evaluator = db.evaluator(vec![anomaly(metric, metric, method)]);
-            let evaluation = evaluator.evaluate_each(&times[1_339..]).await;
-            let fired = fired(&evaluation.transitions);
-            assert_eq!(
-                fired.len(),
-                1,
-                "{metric} {method:?}: {:?}",
-                evaluation.transitions
-            );
+            let transitions = db
+                .backtest(vec![anomaly(metric, metric, method)], &times[1_339..])
+                .await;
+            let fired = fired(&transitions);
+            assert_eq!(fired.len(), 1, "{metric} {method:?}: {:?}", transitions);
             let t = fired[0];
             // Point 1450 is the current bucket of the evaluation at 1451;
             // the shift's first point may be within the noise.
@@ -107,33 +98,31 @@ async fn a_seasonal_baseline_expects_the_daily_peak() {
     ))
     .await;
     let at = start + 192 * hour;
-    let bucket = Duration::from_secs(3600);
-    let rolling = |name: &str, metric: &str| {
-        Rule::anomaly(
-            name,
-            Signal::Metric(MetricSignal::new(metric)),
-            Method::Mad,
-            bucket,
-            7,
-        )
+    let rule = |name: &str, metric: &str, season: Season| {
+        let settings = Anomaly {
+            method: Method::Mad,
+            bucket: Duration::from_secs(3600),
+            baseline: 7,
+            season,
+            ..Anomaly::default()
+        };
+        Rule::anomaly(name, MetricSignal::new(metric), settings)
     };
-    let mut evaluator = db.evaluator(vec![
-        rolling("rolling", "usual"),
-        rolling("seasonal", "usual").seasonal(Season::Daily),
-        rolling("seasonal_high", "high").seasonal(Season::Daily),
-    ]);
-    let evaluation = evaluator.evaluate_each(&[at]).await;
-    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
-    let fired: Vec<&str> = fired(&evaluation.transitions)
+    let transitions = db
+        .backtest(
+            vec![
+                rule("rolling", "usual", Season::None),
+                rule("seasonal", "usual", Season::Daily),
+                rule("seasonal_high", "high", Season::Daily),
+            ],
+            &[at],
+        )
+        .await;
+    let fired: Vec<&str> = fired(&transitions)
         .iter()
         .map(|t| t.rule.as_str())
         .collect();
-    assert_eq!(
-        fired,
-        ["rolling", "seasonal_high"],
-        "{:?}",
-        evaluation.transitions
-    );
+    assert_eq!(fired, ["rolling", "seasonal_high"], "{:?}", transitions);
 }
 
 /// Minutes alternating above and below the threshold for an hour: with
@@ -164,16 +153,18 @@ async fn a_flapping_signal_does_not_flap_and_a_resolved_alert_resolves_once() {
         )
     };
     let times = minute_times(start + MIN, 60);
-    let mut evaluator = db.evaluator(vec![
-        rule("calm", "flap").fire_after(Duration::from_secs(180)),
-        rule("jumpy", "flap"),
-        rule("burst", "burst").resolve_after(Duration::from_secs(300)),
-    ]);
-    let evaluation = evaluator.evaluate_each(&times).await;
-    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
+    let transitions = db
+        .backtest(
+            vec![
+                rule("calm", "flap").fire_after(Duration::from_secs(180)),
+                rule("jumpy", "flap"),
+                rule("burst", "burst").resolve_after(Duration::from_secs(300)),
+            ],
+            &times,
+        )
+        .await;
     let of = |rule: &str| -> Vec<(TransitionKind, i64)> {
-        evaluation
-            .transitions
+        transitions
             .iter()
             .filter(|t| t.rule == rule)
             .map(|t| (t.kind, (t.at_ns - start) / MIN))
@@ -186,8 +177,7 @@ async fn a_flapping_signal_does_not_flap_and_a_resolved_alert_resolves_once() {
         of("burst"),
         [(TransitionKind::Firing, 21), (TransitionKind::Resolved, 36)]
     );
-    let resolved = evaluation
-        .transitions
+    let resolved = transitions
         .iter()
         .find(|t| t.rule == "burst" && t.kind == TransitionKind::Resolved)
         .unwrap();
@@ -209,21 +199,39 @@ async fn absence_fires_for_the_service_that_stopped() {
     ))
     .await;
     let after = Duration::from_secs(600);
-    let mut evaluator = db.evaluator(vec![
-        Rule::absence("silent", AbsenceSource::Logs, after).per_service(),
-        Rule::absence("ghost", AbsenceSource::Logs, after).service("ghost"),
-        Rule::absence("present", AbsenceSource::Logs, after).service("a"),
-    ]);
-    let at = now + MIN / 2;
-    let evaluation = evaluator.evaluate_each(&[at]).await;
-    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
-    let keys: Vec<(&str, &str)> = evaluation
-        .transitions
+    let rules = vec![
+        Rule::absence(
+            "silent",
+            after,
+            Absence {
+                per_service: true,
+                ..Absence::default()
+            },
+        ),
+        Rule::absence(
+            "ghost",
+            after,
+            Absence {
+                service: Some("ghost".into()),
+                ..Absence::default()
+            },
+        ),
+        Rule::absence(
+            "present",
+            after,
+            Absence {
+                service: Some("a".into()),
+                ..Absence::default()
+            },
+        ),
+    ];
+    let transitions = db.backtest(rules, &[now + MIN / 2]).await;
+    let keys: Vec<(&str, &str)> = transitions
         .iter()
         .map(|t| (t.key.as_str(), t.service.as_str()))
         .collect();
     assert_eq!(keys, [("ghost", "ghost"), ("silent{service=b}", "b")]);
-    let b = &evaluation.transitions[1];
+    let b = &transitions[1];
     // b's last minute started 20 min before `now`: 19 min + 30 s of silence.
     assert_eq!(b.value, Some(19.0 * 60.0 + 30.0), "{b:?}");
     assert_eq!(b.threshold, 600.0);
@@ -250,16 +258,11 @@ async fn a_service_down_for_too_long_fires() {
         ))
         .await;
     }
-    let mut evaluator = db.evaluator(vec![Rule::service_status("down", Duration::from_secs(300))]);
-    let evaluation = evaluator.evaluate_each(&[now]).await;
-    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
-    let keys: Vec<&str> = evaluation
-        .transitions
-        .iter()
-        .map(|t| t.key.as_str())
-        .collect();
+    let rule = Rule::service_status("down", Duration::from_secs(300), ServiceDown::default());
+    let transitions = db.backtest(vec![rule], &[now]).await;
+    let keys: Vec<&str> = transitions.iter().map(|t| t.key.as_str()).collect();
     assert_eq!(keys, ["down{service=db}"]);
-    assert_eq!(evaluation.transitions[0].value, Some(600.0));
+    assert_eq!(transitions[0].value, Some(600.0));
 }
 
 /// A log count anomaly per service over 5-minute buckets (a bucket without
@@ -280,38 +283,21 @@ async fn a_log_count_anomaly_over_a_quiet_baseline_needs_more_than_one_log() {
          WHERE 1"
     ))
     .await;
-    let rule = Rule::anomaly(
-        "spiky",
-        Signal::Logs(tracing_clickhouse::alert::LogSignal::errors().per_service()),
-        Method::Mad,
-        Duration::from_secs(300),
-        12,
-    );
-    let mut evaluator = db.evaluator(vec![rule.clone()]);
-    let evaluation = evaluator.evaluate_each(&[now]).await;
-    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
-    let keys: Vec<&str> = evaluation
-        .transitions
-        .iter()
-        .map(|t| t.key.as_str())
-        .collect();
-    assert_eq!(
-        keys,
-        ["spiky{service=burst}"],
-        "{:?}",
-        evaluation.transitions
-    );
-    let t = &evaluation.transitions[0];
+    // The default: the median and MAD of the 12 five-minute buckets before.
+    let settings = Anomaly::default();
+    let rule = |settings| Rule::anomaly("spiky", LogSignal::errors().per_service(), settings);
+    let transitions = db.backtest(vec![rule(settings)], &[now]).await;
+    let keys: Vec<&str> = transitions.iter().map(|t| t.key.as_str()).collect();
+    assert_eq!(keys, ["spiky{service=burst}"], "{:?}", transitions);
+    let t = &transitions[0];
     assert_eq!((t.value, t.baseline), (Some(10.0), Some((10.0, 0.0, 1.0))));
     // Without the floor, one error over zeros is the largest score.
-    let mut evaluator = db.evaluator(vec![rule.min_spread(0.0)]);
-    let evaluation = evaluator.evaluate_each(&[now]).await;
-    assert_eq!(
-        evaluation.transitions.len(),
-        3,
-        "{:?}",
-        evaluation.transitions
-    );
+    let floorless = Anomaly {
+        min_spread: Some(0.0),
+        ..settings
+    };
+    let transitions = db.backtest(vec![rule(floorless)], &[now]).await;
+    assert_eq!(transitions.len(), 3, "{:?}", transitions);
 }
 
 /// Windows of whole hours and days read the rollups: a 6-hour average
@@ -351,7 +337,7 @@ async fn hour_and_day_windows_agree_with_the_raw_rows() {
             Duration::from_secs(window),
         )
     };
-    let mut evaluator = db.evaluator(vec![
+    let rules = vec![
         rule("hourly", alert::Aggregation::Avg, 6 * 3600, hourly - 0.5),
         rule(
             "hourly_quiet",
@@ -361,8 +347,8 @@ async fn hour_and_day_windows_agree_with_the_raw_rows() {
         ),
         rule("daily", alert::Aggregation::Max, 2 * 86_400, daily - 0.5),
         rule("daily_quiet", alert::Aggregation::Max, 2 * 86_400, daily),
-    ]);
-    for rule in evaluator.rules() {
+    ];
+    for rule in &rules {
         let (text, _) = rule.query_text(&[at]);
         let table = if rule.name().starts_with("hourly") {
             "metrics_hourly"
@@ -375,10 +361,8 @@ async fn hour_and_day_windows_agree_with_the_raw_rows() {
             rule.name()
         );
     }
-    let evaluation = evaluator.evaluate_each(&[at]).await;
-    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
-    let fired: Vec<(&str, Option<f64>)> = evaluation
-        .transitions
+    let transitions = db.backtest(rules, &[at]).await;
+    let fired: Vec<(&str, Option<f64>)> = transitions
         .iter()
         .map(|t| (t.rule.as_str(), t.value))
         .collect();

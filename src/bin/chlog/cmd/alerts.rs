@@ -141,7 +141,7 @@ async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
             let value = transition.value.map_or("-".to_owned(), number);
             let line = format!(
                 "{} {} {} value={value} threshold={} severity={}",
-                humantime::format_rfc3339_seconds(transition.at()),
+                rfc3339(transition.at_ns),
                 ctx.palette.paint(style, &word),
                 ctx.palette.paint(BOLD, &escape(&transition.key)),
                 number(transition.threshold),
