@@ -68,8 +68,11 @@ impl Runner {
     ///
     /// # Errors
     ///
-    /// An invalid rule, or a webhook and no tokio runtime.
+    /// [`Error::Config`](crate::Error::Config) naming the setting when the
+    /// interval or a webhook setting is out of its bounds; an invalid rule;
+    /// a webhook and no tokio runtime.
     pub fn new(alerts: Alerts, client: &QueryClient, service: &str) -> Result<Runner> {
+        alerts.validate()?;
         if alerts.webhook.is_some() && tokio::runtime::Handle::try_current().is_err() {
             return Err(crate::error::invalid_query(
                 "webhook",

@@ -8,6 +8,8 @@ use std::time::Duration;
 use super::rule::Rule;
 use super::transition::Transition;
 use super::webhook::Webhook;
+use crate::config::bounds::ALERT_INTERVAL;
+use crate::error::ConfigError;
 
 /// A function called with every transition, on the alerting thread.
 pub(crate) type Callback = Arc<dyn Fn(&Transition) + Send + Sync>;
@@ -81,10 +83,22 @@ impl Alerts {
         self.interval
     }
 
-    /// Evaluates every `interval` (at least a second).
+    /// Evaluates every `interval` (30 s unless told; from 1 s to 365 days,
+    /// or the builder or [`Runner::new`](super::Runner::new) refuses the
+    /// alerts, naming `Alerts::interval`).
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = interval.max(Duration::from_secs(1));
+        self.interval = interval;
         self
+    }
+
+    /// Checks the interval and the webhook against the bounds their
+    /// setters document (the rules are checked on their own).
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        ALERT_INTERVAL.check("Alerts::interval", self.interval)?;
+        match &self.webhook {
+            Some(webhook) => webhook.validate(),
+            None => Ok(()),
+        }
     }
 
     /// Posts every transition to this webhook as JSON

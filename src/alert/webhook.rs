@@ -17,18 +17,14 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
 use super::transition::Transition;
-use crate::error::ConfigError;
+use crate::config::bounds::{WEBHOOK_ATTEMPTS, WEBHOOK_WAIT};
+use crate::error::{ConfigError, invalid};
 
 /// Transitions waiting for the webhook, at most; more are dropped and
 /// counted (a receiver down for hours must not grow memory without bound).
 const QUEUE: usize = 1024;
 /// One attempt's limit unless told.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The shortest and longest an attempt may be given.
-const ATTEMPT_TIMEOUT_BOUNDS: (Duration, Duration) = (
-    Duration::from_millis(1),
-    Duration::from_secs(365 * 24 * 60 * 60),
-);
 
 /// Where and how to post transitions.
 #[derive(Clone)]
@@ -101,31 +97,50 @@ impl Webhook {
     }
 
     /// How long one attempt may wait for the receiver's answer (10 s
-    /// unless told; kept within 1 ms and 365 days). A receiver that does
-    /// not answer in time fails the attempt, which alerting counts as an
-    /// error ([`AlertStats::errors`](super::AlertStats::errors)).
+    /// unless told; from 1 ms to 365 days, or the builder or
+    /// [`Runner::new`](super::Runner::new) refuses the alerts, naming
+    /// `Webhook::timeout`). A receiver that does not answer in time fails
+    /// the attempt, which alerting counts as an error
+    /// ([`AlertStats::errors`](super::AlertStats::errors)).
     #[must_use]
     pub fn timeout(mut self, limit: Duration) -> Self {
-        let (shortest, longest) = ATTEMPT_TIMEOUT_BOUNDS;
-        self.timeout = limit.clamp(shortest, longest);
+        self.timeout = limit;
         self
     }
 
-    /// At most this many attempts per transition (at least 1).
+    /// At most this many attempts per transition (8 unless told; from 1 to
+    /// 1000, or the alerts are refused, naming `Webhook::attempts`).
     #[must_use]
     pub fn attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts.max(1);
+        self.attempts = attempts;
         self
     }
 
     /// The wait after the first failure, doubling after each, up to `max`
-    /// (each kept within 1 ms and 365 days, as [`timeout`](Webhook::timeout)).
+    /// (250 ms and 30 s unless told; each from 1 ms to 365 days and `max`
+    /// at least `first`, or the alerts are refused, naming
+    /// `Webhook::backoff`).
     #[must_use]
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
-        let (shortest, longest) = ATTEMPT_TIMEOUT_BOUNDS;
-        self.first_backoff = first.clamp(shortest, longest);
-        self.max_backoff = max.clamp(self.first_backoff, longest);
+        self.first_backoff = first;
+        self.max_backoff = max;
         self
+    }
+
+    /// Checks the settings against the bounds their setters document.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        WEBHOOK_WAIT.check("Webhook::timeout", self.timeout)?;
+        WEBHOOK_ATTEMPTS.check("Webhook::attempts", u64::from(self.attempts))?;
+        WEBHOOK_WAIT.check("Webhook::backoff", self.first_backoff)?;
+        WEBHOOK_WAIT.check("Webhook::backoff", self.max_backoff)?;
+        if self.max_backoff < self.first_backoff {
+            return Err(invalid(
+                "Webhook::backoff",
+                &format!("{:?} after {:?}", self.max_backoff, self.first_backoff),
+                "a longest wait at least the first",
+            ));
+        }
+        Ok(())
     }
 
     /// The wait after the one of `backoff`: twice as long, up to the most.
@@ -288,19 +303,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoffs_are_kept_within_their_bounds() {
-        let (shortest, longest) = ATTEMPT_TIMEOUT_BOUNDS;
-        let huge = Webhook::new("http://x/")
-            .unwrap()
-            .backoff(Duration::MAX, Duration::MAX);
-        assert_eq!((huge.first_backoff, huge.max_backoff), (longest, longest));
-        // Doubling the longest saturates instead of overflowing.
-        assert_eq!(huge.next_backoff(huge.first_backoff), longest);
-        assert_eq!(huge.next_backoff(Duration::MAX), longest);
-        let zero = Webhook::new("http://x/")
-            .unwrap()
-            .backoff(Duration::ZERO, Duration::ZERO);
-        assert_eq!((zero.first_backoff, zero.max_backoff), (shortest, shortest));
+    fn settings_out_of_bounds_are_refused_by_name() {
+        let hook = || Webhook::new("http://x/").unwrap();
+        assert!(hook().validate().is_ok(), "the defaults");
+        let longest = Duration::from_secs(365 * 24 * 60 * 60);
+        let fine = hook()
+            .timeout(Duration::from_millis(1))
+            .attempts(1000)
+            .backoff(Duration::from_millis(1), longest);
+        assert!(fine.validate().is_ok());
+        let refused = [
+            (hook().timeout(Duration::ZERO), "Webhook::timeout"),
+            (
+                hook().timeout(longest + Duration::from_secs(1)),
+                "Webhook::timeout",
+            ),
+            (hook().attempts(0), "Webhook::attempts"),
+            (hook().attempts(1001), "Webhook::attempts"),
+            (hook().backoff(Duration::ZERO, longest), "Webhook::backoff"),
+            (
+                hook().backoff(Duration::MAX, Duration::MAX),
+                "Webhook::backoff",
+            ),
+            (
+                hook().backoff(Duration::from_secs(2), Duration::from_secs(1)),
+                "Webhook::backoff",
+            ),
+        ];
+        for (webhook, setting) in refused {
+            let error = webhook.validate().unwrap_err();
+            assert_eq!(error.setting(), setting, "{error}");
+        }
+    }
+
+    #[test]
+    fn doubling_the_longest_wait_saturates() {
+        let longest = Duration::from_secs(365 * 24 * 60 * 60);
+        let hook = Webhook::new("http://x/").unwrap().backoff(longest, longest);
+        assert_eq!(hook.next_backoff(hook.first_backoff), longest);
+        assert_eq!(hook.next_backoff(Duration::MAX), longest);
     }
 
     #[test]

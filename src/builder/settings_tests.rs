@@ -220,3 +220,23 @@ fn an_error_can_name_the_flag_a_tool_took_the_value_by() {
     assert_eq!(err.setting(), "--database");
     assert!(err.to_string().starts_with("--database: "), "{err}");
 }
+
+/// The alerts' interval and webhook settings are held to their documented
+/// bounds when the pipeline starts, by the setter's name.
+#[cfg(feature = "alerts")]
+#[test]
+fn alert_settings_out_of_bounds_are_refused_by_name() {
+    use crate::alert::{Alerts, Webhook};
+    let started = |alerts: Alerts| no_env().dry_run(true).alerts(alerts).build().err();
+    let setting = |error: Option<crate::Error>| match error {
+        Some(crate::Error::Config(error)) => error.setting(),
+        other => panic!("not a configuration error: {other:?}"),
+    };
+    let fast = Alerts::new(Vec::new()).interval(Duration::from_millis(999));
+    assert_eq!(setting(started(fast)), "Alerts::interval");
+    let webhook = Webhook::new("http://127.0.0.1:9/").unwrap().attempts(0);
+    let no_attempt = Alerts::new(Vec::new()).webhook(webhook);
+    assert_eq!(setting(started(no_attempt)), "Webhook::attempts");
+    let fine = Alerts::new(Vec::new()).interval(Duration::from_secs(1));
+    assert!(started(fine).is_none(), "one second is allowed");
+}

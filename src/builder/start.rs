@@ -118,6 +118,7 @@ impl Builder {
         // Checked before anything starts: a bad rule is the exit's error.
         #[cfg(feature = "alerts")]
         if let Some(alerts) = &alerts {
+            alerts.validate()?;
             crate::alert::Evaluator::check(alerts.rules())?;
         }
         let pipeline = Pipeline::start(&config, console_writer)?;

@@ -57,6 +57,13 @@ pub(crate) const TEXT_BYTES: Counts = Counts {
     rule: "a number of bytes, 1-67108864 (64 MiB)",
 };
 
+/// Attempts to deliver one alert transition to a webhook.
+pub(crate) const WEBHOOK_ATTEMPTS: Counts = Counts {
+    min: 1,
+    max: 1000,
+    rule: "a number of attempts, 1-1000",
+};
+
 /// Fields per event, span or `collect_log` context.
 pub(crate) const FIELDS: Counts = Counts {
     min: 0,
@@ -149,6 +156,20 @@ pub(crate) const RETRY_BACKOFF: Durations = Durations {
     min: Duration::from_millis(100),
     rule: "a duration from 100 ms (the first retry's wait) to 365 days",
     rule_ms: "a number of milliseconds, 100-31536000000 (365 days)",
+};
+
+/// Time between two evaluations of the alert rules: each is a query per rule.
+pub(crate) const ALERT_INTERVAL: Durations = Durations {
+    min: Duration::from_secs(1),
+    rule: "a duration from 1 s (each evaluation is a query per rule) to 365 days",
+    rule_ms: "a number of milliseconds, 1000-31536000000 (365 days)",
+};
+
+/// A webhook's wait for an answer, or between two attempts.
+pub(crate) const WEBHOOK_WAIT: Durations = Durations {
+    min: Duration::from_millis(1),
+    rule: "a duration from 1 ms to 365 days",
+    rule_ms: "a number of milliseconds, 1-31536000000 (365 days)",
 };
 
 /// Time between two checks of a service.
