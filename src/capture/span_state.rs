@@ -54,12 +54,12 @@ pub(super) struct Parent {
 impl Parent {
     /// The parent a remote context names, if it names one.
     pub(super) fn remote(remote: &RemoteContext) -> Option<Parent> {
-        let parent = remote.parent()?;
+        let parent = remote.parent?;
         Some(Parent {
             trace_id: parent.trace_id(),
             span_id: parent.parent_id(),
             sampled: parent.is_sampled(),
-            trace_state: remote.trace_state().clone(),
+            trace_state: remote.state.clone(),
             remote: true,
         })
     }

@@ -58,6 +58,7 @@ pub(crate) const TEXT_BYTES: Counts = Counts {
 };
 
 /// Attempts to deliver one alert transition to a webhook.
+#[cfg(feature = "alerts")]
 pub(crate) const WEBHOOK_ATTEMPTS: Counts = Counts {
     min: 1,
     max: 1000,
@@ -159,6 +160,7 @@ pub(crate) const RETRY_BACKOFF: Durations = Durations {
 };
 
 /// Time between two evaluations of the alert rules: each is a query per rule.
+#[cfg(feature = "alerts")]
 pub(crate) const ALERT_INTERVAL: Durations = Durations {
     min: Duration::from_secs(1),
     rule: "a duration from 1 s (each evaluation is a query per rule) to 365 days",
@@ -166,6 +168,7 @@ pub(crate) const ALERT_INTERVAL: Durations = Durations {
 };
 
 /// A webhook's wait for an answer, or between two attempts.
+#[cfg(feature = "alerts")]
 pub(crate) const WEBHOOK_WAIT: Durations = Durations {
     min: Duration::from_millis(1),
     rule: "a duration from 1 ms to 365 days",

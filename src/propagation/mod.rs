@@ -51,8 +51,8 @@ use tracing::span::Id;
 use tracing::{Dispatch, Span};
 
 pub use carrier::{Extractor, Injector};
-pub use traceparent::TraceParent;
-pub use tracestate::TraceState;
+pub(crate) use traceparent::TraceParent;
+pub(crate) use tracestate::TraceState;
 
 /// The `traceparent` field name.
 pub(crate) const TRACEPARENT: &str = "traceparent";
@@ -106,8 +106,8 @@ fn trim_ows(value: &[u8]) -> &[u8] {
 /// span that handles it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RemoteContext {
-    parent: Option<TraceParent>,
-    state: TraceState,
+    pub(crate) parent: Option<TraceParent>,
+    pub(crate) state: TraceState,
     rejected: Option<Rejected>,
 }
 
@@ -144,14 +144,16 @@ impl RemoteContext {
         }
     }
 
-    /// The caller's span, if a valid `traceparent` named one.
-    pub fn parent(&self) -> Option<TraceParent> {
-        self.parent
-    }
-
-    /// The caller's `tracestate`.
-    pub fn trace_state(&self) -> &TraceState {
-        &self.state
+    /// The caller's span, if a valid `traceparent` named one: its trace,
+    /// its id (the `ParentSpanId` of the span that continues it), its
+    /// sampling decision and the `tracestate` that came with it.
+    pub fn parent(&self) -> Option<SpanContext> {
+        self.parent.map(|parent| SpanContext {
+            trace_id: parent.trace_id(),
+            span_id: parent.parent_id(),
+            sampled: parent.is_sampled(),
+            state: self.state.clone(),
+        })
     }
 
     /// Why the `traceparent` (or the `tracestate`) was not taken.
@@ -238,8 +240,10 @@ pub fn set_parent(span: &Span, remote: &RemoteContext) {
     remote.give_to_opentelemetry(span);
 }
 
-/// What a span passes on: its trace, its own id, whether it is sampled,
-/// and the `tracestate` it received.
+/// A span's place in a trace, as W3C Trace Context passes it on: its trace,
+/// its own id, whether it is sampled, and the `tracestate` it received. A
+/// span of ours ([`SpanContext::current`], [`SpanContext::of`]) or the
+/// caller's ([`RemoteContext::parent`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpanContext {
     pub(crate) trace_id: u128,
@@ -279,9 +283,9 @@ impl SpanContext {
         self.sampled
     }
 
-    /// The `tracestate` passed on.
-    pub fn trace_state(&self) -> &TraceState {
-        &self.state
+    /// The `tracestate` passed on (empty when there is none).
+    pub fn trace_state(&self) -> &str {
+        self.state.as_str()
     }
 
     /// The `traceparent` to send (`None` only for zero ids, which this

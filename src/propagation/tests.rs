@@ -1,6 +1,9 @@
-//! The parser and carriers, by example (property tests: tests/it/propagation.rs).
+//! The parsers and carriers, by example and by property (any bytes parse
+//! or are rejected, never a panic; what we send parses back as itself).
 
 use std::collections::HashMap;
+
+use proptest::prelude::*;
 
 use super::*;
 
@@ -139,8 +142,13 @@ fn extraction_from_headers_and_pairs() {
     headers.append("tracestate", "a=1".parse().unwrap());
     headers.append("tracestate", "b=2".parse().unwrap());
     let remote = RemoteContext::extract(&headers);
-    assert_eq!(remote.parent().unwrap().to_string(), VALID);
-    assert_eq!(remote.trace_state().as_str(), "a=1,b=2");
+    assert_eq!(remote.parent.unwrap().to_string(), VALID);
+    let caller = remote.parent().unwrap();
+    assert_eq!(
+        (caller.trace_id(), caller.span_id(), caller.is_sampled()),
+        (0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, true)
+    );
+    assert_eq!(caller.trace_state(), "a=1,b=2");
     assert_eq!(remote.rejected(), None);
 
     headers.append("traceparent", VALID.parse().unwrap());
@@ -149,16 +157,13 @@ fn extraction_from_headers_and_pairs() {
         (twice.parent(), twice.rejected()),
         (None, Some(Rejected::Repeated))
     );
-    assert!(
-        twice.trace_state().is_empty(),
-        "no tracestate without a parent"
-    );
+    assert!(twice.state.is_empty(), "no tracestate without a parent");
 
     let pairs = vec![("TraceParent", VALID), ("tracestate", "A=1")];
     let remote = RemoteContext::extract(&pairs);
     assert!(remote.parent().is_some(), "the parent stays");
     assert_eq!(remote.rejected(), Some(Rejected::TraceState));
-    assert!(remote.trace_state().is_empty());
+    assert_eq!(remote.parent().unwrap().trace_state(), "");
 }
 
 #[test]
@@ -180,4 +185,45 @@ fn injection_writes_both_fields() {
     context.inject(&mut pairs);
     assert_eq!(pairs.len(), 2);
     assert_eq!(pairs[0], ("traceparent".to_owned(), VALID.to_owned()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn any_traceparent_bytes_parse_or_are_rejected(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        if let Ok(parent) = TraceParent::parse(&bytes) {
+            prop_assert!(parent.trace_id() != 0 && parent.parent_id() != 0);
+            let again = TraceParent::parse(parent.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(again.trace_id(), parent.trace_id());
+        }
+    }
+
+    #[test]
+    fn valid_traceparents_round_trip(trace in 1..=u128::MAX, parent in 1..=u64::MAX, flags in any::<u8>()) {
+        let text = format!("00-{trace:032x}-{parent:016x}-{flags:02x}");
+        let parsed = TraceParent::parse(text.as_bytes()).unwrap();
+        prop_assert_eq!((parsed.trace_id(), parsed.parent_id(), parsed.flags()), (trace, parent, flags));
+        prop_assert_eq!(parsed.is_sampled(), flags & 1 == 1);
+        let sent = parsed.to_string();
+        prop_assert_eq!(&sent[..53], &text[..53]);
+        let mut upper = text.clone();
+        upper.replace_range(3..4, "A");
+        if text.as_bytes()[3].is_ascii_alphabetic() {
+            prop_assert!(TraceParent::parse(upper.as_bytes()).is_err());
+        }
+    }
+
+    #[test]
+    fn any_tracestate_is_bounded_or_rejected(values in proptest::collection::vec(
+        proptest::collection::vec(prop_oneof![Just(b','), Just(b'='), Just(b' '), Just(b'@'), b'a'..=b'z', b'0'..=b'9', any::<u8>()], 0..600), 0..4)) {
+        if let Ok(state) = TraceState::parse(values.iter().map(Vec::as_slice)) {
+            prop_assert!(state.as_str().len() <= 512);
+            prop_assert!(state.as_str().split(',').count() <= 32);
+            prop_assert!(state.as_str().bytes().all(|b| (0x20..0x7f).contains(&b)));
+            // What we send parses back as itself.
+            let again = TraceState::parse([state.as_str().as_bytes()]).unwrap();
+            prop_assert_eq!(again, state);
+        }
+    }
 }

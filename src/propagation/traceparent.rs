@@ -29,7 +29,7 @@ const TRACEPARENT_LEN: usize = 55;
 ///     .is_err());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TraceParent {
+pub(crate) struct TraceParent {
     trace_id: NonZeroU128,
     parent_id: NonZeroU64,
     flags: u8,
@@ -37,7 +37,7 @@ pub struct TraceParent {
 
 impl TraceParent {
     /// The sampled flag.
-    pub const SAMPLED: u8 = 0x01;
+    pub(crate) const SAMPLED: u8 = 0x01;
 
     /// A context of these ids; `None` when either is zero.
     pub(crate) fn new(trace_id: u128, parent_id: u64, sampled: bool) -> Option<TraceParent> {
@@ -55,7 +55,7 @@ impl TraceParent {
     /// # Errors
     ///
     /// [`Rejected`] says what is wrong.
-    pub fn parse(value: &[u8]) -> Result<TraceParent, Rejected> {
+    pub(crate) fn parse(value: &[u8]) -> Result<TraceParent, Rejected> {
         let value = trim_ows(value);
         if value.len() < TRACEPARENT_LEN {
             return Err(Rejected::Length);
@@ -84,22 +84,23 @@ impl TraceParent {
     }
 
     /// The trace id.
-    pub fn trace_id(&self) -> u128 {
+    pub(crate) fn trace_id(&self) -> u128 {
         self.trace_id.get()
     }
 
     /// The caller's span id: the `ParentSpanId` of the span that continues it.
-    pub fn parent_id(&self) -> u64 {
+    pub(crate) fn parent_id(&self) -> u64 {
         self.parent_id.get()
     }
 
     /// The flags as received.
-    pub fn flags(&self) -> u8 {
+    #[cfg(test)]
+    pub(crate) fn flags(&self) -> u8 {
         self.flags
     }
 
     /// Whether the caller recorded the trace (the parent-based sampler follows it).
-    pub fn is_sampled(&self) -> bool {
+    pub(crate) fn is_sampled(&self) -> bool {
         self.flags & Self::SAMPLED != 0
     }
 

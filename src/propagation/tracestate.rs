@@ -15,7 +15,7 @@ const LONG_MEMBER_BYTES: usize = 128;
 /// A `tracestate`: vendors' entries, passed on unchanged (validated, at
 /// most 32 members and 512 bytes). Cloning shares it.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct TraceState(Option<Arc<str>>);
+pub(crate) struct TraceState(Option<Arc<str>>);
 
 impl TraceState {
     /// Parses the `tracestate` fields of a request, in order (several are
@@ -33,7 +33,9 @@ impl TraceState {
     ///
     /// [`Rejected::TraceState`] for a list that breaks the syntax or
     /// repeats a key, [`Rejected::TraceStateMembers`] for more than 32 members.
-    pub fn parse<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<TraceState, Rejected> {
+    pub(crate) fn parse<'a>(
+        values: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<TraceState, Rejected> {
         let mut members: [&[u8]; MAX_TRACE_STATE_MEMBERS] = [&[]; MAX_TRACE_STATE_MEMBERS];
         let mut count = 0;
         for value in values {
@@ -90,7 +92,7 @@ impl TraceState {
     }
 
     /// The list, as sent on (empty when there is none).
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.0.as_deref().unwrap_or("")
     }
 

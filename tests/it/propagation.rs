@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use tracing::dispatcher;
 use tracing_clickhouse::Telemetry;
-use tracing_clickhouse::propagation::{self, RemoteContext, SpanContext, TraceParent, TraceState};
+use tracing_clickhouse::propagation::{self, RemoteContext, SpanContext};
 
 const FLUSH: Duration = Duration::from_secs(60);
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -302,43 +302,6 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn any_traceparent_bytes_parse_or_are_rejected(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        if let Ok(parent) = TraceParent::parse(&bytes) {
-            prop_assert!(parent.trace_id() != 0 && parent.parent_id() != 0);
-            let again = TraceParent::parse(parent.to_string().as_bytes()).unwrap();
-            prop_assert_eq!(again.trace_id(), parent.trace_id());
-        }
-    }
-
-    #[test]
-    fn valid_traceparents_round_trip(trace in 1..=u128::MAX, parent in 1..=u64::MAX, flags in any::<u8>()) {
-        let text = format!("00-{trace:032x}-{parent:016x}-{flags:02x}");
-        let parsed = TraceParent::parse(text.as_bytes()).unwrap();
-        prop_assert_eq!((parsed.trace_id(), parsed.parent_id(), parsed.flags()), (trace, parent, flags));
-        prop_assert_eq!(parsed.is_sampled(), flags & 1 == 1);
-        let sent = parsed.to_string();
-        prop_assert_eq!(&sent[..53], &text[..53]);
-        let mut upper = text.clone();
-        upper.replace_range(3..4, "A");
-        if text.as_bytes()[3].is_ascii_alphabetic() {
-            prop_assert!(TraceParent::parse(upper.as_bytes()).is_err());
-        }
-    }
-
-    #[test]
-    fn any_tracestate_is_bounded_or_rejected(values in proptest::collection::vec(
-        proptest::collection::vec(prop_oneof![Just(b','), Just(b'='), Just(b' '), Just(b'@'), b'a'..=b'z', b'0'..=b'9', any::<u8>()], 0..600), 0..4)) {
-        if let Ok(state) = TraceState::parse(values.iter().map(Vec::as_slice)) {
-            prop_assert!(state.as_str().len() <= 512);
-            prop_assert!(state.as_str().split(',').count() <= 32);
-            prop_assert!(state.as_str().bytes().all(|b| (0x20..0x7f).contains(&b)));
-            // What we send parses back as itself.
-            let again = TraceState::parse([state.as_str().as_bytes()]).unwrap();
-            prop_assert_eq!(again, state);
-        }
-    }
-
-    #[test]
     fn any_headers_extract_without_panic(
         parents in proptest::collection::vec(proptest::collection::vec(0x20u8..0x7f, 0..80), 0..3),
         states in proptest::collection::vec(proptest::collection::vec(0x20u8..0x7f, 0..80), 0..3),
@@ -352,6 +315,9 @@ proptest! {
         }
         let remote = RemoteContext::extract(&headers);
         prop_assert!(remote.parent().is_none() || parents.len() == 1);
-        prop_assert!(remote.trace_state().as_str().is_empty() || remote.parent().is_some());
+        if let Some(caller) = remote.parent() {
+            prop_assert!(caller.trace_id() != 0 && caller.span_id() != 0);
+            prop_assert!(caller.trace_state().len() <= 512);
+        }
     }
 }
