@@ -110,6 +110,20 @@ pub(super) enum Fetched<T, M> {
     Memory(Vec<M>, AnswerOrigin),
 }
 
+impl<T, M> Fetched<T, M> {
+    /// The rows as answers, `decode` making one of each row from
+    /// ClickHouse, and where they came from.
+    pub(super) fn answer(self, decode: impl FnMut(T) -> M) -> (Vec<M>, AnswerOrigin) {
+        match self {
+            Fetched::ClickHouse(rows) => (
+                rows.into_iter().map(decode).collect(),
+                AnswerOrigin::ClickHouse,
+            ),
+            Fetched::Memory(answers, origin) => (answers, origin),
+        }
+    }
+}
+
 impl AnswerOrigin {
     /// Whether the answer came from the in-memory fallback.
     pub fn is_memory(&self) -> bool {
@@ -157,15 +171,10 @@ impl QueryClient {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        Ok(
-            match self
-                .fetch_or_else(sql, "this query", Some(from_memory))
-                .await?
-            {
-                Fetched::ClickHouse(rows) => (rows, AnswerOrigin::ClickHouse),
-                Fetched::Memory(rows, origin) => (rows, origin),
-            },
-        )
+        Ok(self
+            .fetch_or_else(sql, "this query", Some(from_memory))
+            .await?
+            .answer(|row| row))
     }
 
     /// Runs `sql`, which the memory fallback cannot answer: when ClickHouse

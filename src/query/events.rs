@@ -1,12 +1,11 @@
 //! Events (`record_event`, service status changes) by type, source and time range.
 
+use serde::Deserialize;
 use std::time::SystemTime;
 
-use serde::Deserialize;
-
 use super::client::{Answer, QueryClient};
-use super::memory::{self, MemoryEvent};
 use super::range::TimeRange;
+use super::rows::{self, EventRow};
 use super::sql::{Sql, newest_first};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
@@ -75,7 +74,7 @@ impl EventQuery {
 
     /// Whether a row read back from memory matches, as [`filter`](Self::filter)
     /// would decide in ClickHouse.
-    fn matches(&self, row: &MemoryEvent) -> bool {
+    fn matches(&self, row: &EventRow) -> bool {
         self.event_type
             .as_ref()
             .is_none_or(|t| &row.event_type == t)
@@ -85,7 +84,7 @@ impl EventQuery {
 }
 
 /// One stored event.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct EventEntry {
     /// Nanoseconds since the Unix epoch.
@@ -119,8 +118,8 @@ impl EventEntry {
     }
 }
 
-impl From<MemoryEvent> for EventEntry {
-    fn from(row: MemoryEvent) -> Self {
+impl From<EventRow> for EventEntry {
+    fn from(row: EventRow) -> Self {
         EventEntry {
             timestamp_ns: row.timestamp_ns,
             event_type: row.event_type,
@@ -148,15 +147,18 @@ impl QueryClient {
         query.filter(&mut sql);
         let limit = sql.param(query.limit.unwrap_or(DEFAULT_EVENT_LIMIT));
         sql.push(&format!(" ORDER BY Timestamp DESC LIMIT {limit}"));
-        let (entries, origin) = self
+        let (rows, origin) = self
             .fetch_or_memory(sql, |memory| events_from_memory(memory, query))
             .await?;
-        Ok(Answer::new(entries, origin))
+        Ok(Answer::new(
+            rows.into_iter().map(EventEntry::from).collect(),
+            origin,
+        ))
     }
 }
 
-fn events_from_memory(memory: &UnsentBatches, query: &EventQuery) -> Vec<EventEntry> {
-    let rows: Vec<MemoryEvent> = memory::events(memory)
+fn events_from_memory(memory: &UnsentBatches, query: &EventQuery) -> Vec<EventRow> {
+    let rows: Vec<EventRow> = rows::events(memory)
         .into_iter()
         .filter(|row| query.matches(row))
         .collect();

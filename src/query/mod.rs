@@ -24,9 +24,9 @@ mod client;
 mod events;
 mod export;
 mod logs;
-mod memory;
 mod metrics;
 mod range;
+mod rows;
 pub(crate) mod sql;
 mod traces;
 

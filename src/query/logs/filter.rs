@@ -3,8 +3,8 @@
 
 use super::cursor::LogCursor;
 use crate::error::{Result, invalid_query};
-use crate::query::memory::MemoryLog;
 use crate::query::range::TimeRange;
+use crate::query::rows::LogRow;
 use crate::query::sql::{Order, Sql, in_set};
 use crate::record::Severity;
 
@@ -272,7 +272,7 @@ impl LogQuery {
 
     /// Whether a row read back from memory matches, as [`filter`](Self::filter)
     /// decides in ClickHouse (the cursor aside: a cursor needs ClickHouse).
-    pub(in crate::query) fn matches(&self, row: &MemoryLog) -> bool {
+    pub(in crate::query) fn matches(&self, row: &LogRow) -> bool {
         self.level.is_none_or(|level| row.level == level.as_str())
             && self
                 .min_level

@@ -23,10 +23,10 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use super::filter::LogQuery;
-use super::read::PagedRow;
 use super::rollup::{Rollup, filter, minute_down};
 use crate::query::client::QueryClient;
 use crate::query::range::TimeRange;
+use crate::query::rows::LogRow;
 use crate::query::sql::Sql;
 use crate::record::from_unix_ns;
 
@@ -53,19 +53,19 @@ impl QueryClient {
         query: &LogQuery,
         n: u64,
         sql_of: impl Fn(&LogQuery, u64) -> Sql,
-    ) -> Option<Vec<PagedRow>> {
+    ) -> Option<Vec<LogRow>> {
         if Rollup::ByLevel.serves(query) {
             let narrow = self.narrowed(query, n).await?;
-            let rows: Vec<PagedRow> = self
+            let rows: Vec<LogRow> = self
                 .fetch(sql_of(&narrow, n), "the newest logs")
                 .await
                 .ok()?;
             return (rows.len() as u64 >= n).then_some(rows);
         }
-        let mut found: Vec<PagedRow> = Vec::new();
+        let mut found: Vec<LogRow> = Vec::new();
         for window in windows(query, SystemTime::now()) {
             let wanted = n - found.len() as u64;
-            let rows: Vec<PagedRow> = self
+            let rows: Vec<LogRow> = self
                 .fetch(sql_of(&window, wanted), "the newest logs")
                 .await
                 .ok()?;

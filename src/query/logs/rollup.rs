@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::filter::LogQuery;
 use crate::batch::UnsentBatches;
 use crate::error::{Error, Result};
-use crate::query::client::{AnswerOrigin, QueryClient};
+use crate::query::client::{Fetched, QueryClient};
 use crate::query::range::TimeRange;
 use crate::query::sql::Sql;
 use crate::record::{Severity, from_unix_ns, unix_ns};
@@ -183,22 +183,24 @@ impl QueryClient {
     /// Runs the statement `build` makes with `rollup`, or, on a database
     /// whose rollup is not version 3's (not migrated yet: no such table or
     /// column), the one it makes without: the same answer, from `logs`
-    /// alone. The memory fallback as [`QueryClient::fetch_or_memory`].
-    pub(super) async fn fetch_rolled<T>(
+    /// alone. The memory fallback as [`QueryClient::fetch_or_else`].
+    pub(super) async fn fetch_rolled<T, M>(
         &self,
         rollup: Rollup,
         build: impl Fn(Option<Rollup>) -> Sql,
-        from_memory: impl Fn(&UnsentBatches) -> Vec<T>,
-    ) -> Result<(Vec<T>, AnswerOrigin)>
+        from_memory: impl Fn(&UnsentBatches) -> Vec<M>,
+    ) -> Result<Fetched<T, M>>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
+        let what = "this query";
         match self
-            .fetch_or_memory(build(Some(rollup)), &from_memory)
+            .fetch_or_else(build(Some(rollup)), what, Some(&from_memory))
             .await
         {
             Err(Error::ClickHouse(error)) if lacks_rollup(&error.0) => {
-                self.fetch_or_memory(build(None), &from_memory).await
+                self.fetch_or_else(build(None), what, Some(&from_memory))
+                    .await
             }
             answer => answer,
         }

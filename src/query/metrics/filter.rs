@@ -3,8 +3,8 @@
 
 use crate::error::Result;
 use crate::query::logs::MAX_ATTRIBUTE_FILTERS;
-use crate::query::memory::MemoryMetric;
 use crate::query::range::TimeRange;
+use crate::query::rows::MetricRow;
 use crate::query::sql::Sql;
 
 /// Which metric rows to read: one metric name, and optionally a service,
@@ -89,16 +89,14 @@ impl MetricQuery {
         Ok(())
     }
 
-    pub(super) fn matches(&self, row: &MemoryMetric) -> bool {
-        row.point.name == self.name
+    pub(super) fn matches(&self, row: &MetricRow) -> bool {
+        row.name == self.name
             && self.service.as_ref().is_none_or(|s| &row.service == s)
-            && self.attributes.iter().all(|(k, v)| {
-                row.point
-                    .attributes
-                    .iter()
-                    .any(|(rk, rv)| rk == k && rv == v)
-            })
-            && self.range.contains_ns(row.point.timestamp_ns)
+            && self
+                .attributes
+                .iter()
+                .all(|(k, v)| row.attributes.iter().any(|(rk, rv)| rk == k && rv == v))
+            && self.range.contains_ns(row.timestamp_ns)
     }
 }
 

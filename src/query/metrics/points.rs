@@ -7,7 +7,7 @@ use super::point::MetricPoint;
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::query::client::{Answer, QueryClient};
-use crate::query::memory;
+use crate::query::rows::{self, MetricRow};
 use crate::query::sql::Sql;
 
 /// A counter's rate between two snapshots of one series.
@@ -25,7 +25,8 @@ pub struct Rate {
 const POINT_COLUMNS: &str = "SELECT toUnixTimestamp64Nano(TimeUnix) AS timestamp_ns, \
      MetricName AS name, MetricKind AS kind, Attributes AS attributes, Value AS value, \
      Delta AS delta, Count AS count, Sum AS sum, Min AS min, Max AS max, \
-     Quantiles AS quantiles, QuantileValues AS quantile_values FROM metrics";
+     Quantiles AS quantiles, QuantileValues AS quantile_values, ServiceName AS service \
+     FROM metrics";
 
 impl QueryClient {
     /// Every snapshot of the matching series, oldest first.
@@ -39,10 +40,13 @@ impl QueryClient {
         let mut sql = Sql::new(POINT_COLUMNS);
         query.filter(&mut sql, "TimeUnix");
         sql.push(" ORDER BY TimeUnix");
-        let (points, origin) = self
+        let (rows, origin) = self
             .fetch_or_memory(sql, |memory| metrics_from_memory(memory, query))
             .await?;
-        Ok(Answer::new(points, origin))
+        Ok(Answer::new(
+            rows.into_iter().map(MetricPoint::from).collect(),
+            origin,
+        ))
     }
 
     /// Per-second rates of a counter: for each series, between each pair of
@@ -78,12 +82,11 @@ impl QueryClient {
     }
 }
 
-fn metrics_from_memory(memory: &UnsentBatches, query: &MetricQuery) -> Vec<MetricPoint> {
-    let mut points: Vec<MetricPoint> = memory::metrics(memory)
+fn metrics_from_memory(memory: &UnsentBatches, query: &MetricQuery) -> Vec<MetricRow> {
+    let mut rows: Vec<MetricRow> = rows::metrics(memory)
         .into_iter()
         .filter(|row| query.matches(row))
-        .map(|row| row.point)
         .collect();
-    points.sort_by_key(|p| p.timestamp_ns);
-    points
+    rows.sort_by_key(|row| row.timestamp_ns);
+    rows
 }

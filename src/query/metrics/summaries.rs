@@ -36,7 +36,7 @@ impl Granularity {
 
 /// avg, min, max and count of a metric's values in one time bucket (over
 /// all series the query matches).
-#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub struct Aggregate {
     /// The bucket's start (seconds since the epoch).
@@ -173,6 +173,16 @@ impl QueryClient {
         let mut sql = Sql::new(select);
         query.filter(&mut sql, time);
         sql.push(group);
-        self.fetch(sql, "metric_aggregations").await
+        let rows = self.fetch(sql, "metric_aggregations").await?;
+        Ok(rows
+            .into_iter()
+            .map(|(start, avg, min, max, count)| Aggregate {
+                start,
+                avg,
+                min,
+                max,
+                count,
+            })
+            .collect())
     }
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::query::memory::MemorySpan;
 use crate::query::range::TimeRange;
+use crate::query::rows::SpanRow;
 use crate::query::sql::{Order, Sql, in_set};
 
 /// Spans [`QueryClient::query_spans`](crate::query::QueryClient::query_spans)
@@ -148,7 +148,7 @@ impl SpanQuery {
 
     /// Whether a span read back from memory matches, as [`filter`](Self::filter)
     /// decides in ClickHouse.
-    pub(super) fn matches(&self, span: &MemorySpan) -> bool {
+    pub(super) fn matches(&self, span: &SpanRow) -> bool {
         in_set(&self.services, &span.service)
             && in_set(&self.names, &span.name)
             && self

@@ -1,19 +1,18 @@
 //! Reading spans: [`QueryClient::query_spans`].
 
-use std::time::{Duration, SystemTime};
-
 use serde::Deserialize;
+use std::time::{Duration, SystemTime};
 
 use super::filter::{DEFAULT_SPAN_LIMIT, SpanQuery};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::query::client::{Answer, QueryClient};
-use crate::query::memory::{self, MemorySpan};
+use crate::query::rows::{self, SpanRow};
 use crate::query::sql::{Order, Sql};
 use crate::record::from_unix_ns;
 
 /// One stored span.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct SpanEntry {
     /// When it started (ns since the epoch).
@@ -64,8 +63,8 @@ impl SpanEntry {
     }
 }
 
-impl From<MemorySpan> for SpanEntry {
-    fn from(span: MemorySpan) -> Self {
+impl From<SpanRow> for SpanEntry {
+    fn from(span: SpanRow) -> Self {
         SpanEntry {
             timestamp_ns: span.timestamp_ns,
             trace_id: span.trace_id,
@@ -107,15 +106,18 @@ impl QueryClient {
         sql.push(&format!(
             " ORDER BY Timestamp {order}, SpanId {order} LIMIT {rows}"
         ));
-        let (entries, origin) = self
+        let (rows, origin) = self
             .fetch_or_memory(sql, |memory| spans_from_memory(memory, query, limit))
             .await?;
-        Ok(Answer::new(entries, origin))
+        Ok(Answer::new(
+            rows.into_iter().map(SpanEntry::from).collect(),
+            origin,
+        ))
     }
 }
 
-fn spans_from_memory(memory: &UnsentBatches, query: &SpanQuery, limit: u64) -> Vec<SpanEntry> {
-    let mut spans: Vec<MemorySpan> = memory::spans(memory)
+fn spans_from_memory(memory: &UnsentBatches, query: &SpanQuery, limit: u64) -> Vec<SpanRow> {
+    let mut spans: Vec<SpanRow> = rows::spans(memory)
         .into_iter()
         .filter(|span| query.matches(span))
         .collect();
@@ -124,5 +126,5 @@ fn spans_from_memory(memory: &UnsentBatches, query: &SpanQuery, limit: u64) -> V
         spans.reverse();
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    spans.into_iter().take(limit).map(SpanEntry::from).collect()
+    spans.into_iter().take(limit).collect()
 }
