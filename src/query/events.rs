@@ -1,7 +1,6 @@
 //! Events (`record_event`, service status changes) by type, source and time range.
 
 use serde::Deserialize;
-use std::time::SystemTime;
 
 use super::client::{Answer, QueryClient};
 use super::range::TimeRange;
@@ -9,7 +8,6 @@ use super::rows::{self, EventRow};
 use super::sql::{Sql, newest_first};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::record::from_unix_ns;
 
 /// Rows [`QueryClient::query_events`] returns when no limit is set.
 pub(crate) const DEFAULT_EVENT_LIMIT: u64 = 100;
@@ -104,11 +102,6 @@ pub struct EventEntry {
 }
 
 impl EventEntry {
-    /// When it happened.
-    pub fn timestamp(&self) -> SystemTime {
-        from_unix_ns(self.timestamp_ns)
-    }
-
     /// The value of the first detail named `key`.
     pub fn detail(&self, key: &str) -> Option<&str> {
         self.details

@@ -140,7 +140,7 @@ impl Sql {
     /// table's primary or partition key (`logs`' `TimestampTime`), gets
     /// each bound too, rounded outward, so that the key prunes.
     pub(crate) fn push_range(&mut self, time: &str, seconds: Option<&str>, range: &TimeRange) {
-        for (bound, cmp, seconds_cmp) in [(range.since, ">=", ">="), (range.until, "<", "<=")] {
+        for (bound, cmp, seconds_cmp) in [(range.start, ">=", ">="), (range.end, "<", "<=")] {
             let Some(bound) = bound else { continue };
             let ns = self.param(unix_ns(bound));
             if let Some(seconds) = seconds {

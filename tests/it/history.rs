@@ -9,8 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tracing_clickhouse::query::{
-    BlockingQueryClient, LogEntry, LogQuery, Order, QueryClient, SpanQuery, SpanStatus, TimeRange,
-    message_pattern,
+    LogEntry, LogQuery, Order, QueryClient, SpanQuery, SpanStatus, TimeRange, message_pattern,
 };
 use tracing_clickhouse::{Config, Severity};
 
@@ -703,7 +702,7 @@ fn the_blocking_client_answers_as_the_async_one() {
     let query = LogQuery::new().attribute("region", "us").limit(50);
     let want = runtime.block_on(client.query_logs(&query)).unwrap();
     drop(runtime);
-    let blocking = BlockingQueryClient::new(&config).unwrap();
+    let blocking = QueryClient::new(&config).unwrap().blocking().unwrap();
     let got = std::thread::spawn(move || {
         blocking
             .block_on(|client| async move { client.query_logs(&query).await })

@@ -21,9 +21,7 @@
 //! ```
 
 mod format;
-mod rows;
 mod stream;
 
 pub use format::ExportFormat;
-pub(crate) use rows::RowCounter;
 pub use stream::{ExportQuery, ExportStream, ExportTable};

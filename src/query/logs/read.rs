@@ -1,7 +1,6 @@
 //! Reading logs: [`QueryClient::query_logs`], a page at a time.
 
 use serde::Deserialize;
-use std::time::SystemTime;
 
 use super::cursor::{LogCursor, ROW_HASH, RowKey};
 use super::filter::{DEFAULT_LIMIT, LogQuery};
@@ -10,7 +9,6 @@ use crate::error::Result;
 use crate::query::client::{AnswerOrigin, Fetched, QueryClient};
 use crate::query::rows::{self, LogRow};
 use crate::query::sql::{Order, Sql};
-use crate::record::from_unix_ns;
 
 /// One stored log, in the seed's vocabulary.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -35,11 +33,6 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
-    /// When it was logged.
-    pub fn timestamp(&self) -> SystemTime {
-        from_unix_ns(self.timestamp_ns)
-    }
-
     /// The value of the first attribute named `key`.
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes

@@ -82,8 +82,8 @@ pub(super) fn parts(query: &LogQuery, rollup: Option<Rollup>) -> Vec<Part> {
     }
     // Times before the epoch are refused by the server's DateTime anyway.
     let (Ok(since), Ok(until)) = (
-        query.range.since.map(minute_up).transpose(),
-        query.range.until.map(minute_down).transpose(),
+        query.range.start.map(minute_up).transpose(),
+        query.range.end.map(minute_down).transpose(),
     ) else {
         return whole;
     };
@@ -93,14 +93,17 @@ pub(super) fn parts(query: &LogQuery, rollup: Option<Rollup>) -> Vec<Part> {
         return whole;
     }
     let mut parts = Vec::with_capacity(3);
-    if let (Some(start), Some(minute)) = (query.range.since, since)
+    if let (Some(start), Some(minute)) = (query.range.start, since)
         && start < minute
     {
         let edge = TimeRange::between(start, minute);
         parts.push(Part::Raw(Box::new(query.clone().range(edge))));
     }
-    parts.push(Part::Rollup(TimeRange { since, until }));
-    if let (Some(minute), Some(end)) = (until, query.range.until)
+    parts.push(Part::Rollup(TimeRange {
+        start: since,
+        end: until,
+    }));
+    if let (Some(minute), Some(end)) = (until, query.range.end)
         && minute < end
     {
         let edge = TimeRange::between(minute, end);

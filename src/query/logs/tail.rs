@@ -101,12 +101,6 @@ impl LogTail {
         Ok(rows.into_iter().skip(skip).map(LogEntry::from).collect())
     }
 
-    /// Where the tail stands: the next poll returns what comes after this
-    /// (`None` before anything matched).
-    pub fn cursor(&self) -> Option<LogCursor> {
-        self.cursor
-    }
-
     /// The newest `n` rows, oldest first, and the cursor after them: read
     /// without the whole range when that can be avoided (see the newest
     /// module).
@@ -131,7 +125,7 @@ impl LogTail {
         let query = match self.client.newest_rows(&self.query, 1, newest_sql).await {
             Some(rows) => match rows.first() {
                 Some(row) => self.query.clone().range(TimeRange {
-                    since: Some(from_unix_ns(row.key().0)),
+                    start: Some(from_unix_ns(row.key().0)),
                     ..self.query.range
                 }),
                 None => return Ok(None),

@@ -24,13 +24,6 @@ pub struct VolumeBucket {
     pub by_level: BTreeMap<String, u64>,
 }
 
-impl VolumeBucket {
-    /// Logs of every level in the interval.
-    pub fn total(&self) -> u64 {
-        self.by_level.values().sum()
-    }
-}
-
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct BucketCount {
     start_ns: i64,

@@ -2,10 +2,8 @@
 //! both give it.
 
 use serde::Deserialize;
-use std::time::SystemTime;
 
 use crate::query::rows::MetricRow;
-use crate::record::from_unix_ns;
 
 /// One snapshot of one series.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -35,13 +33,6 @@ pub struct MetricPoint {
     pub quantiles: Vec<f64>,
     /// ... and their values.
     pub quantile_values: Vec<f64>,
-}
-
-impl MetricPoint {
-    /// When the snapshot was taken.
-    pub fn timestamp(&self) -> SystemTime {
-        from_unix_ns(self.timestamp_ns)
-    }
 }
 
 impl From<MetricRow> for MetricPoint {

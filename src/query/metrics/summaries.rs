@@ -1,10 +1,13 @@
 //! Summaries over a range: histogram quantiles from the stored buckets,
 //! and minute, hour and day aggregations (the last two from the rollups).
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::Deserialize;
 
 use super::filter::MetricQuery;
-use crate::error::Result;
+use crate::error::{Error, Result, invalid_query};
 use crate::query::client::QueryClient;
 use crate::query::sql::Sql;
 
@@ -24,13 +27,36 @@ impl Granularity {
     /// Every granularity, finest first.
     pub const ALL: [Granularity; 3] = [Granularity::Minute, Granularity::Hour, Granularity::Day];
 
-    /// `minute`, `hour` or `day`.
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Granularity::Minute => "minute",
             Granularity::Hour => "hour",
             Granularity::Day => "day",
         }
+    }
+}
+
+/// `minute`, `hour` or `day`.
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Reads what [`Display`](fmt::Display) writes.
+impl FromStr for Granularity {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        Granularity::ALL
+            .into_iter()
+            .find(|g| g.as_str() == text)
+            .ok_or_else(|| {
+                invalid_query(
+                    "granularity",
+                    format!("no granularity {text:?}: minute, hour or day"),
+                )
+            })
     }
 }
 

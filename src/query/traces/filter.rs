@@ -24,7 +24,7 @@ pub enum SpanStatus {
 
 impl SpanStatus {
     /// The stored `StatusCode`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SpanStatus::Unset => "Unset",
             SpanStatus::Ok => "Ok",

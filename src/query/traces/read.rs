@@ -1,7 +1,6 @@
 //! Reading spans: [`QueryClient::query_spans`].
 
 use serde::Deserialize;
-use std::time::{Duration, SystemTime};
 
 use super::filter::{DEFAULT_SPAN_LIMIT, SpanQuery};
 use crate::batch::UnsentBatches;
@@ -9,7 +8,6 @@ use crate::error::Result;
 use crate::query::client::{Answer, QueryClient};
 use crate::query::rows::{self, SpanRow};
 use crate::query::sql::{Order, Sql};
-use crate::record::from_unix_ns;
 
 /// One stored span.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -44,16 +42,6 @@ pub struct SpanEntry {
 }
 
 impl SpanEntry {
-    /// When it started.
-    pub fn start(&self) -> SystemTime {
-        from_unix_ns(self.timestamp_ns)
-    }
-
-    /// How long it lasted.
-    pub fn duration(&self) -> Duration {
-        Duration::from_nanos(self.duration_ns)
-    }
-
     /// The value of the first attribute named `key`.
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes
