@@ -161,20 +161,22 @@ impl QueryClient {
     }
 
     /// Runs `sql`; when ClickHouse cannot be reached and this client has
-    /// the memory fallback, answers with `from_memory` instead. A bad query
-    /// or a refused login is an error, never hidden behind a partial answer.
-    pub(super) async fn fetch_or_memory<T>(
+    /// the memory fallback, reads the rows from `from_memory` instead. A
+    /// bad query or a refused login is an error, never hidden behind a
+    /// partial answer. Each row is made into an answer.
+    pub(super) async fn fetch_or_memory<T, A: From<T>>(
         &self,
         sql: Sql,
         from_memory: impl FnOnce(&UnsentBatches) -> Vec<T>,
-    ) -> Result<(Vec<T>, AnswerOrigin)>
+    ) -> Result<Answer<A>>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        Ok(self
+        let (rows, origin) = self
             .fetch_or_else(sql, "this query", Some(from_memory))
             .await?
-            .answer(|row| row))
+            .answer(|row| row);
+        Ok(Answer::new(rows.into_iter().map(A::from).collect(), origin))
     }
 
     /// Runs `sql`, which the memory fallback cannot answer: when ClickHouse

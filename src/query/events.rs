@@ -59,14 +59,8 @@ impl EventQuery {
 
     fn filter(&self, sql: &mut Sql) {
         sql.push(" WHERE 1");
-        if let Some(event_type) = &self.event_type {
-            let event_type = sql.filter_param("event_type", event_type);
-            sql.push(&format!(" AND EventType = {event_type}"));
-        }
-        if let Some(source) = &self.source {
-            let source = sql.filter_param("source", source);
-            sql.push(&format!(" AND Source = {source}"));
-        }
+        sql.push_equal("EventType", "event_type", self.event_type.as_ref());
+        sql.push_equal("Source", "source", self.source.as_ref());
         sql.push_range("Timestamp", None, &self.range);
     }
 
@@ -140,13 +134,8 @@ impl QueryClient {
         query.filter(&mut sql);
         let limit = sql.param(query.limit.unwrap_or(DEFAULT_EVENT_LIMIT));
         sql.push(&format!(" ORDER BY Timestamp DESC LIMIT {limit}"));
-        let (rows, origin) = self
-            .fetch_or_memory(sql, |memory| events_from_memory(memory, query))
-            .await?;
-        Ok(Answer::new(
-            rows.into_iter().map(EventEntry::from).collect(),
-            origin,
-        ))
+        self.fetch_or_memory(sql, |memory| events_from_memory(memory, query))
+            .await
     }
 }
 

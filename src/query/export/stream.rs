@@ -6,10 +6,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::format::ExportFormat;
-use crate::error::{Error, Result, invalid_query};
+use crate::error::{Error, Result};
 use crate::query::client::QueryClient;
 use crate::query::range::TimeRange;
-use crate::query::sql::Sql;
+use crate::query::sql::{Sql, by_name};
 
 /// The sorting key of `logs` in `schema.sql` (a unit test holds them to
 /// each other).
@@ -81,15 +81,7 @@ impl FromStr for ExportTable {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        ExportTable::ALL
-            .into_iter()
-            .find(|t| t.as_str() == text)
-            .ok_or_else(|| {
-                invalid_query(
-                    "table",
-                    format!("no table {text:?} to export: logs, spans, metrics or events"),
-                )
-            })
+        by_name(&ExportTable::ALL, ExportTable::as_str, "table", text)
     }
 }
 

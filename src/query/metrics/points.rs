@@ -26,13 +26,8 @@ impl QueryClient {
         let mut sql = Sql::new(POINT_COLUMNS);
         query.filter(&mut sql, "TimeUnix");
         sql.push(" ORDER BY TimeUnix");
-        let (rows, origin) = self
-            .fetch_or_memory(sql, |memory| metrics_from_memory(memory, query))
-            .await?;
-        Ok(Answer::new(
-            rows.into_iter().map(MetricPoint::from).collect(),
-            origin,
-        ))
+        self.fetch_or_memory(sql, |memory| metrics_from_memory(memory, query))
+            .await
     }
 }
 

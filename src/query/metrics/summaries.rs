@@ -7,9 +7,9 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use super::filter::MetricQuery;
-use crate::error::{Error, Result, invalid_query};
+use crate::error::{Error, Result};
 use crate::query::client::QueryClient;
-use crate::query::sql::Sql;
+use crate::query::sql::{Sql, by_name};
 
 /// The width of an aggregation bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,15 +48,7 @@ impl FromStr for Granularity {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        Granularity::ALL
-            .into_iter()
-            .find(|g| g.as_str() == text)
-            .ok_or_else(|| {
-                invalid_query(
-                    "granularity",
-                    format!("no granularity {text:?}: minute, hour or day"),
-                )
-            })
+        by_name(&Granularity::ALL, Granularity::as_str, "granularity", text)
     }
 }
 

@@ -122,15 +122,8 @@ impl SpanQuery {
     /// Appends the WHERE clause.
     pub(super) fn filter(&self, sql: &mut Sql) {
         sql.push(" WHERE 1");
-        for (column, set, what) in [
-            ("ServiceName", &self.services, "service"),
-            ("SpanName", &self.names, "span name"),
-        ] {
-            if !set.is_empty() {
-                let set = sql.filter_set(what, set);
-                sql.push(&format!(" AND {column} IN {set}"));
-            }
-        }
+        sql.push_any_of("ServiceName", "service", &self.services);
+        sql.push_any_of("SpanName", "span name", &self.names);
         if let Some(ns) = self.min_duration_ns() {
             let ns = sql.param(ns);
             sql.push(&format!(" AND Duration >= {ns}"));
@@ -139,10 +132,7 @@ impl SpanQuery {
             let status = sql.param(status.as_str());
             sql.push(&format!(" AND StatusCode = {status}"));
         }
-        if let Some(trace_id) = &self.trace_id {
-            let trace_id = sql.filter_param("trace_id", trace_id);
-            sql.push(&format!(" AND TraceId = {trace_id}"));
-        }
+        sql.push_equal("TraceId", "trace_id", self.trace_id.as_ref());
         sql.push_range("Timestamp", None, &self.range);
     }
 

@@ -94,13 +94,8 @@ impl QueryClient {
         sql.push(&format!(
             " ORDER BY Timestamp {order}, SpanId {order} LIMIT {rows}"
         ));
-        let (rows, origin) = self
-            .fetch_or_memory(sql, |memory| spans_from_memory(memory, query, limit))
-            .await?;
-        Ok(Answer::new(
-            rows.into_iter().map(SpanEntry::from).collect(),
-            origin,
-        ))
+        self.fetch_or_memory(sql, |memory| spans_from_memory(memory, query, limit))
+            .await
     }
 }
 
