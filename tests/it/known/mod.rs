@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
+#[derive(Clone, Debug, Default, Serialize, clickhouse::Row)]
 pub struct LogRow {
     #[serde(rename = "Timestamp")]
     pub timestamp_ns: i64,
@@ -29,7 +29,22 @@ pub struct LogRow {
     pub attributes: Vec<(String, String)>,
 }
 
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
+impl LogRow {
+    /// The value of the first attribute named `key`.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Its level.
+    pub fn severity(&self) -> tracing_clickhouse::Severity {
+        self.level.parse().unwrap()
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, clickhouse::Row)]
 pub struct SpanRow {
     #[serde(rename = "Timestamp")]
     pub timestamp_ns: i64,
@@ -51,7 +66,7 @@ pub struct SpanRow {
     pub status_message: String,
 }
 
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
+#[derive(Clone, Debug, Default, Serialize, clickhouse::Row)]
 pub struct MetricRow {
     #[serde(rename = "TimeUnix")]
     pub timestamp_ns: i64,
@@ -81,7 +96,7 @@ pub struct MetricRow {
     pub bucket_counts: Vec<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
+#[derive(Clone, Debug, Default, Serialize, clickhouse::Row)]
 pub struct EventRow {
     #[serde(rename = "Timestamp")]
     pub timestamp_ns: i64,
