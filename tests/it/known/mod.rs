@@ -32,10 +32,7 @@ pub struct LogRow {
 impl LogRow {
     /// The value of the first attribute named `key`.
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        attribute(&self.attributes, key)
     }
 
     /// Its level.
@@ -328,6 +325,15 @@ pub fn events(base: i64) -> Vec<EventRow> {
         ),
         event(4, "deploy", &[("version", "1.4.2")]),
     ]
+}
+
+/// The value of the first of `attributes` named `key` (a row's map, as
+/// read back).
+pub fn attribute<'a>(attributes: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `ns` as a time.
