@@ -65,7 +65,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         println!(
             "  {}  {:<5}  {:<10}  {}  {{{}}}",
-            humantime::format_rfc3339_nanos(log.timestamp()),
+            humantime::format_rfc3339_nanos(
+                SystemTime::UNIX_EPOCH + Duration::from_nanos(log.timestamp_ns as u64)
+            ),
             log.level,
             log.source,
             log.message,

@@ -4,7 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::client::QueryClient;
-use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// [`QueryClient`]'s queries for a program without async code (a script,
@@ -20,10 +19,10 @@ use crate::error::{Error, Result};
 /// ```no_run
 /// use std::time::Duration;
 /// use tracing_clickhouse::{Config, Severity};
-/// use tracing_clickhouse::query::{BlockingQueryClient, LogQuery, TimeRange};
+/// use tracing_clickhouse::query::{LogQuery, QueryClient, TimeRange};
 ///
 /// # fn main() -> tracing_clickhouse::Result<()> {
-/// let client = BlockingQueryClient::new(&Config::from_env()?)?;
+/// let client = QueryClient::new(&Config::from_env()?)?.blocking()?;
 /// let query = LogQuery::new()
 ///     .level(Severity::Error)
 ///     .range(TimeRange::last(Duration::from_secs(3600)));
@@ -64,15 +63,6 @@ impl QueryClient {
 }
 
 impl BlockingQueryClient {
-    /// A client for `config`'s server and database. Touches no network.
-    ///
-    /// # Errors
-    ///
-    /// An invalid TLS setup, or the query thread cannot be started.
-    pub fn new(config: &Config) -> Result<BlockingQueryClient> {
-        BlockingQueryClient::on_own_runtime(QueryClient::new(config)?)
-    }
-
     /// `client` on a runtime of its own (the client must have been made
     /// for it: its connections belong to the runtime that opens them).
     pub(super) fn on_own_runtime(client: QueryClient) -> Result<BlockingQueryClient> {

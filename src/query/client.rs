@@ -110,6 +110,20 @@ pub(super) enum Fetched<T, M> {
     Memory(Vec<M>, AnswerOrigin),
 }
 
+impl<T, M> Fetched<T, M> {
+    /// The rows as answers, `decode` making one of each row from
+    /// ClickHouse, and where they came from.
+    pub(super) fn answer(self, decode: impl FnMut(T) -> M) -> (Vec<M>, AnswerOrigin) {
+        match self {
+            Fetched::ClickHouse(rows) => (
+                rows.into_iter().map(decode).collect(),
+                AnswerOrigin::ClickHouse,
+            ),
+            Fetched::Memory(answers, origin) => (answers, origin),
+        }
+    }
+}
+
 impl AnswerOrigin {
     /// Whether the answer came from the in-memory fallback.
     pub fn is_memory(&self) -> bool {
@@ -147,25 +161,22 @@ impl QueryClient {
     }
 
     /// Runs `sql`; when ClickHouse cannot be reached and this client has
-    /// the memory fallback, answers with `from_memory` instead. A bad query
-    /// or a refused login is an error, never hidden behind a partial answer.
-    pub(super) async fn fetch_or_memory<T>(
+    /// the memory fallback, reads the rows from `from_memory` instead. A
+    /// bad query or a refused login is an error, never hidden behind a
+    /// partial answer. Each row is made into an answer.
+    pub(super) async fn fetch_or_memory<T, A: From<T>>(
         &self,
         sql: Sql,
         from_memory: impl FnOnce(&UnsentBatches) -> Vec<T>,
-    ) -> Result<(Vec<T>, AnswerOrigin)>
+    ) -> Result<Answer<A>>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        Ok(
-            match self
-                .fetch_or_else(sql, "this query", Some(from_memory))
-                .await?
-            {
-                Fetched::ClickHouse(rows) => (rows, AnswerOrigin::ClickHouse),
-                Fetched::Memory(rows, origin) => (rows, origin),
-            },
-        )
+        let (rows, origin) = self
+            .fetch_or_else(sql, "this query", Some(from_memory))
+            .await?
+            .answer(|row| row);
+        Ok(Answer::new(rows.into_iter().map(A::from).collect(), origin))
     }
 
     /// Runs `sql`, which the memory fallback cannot answer: when ClickHouse

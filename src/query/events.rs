@@ -1,16 +1,13 @@
 //! Events (`record_event`, service status changes) by type, source and time range.
 
-use std::time::SystemTime;
-
 use serde::Deserialize;
 
 use super::client::{Answer, QueryClient};
-use super::memory::{self, MemoryEvent};
 use super::range::TimeRange;
+use super::rows::{self, EventRow};
 use super::sql::{Sql, newest_first};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
-use crate::record::from_unix_ns;
 
 /// Rows [`QueryClient::query_events`] returns when no limit is set.
 pub(crate) const DEFAULT_EVENT_LIMIT: u64 = 100;
@@ -62,20 +59,14 @@ impl EventQuery {
 
     fn filter(&self, sql: &mut Sql) {
         sql.push(" WHERE 1");
-        if let Some(event_type) = &self.event_type {
-            let event_type = sql.filter_param("event_type", event_type);
-            sql.push(&format!(" AND EventType = {event_type}"));
-        }
-        if let Some(source) = &self.source {
-            let source = sql.filter_param("source", source);
-            sql.push(&format!(" AND Source = {source}"));
-        }
+        sql.push_equal("EventType", "event_type", self.event_type.as_ref());
+        sql.push_equal("Source", "source", self.source.as_ref());
         sql.push_range("Timestamp", None, &self.range);
     }
 
     /// Whether a row read back from memory matches, as [`filter`](Self::filter)
     /// would decide in ClickHouse.
-    fn matches(&self, row: &MemoryEvent) -> bool {
+    fn matches(&self, row: &EventRow) -> bool {
         self.event_type
             .as_ref()
             .is_none_or(|t| &row.event_type == t)
@@ -85,7 +76,7 @@ impl EventQuery {
 }
 
 /// One stored event.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct EventEntry {
     /// Nanoseconds since the Unix epoch.
@@ -105,11 +96,6 @@ pub struct EventEntry {
 }
 
 impl EventEntry {
-    /// When it happened.
-    pub fn timestamp(&self) -> SystemTime {
-        from_unix_ns(self.timestamp_ns)
-    }
-
     /// The value of the first detail named `key`.
     pub fn detail(&self, key: &str) -> Option<&str> {
         self.details
@@ -119,8 +105,8 @@ impl EventEntry {
     }
 }
 
-impl From<MemoryEvent> for EventEntry {
-    fn from(row: MemoryEvent) -> Self {
+impl From<EventRow> for EventEntry {
+    fn from(row: EventRow) -> Self {
         EventEntry {
             timestamp_ns: row.timestamp_ns,
             event_type: row.event_type,
@@ -148,15 +134,13 @@ impl QueryClient {
         query.filter(&mut sql);
         let limit = sql.param(query.limit.unwrap_or(DEFAULT_EVENT_LIMIT));
         sql.push(&format!(" ORDER BY Timestamp DESC LIMIT {limit}"));
-        let (entries, origin) = self
-            .fetch_or_memory(sql, |memory| events_from_memory(memory, query))
-            .await?;
-        Ok(Answer::new(entries, origin))
+        self.fetch_or_memory(sql, |memory| events_from_memory(memory, query))
+            .await
     }
 }
 
-fn events_from_memory(memory: &UnsentBatches, query: &EventQuery) -> Vec<EventEntry> {
-    let rows: Vec<MemoryEvent> = memory::events(memory)
+fn events_from_memory(memory: &UnsentBatches, query: &EventQuery) -> Vec<EventRow> {
+    let rows: Vec<EventRow> = rows::events(memory)
         .into_iter()
         .filter(|row| query.matches(row))
         .collect();

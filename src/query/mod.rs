@@ -24,9 +24,9 @@ mod client;
 mod events;
 mod export;
 mod logs;
-mod memory;
 mod metrics;
 mod range;
+mod rows;
 pub(crate) mod sql;
 mod traces;
 
@@ -38,7 +38,7 @@ pub use logs::{
     LogCursor, LogEntry, LogPattern, LogQuery, LogStats, LogTail, Logs, VolumeBucket,
     message_pattern,
 };
-pub use metrics::{Aggregate, Granularity, MetricName, MetricPoint, MetricQuery, Quantiles, Rate};
+pub use metrics::{Aggregate, Granularity, MetricName, MetricPoint, MetricQuery, Quantiles};
 pub use range::TimeRange;
 pub use sql::Order;
 pub use traces::{OperationStats, SpanEntry, SpanNode, SpanQuery, SpanStatus, Trace};

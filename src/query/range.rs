@@ -18,12 +18,14 @@ use crate::record::unix_ns;
 /// let hour = TimeRange::last(Duration::from_secs(3600));
 /// let now = SystemTime::now();
 /// let yesterday = TimeRange::between(now - Duration::from_secs(2 * 86_400), now - Duration::from_secs(86_400));
-/// assert!(hour.end().is_none() && yesterday.end().is_some());
+/// assert!(hour.end.is_none() && yesterday.end.is_some());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TimeRange {
-    pub(crate) since: Option<SystemTime>,
-    pub(crate) until: Option<SystemTime>,
+    /// The start (included), if any.
+    pub start: Option<SystemTime>,
+    /// The end (excluded), if any.
+    pub end: Option<SystemTime>,
 }
 
 impl TimeRange {
@@ -40,16 +42,16 @@ impl TimeRange {
     /// From `start` on (at or after it).
     pub fn since(start: SystemTime) -> Self {
         TimeRange {
-            since: Some(start),
-            until: None,
+            start: Some(start),
+            end: None,
         }
     }
 
     /// Before `end`.
     pub fn until(end: SystemTime) -> Self {
         TimeRange {
-            since: None,
-            until: Some(end),
+            start: None,
+            end: Some(end),
         }
     }
 
@@ -57,27 +59,17 @@ impl TimeRange {
     /// is before `end`.
     pub fn between(start: SystemTime, end: SystemTime) -> Self {
         TimeRange {
-            since: Some(start),
-            until: Some(end),
+            start: Some(start),
+            end: Some(end),
         }
-    }
-
-    /// The start, if any.
-    pub fn start(&self) -> Option<SystemTime> {
-        self.since
-    }
-
-    /// The end, if any.
-    pub fn end(&self) -> Option<SystemTime> {
-        self.until
     }
 
     /// Whether `timestamp_ns` lies in the range: the SQL's test, decided on
     /// a row read back from memory.
     pub(crate) fn contains_ns(&self, timestamp_ns: i64) -> bool {
-        self.since
-            .is_none_or(|since| timestamp_ns >= unix_ns(since))
-            && self.until.is_none_or(|until| timestamp_ns < unix_ns(until))
+        self.start
+            .is_none_or(|start| timestamp_ns >= unix_ns(start))
+            && self.end.is_none_or(|end| timestamp_ns < unix_ns(end))
     }
 }
 
@@ -94,6 +86,6 @@ mod tests {
         assert!(!range.contains_ns(9_999_999_999));
         assert!(TimeRange::default().contains_ns(i64::MIN));
         assert!(TimeRange::until(at(1)).contains_ns(0));
-        assert_eq!(TimeRange::last(Duration::MAX).start(), Some(UNIX_EPOCH));
+        assert_eq!(TimeRange::last(Duration::MAX).start, Some(UNIX_EPOCH));
     }
 }

@@ -17,6 +17,20 @@ use crate::record::unix_ns;
 /// defaults (32 KiB for a message, 8 KiB for a field).
 pub(crate) const MAX_FILTER_BYTES: usize = 64 << 10;
 
+/// Attribute filters a query may have (each binds two parameters).
+pub(crate) const MAX_ATTRIBUTE_FILTERS: usize = 32;
+
+/// Refuses more than [`MAX_ATTRIBUTE_FILTERS`] attribute filters.
+pub(crate) fn check_attribute_count(attributes: &[(String, String)]) -> Result<()> {
+    match attributes.len() {
+        n if n > MAX_ATTRIBUTE_FILTERS => Err(invalid_query(
+            "attribute",
+            format!("at most {MAX_ATTRIBUTE_FILTERS} attribute filters, not {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A bound parameter's value.
 #[derive(Clone, Debug)]
 pub(crate) enum Param {
@@ -117,7 +131,7 @@ impl Sql {
     }
 
     /// Like [`Sql::filter_param`] for a set of values, bound as one array.
-    pub(crate) fn filter_set(&mut self, what: &'static str, values: &[String]) -> String {
+    fn filter_set(&mut self, what: &'static str, values: &[String]) -> String {
         for value in values {
             self.check_len(what, value);
         }
@@ -127,6 +141,28 @@ impl Sql {
     fn check_len(&mut self, what: &'static str, value: &str) {
         if value.len() > MAX_FILTER_BYTES && self.too_long.is_none() {
             self.too_long = Some((what, value.len()));
+        }
+    }
+
+    /// Appends ` AND column = value`, `value` given by a caller to filter
+    /// `what` by, if there is one.
+    pub(crate) fn push_equal(&mut self, column: &str, what: &'static str, value: Option<&String>) {
+        if let Some(value) = value {
+            let value = self.filter_param(what, value);
+            self.push(&format!(" AND {column} = {value}"));
+        }
+    }
+
+    /// Appends ` AND column IN values` (`= value` for one), unless there
+    /// are none: the values a caller gave to filter `what` by.
+    pub(crate) fn push_any_of(&mut self, column: &str, what: &'static str, values: &[String]) {
+        match values {
+            [] => {}
+            [one] => self.push_equal(column, what, Some(one)),
+            many => {
+                let many = self.filter_set(what, many);
+                self.push(&format!(" AND {column} IN {many}"));
+            }
         }
     }
 
@@ -140,7 +176,7 @@ impl Sql {
     /// table's primary or partition key (`logs`' `TimestampTime`), gets
     /// each bound too, rounded outward, so that the key prunes.
     pub(crate) fn push_range(&mut self, time: &str, seconds: Option<&str>, range: &TimeRange) {
-        for (bound, cmp, seconds_cmp) in [(range.since, ">=", ">="), (range.until, "<", "<=")] {
+        for (bound, cmp, seconds_cmp) in [(range.start, ">=", ">="), (range.end, "<", "<=")] {
             let Some(bound) = bound else { continue };
             let ns = self.param(unix_ns(bound));
             if let Some(seconds) = seconds {
@@ -216,6 +252,31 @@ impl Sql {
     }
 }
 
+/// The one of `all` that `name` calls `text`, for the `FromStr` of a
+/// named enum; otherwise an [`Error::InvalidQuery`](crate::Error::InvalidQuery)
+/// naming `parameter` and listing the names (`no format "xml": jsonl, csv or
+/// parquet`).
+pub(crate) fn by_name<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    parameter: &'static str,
+    text: &str,
+) -> Result<T> {
+    if let Some(&found) = all.iter().find(|&&one| name(one) == text) {
+        return Ok(found);
+    }
+    let names: Vec<&str> = all.iter().map(|&one| name(one)).collect();
+    let names = match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(invalid_query(
+        parameter,
+        format!("no {parameter} {text:?}: {names}"),
+    ))
+}
+
 /// The order of an answer's rows in time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Order {
@@ -257,6 +318,19 @@ pub(super) fn newest_first<T, U: From<T>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_not_in_the_list_is_refused_with_the_list() {
+        let name = |n: u8| ["one", "two", "three"][usize::from(n)];
+        assert_eq!(by_name(&[0, 1, 2], name, "count", "two").unwrap(), 1);
+        let error = by_name(&[0, 1, 2], name, "count", "four").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains(r#"no count "four": one, two or three"#),
+            "{error}"
+        );
+    }
 
     #[test]
     fn placeholders_are_numbered_and_typed() {

@@ -3,71 +3,15 @@
 //! against the same question asked of the rows in the test.
 
 use crate::common;
+use crate::known::{self, EventRow, LogRow, MetricRow, SpanRow, at};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use tracing_clickhouse::query::{
-    BlockingQueryClient, LogEntry, LogQuery, Order, QueryClient, SpanQuery, SpanStatus, TimeRange,
-    message_pattern,
+    LogEntry, LogQuery, Order, QueryClient, SpanQuery, SpanStatus, TimeRange, message_pattern,
 };
 use tracing_clickhouse::{Config, Severity};
-
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
-struct LogRow {
-    #[serde(rename = "Timestamp")]
-    timestamp_ns: i64,
-    #[serde(rename = "TraceId")]
-    trace_id: String,
-    #[serde(rename = "SpanId")]
-    span_id: String,
-    #[serde(rename = "SeverityText")]
-    level: String,
-    #[serde(rename = "SeverityNumber")]
-    severity_number: u8,
-    #[serde(rename = "ServiceName")]
-    service: String,
-    #[serde(rename = "Body")]
-    body: String,
-    #[serde(rename = "ScopeName")]
-    source: String,
-    #[serde(rename = "LogAttributes")]
-    attributes: Vec<(String, String)>,
-}
-
-impl LogRow {
-    fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn severity(&self) -> Severity {
-        self.level.parse().unwrap()
-    }
-}
-
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
-struct SpanRow {
-    #[serde(rename = "Timestamp")]
-    timestamp_ns: i64,
-    #[serde(rename = "TraceId")]
-    trace_id: String,
-    #[serde(rename = "SpanId")]
-    span_id: String,
-    #[serde(rename = "ParentSpanId")]
-    parent_span_id: String,
-    #[serde(rename = "SpanName")]
-    name: String,
-    #[serde(rename = "ServiceName")]
-    service: String,
-    #[serde(rename = "Duration")]
-    duration_ns: u64,
-    #[serde(rename = "StatusCode")]
-    status: String,
-}
 
 const SERVICES: [&str; 3] = ["checkout", "payments", "search"];
 const SOURCES: [&str; 3] = ["app::db", "app::http", "app::cache"];
@@ -80,10 +24,6 @@ fn base_ns() -> i64 {
         .unwrap()
         .as_secs() as i64;
     (now / 60 * 60 - 7200) * 1_000_000_000
-}
-
-fn at(ns: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_nanos(ns as u64)
 }
 
 fn trace_id(n: u64) -> String {
@@ -144,27 +84,12 @@ fn corpus(base: i64) -> Vec<LogRow> {
     rows
 }
 
-/// The columns the rows name; the others take their defaults (the crate's
-/// validation wants every column without one).
-async fn insert<T>(client: &clickhouse::Client, table: &str, rows: &[T])
-where
-    T: clickhouse::Row + Serialize,
-    for<'a> T: clickhouse::RowWrite<Value<'a> = T>,
-{
-    let client = client.clone().with_validation(false);
-    let mut insert = client.insert::<T>(table).await.unwrap();
-    for row in rows {
-        insert.write(row).await.unwrap();
-    }
-    insert.end().await.unwrap();
-}
-
 async fn insert_logs(client: &clickhouse::Client, rows: &[LogRow]) {
-    insert(client, "logs", rows).await;
+    known::insert(client, "logs", rows).await;
 }
 
 async fn insert_spans(client: &clickhouse::Client, rows: &[SpanRow]) {
-    insert(client, "spans", rows).await;
+    known::insert(client, "spans", rows).await;
 }
 
 /// A fresh database with the schema and the corpus in `logs`.
@@ -500,6 +425,7 @@ fn span_corpus(base: i64) -> Vec<SpanRow> {
         service: "checkout".into(),
         duration_ns: ms * 1_000_000,
         status: "Unset".into(),
+        ..SpanRow::default()
     };
     let a = trace_id(9000);
     let mut spans = vec![
@@ -703,7 +629,7 @@ fn the_blocking_client_answers_as_the_async_one() {
     let query = LogQuery::new().attribute("region", "us").limit(50);
     let want = runtime.block_on(client.query_logs(&query)).unwrap();
     drop(runtime);
-    let blocking = BlockingQueryClient::new(&config).unwrap();
+    let blocking = QueryClient::new(&config).unwrap().blocking().unwrap();
     let got = std::thread::spawn(move || {
         blocking
             .block_on(|client| async move { client.query_logs(&query).await })
@@ -729,34 +655,6 @@ fn the_blocking_client_answers_as_the_async_one() {
         .unwrap()
     });
     assert_eq!(total, 603);
-}
-
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
-struct EventRow {
-    #[serde(rename = "Timestamp")]
-    timestamp_ns: i64,
-    #[serde(rename = "EventType")]
-    event_type: String,
-    #[serde(rename = "Source")]
-    source: String,
-    #[serde(rename = "ServiceName")]
-    service: String,
-}
-
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
-struct MetricRow {
-    #[serde(rename = "TimeUnix")]
-    timestamp_ns: i64,
-    #[serde(rename = "MetricName")]
-    name: String,
-    #[serde(rename = "MetricKind")]
-    kind: String,
-    #[serde(rename = "ServiceName")]
-    service: String,
-    #[serde(rename = "Attributes")]
-    attributes: Vec<(String, String)>,
-    #[serde(rename = "Value")]
-    value: f64,
 }
 
 /// Strings that would break a query built by pasting values into SQL, or
@@ -825,6 +723,7 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             service: l.body.clone(),
             duration_ns: 1,
             status: "Unset".into(),
+            ..SpanRow::default()
         })
         .collect();
     insert_spans(&common::raw_client(&config), &spans).await;
@@ -835,9 +734,10 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             event_type: l.body.clone(),
             source: l.body.clone(),
             service: "s".into(),
+            ..EventRow::default()
         })
         .collect();
-    insert(&common::raw_client(&config), "events", &events).await;
+    known::insert(&common::raw_client(&config), "events", &events).await;
     let metrics: Vec<MetricRow> = logs
         .iter()
         .map(|l| MetricRow {
@@ -847,9 +747,10 @@ async fn hostile_strings_are_matched_literally_by_every_filter() {
             service: "s".into(),
             attributes: vec![(l.body.clone(), l.body.clone())],
             value: 1.0,
+            ..MetricRow::default()
         })
         .collect();
-    insert(&common::raw_client(&config), "metrics", &metrics).await;
+    known::insert(&common::raw_client(&config), "metrics", &metrics).await;
 
     let bodies = |entries: &[LogEntry]| {
         let mut b: Vec<String> = entries.iter().map(|e| e.message.clone()).collect();

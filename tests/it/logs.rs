@@ -137,10 +137,7 @@ struct Row {
 
 impl Row {
     fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        crate::known::attribute(&self.attributes, key)
     }
 }
 

@@ -88,19 +88,6 @@ async fn recorded_values_are_stored_and_read_back() {
         .collect();
     assert_eq!(values, [(5.0, 5.0), (5.0, 0.0)]);
 
-    // Rates: per series, between consecutive snapshots.
-    let rates = query
-        .counter_rates(&MetricQuery::new("http.requests"))
-        .await
-        .unwrap();
-    assert_eq!(rates.len(), 2);
-    let points_a = query.query_metrics(&a).await.unwrap().entries;
-    let seconds = (points_a[1].timestamp_ns - points_a[0].timestamp_ns) as f64 / 1e9;
-    let rate_a = rates.iter().find(|r| r.attributes[0].1 == "/a").unwrap();
-    assert!(close(rate_a.per_second, 4.0 / seconds, 1e-9));
-    let rate_b = rates.iter().find(|r| r.attributes[0].1 == "/b").unwrap();
-    assert_eq!(rate_b.per_second, 0.0);
-
     let gauge: Vec<f64> = query
         .query_metrics(&MetricQuery::new("queue.depth"))
         .await

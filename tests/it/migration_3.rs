@@ -131,7 +131,7 @@ async fn a_database_not_migrated_yet_is_answered_from_its_logs() {
         .log_volume(&day, Duration::from_secs(3600))
         .await
         .unwrap();
-    let counted: u64 = volume.entries.iter().map(|b| b.total()).sum();
+    let counted: u64 = volume.iter().flat_map(|b| b.by_level.values()).sum();
     assert_eq!(counted, 3002);
     let errors = day.min_level(Severity::Error);
     let patterns = reader.top_patterns(&errors, 10).await.unwrap().entries;

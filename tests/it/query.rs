@@ -88,12 +88,16 @@ async fn query_logs_filters_by_level_source_text_and_time() {
     assert_eq!(needle.len(), 1);
     assert_eq!(needle[0].message, "Needle in a haystack");
 
+    let between_ns = between
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
     let early = count(LogQuery::new().range(TimeRange::until(between))).await;
     assert_eq!(early.len(), 15);
-    assert!(early.iter().all(|log| log.timestamp() < between));
+    assert!(early.iter().all(|log| log.timestamp_ns < between_ns));
     let late = count(LogQuery::new().range(TimeRange::since(between))).await;
     assert_eq!(late.len(), 6);
-    assert!(late.iter().all(|log| log.timestamp() >= between));
+    assert!(late.iter().all(|log| log.timestamp_ns >= between_ns));
     let late_errors = count(
         LogQuery::new()
             .range(TimeRange::since(between))

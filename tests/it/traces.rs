@@ -117,10 +117,7 @@ struct SpanRow {
 
 impl SpanRow {
     fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        crate::known::attribute(&self.attributes, key)
     }
 }
 

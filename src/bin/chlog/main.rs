@@ -13,6 +13,7 @@ mod fail;
 mod out;
 mod parquet;
 mod render;
+mod rows;
 mod time;
 
 use std::process::ExitCode;

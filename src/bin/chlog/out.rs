@@ -2,6 +2,8 @@
 
 use std::io::{BufWriter, Stdout, Write};
 
+use crate::fail::Outcome;
+
 /// Buffered stdout; [`Out::flush`] after each batch a person waits for.
 pub(crate) struct Out(BufWriter<Stdout>);
 
@@ -27,4 +29,25 @@ impl Out {
     pub(crate) fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
     }
+}
+
+/// Prints a command's list answer: with `json`, each item as a JSON
+/// object on a line of its own, else `table`'s lines; `none` on stderr
+/// when there is nothing (stdout stays empty).
+pub(crate) fn list<T>(
+    items: &[T],
+    json: bool,
+    as_json: fn(&T) -> serde_json::Value,
+    table: impl FnOnce(&[T]) -> Vec<String>,
+    none: &str,
+) -> Outcome {
+    let lines = match json {
+        true => items.iter().map(|item| as_json(item).to_string()).collect(),
+        false => table(items),
+    };
+    Out::new().all(lines)?;
+    if items.is_empty() {
+        eprintln!("chlog: {none}");
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

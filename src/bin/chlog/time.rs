@@ -46,7 +46,7 @@ pub(crate) fn range(
         Some(text) => {
             Some(parse_time(text, now).map_err(|e| crate::fail::bad_option("--since", e))?)
         }
-        None => default_since.and_then(|back| TimeRange::last(back).start()),
+        None => default_since.and_then(|back| TimeRange::last(back).start),
     };
     let until = until
         .map(|text| parse_time(text, now).map_err(|e| crate::fail::bad_option("--until", e)))
@@ -141,7 +141,7 @@ mod tests {
     fn a_range_must_run_forward() {
         assert!(range(Some("1h"), Some("2h"), None).is_err());
         let open = range(None, None, Some(Duration::from_secs(60))).unwrap();
-        assert!(open.start().is_some() && open.end().is_none());
+        assert!(open.start.is_some() && open.end.is_none());
         assert!(
             range(Some("x"), None, None)
                 .unwrap_err()

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Error, Result, invalid_query};
+use crate::error::{Error, Result};
+use crate::query::sql::by_name;
 
 /// The file format, written by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,14 +55,6 @@ impl FromStr for ExportFormat {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        ExportFormat::ALL
-            .into_iter()
-            .find(|f| f.extension() == text)
-            .ok_or_else(|| {
-                invalid_query(
-                    "format",
-                    format!("no export format {text:?}: jsonl, csv or parquet"),
-                )
-            })
+        by_name(&ExportFormat::ALL, ExportFormat::extension, "format", text)
     }
 }

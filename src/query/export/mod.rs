@@ -13,17 +13,17 @@
 //! let query = ExportQuery::new(ExportTable::Logs, ExportFormat::JsonLines).range(day);
 //! let mut stream = client.export(&query)?;
 //! let mut file = std::fs::File::create("logs.jsonl")?;
+//! let mut bytes = 0;
 //! while let Some(chunk) = stream.next_chunk().await? {
 //!     file.write_all(&chunk)?;
+//!     bytes += chunk.len();
 //! }
-//! println!("{:?} rows, {} bytes", stream.rows(), stream.bytes());
+//! println!("{bytes} bytes");
 //! # Ok(()) }
 //! ```
 
 mod format;
-mod rows;
 mod stream;
 
 pub use format::ExportFormat;
-pub(crate) use rows::RowCounter;
 pub use stream::{ExportQuery, ExportStream, ExportTable};

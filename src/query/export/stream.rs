@@ -5,12 +5,11 @@ use bytes::Bytes;
 use std::fmt;
 use std::str::FromStr;
 
-use super::RowCounter;
 use super::format::ExportFormat;
-use crate::error::{Error, Result, invalid_query};
+use crate::error::{Error, Result};
 use crate::query::client::QueryClient;
 use crate::query::range::TimeRange;
-use crate::query::sql::Sql;
+use crate::query::sql::{Sql, by_name};
 
 /// The sorting key of `logs` in `schema.sql` (a unit test holds them to
 /// each other).
@@ -82,15 +81,7 @@ impl FromStr for ExportTable {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        ExportTable::ALL
-            .into_iter()
-            .find(|t| t.as_str() == text)
-            .ok_or_else(|| {
-                invalid_query(
-                    "table",
-                    format!("no table {text:?} to export: logs, spans, metrics or events"),
-                )
-            })
+        by_name(&ExportTable::ALL, ExportTable::as_str, "table", text)
     }
 }
 
@@ -141,20 +132,14 @@ impl ExportQuery {
     }
 }
 
-/// The bytes of an export as the server sends them, a chunk at a time,
-/// with the bytes and (for JSON lines and CSV) the rows seen so far.
+/// The bytes of an export as the server sends them, a chunk at a time.
 pub struct ExportStream {
     cursor: clickhouse::query::BytesCursor,
-    counter: RowCounter,
-    bytes: u64,
 }
 
 impl fmt::Debug for ExportStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExportStream")
-            .field("counter", &self.counter)
-            .field("bytes", &self.bytes)
-            .finish_non_exhaustive()
+        f.debug_struct("ExportStream").finish_non_exhaustive()
     }
 }
 
@@ -166,24 +151,7 @@ impl ExportStream {
     /// The server's error (also one it reports after the first chunks), or
     /// the connection's.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        let chunk = self.cursor.next().await?;
-        if let Some(chunk) = &chunk {
-            self.bytes += chunk.len() as u64;
-            self.counter.feed(chunk);
-        }
-        Ok(chunk)
-    }
-
-    /// Bytes received so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Rows received so far, for JSON lines and CSV; `None` for Parquet
-    /// (a Parquet file declares its row count in its footer, which is
-    /// written last).
-    pub fn rows(&self) -> Option<u64> {
-        self.counter.rows()
+        Ok(self.cursor.next().await?)
     }
 }
 
@@ -202,11 +170,7 @@ impl QueryClient {
             .sql()
             .build(&self.client)?
             .fetch_bytes(query.format.clickhouse_name())?;
-        Ok(ExportStream {
-            cursor,
-            counter: RowCounter::new(query.format),
-            bytes: 0,
-        })
+        Ok(ExportStream { cursor })
     }
 }
 

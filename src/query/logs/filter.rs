@@ -3,17 +3,14 @@
 
 use super::cursor::LogCursor;
 use crate::error::{Result, invalid_query};
-use crate::query::memory::MemoryLog;
 use crate::query::range::TimeRange;
-use crate::query::sql::{Order, Sql, in_set};
+use crate::query::rows::LogRow;
+use crate::query::sql::{Order, Sql, check_attribute_count, in_set};
 use crate::record::Severity;
 
 /// Rows [`QueryClient::query_logs`](crate::query::QueryClient::query_logs)
 /// returns when no limit is set.
 pub(crate) const DEFAULT_LIMIT: u64 = 100;
-
-/// Attribute filters a query may have (each binds two parameters).
-pub(crate) const MAX_ATTRIBUTE_FILTERS: usize = 32;
 
 /// Which logs to read. Every condition is optional; all given must hold.
 /// The ones that take a set (`service`, `source`) match any of the values
@@ -166,15 +163,7 @@ impl LogQuery {
     /// parameter: `attribute` (more than 32 of them), `token` (not one
     /// word).
     pub fn check(&self) -> Result<()> {
-        if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
-            return Err(invalid_query(
-                "attribute",
-                format!(
-                    "at most {MAX_ATTRIBUTE_FILTERS} attribute filters, not {}",
-                    self.attributes.len()
-                ),
-            ));
-        }
+        check_attribute_count(&self.attributes)?;
         for word in &self.tokens {
             if !is_token(word) {
                 return Err(invalid_query(
@@ -223,14 +212,8 @@ impl LogQuery {
                  mapKeys(LogAttributes), mapValues(LogAttributes))"
             ));
         }
-        if let Some(trace_id) = &self.trace_id {
-            let trace_id = sql.filter_param("trace_id", trace_id);
-            sql.push(&format!(" AND TraceId = {trace_id}"));
-        }
-        if let Some(span_id) = &self.span_id {
-            let span_id = sql.filter_param("span_id", span_id);
-            sql.push(&format!(" AND SpanId = {span_id}"));
-        }
+        sql.push_equal("TraceId", "trace_id", self.trace_id.as_ref());
+        sql.push_equal("SpanId", "span_id", self.span_id.as_ref());
         sql.push_range("Timestamp", Some("TimestampTime"), &self.range);
         if let Some(cursor) = &self.after {
             cursor.filter(sql);
@@ -252,27 +235,13 @@ impl LogQuery {
             let number = sql.param(u64::from(number));
             sql.push(&format!(" AND SeverityNumber <= {number}"));
         }
-        for (column, set, what) in [
-            ("ScopeName", &self.sources, "source"),
-            ("ServiceName", &self.services, "service"),
-        ] {
-            match set.as_slice() {
-                [] => {}
-                [one] => {
-                    let one = sql.filter_param(what, one);
-                    sql.push(&format!(" AND {column} = {one}"));
-                }
-                many => {
-                    let many = sql.filter_set(what, many);
-                    sql.push(&format!(" AND {column} IN {many}"));
-                }
-            }
-        }
+        sql.push_any_of("ScopeName", "source", &self.sources);
+        sql.push_any_of("ServiceName", "service", &self.services);
     }
 
     /// Whether a row read back from memory matches, as [`filter`](Self::filter)
     /// decides in ClickHouse (the cursor aside: a cursor needs ClickHouse).
-    pub(in crate::query) fn matches(&self, row: &MemoryLog) -> bool {
+    pub(in crate::query) fn matches(&self, row: &LogRow) -> bool {
         self.level.is_none_or(|level| row.level == level.as_str())
             && self
                 .min_level

@@ -13,7 +13,6 @@ mod volume;
 
 pub use cursor::LogCursor;
 pub use filter::LogQuery;
-pub(crate) use filter::MAX_ATTRIBUTE_FILTERS;
 pub use patterns::{LogPattern, message_pattern};
 pub use read::{LogEntry, Logs};
 pub use stats::LogStats;

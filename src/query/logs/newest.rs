@@ -23,10 +23,10 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use super::filter::LogQuery;
-use super::read::PagedRow;
 use super::rollup::{Rollup, filter, minute_down};
 use crate::query::client::QueryClient;
 use crate::query::range::TimeRange;
+use crate::query::rows::LogRow;
 use crate::query::sql::Sql;
 use crate::record::from_unix_ns;
 
@@ -53,19 +53,19 @@ impl QueryClient {
         query: &LogQuery,
         n: u64,
         sql_of: impl Fn(&LogQuery, u64) -> Sql,
-    ) -> Option<Vec<PagedRow>> {
+    ) -> Option<Vec<LogRow>> {
         if Rollup::ByLevel.serves(query) {
             let narrow = self.narrowed(query, n).await?;
-            let rows: Vec<PagedRow> = self
+            let rows: Vec<LogRow> = self
                 .fetch(sql_of(&narrow, n), "the newest logs")
                 .await
                 .ok()?;
             return (rows.len() as u64 >= n).then_some(rows);
         }
-        let mut found: Vec<PagedRow> = Vec::new();
+        let mut found: Vec<LogRow> = Vec::new();
         for window in windows(query, SystemTime::now()) {
             let wanted = n - found.len() as u64;
-            let rows: Vec<PagedRow> = self
+            let rows: Vec<LogRow> = self
                 .fetch(sql_of(&window, wanted), "the newest logs")
                 .await
                 .ok()?;
@@ -85,7 +85,7 @@ impl QueryClient {
         if !Rollup::ByLevel.serves(query) {
             return None;
         }
-        let since = match query.range.since {
+        let since = match query.range.start {
             Some(since) => Some(minute_down(since).ok()?),
             None => None,
         };
@@ -97,7 +97,7 @@ impl QueryClient {
         filter(
             query,
             &TimeRange {
-                since,
+                start: since,
                 ..query.range
             },
             &mut sql,
@@ -111,10 +111,10 @@ impl QueryClient {
         let bound: Vec<Bound> = self.fetch(sql, "the newest logs").await.ok()?;
         let start = from_unix_ns(bound.first()?.minute_s.checked_mul(1_000_000_000)?);
         // Nothing to narrow when the range starts in that minute already.
-        let narrower = query.range.since.is_none_or(|since| since < start);
+        let narrower = query.range.start.is_none_or(|since| since < start);
         narrower.then(|| {
             query.clone().range(TimeRange {
-                since: Some(start),
+                start: Some(start),
                 ..query.range
             })
         })
@@ -126,25 +126,25 @@ impl QueryClient {
 /// end, the first window then open too), then each eight times as long as
 /// the one before, the last reaching the start (or open, without one).
 fn windows(query: &LogQuery, now: SystemTime) -> Vec<LogQuery> {
-    let end = query.range.until.unwrap_or(now);
+    let end = query.range.end.unwrap_or(now);
     let mut out = Vec::new();
-    let mut upper = query.range.until;
+    let mut upper = query.range.end;
     let mut length = FIRST_WINDOW;
     loop {
         let lower = end.checked_sub(length);
-        let reaches_start = match (lower, query.range.since) {
+        let reaches_start = match (lower, query.range.start) {
             (Some(lower), Some(since)) => lower <= since,
             (None, _) => true,
             (Some(_), None) => length > LONGEST_WINDOW,
         };
         let mut window = query.clone();
-        window.range.until = upper;
+        window.range.end = upper;
         if reaches_start {
-            window.range.since = query.range.since;
+            window.range.start = query.range.start;
             out.push(window);
             return out;
         }
-        window.range.since = lower;
+        window.range.start = lower;
         out.push(window);
         upper = lower;
         length *= GROWTH;
@@ -169,7 +169,7 @@ mod tests {
             .map(|w| {
                 let at =
                     |t: Option<SystemTime>| (unix_ns(now) - unix_ns(t.unwrap())) / 60_000_000_000;
-                (at(w.range.since), at(w.range.until))
+                (at(w.range.start), at(w.range.end))
             })
             .collect();
         assert_eq!(bounds, [(1, 0), (8, 1), (64, 8), (512, 64), (1440, 512)]);
@@ -178,12 +178,12 @@ mod tests {
         // An open end: the first window is open too; an open start: the last.
         let open = windows(&LogQuery::new().token("y"), now);
         assert_eq!(
-            (open[0].range.since, open[0].range.until),
+            (open[0].range.start, open[0].range.end),
             (Some(now - minute), None)
         );
         let last = open.last().unwrap();
-        assert_eq!(last.range.since, None);
-        assert_eq!(last.range.until, open[open.len() - 2].range.since);
+        assert_eq!(last.range.start, None);
+        assert_eq!(last.range.end, open[open.len() - 2].range.start);
         assert!(open.len() <= 9, "{}", open.len());
 
         // A range shorter than a minute is one window.

@@ -2,18 +2,18 @@
 //! changes from one occurrence to the next (numbers, ids, hex, UUIDs)
 //! replaced by a placeholder.
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::bytes::Regex;
-use serde::Deserialize;
 
 use super::filter::LogQuery;
 use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::query::client::{Answer, QueryClient};
-use crate::query::memory;
+use crate::query::rows;
 use crate::query::sql::Sql;
 
 /// The replacements, in order, in the syntax RE2 (ClickHouse's
@@ -61,7 +61,7 @@ pub fn message_pattern(message: &str) -> String {
 }
 
 /// Messages of one pattern.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct LogPattern {
     /// The message with `<num>`, `<hex>` and `<uuid>` where values vary.
@@ -127,21 +127,26 @@ impl QueryClient {
             sql
         };
         let kept = usize::try_from(limit).unwrap_or(usize::MAX);
+        // Read as `(pattern, count, example, first_ns, last_ns)`.
         let (patterns, origin) = self
             .fetch_rolled(Rollup::Patterns, build, |memory| {
                 patterns_from_memory(memory, query, kept)
             })
-            .await?;
+            .await?
+            .answer(|(pattern, count, example, first_ns, last_ns)| LogPattern {
+                pattern,
+                count,
+                example,
+                first_ns,
+                last_ns,
+            });
         Ok(Answer::new(patterns, origin))
     }
 }
 
 fn patterns_from_memory(memory: &UnsentBatches, query: &LogQuery, limit: usize) -> Vec<LogPattern> {
     let mut groups: BTreeMap<String, LogPattern> = BTreeMap::new();
-    for row in memory::logs(memory)
-        .into_iter()
-        .filter(|r| query.matches(r))
-    {
+    for row in rows::logs(memory).into_iter().filter(|r| query.matches(r)) {
         let pattern = message_pattern(&row.message);
         let group = groups.entry(pattern.clone()).or_insert(LogPattern {
             pattern,

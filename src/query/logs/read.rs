@@ -1,7 +1,5 @@
 //! Reading logs: [`QueryClient::query_logs`], a page at a time.
 
-use std::time::SystemTime;
-
 use serde::Deserialize;
 
 use super::cursor::{LogCursor, ROW_HASH, RowKey};
@@ -9,12 +7,11 @@ use super::filter::{DEFAULT_LIMIT, LogQuery};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::query::client::{AnswerOrigin, Fetched, QueryClient};
-use crate::query::memory::{self, MemoryLog};
+use crate::query::rows::{self, LogRow};
 use crate::query::sql::{Order, Sql};
-use crate::record::from_unix_ns;
 
 /// One stored log, in the seed's vocabulary.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct LogEntry {
     /// Nanoseconds since the Unix epoch.
@@ -36,11 +33,6 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
-    /// When it was logged.
-    pub fn timestamp(&self) -> SystemTime {
-        from_unix_ns(self.timestamp_ns)
-    }
-
     /// The value of the first attribute named `key`.
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes
@@ -50,8 +42,8 @@ impl LogEntry {
     }
 }
 
-impl From<MemoryLog> for LogEntry {
-    fn from(row: MemoryLog) -> Self {
+impl From<LogRow> for LogEntry {
+    fn from(row: LogRow) -> Self {
         LogEntry {
             timestamp_ns: row.timestamp_ns,
             level: row.level,
@@ -107,42 +99,6 @@ impl<'a> IntoIterator for &'a Logs {
     }
 }
 
-/// A log row with its place in the order of pages (the tail's too).
-#[derive(Debug, Deserialize, clickhouse::Row)]
-pub(super) struct PagedRow {
-    timestamp_ns: i64,
-    row_hash: u64,
-    level: String,
-    source: String,
-    message: String,
-    service: String,
-    trace_id: String,
-    span_id: String,
-    attributes: Vec<(String, String)>,
-}
-
-impl PagedRow {
-    /// Its place in the order of pages.
-    pub(super) fn key(&self) -> RowKey {
-        (self.timestamp_ns, self.row_hash)
-    }
-}
-
-impl From<PagedRow> for LogEntry {
-    fn from(row: PagedRow) -> Self {
-        LogEntry {
-            timestamp_ns: row.timestamp_ns,
-            level: row.level,
-            source: row.source,
-            message: row.message,
-            service: row.service,
-            trace_id: row.trace_id,
-            span_id: row.span_id,
-            attributes: row.attributes,
-        }
-    }
-}
-
 impl QueryClient {
     /// Logs matching `query`, in its order (newest first unless asked),
     /// at most its limit; [`Logs::next`] continues.
@@ -173,7 +129,7 @@ impl QueryClient {
             .after
             .is_none()
             .then_some(|memory: &UnsentBatches| logs_from_memory(memory, query));
-        let rows: Vec<PagedRow> = match self.fetch_or_else(sql, "paging", memory).await? {
+        let rows: Vec<LogRow> = match self.fetch_or_else(sql, "paging", memory).await? {
             Fetched::ClickHouse(rows) => rows,
             Fetched::Memory(entries, origin) => {
                 return Ok(Logs {
@@ -192,9 +148,9 @@ impl QueryClient {
 pub(super) fn page_sql(query: &LogQuery, rows: u64) -> Sql {
     let mut sql = Sql::new(&format!(
         "SELECT toUnixTimestamp64Nano(Timestamp) AS timestamp_ns, {ROW_HASH} AS row_hash, \
-         SeverityText AS level, ScopeName AS source, Body AS message, \
-         ServiceName AS service, TraceId AS trace_id, SpanId AS span_id, \
-         LogAttributes AS attributes FROM logs"
+         TraceId AS trace_id, SpanId AS span_id, SeverityText AS level, \
+         SeverityNumber AS severity_number, Body AS message, ScopeName AS source, \
+         ServiceName AS service, LogAttributes AS attributes FROM logs"
     ));
     query.filter(&mut sql);
     let order = query.order.sql();
@@ -208,8 +164,8 @@ pub(super) fn page_sql(query: &LogQuery, rows: u64) -> Sql {
 /// The page of `query` (at most `limit` entries) from the rows read for
 /// it, the rows its cursor already showed dropped, and the cursor of the
 /// next page if this one is full.
-fn page(query: &LogQuery, limit: u64, rows: Vec<PagedRow>) -> Logs {
-    let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
+fn page(query: &LogQuery, limit: u64, rows: Vec<LogRow>) -> Logs {
+    let keys: Vec<RowKey> = rows.iter().map(LogRow::key).collect();
     let skip = query.after.map_or(0, |cursor| cursor.skip(&keys));
     let limit_rows = usize::try_from(limit).unwrap_or(usize::MAX);
     let page = &keys[skip..keys.len().min(skip.saturating_add(limit_rows))];
@@ -231,7 +187,7 @@ fn page(query: &LogQuery, limit: u64, rows: Vec<PagedRow>) -> Logs {
 
 /// [`QueryClient::query_logs`] on the rows waiting in memory.
 fn logs_from_memory(memory: &UnsentBatches, query: &LogQuery) -> Vec<LogEntry> {
-    let mut rows: Vec<MemoryLog> = memory::logs(memory)
+    let mut rows: Vec<LogRow> = rows::logs(memory)
         .into_iter()
         .filter(|row| query.matches(row))
         .collect();

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::filter::LogQuery;
 use crate::batch::UnsentBatches;
 use crate::error::{Error, Result};
-use crate::query::client::{AnswerOrigin, QueryClient};
+use crate::query::client::{Fetched, QueryClient};
 use crate::query::range::TimeRange;
 use crate::query::sql::Sql;
 use crate::record::{Severity, from_unix_ns, unix_ns};
@@ -82,8 +82,8 @@ pub(super) fn parts(query: &LogQuery, rollup: Option<Rollup>) -> Vec<Part> {
     }
     // Times before the epoch are refused by the server's DateTime anyway.
     let (Ok(since), Ok(until)) = (
-        query.range.since.map(minute_up).transpose(),
-        query.range.until.map(minute_down).transpose(),
+        query.range.start.map(minute_up).transpose(),
+        query.range.end.map(minute_down).transpose(),
     ) else {
         return whole;
     };
@@ -93,14 +93,17 @@ pub(super) fn parts(query: &LogQuery, rollup: Option<Rollup>) -> Vec<Part> {
         return whole;
     }
     let mut parts = Vec::with_capacity(3);
-    if let (Some(start), Some(minute)) = (query.range.since, since)
+    if let (Some(start), Some(minute)) = (query.range.start, since)
         && start < minute
     {
         let edge = TimeRange::between(start, minute);
         parts.push(Part::Raw(Box::new(query.clone().range(edge))));
     }
-    parts.push(Part::Rollup(TimeRange { since, until }));
-    if let (Some(minute), Some(end)) = (until, query.range.until)
+    parts.push(Part::Rollup(TimeRange {
+        start: since,
+        end: until,
+    }));
+    if let (Some(minute), Some(end)) = (until, query.range.end)
         && minute < end
     {
         let edge = TimeRange::between(minute, end);
@@ -183,22 +186,24 @@ impl QueryClient {
     /// Runs the statement `build` makes with `rollup`, or, on a database
     /// whose rollup is not version 3's (not migrated yet: no such table or
     /// column), the one it makes without: the same answer, from `logs`
-    /// alone. The memory fallback as [`QueryClient::fetch_or_memory`].
-    pub(super) async fn fetch_rolled<T>(
+    /// alone. The memory fallback as [`QueryClient::fetch_or_else`].
+    pub(super) async fn fetch_rolled<T, M>(
         &self,
         rollup: Rollup,
         build: impl Fn(Option<Rollup>) -> Sql,
-        from_memory: impl Fn(&UnsentBatches) -> Vec<T>,
-    ) -> Result<(Vec<T>, AnswerOrigin)>
+        from_memory: impl Fn(&UnsentBatches) -> Vec<M>,
+    ) -> Result<Fetched<T, M>>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
+        let what = "this query";
         match self
-            .fetch_or_memory(build(Some(rollup)), &from_memory)
+            .fetch_or_else(build(Some(rollup)), what, Some(&from_memory))
             .await
         {
             Err(Error::ClickHouse(error)) if lacks_rollup(&error.0) => {
-                self.fetch_or_memory(build(None), &from_memory).await
+                self.fetch_or_else(build(None), what, Some(&from_memory))
+                    .await
             }
             answer => answer,
         }

@@ -9,7 +9,7 @@ use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::query::client::{AnswerOrigin, QueryClient};
-use crate::query::memory;
+use crate::query::rows;
 use crate::query::sql::Sql;
 use crate::record::Severity;
 
@@ -89,7 +89,8 @@ impl QueryClient {
             .fetch_rolled(Rollup::ByLevel, build, |memory| {
                 group_counts_from_memory(memory, query)
             })
-            .await?;
+            .await?
+            .answer(|row: GroupCount| row);
         let mut stats = LogStats {
             origin,
             ..LogStats::default()
@@ -107,10 +108,7 @@ impl QueryClient {
 
 fn group_counts_from_memory(memory: &UnsentBatches, query: &LogQuery) -> Vec<GroupCount> {
     let mut counts: BTreeMap<(String, String), GroupCount> = BTreeMap::new();
-    for row in memory::logs(memory)
-        .into_iter()
-        .filter(|r| query.matches(r))
-    {
+    for row in rows::logs(memory).into_iter().filter(|r| query.matches(r)) {
         let count = counts
             .entry((row.level.clone(), row.source.clone()))
             .or_insert(GroupCount {

@@ -11,10 +11,11 @@ use serde::Deserialize;
 
 use super::cursor::{LogCursor, ROW_HASH, RowKey};
 use super::filter::LogQuery;
-use super::read::{LogEntry, PagedRow, page_sql};
+use super::read::{LogEntry, page_sql};
 use crate::error::Result;
 use crate::query::client::QueryClient;
 use crate::query::range::TimeRange;
+use crate::query::rows::LogRow;
 use crate::query::sql::{Order, Sql};
 use crate::record::from_unix_ns;
 
@@ -90,20 +91,14 @@ impl LogTail {
         }
         let shown = self.cursor.map_or(0, |c| u64::from(c.shown));
         let sql = page_sql(&query, Self::PAGE + shown);
-        let rows: Vec<PagedRow> = self.client.fetch(sql, "a tail").await?;
-        let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
+        let rows: Vec<LogRow> = self.client.fetch(sql, "a tail").await?;
+        let keys: Vec<RowKey> = rows.iter().map(LogRow::key).collect();
         let skip = self.cursor.map_or(0, |c| c.skip(&keys));
         if keys.len() > skip {
             self.cursor =
                 LogCursor::after_page(Order::OldestFirst, &keys[skip..], self.cursor.as_ref());
         }
         Ok(rows.into_iter().skip(skip).map(LogEntry::from).collect())
-    }
-
-    /// Where the tail stands: the next poll returns what comes after this
-    /// (`None` before anything matched).
-    pub fn cursor(&self) -> Option<LogCursor> {
-        self.cursor
     }
 
     /// The newest `n` rows, oldest first, and the cursor after them: read
@@ -119,7 +114,7 @@ impl LogTail {
             }
         };
         rows.reverse();
-        let keys: Vec<RowKey> = rows.iter().map(PagedRow::key).collect();
+        let keys: Vec<RowKey> = rows.iter().map(LogRow::key).collect();
         self.cursor = LogCursor::after_page(Order::OldestFirst, &keys, None);
         Ok(rows.into_iter().map(LogEntry::from).collect())
     }
@@ -130,7 +125,7 @@ impl LogTail {
         let query = match self.client.newest_rows(&self.query, 1, newest_sql).await {
             Some(rows) => match rows.first() {
                 Some(row) => self.query.clone().range(TimeRange {
-                    since: Some(from_unix_ns(row.key().0)),
+                    start: Some(from_unix_ns(row.key().0)),
                     ..self.query.range
                 }),
                 None => return Ok(None),

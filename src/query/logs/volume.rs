@@ -11,7 +11,7 @@ use super::rollup::{Rollup, Union};
 use crate::batch::UnsentBatches;
 use crate::error::{Result, invalid_query};
 use crate::query::client::{Answer, QueryClient};
-use crate::query::memory;
+use crate::query::rows;
 use crate::query::sql::Sql;
 
 /// How many logs of each level fell in one interval.
@@ -22,13 +22,6 @@ pub struct VolumeBucket {
     pub start_ns: i64,
     /// Logs per `SeverityText` in it.
     pub by_level: BTreeMap<String, u64>,
-}
-
-impl VolumeBucket {
-    /// Logs of every level in the interval.
-    pub fn total(&self) -> u64 {
-        self.by_level.values().sum()
-    }
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -89,7 +82,8 @@ impl QueryClient {
             .fetch_rolled(Rollup::ByLevel, build, |memory| {
                 volume_from_memory(memory, query, width_ns)
             })
-            .await?;
+            .await?
+            .answer(|row: BucketCount| row);
         let mut buckets: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
         for row in rows {
             *buckets
@@ -119,10 +113,7 @@ fn interval_ns(interval: Duration) -> Result<i64> {
 
 fn volume_from_memory(memory: &UnsentBatches, query: &LogQuery, width_ns: i64) -> Vec<BucketCount> {
     let mut counts: BTreeMap<(i64, String), u64> = BTreeMap::new();
-    for row in memory::logs(memory)
-        .into_iter()
-        .filter(|r| query.matches(r))
-    {
+    for row in rows::logs(memory).into_iter().filter(|r| query.matches(r)) {
         // intDiv rounds toward zero, as ClickHouse's does.
         let start_ns = row.timestamp_ns / width_ns * width_ns;
         *counts.entry((start_ns, row.level)).or_default() += 1;

@@ -2,10 +2,9 @@
 //! test on a row read back from memory.
 
 use crate::error::Result;
-use crate::query::logs::MAX_ATTRIBUTE_FILTERS;
-use crate::query::memory::MemoryMetric;
 use crate::query::range::TimeRange;
-use crate::query::sql::Sql;
+use crate::query::rows::MetricRow;
+use crate::query::sql::{Sql, check_attribute_count};
 
 /// Which metric rows to read: one metric name, and optionally a service,
 /// attributes that must all match, and a time range.
@@ -61,10 +60,7 @@ impl MetricQuery {
     pub(super) fn filter(&self, sql: &mut Sql, time: &str) {
         let name = sql.filter_param("metric name", &self.name);
         sql.push(&format!(" WHERE MetricName = {name}"));
-        if let Some(service) = &self.service {
-            let service = sql.filter_param("service", service);
-            sql.push(&format!(" AND ServiceName = {service}"));
-        }
+        sql.push_equal("ServiceName", "service", self.service.as_ref());
         for (key, value) in &self.attributes {
             let key = sql.filter_param("attribute", key);
             let value = sql.filter_param("attribute", value);
@@ -77,28 +73,18 @@ impl MetricQuery {
     }
 
     pub(super) fn check(&self) -> Result<()> {
-        if self.attributes.len() > MAX_ATTRIBUTE_FILTERS {
-            return Err(crate::error::invalid_query(
-                "attribute",
-                format!(
-                    "at most {MAX_ATTRIBUTE_FILTERS} attribute filters, not {}",
-                    self.attributes.len()
-                ),
-            ));
-        }
+        check_attribute_count(&self.attributes)?;
         Ok(())
     }
 
-    pub(super) fn matches(&self, row: &MemoryMetric) -> bool {
-        row.point.name == self.name
+    pub(super) fn matches(&self, row: &MetricRow) -> bool {
+        row.name == self.name
             && self.service.as_ref().is_none_or(|s| &row.service == s)
-            && self.attributes.iter().all(|(k, v)| {
-                row.point
-                    .attributes
-                    .iter()
-                    .any(|(rk, rv)| rk == k && rv == v)
-            })
-            && self.range.contains_ns(row.point.timestamp_ns)
+            && self
+                .attributes
+                .iter()
+                .all(|(k, v)| row.attributes.iter().any(|(rk, rv)| rk == k && rv == v))
+            && self.range.contains_ns(row.timestamp_ns)
     }
 }
 
@@ -125,7 +111,7 @@ mod tests {
     #[test]
     fn too_many_attribute_filters_are_an_error() {
         let mut query = MetricQuery::new("m");
-        for i in 0..=MAX_ATTRIBUTE_FILTERS {
+        for i in 0..=crate::query::sql::MAX_ATTRIBUTE_FILTERS {
             query = query.attribute(format!("k{i}"), "v");
         }
         assert!(query.check().is_err());

@@ -1,4 +1,4 @@
-//! Metrics by name, attributes and time range; counter rates; histogram
+//! Metrics by name, attributes and time range; histogram
 //! quantiles over a range; minute, hour and day aggregations.
 
 mod filter;
@@ -10,5 +10,4 @@ mod summaries;
 pub use filter::MetricQuery;
 pub use names::MetricName;
 pub use point::MetricPoint;
-pub use points::Rate;
 pub use summaries::{Aggregate, Granularity, Quantiles};

@@ -1,15 +1,14 @@
 //! Which metrics there are: [`QueryClient::metric_names`], for a picker
 //! (the web view's) to offer before a name is known.
 
-use serde::Deserialize;
-
 use crate::error::Result;
 use crate::query::client::QueryClient;
 use crate::query::range::TimeRange;
 use crate::query::sql::Sql;
+use serde::Deserialize;
 
 /// One metric name with snapshots in the range.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct MetricName {
     /// `MetricName`.
@@ -40,6 +39,15 @@ impl QueryClient {
         sql.push_range("TimeUnix", None, &range);
         let limit = sql.param(limit);
         sql.push(&format!(" GROUP BY name ORDER BY name LIMIT {limit}"));
-        self.fetch(sql, "metric_names").await
+        let rows = self.fetch(sql, "metric_names").await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, kind, series, last_ns)| MetricName {
+                name,
+                kind,
+                series,
+                last_ns,
+            })
+            .collect())
     }
 }

@@ -1,14 +1,12 @@
 //! One snapshot of one series, as ClickHouse and the in-memory fallback
 //! both give it.
 
-use std::time::SystemTime;
-
 use serde::Deserialize;
 
-use crate::record::from_unix_ns;
+use crate::query::rows::MetricRow;
 
 /// One snapshot of one series.
-#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub struct MetricPoint {
     /// When the snapshot was taken (ns since the epoch).
@@ -37,9 +35,21 @@ pub struct MetricPoint {
     pub quantile_values: Vec<f64>,
 }
 
-impl MetricPoint {
-    /// When the snapshot was taken.
-    pub fn timestamp(&self) -> SystemTime {
-        from_unix_ns(self.timestamp_ns)
+impl From<MetricRow> for MetricPoint {
+    fn from(row: MetricRow) -> Self {
+        MetricPoint {
+            timestamp_ns: row.timestamp_ns,
+            name: row.name,
+            kind: row.kind,
+            attributes: row.attributes,
+            value: row.value,
+            delta: row.delta,
+            count: row.count,
+            sum: row.sum,
+            min: row.min,
+            max: row.max,
+            quantiles: row.quantiles,
+            quantile_values: row.quantile_values,
+        }
     }
 }

@@ -1,12 +1,15 @@
 //! Summaries over a range: histogram quantiles from the stored buckets,
 //! and minute, hour and day aggregations (the last two from the rollups).
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::Deserialize;
 
 use super::filter::MetricQuery;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::query::client::QueryClient;
-use crate::query::sql::Sql;
+use crate::query::sql::{Sql, by_name};
 
 /// The width of an aggregation bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,8 +27,7 @@ impl Granularity {
     /// Every granularity, finest first.
     pub const ALL: [Granularity; 3] = [Granularity::Minute, Granularity::Hour, Granularity::Day];
 
-    /// `minute`, `hour` or `day`.
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Granularity::Minute => "minute",
             Granularity::Hour => "hour",
@@ -34,9 +36,25 @@ impl Granularity {
     }
 }
 
+/// `minute`, `hour` or `day`.
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Reads what [`Display`](fmt::Display) writes.
+impl FromStr for Granularity {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        by_name(&Granularity::ALL, Granularity::as_str, "granularity", text)
+    }
+}
+
 /// avg, min, max and count of a metric's values in one time bucket (over
 /// all series the query matches).
-#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub struct Aggregate {
     /// The bucket's start (seconds since the epoch).
@@ -173,6 +191,16 @@ impl QueryClient {
         let mut sql = Sql::new(select);
         query.filter(&mut sql, time);
         sql.push(group);
-        self.fetch(sql, "metric_aggregations").await
+        let rows = self.fetch(sql, "metric_aggregations").await?;
+        Ok(rows
+            .into_iter()
+            .map(|(start, avg, min, max, count)| Aggregate {
+                start,
+                avg,
+                min,
+                max,
+                count,
+            })
+            .collect())
     }
 }

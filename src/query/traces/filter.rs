@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::query::memory::MemorySpan;
 use crate::query::range::TimeRange;
+use crate::query::rows::SpanRow;
 use crate::query::sql::{Order, Sql, in_set};
 
 /// Spans [`QueryClient::query_spans`](crate::query::QueryClient::query_spans)
@@ -24,7 +24,7 @@ pub enum SpanStatus {
 
 impl SpanStatus {
     /// The stored `StatusCode`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SpanStatus::Unset => "Unset",
             SpanStatus::Ok => "Ok",
@@ -122,15 +122,8 @@ impl SpanQuery {
     /// Appends the WHERE clause.
     pub(super) fn filter(&self, sql: &mut Sql) {
         sql.push(" WHERE 1");
-        for (column, set, what) in [
-            ("ServiceName", &self.services, "service"),
-            ("SpanName", &self.names, "span name"),
-        ] {
-            if !set.is_empty() {
-                let set = sql.filter_set(what, set);
-                sql.push(&format!(" AND {column} IN {set}"));
-            }
-        }
+        sql.push_any_of("ServiceName", "service", &self.services);
+        sql.push_any_of("SpanName", "span name", &self.names);
         if let Some(ns) = self.min_duration_ns() {
             let ns = sql.param(ns);
             sql.push(&format!(" AND Duration >= {ns}"));
@@ -139,16 +132,13 @@ impl SpanQuery {
             let status = sql.param(status.as_str());
             sql.push(&format!(" AND StatusCode = {status}"));
         }
-        if let Some(trace_id) = &self.trace_id {
-            let trace_id = sql.filter_param("trace_id", trace_id);
-            sql.push(&format!(" AND TraceId = {trace_id}"));
-        }
+        sql.push_equal("TraceId", "trace_id", self.trace_id.as_ref());
         sql.push_range("Timestamp", None, &self.range);
     }
 
     /// Whether a span read back from memory matches, as [`filter`](Self::filter)
     /// decides in ClickHouse.
-    pub(super) fn matches(&self, span: &MemorySpan) -> bool {
+    pub(super) fn matches(&self, span: &SpanRow) -> bool {
         in_set(&self.services, &span.service)
             && in_set(&self.names, &span.name)
             && self

@@ -1,14 +1,13 @@
 //! The slowest operations: [`QueryClient::slowest_operations`].
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 use super::filter::SpanQuery;
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::query::client::{Answer, QueryClient};
-use crate::query::memory;
+use crate::query::rows;
 use crate::query::sql::Sql;
 
 /// The quantiles [`OperationStats`] reports, as ClickHouse's
@@ -16,7 +15,7 @@ use crate::query::sql::Sql;
 const LEVELS: [f64; 3] = [0.5, 0.95, 0.99];
 
 /// Durations of one operation (a span name in a service).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct OperationStats {
     /// `ServiceName`.
@@ -61,9 +60,21 @@ impl QueryClient {
             " GROUP BY service, name) ORDER BY p95_ns DESC, service, name LIMIT {rows}"
         ));
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let from_memory = |memory: &UnsentBatches| operations_from_memory(memory, query, limit);
         let (operations, origin) = self
-            .fetch_or_memory(sql, |memory| operations_from_memory(memory, query, limit))
-            .await?;
+            .fetch_or_else(sql, "this query", Some(from_memory))
+            .await?
+            .answer(
+                |(service, name, count, p50_ns, p95_ns, p99_ns, max_ns)| OperationStats {
+                    service,
+                    name,
+                    count,
+                    p50_ns,
+                    p95_ns,
+                    p99_ns,
+                    max_ns,
+                },
+            );
         Ok(Answer::new(operations, origin))
     }
 }
@@ -84,10 +95,7 @@ fn operations_from_memory(
     limit: usize,
 ) -> Vec<OperationStats> {
     let mut groups: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
-    for span in memory::spans(memory)
-        .into_iter()
-        .filter(|s| query.matches(s))
-    {
+    for span in rows::spans(memory).into_iter().filter(|s| query.matches(s)) {
         groups
             .entry((span.service, span.name))
             .or_default()

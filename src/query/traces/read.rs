@@ -1,19 +1,16 @@
 //! Reading spans: [`QueryClient::query_spans`].
 
-use std::time::{Duration, SystemTime};
-
 use serde::Deserialize;
 
 use super::filter::{DEFAULT_SPAN_LIMIT, SpanQuery};
 use crate::batch::UnsentBatches;
 use crate::error::Result;
 use crate::query::client::{Answer, QueryClient};
-use crate::query::memory::{self, MemorySpan};
+use crate::query::rows::{self, SpanRow};
 use crate::query::sql::{Order, Sql};
-use crate::record::from_unix_ns;
 
 /// One stored span.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct SpanEntry {
     /// When it started (ns since the epoch).
@@ -45,16 +42,6 @@ pub struct SpanEntry {
 }
 
 impl SpanEntry {
-    /// When it started.
-    pub fn start(&self) -> SystemTime {
-        from_unix_ns(self.timestamp_ns)
-    }
-
-    /// How long it lasted.
-    pub fn duration(&self) -> Duration {
-        Duration::from_nanos(self.duration_ns)
-    }
-
     /// The value of the first attribute named `key`.
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes
@@ -64,8 +51,8 @@ impl SpanEntry {
     }
 }
 
-impl From<MemorySpan> for SpanEntry {
-    fn from(span: MemorySpan) -> Self {
+impl From<SpanRow> for SpanEntry {
+    fn from(span: SpanRow) -> Self {
         SpanEntry {
             timestamp_ns: span.timestamp_ns,
             trace_id: span.trace_id,
@@ -107,15 +94,13 @@ impl QueryClient {
         sql.push(&format!(
             " ORDER BY Timestamp {order}, SpanId {order} LIMIT {rows}"
         ));
-        let (entries, origin) = self
-            .fetch_or_memory(sql, |memory| spans_from_memory(memory, query, limit))
-            .await?;
-        Ok(Answer::new(entries, origin))
+        self.fetch_or_memory(sql, |memory| spans_from_memory(memory, query, limit))
+            .await
     }
 }
 
-fn spans_from_memory(memory: &UnsentBatches, query: &SpanQuery, limit: u64) -> Vec<SpanEntry> {
-    let mut spans: Vec<MemorySpan> = memory::spans(memory)
+fn spans_from_memory(memory: &UnsentBatches, query: &SpanQuery, limit: u64) -> Vec<SpanRow> {
+    let mut spans: Vec<SpanRow> = rows::spans(memory)
         .into_iter()
         .filter(|span| query.matches(span))
         .collect();
@@ -124,5 +109,5 @@ fn spans_from_memory(memory: &UnsentBatches, query: &SpanQuery, limit: u64) -> V
         spans.reverse();
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    spans.into_iter().take(limit).map(SpanEntry::from).collect()
+    spans.into_iter().take(limit).collect()
 }

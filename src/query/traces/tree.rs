@@ -65,18 +65,6 @@ impl Trace {
         self.roots.is_empty() && self.unattached_logs.is_empty()
     }
 
-    /// The services of its spans, each once, in the order of
-    /// [`spans`](Self::spans).
-    pub fn services(&self) -> Vec<&str> {
-        let mut services: Vec<&str> = Vec::new();
-        for (_, span) in self.spans() {
-            if !services.contains(&span.service.as_str()) {
-                services.push(&span.service);
-            }
-        }
-        services
-    }
-
     /// Every span, depth first, with its depth (0 for a root).
     pub fn spans(&self) -> Vec<(usize, &SpanEntry)> {
         let mut out = Vec::new();

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
+#[derive(Clone, Debug, Default, Serialize, clickhouse::Row)]
 pub struct LogRow {
     #[serde(rename = "Timestamp")]
     pub timestamp_ns: i64,
@@ -29,7 +29,19 @@ pub struct LogRow {
     pub attributes: Vec<(String, String)>,
 }
 
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
+impl LogRow {
+    /// The value of the first attribute named `key`.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        attribute(&self.attributes, key)
+    }
+
+    /// Its level.
+    pub fn severity(&self) -> tracing_clickhouse::Severity {
+        self.level.parse().unwrap()
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, clickhouse::Row)]
 pub struct SpanRow {
     #[serde(rename = "Timestamp")]
     pub timestamp_ns: i64,
@@ -51,7 +63,7 @@ pub struct SpanRow {
     pub status_message: String,
 }
 
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
+#[derive(Clone, Debug, Default, Serialize, clickhouse::Row)]
 pub struct MetricRow {
     #[serde(rename = "TimeUnix")]
     pub timestamp_ns: i64,
@@ -81,7 +93,7 @@ pub struct MetricRow {
     pub bucket_counts: Vec<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, clickhouse::Row)]
+#[derive(Clone, Debug, Default, Serialize, clickhouse::Row)]
 pub struct EventRow {
     #[serde(rename = "Timestamp")]
     pub timestamp_ns: i64,
@@ -313,6 +325,15 @@ pub fn events(base: i64) -> Vec<EventRow> {
         ),
         event(4, "deploy", &[("version", "1.4.2")]),
     ]
+}
+
+/// The value of the first of `attributes` named `key` (a row's map, as
+/// read back).
+pub fn attribute<'a>(attributes: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `ns` as a time.

@@ -8,7 +8,7 @@ use tracing_clickhouse::query::{EventEntry, EventQuery};
 
 use crate::conn::Context;
 use crate::fail::Outcome;
-use crate::out::Out;
+use crate::out;
 use crate::render::{Align, CYAN, Palette, Table, escape, pairs, time};
 
 pub(crate) const EXAMPLES: &str = "\
@@ -52,16 +52,13 @@ pub(crate) async fn run(ctx: &Context, args: EventsArgs) -> Outcome {
     }
     let mut events = ctx.ask(ctx.client.query_events(&query)).await?.entries;
     events.reverse();
-    let mut out = Out::new();
-    let lines = match args.json {
-        true => events.iter().map(|e| event_json(e).to_string()).collect(),
-        false => table(&events, ctx.palette),
-    };
-    out.all(lines)?;
-    if events.is_empty() {
-        eprintln!("chlog: no events match");
-    }
-    Ok(std::process::ExitCode::SUCCESS)
+    out::list(
+        &events,
+        args.json,
+        event_json,
+        |all| table(all, ctx.palette),
+        "no events match",
+    )
 }
 
 /// Events, oldest first, as a table.

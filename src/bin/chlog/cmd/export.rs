@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportStream, ExportTable};
+use tracing_clickhouse::query::{ExportFormat, ExportQuery, ExportTable};
 
 use super::manifest::{Manifest, hex, manifest_path};
 use crate::conn::Context;
@@ -17,6 +17,7 @@ use crate::fail::{Failure, Outcome, bad_option};
 use crate::out::Out;
 use crate::parquet::parquet_row_count;
 use crate::render::{bytes, count};
+use crate::rows::RowCounter;
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -78,7 +79,7 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
     )?;
     let query = ExportQuery::new(args.table, format).range(range);
     if to_stdout {
-        return to_stdout_with_summary(ctx, &query, args.table).await;
+        return to_stdout_with_summary(ctx, &query, format, args.table).await;
     }
     // Checked before anything is written: neither may be anything but a
     // regular file (`rename` would replace a device node or a FIFO).
@@ -86,7 +87,7 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
     check_output(&manifest_path(&args.output), args.force)?;
     let partial = with_suffix(&args.output, ".partial");
     let started = SystemTime::now();
-    let written = write(ctx, &query, &partial).await;
+    let written = write(ctx, &query, format, &partial).await;
     let (rows, size, sha256) = match written {
         Ok(done) => done,
         Err(failure) => {
@@ -100,8 +101,8 @@ pub(crate) async fn run(ctx: &Context, args: ExportArgs) -> Outcome {
         query: &query,
         table: args.table,
         format,
-        since: range.start(),
-        until: range.end(),
+        since: range.start,
+        until: range.end,
         rows,
         bytes: size,
         sha256: sha256.clone(),
@@ -174,16 +175,22 @@ fn special_kind(_: fs::FileType) -> &'static str {
 }
 
 /// `-o -`: the rows to stdout, what was written to stderr.
-async fn to_stdout_with_summary(ctx: &Context, query: &ExportQuery, table: ExportTable) -> Outcome {
+async fn to_stdout_with_summary(
+    ctx: &Context,
+    query: &ExportQuery,
+    format: ExportFormat,
+    table: ExportTable,
+) -> Outcome {
     let mut stdout = std::io::stdout().lock();
-    let (stream, sha256) = stream_into(ctx, query, &mut stdout, Failure::write).await?;
+    let (received, sha256) = stream_into(ctx, query, format, &mut stdout, Failure::write).await?;
     stdout.flush().map_err(Failure::write)?;
-    let rows = stream
+    let rows = received
+        .rows
         .rows()
         .map_or_else(String::new, |rows| format!("{} rows, ", count(rows)));
     eprintln!(
         "chlog: wrote {rows}{} of {table} to stdout (sha256 {sha256})",
-        bytes(stream.bytes())
+        bytes(received.bytes)
     );
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -193,6 +200,7 @@ async fn to_stdout_with_summary(ctx: &Context, query: &ExportQuery, table: Expor
 async fn write(
     ctx: &Context,
     query: &ExportQuery,
+    format: ExportFormat,
     path: &Path,
 ) -> Result<(u64, u64, String), Failure> {
     let file = OpenOptions::new()
@@ -201,29 +209,42 @@ async fn write(
         .open(path)
         .map_err(|e| file_failure(path, e))?;
     let mut file = BufWriter::with_capacity(1 << 16, file);
-    let (stream, sha256) = stream_into(ctx, query, &mut file, |e| file_failure(path, e)).await?;
+    let (received, sha256) =
+        stream_into(ctx, query, format, &mut file, |e| file_failure(path, e)).await?;
     let file = file
         .into_inner()
         .map_err(|e| file_failure(path, e.into_error()))?;
     file.sync_all().map_err(|e| file_failure(path, e))?;
     drop(file);
-    let rows = match stream.rows() {
+    let rows = match received.rows.rows() {
         Some(rows) => rows,
         None => parquet_row_count(&mut File::open(path).map_err(|e| file_failure(path, e))?)
             .map_err(|e| Failure::other(format!("the server's Parquet does not read back: {e}")))?,
     };
-    Ok((rows, stream.bytes(), sha256))
+    Ok((rows, received.bytes, sha256))
 }
 
-/// Copies the export's stream into `out`, hashing as it goes, with a
-/// progress line on a terminal; the stream (its counts) and the SHA-256.
+/// What an export sent: its rows (counted as they came, but for Parquet)
+/// and bytes.
+struct Received {
+    rows: RowCounter,
+    bytes: u64,
+}
+
+/// Copies the export's stream into `out`, hashing and counting as it goes,
+/// with a progress line on a terminal; the counts and the SHA-256.
 async fn stream_into(
     ctx: &Context,
     query: &ExportQuery,
+    format: ExportFormat,
     out: &mut impl Write,
     failed: impl Fn(std::io::Error) -> Failure,
-) -> Result<(ExportStream, String), Failure> {
+) -> Result<(Received, String), Failure> {
     let mut hasher = Sha256::new();
+    let mut received = Received {
+        rows: RowCounter::new(format),
+        bytes: 0,
+    };
     let mut stream = ctx.client.export(query).map_err(|e| ctx.fail(&e))?;
     let progress = progress_bar();
     loop {
@@ -234,18 +255,20 @@ async fn stream_into(
             Err(_) => return Err(ctx.timed_out()),
         };
         hasher.update(&chunk);
+        received.rows.feed(&chunk);
+        received.bytes += chunk.len() as u64;
         out.write_all(&chunk).map_err(&failed)?;
         if let Some(bar) = &progress {
-            bar.set_message(match stream.rows() {
-                Some(rows) => format!("{} rows, {}", count(rows), bytes(stream.bytes())),
-                None => bytes(stream.bytes()),
+            bar.set_message(match received.rows.rows() {
+                Some(rows) => format!("{} rows, {}", count(rows), bytes(received.bytes)),
+                None => bytes(received.bytes),
             });
         }
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    Ok((stream, hex(hasher)))
+    Ok((received, hex(hasher)))
 }
 
 /// A spinner with the rows and bytes so far, on a terminal only.

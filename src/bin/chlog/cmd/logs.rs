@@ -11,7 +11,7 @@ use super::filters::LogFilter;
 use crate::conn::Context;
 use crate::fail::Outcome;
 use crate::out::Out;
-use crate::render::{CYAN, DIM, Palette, escape, pairs, time};
+use crate::render::{CYAN, DIM, Palette, escape, pairs, rfc3339_nanos, time};
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -207,18 +207,28 @@ fn json_line(entry: &LogEntry) -> String {
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    json!({
-        "time": humantime::format_rfc3339_nanos(entry.timestamp()).to_string(),
-        "timestamp_ns": entry.timestamp_ns,
-        "level": entry.level,
-        "service": entry.service,
-        "source": entry.source,
-        "message": entry.message,
-        "trace_id": entry.trace_id,
-        "span_id": entry.span_id,
-        "attributes": attributes,
-    })
-    .to_string()
+    let mut line = log_json(entry);
+    line.insert("time".into(), json!(rfc3339_nanos(entry.timestamp_ns)));
+    line.insert("timestamp_ns".into(), json!(entry.timestamp_ns));
+    line.insert("attributes".into(), attributes.into());
+    serde_json::Value::Object(line).to_string()
+}
+
+/// The fields of a log that the command line's JSON lines and the web
+/// view's answers write alike (each adds its time and attributes).
+pub(crate) fn log_json(entry: &LogEntry) -> serde_json::Map<String, serde_json::Value> {
+    let fields = [
+        ("level", &entry.level),
+        ("service", &entry.service),
+        ("source", &entry.source),
+        ("message", &entry.message),
+        ("trace_id", &entry.trace_id),
+        ("span_id", &entry.span_id),
+    ];
+    fields
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), json!(value)))
+        .collect()
 }
 
 #[cfg(test)]

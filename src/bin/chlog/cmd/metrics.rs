@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::json;
-use tracing_clickhouse::query::{
-    Aggregate, Granularity, MetricPoint, MetricQuery, Quantiles, Rate,
-};
+use tracing_clickhouse::query::{Aggregate, Granularity, MetricPoint, MetricQuery, Quantiles};
 
 use super::filters::pair;
 use crate::conn::Context;
@@ -46,8 +44,8 @@ pub(crate) struct MetricsArgs {
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
     /// avg, min, max and count per minute, hour (metrics_hourly) or day (metrics_daily)
-    #[arg(long, value_enum, value_name = "WIDTH")]
-    agg: Option<Width>,
+    #[arg(long, value_name = "WIDTH", value_parser = |text: &str| text.parse::<Granularity>())]
+    agg: Option<Granularity>,
     /// How many of the latest points to list (1 to 1000000)
     #[arg(long, short = 'n', default_value_t = 20, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::cmd::MAX_LIMIT))]
@@ -55,14 +53,6 @@ pub(crate) struct MetricsArgs {
     /// One JSON object per point (or per bucket with --agg)
     #[arg(long)]
     json: bool,
-}
-
-/// `--agg`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Width {
-    Minute,
-    Hour,
-    Day,
 }
 
 pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
@@ -80,12 +70,7 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
     }
     let mut out = Out::new();
     let lines = match args.agg {
-        Some(width) => {
-            let granularity = match width {
-                Width::Minute => Granularity::Minute,
-                Width::Hour => Granularity::Hour,
-                Width::Day => Granularity::Day,
-            };
+        Some(granularity) => {
             let buckets = ctx
                 .ask(ctx.client.metric_aggregations(granularity, &query))
                 .await?;
@@ -100,10 +85,6 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
         None => {
             let points = ctx.ask(ctx.client.query_metrics(&query)).await?.entries;
             let kind = points.last().map_or("", |p| p.kind.as_str());
-            let rates = match kind {
-                "counter" => ctx.ask(ctx.client.counter_rates(&query)).await?,
-                _ => Vec::new(),
-            };
             let quantiles = match kind {
                 "histogram" => Some(
                     ctx.ask(ctx.client.histogram_quantiles(&query, &QUANTILES))
@@ -116,7 +97,6 @@ pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
                 false => summary(
                     &args.name,
                     &points,
-                    &rates,
                     quantiles.as_ref(),
                     args.limit,
                     ctx.palette,
@@ -140,7 +120,6 @@ fn series_name(attributes: &[(String, String)]) -> String {
 pub(crate) fn summary(
     name: &str,
     points: &[MetricPoint],
-    rates: &[Rate],
     quantiles: Option<&Quantiles>,
     limit: usize,
     palette: Palette,
@@ -193,11 +172,7 @@ pub(crate) fn summary(
         let last = points[points.len() - 1];
         let (spark, numbers) = match kind {
             "counter" => {
-                let rates: Vec<f64> = rates
-                    .iter()
-                    .filter(|r| r.attributes.as_slice() == *attributes)
-                    .map(|r| r.per_second)
-                    .collect();
+                let rates = per_second(points);
                 // Each snapshot's delta is what was added in the interval it ends.
                 let added: f64 = points.iter().map(|p| p.delta).sum();
                 let now = rates.last().map_or("-".into(), |r| rate(*r));
@@ -271,6 +246,18 @@ pub(crate) fn summary(
     }
     lines.extend(table.render(palette));
     lines
+}
+
+/// A counter's rates: the increase per second between each two
+/// consecutive snapshots of one series (oldest first).
+fn per_second(series: &[&MetricPoint]) -> Vec<f64> {
+    series
+        .windows(2)
+        .filter_map(|pair| {
+            let seconds = (pair[1].timestamp_ns - pair[0].timestamp_ns) as f64 / 1e9;
+            (seconds > 0.0).then(|| pair[1].delta / seconds)
+        })
+        .collect()
 }
 
 /// `--agg`: a sparkline of the averages, and the buckets.
@@ -353,7 +340,7 @@ mod tests {
             .enumerate()
             .map(|(i, v)| point(i as i64, "gauge", *v, 0.0))
             .collect();
-        let lines = summary("orders", &points, &[], None, 2, Palette::new(false));
+        let lines = summary("orders", &points, None, 2, Palette::new(false));
         assert_eq!(
             lines,
             [
@@ -367,7 +354,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            summary("x", &[], &[], None, 2, Palette::new(false)),
+            summary("x", &[], None, 2, Palette::new(false)),
             ["no points of x in the range"]
         );
     }

@@ -8,7 +8,7 @@ use tracing_clickhouse::query::{OperationStats, SpanQuery};
 
 use crate::conn::Context;
 use crate::fail::Outcome;
-use crate::out::Out;
+use crate::out;
 use crate::render::{Align, Palette, Table, YELLOW, bar, count, duration, escape};
 
 pub(crate) const EXAMPLES: &str = "\
@@ -58,19 +58,13 @@ pub(crate) async fn run(ctx: &Context, args: SlowArgs) -> Outcome {
         .ask(ctx.client.slowest_operations(&query, args.limit))
         .await?
         .entries;
-    let mut out = Out::new();
-    let lines = match args.json {
-        true => operations
-            .iter()
-            .map(|o| operation_json(o).to_string())
-            .collect(),
-        false => table(&operations, ctx.palette),
-    };
-    out.all(lines)?;
-    if operations.is_empty() {
-        eprintln!("chlog: no spans in the range");
-    }
-    Ok(std::process::ExitCode::SUCCESS)
+    out::list(
+        &operations,
+        args.json,
+        operation_json,
+        |all| table(all, ctx.palette),
+        "no spans in the range",
+    )
 }
 
 /// Operations, the highest p95 first, with p95 drawn against the highest.

@@ -42,8 +42,8 @@ pub(crate) struct StatsArgs {
 pub(crate) async fn run(ctx: &Context, args: StatsArgs) -> Outcome {
     let range = args.filter.range(Some(Duration::from_secs(3600)))?;
     let query = args.filter.query_in(range)?;
-    let since = range.start().unwrap_or(SystemTime::UNIX_EPOCH);
-    let until = range.end().unwrap_or_else(SystemTime::now);
+    let since = range.start.unwrap_or(SystemTime::UNIX_EPOCH);
+    let until = range.end.unwrap_or_else(SystemTime::now);
     let width = bucket_width(until.duration_since(since).unwrap_or_default());
     let stats = ctx.ask(ctx.client.log_stats(&query)).await?;
     let volume = ctx.ask(ctx.client.log_volume(&query, width)).await?;

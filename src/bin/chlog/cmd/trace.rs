@@ -129,12 +129,7 @@ pub(crate) fn tree(
         .unwrap_or(start);
     let total = (end - start).max(1) as f64;
     let logs: usize = rows.iter().map(|r| r.logs.len()).sum::<usize>() + unattached.len();
-    let mut services: Vec<&str> = Vec::new();
-    for row in rows {
-        if !services.contains(&row.span.service.as_str()) {
-            services.push(&row.span.service);
-        }
-    }
+    let services = services(rows.iter().map(|row| row.span));
     let mut lines = vec![format!(
         "trace {}: {} spans in {} service{}, {} logs, {}, from {}",
         palette.paint(BOLD, &escape(trace_id)),
@@ -190,7 +185,7 @@ pub(crate) fn tree(
             " ".repeat(name_width - name.chars().count()),
             palette.paint(CYAN, &escape(&span.service)),
             " ".repeat(service_width - escape(&span.service).chars().count()),
-            duration(span.duration()),
+            duration(Duration::from_nanos(span.duration_ns)),
             palette.paint(
                 if failed { RED } else { YELLOW },
                 &format!("{:<WIDTH$}", timeline(from, to, WIDTH))
@@ -247,8 +242,19 @@ fn trace_json(trace: &Trace) -> serde_json::Value {
         .into_iter()
         .filter_map(|l| serde_json::from_str(&line(l, style)).ok())
         .collect();
-    json!({ "trace_id": trace.trace_id, "truncated": trace.truncated, "services": trace.services(),
+    json!({ "trace_id": trace.trace_id, "truncated": trace.truncated, "services": services(trace.spans().into_iter().map(|(_, span)| span)),
             "spans": spans, "logs": logs })
+}
+
+/// The services of `spans`, each once, in their order.
+pub(crate) fn services<'a>(spans: impl IntoIterator<Item = &'a SpanEntry>) -> Vec<&'a str> {
+    let mut services: Vec<&str> = Vec::new();
+    for span in spans {
+        if !services.contains(&span.service.as_str()) {
+            services.push(&span.service);
+        }
+    }
+    services
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use anstyle::{AnsiColor, Style};
 
 pub(crate) use spark::{bar, sparkline, timeline};
 pub(crate) use table::{Align, Table};
-pub(crate) use units::{bytes, count, duration, number, percent, rate, short_time, time};
+pub(crate) use units::{
+    bytes, count, duration, number, percent, rate, rfc3339_nanos, short_time, time,
+};
 
 /// Colors on a terminal, plain text otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -96,6 +96,11 @@ pub(crate) fn short_time(ns: i64) -> String {
     humantime::format_rfc3339_seconds(at(ns)).to_string()[11..19].to_owned()
 }
 
+/// RFC 3339 in UTC with nanoseconds: `2026-12-01T10:12:59.048668123Z`.
+pub(crate) fn rfc3339_nanos(ns: i64) -> String {
+    humantime::format_rfc3339_nanos(at(ns)).to_string()
+}
+
 fn at(ns: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
 }

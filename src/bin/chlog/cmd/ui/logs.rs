@@ -12,6 +12,7 @@ use tracing_clickhouse::query::{LogEntry, TimeRange};
 
 use super::api::{Answer, Shared, pairs};
 use super::params::{BadParam, Params};
+use crate::cmd::logs::log_json;
 
 /// Rows of a page unless `limit` says otherwise, and the most it may say.
 const PAGE: u64 = 100;
@@ -28,16 +29,10 @@ const WIDTHS: [u64; 17] = [
 ];
 
 pub(crate) fn entry(entry: &LogEntry) -> Value {
-    json!({
-        "timestamp_ns": entry.timestamp_ns.to_string(),
-        "level": entry.level,
-        "service": entry.service,
-        "source": entry.source,
-        "message": entry.message,
-        "trace_id": entry.trace_id,
-        "span_id": entry.span_id,
-        "attributes": pairs(&entry.attributes),
-    })
+    let mut entry_json = log_json(entry);
+    entry_json.insert("timestamp_ns".into(), json!(entry.timestamp_ns.to_string()));
+    entry_json.insert("attributes".into(), pairs(&entry.attributes));
+    Value::Object(entry_json)
 }
 
 pub(crate) async fn logs(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
@@ -68,7 +63,7 @@ pub(crate) async fn stats(State(state): State<Shared>, RawQuery(query): RawQuery
 pub(crate) async fn volume(State(state): State<Shared>, RawQuery(query): RawQuery) -> Answer {
     let params = Params::parse(query.as_deref());
     let range = params.range()?;
-    let (Some(since), Some(until)) = (range.start(), range.end()) else {
+    let (Some(since), Some(until)) = (range.start, range.end) else {
         return Err(BadParam("the volume needs since and until".into()).into());
     };
     let bars = match params.parsed::<u64>("buckets")? {

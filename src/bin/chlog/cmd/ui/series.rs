@@ -38,14 +38,13 @@ pub(crate) async fn names(State(state): State<Shared>, RawQuery(query): RawQuery
 /// else by its length (an open range counts as long).
 fn granularity(asked: Option<&str>, range: TimeRange) -> Result<Granularity, BadParam> {
     Ok(match asked {
-        Some(name) => Granularity::ALL
-            .into_iter()
-            .find(|g| g.as_str() == name)
-            .ok_or_else(|| BadParam(format!("granularity={name:?}: minute, hour or day")))?,
+        Some(name) => name
+            .parse()
+            .map_err(|_| BadParam(format!("granularity={name:?}: minute, hour or day")))?,
         None => {
-            let length = range.start().map(|since| {
+            let length = range.start.map(|since| {
                 range
-                    .end()
+                    .end
                     .unwrap_or_else(SystemTime::now)
                     .duration_since(since)
                     .unwrap_or_default()
@@ -82,7 +81,7 @@ pub(crate) async fn metric(State(state): State<Shared>, RawQuery(query): RawQuer
         .iter()
         .map(|p| json!({ "start": p.start, "avg": p.avg, "min": p.min, "max": p.max, "count": p.count }))
         .collect();
-    let granularity = granularity.as_str();
+    let granularity = granularity.to_string();
     Ok(axum::Json(json!({
         "name": name,
         "granularity": granularity,

@@ -33,20 +33,31 @@ fn details(event: &EventEntry) -> BTreeMap<String, String> {
     event.details.iter().cloned().collect()
 }
 
-/// The latest status of each service, by name, from `service_status`
-/// events in any order.
-pub(crate) fn services(events: &[EventEntry]) -> Vec<ServiceStatus> {
+/// The latest of `events` for each value of their detail `key` (events
+/// without it are passed over), "latest" by `order`: the first of the
+/// greatest.
+fn latest_by<'a>(
+    events: &'a [EventEntry],
+    key: &str,
+    order: impl Fn(&EventEntry) -> (i64, bool),
+) -> BTreeMap<&'a str, &'a EventEntry> {
     let mut latest: BTreeMap<&str, &EventEntry> = BTreeMap::new();
     for event in events {
-        let Some(service) = event.detail("service") else {
+        let Some(value) = event.detail(key) else {
             continue;
         };
-        let entry = latest.entry(service).or_insert(event);
-        if event.timestamp_ns > entry.timestamp_ns {
+        let entry = latest.entry(value).or_insert(event);
+        if order(event) > order(entry) {
             *entry = event;
         }
     }
     latest
+}
+
+/// The latest status of each service, by name, from `service_status`
+/// events in any order.
+pub(crate) fn services(events: &[EventEntry]) -> Vec<ServiceStatus> {
+    latest_by(events, "service", |event| (event.timestamp_ns, false))
         .into_iter()
         .map(|(service, event)| ServiceStatus {
             service: service.to_owned(),
@@ -62,19 +73,8 @@ pub(crate) fn services(events: &[EventEntry]) -> Vec<ServiceStatus> {
 /// most severe first (critical, then warning, then the rest), then by key.
 /// A firing and a resolution at the same nanosecond count as resolved.
 pub(crate) fn firing(transitions: &[EventEntry]) -> Vec<FiringAlert> {
-    let mut latest: BTreeMap<&str, &EventEntry> = BTreeMap::new();
-    for event in transitions {
-        let Some(key) = event.detail("key") else {
-            continue;
-        };
-        let entry = latest.entry(key).or_insert(event);
-        let later = (event.timestamp_ns, event.event_type == "alert_resolved")
-            > (entry.timestamp_ns, entry.event_type == "alert_resolved");
-        if later {
-            *entry = event;
-        }
-    }
-    let mut alerts: Vec<FiringAlert> = latest
+    let order = |event: &EventEntry| (event.timestamp_ns, event.event_type == "alert_resolved");
+    let mut alerts: Vec<FiringAlert> = latest_by(transitions, "key", order)
         .into_iter()
         .filter(|(_, event)| event.event_type == "alert_firing")
         .map(|(key, event)| FiringAlert {

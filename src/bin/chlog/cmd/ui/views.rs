@@ -9,6 +9,7 @@ use super::api::{Answer, Shared, pairs};
 use super::logs::entry;
 use super::params::{BadParam, Params};
 use super::status;
+use crate::cmd::trace::services;
 
 /// Transitions of each kind read to fold the statuses and alerts from: the
 /// newest this many (a service or an alert whose last change is older
@@ -30,6 +31,7 @@ pub(crate) async fn trace(State(state): State<Shared>, RawQuery(query): RawQuery
         stack.extend(node.children.iter());
     }
     let spans = trace.spans();
+    let services = services(spans.iter().map(|(_, span)| *span));
     let start = spans.iter().map(|(_, s)| s.timestamp_ns).min().unwrap_or(0);
     let end = spans
         .iter()
@@ -61,7 +63,7 @@ pub(crate) async fn trace(State(state): State<Shared>, RawQuery(query): RawQuery
         .collect();
     Ok(axum::Json(json!({
         "trace_id": trace.trace_id,
-        "services": trace.services(),
+        "services": services,
         "start_ns": start.to_string(),
         "duration_ns": end.saturating_sub(start),
         "spans": spans,

@@ -1,10 +1,10 @@
 //! Counting the rows of an export as its chunks go by, without keeping them.
 
-use super::format::ExportFormat;
+use tracing_clickhouse::query::ExportFormat;
 
 /// Counts the rows of a JSON lines or CSV export chunk by chunk (a chunk
 /// may end anywhere, inside a row or a quoted field). Parquet keeps its
-/// count in the file's footer, which `chlog export` reads once the file is written.
+/// count in the file's footer, which [`crate::parquet`] reads once the file is written.
 #[derive(Clone, Debug)]
 pub(crate) struct RowCounter {
     format: ExportFormat,
@@ -43,7 +43,8 @@ impl RowCounter {
                     }
                 }
             }
-            ExportFormat::Parquet => {}
+            // Parquet: counted from its footer.
+            _ => {}
         }
         if let Some(&last) = chunk.last() {
             self.at_line_start = last == b'\n' && !self.in_quotes;
@@ -51,13 +52,13 @@ impl RowCounter {
     }
 
     /// The rows so far (the header line of CSV aside; a last line without
-    /// its newline counted too); `None` for Parquet.
+    /// its newline counted too); `None` for Parquet, whose footer says.
     pub(crate) fn rows(&self) -> Option<u64> {
         let lines = self.newlines + u64::from(!self.at_line_start);
         match self.format {
             ExportFormat::JsonLines => Some(lines),
             ExportFormat::Csv => Some(lines.saturating_sub(1)),
-            ExportFormat::Parquet => None,
+            _ => None,
         }
     }
 }
