@@ -20,7 +20,7 @@ pub enum TransitionKind {
 
 impl TransitionKind {
     /// `firing` or `resolved`: the webhook's `state`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TransitionKind::Firing => "firing",
             TransitionKind::Resolved => "resolved",
@@ -33,6 +33,13 @@ impl TransitionKind {
             TransitionKind::Firing => FIRING,
             TransitionKind::Resolved => RESOLVED,
         }
+    }
+}
+
+impl std::fmt::Display for TransitionKind {
+    /// `firing` or `resolved`: the webhook's `state`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

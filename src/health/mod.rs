@@ -76,7 +76,7 @@ pub struct StorageHealth {
 }
 
 /// Records one service's pipeline dropped for one reason, in the window.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DroppedRecords {
     /// `ServiceName`.
@@ -167,7 +167,7 @@ impl DiskHealth {
 }
 
 /// Queries of one kind on the database in the window.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueryStats {
     /// `Select`, `Insert`, `Create`, ...

@@ -39,11 +39,18 @@ pub enum Urgency {
 
 impl Urgency {
     /// `warning` or `critical`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Urgency::Warning => "warning",
             Urgency::Critical => "critical",
         }
+    }
+}
+
+impl std::fmt::Display for Urgency {
+    /// `warning` or `critical`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

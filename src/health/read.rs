@@ -191,8 +191,15 @@ async fn dropped_records(data: &clickhouse::Client, since_ns: i64) -> Result<Vec
              GROUP BY service, reason HAVING records > 0 ORDER BY records DESC, service, reason",
         )
         .param("since", since_ns)
-        .fetch_all()
-        .await?)
+        .fetch_all::<(String, String, u64)>()
+        .await?
+        .into_iter()
+        .map(|(service, reason, records)| DroppedRecords {
+            service,
+            reason,
+            records,
+        })
+        .collect())
 }
 
 /// The queries on `db` that finished or failed in the last `window`, by
@@ -213,7 +220,17 @@ async fn query_stats(admin: &clickhouse::Client, db: &str, window: Duration) -> 
         )
         .param("window", window.as_secs())
         .param("db", db)
-        .fetch_all()
+        .fetch_all::<(String, u64, u64, u64, u64, u64)>()
         .await
         .unwrap_or_default()
+        .into_iter()
+        .map(|(kind, finished, failed, p50_ms, p95_ms, max_ms)| QueryStats {
+            kind,
+            finished,
+            failed,
+            p50_ms,
+            p95_ms,
+            max_ms,
+        })
+        .collect()
 }

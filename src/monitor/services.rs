@@ -23,12 +23,19 @@ pub enum ServiceState {
 
 impl ServiceState {
     /// `up`, `degraded` or `down`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ServiceState::Up => "up",
             ServiceState::Degraded => "degraded",
             ServiceState::Down => "down",
         }
+    }
+}
+
+impl std::fmt::Display for ServiceState {
+    /// `up`, `degraded` or `down`: the `status` of its `service_check` event.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -10,24 +10,7 @@ use super::{Rejected, trim_ows};
 const TRACEPARENT_LEN: usize = 55;
 
 /// A parsed `traceparent`: the trace, the caller's span, and its flags
-/// (bit 0: sampled).
-///
-/// ```
-/// use tracing_clickhouse::propagation::TraceParent;
-///
-/// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-///     .parse()
-///     .unwrap();
-/// assert_eq!(parent.trace_id(), 0x4bf92f3577b34da6a3ce929d0e0e4736);
-/// assert!(parent.is_sampled());
-/// assert_eq!(
-///     parent.to_string(),
-///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-/// );
-/// assert!("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"
-///     .parse::<TraceParent>()
-///     .is_err());
-/// ```
+/// (bit 0: sampled). Examples in `tests.rs`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct TraceParent {
     trace_id: NonZeroU128,

@@ -21,14 +21,6 @@ impl TraceState {
     /// Parses the `tracestate` fields of a request, in order (several are
     /// one list, joined by commas).
     ///
-    /// ```
-    /// use tracing_clickhouse::propagation::TraceState;
-    ///
-    /// let state = TraceState::parse([&b"rojo=00f067aa0ba902b7"[..], b" congo=t61rcWkgMzE"]).unwrap();
-    /// assert_eq!(state.as_str(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
-    /// assert!(TraceState::parse([&b"Rojo=1"[..]]).is_err());
-    /// ```
-    ///
     /// # Errors
     ///
     /// [`Rejected::TraceState`] for a list that breaks the syntax or

@@ -137,7 +137,7 @@ async fn run_rules(ctx: &Context, args: RunArgs) -> Outcome {
                 TransitionKind::Firing => RED,
                 _ => GREEN,
             };
-            let word = transition.kind.as_str().to_uppercase();
+            let word = transition.kind.to_string().to_uppercase();
             let value = transition.value.map_or("-".to_owned(), number);
             let line = format!(
                 "{} {} {} value={value} threshold={} severity={}",

@@ -226,10 +226,10 @@ pub(crate) fn lines(health: &StorageHealth, problems: &[Problem], palette: Palet
             Urgency::Critical => RED,
             _ => YELLOW,
         };
-        let word = p.urgency.as_str();
+        let word = p.urgency.to_string();
         lines.push(format!(
             "  {} {}: {}",
-            palette.paint(style, word),
+            palette.paint(style, &word),
             escape(&p.subject),
             escape(&p.message)
         ));
@@ -270,7 +270,7 @@ fn health_json(health: &StorageHealth, problems: &[Problem]) -> serde_json::Valu
             "p50_ms": q.p50_ms, "p95_ms": q.p95_ms, "max_ms": q.max_ms,
         })).collect::<Vec<_>>(),
         "problems": problems.iter().map(|p| json!({
-            "urgency": p.urgency.as_str(),
+            "urgency": p.urgency.to_string(),
             "subject": p.subject, "message": p.message,
         })).collect::<Vec<_>>(),
     })
