@@ -9,7 +9,7 @@ use crate::query::QueryClient;
 use crate::query::sql::Sql;
 
 /// An alert firing now, as `events` says.
-#[derive(Clone, Debug, PartialEq, Deserialize, clickhouse::Row)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub struct FiringAlert {
     /// The deduplication key.
@@ -50,7 +50,35 @@ pub async fn firing_alerts(client: &QueryClient) -> Result<Vec<FiringAlert>> {
          WHERE Source = {source} AND EventType IN ({firing}, {resolved}) GROUP BY key) \
          WHERE last = {firing} ORDER BY since_ns, key"
     ));
-    Ok(sql.build(&client.client)?.fetch_all().await?)
+    // Read as tuples: no public type implements a `clickhouse` trait, so an
+    // upgrade of that crate changes nothing in ours.
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+    );
+    let rows: Vec<Row> = sql.build(&client.client)?.fetch_all().await?;
+    let alert =
+        |(key, rule, group, service, severity, value, threshold, message, since_ns): Row| {
+            FiringAlert {
+                key,
+                rule,
+                group,
+                service,
+                severity,
+                value,
+                threshold,
+                message,
+                since_ns,
+            }
+        };
+    Ok(rows.into_iter().map(alert).collect())
 }
 
 /// Writes `transition` to `events` (`Source` = `alert`), once however often
