@@ -145,7 +145,7 @@ pub enum ConfigError {
         /// The value as given.
         value: String,
         /// What a valid value looks like.
-        reason: &'static str,
+        reason: String,
     },
     /// The CA certificate file cannot be read or holds no certificate.
     #[error("{setting}: cannot use CA certificate {path:?}: {reason}")]
@@ -235,11 +235,15 @@ fn left_over(left: &str) -> String {
 }
 
 /// A value that does not parse or is out of range, for `setting`.
-pub(crate) fn invalid(setting: &'static str, value: &str, reason: &'static str) -> ConfigError {
+pub(crate) fn invalid(
+    setting: &'static str,
+    value: &str,
+    reason: impl Into<String>,
+) -> ConfigError {
     ConfigError::Invalid {
         setting,
         value: value.to_owned(),
-        reason,
+        reason: reason.into(),
     }
 }
 

@@ -75,7 +75,7 @@ impl Webhook {
         let bad = |shown: String| ConfigError::Invalid {
             setting,
             value: shown,
-            reason: HTTP_URL,
+            reason: HTTP_URL.to_owned(),
         };
         let parsed = url::Url::parse(url).map_err(|_| bad("(not shown)".to_owned()))?;
         match parsed.scheme() {

@@ -105,84 +105,90 @@ impl Counts {
     }
 }
 
-/// A range of durations, and how an error says it (as a duration, and in
-/// milliseconds for the variables that take them).
+/// A range of durations, from a minimum to [`MAX_DURATION`], and why the
+/// minimum (said in an error after it).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Durations {
     pub(crate) min: Duration,
-    rule: &'static str,
-    rule_ms: &'static str,
+    why: &'static str,
 }
 
 /// Any positive duration up to [`MAX_DURATION`].
-pub(crate) const POSITIVE: Durations = Durations {
-    min: Duration::from_nanos(1),
-    rule: "a positive duration, at most 365 days",
-    rule_ms: "a number of milliseconds, 1-31536000000 (365 days)",
-};
+pub(crate) const POSITIVE: Durations = Durations::from(Duration::from_nanos(1), "");
 
 /// A wait that may be zero (no wait), up to [`MAX_DURATION`].
-pub(crate) const WAIT: Durations = Durations {
-    min: Duration::ZERO,
-    rule: "a duration of at most 365 days",
-    rule_ms: "a number of milliseconds, 0-31536000000 (365 days)",
-};
+pub(crate) const WAIT: Durations = Durations::from(Duration::ZERO, "");
 
 /// How old a batch's oldest row gets: each batch is an insert, and
 /// ClickHouse wants few of them.
-pub(crate) const FLUSH_INTERVAL: Durations = Durations {
-    min: Duration::from_millis(10),
-    rule: "a duration from 10 ms (each batch is an insert) to 365 days",
-    rule_ms: "a number of milliseconds, 10-31536000000 (each batch is an insert; 365 days)",
-};
+pub(crate) const FLUSH_INTERVAL: Durations =
+    Durations::from(Duration::from_millis(10), "each batch is an insert");
 
 /// How often metric series (one row each) or the system are read and
 /// written.
-pub(crate) const SNAPSHOT_INTERVAL: Durations = Durations {
-    min: Duration::from_secs(1),
-    rule: "a duration from 1 s (each snapshot is a row per series) to 365 days",
-    rule_ms: "a number of milliseconds, 1000-31536000000 (each snapshot is a row per series; 365 days)",
-};
+pub(crate) const SNAPSHOT_INTERVAL: Durations =
+    Durations::from(Duration::from_secs(1), "each snapshot is a row per series");
 
 /// How long an insert may take: shorter fails inserts that are merely
 /// being written.
-pub(crate) const INSERT_TIMEOUT: Durations = Durations {
-    min: Duration::from_millis(100),
-    rule: "a duration from 100 ms to 365 days",
-    rule_ms: "a number of milliseconds, 100-31536000000 (365 days)",
-};
+pub(crate) const INSERT_TIMEOUT: Durations = Durations::from(Duration::from_millis(100), "");
 
 /// The longest wait between retries: at least the first one's.
-pub(crate) const RETRY_BACKOFF: Durations = Durations {
-    min: Duration::from_millis(100),
-    rule: "a duration from 100 ms (the first retry's wait) to 365 days",
-    rule_ms: "a number of milliseconds, 100-31536000000 (365 days)",
-};
+pub(crate) const RETRY_BACKOFF: Durations =
+    Durations::from(Duration::from_millis(100), "the first retry's wait");
 
 /// Time between two evaluations of the alert rules: each is a query per rule.
 #[cfg(feature = "alerts")]
-pub(crate) const ALERT_INTERVAL: Durations = Durations {
-    min: Duration::from_secs(1),
-    rule: "a duration from 1 s (each evaluation is a query per rule) to 365 days",
-    rule_ms: "a number of milliseconds, 1000-31536000000 (365 days)",
-};
+pub(crate) const ALERT_INTERVAL: Durations = Durations::from(
+    Duration::from_secs(1),
+    "each evaluation is a query per rule",
+);
 
 /// A webhook's wait for an answer, or between two attempts.
 #[cfg(feature = "alerts")]
-pub(crate) const WEBHOOK_WAIT: Durations = Durations {
-    min: Duration::from_millis(1),
-    rule: "a duration from 1 ms to 365 days",
-    rule_ms: "a number of milliseconds, 1-31536000000 (365 days)",
-};
+pub(crate) const WEBHOOK_WAIT: Durations = Durations::from(Duration::from_millis(1), "");
 
 /// Time between two checks of a service.
-pub(crate) const CHECK_INTERVAL: Durations = Durations {
-    min: Duration::from_millis(10),
-    rule: "a duration from 10 ms to 365 days",
-    rule_ms: "a number of milliseconds, 10-31536000000 (365 days)",
-};
+pub(crate) const CHECK_INTERVAL: Durations = Durations::from(Duration::from_millis(10), "");
 
 impl Durations {
+    /// Durations from `min`, for the reason `why` (empty: none worth saying).
+    const fn from(min: Duration, why: &'static str) -> Durations {
+        Durations { min, why }
+    }
+
+    /// What a valid duration is: "a duration from 10 ms (why) to 365 days".
+    fn rule(&self) -> String {
+        let why = match self.why {
+            "" => String::new(),
+            why => format!(" ({why})"),
+        };
+        match self.min {
+            Duration::ZERO => "a duration of at most 365 days".to_owned(),
+            min if min < Duration::from_millis(1) => {
+                "a positive duration, at most 365 days".to_owned()
+            }
+            min if min.subsec_nanos() == 0 => {
+                format!("a duration from {} s{why} to 365 days", min.as_secs())
+            }
+            min => format!("a duration from {} ms{why} to 365 days", min.as_millis()),
+        }
+    }
+
+    /// The same in milliseconds (for the variables that take them).
+    fn rule_ms(&self) -> String {
+        // The fewest whole milliseconds that are at least the minimum.
+        let least = self.min.as_nanos().div_ceil(1_000_000);
+        let why = match self.why {
+            "" => String::new(),
+            why => format!("{why}; "),
+        };
+        format!(
+            "a number of milliseconds, {least}-{} ({why}365 days)",
+            MAX_DURATION.as_millis()
+        )
+    }
+
     /// `d`, if it is within the bounds.
     pub(crate) fn check(
         &self,
@@ -192,7 +198,7 @@ impl Durations {
         if d >= self.min && d <= MAX_DURATION {
             Ok(d)
         } else {
-            Err(invalid(setting, &format!("{d:?}"), self.rule))
+            Err(invalid(setting, &format!("{d:?}"), self.rule()))
         }
     }
 
@@ -204,7 +210,7 @@ impl Durations {
     ) -> Result<Duration, ConfigError> {
         match raw.trim().parse::<u64>().map(Duration::from_millis) {
             Ok(d) if d >= self.min && d <= MAX_DURATION => Ok(d),
-            _ => Err(invalid(setting, raw, self.rule_ms)),
+            _ => Err(invalid(setting, raw, self.rule_ms())),
         }
     }
 }
@@ -244,5 +250,36 @@ mod tests {
         );
         let err = SNAPSHOT_INTERVAL.parse_millis("S", "1").unwrap_err();
         assert!(err.to_string().contains("1000-"), "{err}");
+    }
+
+    #[test]
+    fn errors_say_the_range_and_why_its_minimum() {
+        let rules = |d: Durations| (d.rule(), d.rule_ms());
+        assert_eq!(
+            rules(FLUSH_INTERVAL),
+            (
+                "a duration from 10 ms (each batch is an insert) to 365 days".to_owned(),
+                "a number of milliseconds, 10-31536000000 (each batch is an insert; 365 days)"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            rules(SNAPSHOT_INTERVAL).0,
+            "a duration from 1 s (each snapshot is a row per series) to 365 days"
+        );
+        assert_eq!(
+            rules(POSITIVE),
+            (
+                "a positive duration, at most 365 days".to_owned(),
+                "a number of milliseconds, 1-31536000000 (365 days)".to_owned()
+            )
+        );
+        assert_eq!(
+            rules(WAIT),
+            (
+                "a duration of at most 365 days".to_owned(),
+                "a number of milliseconds, 0-31536000000 (365 days)".to_owned()
+            )
+        );
     }
 }

@@ -174,10 +174,10 @@ const MAX_PASSWORD_LINE: u64 = 4096;
 /// never ends, or a device.
 fn first_line(path: &std::path::Path) -> Result<String, ConfigError> {
     use std::io::{BufRead, Read};
-    let bad = |reason| ConfigError::Invalid {
+    let bad = |reason: &str| ConfigError::Invalid {
         setting: "--password-file",
         value: path.display().to_string(),
-        reason,
+        reason: reason.to_owned(),
     };
     let file = std::fs::File::open(path).map_err(|e| bad(io_reason(&e)))?;
     let mut line = Vec::new();
