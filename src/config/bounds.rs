@@ -19,80 +19,81 @@ use crate::error::{ConfigError, invalid};
 /// and backoff is added to an `Instant`, which a larger one could overflow.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
-/// A range of counts (records, rows, bytes, days), and how an error says it.
+/// A range of counts (records, rows, bytes, days): what is counted, and
+/// why the maximum (said in an error after the range).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Counts {
     pub(crate) min: u64,
     pub(crate) max: u64,
-    rule: &'static str,
+    unit: &'static str,
+    why: &'static str,
 }
 
 /// Records the queue holds: its 256-byte slots are allocated at start, so
 /// at most 1 GiB of them.
-pub(crate) const QUEUE_CAPACITY: Counts = Counts {
-    min: 1,
-    max: 1 << 22,
-    rule: "a number of records, 1-4194304 (the queue's 256-byte slots are allocated at start: at most 1 GiB)",
-};
+pub(crate) const QUEUE_CAPACITY: Counts = Counts::from(
+    1,
+    1 << 22,
+    "records",
+    "the queue's 256-byte slots are allocated at start: at most 1 GiB",
+);
 
 /// Rows per insert: ten times ClickHouse's `max_insert_block_size`.
-pub(crate) const BATCH_ROWS: Counts = Counts {
-    min: 1,
-    max: 10_000_000,
-    rule: "a number of rows, 1-10000000",
-};
+pub(crate) const BATCH_ROWS: Counts = Counts::from(1, 10_000_000, "rows", "");
 
 /// Bytes per batch: a batch (and the row that closes it) must fit a spool
 /// record, whose length field allows 1 GiB.
-pub(crate) const BATCH_BYTES: Counts = Counts {
-    min: 1,
-    max: 512 << 20,
-    rule: "a number of bytes, 1-536870912 (512 MiB: a batch must fit a spool record)",
-};
+pub(crate) const BATCH_BYTES: Counts = Counts::from(
+    1,
+    512 << 20,
+    "bytes",
+    "512 MiB: a batch must fit a spool record",
+);
 
 /// A message or field value kept whole: texts carry a 32-bit length.
-pub(crate) const TEXT_BYTES: Counts = Counts {
-    min: 1,
-    max: 64 << 20,
-    rule: "a number of bytes, 1-67108864 (64 MiB)",
-};
+pub(crate) const TEXT_BYTES: Counts = Counts::from(1, 64 << 20, "bytes", "64 MiB");
 
 /// Attempts to deliver one alert transition to a webhook.
 #[cfg(feature = "alerts")]
-pub(crate) const WEBHOOK_ATTEMPTS: Counts = Counts {
-    min: 1,
-    max: 1000,
-    rule: "a number of attempts, 1-1000",
-};
+pub(crate) const WEBHOOK_ATTEMPTS: Counts = Counts::from(1, 1000, "attempts", "");
 
 /// Fields per event, span or `collect_log` context.
-pub(crate) const FIELDS: Counts = Counts {
-    min: 0,
-    max: 4096,
-    rule: "a number of fields, 0-4096",
-};
+pub(crate) const FIELDS: Counts = Counts::from(0, 4096, "fields", "");
 
 /// A budget that is only a ceiling.
-pub(crate) const BUDGET: Counts = Counts {
-    min: 1,
-    max: u64::MAX,
-    rule: "a positive integer",
-};
+pub(crate) const BUDGET: Counts = Counts::from(1, u64::MAX, "", "");
 
 /// A table's TTL: up to a century.
-pub(crate) const TTL_DAYS: Counts = Counts {
-    min: 1,
-    max: 36_500,
-    rule: "a number of days, 1-36500",
-};
+pub(crate) const TTL_DAYS: Counts = Counts::from(1, 36_500, "days", "");
 
 impl Counts {
+    /// Counts of `unit` from `min` to `max`, for the reason `why` (empty:
+    /// none worth saying).
+    const fn from(min: u64, max: u64, unit: &'static str, why: &'static str) -> Counts {
+        Counts {
+            min,
+            max,
+            unit,
+            why,
+        }
+    }
+
+    /// What a valid count is: "a number of rows, 1-10000000 (why)", or
+    /// "a positive integer" for a mere ceiling.
+    fn rule(&self) -> String {
+        match (self.max, self.why) {
+            (u64::MAX, _) => "a positive integer".to_owned(),
+            (max, "") => format!("a number of {}, {}-{max}", self.unit, self.min),
+            (max, why) => format!("a number of {}, {}-{max} ({why})", self.unit, self.min),
+        }
+    }
+
     /// `n`, if it is within the bounds.
     pub(crate) fn check(&self, setting: &'static str, n: u64) -> Result<u64, ConfigError> {
         if (self.min..=self.max).contains(&n) {
             Ok(n)
         } else {
-            Err(invalid(setting, &n.to_string(), self.rule))
+            Err(invalid(setting, &n.to_string(), self.rule()))
         }
     }
 
@@ -100,7 +101,7 @@ impl Counts {
     pub(crate) fn parse(&self, setting: &'static str, raw: &str) -> Result<u64, ConfigError> {
         match raw.trim().parse::<u64>() {
             Ok(n) if (self.min..=self.max).contains(&n) => Ok(n),
-            _ => Err(invalid(setting, raw, self.rule)),
+            _ => Err(invalid(setting, raw, self.rule())),
         }
     }
 }
@@ -250,6 +251,16 @@ mod tests {
         );
         let err = SNAPSHOT_INTERVAL.parse_millis("S", "1").unwrap_err();
         assert!(err.to_string().contains("1000-"), "{err}");
+    }
+
+    #[test]
+    fn count_errors_say_the_range_and_why_its_maximum() {
+        assert_eq!(
+            QUEUE_CAPACITY.rule(),
+            "a number of records, 1-4194304 (the queue's 256-byte slots are allocated at start: at most 1 GiB)"
+        );
+        assert_eq!(BATCH_ROWS.rule(), "a number of rows, 1-10000000");
+        assert_eq!(BUDGET.rule(), "a positive integer");
     }
 
     #[test]
