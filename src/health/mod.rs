@@ -27,16 +27,17 @@ mod read;
 
 use std::time::Duration;
 
+use crate::query::ExportTable;
+
 pub use problems::{Problem, Thresholds, Urgency};
 pub use read::check;
 
-/// The tables that hold data, with the column that says when a row happened.
-pub(crate) const DATA_TABLES: [(&str, &str); 4] = [
-    ("logs", "Timestamp"),
-    ("spans", "Timestamp"),
-    ("metrics", "TimeUnix"),
-    ("events", "Timestamp"),
-];
+/// The table that holds data called `name`, if it is one.
+fn data_table(name: &str) -> Option<ExportTable> {
+    ExportTable::ALL
+        .into_iter()
+        .find(|table| table.as_str() == name)
+}
 
 /// What [`check`] found.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,7 +141,7 @@ impl TableHealth {
 
     /// Whether it holds data (logs, spans, metrics or events).
     pub fn is_data(&self) -> bool {
-        DATA_TABLES.iter().any(|(name, _)| *name == self.name)
+        data_table(&self.name).is_some()
     }
 }
 

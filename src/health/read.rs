@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::{DATA_TABLES, DiskHealth, DroppedRecords, QueryStats, StorageHealth, TableHealth};
+use super::{DiskHealth, DroppedRecords, QueryStats, StorageHealth, TableHealth};
 use crate::config::Config;
 use crate::connect::client;
 use crate::error::Result;
@@ -110,8 +110,8 @@ pub async fn check(config: &Config, window: Duration) -> Result<StorageHealth> {
             name: table.name,
             ..TableHealth::default()
         };
-        let time = DATA_TABLES.iter().find(|(name, _)| *name == health.name);
-        if let (Some((name, time)), true) = (time, health.exists) {
+        if let (Some(table), true) = (super::data_table(&health.name), health.exists) {
+            let (name, time) = (table.as_str(), table.time_column());
             // Fixed identifiers: our table names and their time columns.
             let times: TimesRow = data
                 .query(&format!(

@@ -58,10 +58,7 @@ impl Db {
     pub async fn loaded(prefix: &str) -> (Db, i64) {
         let db = Db::with_schema(prefix).await;
         let base = known::minutes_ago(30);
-        known::insert(&db.client, "logs", &known::logs(base, 120)).await;
-        known::insert(&db.client, "spans", &known::spans(base)).await;
-        known::insert(&db.client, "metrics", &known::metrics(base)).await;
-        known::insert(&db.client, "events", &known::events(base)).await;
+        known::Tables::around(base, 120).insert(&db.client).await;
         (db, base)
     }
 

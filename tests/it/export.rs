@@ -17,19 +17,11 @@ async fn loaded(prefix: &str) -> (QueryClient, clickhouse::Client, i64) {
     schema::apply(&config).await.unwrap();
     let client = QueryClient::new(&config).unwrap();
     let base = minutes_ago(60);
-    let mut logs = known::logs(base, 3000);
-    for (i, row) in logs.iter_mut().enumerate().step_by(7) {
+    let mut tables = known::Tables::around(base, 3000);
+    for (i, row) in tables.logs.iter_mut().enumerate().step_by(7) {
         row.body = format!("line {i}, \"quoted\"\nsecond line\tand ünïcödé, 'single'");
     }
-    known::insert(&common::raw_client(&config), "logs", &logs).await;
-    known::insert(&common::raw_client(&config), "spans", &known::spans(base)).await;
-    known::insert(
-        &common::raw_client(&config),
-        "metrics",
-        &known::metrics(base),
-    )
-    .await;
-    known::insert(&common::raw_client(&config), "events", &known::events(base)).await;
+    tables.insert(&common::raw_client(&config)).await;
     (client, common::raw_client(&config), base)
 }
 

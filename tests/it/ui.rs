@@ -60,12 +60,9 @@ impl Fixture {
         tracing_clickhouse::schema::apply(&config).await.unwrap();
         let client = common::raw_client(&config);
         let base = known::minutes_ago(30);
-        known::insert(&client, "logs", &known::logs(base, 120)).await;
-        known::insert(&client, "spans", &known::spans(base)).await;
-        known::insert(&client, "metrics", &known::metrics(base)).await;
-        let mut events = known::events(base);
-        events.extend(statuses_and_alerts(base));
-        known::insert(&client, "events", &events).await;
+        let mut tables = known::Tables::around(base, 120);
+        tables.events.extend(statuses_and_alerts(base));
+        tables.insert(&client).await;
         let two_hours_ago = known::minutes_ago(120);
         let hostile: Vec<_> = HOSTILE
             .iter()

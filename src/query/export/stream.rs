@@ -62,7 +62,7 @@ impl ExportTable {
     /// level, source, then time), which the server reads without sorting;
     /// the others oldest first. A sort of a wide table costs the server
     /// more than the export itself: an hour of 3.9 M logs took 3 to 10
-    /// times as long to write ordered by time (README, "Reads at scale").
+    /// times as long to write ordered by time (docs/scale.md).
     pub(crate) fn order(self) -> &'static str {
         match self {
             ExportTable::Logs => LOGS_SORTING_KEY,

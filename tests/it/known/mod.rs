@@ -327,6 +327,36 @@ pub fn events(base: i64) -> Vec<EventRow> {
     ]
 }
 
+/// Known rows in every table around `base`: the logs, the trace, the
+/// metrics, the events; a test changes what it needs before inserting.
+pub struct Tables {
+    pub logs: Vec<LogRow>,
+    pub spans: Vec<SpanRow>,
+    pub metrics: Vec<MetricRow>,
+    pub events: Vec<EventRow>,
+}
+
+impl Tables {
+    /// `logs` logs from `base` on ([`logs`]), and [`spans`], [`metrics`]
+    /// and [`events`] at `base`.
+    pub fn around(base: i64, logs: usize) -> Tables {
+        Tables {
+            logs: self::logs(base, logs),
+            spans: spans(base),
+            metrics: metrics(base),
+            events: events(base),
+        }
+    }
+
+    /// Inserts every table's rows.
+    pub async fn insert(&self, client: &clickhouse::Client) {
+        insert(client, "logs", &self.logs).await;
+        insert(client, "spans", &self.spans).await;
+        insert(client, "metrics", &self.metrics).await;
+        insert(client, "events", &self.events).await;
+    }
+}
+
 /// The value of the first of `attributes` named `key` (a row's map, as
 /// read back).
 pub fn attribute<'a>(attributes: &'a [(String, String)], key: &str) -> Option<&'a str> {
