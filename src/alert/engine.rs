@@ -218,13 +218,16 @@ impl Alerts {
     /// # Errors
     ///
     /// An invalid rule ([`Error::InvalidQuery`]), or the first rule whose
-    /// query failed or took longer than 30 seconds.
+    /// query failed. A query may take as long as it takes (a backtest over
+    /// many times reads much): wrap the call in `tokio::time::timeout` to
+    /// bound it.
     pub async fn backtest(
         &self,
         client: &QueryClient,
         times: &[SystemTime],
     ) -> Result<Vec<Transition>> {
-        let mut evaluator = Evaluator::new(client, "", self.rules.clone())?;
+        let mut evaluator = Evaluator::new(client, "", self.rules.clone())?
+            .timeout(crate::config::bounds::MAX_DURATION);
         let times: Vec<i64> = times.iter().map(|&t| unix_ns(t)).collect();
         let evaluation = evaluator.evaluate_each(&times).await;
         match evaluation.errors.into_iter().next() {

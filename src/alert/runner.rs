@@ -35,6 +35,9 @@ pub struct Cycle {
     /// The alerts firing after this cycle, by key (`rule` or
     /// `rule{group}`), in the rules' order.
     pub firing: Vec<String>,
+    /// Transitions the webhook's receiver took (answered 2xx) since the
+    /// last cycle (its deliveries run on their own, between cycles).
+    pub webhook_delivered: u64,
 }
 
 /// Evaluates on demand and delivers what changed.
@@ -47,9 +50,9 @@ pub struct Runner {
     unwritten: VecDeque<Transition>,
     unwritten_dropped: u64,
     resumed: bool,
-    /// The webhook's failed attempts, given-up and dropped transitions as
-    /// the last cycle reported them.
-    webhook_reported: [u64; 3],
+    /// The webhook's failed attempts, given-up, dropped and delivered
+    /// transitions as the last cycle reported them.
+    webhook_reported: [u64; 4],
 }
 
 /// A callback with a `Debug`.
@@ -88,7 +91,7 @@ impl Runner {
             unwritten: VecDeque::new(),
             unwritten_dropped: 0,
             resumed: false,
-            webhook_reported: [0; 3],
+            webhook_reported: [0; 4],
         })
     }
 
@@ -97,7 +100,7 @@ impl Runner {
     /// are firing.
     pub async fn cycle(&mut self, at: SystemTime) -> Cycle {
         let mut cycle = Cycle::default();
-        self.webhook_errors(&mut cycle.errors);
+        self.webhook_since_last(&mut cycle);
         if !self.resumed {
             match self.evaluator.resume().await {
                 Ok(_) => self.resumed = true,
@@ -163,11 +166,11 @@ impl Runner {
         cycle
     }
 
-    /// What went wrong with the webhook since the last cycle (its deliveries
-    /// run on their own, between cycles): failed attempts (an error answer,
-    /// a refused connection, no answer in time), transitions given up and
-    /// transitions dropped.
-    fn webhook_errors(&mut self, errors: &mut Vec<String>) {
+    /// What the webhook did since the last cycle (its deliveries run on
+    /// their own, between cycles): transitions delivered, and as errors the
+    /// failed attempts (an error answer, a refused connection, no answer in
+    /// time), transitions given up and transitions dropped.
+    fn webhook_since_last(&mut self, cycle: &mut Cycle) {
         let Some((deliveries, _)) = &self.deliveries else {
             return;
         };
@@ -176,10 +179,13 @@ impl Runner {
             stats.failed_attempts.load(Ordering::Relaxed),
             stats.given_up.load(Ordering::Relaxed),
             stats.dropped.load(Ordering::Relaxed),
+            stats.delivered.load(Ordering::Relaxed),
         ];
-        let [failed, given_up, dropped] =
+        let [failed, given_up, dropped, delivered] =
             std::array::from_fn(|i| now[i].saturating_sub(self.webhook_reported[i]));
         self.webhook_reported = now;
+        cycle.webhook_delivered = delivered;
+        let errors = &mut cycle.errors;
         if given_up > 0 {
             let attempts = deliveries.attempts;
             errors.push(format!(

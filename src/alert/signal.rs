@@ -108,7 +108,7 @@ impl LogSignal {
     }
 }
 
-/// What an anomaly rule watches.
+/// What a threshold or anomaly rule watches.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Signal {

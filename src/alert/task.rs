@@ -34,6 +34,8 @@ pub struct AlertStats {
     pub errors: u64,
     /// The last error, if any.
     pub last_error: Option<String>,
+    /// Transitions the webhook's receiver took (answered 2xx).
+    pub webhook_delivered: u64,
     /// The alerts firing now, as `rule` or `rule{group}`.
     pub firing: Vec<String>,
 }
@@ -44,6 +46,7 @@ struct Shared {
     transitions: AtomicU64,
     errors: AtomicU64,
     last_error: Mutex<Option<String>>,
+    webhook_delivered: AtomicU64,
     firing: Mutex<Vec<String>>,
 }
 
@@ -83,6 +86,7 @@ impl AlertTask {
             transitions: s.transitions.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
             last_error: s.last_error.lock().clone(),
+            webhook_delivered: s.webhook_delivered.load(Ordering::Relaxed),
             firing: s.firing.lock().clone(),
         }
     }
@@ -132,6 +136,7 @@ fn run(
                 cycle = runner.cycle(SystemTime::now()) => {
                     shared.cycles.fetch_add(1, Ordering::Relaxed);
                     shared.transitions.fetch_add(cycle.transitions.len() as u64, Ordering::Relaxed);
+                    shared.webhook_delivered.fetch_add(cycle.webhook_delivered, Ordering::Relaxed);
                     if let Some(last) = cycle.errors.last() {
                         shared.errors.fetch_add(cycle.errors.len() as u64, Ordering::Relaxed);
                         *shared.last_error.lock() = Some(last.clone());

@@ -33,7 +33,7 @@ impl ServiceState {
 }
 
 impl std::fmt::Display for ServiceState {
-    /// `up`, `degraded` or `down`: the `status` of its `service_check` event.
+    /// `up`, `degraded` or `down`: the `status` of its `service_status` event.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

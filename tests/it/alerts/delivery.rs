@@ -100,6 +100,7 @@ async fn transitions_reach_events_the_callback_and_a_failing_webhook_exactly_onc
     let cycle = runner
         .cycle(UNIX_EPOCH + Duration::from_nanos((start + MIN) as u64))
         .await;
+    let mut delivered = cycle.webhook_delivered;
     assert!(cycle.errors.is_empty(), "{:?}", cycle.errors);
     assert_eq!(cycle.transitions.len(), 1);
     assert_eq!(cycle.firing, ["load_high{service=svc,route=/a}"]);
@@ -124,6 +125,18 @@ async fn transitions_reach_events_the_callback_and_a_failing_webhook_exactly_onc
     assert_eq!(cycle.transitions[0].kind, TransitionKind::Resolved);
     assert!(cycle.firing.is_empty(), "{cycle:?}");
     assert!(alert::firing_alerts(&db.query).await.unwrap().is_empty());
+    // Later cycles (nothing changes) say what the webhook took meanwhile:
+    // both transitions, once each.
+    delivered += cycle.webhook_delivered;
+    let give_up = std::time::Instant::now() + Duration::from_secs(10);
+    while delivered < 2 && std::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let at = UNIX_EPOCH + Duration::from_nanos((start + 2 * MIN) as u64);
+        let cycle = runner.cycle(at).await;
+        assert!(cycle.transitions.is_empty(), "{cycle:?}");
+        delivered += cycle.webhook_delivered;
+    }
+    assert_eq!(delivered, 2, "the webhook took both transitions");
     assert_eq!(runner.finish(Duration::from_secs(10)).await, 0);
 
     let seen = seen.lock().unwrap().clone();
@@ -217,7 +230,10 @@ async fn the_guard_evaluates_in_the_background() {
         AbsenceSource::Metrics(Some("never".into())),
         Duration::from_secs(60),
     );
-    let alerts = Alerts::new(vec![rule]).interval(Duration::from_secs(1));
+    let (url, seen) = receiver(0);
+    let alerts = Alerts::new(vec![rule])
+        .interval(Duration::from_secs(1))
+        .webhook(Webhook::new(&url).unwrap());
     let (_, telemetry) = config
         .clone()
         .into_builder()
@@ -244,6 +260,17 @@ async fn the_guard_evaluates_in_the_background() {
         "{stats:?}"
     );
     assert_eq!(stats.firing, ["nobody"]);
+    // The next cycles say what the webhook took.
+    while telemetry.alert_stats().unwrap().webhook_delivered == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing delivered in 20 s: {:?}",
+            telemetry.alert_stats()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen.lock().unwrap().len(), 1, "one request");
+    assert_eq!(telemetry.alert_stats().unwrap().webhook_delivered, 1);
     drop(telemetry);
 
     let bad = absence("bad name", AbsenceSource::Logs, Duration::from_secs(60));

@@ -10,7 +10,7 @@ use super::*;
 /// events paced over 20 s, the devserver SIGKILLed at 4 s, the application
 /// at 12 s, then a second start with the same spool. Prints what was stored
 /// and lost; `cargo test --features cli --test it --
-/// reliability::issue_16_measurement --ignored --nocapture` (about 30 s).
+/// reliability::measurement --ignored --nocapture` (about 30 s).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement for docs/reliability.md (about 30 s), not part of the suite"]
 async fn issue_16_measurement() {
