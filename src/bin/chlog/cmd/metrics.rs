@@ -44,7 +44,7 @@ pub(crate) struct MetricsArgs {
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
     /// avg, min, max and count per minute, hour (metrics_hourly) or day (metrics_daily)
-    #[arg(long, value_name = "WIDTH", value_parser = |text: &str| text.parse::<Granularity>())]
+    #[arg(long, value_name = "WIDTH", value_parser = granularity)]
     agg: Option<Granularity>,
     /// How many of the latest points to list (1 to 1000000)
     #[arg(long, short = 'n', default_value_t = 20, value_name = "N",
@@ -53,6 +53,15 @@ pub(crate) struct MetricsArgs {
     /// One JSON object per point (or per bucket with --agg)
     #[arg(long)]
     json: bool,
+}
+
+/// A granularity by name, or what the names are (for `--agg` and the web
+/// view's `granularity=`).
+pub(crate) fn granularity(name: &str) -> Result<Granularity, String> {
+    name.parse().map_err(|error| match error {
+        tracing_clickhouse::Error::InvalidQuery { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 pub(crate) async fn run(ctx: &Context, args: MetricsArgs) -> Outcome {
@@ -331,6 +340,31 @@ mod tests {
             "quantiles": [], "quantile_values": [],
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_counters_rate_is_its_increase_per_second_between_snapshots() {
+        // Snapshots a minute apart: +240 is 4/s, +0 is 0/s; two at the same
+        // time give no rate (no time between them), not a division by zero.
+        let points = [
+            point(0, "counter", 0.0, 0.0),
+            point(1, "counter", 240.0, 240.0),
+            point(2, "counter", 240.0, 0.0),
+            point(2, "counter", 300.0, 60.0),
+        ];
+        let series: Vec<&MetricPoint> = points.iter().collect();
+        assert_eq!(per_second(&series), [4.0, 0.0]);
+        assert_eq!(per_second(&series[..1]), [] as [f64; 0]);
+    }
+
+    #[test]
+    fn a_granularity_is_named_or_the_names_are_said() {
+        assert_eq!(granularity("hour"), Ok(Granularity::Hour));
+        let error = granularity("week").unwrap_err();
+        assert!(
+            error.contains("\"week\"") && error.contains("minute, hour or day"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -38,9 +38,8 @@ pub(crate) async fn names(State(state): State<Shared>, RawQuery(query): RawQuery
 /// else by its length (an open range counts as long).
 fn granularity(asked: Option<&str>, range: TimeRange) -> Result<Granularity, BadParam> {
     Ok(match asked {
-        Some(name) => name
-            .parse()
-            .map_err(|_| BadParam(format!("granularity={name:?}: minute, hour or day")))?,
+        Some(name) => crate::cmd::metrics::granularity(name)
+            .map_err(|reason| BadParam(format!("granularity={name:?}: {reason}")))?,
         None => {
             let length = range.start.map(|since| {
                 range
