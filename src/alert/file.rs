@@ -14,6 +14,7 @@ use super::settings::{Absence, AbsenceSource, Anomaly, Direction, Method, Season
 use super::setup::Alerts;
 use super::signal::{Aggregation, LogSignal, MetricSignal, Signal};
 use super::webhook::Webhook;
+use crate::config::bounds::ALERT_INTERVAL;
 use crate::config::read_setting_file;
 use crate::record::Severity;
 
@@ -316,13 +317,12 @@ fn parse(text: &str) -> Result<Alerts, FileError> {
         let range = settings.span();
         let settings = settings.into_inner();
         if let Some(interval) = &settings.interval {
-            let bounded =
-                duration("interval", interval).and_then(|d| {
-                    match (Duration::from_secs(1)..=MAX_INTERVAL).contains(&d) {
-                        true => Ok(d),
-                        false => Err(format!("interval: {interval:?} is not from 1s to 365 days")),
-                    }
-                });
+            // The bounds `Alerts::interval` is held to, said on this line.
+            let bounded = duration("interval", interval).and_then(|d| {
+                ALERT_INTERVAL
+                    .check("interval", d)
+                    .map_err(|e| e.to_string())
+            });
             match bounded {
                 Ok(interval) => alerts = alerts.interval(interval),
                 Err(e) => errors.push((line_of_key(text, range.clone(), "interval"), e)),
@@ -542,9 +542,6 @@ fn required(value: Option<&String>, key: &str) -> Result<Duration, String> {
         value.ok_or_else(|| format!("{key}: missing (a duration such as 5m)"))?,
     )
 }
-
-/// The longest evaluation interval a file may set.
-const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 fn duration(key: &str, text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{key}: {text:?} is not a duration ({e})"))

@@ -106,6 +106,8 @@ proptest! {
                 for rule in &alerts.rules {
                     prop_assert_eq!(rule.validate(), Ok(()), "{:?}", rule);
                 }
+                // The interval and webhook a file sets pass the builder's checks.
+                prop_assert!(alerts.validate().is_ok(), "{:?}", alerts.validate());
             }
             Err(error) => {
                 prop_assert!(!error.errors.is_empty());

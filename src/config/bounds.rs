@@ -31,7 +31,7 @@ pub(crate) struct Counts {
 
 /// Records the queue holds: its 256-byte slots are allocated at start, so
 /// at most 1 GiB of them.
-pub(crate) const QUEUE_CAPACITY: Counts = Counts::from(
+pub(crate) const QUEUE_CAPACITY: Counts = Counts::new(
     1,
     1 << 22,
     "records",
@@ -39,11 +39,11 @@ pub(crate) const QUEUE_CAPACITY: Counts = Counts::from(
 );
 
 /// Rows per insert: ten times ClickHouse's `max_insert_block_size`.
-pub(crate) const BATCH_ROWS: Counts = Counts::from(1, 10_000_000, "rows", "");
+pub(crate) const BATCH_ROWS: Counts = Counts::new(1, 10_000_000, "rows", "");
 
 /// Bytes per batch: a batch (and the row that closes it) must fit a spool
 /// record, whose length field allows 1 GiB.
-pub(crate) const BATCH_BYTES: Counts = Counts::from(
+pub(crate) const BATCH_BYTES: Counts = Counts::new(
     1,
     512 << 20,
     "bytes",
@@ -51,25 +51,25 @@ pub(crate) const BATCH_BYTES: Counts = Counts::from(
 );
 
 /// A message or field value kept whole: texts carry a 32-bit length.
-pub(crate) const TEXT_BYTES: Counts = Counts::from(1, 64 << 20, "bytes", "64 MiB");
+pub(crate) const TEXT_BYTES: Counts = Counts::new(1, 64 << 20, "bytes", "64 MiB");
 
 /// Attempts to deliver one alert transition to a webhook.
 #[cfg(feature = "alerts")]
-pub(crate) const WEBHOOK_ATTEMPTS: Counts = Counts::from(1, 1000, "attempts", "");
+pub(crate) const WEBHOOK_ATTEMPTS: Counts = Counts::new(1, 1000, "attempts", "");
 
 /// Fields per event, span or `collect_log` context.
-pub(crate) const FIELDS: Counts = Counts::from(0, 4096, "fields", "");
+pub(crate) const FIELDS: Counts = Counts::new(0, 4096, "fields", "");
 
 /// A budget that is only a ceiling.
-pub(crate) const BUDGET: Counts = Counts::from(1, u64::MAX, "", "");
+pub(crate) const BUDGET: Counts = Counts::new(1, u64::MAX, "", "");
 
 /// A table's TTL: up to a century.
-pub(crate) const TTL_DAYS: Counts = Counts::from(1, 36_500, "days", "");
+pub(crate) const TTL_DAYS: Counts = Counts::new(1, 36_500, "days", "");
 
 impl Counts {
     /// Counts of `unit` from `min` to `max`, for the reason `why` (empty:
     /// none worth saying).
-    const fn from(min: u64, max: u64, unit: &'static str, why: &'static str) -> Counts {
+    const fn new(min: u64, max: u64, unit: &'static str, why: &'static str) -> Counts {
         Counts {
             min,
             max,
@@ -115,46 +115,46 @@ pub(crate) struct Durations {
 }
 
 /// Any positive duration up to [`MAX_DURATION`].
-pub(crate) const POSITIVE: Durations = Durations::from(Duration::from_nanos(1), "");
+pub(crate) const POSITIVE: Durations = Durations::new(Duration::from_nanos(1), "");
 
 /// A wait that may be zero (no wait), up to [`MAX_DURATION`].
-pub(crate) const WAIT: Durations = Durations::from(Duration::ZERO, "");
+pub(crate) const WAIT: Durations = Durations::new(Duration::ZERO, "");
 
 /// How old a batch's oldest row gets: each batch is an insert, and
 /// ClickHouse wants few of them.
 pub(crate) const FLUSH_INTERVAL: Durations =
-    Durations::from(Duration::from_millis(10), "each batch is an insert");
+    Durations::new(Duration::from_millis(10), "each batch is an insert");
 
 /// How often metric series (one row each) or the system are read and
 /// written.
 pub(crate) const SNAPSHOT_INTERVAL: Durations =
-    Durations::from(Duration::from_secs(1), "each snapshot is a row per series");
+    Durations::new(Duration::from_secs(1), "each snapshot is a row per series");
 
 /// How long an insert may take: shorter fails inserts that are merely
 /// being written.
-pub(crate) const INSERT_TIMEOUT: Durations = Durations::from(Duration::from_millis(100), "");
+pub(crate) const INSERT_TIMEOUT: Durations = Durations::new(Duration::from_millis(100), "");
 
 /// The longest wait between retries: at least the first one's.
 pub(crate) const RETRY_BACKOFF: Durations =
-    Durations::from(Duration::from_millis(100), "the first retry's wait");
+    Durations::new(Duration::from_millis(100), "the first retry's wait");
 
 /// Time between two evaluations of the alert rules: each is a query per rule.
 #[cfg(feature = "alerts")]
-pub(crate) const ALERT_INTERVAL: Durations = Durations::from(
+pub(crate) const ALERT_INTERVAL: Durations = Durations::new(
     Duration::from_secs(1),
     "each evaluation is a query per rule",
 );
 
 /// A webhook's wait for an answer, or between two attempts.
 #[cfg(feature = "alerts")]
-pub(crate) const WEBHOOK_WAIT: Durations = Durations::from(Duration::from_millis(1), "");
+pub(crate) const WEBHOOK_WAIT: Durations = Durations::new(Duration::from_millis(1), "");
 
 /// Time between two checks of a service.
-pub(crate) const CHECK_INTERVAL: Durations = Durations::from(Duration::from_millis(10), "");
+pub(crate) const CHECK_INTERVAL: Durations = Durations::new(Duration::from_millis(10), "");
 
 impl Durations {
     /// Durations from `min`, for the reason `why` (empty: none worth saying).
-    const fn from(min: Duration, why: &'static str) -> Durations {
+    const fn new(min: Duration, why: &'static str) -> Durations {
         Durations { min, why }
     }
 
