@@ -159,7 +159,7 @@ compat: venv engines
 
 # The public items reachable from the crate root may not grow past this
 # (scripts/public-items.py; issue 25 aims at 250).
-PUBLIC_ITEMS_MAX := 333
+PUBLIC_ITEMS_MAX := 334
 
 # What CI checks besides the tests: formatting, clippy for every feature set,
 # the docs (warnings denied), no import cycle between modules, and the

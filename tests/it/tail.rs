@@ -62,6 +62,17 @@ async fn a_tail_hands_out_the_backlog_then_each_new_row_once() {
     known::insert(&common::raw_client(&config), "logs", &[row(5, "a", "twin")]).await;
     assert_eq!(bodies(&tail.poll().await.unwrap()), ["twin"]);
 
+    // Where the tail stands can be kept and resumed by a page query: after
+    // its cursor come only the rows it has not handed out yet.
+    let cursor = tail.cursor().expect("the tail has handed rows out");
+    known::insert(&common::raw_client(&config), "logs", &[row(7, "a", "a7")]).await;
+    let resumed = client
+        .query_logs(&LogQuery::new().service("a").after(cursor))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&resumed.entries), ["a7"]);
+    assert_eq!(bodies(&tail.poll().await.unwrap()), ["a7"]);
+
     // More than a page: the first poll says so by being full.
     let many: Vec<_> = (0..LogTail::PAGE + 5)
         .map(|i| row(100 + i as i64, "a", &format!("m{i}")))

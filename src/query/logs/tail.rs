@@ -101,6 +101,14 @@ impl LogTail {
         Ok(rows.into_iter().skip(skip).map(LogEntry::from).collect())
     }
 
+    /// Where the tail stands (`None` before anything matched): the next
+    /// poll returns what comes after it, and so does a page query resumed
+    /// from it ([`LogQuery::after`]) with the same filters, in another
+    /// process or after a restart.
+    pub fn cursor(&self) -> Option<LogCursor> {
+        self.cursor
+    }
+
     /// The newest `n` rows, oldest first, and the cursor after them: read
     /// without the whole range when that can be avoided (see the newest
     /// module).
