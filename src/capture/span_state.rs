@@ -21,7 +21,10 @@ pub(super) struct SpanState {
     pub(super) fields: SpanPayload,
 }
 
-/// A span's place in its trace and what its row needs besides its fields.
+/// A span's place in its trace and what its row needs besides its fields:
+/// as it started, then kept up to date while it is open (its field count and
+/// error field as fields are recorded, its trace when a remote parent is set
+/// after creation).
 #[derive(Debug)]
 pub(super) struct SpanStart {
     pub(super) metadata: &'static Metadata<'static>,
