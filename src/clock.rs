@@ -38,12 +38,7 @@ impl Clock {
 
     /// An anchor at now, for the first drain.
     pub(crate) fn anchor(&self) -> Anchor {
-        let reading = self.reading();
-        Anchor {
-            clock: self.clone(),
-            current: reading,
-            previous: reading,
-        }
+        Anchor::starting_at(self.clone(), self.reading())
     }
 
     /// A tick reading and the wall clock read together: the tightest of a
@@ -85,21 +80,42 @@ const CATCH_UP_AT_MOST_NS: i64 = 1_000_000_000;
 /// While catching up, stamps advance by 127/128 of the counter's time.
 const CATCH_UP_SHIFT: u32 = 7;
 
-/// Turns capture ticks into Unix time: the reading taken before this drain,
-/// and the one before it for the records captured before that reading.
+/// Readings kept: a record is stamped by the reading taken last before its
+/// capture, which is among these unless it waited through more drains (a
+/// drain takes at most 1 024 records; 64 of them are a full default queue
+/// four times over). An older one is stamped back from the oldest kept.
+const READINGS_KEPT: usize = 64;
+
+/// Turns capture ticks into Unix time: each record by the reading taken
+/// last before its capture. Every tick reading has one stamp, whichever
+/// drain converts it: a record drained several drains late (the flusher
+/// takes a backlog a chunk at a time, each with a fresh reading) gets the
+/// stamp it would have got at once, so one thread's stamps never go back.
 ///
-/// A new reading never makes one thread's stamps go back: when the wall
-/// clock reads behind what the stamps reached (by less than a second), the
-/// stamps go on from where they were and run slow until they are back on
-/// the wall clock.
+/// Nor does a new reading make them go back: when the wall clock reads
+/// behind what the stamps reached (by less than a second), the stamps go on
+/// from where they were and run slow until they are back on the wall clock.
 #[derive(Clone, Debug)]
 pub(crate) struct Anchor {
     clock: Clock,
-    current: Segment,
-    previous: Segment,
+    /// Oldest first; never empty.
+    readings: std::collections::VecDeque<Segment>,
 }
 
 impl Anchor {
+    fn starting_at(clock: Clock, reading: Segment) -> Anchor {
+        let mut readings = std::collections::VecDeque::with_capacity(READINGS_KEPT);
+        readings.push_back(reading);
+        Anchor { clock, readings }
+    }
+
+    /// The latest reading.
+    fn current(&self) -> &Segment {
+        self.readings
+            .back()
+            .expect("an anchor keeps at least one reading")
+    }
+
     /// Takes a fresh reading for the records drained next.
     pub(crate) fn renew(&mut self) {
         let reading = self.clock.reading();
@@ -107,7 +123,7 @@ impl Anchor {
     }
 
     fn renew_with(&mut self, reading: Segment) {
-        let reached = self.current.unix_ns(&self.clock, reading.ticks);
+        let reached = self.current().unix_ns(&self.clock, reading.ticks);
         let behind = reached.saturating_sub(reading.unix_ns);
         let next = if behind > 0 && behind <= CATCH_UP_AT_MOST_NS {
             Segment {
@@ -118,17 +134,24 @@ impl Anchor {
         } else {
             reading
         };
-        self.previous = std::mem::replace(&mut self.current, next);
+        if self.readings.len() == READINGS_KEPT {
+            self.readings.pop_front();
+        }
+        self.readings.push_back(next);
     }
 
-    /// The Unix time, in nanoseconds, of a tick reading.
+    /// The Unix time, in nanoseconds, of a tick reading: by the last
+    /// reading taken before it (the latest, for nearly every record).
     #[inline]
     pub(crate) fn unix_ns(&self, ticks: u64) -> i64 {
-        if ticks >= self.current.ticks {
-            self.current.unix_ns(&self.clock, ticks)
-        } else {
-            self.previous.unix_ns(&self.clock, ticks)
-        }
+        let reading = (self.readings.iter().rev())
+            .find(|reading| ticks >= reading.ticks)
+            .unwrap_or_else(|| {
+                self.readings
+                    .front()
+                    .expect("an anchor keeps at least one reading")
+            });
+        reading.unix_ns(&self.clock, ticks)
     }
 }
 
@@ -202,12 +225,7 @@ mod tests {
         let (counter, mock) = quanta::Clock::mock();
         let clock = Clock(counter);
         let start = Segment::at(clock.ticks(), at_ns);
-        let anchor = Anchor {
-            clock,
-            current: start,
-            previous: start,
-        };
-        (anchor, mock)
+        (Anchor::starting_at(clock, start), mock)
     }
 
     #[test]
@@ -234,6 +252,41 @@ mod tests {
             anchor.unix_ns(before_renew - 1_000_000),
             last_old - 1_000_000
         );
+    }
+
+    /// The flake of `logs::events_from_several_threads_are_stored_exactly_once_and_in_order`:
+    /// a backlog drained a chunk at a time, each with a fresh reading, while
+    /// the stamps caught up with the wall clock. A record converted two
+    /// readings late was stamped back from the newer reading, below its
+    /// thread's record before it.
+    #[test]
+    fn a_record_drained_late_keeps_its_stamp() {
+        let (mut anchor, mock) = mocked(1_000_000_000);
+        mock.increment(10_000_000);
+        let first = anchor.clock.ticks();
+        // The wall clock reads 5 ms behind: the stamps run slow from here.
+        anchor.renew_with(Segment::at(first, 1_005_000_000));
+        mock.increment(200_000_000);
+        let (a, b) = (anchor.clock.ticks(), anchor.clock.ticks() + 1);
+        let stamp_a = anchor.unix_ns(a);
+        // Three more drains, each with a reading 2 ms behind the stamps,
+        // before `b` (one thread's next record) is drained.
+        for _ in 0..3 {
+            mock.increment(50_000_000);
+            let now = anchor.clock.ticks();
+            let behind = anchor.unix_ns(now) - 2_000_000;
+            anchor.renew_with(Segment::at(now, behind));
+        }
+        assert_eq!(anchor.unix_ns(a), stamp_a, "one stamp, whichever drain");
+        assert!(anchor.unix_ns(b) >= stamp_a, "b after a");
+        // Past the readings kept, both are stamped back from the oldest
+        // kept, still in order.
+        for _ in 0..READINGS_KEPT {
+            mock.increment(1_000_000);
+            let now = anchor.clock.ticks();
+            anchor.renew_with(Segment::at(now, anchor.unix_ns(now)));
+        }
+        assert!(anchor.unix_ns(b) > anchor.unix_ns(a));
     }
 
     #[test]
