@@ -306,7 +306,7 @@ mod tests {
     fn settings_out_of_bounds_are_refused_by_name() {
         let hook = || Webhook::new("http://x/").unwrap();
         assert!(hook().validate().is_ok(), "the defaults");
-        let longest = Duration::from_secs(365 * 24 * 60 * 60);
+        let longest = crate::config::bounds::MAX_DURATION;
         let fine = hook()
             .timeout(Duration::from_millis(1))
             .attempts(1000)
@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn doubling_the_longest_wait_saturates() {
-        let longest = Duration::from_secs(365 * 24 * 60 * 60);
+        let longest = crate::config::bounds::MAX_DURATION;
         let hook = Webhook::new("http://x/").unwrap().backoff(longest, longest);
         assert_eq!(hook.next_backoff(hook.first_backoff), longest);
         assert_eq!(hook.next_backoff(Duration::MAX), longest);
